@@ -1,0 +1,124 @@
+import type { Expr, Kernel, Stmt } from '../../ir/nodes.js';
+import type { DType } from '../../ir/types.js';
+
+/**
+ * The spellings that differ between C-like targets. The shared renderer below walks
+ * the IR; a dialect only says how each construct is written. Nothing here decides
+ * anything about the program: passes already did.
+ */
+export interface Dialect {
+  ident(name: string): string;
+  literal(value: number | boolean, type: DType): string;
+  declare(name: string, type: DType, mutable: boolean, init: string): string;
+  localArray(name: string, type: DType, size: number): string;
+  uniform(name: string): string;
+  builtin(e: Extract<Expr, { k: 'builtin' }>): string;
+  binary(op: string, a: string, b: string, e: Extract<Expr, { k: 'bin' }>): string;
+  cast(a: string, from: DType, to: DType): string;
+  bitcast(a: string, from: DType, to: DType): string;
+  call(fn: string, args: string[], e: Extract<Expr, { k: 'call' }>): string;
+  select(cond: string, a: string, b: string): string;
+  load(e: Extract<Expr, { k: 'load' }>, index: string): string;
+  store(s: Extract<Stmt, { k: 'store' }>, index: string, value: string): string;
+  storePacked(s: Extract<Stmt, { k: 'storePacked' }>, word: string, shift: string, bits: string): string;
+  atomic(s: Extract<Stmt, { k: 'atomic' }>, index: string, value: string): string;
+  subgroup(s: Extract<Stmt, { k: 'subgroup' }>, value: string, laneMask?: string): string;
+  mmaSync(s: Extract<Stmt, { k: 'mmaSync' }>, a: string[], b: string[]): string;
+  barrier(): string;
+  /** A loop with a single counter declaration and update, when the target has one. */
+  forLoop(init: string, cond: string, update: string): string | undefined;
+  /** The general loop: `continuing` runs before every next iteration, also after `continue`. */
+  loop(init: string[], cond: string, update: string[], body: string[], indent: string): string[];
+  /** Assignment as a statement (no trailing semicolon differences between targets). */
+  assign(name: string, value: string): string;
+}
+
+export class CLikeRenderer {
+  constructor(private readonly d: Dialect, private readonly k: Kernel) {}
+
+  expr(e: Expr): string {
+    const d = this.d;
+    switch (e.k) {
+      case 'const': return d.literal(e.value, e.type);
+      case 'var': return d.ident(e.name);
+      case 'uniform': return d.uniform(e.name);
+      case 'sym': throw new Error(`unspecialised symbol ${e.name} reached the ${this.k.name} renderer`);
+      case 'builtin': return d.builtin(e);
+      case 'bin': return d.binary(e.op, this.expr(e.a), this.expr(e.b), e);
+      case 'un': return `${e.op}(${this.expr(e.a)})`;
+      case 'cast': return d.cast(this.expr(e.a), e.a.type, e.type);
+      case 'bitcast': return d.bitcast(this.expr(e.a), e.a.type, e.type);
+      case 'call': return d.call(e.fn, e.args.map((a) => this.expr(a)), e);
+      case 'select': return d.select(this.expr(e.cond), this.expr(e.a), this.expr(e.b));
+      case 'load': return d.load(e, this.expr(e.index));
+    }
+  }
+
+  block(stmts: readonly Stmt[], indent: string): string[] {
+    return stmts.flatMap((s) => this.stmt(s, indent));
+  }
+
+  private inline(s: Stmt): string {
+    const [line] = this.stmt(s, '');
+    return line.replace(/;$/, '');
+  }
+
+  stmt(s: Stmt, ind: string): string[] {
+    const d = this.d;
+    const inner = ind + '  ';
+    switch (s.k) {
+      case 'let': return [ind + d.declare(s.name, s.type, s.mutable, this.expr(s.init))];
+      case 'assign': return [ind + d.assign(d.ident(s.name), this.expr(s.value))];
+      case 'store': return [ind + d.store(s, this.expr(s.index), this.expr(s.value))];
+      case 'storePacked': return [ind + d.storePacked(s, this.expr(s.word), this.expr(s.shift), this.expr(s.bits))];
+      case 'if': {
+        const out = [`${ind}if (${this.expr(s.cond)}) {`, ...this.block(s.then, inner)];
+        if (s.else.length) out.push(`${ind}} else {`, ...this.block(s.else, inner));
+        out.push(`${ind}}`);
+        return out;
+      }
+      case 'for': {
+        const simple = s.init.length === 1 && s.update.length === 1 ? d.forLoop(this.inline(s.init[0]), this.expr(s.cond), this.inline(s.update[0])) : undefined;
+        if (simple) return [`${ind}${simple} {`, ...this.block(s.body, inner), `${ind}}`];
+        return d.loop(this.block(s.init, inner), this.expr(s.cond), this.block(s.update, inner + '  '), this.block(s.body, inner), ind);
+      }
+      case 'break': return [`${ind}break;`];
+      case 'continue': return [`${ind}continue;`];
+      case 'return': return [`${ind}return;`];
+      case 'barrier': return [ind + d.barrier()];
+      case 'localArray': return [ind + d.localArray(s.name, s.type, s.size.k === 'num' ? s.size.v : NaN)];
+      case 'atomic': return [ind + d.atomic(s, this.expr(s.index), this.expr(s.value))];
+      case 'subgroup': return [ind + d.subgroup(s, this.expr(s.value), s.laneMask && this.expr(s.laneMask))];
+      case 'mmaSync': return [ind + d.mmaSync(s, s.a.map((x) => this.expr(x)), s.b.map((x) => this.expr(x)))];
+      case 'fragment': case 'mma': case 'fragmentStore':
+        throw new Error(`tile op '${s.k}' reached the renderer of ${this.k.name}; lowerTileOps must run first`);
+    }
+  }
+}
+
+/** Every buffer that an atomic touches (targets that type atomic memory differently need it). */
+export function atomicBuffers(k: Kernel): Set<string> {
+  const out = new Set<string>();
+  const visit = (stmts: readonly Stmt[]) => {
+    for (const s of stmts) {
+      if (s.k === 'atomic' || s.k === 'storePacked') out.add(s.buf);
+      if (s.k === 'if') {
+        visit(s.then);
+        visit(s.else);
+      }
+      if (s.k === 'for') visit(s.body);
+    }
+  };
+  visit(k.body);
+  return out;
+}
+
+/** Decimal text that parses back to exactly this f32, or undefined when none is safe. */
+export function f32Decimal(v: number): string | undefined {
+  if (!Number.isFinite(v) || Math.abs(v) > 1e37) return undefined;
+  for (let p = 1; p <= 9; p++) {
+    const s = Math.fround(v).toPrecision(p);
+    if (Math.fround(Number(s)) === Math.fround(v)) return s.includes('.') || s.includes('e') ? s : `${s}.0`;
+  }
+  return undefined;
+}

@@ -1,0 +1,131 @@
+import type { Kernel } from '../../ir/nodes.js';
+import type { DType } from '../../ir/types.js';
+import { STORAGE_ONLY } from '../../ir/types.js';
+import { CLikeRenderer, f32Decimal, type Dialect } from '../common/clike.js';
+import { sizeToCpp } from './sizeCpp.js';
+import { CUDA_RESERVED } from './reserved.js';
+import { CompileError } from '../../frontend/errors.js';
+
+export const CUDA_TYPE: Record<DType, string> = {
+  f32: 'float', f16: '__half', bf16: '__nv_bfloat16', fp8e4m3: '__nv_fp8_e4m3', fp8e5m2: '__nv_fp8_e5m2', i32: 'int', u32: 'unsigned', bool: 'bool',
+};
+const MATH: Record<string, string> = { exp: 'expf', exp2: 'exp2f', log: 'logf', sqrt: 'sqrtf', rsqrt: 'rsqrtf', tanh: 'tanhf', floor: 'floorf', fma: 'fmaf' };
+
+export const kernelSymbol = (k: Kernel) => `mimo_${k.name}_kernel`;
+export const launcherSymbol = (k: Kernel) => `mimo_${k.name}`;
+
+/** Host signature of the extern "C" launcher, shared by the .cu file and mimo_kernels.h. */
+export function launcherSignature(k: Kernel): string {
+  const args = [
+    ...k.tensors.map((t) => `${t.access === 'read' ? 'const void*' : 'void*'} ${t.name}`),
+    ...k.scalars.map((s) => `${CUDA_TYPE[s.dtype]} ${s.name}`),
+    'cudaStream_t stream',
+  ];
+  return `cudaError_t ${launcherSymbol(k)}(${args.join(', ')})`;
+}
+
+/** Renders a specialised, tile-lowered kernel as a CUDA C++ translation unit with its launcher. */
+export function emitCuda(k: Kernel, header: string): string {
+  const ident = (n: string) => (CUDA_RESERVED.has(n) || n.startsWith('mimo_') ? `${n}_` : n);
+  const d: Dialect = {
+    ident,
+    literal(v, t) {
+      if (t === 'bool') return String(v);
+      if (t === 'i32') return (v as number) === -2147483648 ? '(-2147483647 - 1)' : String(v);
+      if (t === 'u32') return `${v}u`;
+      const dec = f32Decimal(v as number);
+      const f = dec ? `${dec}f` : `mimo_f32_bits(0x${new Uint32Array(new Float32Array([v as number]).buffer)[0].toString(16)}u)`;
+      return t === 'f32' ? f : d.cast(f, 'f32', t);
+    },
+    declare: (n, t, mutable, init) => `${mutable ? '' : 'const '}${CUDA_TYPE[t]} ${ident(n)} = ${init};`,
+    localArray: (n, t, size) => `${CUDA_TYPE[t]} ${ident(n)}[${size}];`,
+    uniform: (n) => ident(n),
+    builtin(e) {
+      const axis = 'xyz'[e.axis];
+      switch (e.name) {
+        case 'localId': return `static_cast<int>(threadIdx.${axis})`;
+        case 'workgroupId': return `static_cast<int>(blockIdx.${axis})`;
+        case 'numWorkgroups': return `static_cast<int>(gridDim.${axis})`;
+        case 'localIndex': return 'static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))';
+        case 'subgroupLane': return 'static_cast<int>((threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31u)';
+        case 'subgroupSize': return '32';
+      }
+    },
+    binary: (op, a, b) => `(${a} ${op} ${b})`,
+    cast(a, from, to) {
+      if (to === 'f32' && STORAGE_ONLY.has(from)) return `static_cast<float>(${a})`;
+      if (to === 'bf16') return `__float2bfloat16_rn(${a})`;
+      if (to === 'f16') return `__float2half_rn(${a})`;
+      // The fp8 constructors round to nearest even and saturate to finite, as our semantics say.
+      if (to === 'fp8e4m3' || to === 'fp8e5m2') return `${CUDA_TYPE[to]}(${a})`;
+      return `static_cast<${CUDA_TYPE[to]}>(${a})`;
+    },
+    bitcast(a, from, to) {
+      if (to === 'f32') return `__uint_as_float(static_cast<unsigned>(${a}))`;
+      if (from === 'f32') return `static_cast<${CUDA_TYPE[to]}>(__float_as_uint(${a}))`;
+      return `static_cast<${CUDA_TYPE[to]}>(${a})`;
+    },
+    call(fn, args, e) {
+      if (fn === 'pack2') return `mimo_pack2(${args.join(', ')})`;
+      if (fn === 'abs') return e.type === 'f32' ? `fabsf(${args[0]})` : `abs(${args[0]})`;
+      if (fn === 'max' || fn === 'min') return e.type === 'f32' ? `f${fn}f(${args.join(', ')})` : `${fn}(${args.join(', ')})`;
+      if (MATH[fn]) return `${MATH[fn]}(${args.join(', ')})`;
+      throw new CompileError(`CUDA has no lowering for '${fn}'`, k.loc, undefined, undefined, k.name);
+    },
+    select: (c, a, b) => `(${c} ? ${a} : ${b})`,
+    load: (e, index) => `${ident(e.buf)}[${index}]`,
+    store: (s, index, value) => `${ident(s.buf)}[${index}] = ${value};`,
+    storePacked() {
+      throw new CompileError('packed storage reached the CUDA emitter (CUDA has native 8/16-bit types)', k.loc, undefined, undefined, k.name);
+    },
+    atomic(s, index, value) {
+      const call = `atomic${s.op === 'add' ? 'Add' : 'Max'}(&${ident(s.buf)}[${index}], ${value})`;
+      return s.result ? `const ${CUDA_TYPE[s.value.type]} ${ident(s.result)} = ${call};` : `${call};`;
+    },
+    subgroup(s, value, laneMask) {
+      const call = s.op === 'add' ? `mimo_warp_sum(${value})` : s.op === 'max' ? `mimo_warp_max(${value})` : `__shfl_xor_sync(0xffffffffu, ${value}, ${laneMask})`;
+      return `const ${CUDA_TYPE[s.type]} ${ident(s.result)} = ${call};`;
+    },
+    mmaSync: (s, a, b) => `mimo_mma_m16n8k16_${s.dtype}(*reinterpret_cast<float(*)[4]>(&${ident(s.acc)}[${s.accBase}]), {${a.join(', ')}}, {${b.join(', ')}});`,
+    barrier: () => '__syncthreads();',
+    forLoop: (init, cond, update) => `for (${init}; ${cond}; ${update})`,
+    loop(init, cond, update, body, ind) {
+      const upd = update.map((l) => l.trim().replace(/;$/, '')).join(', ');
+      return [`${ind}{`, ...init, `${ind}  for (; ${cond}; ${upd}) {`, ...body.map((l) => '  ' + l), `${ind}  }`, `${ind}}`];
+    },
+    assign: (n, v) => `${n} = ${v};`,
+  };
+  const r = new CLikeRenderer(d, k);
+  const wg = k.workgroup.map((w) => (w.k === 'num' ? w.v : NaN));
+  while (wg.length < 3) wg.push(1);
+  const threads = wg[0] * wg[1] * wg[2];
+  const params = [
+    ...k.tensors.map((t) => `${t.access === 'read' ? 'const ' : ''}${CUDA_TYPE[t.dtype]}* __restrict__ ${ident(t.name)}`),
+    ...k.scalars.map((s) => `const ${CUDA_TYPE[s.dtype]} ${ident(s.name)}`),
+  ];
+  const grid = [...k.grid.map((g) => sizeToCpp(g)), '1', '1'].slice(0, 3);
+  const args = [
+    ...k.tensors.map((t) => `static_cast<${t.access === 'read' ? 'const ' : ''}${CUDA_TYPE[t.dtype]}*>(${t.name})`),
+    ...k.scalars.map((s) => s.name),
+  ];
+  const lines = [
+    header,
+    '#include "mimo_prelude.cuh"',
+    '',
+    `extern "C" __global__ void __launch_bounds__(${threads}) ${kernelSymbol(k)}(${params.join(', ')}) {`,
+    ...k.shared.map((s) => `  __shared__ __align__(16) ${CUDA_TYPE[s.dtype]} ${ident(s.name)}[${s.size.k === 'num' ? s.size.v : NaN}];`),
+    ...r.block(k.body, '  '),
+    '}',
+    '',
+    `extern "C" ${launcherSignature(k)} {`,
+    ...k.scalars.filter((s) => s.isDim).map((s) => `  if (${s.name} < 0) return cudaErrorInvalidValue;`),
+    `  const long long grid_x = ${grid[0]}, grid_y = ${grid[1]}, grid_z = ${grid[2]};`,
+    '  if (grid_x == 0 || grid_y == 0 || grid_z == 0) return cudaSuccess;',
+    '  if (grid_x > 2147483647LL || grid_y > 65535 || grid_z > 65535) return cudaErrorInvalidConfiguration;',
+    `  MIMO_LAUNCH(${kernelSymbol(k)}, dim3(static_cast<unsigned>(grid_x), static_cast<unsigned>(grid_y), static_cast<unsigned>(grid_z)), dim3(${wg.join(', ')}), 0, stream, ${args.join(', ')});`,
+    '  return cudaGetLastError();',
+    '}',
+    '',
+  ];
+  return lines.join('\n');
+}

@@ -1,0 +1,154 @@
+/**
+ * The kernel DSL as TypeScript sees it. Nothing here runs: kernels are read by the
+ * compiler's frontend (compiler/frontend) and never executed as JavaScript. These
+ * declarations exist so that kernels type-check in an editor and so that misuse
+ * (storing an f32 into a bf16 tensor, writing a read-only tensor) is already a
+ * TypeScript error before our own compiler reports it with file:line:col.
+ */
+
+declare const dtypeBrand: unique symbol;
+/** A scalar of a given dtype. The brand is optional so numeric literals are assignable. */
+type Scalar<Name extends string> = number & { readonly [dtypeBrand]?: Name };
+
+export type f32 = Scalar<'f32'>;
+export type f16 = Scalar<'f16'>;
+export type bf16 = Scalar<'bf16'>;
+export type fp8e4m3 = Scalar<'fp8e4m3'>;
+export type fp8e5m2 = Scalar<'fp8e5m2'>;
+export type i32 = Scalar<'i32'>;
+export type u32 = Scalar<'u32'>;
+export type bool = boolean;
+export type DslScalar = f32 | f16 | bf16 | fp8e4m3 | fp8e5m2 | i32 | u32;
+
+/** A read-only tensor in global memory; `Shape` names its dimensions, outermost first. */
+export interface Tensor<E extends DslScalar, Shape extends readonly string[]> {
+  readonly [index: number]: E;
+  readonly __shape?: Shape;
+}
+/** A tensor the kernel writes (and may read back). */
+export interface Out<E extends DslScalar, Shape extends readonly string[]> {
+  [index: number]: E;
+  readonly __shape?: Shape;
+  readonly __writable?: true;
+}
+/** A workgroup (CUDA: block) shared array; its size must be a compile-time constant. */
+export interface Shared<E extends DslScalar> {
+  [index: number]: E;
+  readonly __shared?: true;
+}
+/** A per-thread array (registers when its indices fold to constants). */
+export interface Local<E extends DslScalar> {
+  [index: number]: E;
+  readonly __local?: true;
+}
+/** A 16x16 f32 accumulator tile owned by one warp of 32 threads; its per-thread layout is the compiler's. */
+export interface Fragment {
+  readonly __fragment?: true;
+}
+
+type ScalarCtor<T> = { (x: number | boolean): T; readonly dtype: string };
+const never = (): never => {
+  throw new Error('mimo-kc DSL functions are compiled, not executed');
+};
+const ctor = <T>(dtype: string): ScalarCtor<T> => Object.assign(never, { dtype }) as unknown as ScalarCtor<T>;
+
+/** Explicit casts: the only way to change a value's dtype. */
+export const f32 = ctor<f32>('f32');
+export const f16 = ctor<f16>('f16');
+export const bf16 = ctor<bf16>('bf16');
+export const fp8e4m3 = ctor<fp8e4m3>('fp8e4m3');
+export const fp8e5m2 = ctor<fp8e5m2>('fp8e5m2');
+export const i32 = ctor<i32>('i32');
+export const u32 = ctor<u32>('u32');
+/** Reinterpret the bits of a 32-bit value as another 32-bit type. */
+export declare function bitcast<T extends f32 | i32 | u32>(to: ScalarCtor<T>, x: number): T;
+
+interface Axis3 { readonly x: i32; readonly y: i32; readonly z: i32 }
+/** Thread position inside its workgroup (CUDA threadIdx). */
+export declare const localId: Axis3;
+/** Workgroup position in the grid (CUDA blockIdx). */
+export declare const workgroupId: Axis3;
+/** Number of workgroups in the grid (CUDA gridDim). */
+export declare const numWorkgroups: Axis3;
+/** Linear thread index inside the workgroup. */
+export declare const localIndex: i32;
+/** Lane inside the subgroup (CUDA warp) and the subgroup width. */
+export declare const subgroupLane: i32;
+export declare const subgroupSize: i32;
+
+export declare function shared<E extends DslScalar>(dtype: ScalarCtor<E>, size: number): Shared<E>;
+export declare function local<E extends DslScalar>(dtype: ScalarCtor<E>, size: number): Local<E>;
+/** Waits for every thread of the workgroup; shared-memory writes before it are visible after it. */
+export declare function barrier(): void;
+
+export declare function exp<T extends number>(x: T): T;
+export declare function exp2<T extends number>(x: T): T;
+export declare function log<T extends number>(x: T): T;
+export declare function sqrt<T extends number>(x: T): T;
+export declare function rsqrt<T extends number>(x: T): T;
+export declare function tanh<T extends number>(x: T): T;
+export declare function abs<T extends number>(x: T): T;
+export declare function floor<T extends number>(x: T): T;
+export declare function max<T extends number>(a: T, b: T): T;
+export declare function min<T extends number>(a: T, b: T): T;
+export declare function fma<T extends number>(a: T, b: T, c: T): T;
+export declare function select<T extends number | boolean>(cond: boolean, ifTrue: T, ifFalse: T): T;
+/** Largest finite f32, for the identity of max-reductions. */
+export declare const F32_MAX: f32;
+
+export declare function subgroupAdd<T extends number>(x: T): T;
+export declare function subgroupMax<T extends number>(x: T): T;
+export declare function subgroupShuffleXor<T extends number>(x: T, laneMask: number): T;
+
+export declare function atomicAdd(buf: Out<i32 | u32, readonly string[]> | Shared<i32 | u32>, index: number, value: number): number;
+export declare function atomicMax(buf: Out<i32 | u32, readonly string[]> | Shared<i32 | u32>, index: number, value: number): number;
+
+/** A zeroed 16x16 f32 accumulator for the calling warp. */
+export declare function fragment(): Fragment;
+/**
+ * acc += A(16x16) * B(16x16), A and B read from shared arrays (row-major, element
+ * offsets and row strides given). Every thread of the 32-thread warp must call it
+ * with the same arguments. bf16/f16 operands use tensor cores on CUDA.
+ */
+export declare function mma(
+  acc: Fragment,
+  a: Shared<bf16 | f16 | f32>, aOffset: number, aStride: number,
+  b: Shared<bf16 | f16 | f32>, bOffset: number, bStride: number,
+): void;
+/** Writes the 16x16 accumulator to a shared array at offset with a row stride. */
+export declare function storeFragment(acc: Fragment, dst: Shared<f32>, offset: number, stride: number): void;
+
+/** Candidate values of a tile size; the first is the default. */
+export type TunableValues = readonly number[];
+
+/** Size expressions over shape symbols, tunables and constants (integer arithmetic). */
+export declare function cdiv(a: number, b: number): number;
+
+export interface KernelConfig<C> {
+  /** What the kernel computes, for the manifest and --help listings. */
+  readonly doc?: string;
+  /** Compile-time tile sizes and their candidates (first = default). */
+  readonly tunables?: { readonly [name: string]: TunableValues };
+  /** Legality rules for tunable combinations, as boolean expressions. */
+  readonly constraints?: (c: C) => readonly boolean[];
+  /** Fixed compile-time constants. */
+  readonly consts?: { readonly [name: string]: number };
+  /** Threads per workgroup (1 to 3 dims). */
+  readonly workgroup: (c: C) => readonly number[];
+  /** Workgroups to launch (1 to 3 dims), as formulas of shape symbols and constants. */
+  readonly grid: (c: C) => readonly number[];
+}
+
+export interface KernelDecl {
+  readonly __kernel?: true;
+}
+
+/**
+ * Declares a kernel. The last parameter of `body` is the context object: shape symbols
+ * and runtime scalars (become uniforms), tunables and consts (become compile-time constants).
+ */
+export function kernel<P extends unknown[], C>(config: KernelConfig<C>, body: (...args: [...P, C]) => void): KernelDecl {
+  void config;
+  void body;
+  return {};
+}

@@ -1,0 +1,216 @@
+import { Node, SyntaxKind, type ArrowFunction, type FunctionExpression, type ObjectLiteralExpression, type SourceFile, type TypeNode } from 'ts-morph';
+import type { DType } from '../ir/types.js';
+import { DTYPES } from '../ir/types.js';
+import type { ScalarParam, SizeExpr, TensorParam, Tunable } from '../ir/nodes.js';
+import { errorAt, dslName } from './source.js';
+import { lowerConstraint, lowerSizeExpr } from './sizeExpr.js';
+
+export type KernelBody = ArrowFunction | FunctionExpression;
+
+/** What a `kernel(config, body)` call declares, before its body is lowered. */
+export interface KernelDeclaration {
+  readonly name: string;
+  readonly doc: string;
+  readonly call: Node;
+  readonly body: KernelBody;
+  readonly tensors: TensorParam[];
+  readonly scalars: ScalarParam[];
+  readonly tunables: Tunable[];
+  readonly consts: Record<string, number>;
+  readonly constraints: { expr: SizeExpr; text: string }[];
+  readonly workgroup: SizeExpr[];
+  readonly grid: SizeExpr[];
+  /** Name of the context parameter, or undefined when it is destructured. */
+  readonly ctxParam: string | undefined;
+  /** Every context member name, by kind. */
+  readonly ctxKinds: ReadonlyMap<string, 'dim' | 'scalar' | 'tunable' | 'const'>;
+  readonly ctxTypes: ReadonlyMap<string, DType>;
+}
+
+/** Finds `export const name = kernel({...}, (...) => {...})` declarations in a file. */
+export function findKernels(sf: SourceFile): KernelDeclaration[] {
+  const out: KernelDeclaration[] = [];
+  for (const stmt of sf.getVariableStatements()) {
+    for (const decl of stmt.getDeclarations()) {
+      const init = decl.getInitializer();
+      if (!init || !Node.isCallExpression(init) || dslName(init.getExpression()) !== 'kernel') continue;
+      if (!stmt.isExported()) throw errorAt(decl, `kernel '${decl.getName()}' is not exported`, 'export kernels so tools and tests can reach them');
+      out.push(parseKernel(decl.getName(), init));
+    }
+  }
+  return out;
+}
+
+export function dtypeOfTypeNode(node: TypeNode | undefined, what: string, anchor: Node): DType {
+  if (node && Node.isTypeReference(node)) {
+    const name = dslName(node.getTypeName());
+    if (name && (DTYPES as readonly string[]).includes(name)) return name as DType;
+  }
+  if (node && node.getKind() === SyntaxKind.BooleanKeyword) return 'bool';
+  throw errorAt(node ?? anchor, `${what} needs a DSL dtype annotation`, `annotate it with one of ${DTYPES.join(', ')} from compiler/dsl`);
+}
+
+function parseKernel(name: string, call: Node & { getArguments(): Node[] }): KernelDeclaration {
+  const [cfgNode, bodyNode] = call.getArguments();
+  if (!cfgNode || !Node.isObjectLiteralExpression(cfgNode)) throw errorAt(call, `kernel '${name}': first argument must be an object literal config`);
+  if (!bodyNode || !(Node.isArrowFunction(bodyNode) || Node.isFunctionExpression(bodyNode))) {
+    throw errorAt(call, `kernel '${name}': second argument must be the kernel function`);
+  }
+  const params = bodyNode.getParameters();
+  if (params.length < 2) throw errorAt(bodyNode, `kernel '${name}' needs tensor parameters and a context parameter last`);
+
+  const tensors: TensorParam[] = [];
+  for (const p of params.slice(0, -1)) tensors.push(parseTensorParam(p));
+  const dims = new Set(tensors.flatMap((t) => t.shape));
+
+  const tunables = parseTunables(cfgNode);
+  const consts = parseConsts(cfgNode);
+  const ctx = params[params.length - 1];
+  const ctxType = resolveTypeAlias(ctx.getTypeNode());
+  if (!ctxType || !Node.isTypeLiteral(ctxType)) {
+    throw errorAt(ctx, `kernel '${name}': the last parameter must be the context, typed as an object literal type`, "e.g. c: { T: i32; D: i32; EPS: f32; WG: i32 }");
+  }
+  const ctxKinds = new Map<string, 'dim' | 'scalar' | 'tunable' | 'const'>();
+  const ctxTypes = new Map<string, DType>();
+  const scalars: ScalarParam[] = [];
+  for (const member of ctxType.getProperties()) {
+    const m = member.getName();
+    const dtype = dtypeOfTypeNode(member.getTypeNode(), `context member '${m}'`, member);
+    ctxTypes.set(m, dtype);
+    if (tunables.some((t) => t.name === m)) ctxKinds.set(m, 'tunable');
+    else if (m in consts) ctxKinds.set(m, 'const');
+    else {
+      const isDim = dims.has(m);
+      if (isDim && dtype !== 'i32') throw errorAt(member, `shape symbol '${m}' must be typed i32`);
+      if (dtype !== 'i32' && dtype !== 'u32' && dtype !== 'f32') throw errorAt(member, `runtime scalar '${m}' must be i32, u32 or f32`);
+      ctxKinds.set(m, isDim ? 'dim' : 'scalar');
+      scalars.push({ name: m, dtype, isDim });
+    }
+    if ((ctxKinds.get(m) === 'tunable' || ctxKinds.get(m) === 'const') && dtype !== 'i32' && dtype !== 'f32') {
+      throw errorAt(member, `compile-time constant '${m}' must be typed i32 or f32`);
+    }
+  }
+  for (const d of dims) if (!ctxKinds.has(d)) throw errorAt(ctxType, `shape symbol '${d}' is missing from the context type`, `add '${d}: i32'`);
+  for (const t of tunables) if (!ctxKinds.has(t.name)) throw errorAt(ctxType, `tunable '${t.name}' is missing from the context type`, `add '${t.name}: i32'`);
+  for (const c of Object.keys(consts)) if (!ctxKinds.has(c)) throw errorAt(ctxType, `const '${c}' is missing from the context type`);
+
+  const ctxParam = Node.isIdentifier(ctx.getNameNode()) ? ctx.getName() : undefined;
+  if (!ctxParam && !Node.isObjectBindingPattern(ctx.getNameNode())) throw errorAt(ctx, 'unsupported context parameter pattern');
+  const sizeNames = new Set([...ctxKinds.keys()].filter((k) => ctxKinds.get(k) !== 'scalar'));
+  const sizeFn = (key: string, required: boolean) => configFunction(cfgNode, key, required, name);
+  const listOf = (key: string): SizeExpr[] => {
+    const fn = sizeFn(key, true)!;
+    return arrayElements(fn.body, key).map((e) => lowerSizeExpr(e, sizeNames, fn.param));
+  };
+  const workgroup = listOf('workgroup');
+  const grid = listOf('grid');
+  const cons = sizeFn('constraints', false);
+  const constraints = cons ? arrayElements(cons.body, 'constraints').map((e) => ({ expr: lowerConstraint(e, sizeNames, cons.param), text: e.getText() })) : [];
+  if (workgroup.length < 1 || workgroup.length > 3) throw errorAt(cfgNode, 'workgroup must have 1 to 3 dimensions');
+  if (grid.length < 1 || grid.length > 3) throw errorAt(cfgNode, 'grid must have 1 to 3 dimensions');
+
+  const docProp = configProperty(cfgNode, 'doc');
+  const docInit = docProp && Node.isPropertyAssignment(docProp) ? docProp.getInitializer() : undefined;
+  const doc = docInit && Node.isStringLiteral(docInit) ? docInit.getLiteralValue() : docInit && Node.isNoSubstitutionTemplateLiteral(docInit) ? docInit.getLiteralValue() : '';
+  return { name, doc, call, body: bodyNode, tensors, scalars, tunables, consts, constraints, workgroup, grid, ctxParam, ctxKinds, ctxTypes };
+}
+
+function parseTensorParam(p: Node & { getName(): string; getTypeNode(): TypeNode | undefined }): TensorParam {
+  const t = p.getTypeNode();
+  const kind = t && Node.isTypeReference(t) ? dslName(t.getTypeName()) : undefined;
+  if (!t || !Node.isTypeReference(t) || (kind !== 'Tensor' && kind !== 'Out')) {
+    throw errorAt(p, `parameter '${p.getName()}' must be a Tensor<dtype, [dims]> or Out<dtype, [dims]>`, 'only the last parameter is the context object');
+  }
+  const [dt, shapeNode] = t.getTypeArguments();
+  const dtype = dtypeOfTypeNode(dt, `tensor '${p.getName()}'`, p);
+  if (dtype === 'bool') throw errorAt(dt, 'tensors of bool are not supported', 'use i32 or u32');
+  if (!shapeNode || !Node.isTupleTypeNode(shapeNode)) throw errorAt(t, `tensor '${p.getName()}' needs a shape tuple like ['T', 'D']`);
+  const shape = shapeNode.getElements().map((e) => {
+    const lit = Node.isLiteralTypeNode(e) ? e.getLiteral() : undefined;
+    if (!lit || !Node.isStringLiteral(lit)) throw errorAt(e, 'shape dimensions are string literals naming shape symbols');
+    return lit.getLiteralValue();
+  });
+  if (shape.length === 0) throw errorAt(shapeNode, 'tensors need at least one dimension');
+  return { name: p.getName(), dtype, shape, access: kind === 'Out' ? 'write' : 'read' };
+}
+
+function parseTunables(cfg: ObjectLiteralExpression): Tunable[] {
+  const prop = configProperty(cfg, 'tunables');
+  if (!prop) return [];
+  const init = Node.isPropertyAssignment(prop) ? prop.getInitializer() : undefined;
+  if (!init || !Node.isObjectLiteralExpression(init)) throw errorAt(prop, 'tunables must be an object literal of number arrays');
+  return init.getProperties().map((t) => {
+    const arr = Node.isPropertyAssignment(t) ? t.getInitializer() : undefined;
+    if (!arr || !Node.isArrayLiteralExpression(arr) || arr.getElements().length === 0) throw errorAt(t, 'a tunable is a non-empty array of candidate integers, default first');
+    const values = arr.getElements().map((e) => {
+      if (!Node.isNumericLiteral(e) || !Number.isInteger(Number(e.getLiteralValue()))) throw errorAt(e, 'tunable candidates must be integer literals');
+      return Number(e.getLiteralValue());
+    });
+    return { name: (t as Node & { getName(): string }).getName(), values };
+  });
+}
+
+function parseConsts(cfg: ObjectLiteralExpression): Record<string, number> {
+  const prop = configProperty(cfg, 'consts');
+  if (!prop) return {};
+  const init = Node.isPropertyAssignment(prop) ? prop.getInitializer() : undefined;
+  if (!init || !Node.isObjectLiteralExpression(init)) throw errorAt(prop, 'consts must be an object literal of numbers');
+  const out: Record<string, number> = {};
+  for (const c of init.getProperties()) {
+    const v = Node.isPropertyAssignment(c) ? c.getInitializer() : undefined;
+    let num: number | undefined;
+    if (v && Node.isNumericLiteral(v)) num = Number(v.getLiteralValue());
+    if (v && Node.isPrefixUnaryExpression(v) && v.getOperatorToken() === SyntaxKind.MinusToken && Node.isNumericLiteral(v.getOperand())) {
+      num = -Number((v.getOperand() as Node & { getLiteralValue(): number }).getLiteralValue());
+    }
+    if (num === undefined) throw errorAt(c, 'a const must be a numeric literal');
+    out[(c as Node & { getName(): string }).getName()] = num;
+  }
+  return out;
+}
+
+function configFunction(cfg: ObjectLiteralExpression, key: string, required: boolean, kernel: string): { body: Node; param: string | undefined } | undefined {
+  const prop = configProperty(cfg, key);
+  if (!prop) {
+    if (required) throw errorAt(cfg, `kernel '${kernel}' config is missing '${key}'`, `add ${key}: (c) => [...]`);
+    return undefined;
+  }
+  const fn = Node.isPropertyAssignment(prop) ? prop.getInitializer() : undefined;
+  if (!fn || !Node.isArrowFunction(fn)) throw errorAt(prop, `'${key}' must be an arrow function of the context`, `${key}: (c) => [...]`);
+  const p = fn.getParameters()[0];
+  const param = p && Node.isIdentifier(p.getNameNode()) ? p.getName() : undefined;
+  return { body: fn.getBody(), param };
+}
+
+function arrayElements(body: Node, key: string): Node[] {
+  let n = body;
+  while (Node.isParenthesizedExpression(n)) n = n.getExpression();
+  if (!Node.isArrayLiteralExpression(n)) throw errorAt(body, `'${key}' must return an array literal`);
+  return n.getElements();
+}
+
+/**
+ * A config property, looked up in the literal itself and then in spread objects
+ * (`{ doc: '...', ...gemmConfig }`), so kernels that share tiling can share config.
+ */
+function configProperty(cfg: ObjectLiteralExpression, key: string): Node | undefined {
+  const own = cfg.getProperty(key);
+  if (own) return own;
+  for (const p of cfg.getProperties().reverse()) {
+    if (!Node.isSpreadAssignment(p)) continue;
+    const src = p.getExpression();
+    const decl = Node.isIdentifier(src) ? src.getSymbol()?.getDeclarations()[0] : undefined;
+    const init = decl && Node.isVariableDeclaration(decl) ? decl.getInitializer() : undefined;
+    if (!init || !Node.isObjectLiteralExpression(init)) throw errorAt(p, 'config spreads must name a const object literal');
+    const found = configProperty(init, key);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/** Follows `type Ctx = { ... }` so a context type can be shared by several kernels. */
+function resolveTypeAlias(t: TypeNode | undefined): TypeNode | undefined {
+  if (!t || !Node.isTypeReference(t)) return t;
+  const decl = t.getTypeName().getSymbol()?.getDeclarations()[0];
+  return decl && Node.isTypeAliasDeclaration(decl) ? resolveTypeAlias(decl.getTypeNode()) : t;
+}

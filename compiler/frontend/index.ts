@@ -1,0 +1,62 @@
+import { Node, type SourceFile } from 'ts-morph';
+import type { Kernel } from '../ir/nodes.js';
+import { CompileError, CompileErrors } from './errors.js';
+import { findKernels } from './declaration.js';
+import { Lowerer } from './lowering.js';
+import { lowerStatements } from './lowerStmt.js';
+import { loadSource, loadSourceText, locOf, relFile } from './source.js';
+
+/** Parses and lowers every kernel declared in a TypeScript file. */
+export function lowerFile(file: string): Kernel[] {
+  return lowerSourceFile(loadSource(file));
+}
+
+/** Same, for source text (used by tests of malformed kernels). */
+export function lowerText(file: string, text: string): Kernel[] {
+  return lowerSourceFile(loadSourceText(file, text));
+}
+
+function lowerSourceFile(sf: SourceFile): Kernel[] {
+  const kernels: Kernel[] = [];
+  const errors: CompileError[] = [];
+  const collect = (e: unknown) => {
+    if (e instanceof CompileError) errors.push(e);
+    else if (e instanceof CompileErrors) errors.push(...e.errors);
+    else throw e;
+  };
+  try {
+    for (const decl of findKernels(sf)) {
+      try {
+        const L = new Lowerer(decl);
+        const body = decl.body.getBody();
+        const stmts = L.block(() => {
+          if (Node.isBlock(body)) lowerStatements(L, body.getStatements());
+          else throw L.error(body, 'a kernel body must be a block { ... }');
+        });
+        kernels.push({
+          name: decl.name, doc: decl.doc, file: relFile(sf), loc: locOf(decl.call),
+          tensors: decl.tensors, scalars: decl.scalars, tunables: decl.tunables, constraints: decl.constraints,
+          consts: decl.consts, workgroup: decl.workgroup, grid: decl.grid, shared: L.shared, body: stmts,
+        });
+      } catch (e) {
+        collect(e);
+      }
+    }
+  } catch (e) {
+    collect(e);
+  }
+  // TypeScript's own errors (a bf16 stored into an f32 tensor, a typo) are kernel errors too;
+  // ours come first because they carry DSL-specific hints.
+  for (const d of sf.getPreEmitDiagnostics()) {
+    if (d.getCategory() !== 1) continue;
+    const start = d.getStart() ?? 0;
+    const { line, column } = sf.getLineAndColumnAtPos(start);
+    const msg = d.getMessageText();
+    const text = typeof msg === 'string' ? msg : msg.getMessageText();
+    const snippet = sf.getFullText().slice(start, start + (d.getLength() ?? 0));
+    const loc = { file: relFile(sf), line, col: column };
+    if (!errors.some((e) => e.loc?.line === line)) errors.push(new CompileError(`TypeScript: ${text}`, loc, snippet));
+  }
+  if (errors.length) throw new CompileErrors(errors);
+  return kernels;
+}

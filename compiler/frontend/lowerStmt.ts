@@ -1,0 +1,238 @@
+import { Node, SyntaxKind, type CallExpression, type VariableDeclaration } from 'ts-morph';
+import type { BinOp, Expr, SizeExpr, Stmt } from '../ir/nodes.js';
+import type { DType } from '../ir/types.js';
+import { DTYPES } from '../ir/types.js';
+import type { Lowerer } from './lowering.js';
+import { dslName, locOf } from './source.js';
+import { coerce, concrete, requireBool, requireInt } from './typing.js';
+import { binary, bufferOf, lowerExpr } from './lowerExpr.js';
+import { lowerAtomic, lowerCall } from './lowerCall.js';
+import { dtypeOfTypeNode } from './declaration.js';
+
+const COMPOUND: Partial<Record<SyntaxKind, BinOp>> = {
+  [SyntaxKind.PlusEqualsToken]: '+', [SyntaxKind.MinusEqualsToken]: '-', [SyntaxKind.AsteriskEqualsToken]: '*',
+  [SyntaxKind.SlashEqualsToken]: '/', [SyntaxKind.PercentEqualsToken]: '%', [SyntaxKind.AmpersandEqualsToken]: '&',
+  [SyntaxKind.BarEqualsToken]: '|', [SyntaxKind.CaretEqualsToken]: '^', [SyntaxKind.LessThanLessThanEqualsToken]: '<<',
+  [SyntaxKind.GreaterThanGreaterThanEqualsToken]: '>>',
+};
+
+/** `helper` names the function being inlined (return is only allowed last there), undefined in the kernel body. */
+export function lowerStatements(L: Lowerer, stmts: Node[], helper?: string): void {
+  for (const s of stmts) lowerStatement(L, s, helper);
+}
+
+function lowerStatement(L: Lowerer, node: Node, helper: string | undefined): void {
+  const loc = locOf(node);
+  if (Node.isVariableStatement(node)) {
+    const isConst = node.getDeclarationKind() === 'const';
+    for (const d of node.getDeclarations()) lowerDeclaration(L, d, !isConst);
+    return;
+  }
+  if (Node.isExpressionStatement(node)) return lowerExprStatement(L, node.getExpression());
+  if (Node.isBlock(node)) {
+    for (const s of L.block(() => lowerStatements(L, node.getStatements(), helper))) L.emit(s);
+    return;
+  }
+  if (Node.isIfStatement(node)) {
+    const cond = requireBool(L, lowerExpr(L, node.getExpression()), node.getExpression(), 'if condition');
+    const then = L.block(() => lowerStatement(L, node.getThenStatement(), helper));
+    const elseNode = node.getElseStatement();
+    const els = elseNode ? L.block(() => lowerStatement(L, elseNode, helper)) : [];
+    L.emit({ k: 'if', cond, then, else: els, loc });
+    return;
+  }
+  if (Node.isForStatement(node) || Node.isWhileStatement(node)) {
+    const stmts = L.block(() => lowerLoop(L, node, helper));
+    for (const s of stmts) L.emit(s);
+    return;
+  }
+  if (Node.isBreakStatement(node) || Node.isContinueStatement(node)) {
+    if (node.getLabel()) throw L.error(node, 'labelled break/continue is not supported');
+    if (L.loopDepth === 0) throw L.error(node, `${node.getKindName() === 'BreakStatement' ? 'break' : 'continue'} outside a loop`);
+    L.emit({ k: Node.isBreakStatement(node) ? 'break' : 'continue', loc });
+    return;
+  }
+  if (Node.isReturnStatement(node)) {
+    if (helper) throw L.error(node, `early return in helper '${helper}' is not supported`, 'assign to a variable and return it once, as the last statement');
+    if (node.getExpression()) throw L.error(node, 'kernels return nothing; write results to an Out tensor');
+    L.emit({ k: 'return', loc });
+    return;
+  }
+  if (Node.isEmptyStatement(node)) return;
+  if (Node.isFunctionDeclaration(node)) throw L.error(node, 'nested functions (closures) are not supported in kernels', 'declare helpers at the top level of the file');
+  if (Node.isDoStatement(node)) throw L.error(node, 'do-while is not supported', 'use while (...) or for (...)');
+  if (Node.isForOfStatement(node) || Node.isForInStatement(node)) throw L.error(node, 'for-of/for-in are not supported', 'use an indexed for loop');
+  throw L.error(node, `unsupported statement (${node.getKindName()})`);
+}
+
+function lowerLoop(L: Lowerer, node: Node, helper: string | undefined): void {
+  const loc = locOf(node);
+  let init: Stmt[] = [];
+  let update: Stmt[] = [];
+  let condNode: Node | undefined;
+  if (Node.isForStatement(node)) {
+    const i = node.getInitializer();
+    // The caller opened a scope for the whole loop, so init's declarations stay visible in it.
+    init = L.collect(() => {
+      if (!i) return;
+      if (Node.isVariableDeclarationList(i)) for (const d of i.getDeclarations()) lowerDeclaration(L, d, true);
+      else lowerExprStatement(L, i);
+    });
+    condNode = node.getCondition();
+    const inc = node.getIncrementor();
+    update = inc ? L.block(() => lowerExprStatement(L, inc)) : [];
+  } else if (Node.isWhileStatement(node)) condNode = node.getExpression();
+  const c = condNode ? L.capture(() => lowerExpr(L, condNode)) : { stmts: [], val: { e: { k: 'const', type: 'bool', value: true } as Expr } };
+  if (c.stmts.length) throw L.error(condNode!, 'loop conditions must be simple expressions', 'compute the condition inside the loop and break');
+  const cond = requireBool(L, c.val, condNode ?? node, 'loop condition');
+  L.loopDepth++;
+  const body = L.block(() => lowerStatement(L, (node as Node & { getStatement(): Node }).getStatement(), helper));
+  L.loopDepth--;
+  L.emit({ k: 'for', init, cond, update, body, loc });
+}
+
+function lowerDeclaration(L: Lowerer, d: VariableDeclaration, mutable: boolean): void {
+  const nameNode = d.getNameNode();
+  if (!Node.isIdentifier(nameNode)) throw L.error(d, 'destructuring is not supported in kernels');
+  const name = d.getName();
+  const init = d.getInitializer();
+  const loc = locOf(d);
+  if (!init) throw L.error(d, `'${name}' needs an initializer`);
+  if (Node.isCallExpression(init)) {
+    const dsl = Node.isIdentifier(init.getExpression()) ? dslName(init.getExpression()) : undefined;
+    if (dsl === 'shared' || dsl === 'local') {
+      if (mutable) throw L.error(d, `${dsl} arrays are declared with const`);
+      const [dtNode, sizeNode] = init.getArguments();
+      const dt = dtNode && Node.isIdentifier(dtNode) ? dslName(dtNode) : undefined;
+      if (!dt || !(DTYPES as readonly string[]).includes(dt) || dt === 'bool') throw L.error(dtNode ?? init, `${dsl}(dtype, size): dtype must be a DSL scalar type`);
+      if (!sizeNode) throw L.error(init, `${dsl}(dtype, size) needs a size`);
+      const size = constantSize(L, sizeNode, dsl);
+      if (dsl === 'shared') {
+        const irName = L.addShared(d, name, dt as DType, size);
+        L.bind(name, { kind: 'shared', name: irName, dtype: dt as DType });
+      } else {
+        const irName = L.fresh(name);
+        L.emit({ k: 'localArray', name: irName, type: dt as DType, size, loc });
+        L.bind(name, { kind: 'local', name: irName, dtype: dt as DType });
+      }
+      return;
+    }
+    if (dsl === 'fragment') {
+      if (mutable) throw L.error(d, 'fragments are declared with const');
+      const irName = L.fresh(name);
+      L.emit({ k: 'fragment', name: irName, loc });
+      L.bind(name, { kind: 'fragment', name: irName });
+      return;
+    }
+  }
+  const v = lowerExpr(L, init);
+  const annotated = d.getTypeNode();
+  const e = annotated ? coerce(L, v, dtypeOfTypeNode(annotated, `'${name}'`, d), init, `initializer of '${name}'`) : concrete(L, v, init);
+  const irName = L.fresh(name);
+  L.emit({ k: 'let', name: irName, type: e.type, init: e, mutable, loc });
+  L.bind(name, { kind: 'var', name: irName, type: e.type, mutable });
+}
+
+/** Shared and local sizes: literals, tunables and consts only, so memory is known at compile time. */
+function constantSize(L: Lowerer, node: Node, what: string): SizeExpr {
+  const e = requireInt(L, lowerExpr(L, node), node, `${what} size`);
+  const toSize = (x: Expr): SizeExpr => {
+    if (x.k === 'const') return { k: 'num', v: x.value as number };
+    if (x.k === 'sym') return { k: 'sym', name: x.name };
+    if (x.k === 'bin' && (x.op === '+' || x.op === '-' || x.op === '*' || x.op === '/' || x.op === '%')) return { k: 'op', op: x.op, a: toSize(x.a), b: toSize(x.b) };
+    const culprit = x.k === 'uniform' ? `runtime value '${x.name}'` : `a ${x.k === 'var' ? 'variable' : 'runtime expression'}`;
+    throw L.error(node, `${what} array size must be a compile-time constant, but it depends on ${culprit}`, 'use a literal, a tunable or a const from the kernel config');
+  };
+  return toSize(e);
+}
+
+function lowerExprStatement(L: Lowerer, node: Node): void {
+  if (Node.isParenthesizedExpression(node)) return lowerExprStatement(L, node.getExpression());
+  if (Node.isPostfixUnaryExpression(node) || (Node.isPrefixUnaryExpression(node) && (node.getOperatorToken() === SyntaxKind.PlusPlusToken || node.getOperatorToken() === SyntaxKind.MinusMinusToken))) {
+    const op = node.getOperatorToken() === SyntaxKind.PlusPlusToken ? '+' : '-';
+    return assignTo(L, node.getOperand(), (old) => binary(L, op, old, { e: { k: 'const', type: 'i32', value: 1 }, abstract: 'int' }, node).e, node);
+  }
+  if (Node.isBinaryExpression(node)) {
+    const kind = node.getOperatorToken().getKind();
+    if (kind === SyntaxKind.EqualsToken) return assignTo(L, node.getLeft(), undefined, node, node.getRight());
+    const op = COMPOUND[kind];
+    if (op) return assignTo(L, node.getLeft(), (old) => binary(L, op, old, lowerExpr(L, node.getRight()), node).e, node);
+  }
+  if (Node.isCallExpression(node)) return lowerCallStatement(L, node);
+  throw L.error(node, 'this expression has no effect or is not supported as a statement');
+}
+
+/** Assignment to a variable or buffer element, `value` computing the new value from the old one for compound forms. */
+function assignTo(L: Lowerer, target: Node, compute: ((old: import('./lowering.js').Val) => Expr) | undefined, node: Node, rhs?: Node): void {
+  const loc = locOf(node);
+  if (Node.isIdentifier(target)) {
+    const b = L.lookup(target.getText());
+    if (!b || b.kind !== 'var') throw L.error(target, `cannot assign to '${target.getText()}'`, b?.kind === 'ctxMember' ? 'context members are read-only' : undefined);
+    if (!b.mutable) throw L.error(target, `cannot assign to const '${target.getText()}'`, 'declare it with let');
+    const old = { e: { k: 'var', name: b.name, type: b.type, loc } as Expr };
+    const value = compute ? coerce(L, { e: compute(old) }, b.type, node, `assignment to '${target.getText()}'`) : coerce(L, lowerExpr(L, rhs!), b.type, rhs!, `assignment to '${target.getText()}'`);
+    L.emit({ k: 'assign', name: b.name, value, loc });
+    return;
+  }
+  if (Node.isElementAccessExpression(target)) {
+    const buf = bufferOf(L, target.getExpression());
+    if (!buf.writable) throw L.error(target, `tensor '${buf.name}' is read-only`, `declare it as Out<${buf.dtype}, [...]> to write it`);
+    const idxNode = target.getArgumentExpressionOrThrow();
+    const index = L.temp('idx', requireInt(L, lowerExpr(L, idxNode), idxNode, 'index'), idxNode);
+    const old = { e: { k: 'load', type: buf.dtype, space: buf.space, buf: buf.name, index, loc } as Expr };
+    const raw = compute ? { e: compute(old) } : lowerExpr(L, rhs!);
+    const value = coerce(L, raw, buf.dtype, rhs ?? node, `store to '${target.getExpression().getText()}'`);
+    L.emit({ k: 'store', space: buf.space, buf: buf.name, index, value, loc });
+    return;
+  }
+  if (Node.isPropertyAccessExpression(target)) throw L.error(target, 'context members and builtins are read-only');
+  throw L.error(target, 'unsupported assignment target');
+}
+
+function lowerCallStatement(L: Lowerer, node: CallExpression): void {
+  const callee = node.getExpression();
+  const dsl = Node.isIdentifier(callee) ? dslName(callee) : undefined;
+  const args = node.getArguments();
+  const loc = locOf(node);
+  if (dsl === 'barrier') {
+    if (args.length) throw L.error(node, 'barrier() takes no arguments');
+    L.emit({ k: 'barrier', loc });
+    return;
+  }
+  if (dsl === 'atomicAdd' || dsl === 'atomicMax') {
+    lowerAtomic(L, dsl, node, args, false);
+    return;
+  }
+  if (dsl === 'mma') {
+    if (args.length !== 7) throw L.error(node, 'mma(acc, a, aOffset, aStride, b, bOffset, bStride) takes 7 arguments');
+    const acc = fragmentOf(L, args[0]);
+    L.emit({ k: 'mma', acc, a: tileRef(L, args[1], args[2], args[3]), b: tileRef(L, args[4], args[5], args[6]), loc });
+    return;
+  }
+  if (dsl === 'storeFragment') {
+    if (args.length !== 4) throw L.error(node, 'storeFragment(acc, dst, offset, stride) takes 4 arguments');
+    const acc = fragmentOf(L, args[0]);
+    const dst = tileRef(L, args[1], args[2], args[3]);
+    const b = L.lookup(args[1].getText());
+    if (b?.kind !== 'shared' || b.dtype !== 'f32') throw L.error(args[1], 'storeFragment writes an f32 shared array');
+    L.emit({ k: 'fragmentStore', acc, dst, loc });
+    return;
+  }
+  lowerCall(L, node);
+}
+
+function fragmentOf(L: Lowerer, node: Node): string {
+  const b = Node.isIdentifier(node) ? L.lookup(node.getText()) : undefined;
+  if (b?.kind !== 'fragment') throw L.error(node, `'${node.getText()}' is not a fragment`, 'declare one with const acc = fragment()');
+  return b.name;
+}
+
+function tileRef(L: Lowerer, buf: Node, offset: Node, stride: Node) {
+  const b = Node.isIdentifier(buf) ? L.lookup(buf.getText()) : undefined;
+  if (b?.kind !== 'shared') throw L.error(buf, 'tile operands must be shared arrays', 'stage the tile in shared memory first');
+  return {
+    buf: b.name,
+    offset: L.temp('off', requireInt(L, lowerExpr(L, offset), offset, 'tile offset'), offset),
+    stride: requireInt(L, lowerExpr(L, stride), stride, 'tile stride'),
+  };
+}

@@ -1,0 +1,56 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Project, Node, type SourceFile } from 'ts-morph';
+import type { SourceLoc } from '../ir/types.js';
+import { CompileError } from './errors.js';
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const DSL_FILE = path.join(REPO_ROOT, 'compiler/dsl/index.ts');
+
+let project: Project | undefined;
+/** One ts-morph project per process: the type checker is expensive to build. */
+export function getProject(): Project {
+  project ??= new Project({ tsConfigFilePath: path.join(REPO_ROOT, 'tsconfig.json'), skipAddingFilesFromTsConfig: true });
+  return project;
+}
+
+export function loadSource(file: string): SourceFile {
+  const p = getProject();
+  const abs = path.resolve(file);
+  const existing = p.getSourceFile(abs);
+  if (existing) {
+    existing.refreshFromFileSystemSync();
+    return existing;
+  }
+  return p.addSourceFileAtPath(abs);
+}
+
+/** Kernel source text given directly (tests of malformed kernels); the file need not exist. */
+export function loadSourceText(file: string, text: string): SourceFile {
+  return getProject().createSourceFile(path.resolve(file), text, { overwrite: true });
+}
+
+export const relFile = (sf: SourceFile): string => path.relative(REPO_ROOT, sf.getFilePath()) || sf.getFilePath();
+
+export function locOf(node: Node): SourceLoc {
+  const sf = node.getSourceFile();
+  const { line, column } = sf.getLineAndColumnAtPos(node.getStart());
+  return { file: relFile(sf), line, col: column };
+}
+
+export function errorAt(node: Node, detail: string, hint?: string): CompileError {
+  return new CompileError(detail, locOf(node), node.getText(), hint);
+}
+
+/**
+ * The DSL name an identifier refers to, or undefined. Uses the type checker so that a
+ * user's own `exp` or an aliased import is resolved exactly as TypeScript resolves it.
+ */
+export function dslName(node: Node): string | undefined {
+  let sym = node.getSymbol();
+  if (!sym) return undefined;
+  if (sym.isAlias()) sym = sym.getAliasedSymbol() ?? sym;
+  const decl = sym.getDeclarations()[0];
+  if (!decl) return undefined;
+  return path.resolve(decl.getSourceFile().getFilePath()) === DSL_FILE ? sym.getName() : undefined;
+}

@@ -1,0 +1,114 @@
+import type { DType, SourceLoc } from './types.js';
+
+/**
+ * Integer size formulas over shape symbols, tunables and constants: tensor shapes,
+ * launch grids, workgroup sizes, shared-array sizes. Kept apart from kernel
+ * expressions because they are evaluated on the host (and in manifest consumers).
+ */
+export type SizeExpr =
+  | { readonly k: 'num'; readonly v: number }
+  | { readonly k: 'sym'; readonly name: string }
+  | { readonly k: 'op'; readonly op: SizeOp; readonly a: SizeExpr; readonly b: SizeExpr };
+export type SizeOp = '+' | '-' | '*' | '/' | '%' | 'cdiv' | 'min' | 'max';
+
+export type BinOp =
+  | '+' | '-' | '*' | '/' | '%'
+  | '<' | '<=' | '>' | '>=' | '==' | '!='
+  | '&&' | '||'
+  | '&' | '|' | '^' | '<<' | '>>';
+export type UnOp = '-' | '!' | '~';
+
+/** Pure math intrinsics plus the bit-level helpers that legalisation passes introduce. */
+export type MathFn =
+  | 'exp' | 'exp2' | 'log' | 'sqrt' | 'rsqrt' | 'tanh' | 'abs' | 'floor' | 'max' | 'min' | 'fma'
+  /** f32 -> f32 rounded to the storage type's precision (RNE; fp8 saturates to finite). */
+  | 'round_bf16' | 'round_f16' | 'round_fp8e4m3' | 'round_fp8e5m2'
+  /** (word: u32, shift: u32) -> f32 value of the packed element at that bit offset. */
+  | 'unpack_bf16' | 'unpack_f16' | 'unpack_fp8e4m3' | 'unpack_fp8e5m2'
+  /** f32 (already rounded) -> u32 bit pattern of the storage type in the low bits. */
+  | 'bits_bf16' | 'bits_f16' | 'bits_fp8e4m3' | 'bits_fp8e5m2'
+  /** (lo, hi: bf16|f16) -> u32 holding both 16-bit patterns, lo in the low half (tensor-core operands). */
+  | 'pack2';
+
+export type Space = 'global' | 'shared' | 'local';
+export type Builtin = 'localId' | 'workgroupId' | 'numWorkgroups' | 'localIndex' | 'subgroupLane' | 'subgroupSize';
+
+interface Typed { readonly type: DType; readonly loc?: SourceLoc }
+export type Expr =
+  | (Typed & { readonly k: 'const'; readonly value: number | boolean })
+  | (Typed & { readonly k: 'var'; readonly name: string })
+  | (Typed & { readonly k: 'uniform'; readonly name: string })
+  /** A compile-time symbol (tunable or const), replaced by a constant when the kernel is specialised. */
+  | (Typed & { readonly k: 'sym'; readonly name: string })
+  | (Typed & { readonly k: 'builtin'; readonly name: Builtin; readonly axis: 0 | 1 | 2 })
+  | (Typed & { readonly k: 'bin'; readonly op: BinOp; readonly a: Expr; readonly b: Expr })
+  | (Typed & { readonly k: 'un'; readonly op: UnOp; readonly a: Expr })
+  | (Typed & { readonly k: 'call'; readonly fn: MathFn; readonly args: readonly Expr[] })
+  | (Typed & { readonly k: 'cast'; readonly a: Expr })
+  | (Typed & { readonly k: 'bitcast'; readonly a: Expr })
+  | (Typed & { readonly k: 'select'; readonly cond: Expr; readonly a: Expr; readonly b: Expr })
+  | (Typed & { readonly k: 'load'; readonly space: Space; readonly buf: string; readonly index: Expr });
+
+interface Located { readonly loc?: SourceLoc }
+export type Stmt =
+  | (Located & { readonly k: 'let'; readonly name: string; readonly type: DType; readonly init: Expr; readonly mutable: boolean })
+  | (Located & { readonly k: 'assign'; readonly name: string; readonly value: Expr })
+  | (Located & { readonly k: 'store'; readonly space: Space; readonly buf: string; readonly index: Expr; readonly value: Expr })
+  /** Store of a packed sub-word element: clears `width` bits at `shift` of word `word`, ORs in `bits`. */
+  | (Located & { readonly k: 'storePacked'; readonly buf: string; readonly word: Expr; readonly shift: Expr; readonly width: 8 | 16; readonly bits: Expr })
+  | (Located & { readonly k: 'if'; readonly cond: Expr; readonly then: readonly Stmt[]; readonly else: readonly Stmt[] })
+  | (Located & { readonly k: 'for'; readonly init: readonly Stmt[]; readonly cond: Expr; readonly update: readonly Stmt[]; readonly body: readonly Stmt[] })
+  | (Located & { readonly k: 'break' })
+  | (Located & { readonly k: 'continue' })
+  | (Located & { readonly k: 'return' })
+  | (Located & { readonly k: 'barrier' })
+  | (Located & { readonly k: 'localArray'; readonly name: string; readonly type: DType; readonly size: SizeExpr })
+  | (Located & { readonly k: 'atomic'; readonly op: 'add' | 'max'; readonly space: Space; readonly buf: string; readonly index: Expr; readonly value: Expr; readonly result?: string })
+  | (Located & { readonly k: 'subgroup'; readonly op: 'add' | 'max' | 'shuffleXor'; readonly result: string; readonly type: DType; readonly value: Expr; readonly laneMask?: Expr })
+  /** Warp-level tile ops (see dsl `fragment`/`mma`/`storeFragment`); legalised per target before rendering. */
+  | (Located & { readonly k: 'fragment'; readonly name: string })
+  | (Located & { readonly k: 'mma'; readonly acc: string; readonly a: TileRef; readonly b: TileRef })
+  | (Located & { readonly k: 'fragmentStore'; readonly acc: string; readonly dst: TileRef })
+  /**
+   * One m16n8k16 tensor-core step (CUDA legalisation output): acc[accBase..accBase+3] +=
+   * A-fragment(a: 4 packed u32) * B-fragment(b: 2 packed u32), PTX ISA layouts.
+   */
+  | (Located & { readonly k: 'mmaSync'; readonly dtype: 'bf16' | 'f16'; readonly acc: string; readonly accBase: number; readonly a: readonly Expr[]; readonly b: readonly Expr[] });
+
+/** A shared array operand of a tile op: element offset and row stride. */
+export interface TileRef { readonly buf: string; readonly offset: Expr; readonly stride: Expr }
+
+export type Access = 'read' | 'write' | 'readwrite';
+export interface TensorParam {
+  readonly name: string;
+  readonly dtype: DType;
+  readonly shape: readonly string[];
+  readonly access: Access;
+  /** Set by WGSL legalisation: elements packed several to a u32 word. */
+  readonly packed?: boolean;
+}
+/** A runtime scalar: a shape symbol (i32) or a user scalar argument. Lives in the uniform block. */
+export interface ScalarParam { readonly name: string; readonly dtype: DType; readonly isDim: boolean }
+export interface SharedArray { readonly name: string; readonly dtype: DType; readonly size: SizeExpr; readonly loc?: SourceLoc }
+export interface Tunable { readonly name: string; readonly values: readonly number[] }
+
+export interface Kernel {
+  readonly name: string;
+  readonly doc: string;
+  readonly file: string;
+  readonly loc?: SourceLoc;
+  readonly tensors: readonly TensorParam[];
+  readonly scalars: readonly ScalarParam[];
+  readonly tunables: readonly Tunable[];
+  /** Boolean size formulas that every legal tunable choice satisfies (encoded as a != 0). */
+  readonly constraints: readonly { readonly expr: SizeExpr; readonly text: string }[];
+  /** Compile-time constants: fixed consts plus, after specialisation, the chosen tunables. */
+  readonly consts: Readonly<Record<string, number>>;
+  readonly workgroup: readonly SizeExpr[];
+  readonly grid: readonly SizeExpr[];
+  readonly shared: readonly SharedArray[];
+  readonly body: readonly Stmt[];
+}
+
+export const WARP = 32;
+export const FRAG_DIM = 16;

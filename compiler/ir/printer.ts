@@ -1,0 +1,77 @@
+import type { Expr, Kernel, Stmt } from './nodes.js';
+import { sizeToString } from './size.js';
+
+/** Human-readable IR (`mimo-compile --dump-ir`). One statement a line, types on declarations. */
+export function printKernel(k: Kernel): string {
+  const lines: string[] = [];
+  const consts = Object.entries(k.consts).map(([n, v]) => `${n}=${v}`).join(', ');
+  lines.push(`kernel ${k.name}${consts ? `<${consts}>` : ''}  // ${k.file}`);
+  for (const t of k.tunables) lines.push(`  tunable ${t.name} in {${t.values.join(', ')}}`);
+  for (const c of k.constraints) lines.push(`  constraint ${c.text}`);
+  for (const t of k.tensors) lines.push(`  ${t.access.padEnd(9)} ${t.name}: ${t.dtype}[${t.shape.join(', ')}]${t.packed ? ' (packed u32)' : ''}`);
+  for (const s of k.scalars) lines.push(`  uniform   ${s.name}: ${s.dtype}${s.isDim ? ' (dim)' : ''}`);
+  for (const s of k.shared) lines.push(`  shared    ${s.name}: ${s.dtype}[${sizeToString(s.size)}]`);
+  lines.push(`  workgroup (${k.workgroup.map(sizeToString).join(', ')})  grid (${k.grid.map(sizeToString).join(', ')})`);
+  printBlock(k.body, 1, lines);
+  return lines.join('\n');
+}
+
+function printBlock(stmts: readonly Stmt[], depth: number, out: string[]): void {
+  const pad = '  '.repeat(depth);
+  for (const s of stmts) {
+    switch (s.k) {
+      case 'let': out.push(`${pad}${s.mutable ? 'var' : 'let'} ${s.name}: ${s.type} = ${printExpr(s.init)}`); break;
+      case 'assign': out.push(`${pad}${s.name} = ${printExpr(s.value)}`); break;
+      case 'store': out.push(`${pad}${s.space}.${s.buf}[${printExpr(s.index)}] = ${printExpr(s.value)}`); break;
+      case 'storePacked': out.push(`${pad}packed${s.width}.${s.buf}[${printExpr(s.word)}] @ ${printExpr(s.shift)} = ${printExpr(s.bits)}`); break;
+      case 'if':
+        out.push(`${pad}if ${printExpr(s.cond)} {`);
+        printBlock(s.then, depth + 1, out);
+        if (s.else.length) {
+          out.push(`${pad}} else {`);
+          printBlock(s.else, depth + 1, out);
+        }
+        out.push(`${pad}}`);
+        break;
+      case 'for': {
+        const init = s.init.map((x) => printStmtInline(x)).join('; ');
+        const upd = s.update.map((x) => printStmtInline(x)).join('; ');
+        out.push(`${pad}for (${init}; ${printExpr(s.cond)}; ${upd}) {`);
+        printBlock(s.body, depth + 1, out);
+        out.push(`${pad}}`);
+        break;
+      }
+      case 'break': case 'continue': case 'return': case 'barrier': out.push(`${pad}${s.k}`); break;
+      case 'localArray': out.push(`${pad}local ${s.name}: ${s.type}[${sizeToString(s.size)}]`); break;
+      case 'atomic': out.push(`${pad}${s.result ? `let ${s.result} = ` : ''}atomic_${s.op}(${s.space}.${s.buf}[${printExpr(s.index)}], ${printExpr(s.value)})`); break;
+      case 'subgroup': out.push(`${pad}let ${s.result}: ${s.type} = subgroup_${s.op}(${printExpr(s.value)}${s.laneMask ? `, ${printExpr(s.laneMask)}` : ''})`); break;
+      case 'fragment': out.push(`${pad}fragment ${s.name}: f32[16x16] = 0`); break;
+      case 'mma': out.push(`${pad}mma ${s.acc} += ${s.a.buf}[${printExpr(s.a.offset)}; ${printExpr(s.a.stride)}] * ${s.b.buf}[${printExpr(s.b.offset)}; ${printExpr(s.b.stride)}]`); break;
+      case 'fragmentStore': out.push(`${pad}store_fragment ${s.acc} -> ${s.dst.buf}[${printExpr(s.dst.offset)}; ${printExpr(s.dst.stride)}]`); break;
+      case 'mmaSync': out.push(`${pad}mma_sync.m16n8k16.${s.dtype} ${s.acc}[${s.accBase}..${s.accBase + 3}] += a(${s.a.map(printExpr).join(', ')}) * b(${s.b.map(printExpr).join(', ')})`); break;
+    }
+  }
+}
+
+function printStmtInline(s: Stmt): string {
+  const out: string[] = [];
+  printBlock([s], 0, out);
+  return out.join(' ');
+}
+
+export function printExpr(e: Expr): string {
+  switch (e.k) {
+    case 'const': return typeof e.value === 'boolean' ? String(e.value) : `${e.value}:${e.type}`;
+    case 'var': return e.name;
+    case 'uniform': return `$${e.name}`;
+    case 'sym': return `#${e.name}`;
+    case 'builtin': return e.name === 'localId' || e.name === 'workgroupId' || e.name === 'numWorkgroups' ? `${e.name}.${'xyz'[e.axis]}` : e.name;
+    case 'bin': return `(${printExpr(e.a)} ${e.op} ${printExpr(e.b)})`;
+    case 'un': return `${e.op}${printExpr(e.a)}`;
+    case 'call': return `${e.fn}(${e.args.map(printExpr).join(', ')})`;
+    case 'cast': return `${e.type}(${printExpr(e.a)})`;
+    case 'bitcast': return `bitcast<${e.type}>(${printExpr(e.a)})`;
+    case 'select': return `select(${printExpr(e.cond)}, ${printExpr(e.a)}, ${printExpr(e.b)})`;
+    case 'load': return `${e.space}.${e.buf}[${printExpr(e.index)}]`;
+  }
+}

@@ -1,0 +1,66 @@
+import type { Expr, Stmt, TileRef } from './nodes.js';
+
+/** Rebuilds an expression bottom-up, applying `f` to every node after its children. */
+export function mapExpr(e: Expr, f: (e: Expr) => Expr): Expr {
+  switch (e.k) {
+    case 'bin': return f({ ...e, a: mapExpr(e.a, f), b: mapExpr(e.b, f) });
+    case 'un': case 'cast': case 'bitcast': return f({ ...e, a: mapExpr(e.a, f) });
+    case 'call': return f({ ...e, args: e.args.map((x) => mapExpr(x, f)) });
+    case 'select': return f({ ...e, cond: mapExpr(e.cond, f), a: mapExpr(e.a, f), b: mapExpr(e.b, f) });
+    case 'load': return f({ ...e, index: mapExpr(e.index, f) });
+    default: return f(e);
+  }
+}
+
+/**
+ * Rebuilds statements: `expr` maps every expression (bottom-up), then `stmt` may
+ * replace each rebuilt statement by zero or more statements.
+ */
+export function mapStmts(stmts: readonly Stmt[], expr: (e: Expr) => Expr, stmt: (s: Stmt) => Stmt | readonly Stmt[] = (s) => s): Stmt[] {
+  const me = (e: Expr) => mapExpr(e, expr);
+  const tile = (t: TileRef): TileRef => ({ ...t, offset: me(t.offset), stride: me(t.stride) });
+  const out: Stmt[] = [];
+  for (const s of stmts) {
+    let r: Stmt;
+    switch (s.k) {
+      case 'let': r = { ...s, init: me(s.init) }; break;
+      case 'assign': r = { ...s, value: me(s.value) }; break;
+      case 'store': r = { ...s, index: me(s.index), value: me(s.value) }; break;
+      case 'storePacked': r = { ...s, word: me(s.word), shift: me(s.shift), bits: me(s.bits) }; break;
+      case 'if': r = { ...s, cond: me(s.cond), then: mapStmts(s.then, expr, stmt), else: mapStmts(s.else, expr, stmt) }; break;
+      case 'for': r = { ...s, init: mapStmts(s.init, expr, stmt), cond: me(s.cond), update: mapStmts(s.update, expr, stmt), body: mapStmts(s.body, expr, stmt) }; break;
+      case 'atomic': r = { ...s, index: me(s.index), value: me(s.value) }; break;
+      case 'subgroup': r = { ...s, value: me(s.value), laneMask: s.laneMask && me(s.laneMask) }; break;
+      case 'mma': r = { ...s, a: tile(s.a), b: tile(s.b) }; break;
+      case 'fragmentStore': r = { ...s, dst: tile(s.dst) }; break;
+      case 'mmaSync': r = { ...s, a: s.a.map(me), b: s.b.map(me) }; break;
+      default: r = s;
+    }
+    const res = stmt(r);
+    if (Array.isArray(res)) out.push(...(res as Stmt[]));
+    else out.push(res as Stmt);
+  }
+  return out;
+}
+
+/** Visits every expression of every statement (children before parents not guaranteed). */
+export function forEachExpr(stmts: readonly Stmt[], f: (e: Expr) => void): void {
+  mapStmts(stmts, (e) => {
+    f(e);
+    return e;
+  });
+}
+
+export function forEachStmt(stmts: readonly Stmt[], f: (s: Stmt) => void): void {
+  for (const s of stmts) {
+    f(s);
+    if (s.k === 'if') {
+      forEachStmt(s.then, f);
+      forEachStmt(s.else, f);
+    } else if (s.k === 'for') {
+      forEachStmt(s.init, f);
+      forEachStmt(s.update, f);
+      forEachStmt(s.body, f);
+    }
+  }
+}

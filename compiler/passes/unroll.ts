@@ -1,0 +1,81 @@
+import type { Expr, Kernel, Stmt } from '../ir/nodes.js';
+import { forEachStmt, mapStmts } from '../ir/walk.js';
+import { evalBin } from '../ir/semantics.js';
+import { foldExpr } from './fold.js';
+
+/** Loops with at most this many iterations and a constant trip count are unrolled. */
+export const MAX_UNROLL = 16;
+
+/**
+ * Unrolls `for (let v = c0; v < c1; v += c2)` when the trip count is a small constant and
+ * the body neither assigns v nor breaks out. Per-thread register tiles rely on this: once
+ * the loop index is a constant, local-array indices are constants and live in registers.
+ */
+export function unrollLoops(k: Kernel): Kernel {
+  let copy = 0;
+  const visit = (stmts: readonly Stmt[]): Stmt[] =>
+    mapStmts(stmts, (e) => e, (s) => {
+      if (s.k !== 'for') return s;
+      const plan = tripPlan(s);
+      if (!plan || plan.values.length > MAX_UNROLL) return s;
+      const out: Stmt[] = [];
+      for (const v of plan.values) {
+        const suffix = `_u${copy++}`;
+        out.push(...renameLocals(substitute(s.body, plan.name, v, plan.type), suffix));
+      }
+      return out;
+    });
+  return { ...k, body: visit(k.body) };
+}
+
+function tripPlan(s: Extract<Stmt, { k: 'for' }>): { name: string; type: 'i32' | 'u32'; values: number[] } | undefined {
+  if (s.init.length !== 1 || s.update.length !== 1) return undefined;
+  const [init] = s.init;
+  const [upd] = s.update;
+  if (init.k !== 'let' || init.init.k !== 'const' || (init.type !== 'i32' && init.type !== 'u32')) return undefined;
+  if (upd.k !== 'assign' || upd.name !== init.name) return undefined;
+  const step = upd.value;
+  if (step.k !== 'bin' || step.op !== '+' || step.a.k !== 'var' || step.a.name !== init.name || step.b.k !== 'const') return undefined;
+  const c = s.cond;
+  if (c.k !== 'bin' || (c.op !== '<' && c.op !== '<=') || c.a.k !== 'var' || c.a.name !== init.name || c.b.k !== 'const') return undefined;
+  let safe = true;
+  forEachStmt(s.body, (x) => {
+    if (x.k === 'assign' && x.name === init.name) safe = false;
+    if (x.k === 'break' || x.k === 'continue' || x.k === 'return') safe = false;
+  });
+  if (!safe) return undefined;
+  const values: number[] = [];
+  const type = init.type;
+  for (let v = init.init.value as number; evalBin(c.op, type, v, c.b.value) && values.length <= MAX_UNROLL; v = evalBin('+', type, v, step.b.value) as number) {
+    values.push(v);
+    if ((step.b.value as number) <= 0) return undefined;
+  }
+  return { name: init.name, type, values };
+}
+
+function substitute(stmts: readonly Stmt[], name: string, value: number, type: 'i32' | 'u32'): Stmt[] {
+  return mapStmts(stmts, (e): Expr => foldExpr(e.k === 'var' && e.name === name ? { k: 'const', type, value, loc: e.loc } : e));
+}
+
+/** Each unrolled copy gets its own names: the copies share one scope after unrolling. */
+function renameLocals(stmts: readonly Stmt[], suffix: string): Stmt[] {
+  const names = new Set<string>();
+  forEachStmt(stmts, (s) => {
+    if (s.k === 'let' || s.k === 'localArray' || s.k === 'fragment') names.add(s.name);
+    if ((s.k === 'atomic' && s.result) || s.k === 'subgroup') names.add(s.result!);
+  });
+  const r = (n: string) => (names.has(n) ? n + suffix : n);
+  const renameExpr = (e: Expr): Expr => (e.k === 'var' || (e.k === 'load' && e.space === 'local') ? ({ ...e, ...(e.k === 'var' ? { name: r(e.name) } : { buf: r(e.buf) }) } as Expr) : e);
+  return mapStmts(stmts, renameExpr, (s): Stmt => {
+    switch (s.k) {
+      case 'let': case 'assign': case 'localArray': case 'fragment': return { ...s, name: r(s.name) };
+      case 'store': return s.space === 'local' ? { ...s, buf: r(s.buf) } : s;
+      case 'atomic': return s.result ? { ...s, result: r(s.result) } : s;
+      case 'subgroup': return { ...s, result: r(s.result) };
+      case 'mma': return { ...s, acc: r(s.acc) };
+      case 'fragmentStore': return { ...s, acc: r(s.acc) };
+      case 'mmaSync': return { ...s, acc: r(s.acc) };
+      default: return s;
+    }
+  });
+}

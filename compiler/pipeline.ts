@@ -1,0 +1,23 @@
+import type { Kernel } from './ir/nodes.js';
+import { verifyKernel } from './ir/verifier.js';
+import { specialise, type TunableChoice } from './passes/specialise.js';
+import { foldConstants } from './passes/fold.js';
+import { propagateConstants, eliminateDeadCode } from './passes/dce.js';
+import { unrollLoops } from './passes/unroll.js';
+import { lowerTileOps } from './passes/tileOps.js';
+import { legalisePackedStorage } from './passes/legaliseStorage.js';
+import { checkLimits } from './passes/limits.js';
+import { CAPS, type TargetName } from './target.js';
+
+/** The pass pipeline from frontend IR to what a target renders (or the interpreter runs). */
+export function lowerForTarget(k: Kernel, target: TargetName, choice: TunableChoice = {}): Kernel {
+  const caps = CAPS[target];
+  let x = propagateConstants(foldConstants(specialise(k, choice)));
+  x = lowerTileOps(x, caps.tensorCores);
+  x = propagateConstants(foldConstants(unrollLoops(x)));
+  x = eliminateDeadCode(x);
+  if (caps.packNarrowTypes) x = legalisePackedStorage(x);
+  verifyKernel(x);
+  checkLimits(x, caps);
+  return x;
+}

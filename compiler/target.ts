@@ -1,0 +1,26 @@
+/** What a target can run; compile-time limit checks read these (design: check limits when compiling). */
+export interface TargetCaps {
+  readonly name: 'wgsl' | 'cuda' | 'interp';
+  readonly maxInvocations: number;
+  readonly maxWorkgroupSize: readonly [number, number, number];
+  readonly maxWorkgroupStorage: number;
+  readonly maxStorageBuffers: number;
+  /** The tile MMA uses tensor cores (mma.sync) for 16-bit operands. */
+  readonly tensorCores: boolean;
+  /** 8/16-bit values must be packed into u32 words. */
+  readonly packNarrowTypes: boolean;
+}
+
+/** WebGPU's guaranteed defaults, so generated WGSL runs on any conforming adapter. */
+export const WGSL_CAPS: TargetCaps = {
+  name: 'wgsl', maxInvocations: 256, maxWorkgroupSize: [256, 256, 64], maxWorkgroupStorage: 16384, maxStorageBuffers: 8, tensorCores: false, packNarrowTypes: true,
+};
+/** sm_80 and later: 1024 threads, 48 KiB static shared memory per block. */
+export const CUDA_CAPS: TargetCaps = {
+  name: 'cuda', maxInvocations: 1024, maxWorkgroupSize: [1024, 1024, 64], maxWorkgroupStorage: 49152, maxStorageBuffers: Infinity, tensorCores: true, packNarrowTypes: false,
+};
+/** The interpreter follows WebGPU's limits so that what it accepts also runs there. */
+export const INTERP_CAPS: TargetCaps = { ...WGSL_CAPS, name: 'interp', packNarrowTypes: false };
+
+export const CAPS = { wgsl: WGSL_CAPS, cuda: CUDA_CAPS, interp: INTERP_CAPS } as const;
+export type TargetName = keyof typeof CAPS;

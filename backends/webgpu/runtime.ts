@@ -1,0 +1,136 @@
+import type { ManifestKernel } from '../../compiler/codegen/manifest.js';
+import { BYTES, type DType } from '../../compiler/ir/types.js';
+import { HOST_ARRAY, KernelArgError, checkLaunch, type HostArray, type LaunchArgs } from '../common/args.js';
+import type { GpuContext } from './device.js';
+
+/** The generated WGSL of a set of kernels: what generated/wgsl/kernels.js exports. */
+export interface WgslModule {
+  readonly manifest: { readonly kernels: Readonly<Record<string, ManifestKernel>> };
+  readonly sources: Readonly<Record<string, string>>;
+}
+
+/** A buffer in device memory with its element count, for launches that keep data resident. */
+export interface DeviceTensor {
+  readonly buffer: GPUBuffer;
+  readonly dtype: DType;
+  readonly length: number;
+}
+
+const bytesOf = (dtype: DType, n: number) => Math.max(4, Math.ceil((n * BYTES[dtype]) / 4) * 4);
+
+/**
+ * Runs generated WGSL kernels on a WebGPU device: compiles each pipeline once, checks
+ * every launch against the manifest (dtype, shape, scalars), packs the scalars into the
+ * uniform block, and dispatches the grid the manifest's formulas give.
+ */
+export class WebGpuRuntime {
+  private readonly pipelines = new Map<string, GPUComputePipeline>();
+
+  constructor(readonly gpu: GpuContext, readonly module: WgslModule) {}
+
+  kernel(name: string): ManifestKernel {
+    const m = this.module.manifest.kernels[name];
+    if (!m) throw new Error(`unknown kernel '${name}' (have: ${Object.keys(this.module.manifest.kernels).join(', ')})`);
+    return m;
+  }
+
+  private async pipeline(m: ManifestKernel): Promise<GPUComputePipeline> {
+    const cached = this.pipelines.get(m.name);
+    if (cached) return cached;
+    const device = this.gpu.device;
+    device.pushErrorScope('validation');
+    const shader = device.createShaderModule({ code: this.module.sources[m.name], label: m.name });
+    const info = await shader.getCompilationInfo();
+    const errors = info.messages.filter((x) => x.type === 'error');
+    if (errors.length) throw new Error(`[kernel ${m.name}] WGSL compilation failed:\n${errors.map((e) => `  ${e.lineNum}:${e.linePos} ${e.message}`).join('\n')}`);
+    const p = await device.createComputePipelineAsync({ layout: 'auto', compute: { module: shader, entryPoint: m.entryPoint ?? 'main' }, label: m.name });
+    const err = await device.popErrorScope();
+    if (err) throw new Error(`[kernel ${m.name}] pipeline creation failed: ${err.message}`);
+    this.pipelines.set(m.name, p);
+    return p;
+  }
+
+  /** Uploads a host array (narrow types are already bit patterns, packed little-endian). */
+  upload(dtype: DType, data: HostArray): DeviceTensor {
+    const size = bytesOf(dtype, data.length);
+    const buffer = this.gpu.device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, mappedAtCreation: true });
+    new Uint8Array(buffer.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    buffer.unmap();
+    return { buffer, dtype, length: data.length };
+  }
+
+  allocate(dtype: DType, length: number): DeviceTensor {
+    const buffer = this.gpu.device.createBuffer({ size: bytesOf(dtype, length), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+    return { buffer, dtype, length };
+  }
+
+  async download(t: DeviceTensor): Promise<HostArray> {
+    const device = this.gpu.device;
+    const size = bytesOf(t.dtype, t.length);
+    const staging = device.createBuffer({ size, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ });
+    const enc = device.createCommandEncoder();
+    enc.copyBufferToBuffer(t.buffer, 0, staging, 0, size);
+    device.queue.submit([enc.finish()]);
+    await staging.mapAsync(GPUMapMode.READ);
+    const out = HOST_ARRAY[t.dtype as Exclude<DType, 'bool'>].create(t.length);
+    new Uint8Array(out.buffer).set(new Uint8Array(staging.getMappedRange(), 0, out.byteLength));
+    staging.unmap();
+    staging.destroy();
+    return out;
+  }
+
+  /** Records one launch of `name` on resident tensors into `encoder` (or submits it alone). */
+  async launch(name: string, tensors: Readonly<Record<string, DeviceTensor>>, scalars: Readonly<Record<string, number>>, encoder?: GPUCommandEncoder): Promise<void> {
+    const m = this.kernel(name);
+    const { grid } = checkLaunch(m, { tensors: {}, scalars }, (n) => {
+      const t = tensors[n];
+      if (!t) throw new KernelArgError(m.name, n, 'missing tensor');
+      const want = m.bindings.find((b) => b.name === n)!.dtype;
+      if (t.dtype !== want) throw new KernelArgError(m.name, n, `expected dtype ${want}, got ${t.dtype}`);
+      return t.length;
+    });
+    const limit = this.gpu.limits.maxComputeWorkgroupsPerDimension ?? 65535;
+    grid.forEach((g, i) => {
+      if (g > limit) throw new Error(`[kernel ${m.name}] grid ${'xyz'[i]} = ${g} workgroups exceeds this device's limit of ${limit}`);
+    });
+    if (grid.some((g) => g === 0)) return;
+    const device = this.gpu.device;
+    const pipeline = await this.pipeline(m);
+    const entries: GPUBindGroupEntry[] = m.bindings.map((b) => ({ binding: b.binding, resource: { buffer: tensors[b.name].buffer } }));
+    let uniform: GPUBuffer | undefined;
+    if (m.uniform) {
+      const data = new ArrayBuffer(m.uniform.size);
+      const view = new DataView(data);
+      for (const f of m.uniform.fields) {
+        const v = scalars[f.name];
+        if (f.dtype === 'f32') view.setFloat32(f.offset, v, true);
+        else if (f.dtype === 'u32') view.setUint32(f.offset, v, true);
+        else view.setInt32(f.offset, v, true);
+      }
+      uniform = device.createBuffer({ size: m.uniform.size, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+      device.queue.writeBuffer(uniform, 0, data);
+      entries.push({ binding: m.uniform.binding, resource: { buffer: uniform } });
+    }
+    const bind = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    const enc = encoder ?? device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bind);
+    pass.dispatchWorkgroups(grid[0], grid[1], grid[2]);
+    pass.end();
+    if (!encoder) device.queue.submit([enc.finish()]);
+  }
+
+  /** Host-to-host convenience: uploads, launches, waits and returns every written tensor. */
+  async run(name: string, args: LaunchArgs): Promise<Record<string, HostArray>> {
+    const m = this.kernel(name);
+    checkLaunch(m, args);
+    const resident: Record<string, DeviceTensor> = {};
+    for (const b of m.bindings) resident[b.name] = this.upload(b.dtype, args.tensors[b.name]);
+    await this.launch(name, resident, args.scalars);
+    const out: Record<string, HostArray> = {};
+    for (const b of m.bindings) if (b.access !== 'read') out[b.name] = await this.download(resident[b.name]);
+    for (const t of Object.values(resident)) t.buffer.destroy();
+    return out;
+  }
+}

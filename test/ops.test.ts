@@ -1,0 +1,63 @@
+import { suite } from 'uvu';
+import { packArray, unpackArray } from '../compiler/ir/numerics.js';
+import { BACKENDS, runKernel } from './harness/backends.js';
+import { assertClose, type Tolerance } from './harness/close.js';
+import { uniform } from './harness/prng.js';
+import { gemmRef, rmsnormRef, softmaxRef, swigluRef } from './harness/reference.js';
+
+/**
+ * Every op on every backend (SwiftShader WebGPU, generated CUDA on the CPU emulator,
+ * the IR interpreter) against float64 references, on odd shapes that are not multiples
+ * of any tile. bf16 inputs are bf16-representable, so references see exactly what the
+ * kernels see; the tolerances below cover only the kernels' own rounding.
+ */
+const bf16 = (v: ArrayLike<number>) => unpackArray('bf16', packArray('bf16', v));
+/** One bf16 rounding of the output (2^-8 relative) plus f32 math. */
+const BF16_OUT: Tolerance = { rtol: 1e-2, atol: 1e-2 };
+const F32: Tolerance = { rtol: 1e-5, atol: 1e-6 };
+/** f32 accumulation over K terms of size ~1: error grows like sqrt(K) ulps. */
+const gemmTol = (K: number): Tolerance => ({ rtol: 1e-5, atol: 2e-6 * Math.max(1, K) });
+
+for (const backend of BACKENDS) {
+  const t = suite(`ops on ${backend}`);
+
+  for (const [T, F] of [[1, 1], [1, 7], [3, 11], [5, 33], [2, 127], [1, 257], [3, 300]]) {
+    t(`swiglu T=${T} F=${F}`, async () => {
+      const gate = bf16(uniform(T * 100 + F, T * F, -6, 6));
+      const up = bf16(uniform(T * 7 + F, T * F, -2, 2));
+      const out = await runKernel(backend, 'swiglu', { tensors: { gate: packArray('bf16', gate), up: packArray('bf16', up), out: new Uint16Array(T * F) }, scalars: { T, F } });
+      assertClose(unpackArray('bf16', out.out as Uint16Array), swigluRef(gate, up), BF16_OUT, `swiglu ${backend}`);
+    });
+  }
+
+  for (const [T, D] of [[1, 1], [3, 7], [2, 33], [5, 127], [1, 257], [4, 300], [2, 4096]]) {
+    t(`rmsnorm T=${T} D=${D}`, async () => {
+      const x = bf16(uniform(T + D, T * D, -3, 3));
+      const w = bf16(uniform(D, D, 0.5, 1.5));
+      const out = await runKernel(backend, 'rmsnorm', { tensors: { x: packArray('bf16', x), w: packArray('bf16', w), y: new Uint16Array(T * D) }, scalars: { T, D } });
+      assertClose(unpackArray('bf16', out.y as Uint16Array), rmsnormRef(x, w, T, D), BF16_OUT, `rmsnorm ${backend}`);
+    });
+  }
+
+  for (const [R, N, scale] of [[1, 1, 1], [2, 7, 1], [3, 33, 10], [1, 127, 1], [2, 257, 30], [1, 1000, 80]]) {
+    t(`softmax R=${R} N=${N} |x|<=${scale}`, async () => {
+      const x = Float32Array.from(uniform(R * N, R * N, -scale, scale));
+      const out = await runKernel(backend, 'softmax', { tensors: { x, y: new Float32Array(R * N) }, scalars: { R, N } });
+      assertClose(out.y as Float32Array, softmaxRef(x, R, N), F32, `softmax ${backend}`);
+    });
+  }
+
+  for (const [M, N, K] of [[1, 1, 1], [7, 5, 3], [33, 17, 40], [16, 16, 16], [65, 31, 47], [1, 257, 9], [2, 3, 0]]) {
+    for (const dtype of ['f32', 'bf16'] as const) {
+      t(`gemm_${dtype} M=${M} N=${N} K=${K}`, async () => {
+        const a = bf16(uniform(M * 31 + K, M * K));
+        const b = bf16(uniform(N * 17 + K, K * N));
+        const pack = (v: Float32Array) => (dtype === 'bf16' ? packArray('bf16', v) : v);
+        const out = await runKernel(backend, `gemm_${dtype}`, { tensors: { a: pack(a), b: pack(b), out: new Float32Array(M * N).fill(NaN) }, scalars: { M, N, K } });
+        assertClose(out.out as Float32Array, gemmRef(a, b, M, N, K), gemmTol(K), `gemm_${dtype} ${backend}`);
+      });
+    }
+  }
+
+  t.run();
+}

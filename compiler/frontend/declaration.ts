@@ -160,9 +160,8 @@ function parseConsts(cfg: ObjectLiteralExpression): Record<string, number> {
     const v = Node.isPropertyAssignment(c) ? c.getInitializer() : undefined;
     let num: number | undefined;
     if (v && Node.isNumericLiteral(v)) num = Number(v.getLiteralValue());
-    if (v && Node.isPrefixUnaryExpression(v) && v.getOperatorToken() === SyntaxKind.MinusToken && Node.isNumericLiteral(v.getOperand())) {
-      num = -Number((v.getOperand() as Node & { getLiteralValue(): number }).getLiteralValue());
-    }
+    const operand = v && Node.isPrefixUnaryExpression(v) && v.getOperatorToken() === SyntaxKind.MinusToken ? v.getOperand() : undefined;
+    if (operand && Node.isNumericLiteral(operand)) num = -Number(operand.getLiteralValue());
     if (num === undefined) throw errorAt(c, 'a const must be a numeric literal');
     out[(c as Node & { getName(): string }).getName()] = num;
   }

@@ -59,17 +59,35 @@ const load = (buf: string, type: DType, index: Expr): Expr => ({ k: 'load', spac
 const toF32 = (e: Expr): Expr => (e.type === 'f32' ? e : { k: 'cast', type: 'f32', a: e });
 const let_ = (name: string, init: Expr, loc?: SourceLoc): Stmt => ({ k: 'let', name, type: init.type, init, mutable: false, loc });
 
+/**
+ * Portable layout: lane owns rows 2*(lane/4) + {0,1} and columns 4*(lane%4) + {0..3}, so
+ * each k step reads 2 values of A and 4 of B for 8 FMAs (a 1x8 strip would read 9).
+ */
+const PORTABLE_ROWS = 2;
+const PORTABLE_COLS = 4;
+const portableOrigin = (tag: string, loc?: SourceLoc): Stmt[] => [
+  let_(`${tag}_row`, bin('*', bin('>>', lane, i32(2)), i32(PORTABLE_ROWS)), loc),
+  let_(`${tag}_col`, bin('*', bin('&', lane, i32(3)), i32(PORTABLE_COLS)), loc),
+];
+
 function mmaLoops(acc: string, a: TileRef, b: TileRef, dtype: DType, tag: number, loc?: SourceLoc): Stmt[] {
-  const row = `mma${tag}_row`, col = `mma${tag}_col`, kk = `mma${tag}_k`, av = `mma${tag}_a`;
-  const body: Stmt[] = [let_(av, toF32(load(a.buf, dtype, bin('+', bin('+', a.offset, bin('*', v(row), a.stride)), v(kk)))), loc)];
-  for (let j = 0; j < PER_THREAD; j++) {
-    const bv = toF32(load(b.buf, dtype, bin('+', bin('+', b.offset, bin('*', v(kk), b.stride)), bin('+', v(col), i32(j)))));
-    const old: Expr = { k: 'load', space: 'local', buf: acc, type: 'f32', index: i32(j) };
-    body.push({ k: 'store', space: 'local', buf: acc, index: i32(j), value: { k: 'call', fn: 'fma', type: 'f32', args: [v(av, 'f32'), bv, old] }, loc });
+  const t = `mma${tag}`, row = `${t}_row`, col = `${t}_col`, kk = `${t}_k`;
+  const body: Stmt[] = [];
+  for (let r = 0; r < PORTABLE_ROWS; r++) {
+    body.push(let_(`${t}_a${r}`, toF32(load(a.buf, dtype, bin('+', bin('+', a.offset, bin('*', bin('+', v(row), i32(r)), a.stride)), v(kk)))), loc));
+  }
+  for (let c = 0; c < PORTABLE_COLS; c++) {
+    body.push(let_(`${t}_b${c}`, toF32(load(b.buf, dtype, bin('+', bin('+', b.offset, bin('*', v(kk), b.stride)), bin('+', v(col), i32(c))))), loc));
+  }
+  for (let r = 0; r < PORTABLE_ROWS; r++) {
+    for (let c = 0; c < PORTABLE_COLS; c++) {
+      const j = r * PORTABLE_COLS + c;
+      const old: Expr = { k: 'load', space: 'local', buf: acc, type: 'f32', index: i32(j) };
+      body.push({ k: 'store', space: 'local', buf: acc, index: i32(j), value: { k: 'call', fn: 'fma', type: 'f32', args: [v(`${t}_a${r}`, 'f32'), v(`${t}_b${c}`, 'f32'), old] }, loc });
+    }
   }
   return [
-    let_(row, bin('>>', lane, i32(1)), loc),
-    let_(col, bin('*', bin('&', lane, i32(1)), i32(PER_THREAD)), loc),
+    ...portableOrigin(t, loc),
     {
       k: 'for', loc,
       init: [{ k: 'let', name: kk, type: 'i32', init: i32(0), mutable: true }],
@@ -122,9 +140,10 @@ function storeFrag(acc: string, dst: TileRef, tensorCores: boolean, tag: number,
       put(h * 4 + 3, bin('+', v(g), i32(8)), bin('+', c, i32(1)));
     }
   } else {
-    const row = `st${tag}_row`, col = `st${tag}_col`;
-    out.push(let_(row, bin('>>', lane, i32(1)), loc), let_(col, bin('*', bin('&', lane, i32(1)), i32(PER_THREAD)), loc));
-    for (let j = 0; j < PER_THREAD; j++) put(j, v(row), bin('+', v(col), i32(j)));
+    out.push(...portableOrigin(`st${tag}`, loc));
+    for (let r = 0; r < PORTABLE_ROWS; r++) {
+      for (let c = 0; c < PORTABLE_COLS; c++) put(r * PORTABLE_COLS + c, bin('+', v(`st${tag}_row`), i32(r)), bin('+', v(`st${tag}_col`), i32(c)));
+    }
   }
   return out;
 }

@@ -1,0 +1,16 @@
+/**
+ * Benchmarks (tinybench; never part of the test suite). Everything is measured in one
+ * run on one adapter, and reported as ratios, because these machines are noisy.
+ *   npm run bench            GEMM vs tf.js WebGPU, and compile time of all ops
+ *   npm run bench -- gemm    only the GEMM comparison
+ */
+import { Bench } from 'tinybench';
+import { describeGpu, getGpu } from '../backends/webgpu/device.js';
+import { benchGemm } from './gemm-vs-tfjs.js';
+import { benchCompile } from './compile-time.js';
+
+const which = process.argv[2];
+const gpu = await getGpu();
+console.log(`device: ${describeGpu(gpu)}\n`);
+if (!which || which === 'gemm') await benchGemm(gpu, new Bench({ iterations: 5, time: 0, warmupIterations: 1 }));
+if (!which || which === 'compile') await benchCompile(new Bench({ iterations: 3, time: 0, warmupIterations: 1 }));

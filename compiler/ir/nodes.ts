@@ -47,7 +47,9 @@ export type Expr =
   | (Typed & { readonly k: 'cast'; readonly a: Expr })
   | (Typed & { readonly k: 'bitcast'; readonly a: Expr })
   | (Typed & { readonly k: 'select'; readonly cond: Expr; readonly a: Expr; readonly b: Expr })
-  | (Typed & { readonly k: 'load'; readonly space: Space; readonly buf: string; readonly index: Expr });
+  | (Typed & { readonly k: 'load'; readonly space: Space; readonly buf: string; readonly index: Expr })
+  /** Two adjacent 16-bit elements as one u32 (buf[index] low, buf[index+1] high); index is provably even. */
+  | (Typed & { readonly k: 'loadPair'; readonly space: Space; readonly buf: string; readonly index: Expr });
 
 interface Located { readonly loc?: SourceLoc }
 export type Stmt =

@@ -73,5 +73,6 @@ export function printExpr(e: Expr): string {
     case 'bitcast': return `bitcast<${e.type}>(${printExpr(e.a)})`;
     case 'select': return `select(${printExpr(e.cond)}, ${printExpr(e.a)}, ${printExpr(e.b)})`;
     case 'load': return `${e.space}.${e.buf}[${printExpr(e.index)}]`;
+    case 'loadPair': return `pair(${e.space}.${e.buf}[${printExpr(e.index)}])`;
   }
 }

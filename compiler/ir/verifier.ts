@@ -66,6 +66,12 @@ export function verifyKernel(k: Kernel): void {
         break;
       }
       case 'call': for (const a of e.args) t(a); break;
+      case 'loadPair': {
+        if (!isInt(t(e.index))) fail('index must be an integer', e);
+        const bt = bufType(e.space, e.buf, scope, e);
+        if (e.type !== 'u32' || (bt !== 'bf16' && bt !== 'f16')) fail(`pair load needs a 16-bit buffer, '${e.buf}' is ${bt}`, e);
+        break;
+      }
       case 'load': {
         if (!isInt(t(e.index))) fail('index must be an integer', e);
         if (bufType(e.space, e.buf, scope, e) !== e.type) fail(`load type ${e.type} does not match buffer '${e.buf}'`, e);

@@ -7,7 +7,7 @@ export function mapExpr(e: Expr, f: (e: Expr) => Expr): Expr {
     case 'un': case 'cast': case 'bitcast': return f({ ...e, a: mapExpr(e.a, f) });
     case 'call': return f({ ...e, args: e.args.map((x) => mapExpr(x, f)) });
     case 'select': return f({ ...e, cond: mapExpr(e.cond, f), a: mapExpr(e.a, f), b: mapExpr(e.b, f) });
-    case 'load': return f({ ...e, index: mapExpr(e.index, f) });
+    case 'load': case 'loadPair': return f({ ...e, index: mapExpr(e.index, f) });
     default: return f(e);
   }
 }

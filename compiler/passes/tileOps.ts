@@ -1,7 +1,7 @@
 import type { Expr, Kernel, Stmt, TileRef } from '../ir/nodes.js';
 import { FRAG_DIM } from '../ir/nodes.js';
 import type { DType, SourceLoc } from '../ir/types.js';
-import { mapStmts } from '../ir/walk.js';
+import { forEachStmt, mapStmts } from '../ir/walk.js';
 import { CompileError } from '../frontend/errors.js';
 
 /** Each thread of a warp owns 8 of the 16x16 accumulator's 256 elements, on every target. */
@@ -22,6 +22,14 @@ const lane: Expr = bin('&', { k: 'builtin', type: 'i32', name: 'localIndex', axi
 export function lowerTileOps(k: Kernel, tensorCores: boolean): Kernel {
   const sharedType = new Map(k.shared.map((s) => [s.name, s.dtype]));
   let n = 0;
+  // Every value each variable is given, so alignment facts survive the frontend's
+  // temporaries and loop counters (`for (kk = 0; ...; kk += 16)`).
+  const defs = new Map<string, Expr[]>();
+  const give = (name: string, e: Expr) => defs.set(name, [...(defs.get(name) ?? []), e]);
+  forEachStmt(k.body, (s) => {
+    if (s.k === 'let') give(s.name, s.init);
+    if (s.k === 'assign') give(s.name, s.value);
+  });
   const wgThreads = k.workgroup.reduce((p, w) => p * (w.k === 'num' ? w.v : 1), 1);
   const body = mapStmts(k.body, (e) => e, (s): Stmt | Stmt[] => {
     if (s.k !== 'fragment' && s.k !== 'mma' && s.k !== 'fragmentStore') return s;
@@ -36,7 +44,7 @@ export function lowerTileOps(k: Kernel, tensorCores: boolean): Kernel {
       const at = sharedType.get(s.a.buf)!;
       const bt = sharedType.get(s.b.buf)!;
       if (at !== bt) throw new CompileError(`mma operands differ in dtype (${at} vs ${bt})`, s.loc, undefined, undefined, k.name);
-      if (tensorCores && (at === 'bf16' || at === 'f16')) return mmaSync(s.acc, s.a, s.b, at, tag, s.loc);
+      if (tensorCores && (at === 'bf16' || at === 'f16')) return mmaSync(s.acc, s.a, s.b, at, tag, defs, s.loc);
       return mmaLoops(s.acc, s.a, s.b, at, tag, s.loc);
     }
     return storeFrag(s.acc, s.dst, tensorCores && hasTensorCoreMma(k), tag, s.loc);
@@ -99,18 +107,20 @@ function mmaLoops(acc: string, a: TileRef, b: TileRef, dtype: DType, tag: number
 }
 
 /** PTX ISA m16n8k16 layouts: g = lane/4, t = lane%4; two n8 halves make the 16x16 tile. */
-function mmaSync(acc: string, a: TileRef, b: TileRef, dtype: 'bf16' | 'f16', tag: number, loc?: SourceLoc): Stmt[] {
+function mmaSync(acc: string, a: TileRef, b: TileRef, dtype: 'bf16' | 'f16', tag: number, defs: ReadonlyMap<string, readonly Expr[]>, loc?: SourceLoc): Stmt[] {
   const g = `mma${tag}_g`, t2 = `mma${tag}_t2`;
   const at = (r: Expr, c: Expr) => load(a.buf, dtype, bin('+', bin('+', a.offset, bin('*', r, a.stride)), c));
   const bt = (r: Expr, c: Expr) => load(b.buf, dtype, bin('+', bin('+', b.offset, bin('*', r, b.stride)), c));
   const pack = (lo: Expr, hi: Expr): Expr => ({ k: 'call', fn: 'pack2', type: 'u32', args: [lo, hi] });
   const plus = (e: Expr, c: number) => bin('+', e, i32(c));
-  const aFrag = [
-    pack(at(v(g), v(t2)), at(v(g), plus(v(t2), 1))),
-    pack(at(plus(v(g), 8), v(t2)), at(plus(v(g), 8), plus(v(t2), 1))),
-    pack(at(v(g), plus(v(t2), 8)), at(v(g), plus(v(t2), 9))),
-    pack(at(plus(v(g), 8), plus(v(t2), 8)), at(plus(v(g), 8), plus(v(t2), 9))),
-  ];
+  // Each A register is two adjacent elements of a row: one 32-bit load when the address
+  // is provably even (offset and stride even; t2 always is), else two loads and a pack.
+  const pairable = isEven(a.offset, defs) && isEven(a.stride, defs);
+  const aReg = (r: Expr, c: Expr): Expr => {
+    if (!pairable) return pack(at(r, c), at(r, plus(c, 1)));
+    return { k: 'loadPair', type: 'u32', space: 'shared', buf: a.buf, index: bin('+', bin('+', a.offset, bin('*', r, a.stride)), c) };
+  };
+  const aFrag = [aReg(v(g), v(t2)), aReg(plus(v(g), 8), v(t2)), aReg(v(g), plus(v(t2), 8)), aReg(plus(v(g), 8), plus(v(t2), 8))];
   const out: Stmt[] = [let_(g, bin('>>', lane, i32(2)), loc), let_(t2, bin('*', bin('&', lane, i32(3)), i32(2)), loc)];
   const aNames = aFrag.map((e, i) => {
     const name = `mma${tag}_a${i}`;
@@ -146,4 +156,26 @@ function storeFrag(acc: string, dst: TileRef, tensorCores: boolean, tag: number,
     }
   }
   return out;
+}
+
+/**
+ * Conservative: true only when e is an even integer whenever it is evaluated. A variable
+ * is even if every value it is given is even, assuming (inductively) that it is even
+ * itself: an even start plus even steps stays even.
+ */
+function isEven(e: Expr, defs: ReadonlyMap<string, readonly Expr[]>, assumed: ReadonlySet<string> = new Set(), depth = 0): boolean {
+  const even = (x: Expr) => isEven(x, defs, assumed, depth + 1);
+  if (depth > 32) return false;
+  if (e.k === 'const') return typeof e.value === 'number' && e.value % 2 === 0;
+  if (e.k === 'var') {
+    if (assumed.has(e.name)) return true;
+    const given = defs.get(e.name);
+    const inner = new Set([...assumed, e.name]);
+    return given !== undefined && given.every((x) => isEven(x, defs, inner, depth + 1));
+  }
+  if (e.k !== 'bin') return false;
+  if (e.op === '*' || e.op === '&') return even(e.a) || even(e.b);
+  if (e.op === '+' || e.op === '-') return even(e.a) && even(e.b);
+  if (e.op === '<<') return (e.b.k === 'const' && (e.b.value as number) > 0) || even(e.a);
+  return false;
 }

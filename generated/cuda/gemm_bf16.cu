@@ -48,10 +48,10 @@ extern "C" __global__ void __launch_bounds__(128) mimo_gemm_bf16_kernel(const __
     const int off_u0 = (wm * 16);
     const int mma1_g_u0 = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) >> 2);
     const int mma1_t2_u0 = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) & 3) * 2);
-    const unsigned mma1_a0_u0 = mimo_pack2(As[((off_u0 + (mma1_g_u0 * 16)) + mma1_t2_u0)], As[((off_u0 + (mma1_g_u0 * 16)) + (mma1_t2_u0 + 1))]);
-    const unsigned mma1_a1_u0 = mimo_pack2(As[((off_u0 + ((mma1_g_u0 + 8) * 16)) + mma1_t2_u0)], As[((off_u0 + ((mma1_g_u0 + 8) * 16)) + (mma1_t2_u0 + 1))]);
-    const unsigned mma1_a2_u0 = mimo_pack2(As[((off_u0 + (mma1_g_u0 * 16)) + (mma1_t2_u0 + 8))], As[((off_u0 + (mma1_g_u0 * 16)) + (mma1_t2_u0 + 9))]);
-    const unsigned mma1_a3_u0 = mimo_pack2(As[((off_u0 + ((mma1_g_u0 + 8) * 16)) + (mma1_t2_u0 + 8))], As[((off_u0 + ((mma1_g_u0 + 8) * 16)) + (mma1_t2_u0 + 9))]);
+    const unsigned mma1_a0_u0 = mimo_ld_bf16x2(&As[((off_u0 + (mma1_g_u0 * 16)) + mma1_t2_u0)]);
+    const unsigned mma1_a1_u0 = mimo_ld_bf16x2(&As[((off_u0 + ((mma1_g_u0 + 8) * 16)) + mma1_t2_u0)]);
+    const unsigned mma1_a2_u0 = mimo_ld_bf16x2(&As[((off_u0 + (mma1_g_u0 * 16)) + (mma1_t2_u0 + 8))]);
+    const unsigned mma1_a3_u0 = mimo_ld_bf16x2(&As[((off_u0 + ((mma1_g_u0 + 8) * 16)) + (mma1_t2_u0 + 8))]);
     mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[0]), {mma1_a0_u0, mma1_a1_u0, mma1_a2_u0, mma1_a3_u0}, {mimo_pack2(Bs[((wn + (mma1_t2_u0 * 32)) + mma1_g_u0)], Bs[((wn + ((mma1_t2_u0 + 1) * 32)) + mma1_g_u0)]), mimo_pack2(Bs[((wn + ((mma1_t2_u0 + 8) * 32)) + mma1_g_u0)], Bs[((wn + ((mma1_t2_u0 + 9) * 32)) + mma1_g_u0)])});
     mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[4]), {mma1_a0_u0, mma1_a1_u0, mma1_a2_u0, mma1_a3_u0}, {mimo_pack2(Bs[((wn + (mma1_t2_u0 * 32)) + (mma1_g_u0 + 8))], Bs[((wn + ((mma1_t2_u0 + 1) * 32)) + (mma1_g_u0 + 8))]), mimo_pack2(Bs[((wn + ((mma1_t2_u0 + 8) * 32)) + (mma1_g_u0 + 8))], Bs[((wn + ((mma1_t2_u0 + 9) * 32)) + (mma1_g_u0 + 8))])});
     __syncthreads();

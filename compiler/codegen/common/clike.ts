@@ -19,6 +19,7 @@ export interface Dialect {
   call(fn: string, args: string[], e: Extract<Expr, { k: 'call' }>): string;
   select(cond: string, a: string, b: string): string;
   load(e: Extract<Expr, { k: 'load' }>, index: string): string;
+  loadPair(e: Extract<Expr, { k: 'loadPair' }>, index: string): string;
   store(s: Extract<Stmt, { k: 'store' }>, index: string, value: string): string;
   storePacked(s: Extract<Stmt, { k: 'storePacked' }>, word: string, shift: string, bits: string): string;
   atomic(s: Extract<Stmt, { k: 'atomic' }>, index: string, value: string): string;
@@ -51,6 +52,7 @@ export class CLikeRenderer {
       case 'call': return d.call(e.fn, e.args.map((a) => this.expr(a)), e);
       case 'select': return d.select(this.expr(e.cond), this.expr(e.a), this.expr(e.b));
       case 'load': return d.load(e, this.expr(e.index));
+      case 'loadPair': return d.loadPair(e, this.expr(e.index));
     }
   }
 

@@ -26,6 +26,7 @@ export function launcherSignature(k: Kernel): string {
 
 /** Renders a specialised, tile-lowered kernel as a CUDA C++ translation unit with its launcher. */
 export function emitCuda(k: Kernel, header: string): string {
+  const kernelTypes = new Map<string, DType>([...k.tensors.map((t) => [t.name, t.dtype] as const), ...k.shared.map((s) => [s.name, s.dtype] as const)]);
   const ident = (n: string) => (CUDA_RESERVED.has(n) || n.startsWith('mimo_') ? `${n}_` : n);
   const d: Dialect = {
     ident,
@@ -74,6 +75,7 @@ export function emitCuda(k: Kernel, header: string): string {
     },
     select: (c, a, b) => `(${c} ? ${a} : ${b})`,
     load: (e, index) => `${ident(e.buf)}[${index}]`,
+    loadPair: (e, index) => `mimo_ld_${kernelTypes.get(e.buf) === 'f16' ? 'f16' : 'bf16'}x2(&${ident(e.buf)}[${index}])`,
     store: (s, index, value) => `${ident(s.buf)}[${index}] = ${value};`,
     storePacked() {
       throw new CompileError('packed storage reached the CUDA emitter (CUDA has native 8/16-bit types)', k.loc, undefined, undefined, k.name);

@@ -63,6 +63,9 @@ export function emitWgsl(k: Kernel, header: string): string {
       if (e.space === 'global' && atomics.has(e.buf)) return `atomicLoad(&${name}[${index}])`;
       return `${name}[${index}]`;
     },
+    loadPair() {
+      throw new CompileError('paired 16-bit loads reached the WGSL emitter', k.loc, undefined, undefined, k.name);
+    },
     store(s, index, value) {
       const name = ident(s.buf);
       if (s.space === 'global' && atomics.has(s.buf)) return `atomicStore(&${name}[${index}], ${value});`;

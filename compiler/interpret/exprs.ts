@@ -1,0 +1,205 @@
+import type { Expr, Kernel, Space } from '../ir/nodes.js';
+import type { DType, SourceLoc } from '../ir/types.js';
+import { STORAGE_ONLY } from '../ir/types.js';
+import { evalBin, evalBitcast, evalCall, evalCast, evalUn, normalise } from '../ir/semantics.js';
+import type { NarrowType } from '../ir/numerics.js';
+import { InterpretError } from './errors.js';
+import { decodeTable, fail, type MemArray, type Thread, type Val } from './state.js';
+
+export type E = (t: Thread) => Val;
+export type N = (t: Thread) => number;
+
+/** Lexical scope at compile time: IR names to environment slots. */
+export interface Scope {
+  readonly vars: Map<string, number>;
+  readonly locals: Map<string, { slot: number; type: DType }>;
+  readonly parent?: Scope;
+}
+export const childScope = (parent?: Scope): Scope => ({ vars: new Map(), locals: new Map(), parent });
+
+function lookup<T>(s: Scope | undefined, get: (s: Scope) => T | undefined): T | undefined {
+  for (; s; s = s.parent) {
+    const v = get(s);
+    if (v !== undefined) return v;
+  }
+  return undefined;
+}
+
+/** Compile-time context of one kernel: parameter indices and the slot counter. */
+export class Ctx {
+  nslots = 0;
+  readonly tensors: Map<string, number>;
+  readonly shared: Map<string, number>;
+  readonly scalars: Map<string, number>;
+
+  constructor(readonly k: Kernel) {
+    this.tensors = new Map(k.tensors.map((t, i) => [t.name, i]));
+    this.shared = new Map(k.shared.map((s, i) => [s.name, i]));
+    this.scalars = new Map(k.scalars.map((s, i) => [s.name, i]));
+  }
+
+  alloc(): number {
+    return this.nslots++;
+  }
+
+  /** A malformed kernel (not lowered for 'interp', or broken IR): reported before running. */
+  error(loc: SourceLoc | undefined, detail: string): never {
+    throw new InterpretError(this.k.name, detail, loc ?? this.k.loc);
+  }
+
+  varSlot(scope: Scope, name: string, loc: SourceLoc | undefined): number {
+    return lookup(scope, (s) => s.vars.get(name)) ?? this.error(loc, `variable '${name}' used before its declaration (malformed IR)`);
+  }
+
+  local(scope: Scope, name: string, loc: SourceLoc | undefined): { slot: number; type: DType } {
+    return lookup(scope, (s) => s.locals.get(name)) ?? this.error(loc, `unknown local array '${name}' (malformed IR)`);
+  }
+}
+
+const spaceName = (space: Space, buf: string) => (space === 'global' ? `'${buf}'` : `${space} '${buf}'`);
+
+/** Reports an out-of-bounds access; `what` is 'load', 'store' or 'atomic'. */
+export function oob(t: Thread, loc: SourceLoc | undefined, what: string, space: Space, buf: string, i: number, length: number): never {
+  return fail(t, loc, `out-of-bounds ${what} of ${spaceName(space, buf)} at index ${i} (length ${length})`);
+}
+
+export function uninit(t: Thread, loc: SourceLoc | undefined, buf: string, i: number): never {
+  return fail(t, loc, `read of shared '${buf}' at index ${i} before any thread of the workgroup wrote it (missing store or barrier?)`);
+}
+
+/** Integer division by zero and the like: semantics.ts throws RangeError, reported at `loc`. */
+export function guarded<T>(t: Thread, loc: SourceLoc | undefined, f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    if (err instanceof RangeError) fail(t, loc, err.message);
+    throw err;
+  }
+}
+
+/** Compiles an expression into a closure over the thread; `at` is the nearest enclosing location. */
+export function compileExpr(cx: Ctx, e: Expr, scope: Scope, at: SourceLoc | undefined): E {
+  const loc = e.loc ?? at;
+  const sub = (x: Expr) => compileExpr(cx, x, scope, loc);
+  const type = e.type;
+  switch (e.k) {
+    case 'const': {
+      const v: Val = typeof e.value === 'boolean' ? e.value : STORAGE_ONLY.has(type) ? evalCast('f32', type, e.value) : normalise(type, e.value);
+      return () => v;
+    }
+    case 'var': {
+      const slot = cx.varSlot(scope, e.name, loc);
+      return (t) => t.v[slot] as Val;
+    }
+    case 'uniform': {
+      const i = cx.scalars.get(e.name) ?? cx.error(loc, `unknown uniform '${e.name}'`);
+      return (t) => t.run.uniforms[i];
+    }
+    case 'sym':
+      return cx.error(loc, `unspecialised symbol '${e.name}': interpret lowerForTarget(kernel, 'interp', choice), not the frontend IR`);
+    case 'builtin': {
+      const ax = e.axis;
+      switch (e.name) {
+        case 'localId': return (t) => t.lid[ax];
+        case 'workgroupId': return (t) => t.wg.id[ax];
+        case 'numWorkgroups': return (t) => t.run.grid[ax];
+        case 'localIndex': return (t) => t.li;
+        case 'subgroupLane': return (t) => t.lane;
+        case 'subgroupSize': return (t) => t.run.sgSize;
+      }
+      return cx.error(loc, `unknown builtin '${(e as { name: string }).name}'`);
+    }
+    case 'bin': {
+      const a = sub(e.a);
+      const b = sub(e.b);
+      const op = e.op;
+      const ot = e.a.type; // operand type: comparisons are typed bool but compare operands
+      if (op === '&&') return (t) => { const x = a(t); return x ? evalBin(op, ot, x, b(t)) : x; };
+      if (op === '||') return (t) => { const x = a(t); return x ? x : evalBin(op, ot, x, b(t)); };
+      if (op === '/' || op === '%') return (t) => { const x = a(t); const y = b(t); return guarded(t, loc, () => evalBin(op, ot, x, y)); };
+      return (t) => evalBin(op, ot, a(t), b(t));
+    }
+    case 'un': {
+      const a = sub(e.a);
+      const op = e.op;
+      return (t) => evalUn(op, type, a(t));
+    }
+    case 'cast': {
+      const a = sub(e.a);
+      const from = e.a.type;
+      if (from === type) return a;
+      return (t) => evalCast(from, type, a(t));
+    }
+    case 'bitcast': {
+      const a = sub(e.a);
+      const from = e.a.type;
+      return (t) => evalBitcast(from, type, a(t) as number);
+    }
+    case 'select': {
+      // Both operands are evaluated, as WGSL's select() does.
+      const c = sub(e.cond);
+      const a = sub(e.a);
+      const b = sub(e.b);
+      return (t) => { const x = a(t); const y = b(t); return c(t) ? x : y; };
+    }
+    case 'call': {
+      if (e.fn === 'pack2') return cx.error(loc, `'pack2' only appears in tensor-core code, which lowerForTarget(kernel, 'interp') does not produce`);
+      const args = e.args.map(sub);
+      const fn = e.fn;
+      if (args.length === 1) {
+        const [a] = args;
+        return (t) => evalCall(fn, type, [a(t) as number]);
+      }
+      if (args.length === 2) {
+        const [a, b] = args;
+        return (t) => evalCall(fn, type, [a(t) as number, b(t) as number]);
+      }
+      return (t) => evalCall(fn, type, args.map((f) => f(t) as number));
+    }
+    case 'load':
+      return compileLoad(cx, e, scope, loc);
+  }
+}
+
+function compileLoad(cx: Ctx, e: Extract<Expr, { k: 'load' }>, scope: Scope, loc: SourceLoc | undefined): E {
+  const idx = compileExpr(cx, e.index, scope, loc) as N;
+  const { buf, space } = e;
+  const isBool = e.type === 'bool';
+  if (space === 'global') {
+    const ti = cx.tensors.get(buf) ?? cx.error(loc, `unknown tensor '${buf}'`);
+    const p = cx.k.tensors[ti];
+    if (p.packed) cx.error(loc, `tensor '${buf}' is packed: interpret lowerForTarget(kernel, 'interp'), not the WGSL IR`);
+    if (STORAGE_ONLY.has(p.dtype)) {
+      const tab = decodeTable(p.dtype as NarrowType);
+      return (t) => {
+        const a = t.run.tensors[ti];
+        const i = idx(t);
+        if (!(i >= 0 && i < a.length)) oob(t, loc, 'load', space, buf, i, a.length);
+        return tab[a[i]];
+      };
+    }
+    return (t) => {
+      const a = t.run.tensors[ti];
+      const i = idx(t);
+      if (!(i >= 0 && i < a.length)) oob(t, loc, 'load', space, buf, i, a.length);
+      return isBool ? a[i] !== 0 : a[i];
+    };
+  }
+  if (space === 'shared') {
+    const si = cx.shared.get(buf) ?? cx.error(loc, `unknown shared array '${buf}'`);
+    return (t) => {
+      const m = t.wg.shared[si];
+      const i = idx(t);
+      if (!(i >= 0 && i < m.data.length)) oob(t, loc, 'load', space, buf, i, m.data.length);
+      if (m.init[i] === 0) uninit(t, loc, buf, i);
+      return isBool ? m.data[i] !== 0 : m.data[i];
+    };
+  }
+  const { slot } = cx.local(scope, buf, loc);
+  return (t) => {
+    const a = t.v[slot] as MemArray;
+    const i = idx(t);
+    if (!(i >= 0 && i < a.length)) oob(t, loc, 'load', space, buf, i, a.length);
+    return isBool ? a[i] !== 0 : a[i];
+  };
+}

@@ -1,0 +1,113 @@
+import type { Kernel } from '../ir/nodes.js';
+import type { DType, SourceLoc } from '../ir/types.js';
+import { FORMATS, decode, type NarrowType } from '../ir/numerics.js';
+import { InterpretError, type ThreadId } from './errors.js';
+
+/**
+ * Run-time state of the interpreter: what compiled closures read and write. Values follow
+ * semantics.ts: numbers (storage types held as the f32 number they represent) and booleans.
+ */
+export type Val = number | boolean;
+export type HostArray = Float32Array | Int32Array | Uint32Array | Uint16Array | Uint8Array;
+/** In-program arrays (shared, local): narrow floats are held as their (exact) f32 values. */
+export type MemArray = Float32Array | Int32Array | Uint32Array | Uint8Array;
+
+/** Per launch: bound tensors and uniforms, by the kernel's parameter order. */
+export interface RunState {
+  readonly kernel: Kernel;
+  readonly tensors: readonly HostArray[];
+  readonly uniforms: readonly Val[];
+  readonly grid: readonly [number, number, number];
+  readonly sgSize: number;
+}
+
+/** One shared array of one workgroup; `init[i]` is 1 once element i has been written. */
+export interface SharedMem {
+  readonly data: MemArray;
+  readonly init: Uint8Array;
+}
+
+export interface WgState {
+  readonly id: [number, number, number];
+  readonly shared: SharedMem[];
+}
+
+/** What a blocked thread waits at. */
+export const WAIT_NONE = 0, WAIT_BARRIER = 1, WAIT_SUBGROUP = 2;
+
+/** A collective statement of the program (barrier or subgroup op), compared by identity. */
+export interface Site {
+  readonly kind: 'barrier' | 'subgroup';
+  readonly op?: 'add' | 'max' | 'shuffleXor';
+  readonly type?: DType;
+  readonly loc?: SourceLoc;
+}
+
+/** One invocation: its variable slots, ids and, while blocked, what it waits at. */
+export class Thread {
+  /** Variable and local-array slots, resolved at compile time. */
+  v: unknown[];
+  readonly lid: [number, number, number] = [0, 0, 0];
+  li = 0;
+  lane = 0;
+  wait = WAIT_NONE;
+  site: Site | undefined = undefined;
+  sgValue: Val = 0;
+  sgMask = 0;
+  sgResult: Val = 0;
+
+  constructor(
+    nslots: number,
+    public wg: WgState,
+    public run: RunState,
+  ) {
+    this.v = new Array(nslots).fill(0);
+  }
+
+  id(): ThreadId {
+    return { workgroup: [...this.wg.id], local: [...this.lid] };
+  }
+}
+
+/** Raises an InterpretError at `loc` for thread `t`. */
+export function fail(t: Thread | undefined, loc: SourceLoc | undefined, detail: string, kernel?: Kernel): never {
+  const k = kernel ?? t!.run.kernel;
+  throw new InterpretError(k.name, detail, loc, t?.id());
+}
+
+/** Zero-initialised in-program array of `type`. */
+export function makeArray(type: DType, n: number): MemArray {
+  switch (type) {
+    case 'i32': return new Int32Array(n);
+    case 'u32': return new Uint32Array(n);
+    case 'bool': return new Uint8Array(n);
+    default: return new Float32Array(n);
+  }
+}
+
+/** Fresh shared array: floats poisoned with NaN, and every element marked unwritten. */
+export function makeShared(type: DType, n: number): SharedMem {
+  const data = makeArray(type, n);
+  if (data instanceof Float32Array) data.fill(NaN);
+  return { data, init: new Uint8Array(n) };
+}
+
+const tables = new Map<NarrowType, Float64Array>();
+/** Value of every bit pattern of a narrow format (numerics.decode, tabulated once). */
+export function decodeTable(t: NarrowType): Float64Array {
+  let tab = tables.get(t);
+  if (!tab) {
+    const n = t === 'bf16' || t === 'f16' ? 1 << 16 : 1 << 8;
+    tab = new Float64Array(n);
+    for (let b = 0; b < n; b++) tab[b] = decode(FORMATS[t], b);
+    tables.set(t, tab);
+  }
+  return tab;
+}
+
+/** Host array class each tensor dtype travels in. */
+export const HOST_CLASS: Record<DType, readonly string[]> = {
+  f32: ['Float32Array'], i32: ['Int32Array'], u32: ['Uint32Array'],
+  bf16: ['Uint16Array'], f16: ['Uint16Array'], fp8e4m3: ['Uint8Array'], fp8e5m2: ['Uint8Array'],
+  bool: ['Uint32Array', 'Int32Array'],
+};

@@ -55,7 +55,7 @@ function main(argv: string[]): number {
     }
     return 0;
   }
-  const files = generatedFiles(kernels, targets);
+  const files = generatedFiles(kernels, targets, () => ({}), values.arch);
   // With --ops, the manifests and modules still describe every kernel: merge into what exists.
   if (values.ops) mergePartial(files, values.out);
   if (values.check) return check(files, values.out, !values.ops, targets);
@@ -80,6 +80,7 @@ function mergePartial(files: Map<string, string>, out: string): void {
   // The header and JS module list every kernel; only a full run regenerates them.
   files.delete('cuda/mimo_kernels.h');
   files.delete('wgsl/kernels.js');
+  files.delete('wgsl/kernels.d.ts');
 }
 
 function check(files: Map<string, string>, out: string, full: boolean, targets: EmitTarget[]): number {

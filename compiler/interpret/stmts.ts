@@ -103,14 +103,15 @@ function compileStmt(cx: Ctx, s: Stmt, scope: Scope): Compiled {
           return NEXT;
         });
       }
-      const run = (p: Compiled, t: Thread) => (p.gen ? p.run(t) : plain1(p.run(t)));
       return gen(function* (t) {
-        yield* run(init, t);
+        if (init.gen) yield* init.run(t);
+        else init.run(t);
         while (cond(t)) {
-          const c = yield* run(body, t);
+          const c = body.gen ? yield* body.run(t) : body.run(t);
           if (c === BREAK) break;
           if (c === RETURN) return RETURN;
-          yield* run(update, t);
+          if (update.gen) yield* update.run(t);
+          else update.run(t);
         }
         return NEXT;
       });
@@ -156,12 +157,6 @@ function compileStmt(cx: Ctx, s: Stmt, scope: Scope): Compiled {
     case 'fragment': case 'mma': case 'fragmentStore': case 'mmaSync': case 'storePacked':
       return cx.error(loc, `'${s.k}' statements are target lowering artefacts the interpreter does not run: interpret lowerForTarget(kernel, 'interp', choice)`);
   }
-}
-
-/** A plain statement's result as an (immediately finished) generator, for `yield*`. */
-// eslint-disable-next-line require-yield
-function* plain1(c: Code): Generator<void, Code, void> {
-  return c;
 }
 
 /** Where a store or atomic writes: checks bounds, marks shared elements written. */

@@ -2,7 +2,7 @@ import { Node, SyntaxKind, type ArrowFunction, type FunctionExpression, type Obj
 import type { DType } from '../ir/types.js';
 import { DTYPES } from '../ir/types.js';
 import type { ScalarParam, SizeExpr, TensorParam, Tunable } from '../ir/nodes.js';
-import { errorAt, dslName } from './source.js';
+import { errorAt, dslName, numericValue } from './source.js';
 import { lowerConstraint, lowerSizeExpr } from './sizeExpr.js';
 
 export type KernelBody = ArrowFunction | FunctionExpression;
@@ -143,8 +143,8 @@ function parseTunables(cfg: ObjectLiteralExpression): Tunable[] {
     const arr = Node.isPropertyAssignment(t) ? t.getInitializer() : undefined;
     if (!arr || !Node.isArrayLiteralExpression(arr) || arr.getElements().length === 0) throw errorAt(t, 'a tunable is a non-empty array of candidate integers, default first');
     const values = arr.getElements().map((e) => {
-      if (!Node.isNumericLiteral(e) || !Number.isInteger(Number(e.getLiteralValue()))) throw errorAt(e, 'tunable candidates must be integer literals');
-      return Number(e.getLiteralValue());
+      if (!Node.isNumericLiteral(e) || !Number.isInteger(numericValue(e))) throw errorAt(e, 'tunable candidates must be integer literals');
+      return numericValue(e);
     });
     return { name: (t as Node & { getName(): string }).getName(), values };
   });
@@ -159,9 +159,9 @@ function parseConsts(cfg: ObjectLiteralExpression): Record<string, number> {
   for (const c of init.getProperties()) {
     const v = Node.isPropertyAssignment(c) ? c.getInitializer() : undefined;
     let num: number | undefined;
-    if (v && Node.isNumericLiteral(v)) num = Number(v.getLiteralValue());
+    if (v && Node.isNumericLiteral(v)) num = numericValue(v);
     const operand = v && Node.isPrefixUnaryExpression(v) && v.getOperatorToken() === SyntaxKind.MinusToken ? v.getOperand() : undefined;
-    if (operand && Node.isNumericLiteral(operand)) num = -Number(operand.getLiteralValue());
+    if (operand && Node.isNumericLiteral(operand)) num = -numericValue(operand);
     if (num === undefined) throw errorAt(c, 'a const must be a numeric literal');
     out[(c as Node & { getName(): string }).getName()] = num;
   }

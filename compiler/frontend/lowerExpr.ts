@@ -2,7 +2,7 @@ import { Node, SyntaxKind } from 'ts-morph';
 import type { BinOp, Builtin, Expr } from '../ir/nodes.js';
 import { isFloat } from '../ir/types.js';
 import type { Lowerer, Val } from './lowering.js';
-import { dslName, locOf } from './source.js';
+import { dslName, locOf, numericValue } from './source.js';
 import { coerce, concrete, requireArith, requireBool, requireInt, unify } from './typing.js';
 import { lowerCall } from './lowerCall.js';
 
@@ -26,7 +26,7 @@ export function lowerExpr(L: Lowerer, node: Node): Val {
   if (Node.isNumericLiteral(node)) {
     const text = node.getText();
     const isFloatLit = !/^0[xXbBoO]/.test(text) && /[.eE]/.test(text);
-    const value = Number(node.getLiteralValue());
+    const value = numericValue(node);
     return { e: { k: 'const', type: isFloatLit ? 'f32' : 'i32', value, loc }, abstract: isFloatLit ? 'float' : 'int' };
   }
   if (node.getKind() === SyntaxKind.TrueKeyword || node.getKind() === SyntaxKind.FalseKeyword) {

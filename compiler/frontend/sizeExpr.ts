@@ -1,6 +1,6 @@
 import { Node, SyntaxKind } from 'ts-morph';
 import type { SizeExpr, SizeOp } from '../ir/nodes.js';
-import { errorAt } from './source.js';
+import { errorAt, numericValue } from './source.js';
 
 const BIN: Partial<Record<SyntaxKind, SizeOp>> = {
   [SyntaxKind.PlusToken]: '+',
@@ -17,7 +17,7 @@ const BIN: Partial<Record<SyntaxKind, SizeOp>> = {
 export function lowerSizeExpr(node: Node, ctxNames: ReadonlySet<string>, ctxParam: string | undefined): SizeExpr {
   if (Node.isParenthesizedExpression(node)) return lowerSizeExpr(node.getExpression(), ctxNames, ctxParam);
   if (Node.isNumericLiteral(node)) {
-    const v = Number(node.getLiteralValue());
+    const v = numericValue(node);
     if (!Number.isInteger(v)) throw errorAt(node, 'size formulas are integer arithmetic', 'use an integer literal');
     return { k: 'num', v };
   }

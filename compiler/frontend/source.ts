@@ -54,3 +54,9 @@ export function dslName(node: Node): string | undefined {
   if (!decl) return undefined;
   return path.resolve(decl.getSourceFile().getFilePath()) === DSL_FILE ? sym.getName() : undefined;
 }
+
+/**
+ * The value of a numeric literal. Not ts-morph's getLiteralValue(), which reads
+ * `1.0e30` as 1; the compiler node's text is TypeScript's normalised value.
+ */
+export const numericValue = (node: Node): number => Number((node.compilerNode as { text: string }).text);

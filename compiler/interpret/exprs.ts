@@ -159,6 +159,7 @@ export function compileExpr(cx: Ctx, e: Expr, scope: Scope, at: SourceLoc | unde
     case 'load':
       return compileLoad(cx, e, scope, loc);
   }
+  return cx.error(loc, `unknown expression kind '${(e as { k: string }).k}'`);
 }
 
 function compileLoad(cx: Ctx, e: Extract<Expr, { k: 'load' }>, scope: Scope, loc: SourceLoc | undefined): E {

@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { ManifestKernel } from '../../compiler/codegen/manifest.js';
 import { REPO_ROOT } from '../../compiler/frontend/source.js';
-import { loadKernels } from '../../compiler/compile.js';
+import { compileKernel, loadKernels } from '../../compiler/compile.js';
+import type { Kernel } from '../../compiler/ir/nodes.js';
 import { lowerForTarget } from '../../compiler/pipeline.js';
 import type { TunableChoice } from '../../compiler/passes/specialise.js';
 import type { HostArray, LaunchArgs } from '../../backends/common/args.js';
@@ -28,6 +29,22 @@ let webgpu: Promise<WebGpuRuntime> | undefined;
 let cuda: CudaHostRunner | undefined;
 const kernels = new Map<string, ReturnType<typeof loadKernels>[number]>();
 
+/**
+ * Compiles `k` for the backend now (not from generated/) and runs it: for test fixtures
+ * and non-default tunables.
+ */
+export async function runFresh(backend: Backend, k: Kernel, args: LaunchArgs, choice: TunableChoice = {}): Promise<Record<string, HostArray>> {
+  if (backend === 'interp') return runInterp(k, args, choice);
+  const c = compileKernel(k, backend === 'webgpu' ? 'wgsl' : 'cuda', choice);
+  const module = { manifest: { kernels: { [k.name]: c.manifest } }, sources: { [k.name]: c.source } };
+  if (backend === 'webgpu') return new WebGpuRuntime(await getGpu(), module).run(k.name, args);
+  return new CudaHostRunner(module.manifest, module.sources).run(k.name, args);
+}
+
+async function runInterp(k: Kernel, args: LaunchArgs, choice: TunableChoice): Promise<Record<string, HostArray>> {
+  return runInterp(k, args, choice);
+}
+
 /** Runs the committed generated/ kernels (webgpu, cuda-emu) or the interpreter on the ops' IR. */
 export async function runKernel(backend: Backend, name: string, args: LaunchArgs, choice: TunableChoice = {}): Promise<Record<string, HostArray>> {
   if (backend === 'webgpu') {
@@ -44,9 +61,5 @@ export async function runKernel(backend: Backend, name: string, args: LaunchArgs
   if (!kernels.size) for (const k of loadKernels()) kernels.set(k.name, k);
   const k = kernels.get(name);
   if (!k) throw new Error(`unknown kernel ${name}`);
-  const tensors: Record<string, HostArray> = {};
-  for (const [n, a] of Object.entries(args.tensors)) tensors[n] = a.slice();
-  const { interpret } = await import('../../compiler/interpret/interpret.js');
-  interpret(lowerForTarget(k, 'interp', choice), { tensors, scalars: { ...args.scalars } });
-  return Object.fromEntries(k.tensors.filter((t) => t.access !== 'read').map((t) => [t.name, tensors[t.name]]));
+  return runInterp(k, args, choice);
 }

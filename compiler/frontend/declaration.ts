@@ -2,7 +2,8 @@ import { Node, SyntaxKind, type ArrowFunction, type FunctionExpression, type Obj
 import type { DType } from '../ir/types.js';
 import { DTYPES } from '../ir/types.js';
 import type { ScalarParam, SizeExpr, TensorParam, Tunable } from '../ir/nodes.js';
-import { errorAt, dslName, numericValue } from './source.js';
+import { errorAt, dslName, locOf, numericValue } from './source.js';
+import { CompileError } from './errors.js';
 import { lowerConstraint, lowerSizeExpr } from './sizeExpr.js';
 
 export type KernelBody = ArrowFunction | FunctionExpression;
@@ -30,12 +31,23 @@ export interface KernelDeclaration {
 /** Finds `export const name = kernel({...}, (...) => {...})` declarations in a file. */
 export function findKernels(sf: SourceFile): KernelDeclaration[] {
   const out: KernelDeclaration[] = [];
-  for (const stmt of sf.getVariableStatements()) {
-    for (const decl of stmt.getDeclarations()) {
-      const init = decl.getInitializer();
-      if (!init || !Node.isCallExpression(init) || dslName(init.getExpression()) !== 'kernel') continue;
-      if (!stmt.isExported()) throw errorAt(decl, `kernel '${decl.getName()}' is not exported`, 'export kernels so tools and tests can reach them');
-      out.push(parseKernel(decl.getName(), init));
+  // Every kernel(...) call must be the initializer of an exported const: others (default
+  // exports, arrays of kernels) would silently never be compiled.
+  for (const call of sf.getDescendantsOfKind(SyntaxKind.CallExpression)) {
+    if (dslName(call.getExpression()) !== 'kernel') continue;
+    const decl = call.getParent();
+    const stmt = decl && Node.isVariableDeclaration(decl) && decl.getInitializer() === call ? decl.getVariableStatement() : undefined;
+    if (!stmt || !Node.isVariableDeclaration(decl)) {
+      throw errorAt(call, 'a kernel must be declared as `export const name = kernel(...)`', 'the const name is the kernel name');
+    }
+    const name = decl.getName();
+    if (!stmt.isExported()) throw new CompileError(`kernel '${name}' is not exported`, locOf(decl), decl.getText().split('\n')[0], 'export kernels so tools and tests can reach them', name);
+    try {
+      out.push(parseKernel(name, call));
+    } catch (e) {
+      // Declaration errors name their kernel like body errors do.
+      if (e instanceof CompileError && !e.kernel) throw new CompileError(e.detail, e.loc, e.snippet, e.hint, name);
+      throw e;
     }
   }
   return out;

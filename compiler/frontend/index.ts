@@ -1,10 +1,10 @@
-import { Node, type SourceFile } from 'ts-morph';
+import { Node, type Diagnostic, type SourceFile } from 'ts-morph';
 import type { Kernel } from '../ir/nodes.js';
 import { CompileError, CompileErrors } from './errors.js';
 import { findKernels } from './declaration.js';
 import { Lowerer } from './lowering.js';
 import { lowerStatements } from './lowerStmt.js';
-import { loadSource, loadSourceText, locOf, relFile } from './source.js';
+import { getProject, loadSource, loadSourceText, locOf, relFile } from './source.js';
 
 /** Parses and lowers every kernel declared in a TypeScript file. */
 export function lowerFile(file: string): Kernel[] {
@@ -17,6 +17,9 @@ export function lowerText(file: string, text: string): Kernel[] {
 }
 
 function lowerSourceFile(sf: SourceFile): Kernel[] {
+  // Lowering a file that does not parse only produces confusing follow-up errors.
+  const syntax = getProject().getProgram().getSyntacticDiagnostics(sf);
+  if (syntax.length) throw new CompileErrors(syntax.map((d) => diagnosticError(sf, d)));
   const kernels: Kernel[] = [];
   const errors: CompileError[] = [];
   const collect = (e: unknown) => {
@@ -49,14 +52,18 @@ function lowerSourceFile(sf: SourceFile): Kernel[] {
   // ours come first because they carry DSL-specific hints.
   for (const d of sf.getPreEmitDiagnostics()) {
     if (d.getCategory() !== 1) continue;
-    const start = d.getStart() ?? 0;
-    const { line, column } = sf.getLineAndColumnAtPos(start);
-    const msg = d.getMessageText();
-    const text = typeof msg === 'string' ? msg : msg.getMessageText();
-    const snippet = sf.getFullText().slice(start, start + (d.getLength() ?? 0));
-    const loc = { file: relFile(sf), line, col: column };
-    if (!errors.some((e) => e.loc?.line === line)) errors.push(new CompileError(`TypeScript: ${text}`, loc, snippet));
+    const e = diagnosticError(sf, d);
+    if (!errors.some((x) => x.loc?.file === e.loc?.file && x.loc?.line === e.loc?.line)) errors.push(e);
   }
   if (errors.length) throw new CompileErrors(errors);
   return kernels;
+}
+
+function diagnosticError(sf: SourceFile, d: Diagnostic): CompileError {
+  const start = d.getStart() ?? 0;
+  const { line, column } = sf.getLineAndColumnAtPos(start);
+  const msg = d.getMessageText();
+  const text = typeof msg === 'string' ? msg : msg.getMessageText();
+  const snippet = sf.getFullText().slice(start, start + (d.getLength() ?? 0));
+  return new CompileError(`TypeScript: ${text}`, { file: relFile(sf), line, col: column }, snippet);
 }

@@ -1,8 +1,8 @@
-import { Node, type CallExpression, type FunctionDeclaration } from 'ts-morph';
+import { Node, type CallExpression, type FunctionDeclaration, type ParameterDeclaration } from 'ts-morph';
 import type { Expr, MathFn } from '../ir/nodes.js';
 import type { DType } from '../ir/types.js';
 import { DTYPES, STORAGE_ONLY, isInt } from '../ir/types.js';
-import type { Lowerer, Val } from './lowering.js';
+import type { Binding, Lowerer, Val } from './lowering.js';
 import { dslName, locOf } from './source.js';
 import { coerce, concrete, requireArith, requireBool, requireInt, unify } from './typing.js';
 import { binary, bufferOf, lowerExpr } from './lowerExpr.js';
@@ -13,7 +13,7 @@ const FLOAT_FNS = new Set(['exp', 'exp2', 'log', 'sqrt', 'rsqrt', 'tanh', 'floor
 /** DSL calls that are statements (they produce no value). */
 export const STATEMENT_CALLS = new Set(['barrier', 'mma', 'storeFragment', 'shared', 'local', 'fragment']);
 
-export function lowerCall(L: Lowerer, node: CallExpression): Val {
+export function lowerCall(L: Lowerer, node: CallExpression, valueUsed = true): Val {
   const callee = node.getExpression();
   const args = node.getArguments();
   const loc = locOf(node);
@@ -32,7 +32,7 @@ export function lowerCall(L: Lowerer, node: CallExpression): Val {
   if (Node.isIdentifier(callee)) {
     const sym = callee.getSymbol();
     const decl = (sym?.isAlias() ? sym.getAliasedSymbol() : sym)?.getDeclarations()[0];
-    if (decl && Node.isFunctionDeclaration(decl)) return inlineHelper(L, decl, node);
+    if (decl && Node.isFunctionDeclaration(decl)) return inlineHelper(L, decl, node, valueUsed);
   }
   throw L.error(node, `call of '${callee.getText()}' is not supported in kernels`, 'kernels may call DSL intrinsics and top-level helper functions');
 }
@@ -126,7 +126,7 @@ export function lowerAtomic(L: Lowerer, name: 'atomicAdd' | 'atomicMax', node: C
 }
 
 /** Inlines a top-level helper: parameters become temporaries, a final `return e` its value. */
-function inlineHelper(L: Lowerer, fn: FunctionDeclaration, call: CallExpression): Val {
+function inlineHelper(L: Lowerer, fn: FunctionDeclaration, call: CallExpression, valueUsed: boolean): Val {
   const name = fn.getName() ?? 'helper';
   if (L.inlineStack.includes(name)) throw L.error(call, `recursion is not supported in kernels ('${[...L.inlineStack, name].join(' -> ')}')`, 'write the recursion as a loop');
   const params = fn.getParameters();
@@ -134,39 +134,69 @@ function inlineHelper(L: Lowerer, fn: FunctionDeclaration, call: CallExpression)
   if (params.length !== args.length) throw L.error(call, `${name} takes ${params.length} arguments, got ${args.length}`);
   const body = fn.getBody();
   if (!body || !Node.isBlock(body)) throw L.error(fn, `helper '${name}' needs a body`);
-  const stmts = body.getStatements();
-  const last = stmts[stmts.length - 1];
+  let stmts = body.getStatements();
+  let last = stmts[stmts.length - 1];
+  // A trailing bare `return;` of a void helper is no early return.
+  if (last && Node.isReturnStatement(last) && !last.getExpression()) {
+    stmts = stmts.slice(0, -1);
+    last = stmts[stmts.length - 1];
+  }
   const returnsValue = last !== undefined && Node.isReturnStatement(last) && last.getExpression() !== undefined;
-  const bindings: [string, import('./lowering.js').Binding][] = params.map((p, i) => {
-    const t = p.getTypeNode();
-    const kind = t && Node.isTypeReference(t) ? dslName(t.getTypeName()) : undefined;
-    if (kind === 'Tensor' || kind === 'Out' || kind === 'Shared' || kind === 'Local') {
-      const b = Node.isIdentifier(args[i]) ? L.lookup(args[i].getText()) : undefined;
-      if (!b || (b.kind !== 'tensor' && b.kind !== 'shared' && b.kind !== 'local')) throw L.error(args[i], `argument '${p.getName()}' of ${name} must be a buffer`);
-      return [p.getName(), b];
-    }
-    const type = dtypeOfTypeNode(t, `parameter '${p.getName()}' of helper '${name}'`, p);
-    const v = coerce(L, lowerExpr(L, args[i]), type, args[i], `argument '${p.getName()}' of ${name}`);
-    const tmp = L.fresh(`${name}_${p.getName()}`);
-    L.emit({ k: 'let', name: tmp, type, init: v, mutable: false, loc: locOf(args[i]) });
-    return [p.getName(), { kind: 'var', name: tmp, type, mutable: false }];
-  });
+  if (valueUsed && !returnsValue) throw L.error(call, `helper '${name}' returns no value`, 'call it as a statement');
+  const bindings = params.map((p, i): [string, Binding] => [p.getName(), bindArgument(L, name, p, args[i])]);
   L.inlineStack.push(name);
   let result: Val | undefined;
-  const inner = L.block(() => {
-    for (const [n, b] of bindings) L.bind(n, b);
-    lowerStatements(L, returnsValue ? stmts.slice(0, -1) : stmts, name);
-    if (returnsValue && last && Node.isReturnStatement(last)) {
-      const rt = fn.getReturnTypeNode();
-      const v = lowerExpr(L, last.getExpressionOrThrow());
-      const e = rt ? coerce(L, v, dtypeOfTypeNode(rt, `return type of '${name}'`, fn), last, `return value of ${name}`) : concrete(L, v, last);
-      const out = L.fresh(`${name}_result`);
-      L.emit({ k: 'let', name: out, type: e.type, init: e, mutable: false, loc: locOf(last) });
-      result = { e: { k: 'var', name: out, type: e.type, loc: locOf(call) } };
-    }
-  });
+  const inner = L.isolated(() =>
+    L.block(() => {
+      for (const [n, b] of bindings) L.bind(n, b);
+      lowerStatements(L, returnsValue ? stmts.slice(0, -1) : stmts, name);
+      if (returnsValue && last && Node.isReturnStatement(last)) {
+        const rt = fn.getReturnTypeNode();
+        const v = lowerExpr(L, last.getExpressionOrThrow());
+        const e = rt ? coerce(L, v, dtypeOfTypeNode(rt, `return type of '${name}'`, fn), last, `return value of ${name}`) : concrete(L, v, last);
+        const out = L.fresh(`${name}_result`);
+        L.emit({ k: 'let', name: out, type: e.type, init: e, mutable: false, loc: locOf(last) });
+        result = { e: { k: 'var', name: out, type: e.type, loc: locOf(call) } };
+      }
+    }),
+  );
   L.inlineStack.pop();
   // The helper's statements join the caller's block; their names are already unique.
   for (const s of inner) L.emit(s);
   return result ?? { e: { k: 'const', type: 'bool', value: false, loc: locOf(call) } };
+}
+
+const BUFFER_PARAM: Record<string, Binding['kind']> = { Tensor: 'tensor', Out: 'tensor', Shared: 'shared', Local: 'local' };
+
+/** Binds one helper parameter: buffers alias the caller's (kind, access and dtype checked), scalars become temporaries. */
+function bindArgument(L: Lowerer, helper: string, p: ParameterDeclaration, arg: Node): Binding {
+  const t = p.getTypeNode();
+  const kind = t && Node.isTypeReference(t) ? dslName(t.getTypeName()) : undefined;
+  const what = `argument '${p.getName()}' of ${helper}`;
+  if (kind && kind in BUFFER_PARAM && t && Node.isTypeReference(t)) {
+    const b = Node.isIdentifier(arg) ? L.lookup(arg.getText()) : undefined;
+    if (!b || b.kind !== BUFFER_PARAM[kind]) throw L.error(arg, `${what} must be a ${BUFFER_PARAM[kind] === 'tensor' ? 'tensor' : `${BUFFER_PARAM[kind]} array`}`);
+    const dtype = b.kind === 'tensor' ? b.param.dtype : (b as { dtype: DType }).dtype;
+    if (kind === 'Out' && b.kind === 'tensor' && b.param.access === 'read') throw L.error(arg, `${what} must be writable; '${arg.getText()}' is read-only`, 'declare it as Out<...>');
+    const allowed = dtypeUnion(t.getTypeArguments()[0]);
+    if (allowed && !allowed.includes(dtype)) throw L.error(arg, `${what} must hold ${allowed.join(' or ')}, '${arg.getText()}' holds ${dtype}`);
+    return b;
+  }
+  const type = dtypeOfTypeNode(t, `parameter '${p.getName()}' of helper '${helper}'`, p);
+  const v = coerce(L, lowerExpr(L, arg), type, arg, what);
+  const tmp = L.fresh(`${helper}_${p.getName()}`);
+  L.emit({ k: 'let', name: tmp, type, init: v, mutable: false, loc: locOf(arg) });
+  return { kind: 'var', name: tmp, type, mutable: false };
+}
+
+/** The dtypes a buffer parameter's element type names (`bf16 | f32`), or undefined when it names none. */
+function dtypeUnion(t: Node | undefined): DType[] | undefined {
+  const members = t && Node.isUnionTypeNode(t) ? t.getTypeNodes() : t ? [t] : [];
+  const out: DType[] = [];
+  for (const m of members) {
+    const n = Node.isTypeReference(m) ? dslName(m.getTypeName()) : undefined;
+    if (!n || !(DTYPES as readonly string[]).includes(n)) return undefined;
+    out.push(n as DType);
+  }
+  return out.length ? out : undefined;
 }

@@ -218,7 +218,7 @@ function lowerCallStatement(L: Lowerer, node: CallExpression): void {
     L.emit({ k: 'fragmentStore', acc, dst, loc });
     return;
   }
-  lowerCall(L, node);
+  lowerCall(L, node, false);
 }
 
 function fragmentOf(L: Lowerer, node: Node): string {

@@ -67,6 +67,23 @@ export class Lowerer {
     }
   }
 
+  /**
+   * Runs `fn` with only a fresh scope visible and no enclosing loop: an inlined helper
+   * sees its parameters and nothing of its caller (no accidental capture, no `break`
+   * out of the caller's loop).
+   */
+  isolated<T>(fn: () => T): T {
+    const [scopes, depth] = [this.scopes, this.loopDepth];
+    this.scopes = [new Map()];
+    this.loopDepth = 0;
+    try {
+      return fn();
+    } finally {
+      this.scopes = scopes;
+      this.loopDepth = depth;
+    }
+  }
+
   /** Statements emitted by `fn`, in the current scope. */
   collect(fn: () => void): Stmt[] {
     return this.capture(() => {

@@ -1,6 +1,6 @@
 import type { Node } from 'ts-morph';
 import type { DType } from '../ir/types.js';
-import { STORAGE_ONLY, isInt } from '../ir/types.js';
+import { STORAGE_ONLY, isFloat, isInt } from '../ir/types.js';
 import type { Expr } from '../ir/nodes.js';
 import type { Lowerer, Val } from './lowering.js';
 
@@ -37,7 +37,8 @@ export function unify(L: Lowerer, a: Val, b: Val, node: Node, op: string): [Expr
   if (a.abstract) return [coerce(L, a, b.e.type, node, `operand of '${op}'`), b.e, b.e.type];
   if (b.abstract) return [a.e, coerce(L, b, a.e.type, node, `operand of '${op}'`), a.e.type];
   if (a.e.type !== b.e.type) {
-    throw L.error(node, `cannot mix ${a.e.type} and ${b.e.type} in '${op}' without a cast`, `cast one side, e.g. ${a.e.type === 'f32' ? 'f32' : b.e.type}(x)`);
+    const floaty = isFloat(a.e.type) || isFloat(b.e.type);
+    throw L.error(node, `cannot mix ${a.e.type} and ${b.e.type} in '${op}' without a cast`, `cast one side explicitly, e.g. ${floaty ? 'f32' : a.e.type}(x)`);
   }
   return [a.e, b.e, a.e.type];
 }

@@ -68,13 +68,9 @@ export function uninit(t: Thread, loc: SourceLoc | undefined, buf: string, i: nu
 }
 
 /** Integer division by zero and the like: semantics.ts throws RangeError, reported at `loc`. */
-export function guarded<T>(t: Thread, loc: SourceLoc | undefined, f: () => T): T {
-  try {
-    return f();
-  } catch (err) {
-    if (err instanceof RangeError) fail(t, loc, err.message);
-    throw err;
-  }
+export function rethrow(t: Thread, loc: SourceLoc | undefined, err: unknown): never {
+  if (err instanceof RangeError) fail(t, loc, err.message);
+  throw err;
 }
 
 /** Compiles an expression into a closure over the thread; `at` is the nearest enclosing location. */
@@ -116,7 +112,17 @@ export function compileExpr(cx: Ctx, e: Expr, scope: Scope, at: SourceLoc | unde
       const ot = e.a.type; // operand type: comparisons are typed bool but compare operands
       if (op === '&&') return (t) => { const x = a(t); return x ? evalBin(op, ot, x, b(t)) : x; };
       if (op === '||') return (t) => { const x = a(t); return x ? x : evalBin(op, ot, x, b(t)); };
-      if (op === '/' || op === '%') return (t) => { const x = a(t); const y = b(t); return guarded(t, loc, () => evalBin(op, ot, x, y)); };
+      if (op === '/' || op === '%') {
+        return (t) => {
+          const x = a(t);
+          const y = b(t);
+          try {
+            return evalBin(op, ot, x, y);
+          } catch (err) {
+            return rethrow(t, loc, err);
+          }
+        };
+      }
       return (t) => evalBin(op, ot, a(t), b(t));
     }
     case 'un': {
@@ -146,18 +152,30 @@ export function compileExpr(cx: Ctx, e: Expr, scope: Scope, at: SourceLoc | unde
       if (e.fn === 'pack2') return cx.error(loc, `'pack2' only appears in tensor-core code, which lowerForTarget(kernel, 'interp') does not produce`);
       const args = e.args.map(sub);
       const fn = e.fn;
+      // One argument buffer per call site: expressions never suspend, and a call cannot
+      // contain itself, so no evaluation of this closure overlaps another.
+      const buf = args.map(() => 0);
       if (args.length === 1) {
         const [a] = args;
-        return (t) => evalCall(fn, type, [a(t) as number]);
+        return (t) => ((buf[0] = a(t) as number), evalCall(fn, type, buf));
       }
       if (args.length === 2) {
         const [a, b] = args;
-        return (t) => evalCall(fn, type, [a(t) as number, b(t) as number]);
+        return (t) => ((buf[0] = a(t) as number), (buf[1] = b(t) as number), evalCall(fn, type, buf));
       }
-      return (t) => evalCall(fn, type, args.map((f) => f(t) as number));
+      if (args.length === 3) {
+        const [a, b, c] = args;
+        return (t) => ((buf[0] = a(t) as number), (buf[1] = b(t) as number), (buf[2] = c(t) as number), evalCall(fn, type, buf));
+      }
+      return (t) => {
+        for (let i = 0; i < args.length; i++) buf[i] = args[i](t) as number;
+        return evalCall(fn, type, buf);
+      };
     }
     case 'load':
       return compileLoad(cx, e, scope, loc);
+    case 'loadPair':
+      return cx.error(loc, `'loadPair' only appears in tensor-core code, which lowerForTarget(kernel, 'interp') does not produce`);
   }
   return cx.error(loc, `unknown expression kind '${(e as { k: string }).k}'`);
 }

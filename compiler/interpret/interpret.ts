@@ -51,6 +51,7 @@ const dims3 = (xs: readonly number[]): [number, number, number] => [xs[0] ?? 1, 
  * Tensors are host arrays (narrow floats as bit patterns); outputs are written in place.
  */
 export function interpret(k: Kernel, args: InterpretArgs, opts: InterpretOptions = {}): void {
+  const prog = compile(k);
   const sgSize = opts.subgroupSize ?? 32;
   const argError = (name: string, detail: string): never => {
     throw new InterpretError(k.name, `argument '${name}': ${detail}`, k.loc);
@@ -67,7 +68,6 @@ export function interpret(k: Kernel, args: InterpretArgs, opts: InterpretOptions
   });
   const sharedSizes = k.shared.map((s) => (s.size.k === 'num' ? s.size.v : argError(s.name, 'shared array size is not a constant')));
   const run: RunState = { kernel: k, tensors, uniforms, grid, sgSize };
-  const prog = compile(k);
   const nthreads = WX * WY * WZ;
 
   for (let gz = 0; gz < grid[2]; gz++) {

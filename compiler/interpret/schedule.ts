@@ -47,7 +47,7 @@ function resolveSubgroup(threads: readonly Thread[], state: Uint8Array, s0: numb
     if (t.wait !== WAIT_SUBGROUP) return false;
     if (!site) site = t.site;
     else if (t.site !== site) {
-      const first = threads.slice(s0, end).find((x, j) => state[s0 + j] !== DONE)!;
+      const first = threads.slice(s0, end).find((_, j) => state[s0 + j] !== DONE)!;
       fail(t, t.site?.loc, `subgroup lanes diverged: lane ${t.lane} is at ${where(t.site)} while lane ${first.lane} is at ${where(site)} (subgroup ops must be in subgroup-uniform control flow)`);
     }
   }
@@ -94,13 +94,15 @@ function releaseBarrier(threads: readonly Thread[], state: Uint8Array, done: num
   }
   if (!first) {
     // Only subgroup ops wait, none can complete: some lanes of a subgroup sit at a barrier.
-    const t = threads.find((x, i) => state[i] === BLOCKED)!;
+    const t = threads.find((_, i) => state[i] === BLOCKED)!;
     return fail(t, t.site?.loc, `${where(t.site)} cannot complete: other lanes of its subgroup have not reached it`);
   }
   if (at < n) {
     const i = threads.indexOf(other!);
-    const why = state[i] === DONE ? `thread ${tid(other!)} returned without reaching it` : `thread ${tid(other!)} waits at ${where(other!.site)}`;
-    return fail(first, first.site?.loc, `barrier reached by only ${at} of ${n} threads (${why}${done ? `; ${done} returned` : ''}): barriers must be in workgroup-uniform control flow`);
+    const why = state[i] === DONE
+      ? `${done} returned without reaching it, first thread ${tid(other!)}`
+      : `thread ${tid(other!)} waits at ${where(other!.site)}${done ? `; ${done} returned` : ''}`;
+    return fail(first, first.site?.loc, `barrier reached by only ${at} of ${n} threads (${why}): barriers must be in workgroup-uniform control flow`);
   }
   for (const t of threads) {
     if (t.site !== first.site) {

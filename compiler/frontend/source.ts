@@ -59,4 +59,4 @@ export function dslName(node: Node): string | undefined {
  * The value of a numeric literal. Not ts-morph's getLiteralValue(), which reads
  * `1.0e30` as 1; the compiler node's text is TypeScript's normalised value.
  */
-export const numericValue = (node: Node): number => Number((node.compilerNode as { text: string }).text);
+export const numericValue = (node: Node): number => Number((node.compilerNode as unknown as { text: string }).text);

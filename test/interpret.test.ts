@@ -3,186 +3,23 @@ import * as assert from 'uvu/assert';
 import type { Expr, Kernel, Stmt } from '../compiler/ir/nodes.js';
 import type { DType } from '../compiler/ir/types.js';
 import { FORMATS, decode, encode } from '../compiler/ir/numerics.js';
-import { lowerFile, lowerText } from '../compiler/frontend/index.js';
+import { lowerText } from '../compiler/frontend/index.js';
+import { loadKernels } from '../compiler/compile.js';
 import { lowerForTarget } from '../compiler/pipeline.js';
 import type { TunableChoice } from '../compiler/passes/specialise.js';
 import { InterpretError, interpret, type HostArray } from '../compiler/interpret/interpret.js';
 
 /**
- * Interpret mode against plain float64 references (written here, independent of the
- * compiler), on shapes that are not multiples of any tile, with default and non-default
- * tunables; and the faults it must report: out-of-bounds, divergent barrier, unwritten
- * shared memory, division by zero, bad arguments.
+ * Interpret mode's own semantics and the faults it must report: out-of-bounds, divergent
+ * barrier, unwritten shared memory, division by zero, bad arguments. (The ops against
+ * float64 references run in the interpreter in ops.test.ts, like on every backend.)
  */
 
-// ---- data and comparison ----------------------------------------------------------------
+import { uniform as rand } from './harness/prng.js';
+import { assertClose as close } from './harness/close.js';
 
-/** mulberry32: deterministic inputs on every machine. */
-function rand(seed: number, n: number, lo = -1, hi = 1): Float64Array {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return Float64Array.from({ length: n }, () => lo + (hi - lo) * next());
-}
-const toBf16Bits = (v: ArrayLike<number>) => Uint16Array.from(Array.from(v, (x) => encode(FORMATS.bf16, Math.fround(x))));
-const fromBf16Bits = (b: ArrayLike<number>) => Float64Array.from(Array.from(b, (x) => decode(FORMATS.bf16, x)));
-/** bf16-representable values: encode then decode, so references see exactly what kernels see. */
-const bf16Values = (v: ArrayLike<number>) => fromBf16Bits(toBf16Bits(v));
-
-interface Tol { rtol: number; atol: number }
-/** The kernel's output is rounded once to bf16 (8 significant bits, relative step 2^-8 = 3.9e-3): 1e-2 covers that plus f32 math. */
-const BF16_OUT: Tol = { rtol: 1e-2, atol: 1e-2 };
-/** f32 math with f32 reductions over at most ~1000 terms. */
-const F32: Tol = { rtol: 1e-5, atol: 1e-6 };
-/** f32 accumulation of K products of size <= 1: rounding error grows like sqrt(K) (generously bounded). */
-const gemmTol = (K: number): Tol => ({ rtol: 1e-5, atol: 1e-4 * Math.sqrt(Math.max(1, K)) });
-
-function close(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: Tol, label: string): void {
-  assert.is(actual.length, expected.length, `${label}: length`);
-  for (let i = 0; i < expected.length; i++) {
-    const err = Math.abs(actual[i] - expected[i]);
-    if (!(err <= tol.atol + tol.rtol * Math.abs(expected[i]))) {
-      assert.unreachable(`${label}: [${i}] got ${actual[i]}, want ${expected[i]} (rtol=${tol.rtol} atol=${tol.atol})`);
-    }
-  }
-}
-
-// ---- float64 references -----------------------------------------------------------------
-
-const swigluRef = (g: ArrayLike<number>, u: ArrayLike<number>) => Float64Array.from({ length: g.length }, (_, i) => (g[i] / (1 + Math.exp(-g[i]))) * u[i]);
-
-function rmsnormRef(x: ArrayLike<number>, w: ArrayLike<number>, T: number, D: number): Float64Array {
-  const y = new Float64Array(T * D);
-  for (let t = 0; t < T; t++) {
-    let ss = 0;
-    for (let d = 0; d < D; d++) ss += x[t * D + d] ** 2;
-    const inv = 1 / Math.sqrt(ss / D + 1e-5);
-    for (let d = 0; d < D; d++) y[t * D + d] = x[t * D + d] * inv * w[d];
-  }
-  return y;
-}
-
-function softmaxRef(x: ArrayLike<number>, R: number, N: number): Float64Array {
-  const y = new Float64Array(R * N);
-  for (let r = 0; r < R; r++) {
-    let m = -Infinity;
-    for (let i = 0; i < N; i++) m = Math.max(m, x[r * N + i]);
-    let s = 0;
-    for (let i = 0; i < N; i++) s += Math.exp(x[r * N + i] - m);
-    for (let i = 0; i < N; i++) y[r * N + i] = Math.exp(x[r * N + i] - m) / s;
-  }
-  return y;
-}
-
-function gemmRef(a: ArrayLike<number>, b: ArrayLike<number>, M: number, N: number, K: number): Float64Array {
-  const c = new Float64Array(M * N);
-  for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) {
-    let s = 0;
-    for (let k = 0; k < K; k++) s += a[i * K + k] * b[k * N + j];
-    c[i * N + j] = s;
-  }
-  return c;
-}
-
-// ---- running the ops --------------------------------------------------------------------
-
-const kernels = new Map<string, Kernel>();
-for (const f of ['ops/swiglu.ts', 'ops/rmsnorm.ts', 'ops/softmax.ts', 'ops/gemm.ts']) for (const k of lowerFile(f)) kernels.set(k.name, k);
-const lowered = new Map<string, Kernel>();
-/** Lowered once per (kernel, choice): interpret() caches its compiled closures per Kernel object. */
-function lower(name: string, choice: TunableChoice = {}): Kernel {
-  const key = `${name} ${JSON.stringify(choice)}`;
-  if (!lowered.has(key)) lowered.set(key, lowerForTarget(kernels.get(name)!, 'interp', choice));
-  return lowered.get(key)!;
-}
-const run = (name: string, tensors: Record<string, HostArray>, scalars: Record<string, number>, choice: TunableChoice = {}) =>
-  interpret(lower(name, choice), { tensors, scalars });
-const tag = (choice: TunableChoice) => (Object.keys(choice).length ? ` ${JSON.stringify(choice)}` : '');
-
-const ops = suite('interpret: ops vs float64 references');
-
-for (const choice of [{}, { BLOCK: 64 }] as TunableChoice[]) {
-  for (const [T, F] of [[1, 1], [1, 7], [33, 5], [1, 127], [257, 1], [300, 3]]) {
-    ops(`swiglu T=${T} F=${F}${tag(choice)}`, () => {
-      const gate = bf16Values(rand(T * 100 + F, T * F, -6, 6));
-      const up = bf16Values(rand(T * 7 + F, T * F, -2, 2));
-      const out = new Uint16Array(T * F);
-      run('swiglu', { gate: toBf16Bits(gate), up: toBf16Bits(up), out }, { T, F }, choice);
-      close(fromBf16Bits(out), swigluRef(gate, up), BF16_OUT, 'swiglu');
-    });
-  }
-}
-
-for (const choice of [{}, { WG: 64 }, { WG: 256 }] as TunableChoice[]) {
-  for (const [T, D] of [[1, 1], [3, 7], [2, 33], [5, 127], [1, 257], [4, 300]]) {
-    ops(`rmsnorm T=${T} D=${D}${tag(choice)}`, () => {
-      const x = bf16Values(rand(T + D, T * D, -3, 3));
-      const w = bf16Values(rand(D, D, 0.5, 1.5));
-      const y = new Uint16Array(T * D);
-      run('rmsnorm', { x: toBf16Bits(x), w: toBf16Bits(w), y }, { T, D }, choice);
-      close(fromBf16Bits(y), rmsnormRef(x, w, T, D), BF16_OUT, 'rmsnorm');
-    });
-  }
-}
-
-for (const choice of [{}, { WG: 64 }] as TunableChoice[]) {
-  for (const [R, N, scale] of [[1, 1, 1], [2, 7, 1], [3, 33, 10], [1, 127, 1], [2, 257, 30], [1, 1000, 80]]) {
-    ops(`softmax R=${R} N=${N} |x|<=${scale}${tag(choice)}`, () => {
-      const x = Float32Array.from(rand(R * N + scale, R * N, -scale, scale));
-      const y = new Float32Array(R * N);
-      run('softmax', { x, y }, { R, N }, choice);
-      close(y, softmaxRef(x, R, N), F32, 'softmax');
-    });
-  }
-}
-
-for (const dtype of ['f32', 'bf16'] as const) {
-  const choices: TunableChoice[] = [{}, { BM: 16, BN: 64 }, dtype === 'f32' ? { BM: 16, BN: 64, BK: 32 } : { BM: 64, BN: 32, BK: 32 }];
-  for (const choice of choices) {
-    for (const [M, N, K] of [[1, 1, 1], [7, 5, 3], [33, 17, 40], [16, 16, 16], [65, 31, 47], [1, 257, 9], [2, 3, 0]]) {
-      ops(`gemm_${dtype} M=${M} N=${N} K=${K}${tag(choice)}`, () => {
-        // bf16-representable for both dtypes, so the bf16 kernel sees the reference's inputs.
-        const a = bf16Values(rand(M * 31 + K, M * K));
-        const b = bf16Values(rand(N * 17 + K, K * N));
-        const pack = (v: Float64Array) => (dtype === 'bf16' ? toBf16Bits(v) : Float32Array.from(v));
-        const out = new Float32Array(M * N).fill(NaN);
-        run(`gemm_${dtype}`, { a: pack(a), b: pack(b), out }, { M, N, K }, choice);
-        close(out, gemmRef(a, b, M, N, K), gemmTol(K), `gemm_${dtype}`);
-      });
-    }
-  }
-}
-
-ops('an empty grid (T*F = 0) runs nothing', () => {
-  run('swiglu', { gate: new Uint16Array(0), up: new Uint16Array(0), out: new Uint16Array(0) }, { T: 0, F: 5 });
-});
-
-ops('speed: gemm_f32 64x64x64 < 2 s, rmsnorm 33x257 < 1 s (compiled closures)', () => {
-  const n = 64;
-  const a = Float32Array.from(rand(1, n * n));
-  const b = Float32Array.from(rand(2, n * n));
-  const out = new Float32Array(n * n);
-  let t0 = performance.now();
-  run('gemm_f32', { a, b, out }, { M: n, N: n, K: n });
-  const gemmMs = performance.now() - t0;
-  close(out, gemmRef(a, b, n, n, n), gemmTol(n), 'gemm 64');
-  const x = toBf16Bits(rand(3, 33 * 257, -3, 3));
-  const w = toBf16Bits(rand(4, 257, 0.5, 1.5));
-  t0 = performance.now();
-  run('rmsnorm', { x, w, y: new Uint16Array(33 * 257) }, { T: 33, D: 257 });
-  const rmsMs = performance.now() - t0;
-  console.log(`    interpret: gemm_f32 64^3 ${gemmMs.toFixed(0)} ms, rmsnorm 33x257 ${rmsMs.toFixed(0)} ms`);
-  assert.ok(gemmMs < 2000, `gemm_f32 took ${gemmMs} ms`);
-  assert.ok(rmsMs < 1000, `rmsnorm took ${rmsMs} ms`);
-});
-
-ops.run();
-
-// ---- semantics of small kernels and fault reports ---------------------------------------
+const kernels = new Map<string, Kernel>(loadKernels().map((k) => [k.name, k]));
+const lower = (name: string, choice: TunableChoice = {}): Kernel => lowerForTarget(kernels.get(name)!, 'interp', choice);
 
 const FIXTURE = 'test/interpret-fixture.ts';
 const SRC = `import {

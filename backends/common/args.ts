@@ -1,5 +1,5 @@
 import type { DType } from '../../compiler/ir/types.js';
-import type { ManifestKernel } from '../../compiler/codegen/manifest.js';
+import type { SizeExpr } from '../../compiler/ir/nodes.js';
 import { evalSize } from '../../compiler/ir/size.js';
 
 /** Host arrays, one per dtype: narrow floats travel as their bit patterns. */
@@ -20,10 +20,18 @@ export interface LaunchArgs {
 }
 
 export class KernelArgError extends Error {
-  constructor(kernel: string, argument: string, detail: string) {
+  constructor(readonly kernel: string, readonly argument: string, readonly detail: string) {
     super(`[kernel ${kernel}] argument '${argument}': ${detail}`);
     this.name = 'KernelArgError';
   }
+}
+
+/** What launch checking needs of a kernel: a manifest entry, or a Kernel's IR (the interpreter). */
+export interface LaunchSignature {
+  readonly name: string;
+  readonly bindings: readonly { readonly name: string; readonly dtype: DType; readonly shape: readonly string[] }[];
+  readonly scalars: readonly { readonly name: string; readonly dtype: DType; readonly isDim: boolean }[];
+  readonly gridExpr: readonly SizeExpr[];
 }
 
 /**
@@ -31,7 +39,7 @@ export class KernelArgError extends Error {
  * tensor of the declared dtype and of exactly the element count its shape gives.
  * Returns the scalar environment (shape symbols included) and the grid.
  */
-export function checkLaunch(m: ManifestKernel, args: LaunchArgs, tensorLength?: (name: string) => number | undefined): { env: Record<string, number>; grid: [number, number, number] } {
+export function checkLaunch(m: LaunchSignature, args: LaunchArgs, tensorLength?: (name: string) => number | undefined): { env: Record<string, number>; grid: [number, number, number] } {
   const env: Record<string, number> = {};
   for (const s of m.scalars) {
     const v = args.scalars[s.name];
@@ -54,7 +62,7 @@ export function checkLaunch(m: ManifestKernel, args: LaunchArgs, tensorLength?: 
     }
     const a = args.tensors[b.name];
     const host = HOST_ARRAY[b.dtype as Exclude<DType, 'bool'>];
-    if (!a) throw new KernelArgError(m.name, b.name, `missing tensor, expected ${shape} as ${host.name}`);
+    if (!a) throw new KernelArgError(m.name, b.name, `missing tensor, expected ${shape} = ${want} elements as ${host.name}`);
     if (a.constructor.name !== host.name) throw new KernelArgError(m.name, b.name, `expected dtype ${b.dtype} (${host.name}), got ${a.constructor.name}`);
     if (a.length !== want) throw new KernelArgError(m.name, b.name, `expected shape ${shape} = ${want} elements, got ${a.length}`);
   }

@@ -4,12 +4,13 @@ import { normalise } from '../ir/semantics.js';
 import { InterpretError } from './errors.js';
 import { Ctx, childScope } from './exprs.js';
 import { runCollective } from './schedule.js';
-import { HOST_CLASS, Thread, makeShared, type HostArray, type RunState, type Val, type WgState } from './state.js';
+import { Thread, makeShared, type HostArray, type RunState, type Val, type WgState } from './state.js';
 import { compileBlock, type Compiled } from './stmts.js';
 
 export { InterpretError } from './errors.js';
 export type { ThreadId } from './errors.js';
 export type { HostArray } from './state.js';
+import { KernelArgError, checkLaunch } from '../../backends/common/args.js';
 
 /**
  * Interpret mode: runs a lowered kernel on the host, thread by thread, with the IR's own
@@ -57,8 +58,7 @@ export function interpret(k: Kernel, args: InterpretArgs, opts: InterpretOptions
     throw new InterpretError(k.name, `argument '${name}': ${detail}`, k.loc);
   };
   if (!(Number.isInteger(sgSize) && sgSize >= 1)) argError('subgroupSize', `must be a positive integer, got ${sgSize}`);
-  const { env, uniforms } = checkScalars(k, args, argError);
-  const tensors = checkTensors(k, args, env, argError);
+  const { env, uniforms, tensors } = checkArgs(k, args, argError);
 
   const wg = k.workgroup.map((w, i) => (w.k === 'num' ? w.v : argError('workgroup', `size ${'xyz'[i]} is not a constant: interpret lowerForTarget(kernel, 'interp')`)));
   const [WX, WY, WZ] = dims3(wg);
@@ -106,41 +106,18 @@ function setIds(t: Thread, li: number, WX: number, WY: number, sgSize: number): 
 
 type ArgError = (name: string, detail: string) => never;
 
-function checkScalars(k: Kernel, args: InterpretArgs, argError: ArgError): { env: Record<string, number>; uniforms: Val[] } {
-  const env: Record<string, number> = { ...k.consts };
-  const uniforms: Val[] = [];
-  for (const s of k.scalars) {
-    const v = args.scalars?.[s.name];
-    const what = s.isDim ? 'shape symbol' : 'scalar';
-    if (v === undefined) argError(s.name, `missing ${what} (${s.dtype})`);
-    if (typeof v !== 'number' || Number.isNaN(v)) argError(s.name, `expected a number, got ${String(v)}`);
-    if ((s.dtype === 'i32' || s.dtype === 'u32') && !Number.isInteger(v)) argError(s.name, `expected an integer ${s.dtype}, got ${v}`);
-    if (s.isDim && !(v >= 0 && v <= 2 ** 31 - 1)) argError(s.name, `shape symbol must be in [0, 2^31), got ${v}`);
-    env[s.name] = v;
-    uniforms.push(s.dtype === 'bool' ? v !== 0 : normalise(s.dtype, v));
-  }
-  for (const name of Object.keys(args.scalars ?? {})) {
-    if (!k.scalars.some((s) => s.name === name)) argError(name, `unknown scalar (expected: ${k.scalars.map((s) => s.name).join(', ') || 'none'})`);
-  }
-  return { env, uniforms };
-}
-
-function checkTensors(k: Kernel, args: InterpretArgs, env: Record<string, number>, argError: ArgError): HostArray[] {
-  const out: HostArray[] = [];
+/** The launch checks every backend shares (backends/common/args.ts), as InterpretErrors. */
+function checkArgs(k: Kernel, args: InterpretArgs, argError: ArgError): { env: Record<string, number>; uniforms: Val[]; tensors: HostArray[] } {
   for (const p of k.tensors) {
     if (p.packed) argError(p.name, `tensor is packed into u32 words (WGSL lowering): interpret lowerForTarget(kernel, 'interp')`);
-    const want = p.shape.reduce((n, d) => n * env[d], 1);
-    const shape = `${p.dtype}[${p.shape.map((d) => `${d}=${env[d]}`).join(', ')}]`;
-    const classes = HOST_CLASS[p.dtype];
-    const a = args.tensors?.[p.name];
-    if (!a) argError(p.name, `missing tensor, expected ${shape} = ${want} elements as ${classes.join(' or ')}`);
-    const cls = (a as object).constructor?.name;
-    if (!classes.includes(cls)) argError(p.name, `expected dtype ${p.dtype} as ${classes.join(' or ')}, got ${cls}`);
-    if (a.length !== want) argError(p.name, `expected shape ${shape} = ${want} elements, got ${a.length}`);
-    out.push(a);
   }
-  for (const name of Object.keys(args.tensors ?? {})) {
-    if (!k.tensors.some((t) => t.name === name)) argError(name, `unknown tensor (expected: ${k.tensors.map((t) => t.name).join(', ') || 'none'})`);
+  let env: Record<string, number>;
+  try {
+    ({ env } = checkLaunch({ name: k.name, bindings: k.tensors, scalars: k.scalars, gridExpr: k.grid }, { tensors: args.tensors ?? {}, scalars: args.scalars ?? {} }));
+  } catch (e) {
+    if (e instanceof KernelArgError) argError(e.argument, e.detail);
+    throw e;
   }
-  return out;
+  const uniforms = k.scalars.map((s): Val => normalise(s.dtype, env[s.name]));
+  return { env: { ...k.consts, ...env }, uniforms, tensors: k.tensors.map((t) => args.tensors[t.name]) };
 }

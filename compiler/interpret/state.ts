@@ -104,10 +104,3 @@ export function decodeTable(t: NarrowType): Float64Array {
   }
   return tab;
 }
-
-/** Host array class each tensor dtype travels in. */
-export const HOST_CLASS: Record<DType, readonly string[]> = {
-  f32: ['Float32Array'], i32: ['Int32Array'], u32: ['Uint32Array'],
-  bf16: ['Uint16Array'], f16: ['Uint16Array'], fp8e4m3: ['Uint8Array'], fp8e5m2: ['Uint8Array'],
-  bool: ['Uint32Array', 'Int32Array'],
-};

@@ -33,7 +33,7 @@ export function evalBin(op: BinOp, type: DType, a: number | boolean, b: number |
       }
       return normalise(type, x / y);
     case '%':
-      if (y === 0) throw new RangeError('integer remainder by zero');
+      if (int && y === 0) throw new RangeError('integer remainder by zero');
       return normalise(type, x % y);
     case '<': return x < y;
     case '<=': return x <= y;
@@ -84,21 +84,24 @@ const NARROW_FNS: Record<string, NarrowType> = {
   bits_bf16: 'bf16', bits_f16: 'f16', bits_fp8e4m3: 'fp8e4m3', bits_fp8e5m2: 'fp8e5m2',
 };
 
+/** Hot in the interpreter: no closures here (one per call cost ten times the math). */
 export function evalCall(fn: MathFn, type: DType, args: readonly number[]): number {
-  const f = (v: number) => normalise(type, v);
   const [a, b, c] = args;
   switch (fn) {
-    case 'exp': return f(Math.exp(a));
-    case 'exp2': return f(2 ** a);
-    case 'log': return f(Math.log(a));
-    case 'sqrt': return f(Math.sqrt(a));
-    case 'rsqrt': return f(1 / Math.sqrt(a));
-    case 'tanh': return f(Math.tanh(a));
-    case 'abs': return f(Math.abs(a));
-    case 'floor': return f(Math.floor(a));
-    case 'max': return f(Math.max(a, b));
-    case 'min': return f(Math.min(a, b));
-    case 'fma': return f(a * b + c);
+    case 'exp': return normalise(type, Math.exp(a));
+    case 'exp2': return normalise(type, 2 ** a);
+    case 'log': return normalise(type, Math.log(a));
+    case 'sqrt': return normalise(type, Math.sqrt(a));
+    case 'rsqrt': return normalise(type, 1 / Math.sqrt(a));
+    case 'tanh': return normalise(type, Math.tanh(a));
+    case 'abs': return normalise(type, Math.abs(a));
+    case 'floor': return normalise(type, Math.floor(a));
+    case 'max': return normalise(type, Math.max(a, b));
+    case 'min': return normalise(type, Math.min(a, b));
+    case 'fma': return normalise(type, a * b + c);
+    case 'pack2':
+      // Operand packing exists only after CUDA tensor-core lowering; nothing evaluates it.
+      throw new RangeError('pack2 has no host value: only the CUDA emitter renders it');
   }
   const narrow = NARROW_FNS[fn];
   const fmt = FORMATS[narrow];

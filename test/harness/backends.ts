@@ -5,6 +5,7 @@ import { REPO_ROOT } from '../../compiler/frontend/source.js';
 import { compileKernel, loadKernels } from '../../compiler/compile.js';
 import type { Kernel } from '../../compiler/ir/nodes.js';
 import { lowerForTarget } from '../../compiler/pipeline.js';
+import { interpret } from '../../compiler/interpret/interpret.js';
 import type { TunableChoice } from '../../compiler/passes/specialise.js';
 import type { HostArray, LaunchArgs } from '../../backends/common/args.js';
 import { getGpu } from '../../backends/webgpu/device.js';
@@ -41,8 +42,11 @@ export async function runFresh(backend: Backend, k: Kernel, args: LaunchArgs, ch
   return new CudaHostRunner(module.manifest, module.sources).run(k.name, args);
 }
 
-async function runInterp(k: Kernel, args: LaunchArgs, choice: TunableChoice): Promise<Record<string, HostArray>> {
-  return runInterp(k, args, choice);
+function runInterp(k: Kernel, args: LaunchArgs, choice: TunableChoice): Record<string, HostArray> {
+  const tensors: Record<string, HostArray> = {};
+  for (const [n, a] of Object.entries(args.tensors)) tensors[n] = a.slice();
+  interpret(lowerForTarget(k, 'interp', choice), { tensors, scalars: { ...args.scalars } });
+  return Object.fromEntries(k.tensors.filter((t) => t.access !== 'read').map((t) => [t.name, tensors[t.name]]));
 }
 
 /** Runs the committed generated/ kernels (webgpu, cuda-emu) or the interpreter on the ops' IR. */

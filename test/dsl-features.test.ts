@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import path from 'node:path';
 import { lowerFile } from '../compiler/frontend/index.js';
 import { REPO_ROOT } from '../compiler/frontend/source.js';
-import { BF16, encode, f32Bits } from '../compiler/ir/numerics.js';
+import { BF16, E4M3, E5M2, F16, decode, encode, f32Bits } from '../compiler/ir/numerics.js';
 import type { Kernel } from '../compiler/ir/nodes.js';
 import { BACKENDS, runFresh } from './harness/backends.js';
 import { prng } from './harness/prng.js';
@@ -59,21 +59,45 @@ for (const backend of BACKENDS) {
     }
   });
 
-  t('floats: bf16 rounding bit-exact (ties, NaN, inf, overflow), select, bitcast', async () => {
-    const specials = [0, -0, 1, -1, 1 + 2 ** -8, 1 + 3 * 2 ** -8, 1 + 2 ** -9, 3.3895313892515355e38, 3.4e38, Infinity, -Infinity, NaN, 1e-40, -1e-45, 65504, 0.1, -2.5];
+  t('floats: bf16/f16/fp8 rounding bit-exact (ties, NaN, inf, overflow, saturation), select, bitcast', async () => {
+    const specials = [
+      0, -0, 1, -1, 1 + 2 ** -8, 1 + 3 * 2 ** -8, 1 + 2 ** -9, 3.3895313892515355e38, 3.4e38, Infinity, -Infinity, NaN, 1e-40, -1e-45, 65504, 65520, 65519.99, 0.1, -2.5,
+      448, 464, 480, -500, 57344, 61440, 61439, 1e5, 2 ** -6, 2 ** -9, 2 ** -10, 3 * 2 ** -10, 2 ** -14, 2 ** -16, 2 ** -17, 3 * 2 ** -17, 2 ** -24, 2 ** -25, 3 * 2 ** -26, 240, 232, 248,
+    ];
     const r = prng(9);
     const x = Float32Array.from([...specials, ...Array.from({ length: 200 }, () => (r() - 0.5) * 10 ** Math.floor(r() * 20 - 10))]);
     const N = x.length;
-    const out = await runFresh(backend, k('floats'), { tensors: { x, rounded: new Uint16Array(N), misc: new Float32Array(N), raw: new Uint32Array(N) }, scalars: { N } });
+    const out = await runFresh(backend, k('floats'), {
+      tensors: { x, rounded: new Uint16Array(N), half: new Uint16Array(N), e4m3: new Uint8Array(N), e5m2: new Uint8Array(N), misc: new Float32Array(N), raw: new Uint32Array(N) },
+      scalars: { N },
+    });
+    const hex = (v: number) => `0x${v.toString(16)}`;
     for (let i = 0; i < N; i++) {
-      // Rounding works on the bits, so subnormals round exactly even where arithmetic flushes them.
-      assert.is(out.rounded[i], encode(BF16, x[i]), `bf16(${x[i]}) = 0x${out.rounded[i].toString(16)}, want 0x${encode(BF16, x[i]).toString(16)}`);
+      // Rounding works on the bits, so subnormal inputs round exactly even where arithmetic flushes them.
+      for (const [name, fmt] of [['rounded', BF16], ['half', F16], ['e4m3', E4M3], ['e5m2', E5M2]] as const) {
+        const got = out[name][i];
+        assert.is(got, encode(fmt, x[i]), `${name}(${x[i]}) = ${hex(got)}, want ${hex(encode(fmt, x[i]))}`);
+      }
       assert.is(out.raw[i], f32Bits(x[i]), `bitcast ${x[i]}`);
       const v = x[i];
       // WGSL lets implementations flush f32 subnormals in arithmetic (SwiftShader does).
       if (backend === 'webgpu' && v !== 0 && Math.abs(v) < 2 ** -126) continue;
       const want = Math.abs(v) < 1e30 ? Math.floor(Math.min(Math.max(v, -100), 100)) + (v > 0 ? 1 : 0) : -1;
       assert.is(out.misc[i], want, `select/floor/min/max at ${v}`);
+    }
+  });
+
+  t('widening every f16 and fp8 bit pattern to f32 is exact', async () => {
+    const N = 1 << 16, M = 256;
+    const half = Uint16Array.from({ length: N }, (_, i) => i);
+    const bytes = Uint8Array.from({ length: M }, (_, i) => i);
+    const out = await runFresh(backend, k('widen'), { tensors: { half, e4m3: bytes, e5m2: bytes, h: new Float32Array(N), a: new Float32Array(M), b: new Float32Array(M) }, scalars: { N, M } });
+    const same = (got: number, want: number) => (Number.isNaN(want) ? Number.isNaN(got) : Object.is(got, want));
+    // WGSL may flush f32 subnormals; f16 subnormals are normal f32 numbers, so none are lost here.
+    for (let i = 0; i < N; i++) if (!same(out.h[i], decode(F16, i))) assert.unreachable(`f16 0x${i.toString(16)} -> ${out.h[i]}, want ${decode(F16, i)}`);
+    for (let i = 0; i < M; i++) {
+      assert.ok(same(out.a[i], decode(E4M3, i)), `e4m3 0x${i.toString(16)} -> ${out.a[i]}, want ${decode(E4M3, i)}`);
+      assert.ok(same(out.b[i], decode(E5M2, i)), `e5m2 0x${i.toString(16)} -> ${out.b[i]}, want ${decode(E5M2, i)}`);
     }
   });
 

@@ -19,12 +19,12 @@ fn mimo_bits_bf16(x: f32) -> u32 {
   return (u + 0x7fffu + ((u >> 16u) & 1u)) >> 16u;
 }
 
-fn mimo_round_bf16(x: f32) -> f32 {
-  return bitcast<f32>(mimo_bits_bf16(x) << 16u);
-}
-
 fn mimo_unpack_bf16(w: u32, s: u32) -> f32 {
   return bitcast<f32>(((w >> s) & 0xffffu) << 16u);
+}
+
+fn mimo_round_bf16(x: f32) -> f32 {
+  return bitcast<f32>(mimo_bits_bf16(x) << 16u);
 }
 
 @compute @workgroup_size(128)

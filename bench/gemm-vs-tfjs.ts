@@ -18,7 +18,7 @@ export async function benchGemm(gpu: GpuContext, bench: Bench, size = 512): Prom
   const out = rt.allocate('f32', M * N);
   const ours = async () => {
     await rt.launch('gemm_f32', { a, b, out }, { M, N, K });
-    await gpu.device.queue.onSubmittedWorkDone();
+    await rt.finish();
   };
   await ours(); // pipeline compilation stays out of the timing
   const tfjs = await createTfjsMatmul(gpu, M, K, N);

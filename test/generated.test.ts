@@ -9,7 +9,8 @@ import { generatedFiles, loadKernels } from '../compiler/compile.js';
 
 /** generated/ is a product: it must match what the compiler produces from ops/ now. */
 test('generated/ is up to date with ops/ (mimo-compile --check)', () => {
-  const files = generatedFiles(loadKernels(), ['wgsl', 'cuda']);
+  const tuning = fs.readdirSync(path.join(REPO_ROOT, 'tuning')).map((f) => JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'tuning', f), 'utf8')));
+  const files = generatedFiles(loadKernels(), ['wgsl', 'cuda'], 'sm_80', tuning);
   const stale = [...files].filter(([rel, text]) => {
     const p = path.join(REPO_ROOT, 'generated', rel);
     return !fs.existsSync(p) || fs.readFileSync(p, 'utf8') !== text;
@@ -23,7 +24,7 @@ test('--check fails after a kernel is edited without regenerating, passes after 
   // A scratch copy of the repo, so the edit cannot touch the real ops/.
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mimo-check-'));
   try {
-    for (const d of ['compiler', 'ops', 'generated', 'backends', 'bin']) fs.cpSync(path.join(REPO_ROOT, d), path.join(tmp, d), { recursive: true });
+    for (const d of ['compiler', 'ops', 'generated', 'backends', 'bin', 'tuning']) fs.cpSync(path.join(REPO_ROOT, d), path.join(tmp, d), { recursive: true });
     for (const f of ['package.json', 'tsconfig.json']) fs.copyFileSync(path.join(REPO_ROOT, f), path.join(tmp, f));
     fs.symlinkSync(path.join(REPO_ROOT, 'node_modules'), path.join(tmp, 'node_modules'));
     assert.is(cli(tmp, '--check').status, 0, 'fresh copy is up to date');

@@ -2,6 +2,7 @@ import type { ManifestKernel } from '../../compiler/codegen/manifest.js';
 import { BYTES, type DType } from '../../compiler/ir/types.js';
 import { HOST_ARRAY, KernelArgError, checkLaunch, type HostArray, type LaunchArgs } from '../common/args.js';
 import type { GpuContext } from './device.js';
+import { nextPow2 } from '../../compiler/autotune/bucket.js';
 
 /** The generated WGSL of a set of kernels: what generated/wgsl/kernels.js exports. */
 export interface WgslModule {
@@ -16,6 +17,11 @@ export interface DeviceTensor {
   readonly length: number;
 }
 
+export interface LaunchOptions {
+  readonly encoder?: GPUCommandEncoder;
+  readonly timestampWrites?: GPUComputePassTimestampWrites;
+}
+
 const bytesOf = (dtype: DType, n: number) => Math.max(4, Math.ceil((n * BYTES[dtype]) / 4) * 4);
 
 /**
@@ -25,12 +31,23 @@ const bytesOf = (dtype: DType, n: number) => Math.max(4, Math.ceil((n * BYTES[dt
  */
 export class WebGpuRuntime {
   private readonly pipelines = new Map<string, GPUComputePipeline>();
+  /** Uniform blocks of recorded launches: each launch needs its own until the GPU has run it. */
+  private transient: GPUBuffer[] = [];
 
   constructor(readonly gpu: GpuContext, readonly module: WgslModule) {}
 
   kernel(name: string): ManifestKernel {
     const m = this.module.manifest.kernels[name];
     if (!m) throw new Error(`unknown kernel '${name}' (have: ${Object.keys(this.module.manifest.kernels).join(', ')})`);
+    return m;
+  }
+
+  /** The tuned variant of `name` for these shape symbols, if one was tuned for their bucket. */
+  resolve(name: string, scalars: Readonly<Record<string, number>>): ManifestKernel {
+    const m = this.kernel(name);
+    for (const v of m.variants ?? []) {
+      if (v.buckets.some((b) => Object.entries(b).every(([d, p]) => nextPow2(scalars[d]) === p))) return this.kernel(v.kernel);
+    }
     return m;
   }
 
@@ -79,9 +96,13 @@ export class WebGpuRuntime {
     return out;
   }
 
-  /** Records one launch of `name` on resident tensors into `encoder` (or submits it alone). */
-  async launch(name: string, tensors: Readonly<Record<string, DeviceTensor>>, scalars: Readonly<Record<string, number>>, encoder?: GPUCommandEncoder): Promise<void> {
-    const m = this.kernel(name);
+  /**
+   * Records one launch of `name` on resident tensors into `opts.encoder` (or submits it
+   * alone); `timestampWrites` brackets the dispatch with GPU timestamps (the autotuner).
+   */
+  async launch(name: string, tensors: Readonly<Record<string, DeviceTensor>>, scalars: Readonly<Record<string, number>>, opts: LaunchOptions = {}): Promise<void> {
+    const { encoder, timestampWrites } = opts;
+    const m = this.resolve(name, scalars);
     const { grid } = checkLaunch(m, { tensors: {}, scalars }, (n) => {
       const t = tensors[n];
       if (!t) throw new KernelArgError(m.name, n, 'missing tensor');
@@ -108,17 +129,26 @@ export class WebGpuRuntime {
         else view.setInt32(f.offset, v, true);
       }
       uniform = device.createBuffer({ size: m.uniform.size, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+      this.transient.push(uniform);
       device.queue.writeBuffer(uniform, 0, data);
       entries.push({ binding: m.uniform.binding, resource: { buffer: uniform } });
     }
     const bind = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
     const enc = encoder ?? device.createCommandEncoder();
-    const pass = enc.beginComputePass();
+    const pass = enc.beginComputePass(timestampWrites ? { timestampWrites } : undefined);
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bind);
     pass.dispatchWorkgroups(grid[0], grid[1], grid[2]);
     pass.end();
     if (!encoder) device.queue.submit([enc.finish()]);
+  }
+
+  /** Waits for all submitted work and frees the per-launch uniform blocks. */
+  async finish(): Promise<void> {
+    const done = this.transient;
+    this.transient = [];
+    await this.gpu.device.queue.onSubmittedWorkDone();
+    for (const b of done) b.destroy();
   }
 
   /** Host-to-host convenience: uploads, launches, waits and returns every written tensor. */
@@ -128,6 +158,7 @@ export class WebGpuRuntime {
     const resident: Record<string, DeviceTensor> = {};
     for (const b of m.bindings) resident[b.name] = this.upload(b.dtype, args.tensors[b.name]);
     await this.launch(name, resident, args.scalars);
+    await this.finish();
     const out: Record<string, HostArray> = {};
     for (const b of m.bindings) if (b.access !== 'read') out[b.name] = await this.download(resident[b.name]);
     for (const t of Object.values(resident)) t.buffer.destroy();

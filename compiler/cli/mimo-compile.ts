@@ -7,6 +7,7 @@ import { printKernel } from '../ir/printer.js';
 import { CompileError, CompileErrors } from '../frontend/errors.js';
 import { REPO_ROOT } from '../frontend/source.js';
 import { COMPILER_VERSION } from '../version.js';
+import type { TuningFile } from '../autotune/db.js';
 
 const HELP = `mimo-compile — compile mimo-kc DSL kernels (ops/**/*.ts) to WGSL and CUDA C++
 
@@ -18,6 +19,8 @@ Usage: mimo-compile [options]
   --arch sm_80|sm_90a      CUDA architecture the output is meant for (recorded in the manifest; default sm_80)
   --dump-ir                print each selected kernel's IR: as written, then as lowered per target
   --check                  compare with the files in --out instead of writing; exit 1 if any is stale
+  --tuning FILE|DIR|none   tuned variants from mimo-autotune databases, each device's file for its
+                           target (default: the repo's tuning/ folder; none: defaults only)
   -h, --help               show this help
 
 Output per target: one source file per kernel, manifest.json (bindings, uniform layout,
@@ -35,6 +38,7 @@ function main(argv: string[]): number {
       arch: { type: 'string', default: 'sm_80' },
       'dump-ir': { type: 'boolean', default: false },
       check: { type: 'boolean', default: false },
+      tuning: { type: 'string', default: path.join(REPO_ROOT, 'tuning') },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -55,7 +59,9 @@ function main(argv: string[]): number {
     }
     return 0;
   }
-  const files = generatedFiles(kernels, targets, () => ({}), values.arch);
+  // The repo's tuning/ holds the shipped tuned tables; 'none' compiles defaults only.
+  const tuning = values.tuning === 'none' || !fs.existsSync(values.tuning) ? [] : readTuning(values.tuning);
+  const files = generatedFiles(kernels, targets, values.arch, tuning);
   // With --ops, the manifests and modules still describe every kernel: merge into what exists.
   if (values.ops) mergePartial(files, values.out);
   if (values.check) return check(files, values.out, !values.ops, targets);
@@ -106,6 +112,17 @@ function check(files: Map<string, string>, out: string, full: boolean, targets: 
 }
 
 class UsageError extends Error {}
+
+/** A database file, or a folder of them (one per device; each applies to its own target). */
+function readTuning(file: string): TuningFile[] {
+  if (!fs.existsSync(file)) throw new UsageError(`--tuning: no such file or folder '${file}'`);
+  const files = fs.statSync(file).isDirectory() ? fs.readdirSync(file).filter((f) => f.endsWith('.json')).sort().map((f) => path.join(file, f)) : [file];
+  return files.map((f) => {
+    const db = JSON.parse(fs.readFileSync(f, 'utf8')) as TuningFile;
+    if (!db.device?.fingerprint || !db.entries) throw new UsageError(`--tuning: '${f}' is not a mimo-autotune database`);
+    return db;
+  });
+}
 
 try {
   process.exitCode = main(process.argv.slice(2));

@@ -37,6 +37,11 @@ export interface ManifestKernel {
   /** WGSL: the single uniform struct holding the scalars. */
   readonly uniform?: { readonly binding: number; readonly size: number; readonly fields: readonly UniformField[] };
   readonly entryPoint?: string;
+  /**
+   * Tuned alternatives (mimo-compile --tuning): another manifest kernel to launch when
+   * every shape symbol, rounded up to a power of two, equals one of `buckets`.
+   */
+  readonly variants?: readonly { readonly kernel: string; readonly tunables: Readonly<Record<string, number>>; readonly buckets: readonly Readonly<Record<string, number>>[] }[];
   /** CUDA: the extern "C" launcher and the __global__ kernel. */
   readonly launcher?: string;
   readonly kernelSymbol?: string;

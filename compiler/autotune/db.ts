@@ -1,0 +1,68 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Kernel } from '../ir/nodes.js';
+import { COMPILER_VERSION } from '../version.js';
+import { irHash } from '../compile.js';
+import { nextPow2 } from './bucket.js';
+
+/** One configuration's result: a median time, or why it was rejected. */
+export interface Measurement {
+  readonly ms?: number;
+  readonly invalid?: string;
+  readonly samples?: number;
+  readonly at: string;
+}
+
+export interface TuningEntry {
+  readonly kernel: string;
+  readonly irHash: string;
+  readonly compiler: string;
+  readonly dtypes: string;
+  /** Shape bucket: each dynamic dimension rounded up to a power of two. */
+  readonly bucket: Readonly<Record<string, number>>;
+  /** Every configuration ever tried for this key, not only the winner. */
+  configs: Record<string, Measurement>;
+  /** The chosen configuration (after re-measuring it against the default). */
+  best?: string;
+}
+
+export interface TuningFile {
+  readonly device: { readonly fingerprint: string; readonly description: string; readonly [k: string]: unknown };
+  entries: Record<string, TuningEntry>;
+}
+
+
+export function bucketOf(k: Kernel, dims: Readonly<Record<string, number>>): Record<string, number> {
+  return Object.fromEntries(k.scalars.filter((s) => s.isDim).map((s) => [s.name, nextPow2(dims[s.name])]));
+}
+
+/** Triton keys on argument values; we key on what changes the code or its best tiles. */
+export function entryKey(k: Kernel, bucket: Readonly<Record<string, number>>): string {
+  const dtypes = k.tensors.map((t) => t.dtype).join(',');
+  const b = Object.entries(bucket).map(([n, v]) => `${n}=${v}`).join(',');
+  return `${k.name}|${irHash(k)}|${COMPILER_VERSION}|${dtypes}|${b}`;
+}
+
+export function loadDb(file: string, device: TuningFile['device']): TuningFile {
+  if (!fs.existsSync(file)) return { device, entries: {} };
+  const db = JSON.parse(fs.readFileSync(file, 'utf8')) as TuningFile;
+  if (db.device.fingerprint !== device.fingerprint) {
+    throw new Error(`${file} was tuned on device ${db.device.fingerprint}, this is ${device.fingerprint}`);
+  }
+  return db;
+}
+
+/** Written after every measurement (atomically), so an interrupted run keeps what it measured. */
+export function saveDb(file: string, db: TuningFile): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const sorted = { device: db.device, entries: Object.fromEntries(Object.entries(db.entries).sort(([a], [b]) => a.localeCompare(b))) };
+  fs.writeFileSync(`${file}.tmp`, JSON.stringify(sorted, null, 2) + '\n');
+  fs.renameSync(`${file}.tmp`, file);
+}
+
+export function entryFor(db: TuningFile, k: Kernel, dims: Readonly<Record<string, number>>): TuningEntry {
+  const bucket = bucketOf(k, dims);
+  const key = entryKey(k, bucket);
+  db.entries[key] ??= { kernel: k.name, irHash: irHash(k), compiler: COMPILER_VERSION, dtypes: k.tensors.map((t) => t.dtype).join(','), bucket, configs: {} };
+  return db.entries[key];
+}

@@ -1,0 +1,57 @@
+import type { Kernel } from '../ir/nodes.js';
+import { evalSize } from '../ir/size.js';
+import { lowerForTarget } from '../pipeline.js';
+import { CAPS, type TargetCaps, type TargetName } from '../target.js';
+import { CompileError } from '../frontend/errors.js';
+import type { TunableChoice } from '../passes/specialise.js';
+import { BYTES } from '../ir/types.js';
+
+export interface Candidate {
+  readonly choice: TunableChoice;
+  /** Why it cannot run on the target, if it cannot (constraint, limit), found without timing it. */
+  readonly illegal?: string;
+  /** Lower is more promising (cost model); only legal candidates are ranked. */
+  readonly cost: number;
+}
+
+export const choiceKey = (c: TunableChoice): string =>
+  Object.keys(c).sort().map((k) => `${k}=${c[k]}`).join(',') || 'default';
+
+/** Every combination of the kernel's tunable candidates (the default first). */
+export function enumerate(k: Kernel): TunableChoice[] {
+  let out: Record<string, number>[] = [{}];
+  for (const t of k.tunables) out = out.flatMap((c) => t.values.map((v) => ({ ...c, [t.name]: v })));
+  return out;
+}
+
+/**
+ * Static legality (the kernel's constraints, then the target's limits on workgroup size,
+ * workgroup memory and bindings, by running the real pass pipeline) and a cost model
+ * that ranks the rest before anything is timed.
+ */
+export function candidates(k: Kernel, target: TargetName, caps: TargetCaps = CAPS[target]): Candidate[] {
+  return enumerate(k).map((choice) => {
+    const env = { ...k.consts, ...choice };
+    const broken = k.constraints.find((c) => evalSize(c.expr, env) <= 0);
+    if (broken) return { choice, illegal: `constraint ${broken.text}`, cost: Infinity };
+    try {
+      const lowered = lowerForTarget(k, target, choice);
+      return { choice, cost: costModel(lowered, caps) };
+    } catch (e) {
+      if (e instanceof CompileError) return { choice, illegal: e.detail, cost: Infinity };
+      throw e;
+    }
+  });
+}
+
+/**
+ * A deliberately simple model: favour workgroups that fill a good share of the
+ * invocation limit (latency hiding) and use little workgroup memory per thread (more
+ * resident workgroups). It orders the search; measurements decide.
+ */
+function costModel(k: Kernel, caps: TargetCaps): number {
+  const threads = k.workgroup.reduce((a, w) => a * (w.k === 'num' ? w.v : 1), 1);
+  const shared = k.shared.reduce((a, s) => a + (s.size.k === 'num' ? s.size.v : 0) * (caps.packNarrowTypes ? 4 : BYTES[s.dtype]), 0);
+  const occupancy = threads / caps.maxInvocations;
+  return Math.abs(Math.log2(occupancy * 2)) + shared / caps.maxWorkgroupStorage;
+}

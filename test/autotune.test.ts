@@ -133,5 +133,14 @@ test('mimo-autotune: clear errors for a missing GPU target and bad flags', () =>
   for (const flag of ['--target', '--ops', '--preset', '--budget', '--out']) assert.ok(help.stdout.includes(flag));
 });
 
+test('the CUDA measurement harness builds with nvcc for sm_90a (it runs where a GPU is)', async () => {
+  const { CudaMeasurer } = await import('../compiler/autotune/measureCuda.js');
+  const gemm = loadKernels('gemm_bf16')[0];
+  const m = new CudaMeasurer(gemm, { M: 64, N: 96, K: 128 }, { reps: 5, timeoutMs: 10_000, arch: 'sm_90a' });
+  const built = m.build({ BM: 16, BN: 32, BK: 32 });
+  assert.ok(built.exe && fs.existsSync(built.exe), built.invalid);
+  assert.match(m.build({ BM: 64, BN: 64, BK: 16 }).invalid ?? '', /constraint/);
+});
+
 test.after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 test.run();

@@ -24,6 +24,8 @@ export interface TuneRow {
 }
 
 export interface TuneOptions {
+  /** The target whose limits decide legality (default wgsl). */
+  readonly target?: 'wgsl' | 'cuda';
   readonly deadline: number;
   readonly interrupted: () => boolean;
   readonly onMeasured?: (kernel: string, config: string, m: Measurement) => void;
@@ -37,7 +39,7 @@ export interface TuneOptions {
  */
 export async function tuneKernel(k: Kernel, dims: Readonly<Record<string, number>>, db: TuningFile, dbFile: string, measurer: Measurer, opts: TuneOptions): Promise<TuneRow> {
   const entry = entryFor(db, k, dims);
-  const space = candidates(k, 'wgsl');
+  const space = candidates(k, opts.target ?? 'wgsl');
   let measuredNow = 0;
   const mayContinue = () => !opts.interrupted() && Date.now() < opts.deadline;
   for (const c of space) if (c.illegal && !entry.configs[choiceKey(c.choice)]) entry.configs[choiceKey(c.choice)] = { invalid: `illegal: ${c.illegal}`, at: new Date().toISOString() };

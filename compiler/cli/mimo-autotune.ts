@@ -8,6 +8,7 @@ import { tuneKernel, type TuneRow } from '../autotune/tuner.js';
 import { ProgressBar } from '../autotune/progress.js';
 import { candidates } from '../autotune/space.js';
 import { WebGpuMeasurer } from '../autotune/measureWebgpu.js';
+import { CudaMeasurer, cudaDevice } from '../autotune/measureCuda.js';
 import { webgpuFingerprint } from '../autotune/fingerprint.js';
 import { describeGpu, getGpu } from '../../backends/webgpu/device.js';
 
@@ -45,11 +46,12 @@ async function main(): Promise<number> {
   if (preset !== 'tiny' && preset !== 'mimo-v2-flash') return usage(`--preset must be tiny or mimo-v2-flash (got '${values.preset}')`);
   const budget = Number(values.budget);
   if (!(budget > 0)) return usage(`--budget must be a positive number of seconds (got '${values.budget}')`);
-  if (values.target === 'cuda') {
-    console.error('mimo-autotune: --target cuda measures with CUDA events on an NVIDIA GPU; this machine has none. Run it where one is (see README "Autotuning").');
+  if (values.target !== 'webgpu' && values.target !== 'cuda') return usage(`--target must be webgpu or cuda (got '${values.target}')`);
+  const cuda = values.target === 'cuda' ? cudaDevice() : undefined;
+  if (values.target === 'cuda' && !cuda) {
+    console.error('mimo-autotune: --target cuda measures with CUDA events on an NVIDIA GPU; this machine has none (nvidia-smi found no GPU). Run it where one is (see README "Autotuning").');
     return 2;
   }
-  if (values.target !== 'webgpu') return usage(`--target must be webgpu or cuda (got '${values.target}')`);
   const start = Date.now();
   const deadline = start + budget * 1000;
   let interrupted = false;
@@ -59,22 +61,25 @@ async function main(): Promise<number> {
     console.error('\nmimo-autotune: interrupted; finishing the current measurement and keeping what was measured (Ctrl-C again to quit now)');
   });
 
-  const gpu = await getGpu();
-  const device = webgpuFingerprint(gpu);
+  const gpu = cuda ? undefined : await getGpu();
+  const device = cuda ?? webgpuFingerprint(gpu!);
   const dbFile = path.join(values.out, `${device.fingerprint}.json`);
   const db = loadDb(dbFile, device);
   const kernels = loadKernels(values.ops).filter((k) => PRESETS[k.name]?.[preset]);
   if (!kernels.length) return usage(`no kernel with a '${preset}' preset matches --ops '${values.ops ?? '*'}'`);
-  console.error(`mimo-autotune: ${describeGpu(gpu)}\n  database ${path.relative(process.cwd(), dbFile)}; budget ${budget} s; preset ${preset}`);
+  console.error(`mimo-autotune: ${gpu ? describeGpu(gpu) : cuda!.description}\n  database ${path.relative(process.cwd(), dbFile)}; budget ${budget} s; preset ${preset}`);
   const jobs = kernels.flatMap((k) => PRESETS[k.name][preset].map((dims) => ({ k, dims })));
-  const bar = new ProgressBar(jobs.reduce((a, j) => a + candidates(j.k, 'wgsl').filter((c) => !c.illegal).length, 0));
+  const target = cuda ? 'cuda' : 'wgsl';
+  const bar = new ProgressBar(jobs.reduce((a, j) => a + candidates(j.k, target).filter((c) => !c.illegal).length, 0));
   const rows: TuneRow[] = [];
   for (const { k, dims } of jobs) {
     if (interrupted || Date.now() > deadline) break;
-    const measurer = new WebGpuMeasurer(gpu, k, dims, { reps: Number(values.reps), timeoutMs: 20_000 });
+    const opts = { reps: Number(values.reps), timeoutMs: 20_000 };
+    const measurer = cuda ? new CudaMeasurer(k, dims, { ...opts, arch: `sm_${cuda.computeCapability.replace('.', '')}${cuda.computeCapability === '9.0' ? 'a' : ''}` }) : new WebGpuMeasurer(gpu!, k, dims, opts);
     try {
       rows.push(await tuneKernel(k, dims, db, dbFile, measurer, {
         deadline,
+        target,
         interrupted: () => interrupted,
         onMeasured: (kernel, config, m) => bar.tick(`${kernel} ${config} ${m.ms !== undefined ? `${m.ms.toFixed(2)} ms` : 'invalid'}`),
       }));

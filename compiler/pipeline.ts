@@ -7,6 +7,7 @@ import { unrollLoops } from './passes/unroll.js';
 import { lowerTileOps } from './passes/tileOps.js';
 import { legalisePackedStorage } from './passes/legaliseStorage.js';
 import { checkLimits } from './passes/limits.js';
+import { foldLargeGrid } from './passes/foldGrid.js';
 import { CAPS, type TargetName } from './target.js';
 
 /** The pass pipeline from frontend IR to what a target renders (or the interpreter runs). */
@@ -16,6 +17,7 @@ export function lowerForTarget(k: Kernel, target: TargetName, choice: TunableCho
   x = lowerTileOps(x, caps.tensorCores);
   x = propagateConstants(foldConstants(unrollLoops(x)));
   x = eliminateDeadCode(x);
+  if (caps.maxWorkgroupsPerDimension) x = foldLargeGrid(x, caps.maxWorkgroupsPerDimension);
   if (caps.packNarrowTypes) x = legalisePackedStorage(x);
   verifyKernel(x);
   checkLimits(x, caps);

@@ -9,18 +9,21 @@ export interface TargetCaps {
   readonly tensorCores: boolean;
   /** 8/16-bit values must be packed into u32 words. */
   readonly packNarrowTypes: boolean;
+  /** Workgroups per grid dimension; 1-D grids beyond it are folded into two dimensions. */
+  readonly maxWorkgroupsPerDimension?: number;
 }
 
 /** WebGPU's guaranteed defaults, so generated WGSL runs on any conforming adapter. */
 export const WGSL_CAPS: TargetCaps = {
   name: 'wgsl', maxInvocations: 256, maxWorkgroupSize: [256, 256, 64], maxWorkgroupStorage: 16384, maxStorageBuffers: 8, tensorCores: false, packNarrowTypes: true,
+  maxWorkgroupsPerDimension: 65535,
 };
 /** sm_80 and later: 1024 threads, 48 KiB static shared memory per block. */
 export const CUDA_CAPS: TargetCaps = {
   name: 'cuda', maxInvocations: 1024, maxWorkgroupSize: [1024, 1024, 64], maxWorkgroupStorage: 49152, maxStorageBuffers: Infinity, tensorCores: true, packNarrowTypes: false,
 };
 /** The interpreter follows WebGPU's limits so that what it accepts also runs there. */
-export const INTERP_CAPS: TargetCaps = { ...WGSL_CAPS, name: 'interp', packNarrowTypes: false };
+export const INTERP_CAPS: TargetCaps = { ...WGSL_CAPS, name: 'interp', packNarrowTypes: false, maxWorkgroupsPerDimension: undefined };
 
 export const CAPS = { wgsl: WGSL_CAPS, cuda: CUDA_CAPS, interp: INTERP_CAPS } as const;
 export type TargetName = keyof typeof CAPS;

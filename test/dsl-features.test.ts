@@ -87,6 +87,14 @@ for (const backend of BACKENDS) {
     }
   });
 
+  if (backend !== 'interp') {
+    t('a 1-D grid of 65,538 workgroups (folded to 2-D on WebGPU) covers every element once', async () => {
+      const N = 65537 * 64 + 5;
+      const out = await runFresh(backend, k('iota'), { tensors: { out: new Int32Array(N).fill(-1) }, scalars: { N } });
+      for (let i = 0; i < N; i++) if (out.out[i] !== i) assert.unreachable(`out[${i}] = ${out.out[i]}`);
+    });
+  }
+
   t('widening every f16 and fp8 bit pattern to f32 is exact', async () => {
     const N = 1 << 16, M = 256;
     const half = Uint16Array.from({ length: N }, (_, i) => i);

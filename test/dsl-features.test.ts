@@ -95,6 +95,13 @@ for (const backend of BACKENDS) {
     });
   }
 
+  t('non-finite constants (inf, -inf, NaN folded at compile time) reach run time', async () => {
+    const out = await runFresh(backend, k('nonfinite'), { tensors: { out: new Float32Array(3) }, scalars: { N: 3 } });
+    assert.is(out.out[0], Infinity);
+    assert.is(out.out[1], -Infinity);
+    assert.ok(Number.isNaN(out.out[2]));
+  });
+
   t('widening every f16 and fp8 bit pattern to f32 is exact', async () => {
     const N = 1 << 16, M = 256;
     const half = Uint16Array.from({ length: N }, (_, i) => i);

@@ -70,6 +70,14 @@ function main(argv: string[]): number {
     fs.mkdirSync(path.dirname(p), { recursive: true });
     if (!fs.existsSync(p) || fs.readFileSync(p, 'utf8') !== text) fs.writeFileSync(p, text);
   }
+  // The target folders belong to the compiler: a full run removes what it no longer makes
+  // (a kernel renamed, a tuned variant that lost).
+  if (!values.ops) {
+    for (const t of targets) {
+      const dir = path.join(values.out, t);
+      for (const f of fs.readdirSync(dir)) if (!files.has(`${t}/${f}`)) fs.rmSync(path.join(dir, f));
+    }
+  }
   console.log(`mimo-compile: ${kernels.length} kernels x ${targets.join('+')} -> ${path.relative(process.cwd(), values.out) || '.'}`);
   return 0;
 }

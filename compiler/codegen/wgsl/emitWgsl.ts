@@ -29,8 +29,13 @@ export function emitWgsl(k: Kernel, header: string): string {
       if (t === 'bool') return String(v);
       if (t === 'i32') return (v as number) === -2147483648 ? 'i32(-2147483647 - 1)' : `${v}i`;
       if (t === 'u32') return `${v}u`;
-      const dec = f32Decimal(v as number);
-      return dec ? `${dec}f` : `bitcast<f32>(0x${(new Uint32Array(new Float32Array([v as number]).buffer)[0]).toString(16)}u)`;
+      // Literals keep their source value; the f32 constant is its rounding (1.0e39 is inf).
+      v = Math.fround(v as number);
+      const dec = f32Decimal(v);
+      if (dec) return `${dec}f`;
+      const bits = `0x${new Uint32Array(new Float32Array([v as number]).buffer)[0].toString(16)}u`;
+      // WGSL evaluates bitcast of a constant at shader creation and rejects NaN and inf.
+      return Number.isFinite(v as number) ? `bitcast<f32>(${bits})` : `mimo_f32_bits(${bits})`;
     },
     declare: (n, t, mutable, init) => `${mutable ? 'var' : 'let'} ${ident(n)}: ${type(t)} = ${init};`,
     localArray: (n, t, size) => `var ${ident(n)}: array<${type(t)}, ${size}>;`,

@@ -73,6 +73,10 @@ function unpackFn(name: string, f: Narrow): string {
 }
 
 export const WGSL_HELPERS: Record<string, string> = {
+  // A user function is never constant-evaluated, so NaN and inf survive as run-time values.
+  f32_bits: `fn mimo_f32_bits(b: u32) -> f32 {
+  return bitcast<f32>(b);
+}`,
   bits_bf16: `fn mimo_bits_bf16(x: f32) -> u32 {
   let u = bitcast<u32>(x);
   if ((u & 0x7fffffffu) > 0x7f800000u) { return 0x7fffu; }

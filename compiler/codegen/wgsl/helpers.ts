@@ -57,10 +57,11 @@ function bitsFn(name: string, f: Narrow): string {
 function unpackFn(name: string, f: Narrow): string {
   const eb = f.width - 1 - f.mb;
   const expMax = (1 << eb) - 1;
-  // The NaN is built from the runtime m: a constant NaN is a WGSL shader-creation error.
+  // NaN widens to NVIDIA's canonical 0x7fffffff (sign dropped); `| m` keeps it a run-time
+  // value, because a constant NaN is a WGSL shader-creation error.
   const special = f.hasInf
-    ? `if (e == ${expMax}u) { return bitcast<f32>(sign | 0x7f800000u | (m << ${23 - f.mb}u)); }`
-    : `if (e == ${expMax}u && m == ${hex((1 << f.mb) - 1)}) { return bitcast<f32>(0x7fc00000u | m); }`;
+    ? `if (e == ${expMax}u) { if (m == 0u) { return bitcast<f32>(sign | 0x7f800000u); } return bitcast<f32>(0x7fffffffu | m); }`
+    : `if (e == ${expMax}u && m == ${hex((1 << f.mb) - 1)}) { return bitcast<f32>(0x7fffffffu | m); }`;
   return `fn mimo_unpack_${name}(w: u32, s: u32) -> f32 {
   let b = (w >> s) & ${hex((1 << f.width) - 1)};
   let sign = (b >> ${f.width - 1}u) << 31u;

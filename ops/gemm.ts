@@ -1,13 +1,16 @@
 import {
-  kernel, barrier, cdiv, fragment, localIndex, mma, shared, storeFragment, workgroupId,
+  kernel, barrier, cdiv, fragment, mma, shared, storeFragment, workgroupId,
   bf16, f32, type i32, type Out, type Shared, type Tensor,
 } from '../compiler/dsl/index.js';
+import { loadTile, storeTile, warpCol, warpRow } from './common/tile.js';
 
 /**
  * Tiled C = A·B with the warp tile MMA: each workgroup computes a BM x BN tile of C,
  * each warp one 16x16 fragment of it; K advances BK at a time through shared memory.
  * Rows and columns past M, N, K are zero-filled on load and skipped on store, so any
  * shape works. The same body serves bf16 and f32 inputs (f32 accumulate either way).
+ * The loads and stores are the shared tile helpers of ops/common/tile.ts, which the
+ * grouped MoE GEMM (ops/moe/grouped_gemm.ts) uses too.
  */
 function gemmTile(
   a: Tensor<bf16 | f32, ['M', 'K']>, b: Tensor<bf16 | f32, ['K', 'N']>, out: Out<f32, ['M', 'N']>,
@@ -17,21 +20,12 @@ function gemmTile(
   const threads = (BM / 16) * (BN / 16) * 32;
   const m0 = workgroupId.y * BM;
   const n0 = workgroupId.x * BN;
-  const warp = localIndex / 32;
-  const wm = (warp / (BN / 16)) * 16;
-  const wn = (warp % (BN / 16)) * 16;
+  const wm = warpRow(BN);
+  const wn = warpCol(BN);
   const acc = fragment();
   for (let k0 = 0; k0 < K; k0 += BK) {
-    for (let i = localIndex; i < BM * BK; i += threads) {
-      const r = m0 + i / BK;
-      const kk = k0 + (i % BK);
-      As[i] = r < M && kk < K ? a[r * K + kk] : 0;
-    }
-    for (let i = localIndex; i < BK * BN; i += threads) {
-      const kk = k0 + i / BN;
-      const col = n0 + (i % BN);
-      Bs[i] = kk < K && col < N ? b[kk * N + col] : 0;
-    }
+    loadTile(As, 0, BK, 1, a, m0 * K + k0, K, M - m0, K - k0, BM, BK, threads);
+    loadTile(Bs, 0, BN, 1, b, k0 * N + n0, N, K - k0, N - n0, BK, BN, threads);
     barrier();
     for (let kk = 0; kk < BK; kk += 16) {
       mma(acc, As, wm * BK + kk, BK, Bs, kk * BN + wn, BN);
@@ -40,13 +34,7 @@ function gemmTile(
   }
   storeFragment(acc, Cs, wm * BN + wn, BN);
   barrier();
-  for (let i = localIndex; i < BM * BN; i += threads) {
-    const r = m0 + i / BN;
-    const col = n0 + (i % BN);
-    if (r < M && col < N) {
-      out[r * N + col] = Cs[i];
-    }
-  }
+  storeTile(out, m0 * N + n0, N, M - m0, N - n0, Cs, BM, BN, threads);
 }
 
 /** Shared tiling of both GEMMs: tile sizes are tunables, BK steps by the 16-deep MMA. */

@@ -1,6 +1,6 @@
 import { kernel, cdiv, exp, f32, bf16, localId, workgroupId, type Tensor, type Out, type i32 } from '../compiler/dsl/index.js';
 
-function silu(x: f32): f32 {
+export function silu(x: f32): f32 {
   return x / (1.0 + exp(-x));
 }
 

@@ -7,9 +7,8 @@ extern "C" __global__ void __launch_bounds__(128) mimo_gemm_bf16_kernel(const __
   __shared__ __align__(16) float Cs[1024];
   const int m0 = (static_cast<int>(blockIdx.y) * 32);
   const int n0 = (static_cast<int>(blockIdx.x) * 32);
-  const int warp = (static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32);
-  const int wm = ((warp / 2) * 16);
-  const int wn = ((warp % 2) * 16);
+  const int warpRow_result = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) / 2) * 16);
+  const int warpCol_result = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) % 2) * 16);
   float acc[8];
   acc[0] = 0.0f;
   acc[1] = 0.0f;
@@ -20,43 +19,49 @@ extern "C" __global__ void __launch_bounds__(128) mimo_gemm_bf16_kernel(const __
   acc[6] = 0.0f;
   acc[7] = 0.0f;
   for (int k0 = 0; (k0 < K); k0 = (k0 + 16)) {
+    const int loadTile_base = ((m0 * K) + k0);
+    const int loadTile_rows = (M - m0);
+    const int loadTile_cols = (K - k0);
     for (int i = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i < 512); i = (i + 128)) {
-      const int r = (m0 + (i / 16));
-      const int kk = (k0 + (i % 16));
-      const int idx = i;
+      const int r = (i / 16);
+      const int c = (i % 16);
+      const int idx = ((r * 16) + c);
       __nv_bfloat16 pick = __float2bfloat16_rn(0.0f);
-      if (((r < M) && (kk < K))) {
-        pick = a[((r * K) + kk)];
+      if (((r < loadTile_rows) && (c < loadTile_cols))) {
+        pick = a[((loadTile_base + (r * K)) + c)];
       } else {
         pick = __float2bfloat16_rn(0.0f);
       }
       As[idx] = pick;
     }
+    const int loadTile_base_1 = ((k0 * N) + n0);
+    const int loadTile_rows_1 = (K - k0);
+    const int loadTile_cols_1 = (N - n0);
     for (int i_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i_1 < 512); i_1 = (i_1 + 128)) {
-      const int kk_1 = (k0 + (i_1 / 32));
-      const int col = (n0 + (i_1 % 32));
-      const int idx_1 = i_1;
+      const int r_1 = (i_1 / 32);
+      const int c_1 = (i_1 % 32);
+      const int idx_1 = ((r_1 * 32) + c_1);
       __nv_bfloat16 pick_1 = __float2bfloat16_rn(0.0f);
-      if (((kk_1 < K) && (col < N))) {
-        pick_1 = b[((kk_1 * N) + col)];
+      if (((r_1 < loadTile_rows_1) && (c_1 < loadTile_cols_1))) {
+        pick_1 = b[((loadTile_base_1 + (r_1 * N)) + c_1)];
       } else {
         pick_1 = __float2bfloat16_rn(0.0f);
       }
       Bs[idx_1] = pick_1;
     }
     __syncthreads();
-    const int off_u0 = (wm * 16);
+    const int off_u0 = (warpRow_result * 16);
     const int mma1_g_u0 = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) >> 2);
     const int mma1_t2_u0 = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) & 3) * 2);
     const unsigned mma1_a0_u0 = mimo_ld_bf16x2(&As[((off_u0 + (mma1_g_u0 * 16)) + mma1_t2_u0)]);
     const unsigned mma1_a1_u0 = mimo_ld_bf16x2(&As[((off_u0 + ((mma1_g_u0 + 8) * 16)) + mma1_t2_u0)]);
     const unsigned mma1_a2_u0 = mimo_ld_bf16x2(&As[((off_u0 + (mma1_g_u0 * 16)) + (mma1_t2_u0 + 8))]);
     const unsigned mma1_a3_u0 = mimo_ld_bf16x2(&As[((off_u0 + ((mma1_g_u0 + 8) * 16)) + (mma1_t2_u0 + 8))]);
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[0]), {mma1_a0_u0, mma1_a1_u0, mma1_a2_u0, mma1_a3_u0}, {mimo_pack2(Bs[((wn + (mma1_t2_u0 * 32)) + mma1_g_u0)], Bs[((wn + ((mma1_t2_u0 + 1) * 32)) + mma1_g_u0)]), mimo_pack2(Bs[((wn + ((mma1_t2_u0 + 8) * 32)) + mma1_g_u0)], Bs[((wn + ((mma1_t2_u0 + 9) * 32)) + mma1_g_u0)])});
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[4]), {mma1_a0_u0, mma1_a1_u0, mma1_a2_u0, mma1_a3_u0}, {mimo_pack2(Bs[((wn + (mma1_t2_u0 * 32)) + (mma1_g_u0 + 8))], Bs[((wn + ((mma1_t2_u0 + 1) * 32)) + (mma1_g_u0 + 8))]), mimo_pack2(Bs[((wn + ((mma1_t2_u0 + 8) * 32)) + (mma1_g_u0 + 8))], Bs[((wn + ((mma1_t2_u0 + 9) * 32)) + (mma1_g_u0 + 8))])});
+    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[0]), {mma1_a0_u0, mma1_a1_u0, mma1_a2_u0, mma1_a3_u0}, {mimo_pack2(Bs[((warpCol_result + (mma1_t2_u0 * 32)) + mma1_g_u0)], Bs[((warpCol_result + ((mma1_t2_u0 + 1) * 32)) + mma1_g_u0)]), mimo_pack2(Bs[((warpCol_result + ((mma1_t2_u0 + 8) * 32)) + mma1_g_u0)], Bs[((warpCol_result + ((mma1_t2_u0 + 9) * 32)) + mma1_g_u0)])});
+    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[4]), {mma1_a0_u0, mma1_a1_u0, mma1_a2_u0, mma1_a3_u0}, {mimo_pack2(Bs[((warpCol_result + (mma1_t2_u0 * 32)) + (mma1_g_u0 + 8))], Bs[((warpCol_result + ((mma1_t2_u0 + 1) * 32)) + (mma1_g_u0 + 8))]), mimo_pack2(Bs[((warpCol_result + ((mma1_t2_u0 + 8) * 32)) + (mma1_g_u0 + 8))], Bs[((warpCol_result + ((mma1_t2_u0 + 9) * 32)) + (mma1_g_u0 + 8))])});
     __syncthreads();
   }
-  const int off_2 = ((wm * 32) + wn);
+  const int off_2 = ((warpRow_result * 32) + warpCol_result);
   const int st2_g = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) >> 2);
   const int st2_t2 = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) & 3) * 2);
   Cs[((off_2 + (st2_g * 32)) + st2_t2)] = acc[0];
@@ -68,11 +73,14 @@ extern "C" __global__ void __launch_bounds__(128) mimo_gemm_bf16_kernel(const __
   Cs[((off_2 + ((st2_g + 8) * 32)) + (st2_t2 + 8))] = acc[6];
   Cs[((off_2 + ((st2_g + 8) * 32)) + (st2_t2 + 9))] = acc[7];
   __syncthreads();
+  const int storeTile_base = ((m0 * N) + n0);
+  const int storeTile_rows = (M - m0);
+  const int storeTile_cols = (N - n0);
   for (int i_2 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i_2 < 1024); i_2 = (i_2 + 128)) {
-    const int r_1 = (m0 + (i_2 / 32));
-    const int col_1 = (n0 + (i_2 % 32));
-    if (((r_1 < M) && (col_1 < N))) {
-      const int idx_2 = ((r_1 * N) + col_1);
+    const int r_2 = (i_2 / 32);
+    const int c_2 = (i_2 % 32);
+    if (((r_2 < storeTile_rows) && (c_2 < storeTile_cols))) {
+      const int idx_2 = ((storeTile_base + (r_2 * N)) + c_2);
       out[idx_2] = Cs[i_2];
     }
   }

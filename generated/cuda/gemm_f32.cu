@@ -7,9 +7,8 @@ extern "C" __global__ void __launch_bounds__(128) mimo_gemm_f32_kernel(const flo
   __shared__ __align__(16) float Cs[1024];
   const int m0 = (static_cast<int>(blockIdx.y) * 32);
   const int n0 = (static_cast<int>(blockIdx.x) * 32);
-  const int warp = (static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32);
-  const int wm = ((warp / 2) * 16);
-  const int wn = ((warp % 2) * 16);
+  const int warpRow_result = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) / 2) * 16);
+  const int warpCol_result = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) % 2) * 16);
   float acc[8];
   acc[0] = 0.0f;
   acc[1] = 0.0f;
@@ -20,40 +19,46 @@ extern "C" __global__ void __launch_bounds__(128) mimo_gemm_f32_kernel(const flo
   acc[6] = 0.0f;
   acc[7] = 0.0f;
   for (int k0 = 0; (k0 < K); k0 = (k0 + 16)) {
+    const int loadTile_base = ((m0 * K) + k0);
+    const int loadTile_rows = (M - m0);
+    const int loadTile_cols = (K - k0);
     for (int i = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i < 512); i = (i + 128)) {
-      const int r = (m0 + (i / 16));
-      const int kk = (k0 + (i % 16));
-      const int idx = i;
+      const int r = (i / 16);
+      const int c = (i % 16);
+      const int idx = ((r * 16) + c);
       float pick = 0.0f;
-      if (((r < M) && (kk < K))) {
-        pick = a[((r * K) + kk)];
+      if (((r < loadTile_rows) && (c < loadTile_cols))) {
+        pick = a[((loadTile_base + (r * K)) + c)];
       } else {
         pick = 0.0f;
       }
       As[idx] = pick;
     }
+    const int loadTile_base_1 = ((k0 * N) + n0);
+    const int loadTile_rows_1 = (K - k0);
+    const int loadTile_cols_1 = (N - n0);
     for (int i_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i_1 < 512); i_1 = (i_1 + 128)) {
-      const int kk_1 = (k0 + (i_1 / 32));
-      const int col = (n0 + (i_1 % 32));
-      const int idx_1 = i_1;
+      const int r_1 = (i_1 / 32);
+      const int c_1 = (i_1 % 32);
+      const int idx_1 = ((r_1 * 32) + c_1);
       float pick_1 = 0.0f;
-      if (((kk_1 < K) && (col < N))) {
-        pick_1 = b[((kk_1 * N) + col)];
+      if (((r_1 < loadTile_rows_1) && (c_1 < loadTile_cols_1))) {
+        pick_1 = b[((loadTile_base_1 + (r_1 * N)) + c_1)];
       } else {
         pick_1 = 0.0f;
       }
       Bs[idx_1] = pick_1;
     }
     __syncthreads();
-    const int off_u16 = (wm * 16);
+    const int off_u16 = (warpRow_result * 16);
     const int mma1_row_u16 = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) >> 2) * 2);
     const int mma1_col_u16 = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) & 3) * 4);
     const float mma1_a0_u0_u16 = As[(off_u16 + (mma1_row_u16 * 16))];
     const float mma1_a1_u0_u16 = As[(off_u16 + ((mma1_row_u16 + 1) * 16))];
-    const float mma1_b0_u0_u16 = Bs[(wn + mma1_col_u16)];
-    const float mma1_b1_u0_u16 = Bs[(wn + (mma1_col_u16 + 1))];
-    const float mma1_b2_u0_u16 = Bs[(wn + (mma1_col_u16 + 2))];
-    const float mma1_b3_u0_u16 = Bs[(wn + (mma1_col_u16 + 3))];
+    const float mma1_b0_u0_u16 = Bs[(warpCol_result + mma1_col_u16)];
+    const float mma1_b1_u0_u16 = Bs[(warpCol_result + (mma1_col_u16 + 1))];
+    const float mma1_b2_u0_u16 = Bs[(warpCol_result + (mma1_col_u16 + 2))];
+    const float mma1_b3_u0_u16 = Bs[(warpCol_result + (mma1_col_u16 + 3))];
     acc[0] = fmaf(mma1_a0_u0_u16, mma1_b0_u0_u16, acc[0]);
     acc[1] = fmaf(mma1_a0_u0_u16, mma1_b1_u0_u16, acc[1]);
     acc[2] = fmaf(mma1_a0_u0_u16, mma1_b2_u0_u16, acc[2]);
@@ -64,10 +69,10 @@ extern "C" __global__ void __launch_bounds__(128) mimo_gemm_f32_kernel(const flo
     acc[7] = fmaf(mma1_a1_u0_u16, mma1_b3_u0_u16, acc[7]);
     const float mma1_a0_u1_u16 = As[((off_u16 + (mma1_row_u16 * 16)) + 1)];
     const float mma1_a1_u1_u16 = As[((off_u16 + ((mma1_row_u16 + 1) * 16)) + 1)];
-    const float mma1_b0_u1_u16 = Bs[((wn + 32) + mma1_col_u16)];
-    const float mma1_b1_u1_u16 = Bs[((wn + 32) + (mma1_col_u16 + 1))];
-    const float mma1_b2_u1_u16 = Bs[((wn + 32) + (mma1_col_u16 + 2))];
-    const float mma1_b3_u1_u16 = Bs[((wn + 32) + (mma1_col_u16 + 3))];
+    const float mma1_b0_u1_u16 = Bs[((warpCol_result + 32) + mma1_col_u16)];
+    const float mma1_b1_u1_u16 = Bs[((warpCol_result + 32) + (mma1_col_u16 + 1))];
+    const float mma1_b2_u1_u16 = Bs[((warpCol_result + 32) + (mma1_col_u16 + 2))];
+    const float mma1_b3_u1_u16 = Bs[((warpCol_result + 32) + (mma1_col_u16 + 3))];
     acc[0] = fmaf(mma1_a0_u1_u16, mma1_b0_u1_u16, acc[0]);
     acc[1] = fmaf(mma1_a0_u1_u16, mma1_b1_u1_u16, acc[1]);
     acc[2] = fmaf(mma1_a0_u1_u16, mma1_b2_u1_u16, acc[2]);
@@ -78,10 +83,10 @@ extern "C" __global__ void __launch_bounds__(128) mimo_gemm_f32_kernel(const flo
     acc[7] = fmaf(mma1_a1_u1_u16, mma1_b3_u1_u16, acc[7]);
     const float mma1_a0_u2_u16 = As[((off_u16 + (mma1_row_u16 * 16)) + 2)];
     const float mma1_a1_u2_u16 = As[((off_u16 + ((mma1_row_u16 + 1) * 16)) + 2)];
-    const float mma1_b0_u2_u16 = Bs[((wn + 64) + mma1_col_u16)];
-    const float mma1_b1_u2_u16 = Bs[((wn + 64) + (mma1_col_u16 + 1))];
-    const float mma1_b2_u2_u16 = Bs[((wn + 64) + (mma1_col_u16 + 2))];
-    const float mma1_b3_u2_u16 = Bs[((wn + 64) + (mma1_col_u16 + 3))];
+    const float mma1_b0_u2_u16 = Bs[((warpCol_result + 64) + mma1_col_u16)];
+    const float mma1_b1_u2_u16 = Bs[((warpCol_result + 64) + (mma1_col_u16 + 1))];
+    const float mma1_b2_u2_u16 = Bs[((warpCol_result + 64) + (mma1_col_u16 + 2))];
+    const float mma1_b3_u2_u16 = Bs[((warpCol_result + 64) + (mma1_col_u16 + 3))];
     acc[0] = fmaf(mma1_a0_u2_u16, mma1_b0_u2_u16, acc[0]);
     acc[1] = fmaf(mma1_a0_u2_u16, mma1_b1_u2_u16, acc[1]);
     acc[2] = fmaf(mma1_a0_u2_u16, mma1_b2_u2_u16, acc[2]);
@@ -92,10 +97,10 @@ extern "C" __global__ void __launch_bounds__(128) mimo_gemm_f32_kernel(const flo
     acc[7] = fmaf(mma1_a1_u2_u16, mma1_b3_u2_u16, acc[7]);
     const float mma1_a0_u3_u16 = As[((off_u16 + (mma1_row_u16 * 16)) + 3)];
     const float mma1_a1_u3_u16 = As[((off_u16 + ((mma1_row_u16 + 1) * 16)) + 3)];
-    const float mma1_b0_u3_u16 = Bs[((wn + 96) + mma1_col_u16)];
-    const float mma1_b1_u3_u16 = Bs[((wn + 96) + (mma1_col_u16 + 1))];
-    const float mma1_b2_u3_u16 = Bs[((wn + 96) + (mma1_col_u16 + 2))];
-    const float mma1_b3_u3_u16 = Bs[((wn + 96) + (mma1_col_u16 + 3))];
+    const float mma1_b0_u3_u16 = Bs[((warpCol_result + 96) + mma1_col_u16)];
+    const float mma1_b1_u3_u16 = Bs[((warpCol_result + 96) + (mma1_col_u16 + 1))];
+    const float mma1_b2_u3_u16 = Bs[((warpCol_result + 96) + (mma1_col_u16 + 2))];
+    const float mma1_b3_u3_u16 = Bs[((warpCol_result + 96) + (mma1_col_u16 + 3))];
     acc[0] = fmaf(mma1_a0_u3_u16, mma1_b0_u3_u16, acc[0]);
     acc[1] = fmaf(mma1_a0_u3_u16, mma1_b1_u3_u16, acc[1]);
     acc[2] = fmaf(mma1_a0_u3_u16, mma1_b2_u3_u16, acc[2]);
@@ -106,10 +111,10 @@ extern "C" __global__ void __launch_bounds__(128) mimo_gemm_f32_kernel(const flo
     acc[7] = fmaf(mma1_a1_u3_u16, mma1_b3_u3_u16, acc[7]);
     const float mma1_a0_u4_u16 = As[((off_u16 + (mma1_row_u16 * 16)) + 4)];
     const float mma1_a1_u4_u16 = As[((off_u16 + ((mma1_row_u16 + 1) * 16)) + 4)];
-    const float mma1_b0_u4_u16 = Bs[((wn + 128) + mma1_col_u16)];
-    const float mma1_b1_u4_u16 = Bs[((wn + 128) + (mma1_col_u16 + 1))];
-    const float mma1_b2_u4_u16 = Bs[((wn + 128) + (mma1_col_u16 + 2))];
-    const float mma1_b3_u4_u16 = Bs[((wn + 128) + (mma1_col_u16 + 3))];
+    const float mma1_b0_u4_u16 = Bs[((warpCol_result + 128) + mma1_col_u16)];
+    const float mma1_b1_u4_u16 = Bs[((warpCol_result + 128) + (mma1_col_u16 + 1))];
+    const float mma1_b2_u4_u16 = Bs[((warpCol_result + 128) + (mma1_col_u16 + 2))];
+    const float mma1_b3_u4_u16 = Bs[((warpCol_result + 128) + (mma1_col_u16 + 3))];
     acc[0] = fmaf(mma1_a0_u4_u16, mma1_b0_u4_u16, acc[0]);
     acc[1] = fmaf(mma1_a0_u4_u16, mma1_b1_u4_u16, acc[1]);
     acc[2] = fmaf(mma1_a0_u4_u16, mma1_b2_u4_u16, acc[2]);
@@ -120,10 +125,10 @@ extern "C" __global__ void __launch_bounds__(128) mimo_gemm_f32_kernel(const flo
     acc[7] = fmaf(mma1_a1_u4_u16, mma1_b3_u4_u16, acc[7]);
     const float mma1_a0_u5_u16 = As[((off_u16 + (mma1_row_u16 * 16)) + 5)];
     const float mma1_a1_u5_u16 = As[((off_u16 + ((mma1_row_u16 + 1) * 16)) + 5)];
-    const float mma1_b0_u5_u16 = Bs[((wn + 160) + mma1_col_u16)];
-    const float mma1_b1_u5_u16 = Bs[((wn + 160) + (mma1_col_u16 + 1))];
-    const float mma1_b2_u5_u16 = Bs[((wn + 160) + (mma1_col_u16 + 2))];
-    const float mma1_b3_u5_u16 = Bs[((wn + 160) + (mma1_col_u16 + 3))];
+    const float mma1_b0_u5_u16 = Bs[((warpCol_result + 160) + mma1_col_u16)];
+    const float mma1_b1_u5_u16 = Bs[((warpCol_result + 160) + (mma1_col_u16 + 1))];
+    const float mma1_b2_u5_u16 = Bs[((warpCol_result + 160) + (mma1_col_u16 + 2))];
+    const float mma1_b3_u5_u16 = Bs[((warpCol_result + 160) + (mma1_col_u16 + 3))];
     acc[0] = fmaf(mma1_a0_u5_u16, mma1_b0_u5_u16, acc[0]);
     acc[1] = fmaf(mma1_a0_u5_u16, mma1_b1_u5_u16, acc[1]);
     acc[2] = fmaf(mma1_a0_u5_u16, mma1_b2_u5_u16, acc[2]);
@@ -134,10 +139,10 @@ extern "C" __global__ void __launch_bounds__(128) mimo_gemm_f32_kernel(const flo
     acc[7] = fmaf(mma1_a1_u5_u16, mma1_b3_u5_u16, acc[7]);
     const float mma1_a0_u6_u16 = As[((off_u16 + (mma1_row_u16 * 16)) + 6)];
     const float mma1_a1_u6_u16 = As[((off_u16 + ((mma1_row_u16 + 1) * 16)) + 6)];
-    const float mma1_b0_u6_u16 = Bs[((wn + 192) + mma1_col_u16)];
-    const float mma1_b1_u6_u16 = Bs[((wn + 192) + (mma1_col_u16 + 1))];
-    const float mma1_b2_u6_u16 = Bs[((wn + 192) + (mma1_col_u16 + 2))];
-    const float mma1_b3_u6_u16 = Bs[((wn + 192) + (mma1_col_u16 + 3))];
+    const float mma1_b0_u6_u16 = Bs[((warpCol_result + 192) + mma1_col_u16)];
+    const float mma1_b1_u6_u16 = Bs[((warpCol_result + 192) + (mma1_col_u16 + 1))];
+    const float mma1_b2_u6_u16 = Bs[((warpCol_result + 192) + (mma1_col_u16 + 2))];
+    const float mma1_b3_u6_u16 = Bs[((warpCol_result + 192) + (mma1_col_u16 + 3))];
     acc[0] = fmaf(mma1_a0_u6_u16, mma1_b0_u6_u16, acc[0]);
     acc[1] = fmaf(mma1_a0_u6_u16, mma1_b1_u6_u16, acc[1]);
     acc[2] = fmaf(mma1_a0_u6_u16, mma1_b2_u6_u16, acc[2]);
@@ -148,10 +153,10 @@ extern "C" __global__ void __launch_bounds__(128) mimo_gemm_f32_kernel(const flo
     acc[7] = fmaf(mma1_a1_u6_u16, mma1_b3_u6_u16, acc[7]);
     const float mma1_a0_u7_u16 = As[((off_u16 + (mma1_row_u16 * 16)) + 7)];
     const float mma1_a1_u7_u16 = As[((off_u16 + ((mma1_row_u16 + 1) * 16)) + 7)];
-    const float mma1_b0_u7_u16 = Bs[((wn + 224) + mma1_col_u16)];
-    const float mma1_b1_u7_u16 = Bs[((wn + 224) + (mma1_col_u16 + 1))];
-    const float mma1_b2_u7_u16 = Bs[((wn + 224) + (mma1_col_u16 + 2))];
-    const float mma1_b3_u7_u16 = Bs[((wn + 224) + (mma1_col_u16 + 3))];
+    const float mma1_b0_u7_u16 = Bs[((warpCol_result + 224) + mma1_col_u16)];
+    const float mma1_b1_u7_u16 = Bs[((warpCol_result + 224) + (mma1_col_u16 + 1))];
+    const float mma1_b2_u7_u16 = Bs[((warpCol_result + 224) + (mma1_col_u16 + 2))];
+    const float mma1_b3_u7_u16 = Bs[((warpCol_result + 224) + (mma1_col_u16 + 3))];
     acc[0] = fmaf(mma1_a0_u7_u16, mma1_b0_u7_u16, acc[0]);
     acc[1] = fmaf(mma1_a0_u7_u16, mma1_b1_u7_u16, acc[1]);
     acc[2] = fmaf(mma1_a0_u7_u16, mma1_b2_u7_u16, acc[2]);
@@ -162,10 +167,10 @@ extern "C" __global__ void __launch_bounds__(128) mimo_gemm_f32_kernel(const flo
     acc[7] = fmaf(mma1_a1_u7_u16, mma1_b3_u7_u16, acc[7]);
     const float mma1_a0_u8_u16 = As[((off_u16 + (mma1_row_u16 * 16)) + 8)];
     const float mma1_a1_u8_u16 = As[((off_u16 + ((mma1_row_u16 + 1) * 16)) + 8)];
-    const float mma1_b0_u8_u16 = Bs[((wn + 256) + mma1_col_u16)];
-    const float mma1_b1_u8_u16 = Bs[((wn + 256) + (mma1_col_u16 + 1))];
-    const float mma1_b2_u8_u16 = Bs[((wn + 256) + (mma1_col_u16 + 2))];
-    const float mma1_b3_u8_u16 = Bs[((wn + 256) + (mma1_col_u16 + 3))];
+    const float mma1_b0_u8_u16 = Bs[((warpCol_result + 256) + mma1_col_u16)];
+    const float mma1_b1_u8_u16 = Bs[((warpCol_result + 256) + (mma1_col_u16 + 1))];
+    const float mma1_b2_u8_u16 = Bs[((warpCol_result + 256) + (mma1_col_u16 + 2))];
+    const float mma1_b3_u8_u16 = Bs[((warpCol_result + 256) + (mma1_col_u16 + 3))];
     acc[0] = fmaf(mma1_a0_u8_u16, mma1_b0_u8_u16, acc[0]);
     acc[1] = fmaf(mma1_a0_u8_u16, mma1_b1_u8_u16, acc[1]);
     acc[2] = fmaf(mma1_a0_u8_u16, mma1_b2_u8_u16, acc[2]);
@@ -176,10 +181,10 @@ extern "C" __global__ void __launch_bounds__(128) mimo_gemm_f32_kernel(const flo
     acc[7] = fmaf(mma1_a1_u8_u16, mma1_b3_u8_u16, acc[7]);
     const float mma1_a0_u9_u16 = As[((off_u16 + (mma1_row_u16 * 16)) + 9)];
     const float mma1_a1_u9_u16 = As[((off_u16 + ((mma1_row_u16 + 1) * 16)) + 9)];
-    const float mma1_b0_u9_u16 = Bs[((wn + 288) + mma1_col_u16)];
-    const float mma1_b1_u9_u16 = Bs[((wn + 288) + (mma1_col_u16 + 1))];
-    const float mma1_b2_u9_u16 = Bs[((wn + 288) + (mma1_col_u16 + 2))];
-    const float mma1_b3_u9_u16 = Bs[((wn + 288) + (mma1_col_u16 + 3))];
+    const float mma1_b0_u9_u16 = Bs[((warpCol_result + 288) + mma1_col_u16)];
+    const float mma1_b1_u9_u16 = Bs[((warpCol_result + 288) + (mma1_col_u16 + 1))];
+    const float mma1_b2_u9_u16 = Bs[((warpCol_result + 288) + (mma1_col_u16 + 2))];
+    const float mma1_b3_u9_u16 = Bs[((warpCol_result + 288) + (mma1_col_u16 + 3))];
     acc[0] = fmaf(mma1_a0_u9_u16, mma1_b0_u9_u16, acc[0]);
     acc[1] = fmaf(mma1_a0_u9_u16, mma1_b1_u9_u16, acc[1]);
     acc[2] = fmaf(mma1_a0_u9_u16, mma1_b2_u9_u16, acc[2]);
@@ -190,10 +195,10 @@ extern "C" __global__ void __launch_bounds__(128) mimo_gemm_f32_kernel(const flo
     acc[7] = fmaf(mma1_a1_u9_u16, mma1_b3_u9_u16, acc[7]);
     const float mma1_a0_u10_u16 = As[((off_u16 + (mma1_row_u16 * 16)) + 10)];
     const float mma1_a1_u10_u16 = As[((off_u16 + ((mma1_row_u16 + 1) * 16)) + 10)];
-    const float mma1_b0_u10_u16 = Bs[((wn + 320) + mma1_col_u16)];
-    const float mma1_b1_u10_u16 = Bs[((wn + 320) + (mma1_col_u16 + 1))];
-    const float mma1_b2_u10_u16 = Bs[((wn + 320) + (mma1_col_u16 + 2))];
-    const float mma1_b3_u10_u16 = Bs[((wn + 320) + (mma1_col_u16 + 3))];
+    const float mma1_b0_u10_u16 = Bs[((warpCol_result + 320) + mma1_col_u16)];
+    const float mma1_b1_u10_u16 = Bs[((warpCol_result + 320) + (mma1_col_u16 + 1))];
+    const float mma1_b2_u10_u16 = Bs[((warpCol_result + 320) + (mma1_col_u16 + 2))];
+    const float mma1_b3_u10_u16 = Bs[((warpCol_result + 320) + (mma1_col_u16 + 3))];
     acc[0] = fmaf(mma1_a0_u10_u16, mma1_b0_u10_u16, acc[0]);
     acc[1] = fmaf(mma1_a0_u10_u16, mma1_b1_u10_u16, acc[1]);
     acc[2] = fmaf(mma1_a0_u10_u16, mma1_b2_u10_u16, acc[2]);
@@ -204,10 +209,10 @@ extern "C" __global__ void __launch_bounds__(128) mimo_gemm_f32_kernel(const flo
     acc[7] = fmaf(mma1_a1_u10_u16, mma1_b3_u10_u16, acc[7]);
     const float mma1_a0_u11_u16 = As[((off_u16 + (mma1_row_u16 * 16)) + 11)];
     const float mma1_a1_u11_u16 = As[((off_u16 + ((mma1_row_u16 + 1) * 16)) + 11)];
-    const float mma1_b0_u11_u16 = Bs[((wn + 352) + mma1_col_u16)];
-    const float mma1_b1_u11_u16 = Bs[((wn + 352) + (mma1_col_u16 + 1))];
-    const float mma1_b2_u11_u16 = Bs[((wn + 352) + (mma1_col_u16 + 2))];
-    const float mma1_b3_u11_u16 = Bs[((wn + 352) + (mma1_col_u16 + 3))];
+    const float mma1_b0_u11_u16 = Bs[((warpCol_result + 352) + mma1_col_u16)];
+    const float mma1_b1_u11_u16 = Bs[((warpCol_result + 352) + (mma1_col_u16 + 1))];
+    const float mma1_b2_u11_u16 = Bs[((warpCol_result + 352) + (mma1_col_u16 + 2))];
+    const float mma1_b3_u11_u16 = Bs[((warpCol_result + 352) + (mma1_col_u16 + 3))];
     acc[0] = fmaf(mma1_a0_u11_u16, mma1_b0_u11_u16, acc[0]);
     acc[1] = fmaf(mma1_a0_u11_u16, mma1_b1_u11_u16, acc[1]);
     acc[2] = fmaf(mma1_a0_u11_u16, mma1_b2_u11_u16, acc[2]);
@@ -218,10 +223,10 @@ extern "C" __global__ void __launch_bounds__(128) mimo_gemm_f32_kernel(const flo
     acc[7] = fmaf(mma1_a1_u11_u16, mma1_b3_u11_u16, acc[7]);
     const float mma1_a0_u12_u16 = As[((off_u16 + (mma1_row_u16 * 16)) + 12)];
     const float mma1_a1_u12_u16 = As[((off_u16 + ((mma1_row_u16 + 1) * 16)) + 12)];
-    const float mma1_b0_u12_u16 = Bs[((wn + 384) + mma1_col_u16)];
-    const float mma1_b1_u12_u16 = Bs[((wn + 384) + (mma1_col_u16 + 1))];
-    const float mma1_b2_u12_u16 = Bs[((wn + 384) + (mma1_col_u16 + 2))];
-    const float mma1_b3_u12_u16 = Bs[((wn + 384) + (mma1_col_u16 + 3))];
+    const float mma1_b0_u12_u16 = Bs[((warpCol_result + 384) + mma1_col_u16)];
+    const float mma1_b1_u12_u16 = Bs[((warpCol_result + 384) + (mma1_col_u16 + 1))];
+    const float mma1_b2_u12_u16 = Bs[((warpCol_result + 384) + (mma1_col_u16 + 2))];
+    const float mma1_b3_u12_u16 = Bs[((warpCol_result + 384) + (mma1_col_u16 + 3))];
     acc[0] = fmaf(mma1_a0_u12_u16, mma1_b0_u12_u16, acc[0]);
     acc[1] = fmaf(mma1_a0_u12_u16, mma1_b1_u12_u16, acc[1]);
     acc[2] = fmaf(mma1_a0_u12_u16, mma1_b2_u12_u16, acc[2]);
@@ -232,10 +237,10 @@ extern "C" __global__ void __launch_bounds__(128) mimo_gemm_f32_kernel(const flo
     acc[7] = fmaf(mma1_a1_u12_u16, mma1_b3_u12_u16, acc[7]);
     const float mma1_a0_u13_u16 = As[((off_u16 + (mma1_row_u16 * 16)) + 13)];
     const float mma1_a1_u13_u16 = As[((off_u16 + ((mma1_row_u16 + 1) * 16)) + 13)];
-    const float mma1_b0_u13_u16 = Bs[((wn + 416) + mma1_col_u16)];
-    const float mma1_b1_u13_u16 = Bs[((wn + 416) + (mma1_col_u16 + 1))];
-    const float mma1_b2_u13_u16 = Bs[((wn + 416) + (mma1_col_u16 + 2))];
-    const float mma1_b3_u13_u16 = Bs[((wn + 416) + (mma1_col_u16 + 3))];
+    const float mma1_b0_u13_u16 = Bs[((warpCol_result + 416) + mma1_col_u16)];
+    const float mma1_b1_u13_u16 = Bs[((warpCol_result + 416) + (mma1_col_u16 + 1))];
+    const float mma1_b2_u13_u16 = Bs[((warpCol_result + 416) + (mma1_col_u16 + 2))];
+    const float mma1_b3_u13_u16 = Bs[((warpCol_result + 416) + (mma1_col_u16 + 3))];
     acc[0] = fmaf(mma1_a0_u13_u16, mma1_b0_u13_u16, acc[0]);
     acc[1] = fmaf(mma1_a0_u13_u16, mma1_b1_u13_u16, acc[1]);
     acc[2] = fmaf(mma1_a0_u13_u16, mma1_b2_u13_u16, acc[2]);
@@ -246,10 +251,10 @@ extern "C" __global__ void __launch_bounds__(128) mimo_gemm_f32_kernel(const flo
     acc[7] = fmaf(mma1_a1_u13_u16, mma1_b3_u13_u16, acc[7]);
     const float mma1_a0_u14_u16 = As[((off_u16 + (mma1_row_u16 * 16)) + 14)];
     const float mma1_a1_u14_u16 = As[((off_u16 + ((mma1_row_u16 + 1) * 16)) + 14)];
-    const float mma1_b0_u14_u16 = Bs[((wn + 448) + mma1_col_u16)];
-    const float mma1_b1_u14_u16 = Bs[((wn + 448) + (mma1_col_u16 + 1))];
-    const float mma1_b2_u14_u16 = Bs[((wn + 448) + (mma1_col_u16 + 2))];
-    const float mma1_b3_u14_u16 = Bs[((wn + 448) + (mma1_col_u16 + 3))];
+    const float mma1_b0_u14_u16 = Bs[((warpCol_result + 448) + mma1_col_u16)];
+    const float mma1_b1_u14_u16 = Bs[((warpCol_result + 448) + (mma1_col_u16 + 1))];
+    const float mma1_b2_u14_u16 = Bs[((warpCol_result + 448) + (mma1_col_u16 + 2))];
+    const float mma1_b3_u14_u16 = Bs[((warpCol_result + 448) + (mma1_col_u16 + 3))];
     acc[0] = fmaf(mma1_a0_u14_u16, mma1_b0_u14_u16, acc[0]);
     acc[1] = fmaf(mma1_a0_u14_u16, mma1_b1_u14_u16, acc[1]);
     acc[2] = fmaf(mma1_a0_u14_u16, mma1_b2_u14_u16, acc[2]);
@@ -260,10 +265,10 @@ extern "C" __global__ void __launch_bounds__(128) mimo_gemm_f32_kernel(const flo
     acc[7] = fmaf(mma1_a1_u14_u16, mma1_b3_u14_u16, acc[7]);
     const float mma1_a0_u15_u16 = As[((off_u16 + (mma1_row_u16 * 16)) + 15)];
     const float mma1_a1_u15_u16 = As[((off_u16 + ((mma1_row_u16 + 1) * 16)) + 15)];
-    const float mma1_b0_u15_u16 = Bs[((wn + 480) + mma1_col_u16)];
-    const float mma1_b1_u15_u16 = Bs[((wn + 480) + (mma1_col_u16 + 1))];
-    const float mma1_b2_u15_u16 = Bs[((wn + 480) + (mma1_col_u16 + 2))];
-    const float mma1_b3_u15_u16 = Bs[((wn + 480) + (mma1_col_u16 + 3))];
+    const float mma1_b0_u15_u16 = Bs[((warpCol_result + 480) + mma1_col_u16)];
+    const float mma1_b1_u15_u16 = Bs[((warpCol_result + 480) + (mma1_col_u16 + 1))];
+    const float mma1_b2_u15_u16 = Bs[((warpCol_result + 480) + (mma1_col_u16 + 2))];
+    const float mma1_b3_u15_u16 = Bs[((warpCol_result + 480) + (mma1_col_u16 + 3))];
     acc[0] = fmaf(mma1_a0_u15_u16, mma1_b0_u15_u16, acc[0]);
     acc[1] = fmaf(mma1_a0_u15_u16, mma1_b1_u15_u16, acc[1]);
     acc[2] = fmaf(mma1_a0_u15_u16, mma1_b2_u15_u16, acc[2]);
@@ -274,7 +279,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_gemm_f32_kernel(const flo
     acc[7] = fmaf(mma1_a1_u15_u16, mma1_b3_u15_u16, acc[7]);
     __syncthreads();
   }
-  const int off_2 = ((wm * 32) + wn);
+  const int off_2 = ((warpRow_result * 32) + warpCol_result);
   const int st2_row = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) >> 2) * 2);
   const int st2_col = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) & 3) * 4);
   Cs[((off_2 + (st2_row * 32)) + st2_col)] = acc[0];
@@ -286,11 +291,14 @@ extern "C" __global__ void __launch_bounds__(128) mimo_gemm_f32_kernel(const flo
   Cs[((off_2 + ((st2_row + 1) * 32)) + (st2_col + 2))] = acc[6];
   Cs[((off_2 + ((st2_row + 1) * 32)) + (st2_col + 3))] = acc[7];
   __syncthreads();
+  const int storeTile_base = ((m0 * N) + n0);
+  const int storeTile_rows = (M - m0);
+  const int storeTile_cols = (N - n0);
   for (int i_2 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i_2 < 1024); i_2 = (i_2 + 128)) {
-    const int r_1 = (m0 + (i_2 / 32));
-    const int col_1 = (n0 + (i_2 % 32));
-    if (((r_1 < M) && (col_1 < N))) {
-      const int idx_2 = ((r_1 * N) + col_1);
+    const int r_2 = (i_2 / 32);
+    const int c_2 = (i_2 % 32);
+    if (((r_2 < storeTile_rows) && (c_2 < storeTile_cols))) {
+      const int idx_2 = ((storeTile_base + (r_2 * N)) + c_2);
       out[idx_2] = Cs[i_2];
     }
   }

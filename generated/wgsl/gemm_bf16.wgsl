@@ -31,9 +31,8 @@ fn mimo_round_bf16(x: f32) -> f32 {
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   let m0: i32 = (i32(wid.y) * 32i);
   let n0: i32 = (i32(wid.x) * 32i);
-  let warp: i32 = (i32(lidx) / 32i);
-  let wm: i32 = ((warp / 2i) * 16i);
-  let wn: i32 = ((warp % 2i) * 16i);
+  let warpRow_result: i32 = (((i32(lidx) / 32i) / 2i) * 16i);
+  let warpCol_result: i32 = (((i32(lidx) / 32i) % 2i) * 16i);
   var acc: array<f32, 8>;
   acc[0i] = 0.0f;
   acc[1i] = 0.0f;
@@ -44,40 +43,46 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   acc[6i] = 0.0f;
   acc[7i] = 0.0f;
   for (var k0: i32 = 0i; (k0 < params.K); k0 = (k0 + 16i)) {
+    let loadTile_base: i32 = ((m0 * params.K) + k0);
+    let loadTile_rows: i32 = (params.M - m0);
+    let loadTile_cols: i32 = (params.K - k0);
     for (var i: i32 = i32(lidx); (i < 512i); i = (i + 128i)) {
-      let r: i32 = (m0 + (i / 16i));
-      let kk: i32 = (k0 + (i % 16i));
-      let idx: i32 = i;
+      let r: i32 = (i / 16i);
+      let c: i32 = (i % 16i);
+      let idx: i32 = ((r * 16i) + c);
       var pick: f32 = mimo_round_bf16(0.0f);
-      if (((r < params.M) && (kk < params.K))) {
-        pick = mimo_unpack_bf16(a[(((r * params.K) + kk) >> 1u)], u32(((((r * params.K) + kk) & 1i) * 16i)));
+      if (((r < loadTile_rows) && (c < loadTile_cols))) {
+        pick = mimo_unpack_bf16(a[(((loadTile_base + (r * params.K)) + c) >> 1u)], u32(((((loadTile_base + (r * params.K)) + c) & 1i) * 16i)));
       } else {
         pick = mimo_round_bf16(0.0f);
       }
       As[idx] = pick;
     }
+    let loadTile_base_1: i32 = ((k0 * params.N) + n0);
+    let loadTile_rows_1: i32 = (params.K - k0);
+    let loadTile_cols_1: i32 = (params.N - n0);
     for (var i_1: i32 = i32(lidx); (i_1 < 512i); i_1 = (i_1 + 128i)) {
-      let kk_1: i32 = (k0 + (i_1 / 32i));
-      let col: i32 = (n0 + (i_1 % 32i));
-      let idx_1: i32 = i_1;
+      let r_1: i32 = (i_1 / 32i);
+      let c_1: i32 = (i_1 % 32i);
+      let idx_1: i32 = ((r_1 * 32i) + c_1);
       var pick_1: f32 = mimo_round_bf16(0.0f);
-      if (((kk_1 < params.K) && (col < params.N))) {
-        pick_1 = mimo_unpack_bf16(b[(((kk_1 * params.N) + col) >> 1u)], u32(((((kk_1 * params.N) + col) & 1i) * 16i)));
+      if (((r_1 < loadTile_rows_1) && (c_1 < loadTile_cols_1))) {
+        pick_1 = mimo_unpack_bf16(b[(((loadTile_base_1 + (r_1 * params.N)) + c_1) >> 1u)], u32(((((loadTile_base_1 + (r_1 * params.N)) + c_1) & 1i) * 16i)));
       } else {
         pick_1 = mimo_round_bf16(0.0f);
       }
       Bs[idx_1] = pick_1;
     }
     workgroupBarrier();
-    let off_u16: i32 = (wm * 16i);
+    let off_u16: i32 = (warpRow_result * 16i);
     let mma1_row_u16: i32 = (((i32(lidx) & 31i) >> 2u) * 2i);
     let mma1_col_u16: i32 = (((i32(lidx) & 31i) & 3i) * 4i);
     let mma1_a0_u0_u16: f32 = As[(off_u16 + (mma1_row_u16 * 16i))];
     let mma1_a1_u0_u16: f32 = As[(off_u16 + ((mma1_row_u16 + 1i) * 16i))];
-    let mma1_b0_u0_u16: f32 = Bs[(wn + mma1_col_u16)];
-    let mma1_b1_u0_u16: f32 = Bs[(wn + (mma1_col_u16 + 1i))];
-    let mma1_b2_u0_u16: f32 = Bs[(wn + (mma1_col_u16 + 2i))];
-    let mma1_b3_u0_u16: f32 = Bs[(wn + (mma1_col_u16 + 3i))];
+    let mma1_b0_u0_u16: f32 = Bs[(warpCol_result + mma1_col_u16)];
+    let mma1_b1_u0_u16: f32 = Bs[(warpCol_result + (mma1_col_u16 + 1i))];
+    let mma1_b2_u0_u16: f32 = Bs[(warpCol_result + (mma1_col_u16 + 2i))];
+    let mma1_b3_u0_u16: f32 = Bs[(warpCol_result + (mma1_col_u16 + 3i))];
     acc[0i] = fma(mma1_a0_u0_u16, mma1_b0_u0_u16, acc[0i]);
     acc[1i] = fma(mma1_a0_u0_u16, mma1_b1_u0_u16, acc[1i]);
     acc[2i] = fma(mma1_a0_u0_u16, mma1_b2_u0_u16, acc[2i]);
@@ -88,10 +93,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     acc[7i] = fma(mma1_a1_u0_u16, mma1_b3_u0_u16, acc[7i]);
     let mma1_a0_u1_u16: f32 = As[((off_u16 + (mma1_row_u16 * 16i)) + 1i)];
     let mma1_a1_u1_u16: f32 = As[((off_u16 + ((mma1_row_u16 + 1i) * 16i)) + 1i)];
-    let mma1_b0_u1_u16: f32 = Bs[((wn + 32i) + mma1_col_u16)];
-    let mma1_b1_u1_u16: f32 = Bs[((wn + 32i) + (mma1_col_u16 + 1i))];
-    let mma1_b2_u1_u16: f32 = Bs[((wn + 32i) + (mma1_col_u16 + 2i))];
-    let mma1_b3_u1_u16: f32 = Bs[((wn + 32i) + (mma1_col_u16 + 3i))];
+    let mma1_b0_u1_u16: f32 = Bs[((warpCol_result + 32i) + mma1_col_u16)];
+    let mma1_b1_u1_u16: f32 = Bs[((warpCol_result + 32i) + (mma1_col_u16 + 1i))];
+    let mma1_b2_u1_u16: f32 = Bs[((warpCol_result + 32i) + (mma1_col_u16 + 2i))];
+    let mma1_b3_u1_u16: f32 = Bs[((warpCol_result + 32i) + (mma1_col_u16 + 3i))];
     acc[0i] = fma(mma1_a0_u1_u16, mma1_b0_u1_u16, acc[0i]);
     acc[1i] = fma(mma1_a0_u1_u16, mma1_b1_u1_u16, acc[1i]);
     acc[2i] = fma(mma1_a0_u1_u16, mma1_b2_u1_u16, acc[2i]);
@@ -102,10 +107,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     acc[7i] = fma(mma1_a1_u1_u16, mma1_b3_u1_u16, acc[7i]);
     let mma1_a0_u2_u16: f32 = As[((off_u16 + (mma1_row_u16 * 16i)) + 2i)];
     let mma1_a1_u2_u16: f32 = As[((off_u16 + ((mma1_row_u16 + 1i) * 16i)) + 2i)];
-    let mma1_b0_u2_u16: f32 = Bs[((wn + 64i) + mma1_col_u16)];
-    let mma1_b1_u2_u16: f32 = Bs[((wn + 64i) + (mma1_col_u16 + 1i))];
-    let mma1_b2_u2_u16: f32 = Bs[((wn + 64i) + (mma1_col_u16 + 2i))];
-    let mma1_b3_u2_u16: f32 = Bs[((wn + 64i) + (mma1_col_u16 + 3i))];
+    let mma1_b0_u2_u16: f32 = Bs[((warpCol_result + 64i) + mma1_col_u16)];
+    let mma1_b1_u2_u16: f32 = Bs[((warpCol_result + 64i) + (mma1_col_u16 + 1i))];
+    let mma1_b2_u2_u16: f32 = Bs[((warpCol_result + 64i) + (mma1_col_u16 + 2i))];
+    let mma1_b3_u2_u16: f32 = Bs[((warpCol_result + 64i) + (mma1_col_u16 + 3i))];
     acc[0i] = fma(mma1_a0_u2_u16, mma1_b0_u2_u16, acc[0i]);
     acc[1i] = fma(mma1_a0_u2_u16, mma1_b1_u2_u16, acc[1i]);
     acc[2i] = fma(mma1_a0_u2_u16, mma1_b2_u2_u16, acc[2i]);
@@ -116,10 +121,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     acc[7i] = fma(mma1_a1_u2_u16, mma1_b3_u2_u16, acc[7i]);
     let mma1_a0_u3_u16: f32 = As[((off_u16 + (mma1_row_u16 * 16i)) + 3i)];
     let mma1_a1_u3_u16: f32 = As[((off_u16 + ((mma1_row_u16 + 1i) * 16i)) + 3i)];
-    let mma1_b0_u3_u16: f32 = Bs[((wn + 96i) + mma1_col_u16)];
-    let mma1_b1_u3_u16: f32 = Bs[((wn + 96i) + (mma1_col_u16 + 1i))];
-    let mma1_b2_u3_u16: f32 = Bs[((wn + 96i) + (mma1_col_u16 + 2i))];
-    let mma1_b3_u3_u16: f32 = Bs[((wn + 96i) + (mma1_col_u16 + 3i))];
+    let mma1_b0_u3_u16: f32 = Bs[((warpCol_result + 96i) + mma1_col_u16)];
+    let mma1_b1_u3_u16: f32 = Bs[((warpCol_result + 96i) + (mma1_col_u16 + 1i))];
+    let mma1_b2_u3_u16: f32 = Bs[((warpCol_result + 96i) + (mma1_col_u16 + 2i))];
+    let mma1_b3_u3_u16: f32 = Bs[((warpCol_result + 96i) + (mma1_col_u16 + 3i))];
     acc[0i] = fma(mma1_a0_u3_u16, mma1_b0_u3_u16, acc[0i]);
     acc[1i] = fma(mma1_a0_u3_u16, mma1_b1_u3_u16, acc[1i]);
     acc[2i] = fma(mma1_a0_u3_u16, mma1_b2_u3_u16, acc[2i]);
@@ -130,10 +135,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     acc[7i] = fma(mma1_a1_u3_u16, mma1_b3_u3_u16, acc[7i]);
     let mma1_a0_u4_u16: f32 = As[((off_u16 + (mma1_row_u16 * 16i)) + 4i)];
     let mma1_a1_u4_u16: f32 = As[((off_u16 + ((mma1_row_u16 + 1i) * 16i)) + 4i)];
-    let mma1_b0_u4_u16: f32 = Bs[((wn + 128i) + mma1_col_u16)];
-    let mma1_b1_u4_u16: f32 = Bs[((wn + 128i) + (mma1_col_u16 + 1i))];
-    let mma1_b2_u4_u16: f32 = Bs[((wn + 128i) + (mma1_col_u16 + 2i))];
-    let mma1_b3_u4_u16: f32 = Bs[((wn + 128i) + (mma1_col_u16 + 3i))];
+    let mma1_b0_u4_u16: f32 = Bs[((warpCol_result + 128i) + mma1_col_u16)];
+    let mma1_b1_u4_u16: f32 = Bs[((warpCol_result + 128i) + (mma1_col_u16 + 1i))];
+    let mma1_b2_u4_u16: f32 = Bs[((warpCol_result + 128i) + (mma1_col_u16 + 2i))];
+    let mma1_b3_u4_u16: f32 = Bs[((warpCol_result + 128i) + (mma1_col_u16 + 3i))];
     acc[0i] = fma(mma1_a0_u4_u16, mma1_b0_u4_u16, acc[0i]);
     acc[1i] = fma(mma1_a0_u4_u16, mma1_b1_u4_u16, acc[1i]);
     acc[2i] = fma(mma1_a0_u4_u16, mma1_b2_u4_u16, acc[2i]);
@@ -144,10 +149,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     acc[7i] = fma(mma1_a1_u4_u16, mma1_b3_u4_u16, acc[7i]);
     let mma1_a0_u5_u16: f32 = As[((off_u16 + (mma1_row_u16 * 16i)) + 5i)];
     let mma1_a1_u5_u16: f32 = As[((off_u16 + ((mma1_row_u16 + 1i) * 16i)) + 5i)];
-    let mma1_b0_u5_u16: f32 = Bs[((wn + 160i) + mma1_col_u16)];
-    let mma1_b1_u5_u16: f32 = Bs[((wn + 160i) + (mma1_col_u16 + 1i))];
-    let mma1_b2_u5_u16: f32 = Bs[((wn + 160i) + (mma1_col_u16 + 2i))];
-    let mma1_b3_u5_u16: f32 = Bs[((wn + 160i) + (mma1_col_u16 + 3i))];
+    let mma1_b0_u5_u16: f32 = Bs[((warpCol_result + 160i) + mma1_col_u16)];
+    let mma1_b1_u5_u16: f32 = Bs[((warpCol_result + 160i) + (mma1_col_u16 + 1i))];
+    let mma1_b2_u5_u16: f32 = Bs[((warpCol_result + 160i) + (mma1_col_u16 + 2i))];
+    let mma1_b3_u5_u16: f32 = Bs[((warpCol_result + 160i) + (mma1_col_u16 + 3i))];
     acc[0i] = fma(mma1_a0_u5_u16, mma1_b0_u5_u16, acc[0i]);
     acc[1i] = fma(mma1_a0_u5_u16, mma1_b1_u5_u16, acc[1i]);
     acc[2i] = fma(mma1_a0_u5_u16, mma1_b2_u5_u16, acc[2i]);
@@ -158,10 +163,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     acc[7i] = fma(mma1_a1_u5_u16, mma1_b3_u5_u16, acc[7i]);
     let mma1_a0_u6_u16: f32 = As[((off_u16 + (mma1_row_u16 * 16i)) + 6i)];
     let mma1_a1_u6_u16: f32 = As[((off_u16 + ((mma1_row_u16 + 1i) * 16i)) + 6i)];
-    let mma1_b0_u6_u16: f32 = Bs[((wn + 192i) + mma1_col_u16)];
-    let mma1_b1_u6_u16: f32 = Bs[((wn + 192i) + (mma1_col_u16 + 1i))];
-    let mma1_b2_u6_u16: f32 = Bs[((wn + 192i) + (mma1_col_u16 + 2i))];
-    let mma1_b3_u6_u16: f32 = Bs[((wn + 192i) + (mma1_col_u16 + 3i))];
+    let mma1_b0_u6_u16: f32 = Bs[((warpCol_result + 192i) + mma1_col_u16)];
+    let mma1_b1_u6_u16: f32 = Bs[((warpCol_result + 192i) + (mma1_col_u16 + 1i))];
+    let mma1_b2_u6_u16: f32 = Bs[((warpCol_result + 192i) + (mma1_col_u16 + 2i))];
+    let mma1_b3_u6_u16: f32 = Bs[((warpCol_result + 192i) + (mma1_col_u16 + 3i))];
     acc[0i] = fma(mma1_a0_u6_u16, mma1_b0_u6_u16, acc[0i]);
     acc[1i] = fma(mma1_a0_u6_u16, mma1_b1_u6_u16, acc[1i]);
     acc[2i] = fma(mma1_a0_u6_u16, mma1_b2_u6_u16, acc[2i]);
@@ -172,10 +177,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     acc[7i] = fma(mma1_a1_u6_u16, mma1_b3_u6_u16, acc[7i]);
     let mma1_a0_u7_u16: f32 = As[((off_u16 + (mma1_row_u16 * 16i)) + 7i)];
     let mma1_a1_u7_u16: f32 = As[((off_u16 + ((mma1_row_u16 + 1i) * 16i)) + 7i)];
-    let mma1_b0_u7_u16: f32 = Bs[((wn + 224i) + mma1_col_u16)];
-    let mma1_b1_u7_u16: f32 = Bs[((wn + 224i) + (mma1_col_u16 + 1i))];
-    let mma1_b2_u7_u16: f32 = Bs[((wn + 224i) + (mma1_col_u16 + 2i))];
-    let mma1_b3_u7_u16: f32 = Bs[((wn + 224i) + (mma1_col_u16 + 3i))];
+    let mma1_b0_u7_u16: f32 = Bs[((warpCol_result + 224i) + mma1_col_u16)];
+    let mma1_b1_u7_u16: f32 = Bs[((warpCol_result + 224i) + (mma1_col_u16 + 1i))];
+    let mma1_b2_u7_u16: f32 = Bs[((warpCol_result + 224i) + (mma1_col_u16 + 2i))];
+    let mma1_b3_u7_u16: f32 = Bs[((warpCol_result + 224i) + (mma1_col_u16 + 3i))];
     acc[0i] = fma(mma1_a0_u7_u16, mma1_b0_u7_u16, acc[0i]);
     acc[1i] = fma(mma1_a0_u7_u16, mma1_b1_u7_u16, acc[1i]);
     acc[2i] = fma(mma1_a0_u7_u16, mma1_b2_u7_u16, acc[2i]);
@@ -186,10 +191,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     acc[7i] = fma(mma1_a1_u7_u16, mma1_b3_u7_u16, acc[7i]);
     let mma1_a0_u8_u16: f32 = As[((off_u16 + (mma1_row_u16 * 16i)) + 8i)];
     let mma1_a1_u8_u16: f32 = As[((off_u16 + ((mma1_row_u16 + 1i) * 16i)) + 8i)];
-    let mma1_b0_u8_u16: f32 = Bs[((wn + 256i) + mma1_col_u16)];
-    let mma1_b1_u8_u16: f32 = Bs[((wn + 256i) + (mma1_col_u16 + 1i))];
-    let mma1_b2_u8_u16: f32 = Bs[((wn + 256i) + (mma1_col_u16 + 2i))];
-    let mma1_b3_u8_u16: f32 = Bs[((wn + 256i) + (mma1_col_u16 + 3i))];
+    let mma1_b0_u8_u16: f32 = Bs[((warpCol_result + 256i) + mma1_col_u16)];
+    let mma1_b1_u8_u16: f32 = Bs[((warpCol_result + 256i) + (mma1_col_u16 + 1i))];
+    let mma1_b2_u8_u16: f32 = Bs[((warpCol_result + 256i) + (mma1_col_u16 + 2i))];
+    let mma1_b3_u8_u16: f32 = Bs[((warpCol_result + 256i) + (mma1_col_u16 + 3i))];
     acc[0i] = fma(mma1_a0_u8_u16, mma1_b0_u8_u16, acc[0i]);
     acc[1i] = fma(mma1_a0_u8_u16, mma1_b1_u8_u16, acc[1i]);
     acc[2i] = fma(mma1_a0_u8_u16, mma1_b2_u8_u16, acc[2i]);
@@ -200,10 +205,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     acc[7i] = fma(mma1_a1_u8_u16, mma1_b3_u8_u16, acc[7i]);
     let mma1_a0_u9_u16: f32 = As[((off_u16 + (mma1_row_u16 * 16i)) + 9i)];
     let mma1_a1_u9_u16: f32 = As[((off_u16 + ((mma1_row_u16 + 1i) * 16i)) + 9i)];
-    let mma1_b0_u9_u16: f32 = Bs[((wn + 288i) + mma1_col_u16)];
-    let mma1_b1_u9_u16: f32 = Bs[((wn + 288i) + (mma1_col_u16 + 1i))];
-    let mma1_b2_u9_u16: f32 = Bs[((wn + 288i) + (mma1_col_u16 + 2i))];
-    let mma1_b3_u9_u16: f32 = Bs[((wn + 288i) + (mma1_col_u16 + 3i))];
+    let mma1_b0_u9_u16: f32 = Bs[((warpCol_result + 288i) + mma1_col_u16)];
+    let mma1_b1_u9_u16: f32 = Bs[((warpCol_result + 288i) + (mma1_col_u16 + 1i))];
+    let mma1_b2_u9_u16: f32 = Bs[((warpCol_result + 288i) + (mma1_col_u16 + 2i))];
+    let mma1_b3_u9_u16: f32 = Bs[((warpCol_result + 288i) + (mma1_col_u16 + 3i))];
     acc[0i] = fma(mma1_a0_u9_u16, mma1_b0_u9_u16, acc[0i]);
     acc[1i] = fma(mma1_a0_u9_u16, mma1_b1_u9_u16, acc[1i]);
     acc[2i] = fma(mma1_a0_u9_u16, mma1_b2_u9_u16, acc[2i]);
@@ -214,10 +219,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     acc[7i] = fma(mma1_a1_u9_u16, mma1_b3_u9_u16, acc[7i]);
     let mma1_a0_u10_u16: f32 = As[((off_u16 + (mma1_row_u16 * 16i)) + 10i)];
     let mma1_a1_u10_u16: f32 = As[((off_u16 + ((mma1_row_u16 + 1i) * 16i)) + 10i)];
-    let mma1_b0_u10_u16: f32 = Bs[((wn + 320i) + mma1_col_u16)];
-    let mma1_b1_u10_u16: f32 = Bs[((wn + 320i) + (mma1_col_u16 + 1i))];
-    let mma1_b2_u10_u16: f32 = Bs[((wn + 320i) + (mma1_col_u16 + 2i))];
-    let mma1_b3_u10_u16: f32 = Bs[((wn + 320i) + (mma1_col_u16 + 3i))];
+    let mma1_b0_u10_u16: f32 = Bs[((warpCol_result + 320i) + mma1_col_u16)];
+    let mma1_b1_u10_u16: f32 = Bs[((warpCol_result + 320i) + (mma1_col_u16 + 1i))];
+    let mma1_b2_u10_u16: f32 = Bs[((warpCol_result + 320i) + (mma1_col_u16 + 2i))];
+    let mma1_b3_u10_u16: f32 = Bs[((warpCol_result + 320i) + (mma1_col_u16 + 3i))];
     acc[0i] = fma(mma1_a0_u10_u16, mma1_b0_u10_u16, acc[0i]);
     acc[1i] = fma(mma1_a0_u10_u16, mma1_b1_u10_u16, acc[1i]);
     acc[2i] = fma(mma1_a0_u10_u16, mma1_b2_u10_u16, acc[2i]);
@@ -228,10 +233,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     acc[7i] = fma(mma1_a1_u10_u16, mma1_b3_u10_u16, acc[7i]);
     let mma1_a0_u11_u16: f32 = As[((off_u16 + (mma1_row_u16 * 16i)) + 11i)];
     let mma1_a1_u11_u16: f32 = As[((off_u16 + ((mma1_row_u16 + 1i) * 16i)) + 11i)];
-    let mma1_b0_u11_u16: f32 = Bs[((wn + 352i) + mma1_col_u16)];
-    let mma1_b1_u11_u16: f32 = Bs[((wn + 352i) + (mma1_col_u16 + 1i))];
-    let mma1_b2_u11_u16: f32 = Bs[((wn + 352i) + (mma1_col_u16 + 2i))];
-    let mma1_b3_u11_u16: f32 = Bs[((wn + 352i) + (mma1_col_u16 + 3i))];
+    let mma1_b0_u11_u16: f32 = Bs[((warpCol_result + 352i) + mma1_col_u16)];
+    let mma1_b1_u11_u16: f32 = Bs[((warpCol_result + 352i) + (mma1_col_u16 + 1i))];
+    let mma1_b2_u11_u16: f32 = Bs[((warpCol_result + 352i) + (mma1_col_u16 + 2i))];
+    let mma1_b3_u11_u16: f32 = Bs[((warpCol_result + 352i) + (mma1_col_u16 + 3i))];
     acc[0i] = fma(mma1_a0_u11_u16, mma1_b0_u11_u16, acc[0i]);
     acc[1i] = fma(mma1_a0_u11_u16, mma1_b1_u11_u16, acc[1i]);
     acc[2i] = fma(mma1_a0_u11_u16, mma1_b2_u11_u16, acc[2i]);
@@ -242,10 +247,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     acc[7i] = fma(mma1_a1_u11_u16, mma1_b3_u11_u16, acc[7i]);
     let mma1_a0_u12_u16: f32 = As[((off_u16 + (mma1_row_u16 * 16i)) + 12i)];
     let mma1_a1_u12_u16: f32 = As[((off_u16 + ((mma1_row_u16 + 1i) * 16i)) + 12i)];
-    let mma1_b0_u12_u16: f32 = Bs[((wn + 384i) + mma1_col_u16)];
-    let mma1_b1_u12_u16: f32 = Bs[((wn + 384i) + (mma1_col_u16 + 1i))];
-    let mma1_b2_u12_u16: f32 = Bs[((wn + 384i) + (mma1_col_u16 + 2i))];
-    let mma1_b3_u12_u16: f32 = Bs[((wn + 384i) + (mma1_col_u16 + 3i))];
+    let mma1_b0_u12_u16: f32 = Bs[((warpCol_result + 384i) + mma1_col_u16)];
+    let mma1_b1_u12_u16: f32 = Bs[((warpCol_result + 384i) + (mma1_col_u16 + 1i))];
+    let mma1_b2_u12_u16: f32 = Bs[((warpCol_result + 384i) + (mma1_col_u16 + 2i))];
+    let mma1_b3_u12_u16: f32 = Bs[((warpCol_result + 384i) + (mma1_col_u16 + 3i))];
     acc[0i] = fma(mma1_a0_u12_u16, mma1_b0_u12_u16, acc[0i]);
     acc[1i] = fma(mma1_a0_u12_u16, mma1_b1_u12_u16, acc[1i]);
     acc[2i] = fma(mma1_a0_u12_u16, mma1_b2_u12_u16, acc[2i]);
@@ -256,10 +261,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     acc[7i] = fma(mma1_a1_u12_u16, mma1_b3_u12_u16, acc[7i]);
     let mma1_a0_u13_u16: f32 = As[((off_u16 + (mma1_row_u16 * 16i)) + 13i)];
     let mma1_a1_u13_u16: f32 = As[((off_u16 + ((mma1_row_u16 + 1i) * 16i)) + 13i)];
-    let mma1_b0_u13_u16: f32 = Bs[((wn + 416i) + mma1_col_u16)];
-    let mma1_b1_u13_u16: f32 = Bs[((wn + 416i) + (mma1_col_u16 + 1i))];
-    let mma1_b2_u13_u16: f32 = Bs[((wn + 416i) + (mma1_col_u16 + 2i))];
-    let mma1_b3_u13_u16: f32 = Bs[((wn + 416i) + (mma1_col_u16 + 3i))];
+    let mma1_b0_u13_u16: f32 = Bs[((warpCol_result + 416i) + mma1_col_u16)];
+    let mma1_b1_u13_u16: f32 = Bs[((warpCol_result + 416i) + (mma1_col_u16 + 1i))];
+    let mma1_b2_u13_u16: f32 = Bs[((warpCol_result + 416i) + (mma1_col_u16 + 2i))];
+    let mma1_b3_u13_u16: f32 = Bs[((warpCol_result + 416i) + (mma1_col_u16 + 3i))];
     acc[0i] = fma(mma1_a0_u13_u16, mma1_b0_u13_u16, acc[0i]);
     acc[1i] = fma(mma1_a0_u13_u16, mma1_b1_u13_u16, acc[1i]);
     acc[2i] = fma(mma1_a0_u13_u16, mma1_b2_u13_u16, acc[2i]);
@@ -270,10 +275,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     acc[7i] = fma(mma1_a1_u13_u16, mma1_b3_u13_u16, acc[7i]);
     let mma1_a0_u14_u16: f32 = As[((off_u16 + (mma1_row_u16 * 16i)) + 14i)];
     let mma1_a1_u14_u16: f32 = As[((off_u16 + ((mma1_row_u16 + 1i) * 16i)) + 14i)];
-    let mma1_b0_u14_u16: f32 = Bs[((wn + 448i) + mma1_col_u16)];
-    let mma1_b1_u14_u16: f32 = Bs[((wn + 448i) + (mma1_col_u16 + 1i))];
-    let mma1_b2_u14_u16: f32 = Bs[((wn + 448i) + (mma1_col_u16 + 2i))];
-    let mma1_b3_u14_u16: f32 = Bs[((wn + 448i) + (mma1_col_u16 + 3i))];
+    let mma1_b0_u14_u16: f32 = Bs[((warpCol_result + 448i) + mma1_col_u16)];
+    let mma1_b1_u14_u16: f32 = Bs[((warpCol_result + 448i) + (mma1_col_u16 + 1i))];
+    let mma1_b2_u14_u16: f32 = Bs[((warpCol_result + 448i) + (mma1_col_u16 + 2i))];
+    let mma1_b3_u14_u16: f32 = Bs[((warpCol_result + 448i) + (mma1_col_u16 + 3i))];
     acc[0i] = fma(mma1_a0_u14_u16, mma1_b0_u14_u16, acc[0i]);
     acc[1i] = fma(mma1_a0_u14_u16, mma1_b1_u14_u16, acc[1i]);
     acc[2i] = fma(mma1_a0_u14_u16, mma1_b2_u14_u16, acc[2i]);
@@ -284,10 +289,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     acc[7i] = fma(mma1_a1_u14_u16, mma1_b3_u14_u16, acc[7i]);
     let mma1_a0_u15_u16: f32 = As[((off_u16 + (mma1_row_u16 * 16i)) + 15i)];
     let mma1_a1_u15_u16: f32 = As[((off_u16 + ((mma1_row_u16 + 1i) * 16i)) + 15i)];
-    let mma1_b0_u15_u16: f32 = Bs[((wn + 480i) + mma1_col_u16)];
-    let mma1_b1_u15_u16: f32 = Bs[((wn + 480i) + (mma1_col_u16 + 1i))];
-    let mma1_b2_u15_u16: f32 = Bs[((wn + 480i) + (mma1_col_u16 + 2i))];
-    let mma1_b3_u15_u16: f32 = Bs[((wn + 480i) + (mma1_col_u16 + 3i))];
+    let mma1_b0_u15_u16: f32 = Bs[((warpCol_result + 480i) + mma1_col_u16)];
+    let mma1_b1_u15_u16: f32 = Bs[((warpCol_result + 480i) + (mma1_col_u16 + 1i))];
+    let mma1_b2_u15_u16: f32 = Bs[((warpCol_result + 480i) + (mma1_col_u16 + 2i))];
+    let mma1_b3_u15_u16: f32 = Bs[((warpCol_result + 480i) + (mma1_col_u16 + 3i))];
     acc[0i] = fma(mma1_a0_u15_u16, mma1_b0_u15_u16, acc[0i]);
     acc[1i] = fma(mma1_a0_u15_u16, mma1_b1_u15_u16, acc[1i]);
     acc[2i] = fma(mma1_a0_u15_u16, mma1_b2_u15_u16, acc[2i]);
@@ -298,7 +303,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     acc[7i] = fma(mma1_a1_u15_u16, mma1_b3_u15_u16, acc[7i]);
     workgroupBarrier();
   }
-  let off_2: i32 = ((wm * 32i) + wn);
+  let off_2: i32 = ((warpRow_result * 32i) + warpCol_result);
   let st2_row: i32 = (((i32(lidx) & 31i) >> 2u) * 2i);
   let st2_col: i32 = (((i32(lidx) & 31i) & 3i) * 4i);
   Cs[((off_2 + (st2_row * 32i)) + st2_col)] = acc[0i];
@@ -310,11 +315,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   Cs[((off_2 + ((st2_row + 1i) * 32i)) + (st2_col + 2i))] = acc[6i];
   Cs[((off_2 + ((st2_row + 1i) * 32i)) + (st2_col + 3i))] = acc[7i];
   workgroupBarrier();
+  let storeTile_base: i32 = ((m0 * params.N) + n0);
+  let storeTile_rows: i32 = (params.M - m0);
+  let storeTile_cols: i32 = (params.N - n0);
   for (var i_2: i32 = i32(lidx); (i_2 < 1024i); i_2 = (i_2 + 128i)) {
-    let r_1: i32 = (m0 + (i_2 / 32i));
-    let col_1: i32 = (n0 + (i_2 % 32i));
-    if (((r_1 < params.M) && (col_1 < params.N))) {
-      let idx_2: i32 = ((r_1 * params.N) + col_1);
+    let r_2: i32 = (i_2 / 32i);
+    let c_2: i32 = (i_2 % 32i);
+    if (((r_2 < storeTile_rows) && (c_2 < storeTile_cols))) {
+      let idx_2: i32 = ((storeTile_base + (r_2 * params.N)) + c_2);
       out[idx_2] = Cs[i_2];
     }
   }

@@ -22,7 +22,11 @@ fn mimo_unpack_bf16(w: u32, s: u32) -> f32 {
 
 @compute @workgroup_size(128)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
-  let row: i32 = (i32(wid.x) * params.D);
+  let wg_linear: i32 = (i32(wid.x) + (i32(wid.y) * i32(nwg.x)));
+  if ((wg_linear >= params.T)) {
+    return;
+  }
+  let row: i32 = (wg_linear * params.D);
   var sumSq: f32 = 0.0f;
   for (var d: i32 = i32(lidx); (d < params.D); d = (d + 128i)) {
     let v: f32 = mimo_unpack_bf16(x[((row + d) >> 1u)], u32((((row + d) & 1i) * 16i)));

@@ -11,7 +11,11 @@ var<workgroup> scratch: array<f32, 128>;
 
 @compute @workgroup_size(128)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
-  let row: i32 = (i32(wid.x) * params.N);
+  let wg_linear: i32 = (i32(wid.x) + (i32(wid.y) * i32(nwg.x)));
+  if ((wg_linear >= params.R)) {
+    return;
+  }
+  let row: i32 = (wg_linear * params.N);
   var m: f32 = bitcast<f32>(0xff7fffffu);
   for (var i: i32 = i32(lidx); (i < params.N); i = (i + 128i)) {
     m = max(m, x[(row + i)]);

@@ -21,7 +21,11 @@ fn mimo_unpack_bf16(w: u32, s: u32) -> f32 {
 
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
-  let i: i32 = ((i32(wid.x) * 256i) + i32(lid.x));
+  let wg_linear: i32 = (i32(wid.x) + (i32(wid.y) * i32(nwg.x)));
+  if ((wg_linear >= ((((params.T * params.F) + 256i) - 1i) / 256i))) {
+    return;
+  }
+  let i: i32 = ((wg_linear * 256i) + i32(lid.x));
   if ((i < (params.T * params.F))) {
     let silu_x: f32 = mimo_unpack_bf16(gate[(i >> 1u)], u32(((i & 1i) * 16i)));
     let silu_result: f32 = (silu_x / (1.0f + exp(-(silu_x))));

@@ -1,0 +1,262 @@
+import {
+  kernel, barrier, localIndex, max, min, numWorkgroups, shared, workgroupId,
+  bf16, fp8e4m3, i32, type f32, type Out, type Shared, type Tensor,
+} from '../../compiler/dsl/index.js';
+
+/**
+ * Grouping of routed tokens by expert (DeepGEMM's two MoE layouts, ../shared/design.md).
+ *
+ * Input: the router's expert ids ids[T, TOPK] (slot s = t*TOPK + j of the flattened array;
+ * ids outside [0, E) mean "not routed" and are skipped).
+ *
+ *   moe_count            per chunk of CH = 256 slots, how many slots go to each expert
+ *   moe_scan             chunk offsets per expert (exclusive scan over chunks), per-expert
+ *                        counts, and contiguous-layout row offsets (each expert's block
+ *                        padded to ALIGN rows)
+ *   moe_place_contiguous rowIndex[MP] (row -> slot, -1 on padding), rowExpert[MP] (-1 on
+ *                        padding), slotRow[T, TOPK] (slot -> row, for the combine)
+ *   moe_place_masked     rowIndex[E, C], slotRow[T, TOPK], maskedCount[E] = min(count, C)
+ *   moe_gather(_fp8)     permuted activations xp[R, H] (R = MP or E*C) from rowIndex
+ *
+ * Deterministic by construction: no atomics at all. The rank of a slot among its expert's
+ * slots is its chunk's offset (a fixed-order scan) plus the number of earlier slots of the
+ * same expert inside its chunk, so an expert's rows are in (token, slot) order whatever the
+ * scheduling. The same ids give bit-identical outputs on every backend.
+ *
+ * ALIGN = 32 (rows per expert block) is the grouped GEMM's default M tile, and the GEMM's
+ * constraints require BM to divide it: then every BM-row tile belongs to one expert. It is
+ * the M tile rather than something larger because padding is pure waste (memory, and
+ * tiles that only exit: on SwiftShader an exiting workgroup costs about as much as a small
+ * working one), and decode-sized batches put only a few rows on each expert (use the
+ * masked layout there). Host-side shape helpers (NC, MP, ...) are in ops/moe/shapes.ts;
+ * MOE_ALIGN and MOE_CHUNK mirror ALIGN and CH (test/moe.test.ts checks it).
+ */
+
+/** Loads chunk `chunk` (CH slots) of the flattened ids into shared memory, -1 past the end. */
+function loadChunk(ids: Tensor<i32, readonly string[]>, sIds: Shared<i32>, chunk: i32, slots: i32, CH: i32): void {
+  const s = chunk * CH + localIndex;
+  sIds[localIndex] = s < slots ? ids[s] : -1;
+}
+
+/** How many of the first `before` slots of the staged chunk go to expert e. */
+function rankInChunk(sIds: Shared<i32>, e: i32, before: i32): i32 {
+  let n = 0;
+  for (let j = 0; j < before; j++) {
+    if (sIds[j] === e) {
+      n += 1;
+    }
+  }
+  return n;
+}
+
+/** n rounded up to a multiple of a. */
+function alignUp(n: i32, a: i32): i32 {
+  return ((n + a - 1) / a) * a;
+}
+
+type CountCtx = { T: i32; TOPK: i32; NC: i32; E: i32; CH: i32 };
+
+export const moe_count = kernel(
+  {
+    doc: 'chunkCounts[c, e] = number of slots of chunk c (CH = 256 consecutive slots of ids[T, TOPK]) routed to expert e',
+    consts: { CH: 256 },
+    workgroup: (c) => [c.CH],
+    grid: (c) => [c.NC],
+  },
+  (ids: Tensor<i32, ['T', 'TOPK']>, chunkCounts: Out<i32, ['NC', 'E']>, c: CountCtx) => {
+    const sIds = shared(i32, c.CH);
+    const chunk = workgroupId.x;
+    loadChunk(ids, sIds, chunk, c.T * c.TOPK, c.CH);
+    barrier();
+    for (let e = localIndex; e < c.E; e += c.CH) {
+      chunkCounts[chunk * c.E + e] = rankInChunk(sIds, e, c.CH);
+    }
+  },
+);
+
+export const moe_scan = kernel(
+  {
+    doc: 'per expert: chunkOffsets[c, e] = exclusive scan of chunkCounts over chunks, counts[e] = total, offsets[e] = start row of its ALIGN-padded block (contiguous layout); one workgroup',
+    consts: { WG: 256, ALIGN: 32 },
+    workgroup: (c) => [c.WG],
+    grid: () => [1],
+  },
+  (
+    chunkCounts: Tensor<i32, ['NC', 'E']>, chunkOffsets: Out<i32, ['NC', 'E']>, counts: Out<i32, ['E']>, offsets: Out<i32, ['E']>,
+    c: { NC: i32; E: i32; WG: i32; ALIGN: i32 },
+  ) => {
+    const sums = shared(i32, c.WG);
+    // Thread i owns experts [i*per, (i+1)*per): a scan over chunks for each, then a
+    // workgroup scan of the padded block sizes orders the blocks by expert id.
+    const per = (c.E + c.WG - 1) / c.WG;
+    const e0 = min(localIndex * per, c.E);
+    const e1 = min(e0 + per, c.E);
+    let padded = 0;
+    for (let e = e0; e < e1; e++) {
+      let run = 0;
+      for (let ch = 0; ch < c.NC; ch++) {
+        chunkOffsets[ch * c.E + e] = run;
+        run += chunkCounts[ch * c.E + e];
+      }
+      counts[e] = run;
+      padded += alignUp(run, c.ALIGN);
+    }
+    // Inclusive Hillis-Steele scan of the per-thread sums.
+    sums[localIndex] = padded;
+    barrier();
+    for (let off = 1; off < c.WG; off *= 2) {
+      const add = localIndex >= off ? sums[localIndex - off] : 0;
+      barrier();
+      sums[localIndex] = sums[localIndex] + add;
+      barrier();
+    }
+    let row = sums[localIndex] - padded;
+    for (let e = e0; e < e1; e++) {
+      offsets[e] = row;
+      row += alignUp(counts[e], c.ALIGN);
+    }
+  },
+);
+
+type PlaceCtx = { T: i32; TOPK: i32; NC: i32; E: i32; MP: i32; CH: i32; ALIGN: i32 };
+
+export const moe_place_contiguous = kernel(
+  {
+    doc: 'contiguous layout: rowIndex[MP] = slot t*TOPK+j of each permuted row (-1 on padding), rowExpert[MP] (-1 on padding), slotRow[T, TOPK] = row of each slot (-1 if not routed); MP >= T*TOPK + min(E, T*TOPK)*(ALIGN-1)',
+    consts: { CH: 256, ALIGN: 32 },
+    workgroup: (c) => [c.CH],
+    grid: (c) => [max(c.NC, 1)],
+  },
+  (
+    ids: Tensor<i32, ['T', 'TOPK']>, chunkOffsets: Tensor<i32, ['NC', 'E']>, counts: Tensor<i32, ['E']>, offsets: Tensor<i32, ['E']>,
+    rowIndex: Out<i32, ['MP']>, rowExpert: Out<i32, ['MP']>, slotRow: Out<i32, ['T', 'TOPK']>,
+    c: PlaceCtx,
+  ) => {
+    const sIds = shared(i32, c.CH);
+    const slots = c.T * c.TOPK;
+    // Routed slots: one workgroup per chunk.
+    for (let chunk = workgroupId.x; chunk < c.NC; chunk += numWorkgroups.x) {
+      loadChunk(ids, sIds, chunk, slots, c.CH);
+      barrier();
+      const s = chunk * c.CH + localIndex;
+      const e = sIds[localIndex];
+      if (s < slots) {
+        let row = -1;
+        if (e >= 0 && e < c.E) {
+          row = offsets[e] + chunkOffsets[chunk * c.E + e] + rankInChunk(sIds, e, localIndex);
+        }
+        if (row >= c.MP) {
+          row = -1; // MP too small for this routing: the slot is dropped, never written out of bounds
+        }
+        slotRow[s] = row;
+        if (row >= 0) {
+          rowIndex[row] = s;
+          rowExpert[row] = e;
+        }
+      }
+      barrier();
+    }
+    // Padding: the tail of each expert's block, then every row past the last block.
+    const stride = numWorkgroups.x * c.CH;
+    for (let i = workgroupId.x * c.CH + localIndex; i < c.E * c.ALIGN; i += stride) {
+      const e = i / c.ALIGN;
+      const row = offsets[e] + counts[e] + i % c.ALIGN;
+      if (row < offsets[e] + alignUp(counts[e], c.ALIGN) && row < c.MP) {
+        rowIndex[row] = -1;
+        rowExpert[row] = -1;
+      }
+    }
+    const total = c.E > 0 ? offsets[c.E - 1] + alignUp(counts[c.E - 1], c.ALIGN) : 0;
+    for (let row = total + workgroupId.x * c.CH + localIndex; row < c.MP; row += stride) {
+      rowIndex[row] = -1;
+      rowExpert[row] = -1;
+    }
+  },
+);
+
+export const moe_place_masked = kernel(
+  {
+    doc: 'masked layout: rowIndex[E, C] = slot of row j of expert e (-1 past its count), slotRow[T, TOPK] = e*C + j (-1 if not routed or past the capacity C: dropped), maskedCount[E] = min(count, C)',
+    consts: { CH: 256 },
+    workgroup: (c) => [c.CH],
+    grid: (c) => [max(c.NC, 1)],
+  },
+  (
+    ids: Tensor<i32, ['T', 'TOPK']>, chunkOffsets: Tensor<i32, ['NC', 'E']>, counts: Tensor<i32, ['E']>,
+    rowIndex: Out<i32, ['E', 'C']>, slotRow: Out<i32, ['T', 'TOPK']>, maskedCount: Out<i32, ['E']>,
+    c: { T: i32; TOPK: i32; NC: i32; E: i32; C: i32; CH: i32 },
+  ) => {
+    const sIds = shared(i32, c.CH);
+    const slots = c.T * c.TOPK;
+    for (let chunk = workgroupId.x; chunk < c.NC; chunk += numWorkgroups.x) {
+      loadChunk(ids, sIds, chunk, slots, c.CH);
+      barrier();
+      const s = chunk * c.CH + localIndex;
+      const e = sIds[localIndex];
+      if (s < slots) {
+        let row = -1;
+        if (e >= 0 && e < c.E) {
+          const rank = chunkOffsets[chunk * c.E + e] + rankInChunk(sIds, e, localIndex);
+          if (rank < c.C) {
+            row = e * c.C + rank;
+          }
+        }
+        slotRow[s] = row;
+        if (row >= 0) {
+          rowIndex[row] = s;
+        }
+      }
+      barrier();
+    }
+    const stride = numWorkgroups.x * c.CH;
+    for (let row = workgroupId.x * c.CH + localIndex; row < c.E * c.C; row += stride) {
+      if (row % c.C >= counts[row / c.C]) {
+        rowIndex[row] = -1;
+      }
+    }
+    for (let e = workgroupId.x * c.CH + localIndex; e < c.E; e += stride) {
+      maskedCount[e] = min(counts[e], c.C);
+    }
+  },
+);
+
+export const moe_gather = kernel(
+  {
+    doc: 'xp[r, :] = x[rowIndex[r] / TOPK, :] (zeros where rowIndex[r] < 0); R = MP (contiguous) or E*C (masked); bf16',
+    tunables: { WG: [256, 128] },
+    workgroup: (c) => [c.WG],
+    grid: (c) => [c.R],
+  },
+  (x: Tensor<bf16, ['T', 'H']>, rowIndex: Tensor<i32, ['R']>, xp: Out<bf16, ['R', 'H']>, c: { T: i32; H: i32; R: i32; TOPK: i32; WG: i32 }) => {
+    const r = workgroupId.x;
+    const s = rowIndex[r];
+    const src = (s >= 0 ? s / c.TOPK : 0) * c.H;
+    for (let h = localIndex; h < c.H; h += c.WG) {
+      xp[r * c.H + h] = s >= 0 ? x[src + h] : bf16(0.0);
+    }
+  },
+);
+
+export const moe_gather_fp8 = kernel(
+  {
+    doc: 'FP8 activations quantised per token (1x128 groups) gathered like moe_gather: xqp[r, :] = xq[t, :], xsp[r, :] = xs[t, :] for t = rowIndex[r] / TOPK; zeros (and scale 0) on padding',
+    tunables: { WG: [256, 128] },
+    workgroup: (c) => [c.WG],
+    grid: (c) => [c.R],
+  },
+  (
+    xq: Tensor<fp8e4m3, ['T', 'H']>, xs: Tensor<f32, ['T', 'HG']>, rowIndex: Tensor<i32, ['R']>,
+    xqp: Out<fp8e4m3, ['R', 'H']>, xsp: Out<f32, ['R', 'HG']>,
+    c: { T: i32; H: i32; HG: i32; R: i32; TOPK: i32; WG: i32 },
+  ) => {
+    const r = workgroupId.x;
+    const s = rowIndex[r];
+    const t = s >= 0 ? s / c.TOPK : 0;
+    for (let h = localIndex; h < c.H; h += c.WG) {
+      xqp[r * c.H + h] = s >= 0 ? xq[t * c.H + h] : fp8e4m3(0.0);
+    }
+    for (let g = localIndex; g < c.HG; g += c.WG) {
+      xsp[r * c.HG + g] = s >= 0 ? xs[t * c.HG + g] : 0.0;
+    }
+  },
+);

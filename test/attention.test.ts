@@ -1,0 +1,426 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import path from 'node:path';
+import { packArray, unpackArray } from '../compiler/ir/numerics.js';
+import { lowerFile } from '../compiler/frontend/index.js';
+import { REPO_ROOT } from '../compiler/frontend/source.js';
+import type { TunableChoice } from '../compiler/passes/specialise.js';
+import type { HostArray } from '../backends/common/args.js';
+import { BACKENDS, runFresh, runKernel, type Backend } from './harness/backends.js';
+import { assertClose, type Tolerance } from './harness/close.js';
+import { prng, uniform } from './harness/prng.js';
+import { MIMO_ATTENTION, attendRow, attentionVarlen } from './harness/attention-reference.js';
+
+/**
+ * Attention kernels (ops/attention) against the float64 reference of the fact sheet's
+ * formulas (test/harness/attention-reference.ts) on every backend: SWA and global varlen
+ * prefill, split-K global decode + merge, SWA decode over a ring buffer. Inputs are
+ * seeded and bf16-representable, so the reference sees exactly what the kernels see.
+ * The interpreter is ~100x slower than WebGPU: it gets the small cases, cuda-emu a subset.
+ */
+const { DQK, DV, WINDOW, SCALE } = MIMO_ATTENTION;
+const bf16 = (v: ArrayLike<number>) => unpackArray('bf16', packArray('bf16', v));
+/** One bf16 rounding of the output (2^-8 relative) plus f32 accumulation over <= 10^3 keys. */
+const BF16_OUT: Tolerance = { rtol: 1e-2, atol: 1e-2 };
+/** Two bf16 outputs of the same math summed in a different order: at most about one bf16 ulp apart. */
+const SAME_MATH: Tolerance = { rtol: 2 ** -7, atol: 1e-3 };
+/** f32 partial states merged on the host: the split count only reorders f32 sums. */
+const F32_MERGED: Tolerance = { rtol: 1e-5, atol: 1e-6 };
+const BF16_NAN = 0x7fc0;
+
+/** The kernels as written (interpreter, non-default tunables); webgpu and cuda-emu otherwise run generated/. */
+const kernels = new Map(['prefill', 'decode'].flatMap((f) => lowerFile(path.join(REPO_ROOT, `ops/attention/${f}.ts`))).map((k) => [k.name, k]));
+const run = (backend: Backend, name: string, tensors: Record<string, HostArray>, scalars: Record<string, number>, choice?: TunableChoice) =>
+  choice || backend === 'interp' ? runFresh(backend, kernels.get(name)!, { tensors, scalars }, choice) : runKernel(backend, name, { tensors, scalars });
+const floats = (a: HostArray) => unpackArray('bf16', a as Uint16Array);
+
+// ---------------------------------------------------------------------------------------
+// Varlen batches and prefill
+
+interface Batch {
+  readonly HQ: number;
+  readonly HKV: number;
+  readonly cuQ: number[];
+  readonly cuK: number[];
+  readonly q: Float32Array;
+  readonly k: Float32Array;
+  readonly v: Float32Array;
+}
+
+/** Sequences of [qLen, kLen]; q in [-3, 3], k in [-2, 2] give scores of std ~2 (peaked softmax rows). */
+function makeBatch(seed: number, HQ: number, HKV: number, lens: readonly (readonly [number, number])[]): Batch {
+  const cuQ = [0], cuK = [0];
+  for (const [ql, kl] of lens) {
+    cuQ.push(cuQ[cuQ.length - 1] + ql);
+    cuK.push(cuK[cuK.length - 1] + kl);
+  }
+  const T = cuQ[cuQ.length - 1], S = cuK[cuK.length - 1];
+  return {
+    HQ, HKV, cuQ, cuK,
+    q: bf16(uniform(seed, T * HQ * DQK, -3, 3)),
+    k: bf16(uniform(seed + 1, S * HKV * DQK, -2, 2)),
+    v: bf16(uniform(seed + 2, S * HKV * DV, -1, 1)),
+  };
+}
+
+type Kind = 'swa' | 'global';
+const T_of = (b: Batch) => b.cuQ[b.cuQ.length - 1];
+
+async function prefill(backend: Backend, kind: Kind, b: Batch, sinks?: Float32Array, choice?: TunableChoice, dims: { DQK: number; DV: number } = { DQK, DV }): Promise<Float32Array> {
+  const T = T_of(b), S = b.cuK[b.cuK.length - 1];
+  const tensors: Record<string, HostArray> = {
+    q: packArray('bf16', b.q), k: packArray('bf16', b.k), v: packArray('bf16', b.v),
+    cu_q: Int32Array.from(b.cuQ), cu_k: Int32Array.from(b.cuK), out: new Uint16Array(T * b.HQ * dims.DV).fill(BF16_NAN),
+  };
+  if (kind === 'swa') tensors.sink = sinks ?? new Float32Array(b.HQ);
+  const out = await run(backend, `${kind}_prefill`, tensors, { T, S, HQ: b.HQ, HKV: b.HKV, ...dims, B1: b.cuQ.length }, choice);
+  return floats(out.out);
+}
+
+/** The reference slices its inputs per key: plain arrays make that ~20x faster than typed ones. */
+function reference(kind: Kind, b: Batch, sinks?: ArrayLike<number>): Float64Array {
+  return attentionVarlen(Array.from(b.q), Array.from(b.k), Array.from(b.v), b.cuQ, b.cuK, { HQ: b.HQ, HKV: b.HKV, DQK, DV }, kind === 'swa' ? { scale: SCALE, window: WINDOW, sinks: sinks ?? new Float32Array(b.HQ) } : { scale: SCALE });
+}
+
+/** Rows of `a` ([T, HQ, DV]) for tokens t0..t1. */
+const rows = (a: ArrayLike<number>, HQ: number, t0: number, t1: number) => Array.prototype.slice.call(a, t0 * HQ * DV, t1 * HQ * DV) as number[];
+
+/** [qLen, kLen] cases: q = k (plain prefill) and with a prefix (chunked prefill), keys below and above the window. */
+const PREFILL_CASES: Record<Backend, (readonly (readonly [number, number])[])[]> = {
+  webgpu: [[[1, 1]], [[2, 2]], [[17, 17]], [[127, 127]], [[128, 128]], [[129, 129]], [[300, 300]], [[1, 700]], [[17, 400]], [[129, 250]], [[3, 5], [0, 0], [130, 200], [1, 1], [17, 300], [128, 128]]],
+  'cuda-emu': [[[1, 1]], [[129, 129]], [[300, 300]], [[17, 400]], [[3, 5], [0, 0], [130, 200], [1, 1], [17, 300]]],
+  interp: [[[1, 1]], [[2, 2]], [[17, 17]], [[2, 300]], [[1, 3], [0, 0], [5, 140], [2, 2]]],
+};
+/** Per-head sinks: 0, +10 (dominant), -30 (no effect), 1.5; HQ = 4. */
+const SINKS = Float32Array.from([0, 10, -30, 1.5]);
+
+for (const backend of BACKENDS) {
+  const t = suite(`attention prefill on ${backend}`);
+
+  for (const lens of PREFILL_CASES[backend]) {
+    const label = lens.map(([ql, kl]) => `${ql}/${kl}`).join(',');
+    for (const kind of ['swa', 'global'] as const) {
+      t(`${kind}_prefill qLen/kLen ${label} (HQ=4, HKV=2)`, async () => {
+        const b = makeBatch(lens.length * 1000 + lens[0][0] * 7 + lens[0][1], 4, 2, lens);
+        const got = await prefill(backend, kind, b, SINKS);
+        assertClose(got, reference(kind, b, SINKS), BF16_OUT, `${kind}_prefill ${label} ${backend}`);
+      });
+    }
+  }
+
+  t('sinks: -30 changes nothing, +10 dominates the row (HQ=2, HKV=1, 40 tokens)', async () => {
+    const b = makeBatch(77, 2, 1, [[backend === 'interp' ? 3 : 40, 40]]);
+    const none = reference('global', b);
+    const weak = Float32Array.from([-30, -30]);
+    assertClose(await prefill(backend, 'swa', b, weak), none, BF16_OUT, 'sink -30 vs no sink');
+    const strong = Float32Array.from([10, 10]);
+    const ref = reference('swa', b, strong);
+    const norm = (a: ArrayLike<number>) => {
+      let s = 0;
+      for (let i = 0; i < a.length; i++) s += a[i] * a[i];
+      return Math.sqrt(s);
+    };
+    assert.ok(norm(ref) < 0.5 * norm(none), 'a +10 sink takes most of the probability mass');
+    assertClose(await prefill(backend, 'swa', b, strong), ref, BF16_OUT, 'sink +10');
+  });
+
+  t('window boundary: key pos-127 is visible, pos-128 is not', async () => {
+    // Every query is u (random signs), key 100 is u too, all other keys are small: key 100
+    // takes ~all of the mass wherever it is visible, and its value is all ones.
+    const [qLen, kLen] = backend === 'interp' ? [3, 230] : [260, 260];
+    const b = makeBatch(5, 2, 1, [[qLen, kLen]]);
+    const u = Float32Array.from(uniform(6, DQK), (x) => (x < 0 ? -1 : 1));
+    for (let i = 0; i < b.q.length; i++) b.q[i] = u[i % DQK];
+    for (let i = 0; i < b.k.length; i++) b.k[i] = bf16([b.k[i] / 16])[0];
+    b.k.set(u, 100 * DQK);
+    b.v.fill(1, 100 * DV, 101 * DV);
+    const got = await prefill(backend, 'swa', b);
+    const ref = reference('swa', b);
+    assertClose(got, ref, BF16_OUT, 'swa_prefill window boundary');
+    const rowOf = (pos: number, h: number) => got[((pos - (kLen - qLen)) * 2 + h) * DV];
+    for (const h of [0, 1]) {
+      assert.ok(rowOf(227, h) > 0.99, `position 227 sees key 100: ${rowOf(227, h)}`);
+      assert.ok(rowOf(228, h) < 0.5, `position 228 does not see key 100: ${rowOf(228, h)}`);
+    }
+  });
+
+  t('fully masked rows (qLen > kLen: negative positions) are zeros, never NaN; empty sequences are skipped', async () => {
+    const b = makeBatch(9, 4, 2, [[3, 1], [0, 0], [2, 0], [4, 6]]);
+    for (const kind of ['swa', 'global'] as const) {
+      const got = await prefill(backend, kind, b, SINKS);
+      assertClose(got, reference(kind, b, SINKS), BF16_OUT, `${kind} masked rows`);
+      // Tokens 0, 1 (sequence 0 at positions -2, -1) and 3, 4 (sequence 2, no keys) see nothing.
+      for (const tok of [0, 1, 3, 4]) assert.ok(rows(got, 4, tok, tok + 1).every((x) => x === 0), `${kind} token ${tok} is exactly zero`);
+    }
+  });
+
+  t('DQK/DV other than 192/128: the kernels touch nothing', async () => {
+    const b = makeBatch(11, 2, 1, [[2, 2]]);
+    const small: Batch = { ...b, q: b.q.slice(0, 2 * 2 * 128), k: b.k.slice(0, 2 * 128), v: b.v.slice(0, 2 * 64) };
+    const got = await prefill(backend, 'swa', small, undefined, undefined, { DQK: 128, DV: 64 });
+    assert.ok(got.every(Number.isNaN), 'output left as it was');
+  });
+
+  t.run();
+}
+
+// ---------------------------------------------------------------------------------------
+// Non-default tunables (compiled fresh): the tiling must not change results.
+
+const VARIANTS: [Kind, TunableChoice][] = [['swa', { BQ: 1, BK: 16 }], ['swa', { BQ: 8, BK: 64 }], ['swa', { BQ: 2, BK: 32 }], ['global', { BQ: 1, BK: 64 }]];
+for (const backend of BACKENDS) {
+  const t = suite(`attention prefill tunable variants on ${backend}`);
+  for (const [kind, choice] of backend === 'webgpu' ? VARIANTS : VARIANTS.slice(0, 2)) {
+    t(`${kind}_prefill ${JSON.stringify(choice)}`, async () => {
+      const lens: [number, number][] = backend === 'interp' ? [[3, 140], [2, 2]] : [[150, 150], [5, 131], [0, 0], [33, 33]];
+      const b = makeBatch(21, 4, 2, lens);
+      assertClose(await prefill(backend, kind, b, SINKS, choice), reference(kind, b, SINKS), BF16_OUT, `${kind} ${JSON.stringify(choice)}`);
+    });
+  }
+  t.run();
+}
+
+// ---------------------------------------------------------------------------------------
+// Decode: NQ new tokens per sequence, already in the cache.
+
+interface DecodeCase {
+  readonly HQ: number;
+  readonly HKV: number;
+  readonly NQ: number;
+  /** Total length per sequence (including the NQ new tokens). */
+  readonly lens: readonly number[];
+  /** Whole sequences as a prefill batch (qLen = kLen = len). */
+  readonly full: Batch;
+}
+
+function decodeCase(seed: number, HQ: number, HKV: number, NQ: number, lens: readonly number[]): DecodeCase {
+  return { HQ, HKV, NQ, lens, full: makeBatch(seed, HQ, HKV, lens.map((l) => [l, l] as const)) };
+}
+
+/** q of the new tokens: the last NQ query rows of every sequence, [B, NQ, HQ, DQK]. */
+function decodeQueries(c: DecodeCase): Float32Array {
+  const out = new Float32Array(c.lens.length * c.NQ * c.HQ * DQK);
+  c.lens.forEach((len, b) => {
+    const start = (c.full.cuQ[b] + len - c.NQ) * c.HQ * DQK;
+    out.set(c.full.q.subarray(start, start + c.NQ * c.HQ * DQK), b * c.NQ * c.HQ * DQK);
+  });
+  return out;
+}
+
+/** The last NQ rows of every sequence of a [T, HQ, DV] prefill output. */
+function lastRows(c: DecodeCase, a: ArrayLike<number>, qLens: readonly number[] = c.lens): number[] {
+  let t0 = 0;
+  const out: number[] = [];
+  qLens.forEach((ql) => {
+    out.push(...rows(a, c.HQ, t0 + ql - c.NQ, t0 + ql));
+    t0 += ql;
+  });
+  return out;
+}
+
+/**
+ * Cache [B, slots, HKV, D] with key position p of sequence b in slot p % ring (ring =
+ * slots for the global cache); slots no visible position maps to hold NaN, so reading
+ * one poisons the output. Built once per case and size.
+ */
+const caches = new WeakMap<DecodeCase, Map<string, Uint16Array>>();
+function cache(c: DecodeCase, src: Float32Array, D: number, slots: number): Uint16Array {
+  if (!caches.has(c)) caches.set(c, new Map());
+  const mine = caches.get(c)!;
+  const key = `${src === c.full.k ? 'k' : 'v'}${slots}`;
+  if (!mine.has(key)) mine.set(key, buildCache(c, src, D, slots));
+  return mine.get(key)!;
+}
+function buildCache(c: DecodeCase, src: Float32Array, D: number, slots: number): Uint16Array {
+  const out = new Uint16Array(c.lens.length * slots * c.HKV * D).fill(BF16_NAN);
+  const row = c.HKV * D;
+  c.lens.forEach((len, b) => {
+    for (let p = Math.max(0, len - slots); p < len; p++) {
+      out.set(packArray('bf16', src.subarray((c.full.cuK[b] + p) * row, (c.full.cuK[b] + p + 1) * row)), (b * slots + (p % slots)) * row);
+    }
+  });
+  return out;
+}
+
+/** Only the new tokens after their prefix: the same rows as the end of a whole-sequence prefill. */
+function tailBatch(c: DecodeCase): Batch {
+  return { ...c.full, cuQ: c.lens.map((_, b) => b * c.NQ).concat(c.lens.length * c.NQ), q: decodeQueries(c) };
+}
+
+/** Reference rows of the new tokens, [B, NQ, HQ, DV]. */
+const decodeReference = (kind: Kind, c: DecodeCase, sinks?: ArrayLike<number>) => reference(kind, tailBatch(c), sinks);
+
+/** Prefill of the same data: whole sequences, or only the new tokens after their prefix (interpreter). */
+async function prefillRows(backend: Backend, kind: Kind, c: DecodeCase, sinks?: Float32Array): Promise<number[]> {
+  if (backend !== 'interp') return lastRows(c, await prefill(backend, kind, c.full, sinks));
+  return Array.from(await prefill(backend, kind, tailBatch(c), sinks));
+}
+
+/** Computes once, on first use (cases share a prefill across tests). */
+function lazy<T>(f: () => Promise<T>): () => Promise<T> {
+  let p: Promise<T> | undefined;
+  return () => (p ??= f());
+}
+
+async function globalDecode(backend: Backend, c: DecodeCase, P: number, SMAX: number, choice?: TunableChoice) {
+  const B = c.lens.length;
+  const rowsN = B * c.NQ * c.HQ;
+  const scalars = { B, NQ: c.NQ, HQ: c.HQ, HKV: c.HKV, SMAX, P, DQK, DV };
+  const part = await run(backend, 'global_decode_partial', {
+    q: packArray('bf16', decodeQueries(c)), k_cache: cache(c, c.full.k, DQK, SMAX), v_cache: cache(c, c.full.v, DV, SMAX), seq_lens: Int32Array.from(c.lens),
+    part_acc: new Float32Array(rowsN * P * DV).fill(NaN), part_max: new Float32Array(rowsN * P).fill(NaN), part_sum: new Float32Array(rowsN * P).fill(NaN),
+  }, scalars, choice);
+  const merged = await run(backend, 'decode_merge', {
+    part_acc: part.part_acc, part_max: part.part_max, part_sum: part.part_sum, out: new Uint16Array(rowsN * DV).fill(BF16_NAN),
+  }, { B, NQ: c.NQ, HQ: c.HQ, P, DV });
+  return { out: floats(merged.out), raw: merged.out as Uint16Array, partials: part as Record<'part_acc' | 'part_max' | 'part_sum', Float32Array> };
+}
+
+/** decode_merge's math in float64 on the host, from the f32 partials. */
+function hostMerge(p: Record<'part_acc' | 'part_max' | 'part_sum', Float32Array>, P: number): Float64Array {
+  const rowsN = p.part_max.length / P;
+  const out = new Float64Array(rowsN * DV);
+  for (let r = 0; r < rowsN; r++) {
+    let M = -Infinity;
+    for (let s = 0; s < P; s++) M = Math.max(M, p.part_max[r * P + s]);
+    let sum = 0;
+    for (let s = 0; s < P; s++) sum += p.part_sum[r * P + s] * Math.exp(p.part_max[r * P + s] - M);
+    for (let d = 0; d < DV; d++) {
+      let o = 0;
+      for (let s = 0; s < P; s++) o += p.part_acc[(r * P + s) * DV + d] * Math.exp(p.part_max[r * P + s] - M);
+      out[r * DV + d] = sum > 0 ? o / sum : 0;
+    }
+  }
+  return out;
+}
+
+async function swaDecode(backend: Backend, c: DecodeCase, R: number, sinks: Float32Array, choice?: TunableChoice): Promise<Float32Array> {
+  const B = c.lens.length;
+  const out = await run(backend, 'swa_decode', {
+    q: packArray('bf16', decodeQueries(c)), k_ring: cache(c, c.full.k, DQK, R), v_ring: cache(c, c.full.v, DV, R),
+    sink: sinks, seq_lens: Int32Array.from(c.lens), out: new Uint16Array(B * c.NQ * c.HQ * DV).fill(BF16_NAN),
+  }, { B, NQ: c.NQ, HQ: c.HQ, HKV: c.HKV, R, DQK, DV }, choice);
+  return floats(out.out);
+}
+
+/** bf16 bit patterns at most `ulps` apart (same sign). */
+function assertUlps(a: Uint16Array, b: Uint16Array, ulps: number, label: string): void {
+  assert.is(a.length, b.length);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = (a[i] & 0x8000) === (b[i] & 0x8000) ? Math.abs(a[i] - b[i]) : (a[i] & 0x7fff) + (b[i] & 0x7fff);
+    worst = Math.max(worst, d);
+  }
+  assert.ok(worst <= ulps, `${label}: ${worst} bf16 ulps apart (allowed ${ulps})`);
+}
+
+const SPLITS = [1, 2, 3, 7, 64];
+/** Sequences: only the new tokens, shorter than a tile, below and above the window, and long (wraps a 136-slot ring 3.8 times). */
+const DECODE_LENS: Record<Backend, number[]> = { webgpu: [0, 40, 150, 520], 'cuda-emu': [0, 150, 520], interp: [0, 40, 420] };
+
+for (const backend of BACKENDS) {
+  const t = suite(`attention decode on ${backend}`);
+  const [HQ, HKV] = backend === 'interp' ? [2, 1] : [4, 2];
+  const sinks = SINKS.slice(0, HQ);
+
+  for (const NQ of backend === 'cuda-emu' ? [1, 4] : [1, 2, 4]) {
+    const c = decodeCase(300 + NQ, HQ, HKV, NQ, DECODE_LENS[backend].map((l) => l + NQ));
+    const SMAX = Math.max(...c.lens) + 5;
+    const globalPrefill = lazy(() => prefillRows(backend, 'global', c));
+    const swaPrefill = lazy(() => prefillRows(backend, 'swa', c, sinks));
+    const decodes = new Map(SPLITS.map((P) => [P, lazy(() => globalDecode(backend, c, P, SMAX))]));
+
+    t(`global decode NQ=${NQ} lens ${c.lens}: every split count P in ${SPLITS} gives the same result, equal to prefill`, async () => {
+      const ref = decodeReference('global', c);
+      const pre = await globalPrefill();
+      assertClose(pre, ref, BF16_OUT, 'global prefill vs reference');
+      const first = await decodes.get(1)!();
+      const merged1 = hostMerge(first.partials, 1);
+      assertClose(first.out, ref, BF16_OUT, 'decode P=1 vs reference');
+      assertClose(first.out, pre, SAME_MATH, 'decode P=1 vs prefill');
+      for (const P of SPLITS.slice(1)) {
+        const r = await decodes.get(P)!();
+        assertClose(hostMerge(r.partials, P), merged1, F32_MERGED, `P=${P} merged f32 vs P=1`);
+        assertUlps(r.raw, first.raw, 1, `P=${P} bf16 out vs P=1`);
+        assertClose(r.out, ref, BF16_OUT, `P=${P} vs reference`);
+      }
+    });
+
+    t(`global decode NQ=${NQ}: empty splits hold max=-F32_MAX, sum=0, acc=0`, async () => {
+      const P = 64;
+      const r = await decodes.get(P)!();
+      // Sequence 0 has NQ <= 4 keys: one tile, so splits 1..63 see nothing.
+      for (let row = 0; row < NQ * HQ; row++) {
+        for (let s = 1; s < P; s++) {
+          assert.is(r.partials.part_max[row * P + s], -3.4028234663852886e38);
+          assert.is(r.partials.part_sum[row * P + s], 0);
+          assert.ok(r.partials.part_acc.subarray((row * P + s) * DV, (row * P + s + 1) * DV).every((x) => x === 0));
+        }
+      }
+    });
+
+    for (const R of [WINDOW + NQ - 1, 136]) {
+      t(`swa decode NQ=${NQ} ring R=${R} lens ${c.lens}: equals prefill (ring wraps ${(Math.max(...c.lens) / R).toFixed(1)}x)`, async () => {
+        const pre = await swaPrefill();
+        assertClose(pre, decodeReference('swa', c, sinks), BF16_OUT, 'swa prefill vs reference');
+        const got = await swaDecode(backend, c, R, sinks);
+        assertClose(got, decodeReference('swa', c, sinks), BF16_OUT, 'swa decode vs reference');
+        assertClose(got, pre, SAME_MATH, 'swa decode vs prefill');
+      });
+    }
+  }
+
+  if (backend !== 'cuda-emu') t('decode tunable variants (BQ=1, BQ=2 with NQ=3: two row groups)', async () => {
+    const c = decodeCase(404, HQ, HKV, 3, [3, 45, 200]);
+    const ref = decodeReference('global', c);
+    const refSwa = decodeReference('swa', c, sinks);
+    for (const choice of [{ BQ: 1, BK: 16 }, { BQ: 2, BK: 64 }]) {
+      assertClose((await globalDecode(backend, c, 3, 210, choice)).out, ref, BF16_OUT, `global ${JSON.stringify(choice)}`);
+      assertClose(await swaDecode(backend, c, 140, sinks, choice), refSwa, BF16_OUT, `swa ${JSON.stringify(choice)}`);
+    }
+  });
+
+  t.run();
+}
+
+// ---------------------------------------------------------------------------------------
+// The longest context, 262,144 tokens (B=1, SMAX=262144): index math and split-K at full size.
+
+/**
+ * K/V are zero for positions [0, Z) and random after. Z zero keys each add exp(0 - m) to
+ * the softmax denominator and nothing to the numerator: exactly one extra logit log(Z)
+ * that carries no value, i.e. the reference's sink column. So the reference is attendRow
+ * over the last L - Z keys with sink log(Z), which it can do (its row max spreads every
+ * logit as arguments, too many for the whole context).
+ */
+if (BACKENDS.includes('webgpu')) {
+  const t = suite('attention decode at 262,144 tokens on webgpu');
+  t('global decode, seq_len = SMAX = 262144, NQ=2, P=64 (HQ=HKV=1): matches the reference', async () => {
+    const [SMAX, NQ, P, TAIL] = [262144, 2, 64, 20000];
+    const Z = SMAX - TAIL;
+    const r = prng(99);
+    const table = packArray('bf16', uniform(98, 4096, -2, 2));
+    const randomBf16 = (n: number) => Uint16Array.from({ length: n }, () => table[Math.floor(r() * 4096)]);
+    const kc = new Uint16Array(SMAX * DQK), vc = new Uint16Array(SMAX * DV);
+    kc.set(randomBf16(TAIL * DQK), Z * DQK);
+    vc.set(randomBf16(TAIL * DV), Z * DV);
+    const q = bf16(uniform(97, NQ * DQK, -3, 3));
+    const part = await runKernel('webgpu', 'global_decode_partial', {
+      tensors: {
+        q: packArray('bf16', q), k_cache: kc, v_cache: vc, seq_lens: Int32Array.from([SMAX]),
+        part_acc: new Float32Array(NQ * P * DV), part_max: new Float32Array(NQ * P), part_sum: new Float32Array(NQ * P),
+      },
+      scalars: { B: 1, NQ, HQ: 1, HKV: 1, SMAX, P, DQK, DV },
+    });
+    const merged = await runKernel('webgpu', 'decode_merge', { tensors: { ...part, out: new Uint16Array(NQ * DV) } as Record<string, HostArray>, scalars: { B: 1, NQ, HQ: 1, P, DV } });
+    const [kf, vf] = [unpackArray('bf16', kc.subarray(Z * DQK)), unpackArray('bf16', vc.subarray(Z * DV))];
+    const ref = new Float64Array(NQ * DV);
+    for (let i = 0; i < NQ; i++) {
+      const pos = SMAX - NQ + i - Z;
+      ref.set(attendRow(q.subarray(i * DQK, (i + 1) * DQK), pos, TAIL, (j) => kf.subarray(j * DQK, (j + 1) * DQK), (j) => vf.subarray(j * DV, (j + 1) * DV), { scale: SCALE, sink: Math.log(Z), DV }), i * DV);
+    }
+    // Outputs are small here (|o| < 0.05: most mass sits on the zero keys): a tighter atol.
+    assertClose(floats(merged.out), ref, { rtol: 1e-2, atol: 1e-3 }, 'decode at 262144 tokens');
+  });
+  t.run();
+}

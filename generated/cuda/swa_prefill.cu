@@ -10,11 +10,11 @@ extern "C" __global__ void __launch_bounds__(128) mimo_swa_prefill_kernel(const 
   float dots[4];
   float acc[4];
   const bool dimsOk = ((DQK == 192) && (DV == 128));
-  const float prefill_m0 = sink[static_cast<int>(blockIdx.y)];
-  const int h = static_cast<int>(blockIdx.y);
+  const float prefill_m0 = sink[static_cast<int>(blockIdx.x)];
+  const int h = static_cast<int>(blockIdx.x);
   const int kh = (h / (HQ / HKV));
   const int nSeq = (B1 - 1);
-  const int blk = static_cast<int>(blockIdx.x);
+  const int blk = static_cast<int>(blockIdx.y);
   int seq = -1;
   int i0 = 0;
   int first = 0;
@@ -233,7 +233,7 @@ extern "C" cudaError_t mimo_swa_prefill(const void* q, const void* k, const void
   if (DQK < 0) return cudaErrorInvalidValue;
   if (DV < 0) return cudaErrorInvalidValue;
   if (B1 < 0) return cudaErrorInvalidValue;
-  const long long grid_x = (((static_cast<long long>(T) + 4LL - 1) / 4LL) + static_cast<long long>(B1)), grid_y = static_cast<long long>(HQ), grid_z = 1;
+  const long long grid_x = static_cast<long long>(HQ), grid_y = (((static_cast<long long>(T) + 4LL - 1) / 4LL) + static_cast<long long>(B1)), grid_z = 1;
   if (grid_x == 0 || grid_y == 0 || grid_z == 0) return cudaSuccess;
   if (grid_x > 2147483647LL || grid_y > 65535 || grid_z > 65535) return cudaErrorInvalidConfiguration;
   MIMO_LAUNCH(mimo_swa_prefill_kernel, dim3(static_cast<unsigned>(grid_x), static_cast<unsigned>(grid_y), static_cast<unsigned>(grid_z)), dim3(128, 1, 1), 0, stream, static_cast<const __nv_bfloat16*>(q), static_cast<const __nv_bfloat16*>(k), static_cast<const __nv_bfloat16*>(v), static_cast<const float*>(sink), static_cast<const int*>(cu_q), static_cast<const int*>(cu_k), static_cast<__nv_bfloat16*>(out), T, S, HQ, HKV, DQK, DV, B1);

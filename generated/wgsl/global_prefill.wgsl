@@ -37,10 +37,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var dots: array<f32, 4>;
   var acc: array<f32, 4>;
   let dimsOk: bool = ((params.DQK == 192i) && (params.DV == 128i));
-  let h: i32 = i32(wid.y);
+  let h: i32 = i32(wid.x);
   let kh: i32 = (h / (params.HQ / params.HKV));
   let nSeq: i32 = (params.B1 - 1i);
-  let blk: i32 = i32(wid.x);
+  let blk: i32 = i32(wid.y);
   var seq: i32 = -1i;
   var i0: i32 = 0i;
   var first: i32 = 0i;

@@ -13,10 +13,11 @@ import { attendKeys, initState, loadQueries, storeRows } from './online.js';
  * make the kernels do nothing.
  *
  * Work split: a workgroup takes BQ consecutive query rows of one sequence and one query
- * head (grid.y = head) and runs the online-softmax template of online.ts over the keys its
- * rows see; grid.x enumerates the row blocks of all sequences, at most cdiv(T, BQ) + B of
- * them (extra workgroups find no sequence and do nothing). WebGPU allows 65535 per grid
- * dimension: T <= ~262K tokens per launch with BQ = 4.
+ * head and runs the online-softmax template of online.ts over the keys its rows see.
+ * grid.x = head (fastest, so the query heads sharing a KV head read the same K/V window
+ * close together in time), grid.y enumerates the row blocks of all sequences, at most
+ * cdiv(T, BQ) + B of them (extra workgroups find no sequence and do nothing). WebGPU
+ * allows 65535 per grid dimension: T <= ~262K tokens per launch with BQ = 4.
  * Index math is i32: T*HQ*192 and S*HKV*192 must stay below 2^31.
  */
 function prefill(
@@ -27,11 +28,11 @@ function prefill(
   m0: f32, l0: f32, window: i32, dimsOk: boolean,
   T: i32, HQ: i32, HKV: i32, B1: i32, scale: f32, BQ: i32, BK: i32, DQK: i32, DV: i32,
 ): void {
-  const h = workgroupId.y;
+  const h = workgroupId.x;
   const kh = h / (HQ / HKV);
   const nSeq = B1 - 1;
   // Which sequence, and which block of its rows: a scan of the batch (uniform per workgroup).
-  const blk = workgroupId.x;
+  const blk = workgroupId.y;
   let seq = -1;
   let i0 = 0;
   let first = 0;
@@ -68,7 +69,7 @@ const prefillConfig = {
   tunables: { BQ: [4, 1, 2, 8], BK: [32, 16, 64] },
   constraints: (c: { BQ: i32; BK: i32 }) => [c.BQ * c.BK <= 512],
   workgroup: (c: { HEAD_V: i32 }) => [c.HEAD_V],
-  grid: (c: { T: i32; HQ: i32; B1: i32; BQ: i32 }) => [cdiv(c.T, c.BQ) + c.B1, c.HQ],
+  grid: (c: { T: i32; HQ: i32; B1: i32; BQ: i32 }) => [c.HQ, cdiv(c.T, c.BQ) + c.B1],
 };
 
 type PrefillCtx = {
@@ -99,7 +100,7 @@ export const swa_prefill = kernel(
     const acc = local(f32, c.BQ);
     const dimsOk = c.DQK === c.HEAD_QK && c.DV === c.HEAD_V;
     // The sink is one more logit (unscaled) that carries no value: start from it.
-    prefill(q, k, v, cu_q, cu_k, out, Qs, part, scores, probs, rowState, dots, acc, sink[workgroupId.y], 1.0, c.WINDOW, dimsOk,
+    prefill(q, k, v, cu_q, cu_k, out, Qs, part, scores, probs, rowState, dots, acc, sink[workgroupId.x], 1.0, c.WINDOW, dimsOk,
       c.T, c.HQ, c.HKV, c.B1, c.SCALE, c.BQ, c.BK, c.HEAD_QK, c.HEAD_V);
   },
 );

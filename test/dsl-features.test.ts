@@ -35,6 +35,11 @@ for (const backend of BACKENDS) {
     assert.equal(Array.from(out.bins), Array.from(want));
   });
 
+  t('a kernel that reads none of its scalars still runs (its uniform block is bound, not dropped)', async () => {
+    const out = await runFresh(backend, k('unused_uniform'), { tensors: { x: Float32Array.from([1, -2, 3.5, 4]), y: new Float32Array(4).fill(NaN) }, scalars: { N: 4 } });
+    assert.equal(Array.from(out.y), [2, -4, 7, 8]);
+  });
+
   t('subgroupAdd, subgroupSize and subgroupShuffleXor agree with each other', async () => {
     const N = 70;
     const out = await runFresh(backend, k('subgroups'), { tensors: { count: new Float32Array(N), width: new Int32Array(N), swapped: new Int32Array(N) }, scalars: { N } });

@@ -60,7 +60,14 @@ export class WebGpuRuntime {
     const info = await shader.getCompilationInfo();
     const errors = info.messages.filter((x) => x.type === 'error');
     if (errors.length) throw new Error(`[kernel ${m.name}] WGSL compilation failed:\n${errors.map((e) => `  ${e.lineNum}:${e.linePos} ${e.message}`).join('\n')}`);
-    const p = await device.createComputePipelineAsync({ layout: 'auto', compute: { module: shader, entryPoint: m.entryPoint ?? 'main' }, label: m.name });
+    // The layout comes from the manifest, not 'auto': a binding the shader no longer reads
+    // (e.g. a uniform block whose every value was folded away) must still be accepted.
+    const entries: GPUBindGroupLayoutEntry[] = m.bindings.map((b) => ({
+      binding: b.binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: b.access === 'read' ? 'read-only-storage' : 'storage' },
+    }));
+    if (m.uniform) entries.push({ binding: m.uniform.binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } });
+    const layout = device.createPipelineLayout({ bindGroupLayouts: [device.createBindGroupLayout({ entries, label: m.name })], label: m.name });
+    const p = await device.createComputePipelineAsync({ layout, compute: { module: shader, entryPoint: m.entryPoint ?? 'main' }, label: m.name });
     const err = await device.popErrorScope();
     if (err) throw new Error(`[kernel ${m.name}] pipeline creation failed: ${err.message}`);
     this.pipelines.set(m.name, p);
@@ -133,7 +140,10 @@ export class WebGpuRuntime {
       device.queue.writeBuffer(uniform, 0, data);
       entries.push({ binding: m.uniform.binding, resource: { buffer: uniform } });
     }
+    device.pushErrorScope('validation');
     const bind = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    const err = await device.popErrorScope();
+    if (err) throw new Error(`[kernel ${m.name}] binding the arguments failed: ${err.message}`);
     const enc = encoder ?? device.createCommandEncoder();
     const pass = enc.beginComputePass(timestampWrites ? { timestampWrites } : undefined);
     pass.setPipeline(pipeline);

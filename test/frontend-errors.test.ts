@@ -84,6 +84,42 @@ const ROW_SUM_BODY = `
     out[workgroupId.x] = scratch[0];
   }`;
 
+/** One warp's 16x16 tile product with a per-row scaled promotion, in the style of ops/moe/fp8_tiles.ts. */
+const tile = (body: string) => `${DSL.replace(' type Tensor', ' fragment, mma, mmaTransposedB, accumulateScaled, storeFragment, type Tensor')}
+
+/** out = (A·Bᵀ) * rowScale * s[16] for one 16x16 tile. */
+export const tile16 = kernel(
+  { doc: 'one warp, one 16x16 tile', workgroup: () => [32], grid: () => [1] },
+  (a: Tensor<bf16, ['N']>, s: Tensor<f32, ['R']>, out: Out<f32, ['M']>, c: { N: i32; R: i32; M: i32 }) => {
+${indent(body, 4)}
+  },
+);
+`;
+
+/** A valid body for `tile`. */
+const TILE_BODY = `
+  const As = shared(bf16, 256);
+  const Bs = shared(bf16, 256);
+  const Rs = shared(f32, 16);
+  const Cs = shared(f32, 256);
+  for (let i = localIndex; i < 256; i += 32) {
+    As[i] = a[i];
+    Bs[i] = a[i];
+  }
+  if (localIndex < 16) {
+    Rs[localIndex] = s[localIndex];
+  }
+  barrier();
+  const acc = fragment();
+  const part = fragment();
+  mmaTransposedB(part, As, 0, 16, Bs, 0, 16);
+  accumulateScaled(acc, part, Rs, 0, s[16]);
+  storeFragment(acc, Cs, 0, 16);
+  barrier();
+  for (let i = localIndex; i < 256; i += 32) {
+    out[i] = Cs[i];
+  }`;
+
 /** `text` with `from` replaced once (and it must occur), so a case changes exactly what it says. */
 function edit(text: string, from: string, to: string): string {
   if (!text.includes(from)) throw new Error(`fixture edit: '${from}' not found`);
@@ -100,6 +136,30 @@ interface Case {
 }
 
 const cases: Case[] = [
+  {
+    name: 'mma operands of different types',
+    source: tile(edit(edit(TILE_BODY, 'const Bs = shared(bf16, 256);', 'const Bs = shared(f32, 256);'), 'Bs[i] = a[i];', 'Bs[i] = f32(a[i]);')),
+    marker: 'mmaTransposedB(part',
+    detail: /mmaTransposedB operands differ in dtype: a is bf16, b is f32/,
+  },
+  {
+    name: 'row scales in a bf16 shared array',
+    source: tile(edit(edit(TILE_BODY, 'const Rs = shared(f32, 16);', 'const Rs = shared(bf16, 16);'), 'Rs[localIndex] = s[localIndex];', 'Rs[localIndex] = bf16(s[localIndex]);')),
+    marker: 'Rs, 0, s[16]',
+    detail: /accumulateScaled reads row scales from an f32 shared array/,
+  },
+  {
+    name: 'a fragment accumulated into itself',
+    source: tile(edit(TILE_BODY, 'accumulateScaled(acc, part,', 'accumulateScaled(acc, acc,')),
+    marker: 'acc, Rs, 0',
+    detail: /accumulateScaled needs two different fragments/,
+  },
+  {
+    name: 'bf16 block scale without a cast',
+    source: tile(edit(TILE_BODY, 'accumulateScaled(acc, part, Rs, 0, s[16]);', 'accumulateScaled(acc, part, Rs, 0, a[16]);')),
+    marker: 'a[16]);',
+    detail: /accumulateScaled scale: expected f32, got bf16/,
+  },
   {
     name: 'bf16 + f32 without a cast',
     source: elementwise('acc[i] = f32(x[i]) + w[i];'),
@@ -384,8 +444,9 @@ test('valid kernels in the same style compile without errors (the harness is sou
   const kernels = [
     ...lowerText(path.join(REPO_ROOT, fixturePath('valid elementwise')), elementwise(SCALE_BODY)),
     ...lowerText(path.join(REPO_ROOT, fixturePath('valid row sum')), rowSum(ROW_SUM_BODY)),
+    ...lowerText(path.join(REPO_ROOT, fixturePath('valid tile')), tile(TILE_BODY)),
   ];
-  assert.equal(kernels.map((k) => k.name), ['scaleRows', 'rowSum']);
+  assert.equal(kernels.map((k) => k.name), ['scaleRows', 'rowSum', 'tile16']);
   assert.equal(kernels[1].shared.map((s) => s.size), [{ k: 'sym', name: 'WG' }]);
   assert.ok(kernels.every((k) => k.body.length > 0));
 });

@@ -62,4 +62,29 @@ for (const j of jobs) {
 }
 
 test.after(() => fs.rmSync(out, { recursive: true, force: true }));
+// Which hardware instructions each architecture gets for FP8, read from the PTX (what we
+// asked the compiler for): the grouped GEMMs' e4m3 tensor-core MMA on sm_90a and its f16
+// stand-in on sm_80; the casts' packed saturating cvt (via cuda_fp8.h) on sm_90a.
+const ptx = async (file: string, arch: string) => (await run(NVCC, ['-std=c++17', `-arch=${arch}`, '-ptx', path.join(dir, file), '-o', '-'], { maxBuffer: 1 << 26 })).stdout;
+const FP8_MMA = /mma\.sync\.aligned\.m16n8k32\.row\.col\.f32\.e4m3\.e4m3\.f32/;
+const F16_MMA = /mma\.sync\.aligned\.m16n8k16\.row\.col\.f32\.f16\.f16\.f32/;
+const fp8Gemms = files.filter((f) => /^moe_(gate_up|down)_fp8/.test(f));
+
+test('FP8 grouped GEMMs: e4m3 m16n8k32 tensor-core MMA on sm_90a, two f16 m16n8k16 on sm_80', async () => {
+  assert.is(fp8Gemms.length, 4, 'four FP8 grouped GEMMs');
+  for (const f of fp8Gemms) {
+    const hopper = await ptx(f, 'sm_90a');
+    assert.match(hopper, FP8_MMA, `${f} sm_90a`);
+    assert.not.match(hopper, F16_MMA, `${f} sm_90a has no f16 fallback`);
+    const ampere = await ptx(f, 'sm_80');
+    assert.match(ampere, F16_MMA, `${f} sm_80`);
+    assert.not.match(ampere, FP8_MMA, `${f} sm_80 has no fp8 MMA`);
+  }
+});
+
+test('FP8 casts use the packed saturating cvt on sm_90a', async () => {
+  assert.match(await ptx('cast_f32_to_e4m3.cu', 'sm_90a'), /cvt\.rn\.satfinite\.e4m3x2\.f32/);
+  assert.match(await ptx('cast_bf16_to_e5m2.cu', 'sm_90a'), /cvt\.rn\.satfinite\.e5m2x2\.f(32|16x2)/);
+});
+
 test.run();

@@ -105,16 +105,33 @@ export declare function atomicMax(buf: Out<i32 | u32, readonly string[]> | Share
 
 /** A zeroed 16x16 f32 accumulator for the calling warp. */
 export declare function fragment(): Fragment;
+/** Operand types of mma: 16-bit and fp8 operands use tensor cores on CUDA. */
+export type MmaOperand = bf16 | f16 | f32 | fp8e4m3 | fp8e5m2;
 /**
- * acc += A(16x16) * B(16x16), A and B read from shared arrays (row-major, element
- * offsets and row strides given). Every thread of the 32-thread warp must call it
- * with the same arguments. bf16/f16 operands use tensor cores on CUDA.
+ * acc += A(16xK) * B(Kx16), A and B read from shared arrays (row-major, element offsets
+ * and row strides given); K = 16, or 32 for fp8 operands (PTX m16n8k16 / m16n8k32). Every
+ * thread of the 32-thread warp must call it with the same arguments. Products are exact
+ * and accumulate in f32.
  */
 export declare function mma(
   acc: Fragment,
-  a: Shared<bf16 | f16 | f32>, aOffset: number, aStride: number,
-  b: Shared<bf16 | f16 | f32>, bOffset: number, bStride: number,
+  a: Shared<MmaOperand>, aOffset: number, aStride: number,
+  b: Shared<MmaOperand>, bOffset: number, bStride: number,
 ): void;
+/**
+ * mma with B stored transposed: B[k][n] = b[bOffset + n*bStride + k]. This is how a
+ * PyTorch [N, K] weight tile lies when staged as read, and tensor cores load it along K.
+ */
+export declare function mmaTransposedB(
+  acc: Fragment,
+  a: Shared<MmaOperand>, aOffset: number, aStride: number,
+  b: Shared<MmaOperand>, bOffset: number, bStride: number,
+): void;
+/**
+ * acc[r][c] += part[r][c] * rowScale[rowOffset + r] * scale for the 16x16 tile: applies
+ * per-row and per-block scales to a partial product (FP8 block-scaled GEMM promotion).
+ */
+export declare function accumulateScaled(acc: Fragment, part: Fragment, rowScale: Shared<f32>, rowOffset: number, scale: number): void;
 /** Writes the 16x16 accumulator to a shared array at offset with a row stride. */
 export declare function storeFragment(acc: Fragment, dst: Shared<f32>, offset: number, stride: number): void;
 

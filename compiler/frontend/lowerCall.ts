@@ -11,7 +11,7 @@ import { dtypeOfTypeNode } from './declaration.js';
 
 const FLOAT_FNS = new Set(['exp', 'exp2', 'log', 'sqrt', 'rsqrt', 'tanh', 'floor']);
 /** DSL calls that are statements (they produce no value). */
-export const STATEMENT_CALLS = new Set(['barrier', 'mma', 'storeFragment', 'shared', 'local', 'fragment']);
+export const STATEMENT_CALLS = new Set(['barrier', 'mma', 'mmaTransposedB', 'accumulateScaled', 'storeFragment', 'shared', 'local', 'fragment']);
 
 export function lowerCall(L: Lowerer, node: CallExpression, valueUsed = true): Val {
   const callee = node.getExpression();

@@ -203,10 +203,27 @@ function lowerCallStatement(L: Lowerer, node: CallExpression): void {
     lowerAtomic(L, dsl, node, args, false);
     return;
   }
-  if (dsl === 'mma') {
-    if (args.length !== 7) throw L.error(node, 'mma(acc, a, aOffset, aStride, b, bOffset, bStride) takes 7 arguments');
+  if (dsl === 'mma' || dsl === 'mmaTransposedB') {
+    if (args.length !== 7) throw L.error(node, `${dsl}(acc, a, aOffset, aStride, b, bOffset, bStride) takes 7 arguments`);
     const acc = fragmentOf(L, args[0]);
-    L.emit({ k: 'mma', acc, a: tileRef(L, args[1], args[2], args[3]), b: tileRef(L, args[4], args[5], args[6]), loc });
+    const a = tileRef(L, args[1], args[2], args[3]);
+    const b = tileRef(L, args[4], args[5], args[6]);
+    const [at, bt] = [L.lookup(args[1].getText()), L.lookup(args[4].getText())].map((x) => (x?.kind === 'shared' ? x.dtype : undefined));
+    if (at !== bt) throw L.error(node, `${dsl} operands differ in dtype: a is ${at}, b is ${bt}`, 'stage both operands in the same type');
+    L.emit({ k: 'mma', acc, a, b, bLayout: dsl === 'mma' ? 'kn' : 'nk', loc });
+    return;
+  }
+  if (dsl === 'accumulateScaled') {
+    if (args.length !== 5) throw L.error(node, 'accumulateScaled(acc, part, rowScale, rowOffset, scale) takes 5 arguments');
+    const acc = fragmentOf(L, args[0]);
+    const part = fragmentOf(L, args[1]);
+    if (acc === part) throw L.error(args[1], 'accumulateScaled needs two different fragments');
+    const rows = L.lookup(args[2].getText());
+    if (rows?.kind !== 'shared' || rows.dtype !== 'f32') throw L.error(args[2], 'accumulateScaled reads row scales from an f32 shared array');
+    const offset = L.temp('off', requireInt(L, lowerExpr(L, args[3]), args[3], 'row scale offset'), args[3]);
+    const rowScale = { buf: rows.name, offset, stride: { k: 'const', type: 'i32', value: 1 } as const };
+    const scale = coerce(L, lowerExpr(L, args[4]), 'f32', args[4], 'accumulateScaled scale');
+    L.emit({ k: 'fragmentAccumulate', acc, part, rowScale, scale: L.temp('scale', scale, args[4]), loc });
     return;
   }
   if (dsl === 'storeFragment') {

@@ -149,7 +149,7 @@ export function compileExpr(cx: Ctx, e: Expr, scope: Scope, at: SourceLoc | unde
       return (t) => { const x = a(t); const y = b(t); return c(t) ? x : y; };
     }
     case 'call': {
-      if (e.fn === 'pack2') return cx.error(loc, `'pack2' only appears in tensor-core code, which lowerForTarget(kernel, 'interp') does not produce`);
+      if (e.fn === 'pack2' || e.fn === 'pack4') return cx.error(loc, `'${e.fn}' only appears in tensor-core code, which lowerForTarget(kernel, 'interp') does not produce`);
       const args = e.args.map(sub);
       const fn = e.fn;
       // One argument buffer per call site: expressions never suspend, and a call cannot
@@ -174,8 +174,8 @@ export function compileExpr(cx: Ctx, e: Expr, scope: Scope, at: SourceLoc | unde
     }
     case 'load':
       return compileLoad(cx, e, scope, loc);
-    case 'loadPair':
-      return cx.error(loc, `'loadPair' only appears in tensor-core code, which lowerForTarget(kernel, 'interp') does not produce`);
+    case 'loadWord':
+      return cx.error(loc, `'loadWord' only appears in tensor-core code, which lowerForTarget(kernel, 'interp') does not produce`);
   }
   return cx.error(loc, `unknown expression kind '${(e as { k: string }).k}'`);
 }

@@ -154,7 +154,7 @@ function compileStmt(cx: Ctx, s: Stmt, scope: Scope): Compiled {
     }
     case 'atomic':
       return plain(compileAtomic(cx, s, scope));
-    case 'fragment': case 'mma': case 'fragmentStore': case 'mmaSync': case 'storePacked':
+    case 'fragment': case 'mma': case 'fragmentStore': case 'fragmentAccumulate': case 'mmaSync': case 'storePacked':
       return cx.error(loc, `'${s.k}' statements are target lowering artefacts the interpreter does not run: interpret lowerForTarget(kernel, 'interp', choice)`);
   }
 }

@@ -28,7 +28,9 @@ export type MathFn =
   /** f32 (already rounded) -> u32 bit pattern of the storage type in the low bits. */
   | 'bits_bf16' | 'bits_f16' | 'bits_fp8e4m3' | 'bits_fp8e5m2'
   /** (lo, hi: bf16|f16) -> u32 holding both 16-bit patterns, lo in the low half (tensor-core operands). */
-  | 'pack2';
+  | 'pack2'
+  /** (b0..b3: one fp8 type) -> u32 holding the four 8-bit patterns, b0 in the lowest byte. */
+  | 'pack4';
 
 export type Space = 'global' | 'shared' | 'local';
 export type Builtin = 'localId' | 'workgroupId' | 'numWorkgroups' | 'localIndex' | 'subgroupLane' | 'subgroupSize';
@@ -48,8 +50,11 @@ export type Expr =
   | (Typed & { readonly k: 'bitcast'; readonly a: Expr })
   | (Typed & { readonly k: 'select'; readonly cond: Expr; readonly a: Expr; readonly b: Expr })
   | (Typed & { readonly k: 'load'; readonly space: Space; readonly buf: string; readonly index: Expr })
-  /** Two adjacent 16-bit elements as one u32 (buf[index] low, buf[index+1] high); index is provably even. */
-  | (Typed & { readonly k: 'loadPair'; readonly space: Space; readonly buf: string; readonly index: Expr });
+  /**
+   * The 32-bit word holding buf[index], buf[index+1], ... (two 16-bit or four 8-bit elements,
+   * the lowest index in the low bits) as one u32; index is provably a multiple of that count.
+   */
+  | (Typed & { readonly k: 'loadWord'; readonly space: Space; readonly buf: string; readonly index: Expr });
 
 interface Located { readonly loc?: SourceLoc }
 export type Stmt =
@@ -69,15 +74,21 @@ export type Stmt =
   | (Located & { readonly k: 'subgroup'; readonly op: 'add' | 'max' | 'shuffleXor'; readonly result: string; readonly type: DType; readonly value: Expr; readonly laneMask?: Expr })
   /** Warp-level tile ops (see dsl `fragment`/`mma`/`storeFragment`); legalised per target before rendering. */
   | (Located & { readonly k: 'fragment'; readonly name: string })
-  | (Located & { readonly k: 'mma'; readonly acc: string; readonly a: TileRef; readonly b: TileRef })
+  /** acc += A * B, A 16 x depth row-major; B depth x 16, stored k-major ('kn') or n-major ('nk', i.e. Bᵀ row-major). */
+  | (Located & { readonly k: 'mma'; readonly acc: string; readonly a: TileRef; readonly b: TileRef; readonly bLayout: 'kn' | 'nk' })
   | (Located & { readonly k: 'fragmentStore'; readonly acc: string; readonly dst: TileRef })
+  /** acc[r][c] += part[r][c] * rowScale[offset + r] * scale (FP8 block-scale promotion). */
+  | (Located & { readonly k: 'fragmentAccumulate'; readonly acc: string; readonly part: string; readonly rowScale: TileRef; readonly scale: Expr })
   /**
-   * One m16n8k16 tensor-core step (CUDA legalisation output): acc[accBase..accBase+3] +=
-   * A-fragment(a: 4 packed u32) * B-fragment(b: 2 packed u32), PTX ISA layouts.
+   * One tensor-core step (CUDA legalisation output): acc[accBase..accBase+3] += A-fragment
+   * (a: 4 packed u32) * B-fragment (b: 2 packed u32), PTX ISA layouts; m16n8k16 for 16-bit
+   * dtypes, m16n8k32 for fp8.
    */
-  | (Located & { readonly k: 'mmaSync'; readonly dtype: 'bf16' | 'f16'; readonly acc: string; readonly accBase: number; readonly a: readonly Expr[]; readonly b: readonly Expr[] });
+  | (Located & { readonly k: 'mmaSync'; readonly dtype: MmaDType; readonly acc: string; readonly accBase: number; readonly a: readonly Expr[]; readonly b: readonly Expr[] });
 
-/** A shared array operand of a tile op: element offset and row stride. */
+export type MmaDType = 'bf16' | 'f16' | 'fp8e4m3' | 'fp8e5m2';
+
+/** A shared array operand of a tile op: element offset and row stride (the stride is unused for a row-scale vector). */
 export interface TileRef { readonly buf: string; readonly offset: Expr; readonly stride: Expr }
 
 export type Access = 'read' | 'write' | 'readwrite';
@@ -114,3 +125,5 @@ export interface Kernel {
 
 export const WARP = 32;
 export const FRAG_DIM = 16;
+/** K depth of one mma: 16 (as PTX m16n8k16), 32 for 8-bit operands (as m16n8k32). */
+export const mmaDepth = (dtype: DType): number => (dtype === 'fp8e4m3' || dtype === 'fp8e5m2' ? 32 : 16);

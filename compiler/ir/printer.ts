@@ -46,7 +46,8 @@ function printBlock(stmts: readonly Stmt[], depth: number, out: string[]): void 
       case 'atomic': out.push(`${pad}${s.result ? `let ${s.result} = ` : ''}atomic_${s.op}(${s.space}.${s.buf}[${printExpr(s.index)}], ${printExpr(s.value)})`); break;
       case 'subgroup': out.push(`${pad}let ${s.result}: ${s.type} = subgroup_${s.op}(${printExpr(s.value)}${s.laneMask ? `, ${printExpr(s.laneMask)}` : ''})`); break;
       case 'fragment': out.push(`${pad}fragment ${s.name}: f32[16x16] = 0`); break;
-      case 'mma': out.push(`${pad}mma ${s.acc} += ${s.a.buf}[${printExpr(s.a.offset)}; ${printExpr(s.a.stride)}] * ${s.b.buf}[${printExpr(s.b.offset)}; ${printExpr(s.b.stride)}]`); break;
+      case 'mma': out.push(`${pad}mma ${s.acc} += ${s.a.buf}[${printExpr(s.a.offset)}; ${printExpr(s.a.stride)}] * ${s.b.buf}[${printExpr(s.b.offset)}; ${printExpr(s.b.stride)}]${s.bLayout === 'nk' ? 'ᵀ' : ''}`); break;
+      case 'fragmentAccumulate': out.push(`${pad}${s.acc} += ${s.part} * rows(shared.${s.rowScale.buf}[${printExpr(s.rowScale.offset)}]) * ${printExpr(s.scale)}`); break;
       case 'fragmentStore': out.push(`${pad}store_fragment ${s.acc} -> ${s.dst.buf}[${printExpr(s.dst.offset)}; ${printExpr(s.dst.stride)}]`); break;
       case 'mmaSync': out.push(`${pad}mma_sync.m16n8k16.${s.dtype} ${s.acc}[${s.accBase}..${s.accBase + 3}] += a(${s.a.map(printExpr).join(', ')}) * b(${s.b.map(printExpr).join(', ')})`); break;
     }
@@ -73,6 +74,6 @@ export function printExpr(e: Expr): string {
     case 'bitcast': return `bitcast<${e.type}>(${printExpr(e.a)})`;
     case 'select': return `select(${printExpr(e.cond)}, ${printExpr(e.a)}, ${printExpr(e.b)})`;
     case 'load': return `${e.space}.${e.buf}[${printExpr(e.index)}]`;
-    case 'loadPair': return `pair(${e.space}.${e.buf}[${printExpr(e.index)}])`;
+    case 'loadWord': return `word(${e.space}.${e.buf}[${printExpr(e.index)}])`;
   }
 }

@@ -99,9 +99,9 @@ export function evalCall(fn: MathFn, type: DType, args: readonly number[]): numb
     case 'max': return normalise(type, Math.max(a, b));
     case 'min': return normalise(type, Math.min(a, b));
     case 'fma': return normalise(type, a * b + c);
-    case 'pack2':
+    case 'pack2': case 'pack4':
       // Operand packing exists only after CUDA tensor-core lowering; nothing evaluates it.
-      throw new RangeError('pack2 has no host value: only the CUDA emitter renders it');
+      throw new RangeError(`${fn} has no host value: only the CUDA emitter renders it`);
   }
   const narrow = NARROW_FNS[fn];
   const fmt = FORMATS[narrow];

@@ -7,7 +7,7 @@ export function mapExpr(e: Expr, f: (e: Expr) => Expr): Expr {
     case 'un': case 'cast': case 'bitcast': return f({ ...e, a: mapExpr(e.a, f) });
     case 'call': return f({ ...e, args: e.args.map((x) => mapExpr(x, f)) });
     case 'select': return f({ ...e, cond: mapExpr(e.cond, f), a: mapExpr(e.a, f), b: mapExpr(e.b, f) });
-    case 'load': case 'loadPair': return f({ ...e, index: mapExpr(e.index, f) });
+    case 'load': case 'loadWord': return f({ ...e, index: mapExpr(e.index, f) });
     default: return f(e);
   }
 }
@@ -33,6 +33,7 @@ export function mapStmts(stmts: readonly Stmt[], expr: (e: Expr) => Expr, stmt: 
       case 'subgroup': r = { ...s, value: me(s.value), laneMask: s.laneMask && me(s.laneMask) }; break;
       case 'mma': r = { ...s, a: tile(s.a), b: tile(s.b) }; break;
       case 'fragmentStore': r = { ...s, dst: tile(s.dst) }; break;
+      case 'fragmentAccumulate': r = { ...s, rowScale: tile(s.rowScale), scale: me(s.scale) }; break;
       case 'mmaSync': r = { ...s, a: s.a.map(me), b: s.b.map(me) }; break;
       default: r = s;
     }

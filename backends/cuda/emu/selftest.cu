@@ -93,17 +93,17 @@ __global__ void k_mma_bf16(const __nv_bfloat16* __restrict__ A, const __nv_bfloa
   const int lane = threadIdx.x;
   const int g = lane >> 2, t = lane & 3;
   unsigned a[4];
-  a[0] = mimo_ld_bf16x2(A + g * 16 + 2 * t);
-  a[1] = mimo_ld_bf16x2(A + (g + 8) * 16 + 2 * t);
-  a[2] = mimo_ld_bf16x2(A + g * 16 + 2 * t + 8);
-  a[3] = mimo_ld_bf16x2(A + (g + 8) * 16 + 2 * t + 8);
+  a[0] = mimo_ld_u32(A + g * 16 + 2 * t);
+  a[1] = mimo_ld_u32(A + (g + 8) * 16 + 2 * t);
+  a[2] = mimo_ld_u32(A + g * 16 + 2 * t + 8);
+  a[3] = mimo_ld_u32(A + (g + 8) * 16 + 2 * t + 8);
 #pragma unroll
   for (int nh = 0; nh < 2; ++nh) {
     const int n = nh * 8 + g;
     unsigned b[2];
     if (nh == 0) {
-      b[0] = mimo_ld_bf16x2(Bt + n * 16 + 2 * t);
-      b[1] = mimo_ld_bf16x2(Bt + n * 16 + 2 * t + 8);
+      b[0] = mimo_ld_u32(Bt + n * 16 + 2 * t);
+      b[1] = mimo_ld_u32(Bt + n * 16 + 2 * t + 8);
     } else {
       b[0] = mimo_pack_bf16x2(Bf[(2 * t) * 16 + n], Bf[(2 * t + 1) * 16 + n]);
       b[1] = mimo_pack_bf16x2(Bf[(2 * t + 8) * 16 + n], Bf[(2 * t + 9) * 16 + n]);

@@ -19,7 +19,7 @@ export interface Dialect {
   call(fn: string, args: string[], e: Extract<Expr, { k: 'call' }>): string;
   select(cond: string, a: string, b: string): string;
   load(e: Extract<Expr, { k: 'load' }>, index: string): string;
-  loadPair(e: Extract<Expr, { k: 'loadPair' }>, index: string): string;
+  loadWord(e: Extract<Expr, { k: 'loadWord' }>, index: string): string;
   store(s: Extract<Stmt, { k: 'store' }>, index: string, value: string): string;
   storePacked(s: Extract<Stmt, { k: 'storePacked' }>, word: string, shift: string, bits: string): string;
   atomic(s: Extract<Stmt, { k: 'atomic' }>, index: string, value: string): string;
@@ -52,7 +52,7 @@ export class CLikeRenderer {
       case 'call': return d.call(e.fn, e.args.map((a) => this.expr(a)), e);
       case 'select': return d.select(this.expr(e.cond), this.expr(e.a), this.expr(e.b));
       case 'load': return d.load(e, this.expr(e.index));
-      case 'loadPair': return d.loadPair(e, this.expr(e.index));
+      case 'loadWord': return d.loadWord(e, this.expr(e.index));
     }
   }
 
@@ -92,7 +92,7 @@ export class CLikeRenderer {
       case 'atomic': return [ind + d.atomic(s, this.expr(s.index), this.expr(s.value))];
       case 'subgroup': return [ind + d.subgroup(s, this.expr(s.value), s.laneMask && this.expr(s.laneMask))];
       case 'mmaSync': return [ind + d.mmaSync(s, s.a.map((x) => this.expr(x)), s.b.map((x) => this.expr(x)))];
-      case 'fragment': case 'mma': case 'fragmentStore':
+      case 'fragment': case 'mma': case 'fragmentStore': case 'fragmentAccumulate':
         throw new Error(`tile op '${s.k}' reached the renderer of ${this.k.name}; lowerTileOps must run first`);
     }
   }

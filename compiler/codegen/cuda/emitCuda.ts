@@ -1,10 +1,13 @@
-import type { Kernel } from '../../ir/nodes.js';
+import type { Kernel, MmaDType } from '../../ir/nodes.js';
 import type { DType } from '../../ir/types.js';
 import { STORAGE_ONLY } from '../../ir/types.js';
 import { CLikeRenderer, f32Decimal, type Dialect } from '../common/clike.js';
 import { sizeToCpp } from './sizeCpp.js';
 import { CUDA_RESERVED } from './reserved.js';
 import { CompileError } from '../../frontend/errors.js';
+
+/** The prelude function of each tensor-core operand type (mimo_prelude.cuh). */
+const MMA_SHAPE: Record<MmaDType, string> = { bf16: 'm16n8k16_bf16', f16: 'm16n8k16_f16', fp8e4m3: 'm16n8k32_e4m3', fp8e5m2: 'm16n8k32_e5m2' };
 
 export const CUDA_TYPE: Record<DType, string> = {
   f32: 'float', f16: '__half', bf16: '__nv_bfloat16', fp8e4m3: '__nv_fp8_e4m3', fp8e5m2: '__nv_fp8_e5m2', i32: 'int', u32: 'unsigned', bool: 'bool',
@@ -26,7 +29,6 @@ export function launcherSignature(k: Kernel): string {
 
 /** Renders a specialised, tile-lowered kernel as a CUDA C++ translation unit with its launcher. */
 export function emitCuda(k: Kernel, header: string): string {
-  const kernelTypes = new Map<string, DType>([...k.tensors.map((t) => [t.name, t.dtype] as const), ...k.shared.map((s) => [s.name, s.dtype] as const)]);
   const ident = (n: string) => (CUDA_RESERVED.has(n) || n.startsWith('mimo_') ? `${n}_` : n);
   const d: Dialect = {
     ident,
@@ -67,7 +69,7 @@ export function emitCuda(k: Kernel, header: string): string {
       return `static_cast<${CUDA_TYPE[to]}>(${a})`;
     },
     call(fn, args, e) {
-      if (fn === 'pack2') return `mimo_pack2(${args.join(', ')})`;
+      if (fn === 'pack2' || fn === 'pack4') return `mimo_${fn}(${args.join(', ')})`;
       if (fn === 'abs') return e.type === 'f32' ? `fabsf(${args[0]})` : `abs(${args[0]})`;
       if (fn === 'max' || fn === 'min') return e.type === 'f32' ? `f${fn}f(${args.join(', ')})` : `${fn}(${args.join(', ')})`;
       if (MATH[fn]) return `${MATH[fn]}(${args.join(', ')})`;
@@ -75,7 +77,7 @@ export function emitCuda(k: Kernel, header: string): string {
     },
     select: (c, a, b) => `(${c} ? ${a} : ${b})`,
     load: (e, index) => `${ident(e.buf)}[${index}]`,
-    loadPair: (e, index) => `mimo_ld_${kernelTypes.get(e.buf) === 'f16' ? 'f16' : 'bf16'}x2(&${ident(e.buf)}[${index}])`,
+    loadWord: (e, index) => `mimo_ld_u32(&${ident(e.buf)}[${index}])`,
     store: (s, index, value) => `${ident(s.buf)}[${index}] = ${value};`,
     storePacked() {
       throw new CompileError('packed storage reached the CUDA emitter (CUDA has native 8/16-bit types)', k.loc, undefined, undefined, k.name);
@@ -88,7 +90,7 @@ export function emitCuda(k: Kernel, header: string): string {
       const call = s.op === 'add' ? `mimo_warp_sum(${value})` : s.op === 'max' ? `mimo_warp_max(${value})` : `__shfl_xor_sync(0xffffffffu, ${value}, ${laneMask})`;
       return `const ${CUDA_TYPE[s.type]} ${ident(s.result)} = ${call};`;
     },
-    mmaSync: (s, a, b) => `mimo_mma_m16n8k16_${s.dtype}(*reinterpret_cast<float(*)[4]>(&${ident(s.acc)}[${s.accBase}]), {${a.join(', ')}}, {${b.join(', ')}});`,
+    mmaSync: (s, a, b) => `mimo_mma_${MMA_SHAPE[s.dtype]}(*reinterpret_cast<float(*)[4]>(&${ident(s.acc)}[${s.accBase}]), {${a.join(', ')}}, {${b.join(', ')}});`,
     barrier: () => '__syncthreads();',
     forLoop: (init, cond, update) => `for (${init}; ${cond}; ${update})`,
     loop(init, cond, update, body, ind) {

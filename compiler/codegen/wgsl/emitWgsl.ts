@@ -68,8 +68,8 @@ export function emitWgsl(k: Kernel, header: string): string {
       if (e.space === 'global' && atomics.has(e.buf)) return `atomicLoad(&${name}[${index}])`;
       return `${name}[${index}]`;
     },
-    loadPair() {
-      throw new CompileError('paired 16-bit loads reached the WGSL emitter', k.loc, undefined, undefined, k.name);
+    loadWord() {
+      throw new CompileError('32-bit word loads of narrow elements reached the WGSL emitter', k.loc, undefined, undefined, k.name);
     },
     store(s, index, value) {
       const name = ident(s.buf);

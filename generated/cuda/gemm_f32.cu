@@ -280,16 +280,16 @@ extern "C" __global__ void __launch_bounds__(128) mimo_gemm_f32_kernel(const flo
     __syncthreads();
   }
   const int off_2 = ((warpRow_result * 32) + warpCol_result);
-  const int st2_row = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) >> 2) * 2);
-  const int st2_col = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) & 3) * 4);
-  Cs[((off_2 + (st2_row * 32)) + st2_col)] = acc[0];
-  Cs[((off_2 + (st2_row * 32)) + (st2_col + 1))] = acc[1];
-  Cs[((off_2 + (st2_row * 32)) + (st2_col + 2))] = acc[2];
-  Cs[((off_2 + (st2_row * 32)) + (st2_col + 3))] = acc[3];
-  Cs[((off_2 + ((st2_row + 1) * 32)) + st2_col)] = acc[4];
-  Cs[((off_2 + ((st2_row + 1) * 32)) + (st2_col + 1))] = acc[5];
-  Cs[((off_2 + ((st2_row + 1) * 32)) + (st2_col + 2))] = acc[6];
-  Cs[((off_2 + ((st2_row + 1) * 32)) + (st2_col + 3))] = acc[7];
+  const int fr2_g = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) >> 2);
+  const int fr2_t = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) & 3);
+  Cs[((off_2 + (fr2_g * 64)) + (fr2_t * 4))] = acc[0];
+  Cs[((off_2 + (fr2_g * 64)) + ((fr2_t * 4) + 1))] = acc[1];
+  Cs[((off_2 + (fr2_g * 64)) + ((fr2_t * 4) + 2))] = acc[2];
+  Cs[((off_2 + (fr2_g * 64)) + ((fr2_t * 4) + 3))] = acc[3];
+  Cs[((off_2 + (((fr2_g * 2) + 1) * 32)) + (fr2_t * 4))] = acc[4];
+  Cs[((off_2 + (((fr2_g * 2) + 1) * 32)) + ((fr2_t * 4) + 1))] = acc[5];
+  Cs[((off_2 + (((fr2_g * 2) + 1) * 32)) + ((fr2_t * 4) + 2))] = acc[6];
+  Cs[((off_2 + (((fr2_g * 2) + 1) * 32)) + ((fr2_t * 4) + 3))] = acc[7];
   __syncthreads();
   const int storeTile_base = ((m0 * N) + n0);
   const int storeTile_rows = (M - m0);

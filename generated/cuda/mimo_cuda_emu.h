@@ -40,6 +40,8 @@
 //     lane computes its four D elements in f32: d = c; for k = 0..15: d = fmaf(A[r][k], B[k][c], d).
 //     (bf16*bf16 and f16*f16 products are exact in f32; only summation order/rounding may differ from
 //     the tensor core, i.e. results agree to ~1e-6 relative, not bit-exactly.)
+//   * mimo_mma_m16n8k32_{e4m3,e5m2}: the same with A (16x32) and B (32x8) of fp8, decoded with the
+//     m16n8k32 8-bit layouts (see mimo_prelude.cuh); k runs 0..31. fp8*fp8 products are exact in f32.
 //   * Atomics are plain read-modify-write (fibers never preempt each other).
 //   * Host API subset: cudaMalloc (+ template), cudaFree, cudaMemcpy(Async), cudaMemset(Async),
 //     cudaDeviceSynchronize, cudaStreamSynchronize, cudaGetLastError, cudaPeekAtLastError,
@@ -84,6 +86,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <cstdarg>
 #include <cstddef>
 #include <cstdint>
@@ -145,7 +148,8 @@
 namespace mimo_emu {
 
 enum : unsigned char { kRunnable = 0, kBarrier = 1, kWarp = 2, kDone = 3 };
-enum OpKind : int { kOpNone = 0, kOpSync, kOpShfl, kOpVote, kOpReduce, kOpMmaBf16, kOpMmaF16 };
+enum OpKind : int { kOpNone = 0, kOpSync, kOpShfl, kOpVote, kOpReduce, kOpMmaBf16, kOpMmaF16, kOpMmaE4m3, kOpMmaE5m2 };
+inline bool is_mma(int k) { return k == kOpMmaBf16 || k == kOpMmaF16 || k == kOpMmaE4m3 || k == kOpMmaE5m2; }
 
 inline const char* op_name(int k) {
   switch (k) {
@@ -155,6 +159,8 @@ inline const char* op_name(int k) {
     case kOpReduce: return "__reduce_*_sync";
     case kOpMmaBf16: return "mimo_mma_m16n8k16_bf16";
     case kOpMmaF16: return "mimo_mma_m16n8k16_f16";
+    case kOpMmaE4m3: return "mimo_mma_m16n8k32_e4m3";
+    case kOpMmaE5m2: return "mimo_mma_m16n8k32_e5m2";
     default: return "none";
   }
 }
@@ -183,8 +189,8 @@ struct WarpOp {
   uint32_t arrived = 0;  // participants (lanes that deposited)
   uint32_t unread = 0;   // participants that still have to read the result
   Slot slot[32];
-  float mA[16][16];      // decoded mma operands
-  float mB[16][8];
+  float mA[16][32];      // decoded mma operands (k < 16 for 16-bit types)
+  float mB[32][8];
 };
 
 struct Warp {
@@ -393,9 +399,40 @@ inline float f16_bits_to_float(uint32_t h) {
   return r;
 }
 
+// fp8 bit patterns (low byte) -> float, exactly. e5m2 is the upper byte of an f16.
+inline float e5m2_bits_to_float(uint32_t b) { return f16_bits_to_float((b & 0xFFu) << 8); }
+inline float e4m3_bits_to_float(uint32_t b) {
+  b &= 0xFFu;
+  const uint32_t exp = (b >> 3) & 0xFu, man = b & 7u;
+  float r;
+  if (exp == 0xFu && man == 7u) r = std::numeric_limits<float>::quiet_NaN();  // e4m3 has no infinity
+  else if (exp == 0) r = std::ldexp(static_cast<float>(man), -9);
+  else r = std::ldexp(static_cast<float>(8u + man), static_cast<int>(exp) - 10);
+  return (b & 0x80u) ? -r : r;
+}
+
+// Decode the 32 lanes' m16n8k32 fp8 fragments into A[16][32] and B[32][8] (k x n): byte i of a register
+// is k = base + i (PTX ISA "Matrix Fragments for mma.m16n8k32", see prelude).
+inline void mma_decode_fp8(WarpOp& op) {
+  float (*cvt)(uint32_t) = op.kind == kOpMmaE4m3 ? &e4m3_bits_to_float : &e5m2_bits_to_float;
+  for (unsigned lane = 0; lane < 32; ++lane) {
+    const uint32_t* r = op.slot[lane].w;
+    unsigned gid = lane >> 2, t = lane & 3u;
+    const unsigned arow[4] = {gid, gid + 8, gid, gid + 8};
+    const unsigned acol[4] = {4 * t, 4 * t, 4 * t + 16, 4 * t + 16};
+    for (int i = 0; i < 4; ++i)
+      for (unsigned byte = 0; byte < 4; ++byte) op.mA[arow[i]][acol[i] + byte] = cvt(r[i] >> (8 * byte));
+    for (unsigned byte = 0; byte < 4; ++byte) {
+      op.mB[4 * t + byte][gid] = cvt(r[4] >> (8 * byte));
+      op.mB[4 * t + 16 + byte][gid] = cvt(r[5] >> (8 * byte));
+    }
+  }
+}
+
 // Decode the 32 lanes' fragments into row-major A[16][16] and B[16][8] (k x n).
 // Layout: PTX ISA 9.7.14.5.8 "Matrix Fragments for mma.m16n8k16 with floating point type" (see prelude).
 inline void mma_decode(WarpOp& op) {
+  if (op.kind == kOpMmaE4m3 || op.kind == kOpMmaE5m2) return mma_decode_fp8(op);
   float (*cvt)(uint32_t) = op.kind == kOpMmaBf16 ? &bf16_bits_to_float : &f16_bits_to_float;
   for (unsigned lane = 0; lane < 32; ++lane) {
     const uint32_t* r = op.slot[lane].w;
@@ -414,7 +451,7 @@ inline void mma_decode(WarpOp& op) {
 }
 
 inline void warp_complete(Warp& w, WarpOp& op) {
-  if (op.kind == kOpMmaBf16 || op.kind == kOpMmaF16) {
+  if (is_mma(op.kind)) {
     if (op.arrived != 0xFFFFFFFFu)
       fatal("%s needs all 32 lanes of warp %u (participating lanes 0x%08x)", op_name(op.kind), w.base / 32,
             op.arrived);
@@ -433,7 +470,7 @@ inline void warp_after_exit(Warp& w, uint32_t bit) {
   for (uint32_t m = w.alive; m; m &= m - 1) {
     WarpOp& op = w.ops[__builtin_ctz(m)];
     if (op.done) continue;
-    if ((op.kind == kOpMmaBf16 || op.kind == kOpMmaF16) && (op.mask & bit))
+    if (is_mma(op.kind) && (op.mask & bit))
       fatal("thread returned while %s is in flight in its warp", op_name(op.kind));
     uint32_t need = op.mask & w.live;
     if ((op.arrived & need) == need) warp_complete(w, op);
@@ -698,7 +735,8 @@ inline unsigned reduce_impl(unsigned mask, unsigned v, F op) {
   return r;
 }
 
-inline void mma_m16n8k16(int kind, float (&acc)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
+// One warp mma of depth 16 (m16n8k16) or 32 (m16n8k32, fp8 kinds).
+inline void mma_sync(int kind, int depth, float (&acc)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
   Slot s{};
   for (int i = 0; i < 4; ++i) s.w[i] = a[i];
   s.w[4] = b[0];
@@ -708,10 +746,16 @@ inline void mma_m16n8k16(int kind, float (&acc)[4], const unsigned (&a)[4], cons
   for (int i = 0; i < 4; ++i) {  // c0,c1: row g; c2,c3: row g+8; col 2t + (i&1)
     unsigned row = gid + (i >= 2 ? 8u : 0u), col = 2 * t + static_cast<unsigned>(i & 1);
     float d = acc[i];
-    for (int k = 0; k < 16; ++k) d = std::fma(op.mA[row][k], op.mB[k][col], d);
+    for (int k = 0; k < depth; ++k) d = std::fma(op.mA[row][k], op.mB[k][col], d);
     acc[i] = d;
   }
   warp_done_reading(op);
+}
+inline void mma_m16n8k16(int kind, float (&acc)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
+  mma_sync(kind, 16, acc, a, b);
+}
+inline void mma_m16n8k32(int kind, float (&acc)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
+  mma_sync(kind, 32, acc, a, b);
 }
 
 }  // namespace mimo_emu

@@ -2,9 +2,10 @@
 #include "mimo_prelude.cuh"
 
 extern "C" __global__ void __launch_bounds__(128) mimo_moe_down_fp8_masked_kernel(const __nv_fp8_e4m3* __restrict__ hq, const float* __restrict__ hs, const __nv_fp8_e4m3* __restrict__ wd, const float* __restrict__ wds, const int* __restrict__ maskedCount, __nv_bfloat16* __restrict__ y, const int C, const int H, const int HB, const int E, const int F, const int FG) {
-  __shared__ __align__(16) __nv_bfloat16 As[1024];
-  __shared__ __align__(16) __nv_bfloat16 Bs[1024];
+  __shared__ __align__(16) __nv_fp8_e4m3 As[1024];
+  __shared__ __align__(16) __nv_fp8_e4m3 Bs[1024];
   __shared__ __align__(16) float Cs[1024];
+  __shared__ __align__(16) float Ss[32];
   const int e = static_cast<int>(blockIdx.z);
   const int m0 = (static_cast<int>(blockIdx.y) * 32);
   const int n = min(maskedCount[e], C);
@@ -17,6 +18,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_down_fp8_masked_kerne
   const int warpRow_result = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) / 2) * 16);
   const int warpCol_result = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) % 2) * 16);
   const int wBase = (((e * H) + n0) * F);
+  const int wScale = (((e * HB) + (n0 / 128)) * FG);
   float acc[8];
   acc[0] = 0.0f;
   acc[1] = 0.0f;
@@ -26,149 +28,105 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_down_fp8_masked_kerne
   acc[5] = 0.0f;
   acc[6] = 0.0f;
   acc[7] = 0.0f;
-  for (int k0 = 0; (k0 < F); k0 = (k0 + 32)) {
-    const int kg = (k0 / 128);
-    const int loadTileFp8_base = ((downTileFp8_row0 * F) + k0);
-    const int loadTileFp8_cols = (F - k0);
-    const int loadTileFp8_sBase = ((downTileFp8_row0 * FG) + kg);
-    for (int i = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i < 256); i = (i + 128)) {
-      const int r = (i / 8);
-      const int c0 = ((i % 8) * 4);
+  for (int kb = 0; (kb < F); kb = (kb + 128)) {
+    const int kg = (kb / 128);
+    float block_[8];
+    block_[0] = 0.0f;
+    block_[1] = 0.0f;
+    block_[2] = 0.0f;
+    block_[3] = 0.0f;
+    block_[4] = 0.0f;
+    block_[5] = 0.0f;
+    block_[6] = 0.0f;
+    block_[7] = 0.0f;
+    const int loadRowScales_base = ((downTileFp8_row0 * FG) + kg);
+    for (int r = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (r < 32); r = (r + 128)) {
+      const int idx = r;
       float pick = 0.0f;
       if ((r < downTileFp8_rows)) {
-        pick = hs[(loadTileFp8_sBase + (r * FG))];
+        pick = hs[(loadRowScales_base + (r * FG))];
       } else {
         pick = 0.0f;
       }
-      const float s = pick;
-      const int idx_u0 = ((r * 32) + c0);
-      float pick_1_u0 = 0.0f;
-      if (((r < downTileFp8_rows) && (c0 < loadTileFp8_cols))) {
-        pick_1_u0 = (static_cast<float>(hq[((loadTileFp8_base + (r * F)) + c0)]) * s);
-      } else {
-        pick_1_u0 = 0.0f;
-      }
-      As[idx_u0] = __float2bfloat16_rn(pick_1_u0);
-      const int c_u1 = (c0 + 1);
-      const int idx_u1 = ((r * 32) + c_u1);
-      float pick_1_u1 = 0.0f;
-      if (((r < downTileFp8_rows) && (c_u1 < loadTileFp8_cols))) {
-        pick_1_u1 = (static_cast<float>(hq[((loadTileFp8_base + (r * F)) + c_u1)]) * s);
-      } else {
-        pick_1_u1 = 0.0f;
-      }
-      As[idx_u1] = __float2bfloat16_rn(pick_1_u1);
-      const int c_u2 = (c0 + 2);
-      const int idx_u2 = ((r * 32) + c_u2);
-      float pick_1_u2 = 0.0f;
-      if (((r < downTileFp8_rows) && (c_u2 < loadTileFp8_cols))) {
-        pick_1_u2 = (static_cast<float>(hq[((loadTileFp8_base + (r * F)) + c_u2)]) * s);
-      } else {
-        pick_1_u2 = 0.0f;
-      }
-      As[idx_u2] = __float2bfloat16_rn(pick_1_u2);
-      const int c_u3 = (c0 + 3);
-      const int idx_u3 = ((r * 32) + c_u3);
-      float pick_1_u3 = 0.0f;
-      if (((r < downTileFp8_rows) && (c_u3 < loadTileFp8_cols))) {
-        pick_1_u3 = (static_cast<float>(hq[((loadTileFp8_base + (r * F)) + c_u3)]) * s);
-      } else {
-        pick_1_u3 = 0.0f;
-      }
-      As[idx_u3] = __float2bfloat16_rn(pick_1_u3);
+      Ss[idx] = pick;
     }
-    const int loadTileFp8_base_1 = (wBase + k0);
-    const int loadTileFp8_rows_1 = (H - n0);
-    const int loadTileFp8_cols_1 = (F - k0);
-    const int loadTileFp8_sBase_1 = (((e * HB) * FG) + kg);
-    for (int i_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i_1 < 256); i_1 = (i_1 + 128)) {
-      const int r_1 = (i_1 / 8);
-      const int c0_1 = ((i_1 % 8) * 4);
-      float pick_2 = 0.0f;
-      if ((r_1 < loadTileFp8_rows_1)) {
-        pick_2 = wds[(loadTileFp8_sBase_1 + (((n0 + r_1) / 128) * FG))];
-      } else {
-        pick_2 = 0.0f;
+    for (int k0 = kb; (k0 < min((kb + 128), F)); k0 = (k0 + 32)) {
+      const int loadTile_base = ((downTileFp8_row0 * F) + k0);
+      const int loadTile_cols = (F - k0);
+      for (int i = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i < 1024); i = (i + 128)) {
+        const int r_1 = (i / 32);
+        const int c = (i % 32);
+        const int idx_1 = ((r_1 * 32) + c);
+        __nv_fp8_e4m3 pick_1 = __nv_fp8_e4m3(0.0f);
+        if (((r_1 < downTileFp8_rows) && (c < loadTile_cols))) {
+          pick_1 = hq[((loadTile_base + (r_1 * F)) + c)];
+        } else {
+          pick_1 = __nv_fp8_e4m3(0.0f);
+        }
+        As[idx_1] = pick_1;
       }
-      const float s_1 = pick_2;
-      const int idx_1_u4 = (r_1 + (c0_1 * 32));
-      float pick_3_u4 = 0.0f;
-      if (((r_1 < loadTileFp8_rows_1) && (c0_1 < loadTileFp8_cols_1))) {
-        pick_3_u4 = (static_cast<float>(wd[((loadTileFp8_base_1 + (r_1 * F)) + c0_1)]) * s_1);
-      } else {
-        pick_3_u4 = 0.0f;
+      const int loadTile_base_1 = (wBase + k0);
+      const int loadTile_rows_1 = (H - n0);
+      const int loadTile_cols_1 = (F - k0);
+      for (int i_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i_1 < 1024); i_1 = (i_1 + 128)) {
+        const int r_2 = (i_1 / 32);
+        const int c_1 = (i_1 % 32);
+        const int idx_2 = ((r_2 * 32) + c_1);
+        __nv_fp8_e4m3 pick_2 = __nv_fp8_e4m3(0.0f);
+        if (((r_2 < loadTile_rows_1) && (c_1 < loadTile_cols_1))) {
+          pick_2 = wd[((loadTile_base_1 + (r_2 * F)) + c_1)];
+        } else {
+          pick_2 = __nv_fp8_e4m3(0.0f);
+        }
+        Bs[idx_2] = pick_2;
       }
-      Bs[idx_1_u4] = __float2bfloat16_rn(pick_3_u4);
-      const int c_1_u5 = (c0_1 + 1);
-      const int idx_1_u5 = (r_1 + (c_1_u5 * 32));
-      float pick_3_u5 = 0.0f;
-      if (((r_1 < loadTileFp8_rows_1) && (c_1_u5 < loadTileFp8_cols_1))) {
-        pick_3_u5 = (static_cast<float>(wd[((loadTileFp8_base_1 + (r_1 * F)) + c_1_u5)]) * s_1);
-      } else {
-        pick_3_u5 = 0.0f;
-      }
-      Bs[idx_1_u5] = __float2bfloat16_rn(pick_3_u5);
-      const int c_1_u6 = (c0_1 + 2);
-      const int idx_1_u6 = (r_1 + (c_1_u6 * 32));
-      float pick_3_u6 = 0.0f;
-      if (((r_1 < loadTileFp8_rows_1) && (c_1_u6 < loadTileFp8_cols_1))) {
-        pick_3_u6 = (static_cast<float>(wd[((loadTileFp8_base_1 + (r_1 * F)) + c_1_u6)]) * s_1);
-      } else {
-        pick_3_u6 = 0.0f;
-      }
-      Bs[idx_1_u6] = __float2bfloat16_rn(pick_3_u6);
-      const int c_1_u7 = (c0_1 + 3);
-      const int idx_1_u7 = (r_1 + (c_1_u7 * 32));
-      float pick_3_u7 = 0.0f;
-      if (((r_1 < loadTileFp8_rows_1) && (c_1_u7 < loadTileFp8_cols_1))) {
-        pick_3_u7 = (static_cast<float>(wd[((loadTileFp8_base_1 + (r_1 * F)) + c_1_u7)]) * s_1);
-      } else {
-        pick_3_u7 = 0.0f;
-      }
-      Bs[idx_1_u7] = __float2bfloat16_rn(pick_3_u7);
+      __syncthreads();
+      const int off_u0 = (warpRow_result * 32);
+      const int off_1_u0 = (warpCol_result * 32);
+      const int mma2_g_u0 = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) >> 2);
+      const int mma2_tk_u0 = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) & 3) * 4);
+      const unsigned mma2_a0_u0 = mimo_ld_u32(&As[((off_u0 + (mma2_g_u0 * 32)) + mma2_tk_u0)]);
+      const unsigned mma2_a1_u0 = mimo_ld_u32(&As[((off_u0 + ((mma2_g_u0 + 8) * 32)) + mma2_tk_u0)]);
+      const unsigned mma2_a2_u0 = mimo_ld_u32(&As[((off_u0 + (mma2_g_u0 * 32)) + (mma2_tk_u0 + 16))]);
+      const unsigned mma2_a3_u0 = mimo_ld_u32(&As[((off_u0 + ((mma2_g_u0 + 8) * 32)) + (mma2_tk_u0 + 16))]);
+      mimo_mma_m16n8k32_e4m3(*reinterpret_cast<float(*)[4]>(&block_[0]), {mma2_a0_u0, mma2_a1_u0, mma2_a2_u0, mma2_a3_u0}, {mimo_ld_u32(&Bs[((off_1_u0 + (mma2_g_u0 * 32)) + mma2_tk_u0)]), mimo_ld_u32(&Bs[((off_1_u0 + (mma2_g_u0 * 32)) + (mma2_tk_u0 + 16))])});
+      mimo_mma_m16n8k32_e4m3(*reinterpret_cast<float(*)[4]>(&block_[4]), {mma2_a0_u0, mma2_a1_u0, mma2_a2_u0, mma2_a3_u0}, {mimo_ld_u32(&Bs[((off_1_u0 + ((mma2_g_u0 + 8) * 32)) + mma2_tk_u0)]), mimo_ld_u32(&Bs[((off_1_u0 + ((mma2_g_u0 + 8) * 32)) + (mma2_tk_u0 + 16))])});
+      __syncthreads();
     }
-    __syncthreads();
-    const int off_u8 = (warpRow_result * 32);
-    const int mma1_g_u8 = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) >> 2);
-    const int mma1_t2_u8 = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) & 3) * 2);
-    const unsigned mma1_a0_u8 = mimo_ld_bf16x2(&As[((off_u8 + (mma1_g_u8 * 32)) + mma1_t2_u8)]);
-    const unsigned mma1_a1_u8 = mimo_ld_bf16x2(&As[((off_u8 + ((mma1_g_u8 + 8) * 32)) + mma1_t2_u8)]);
-    const unsigned mma1_a2_u8 = mimo_ld_bf16x2(&As[((off_u8 + (mma1_g_u8 * 32)) + (mma1_t2_u8 + 8))]);
-    const unsigned mma1_a3_u8 = mimo_ld_bf16x2(&As[((off_u8 + ((mma1_g_u8 + 8) * 32)) + (mma1_t2_u8 + 8))]);
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[0]), {mma1_a0_u8, mma1_a1_u8, mma1_a2_u8, mma1_a3_u8}, {mimo_pack2(Bs[((warpCol_result + (mma1_t2_u8 * 32)) + mma1_g_u8)], Bs[((warpCol_result + ((mma1_t2_u8 + 1) * 32)) + mma1_g_u8)]), mimo_pack2(Bs[((warpCol_result + ((mma1_t2_u8 + 8) * 32)) + mma1_g_u8)], Bs[((warpCol_result + ((mma1_t2_u8 + 9) * 32)) + mma1_g_u8)])});
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[4]), {mma1_a0_u8, mma1_a1_u8, mma1_a2_u8, mma1_a3_u8}, {mimo_pack2(Bs[((warpCol_result + (mma1_t2_u8 * 32)) + (mma1_g_u8 + 8))], Bs[((warpCol_result + ((mma1_t2_u8 + 1) * 32)) + (mma1_g_u8 + 8))]), mimo_pack2(Bs[((warpCol_result + ((mma1_t2_u8 + 8) * 32)) + (mma1_g_u8 + 8))], Bs[((warpCol_result + ((mma1_t2_u8 + 9) * 32)) + (mma1_g_u8 + 8))])});
-    const int off_u9 = ((warpRow_result * 32) + 16);
-    const int off_1_u9 = (512 + warpCol_result);
-    const int mma1_g_u9 = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) >> 2);
-    const int mma1_t2_u9 = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) & 3) * 2);
-    const unsigned mma1_a0_u9 = mimo_ld_bf16x2(&As[((off_u9 + (mma1_g_u9 * 32)) + mma1_t2_u9)]);
-    const unsigned mma1_a1_u9 = mimo_ld_bf16x2(&As[((off_u9 + ((mma1_g_u9 + 8) * 32)) + mma1_t2_u9)]);
-    const unsigned mma1_a2_u9 = mimo_ld_bf16x2(&As[((off_u9 + (mma1_g_u9 * 32)) + (mma1_t2_u9 + 8))]);
-    const unsigned mma1_a3_u9 = mimo_ld_bf16x2(&As[((off_u9 + ((mma1_g_u9 + 8) * 32)) + (mma1_t2_u9 + 8))]);
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[0]), {mma1_a0_u9, mma1_a1_u9, mma1_a2_u9, mma1_a3_u9}, {mimo_pack2(Bs[((off_1_u9 + (mma1_t2_u9 * 32)) + mma1_g_u9)], Bs[((off_1_u9 + ((mma1_t2_u9 + 1) * 32)) + mma1_g_u9)]), mimo_pack2(Bs[((off_1_u9 + ((mma1_t2_u9 + 8) * 32)) + mma1_g_u9)], Bs[((off_1_u9 + ((mma1_t2_u9 + 9) * 32)) + mma1_g_u9)])});
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[4]), {mma1_a0_u9, mma1_a1_u9, mma1_a2_u9, mma1_a3_u9}, {mimo_pack2(Bs[((off_1_u9 + (mma1_t2_u9 * 32)) + (mma1_g_u9 + 8))], Bs[((off_1_u9 + ((mma1_t2_u9 + 1) * 32)) + (mma1_g_u9 + 8))]), mimo_pack2(Bs[((off_1_u9 + ((mma1_t2_u9 + 8) * 32)) + (mma1_g_u9 + 8))], Bs[((off_1_u9 + ((mma1_t2_u9 + 9) * 32)) + (mma1_g_u9 + 8))])});
+    const float scale = wds[(wScale + kg)];
+    const int fr3_g = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) >> 2);
+    const float acs3_r0 = (Ss[(warpRow_result + fr3_g)] * scale);
+    acc[0] = fmaf(block_[0], acs3_r0, acc[0]);
+    acc[1] = fmaf(block_[1], acs3_r0, acc[1]);
+    const float acs3_r1 = (Ss[(warpRow_result + (fr3_g + 8))] * scale);
+    acc[2] = fmaf(block_[2], acs3_r1, acc[2]);
+    acc[3] = fmaf(block_[3], acs3_r1, acc[3]);
+    acc[4] = fmaf(block_[4], acs3_r0, acc[4]);
+    acc[5] = fmaf(block_[5], acs3_r0, acc[5]);
+    acc[6] = fmaf(block_[6], acs3_r1, acc[6]);
+    acc[7] = fmaf(block_[7], acs3_r1, acc[7]);
     __syncthreads();
   }
-  const int off_2 = ((warpRow_result * 32) + warpCol_result);
-  const int st2_g = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) >> 2);
-  const int st2_t2 = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) & 3) * 2);
-  Cs[((off_2 + (st2_g * 32)) + st2_t2)] = acc[0];
-  Cs[((off_2 + (st2_g * 32)) + (st2_t2 + 1))] = acc[1];
-  Cs[((off_2 + ((st2_g + 8) * 32)) + st2_t2)] = acc[2];
-  Cs[((off_2 + ((st2_g + 8) * 32)) + (st2_t2 + 1))] = acc[3];
-  Cs[((off_2 + (st2_g * 32)) + (st2_t2 + 8))] = acc[4];
-  Cs[((off_2 + (st2_g * 32)) + (st2_t2 + 9))] = acc[5];
-  Cs[((off_2 + ((st2_g + 8) * 32)) + (st2_t2 + 8))] = acc[6];
-  Cs[((off_2 + ((st2_g + 8) * 32)) + (st2_t2 + 9))] = acc[7];
+  const int off_3 = ((warpRow_result * 32) + warpCol_result);
+  const int fr4_g = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) >> 2);
+  const int fr4_t = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) & 3);
+  Cs[((off_3 + (fr4_g * 32)) + (fr4_t * 2))] = acc[0];
+  Cs[((off_3 + (fr4_g * 32)) + ((fr4_t * 2) + 1))] = acc[1];
+  Cs[((off_3 + ((fr4_g + 8) * 32)) + (fr4_t * 2))] = acc[2];
+  Cs[((off_3 + ((fr4_g + 8) * 32)) + ((fr4_t * 2) + 1))] = acc[3];
+  Cs[((off_3 + (fr4_g * 32)) + ((fr4_t * 2) + 8))] = acc[4];
+  Cs[((off_3 + (fr4_g * 32)) + ((fr4_t * 2) + 9))] = acc[5];
+  Cs[((off_3 + ((fr4_g + 8) * 32)) + ((fr4_t * 2) + 8))] = acc[6];
+  Cs[((off_3 + ((fr4_g + 8) * 32)) + ((fr4_t * 2) + 9))] = acc[7];
   __syncthreads();
   const int storeTileBf16_base = ((downTileFp8_row0 * H) + n0);
   const int storeTileBf16_cols = (H - n0);
   for (int i_2 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i_2 < 1024); i_2 = (i_2 + 128)) {
-    const int r_2 = (i_2 / 32);
+    const int r_3 = (i_2 / 32);
     const int c_2 = (i_2 % 32);
-    if (((r_2 < downTileFp8_rows) && (c_2 < storeTileBf16_cols))) {
-      const int idx_2 = ((storeTileBf16_base + (r_2 * H)) + c_2);
-      y[idx_2] = __float2bfloat16_rn(Cs[i_2]);
+    if (((r_3 < downTileFp8_rows) && (c_2 < storeTileBf16_cols))) {
+      const int idx_3 = ((storeTileBf16_base + (r_3 * H)) + c_2);
+      y[idx_3] = __float2bfloat16_rn(Cs[i_2]);
     }
   }
 }

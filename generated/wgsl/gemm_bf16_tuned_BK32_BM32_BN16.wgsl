@@ -530,16 +530,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     workgroupBarrier();
   }
   let off_2: i32 = (warpRow_result * 16i);
-  let st2_row: i32 = (((i32(lidx) & 31i) >> 2u) * 2i);
-  let st2_col: i32 = (((i32(lidx) & 31i) & 3i) * 4i);
-  Cs[((off_2 + (st2_row * 16i)) + st2_col)] = acc[0i];
-  Cs[((off_2 + (st2_row * 16i)) + (st2_col + 1i))] = acc[1i];
-  Cs[((off_2 + (st2_row * 16i)) + (st2_col + 2i))] = acc[2i];
-  Cs[((off_2 + (st2_row * 16i)) + (st2_col + 3i))] = acc[3i];
-  Cs[((off_2 + ((st2_row + 1i) * 16i)) + st2_col)] = acc[4i];
-  Cs[((off_2 + ((st2_row + 1i) * 16i)) + (st2_col + 1i))] = acc[5i];
-  Cs[((off_2 + ((st2_row + 1i) * 16i)) + (st2_col + 2i))] = acc[6i];
-  Cs[((off_2 + ((st2_row + 1i) * 16i)) + (st2_col + 3i))] = acc[7i];
+  let fr2_g: i32 = ((i32(lidx) & 31i) >> 2u);
+  let fr2_t: i32 = ((i32(lidx) & 31i) & 3i);
+  Cs[((off_2 + (fr2_g * 32i)) + (fr2_t * 4i))] = acc[0i];
+  Cs[((off_2 + (fr2_g * 32i)) + ((fr2_t * 4i) + 1i))] = acc[1i];
+  Cs[((off_2 + (fr2_g * 32i)) + ((fr2_t * 4i) + 2i))] = acc[2i];
+  Cs[((off_2 + (fr2_g * 32i)) + ((fr2_t * 4i) + 3i))] = acc[3i];
+  Cs[((off_2 + (((fr2_g * 2i) + 1i) * 16i)) + (fr2_t * 4i))] = acc[4i];
+  Cs[((off_2 + (((fr2_g * 2i) + 1i) * 16i)) + ((fr2_t * 4i) + 1i))] = acc[5i];
+  Cs[((off_2 + (((fr2_g * 2i) + 1i) * 16i)) + ((fr2_t * 4i) + 2i))] = acc[6i];
+  Cs[((off_2 + (((fr2_g * 2i) + 1i) * 16i)) + ((fr2_t * 4i) + 3i))] = acc[7i];
   workgroupBarrier();
   let storeTile_base: i32 = ((m0 * params.N) + n0);
   let storeTile_rows: i32 = (params.M - m0);

@@ -18,11 +18,26 @@ struct Params {
 var<workgroup> As: array<f32, 1024>;
 var<workgroup> Bs: array<f32, 1024>;
 var<workgroup> Cs: array<f32, 1024>;
+var<workgroup> Ss: array<f32, 32>;
 
 fn mimo_bits_bf16(x: f32) -> u32 {
   let u = bitcast<u32>(x);
   if ((u & 0x7fffffffu) > 0x7f800000u) { return 0x7fffu; }
   return (u + 0x7fffu + ((u >> 16u) & 1u)) >> 16u;
+}
+
+fn mimo_bits_fp8e4m3(x: f32) -> u32 {
+  let u = bitcast<u32>(x);
+  let sign = (u >> 24u) & 0x80u;
+  let a = u & 0x7fffffffu;
+  if (a > 0x7f800000u) { return 0x7fu; }
+  if (a >= 0x43e00000u) { return sign | 0x7eu; }
+  if (a >= 0x3c800000u) {
+    let r = a + 0x7ffffu + ((a >> 20u) & 1u);
+    
+    return sign | (((r >> 23u) - 120u) << 3u) | ((r >> 20u) & 0x7u);
+  }
+  return sign | u32(round(bitcast<f32>(a) * 512.0));
 }
 
 fn mimo_unpack_fp8e4m3(w: u32, s: u32) -> f32 {
@@ -35,8 +50,8 @@ fn mimo_unpack_fp8e4m3(w: u32, s: u32) -> f32 {
   return bitcast<f32>(sign | ((e + 120u) << 23u) | (m << 20u));
 }
 
-fn mimo_round_bf16(x: f32) -> f32 {
-  return bitcast<f32>(mimo_bits_bf16(x) << 16u);
+fn mimo_round_fp8e4m3(x: f32) -> f32 {
+  return mimo_unpack_fp8e4m3(mimo_bits_fp8e4m3(x), 0u);
 }
 
 @compute @workgroup_size(128)
@@ -53,6 +68,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let warpRow_result: i32 = (((i32(lidx) / 32i) / 2i) * 16i);
   let warpCol_result: i32 = (((i32(lidx) / 32i) % 2i) * 16i);
   let wBase: i32 = (((e * params.H) + n0) * params.F);
+  let wScale: i32 = (((e * params.HB) + (n0 / 128i)) * params.FG);
   var acc: array<f32, 8>;
   acc[0i] = 0.0f;
   acc[1i] = 0.0f;
@@ -62,585 +78,115 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   acc[5i] = 0.0f;
   acc[6i] = 0.0f;
   acc[7i] = 0.0f;
-  for (var k0: i32 = 0i; (k0 < params.F); k0 = (k0 + 32i)) {
-    let kg: i32 = (k0 / 128i);
-    let loadTileFp8_base: i32 = ((downTileFp8_row0 * params.F) + k0);
-    let loadTileFp8_cols: i32 = (params.F - k0);
-    let loadTileFp8_sBase: i32 = ((downTileFp8_row0 * params.FG) + kg);
-    for (var i: i32 = i32(lidx); (i < 256i); i = (i + 128i)) {
-      let r: i32 = (i / 8i);
-      let c0: i32 = ((i % 8i) * 4i);
+  for (var kb: i32 = 0i; (kb < params.F); kb = (kb + 128i)) {
+    let kg: i32 = (kb / 128i);
+    var block: array<f32, 8>;
+    block[0i] = 0.0f;
+    block[1i] = 0.0f;
+    block[2i] = 0.0f;
+    block[3i] = 0.0f;
+    block[4i] = 0.0f;
+    block[5i] = 0.0f;
+    block[6i] = 0.0f;
+    block[7i] = 0.0f;
+    let loadRowScales_base: i32 = ((downTileFp8_row0 * params.FG) + kg);
+    for (var r: i32 = i32(lidx); (r < 32i); r = (r + 128i)) {
+      let idx: i32 = r;
       var pick: f32 = 0.0f;
       if ((r < downTileFp8_rows)) {
-        pick = hs[(loadTileFp8_sBase + (r * params.FG))];
+        pick = hs[(loadRowScales_base + (r * params.FG))];
       } else {
         pick = 0.0f;
       }
-      let s: f32 = pick;
-      let idx_u0: i32 = ((r * 32i) + c0);
-      var pick_1_u0: f32 = 0.0f;
-      if (((r < downTileFp8_rows) && (c0 < loadTileFp8_cols))) {
-        pick_1_u0 = (mimo_unpack_fp8e4m3(hq[(((loadTileFp8_base + (r * params.F)) + c0) >> 2u)], u32(((((loadTileFp8_base + (r * params.F)) + c0) & 3i) * 8i))) * s);
-      } else {
-        pick_1_u0 = 0.0f;
-      }
-      As[idx_u0] = mimo_round_bf16(pick_1_u0);
-      let c_u1: i32 = (c0 + 1i);
-      let idx_u1: i32 = ((r * 32i) + c_u1);
-      var pick_1_u1: f32 = 0.0f;
-      if (((r < downTileFp8_rows) && (c_u1 < loadTileFp8_cols))) {
-        pick_1_u1 = (mimo_unpack_fp8e4m3(hq[(((loadTileFp8_base + (r * params.F)) + c_u1) >> 2u)], u32(((((loadTileFp8_base + (r * params.F)) + c_u1) & 3i) * 8i))) * s);
-      } else {
-        pick_1_u1 = 0.0f;
-      }
-      As[idx_u1] = mimo_round_bf16(pick_1_u1);
-      let c_u2: i32 = (c0 + 2i);
-      let idx_u2: i32 = ((r * 32i) + c_u2);
-      var pick_1_u2: f32 = 0.0f;
-      if (((r < downTileFp8_rows) && (c_u2 < loadTileFp8_cols))) {
-        pick_1_u2 = (mimo_unpack_fp8e4m3(hq[(((loadTileFp8_base + (r * params.F)) + c_u2) >> 2u)], u32(((((loadTileFp8_base + (r * params.F)) + c_u2) & 3i) * 8i))) * s);
-      } else {
-        pick_1_u2 = 0.0f;
-      }
-      As[idx_u2] = mimo_round_bf16(pick_1_u2);
-      let c_u3: i32 = (c0 + 3i);
-      let idx_u3: i32 = ((r * 32i) + c_u3);
-      var pick_1_u3: f32 = 0.0f;
-      if (((r < downTileFp8_rows) && (c_u3 < loadTileFp8_cols))) {
-        pick_1_u3 = (mimo_unpack_fp8e4m3(hq[(((loadTileFp8_base + (r * params.F)) + c_u3) >> 2u)], u32(((((loadTileFp8_base + (r * params.F)) + c_u3) & 3i) * 8i))) * s);
-      } else {
-        pick_1_u3 = 0.0f;
-      }
-      As[idx_u3] = mimo_round_bf16(pick_1_u3);
+      Ss[idx] = pick;
     }
-    let loadTileFp8_base_1: i32 = (wBase + k0);
-    let loadTileFp8_rows_1: i32 = (params.H - n0);
-    let loadTileFp8_cols_1: i32 = (params.F - k0);
-    let loadTileFp8_sBase_1: i32 = (((e * params.HB) * params.FG) + kg);
-    for (var i_1: i32 = i32(lidx); (i_1 < 256i); i_1 = (i_1 + 128i)) {
-      let r_1: i32 = (i_1 / 8i);
-      let c0_1: i32 = ((i_1 % 8i) * 4i);
-      var pick_2: f32 = 0.0f;
-      if ((r_1 < loadTileFp8_rows_1)) {
-        pick_2 = wds[(loadTileFp8_sBase_1 + (((n0 + r_1) / 128i) * params.FG))];
-      } else {
-        pick_2 = 0.0f;
+    for (var k0: i32 = kb; (k0 < min((kb + 128i), params.F)); k0 = (k0 + 32i)) {
+      let loadTile_base: i32 = ((downTileFp8_row0 * params.F) + k0);
+      let loadTile_cols: i32 = (params.F - k0);
+      for (var i: i32 = i32(lidx); (i < 1024i); i = (i + 128i)) {
+        let r_1: i32 = (i / 32i);
+        let c: i32 = (i % 32i);
+        let idx_1: i32 = ((r_1 * 32i) + c);
+        var pick_1: f32 = mimo_round_fp8e4m3(0.0f);
+        if (((r_1 < downTileFp8_rows) && (c < loadTile_cols))) {
+          pick_1 = mimo_unpack_fp8e4m3(hq[(((loadTile_base + (r_1 * params.F)) + c) >> 2u)], u32(((((loadTile_base + (r_1 * params.F)) + c) & 3i) * 8i)));
+        } else {
+          pick_1 = mimo_round_fp8e4m3(0.0f);
+        }
+        As[idx_1] = pick_1;
       }
-      let s_1: f32 = pick_2;
-      let idx_1_u4: i32 = (r_1 + (c0_1 * 32i));
-      var pick_3_u4: f32 = 0.0f;
-      if (((r_1 < loadTileFp8_rows_1) && (c0_1 < loadTileFp8_cols_1))) {
-        pick_3_u4 = (mimo_unpack_fp8e4m3(wd[(((loadTileFp8_base_1 + (r_1 * params.F)) + c0_1) >> 2u)], u32(((((loadTileFp8_base_1 + (r_1 * params.F)) + c0_1) & 3i) * 8i))) * s_1);
-      } else {
-        pick_3_u4 = 0.0f;
+      let loadTile_base_1: i32 = (wBase + k0);
+      let loadTile_rows_1: i32 = (params.H - n0);
+      let loadTile_cols_1: i32 = (params.F - k0);
+      for (var i_1: i32 = i32(lidx); (i_1 < 1024i); i_1 = (i_1 + 128i)) {
+        let r_2: i32 = (i_1 / 32i);
+        let c_1: i32 = (i_1 % 32i);
+        let idx_2: i32 = ((r_2 * 32i) + c_1);
+        var pick_2: f32 = mimo_round_fp8e4m3(0.0f);
+        if (((r_2 < loadTile_rows_1) && (c_1 < loadTile_cols_1))) {
+          pick_2 = mimo_unpack_fp8e4m3(wd[(((loadTile_base_1 + (r_2 * params.F)) + c_1) >> 2u)], u32(((((loadTile_base_1 + (r_2 * params.F)) + c_1) & 3i) * 8i)));
+        } else {
+          pick_2 = mimo_round_fp8e4m3(0.0f);
+        }
+        Bs[idx_2] = pick_2;
       }
-      Bs[idx_1_u4] = mimo_round_bf16(pick_3_u4);
-      let c_1_u5: i32 = (c0_1 + 1i);
-      let idx_1_u5: i32 = (r_1 + (c_1_u5 * 32i));
-      var pick_3_u5: f32 = 0.0f;
-      if (((r_1 < loadTileFp8_rows_1) && (c_1_u5 < loadTileFp8_cols_1))) {
-        pick_3_u5 = (mimo_unpack_fp8e4m3(wd[(((loadTileFp8_base_1 + (r_1 * params.F)) + c_1_u5) >> 2u)], u32(((((loadTileFp8_base_1 + (r_1 * params.F)) + c_1_u5) & 3i) * 8i))) * s_1);
-      } else {
-        pick_3_u5 = 0.0f;
+      workgroupBarrier();
+      let off_u0: i32 = (warpRow_result * 32i);
+      let off_1_u0: i32 = (warpCol_result * 32i);
+      let mma2_row_u0: i32 = (((i32(lidx) & 31i) >> 2u) * 2i);
+      let mma2_col_u0: i32 = (((i32(lidx) & 31i) & 3i) * 4i);
+      for (var mma2_k_u0: i32 = 0i; (mma2_k_u0 < 32i); mma2_k_u0 = (mma2_k_u0 + 1i)) {
+        let mma2_a0_u0: f32 = As[((off_u0 + (mma2_row_u0 * 32i)) + mma2_k_u0)];
+        let mma2_a1_u0: f32 = As[((off_u0 + ((mma2_row_u0 + 1i) * 32i)) + mma2_k_u0)];
+        let mma2_b0_u0: f32 = Bs[((off_1_u0 + (mma2_col_u0 * 32i)) + mma2_k_u0)];
+        let mma2_b1_u0: f32 = Bs[((off_1_u0 + ((mma2_col_u0 + 1i) * 32i)) + mma2_k_u0)];
+        let mma2_b2_u0: f32 = Bs[((off_1_u0 + ((mma2_col_u0 + 2i) * 32i)) + mma2_k_u0)];
+        let mma2_b3_u0: f32 = Bs[((off_1_u0 + ((mma2_col_u0 + 3i) * 32i)) + mma2_k_u0)];
+        block[0i] = fma(mma2_a0_u0, mma2_b0_u0, block[0i]);
+        block[1i] = fma(mma2_a0_u0, mma2_b1_u0, block[1i]);
+        block[2i] = fma(mma2_a0_u0, mma2_b2_u0, block[2i]);
+        block[3i] = fma(mma2_a0_u0, mma2_b3_u0, block[3i]);
+        block[4i] = fma(mma2_a1_u0, mma2_b0_u0, block[4i]);
+        block[5i] = fma(mma2_a1_u0, mma2_b1_u0, block[5i]);
+        block[6i] = fma(mma2_a1_u0, mma2_b2_u0, block[6i]);
+        block[7i] = fma(mma2_a1_u0, mma2_b3_u0, block[7i]);
       }
-      Bs[idx_1_u5] = mimo_round_bf16(pick_3_u5);
-      let c_1_u6: i32 = (c0_1 + 2i);
-      let idx_1_u6: i32 = (r_1 + (c_1_u6 * 32i));
-      var pick_3_u6: f32 = 0.0f;
-      if (((r_1 < loadTileFp8_rows_1) && (c_1_u6 < loadTileFp8_cols_1))) {
-        pick_3_u6 = (mimo_unpack_fp8e4m3(wd[(((loadTileFp8_base_1 + (r_1 * params.F)) + c_1_u6) >> 2u)], u32(((((loadTileFp8_base_1 + (r_1 * params.F)) + c_1_u6) & 3i) * 8i))) * s_1);
-      } else {
-        pick_3_u6 = 0.0f;
-      }
-      Bs[idx_1_u6] = mimo_round_bf16(pick_3_u6);
-      let c_1_u7: i32 = (c0_1 + 3i);
-      let idx_1_u7: i32 = (r_1 + (c_1_u7 * 32i));
-      var pick_3_u7: f32 = 0.0f;
-      if (((r_1 < loadTileFp8_rows_1) && (c_1_u7 < loadTileFp8_cols_1))) {
-        pick_3_u7 = (mimo_unpack_fp8e4m3(wd[(((loadTileFp8_base_1 + (r_1 * params.F)) + c_1_u7) >> 2u)], u32(((((loadTileFp8_base_1 + (r_1 * params.F)) + c_1_u7) & 3i) * 8i))) * s_1);
-      } else {
-        pick_3_u7 = 0.0f;
-      }
-      Bs[idx_1_u7] = mimo_round_bf16(pick_3_u7);
+      workgroupBarrier();
     }
-    workgroupBarrier();
-    let off_u24: i32 = (warpRow_result * 32i);
-    let mma1_row_u24: i32 = (((i32(lidx) & 31i) >> 2u) * 2i);
-    let mma1_col_u24: i32 = (((i32(lidx) & 31i) & 3i) * 4i);
-    let mma1_a0_u8_u24: f32 = As[(off_u24 + (mma1_row_u24 * 32i))];
-    let mma1_a1_u8_u24: f32 = As[(off_u24 + ((mma1_row_u24 + 1i) * 32i))];
-    let mma1_b0_u8_u24: f32 = Bs[(warpCol_result + mma1_col_u24)];
-    let mma1_b1_u8_u24: f32 = Bs[(warpCol_result + (mma1_col_u24 + 1i))];
-    let mma1_b2_u8_u24: f32 = Bs[(warpCol_result + (mma1_col_u24 + 2i))];
-    let mma1_b3_u8_u24: f32 = Bs[(warpCol_result + (mma1_col_u24 + 3i))];
-    acc[0i] = fma(mma1_a0_u8_u24, mma1_b0_u8_u24, acc[0i]);
-    acc[1i] = fma(mma1_a0_u8_u24, mma1_b1_u8_u24, acc[1i]);
-    acc[2i] = fma(mma1_a0_u8_u24, mma1_b2_u8_u24, acc[2i]);
-    acc[3i] = fma(mma1_a0_u8_u24, mma1_b3_u8_u24, acc[3i]);
-    acc[4i] = fma(mma1_a1_u8_u24, mma1_b0_u8_u24, acc[4i]);
-    acc[5i] = fma(mma1_a1_u8_u24, mma1_b1_u8_u24, acc[5i]);
-    acc[6i] = fma(mma1_a1_u8_u24, mma1_b2_u8_u24, acc[6i]);
-    acc[7i] = fma(mma1_a1_u8_u24, mma1_b3_u8_u24, acc[7i]);
-    let mma1_a0_u9_u24: f32 = As[((off_u24 + (mma1_row_u24 * 32i)) + 1i)];
-    let mma1_a1_u9_u24: f32 = As[((off_u24 + ((mma1_row_u24 + 1i) * 32i)) + 1i)];
-    let mma1_b0_u9_u24: f32 = Bs[((warpCol_result + 32i) + mma1_col_u24)];
-    let mma1_b1_u9_u24: f32 = Bs[((warpCol_result + 32i) + (mma1_col_u24 + 1i))];
-    let mma1_b2_u9_u24: f32 = Bs[((warpCol_result + 32i) + (mma1_col_u24 + 2i))];
-    let mma1_b3_u9_u24: f32 = Bs[((warpCol_result + 32i) + (mma1_col_u24 + 3i))];
-    acc[0i] = fma(mma1_a0_u9_u24, mma1_b0_u9_u24, acc[0i]);
-    acc[1i] = fma(mma1_a0_u9_u24, mma1_b1_u9_u24, acc[1i]);
-    acc[2i] = fma(mma1_a0_u9_u24, mma1_b2_u9_u24, acc[2i]);
-    acc[3i] = fma(mma1_a0_u9_u24, mma1_b3_u9_u24, acc[3i]);
-    acc[4i] = fma(mma1_a1_u9_u24, mma1_b0_u9_u24, acc[4i]);
-    acc[5i] = fma(mma1_a1_u9_u24, mma1_b1_u9_u24, acc[5i]);
-    acc[6i] = fma(mma1_a1_u9_u24, mma1_b2_u9_u24, acc[6i]);
-    acc[7i] = fma(mma1_a1_u9_u24, mma1_b3_u9_u24, acc[7i]);
-    let mma1_a0_u10_u24: f32 = As[((off_u24 + (mma1_row_u24 * 32i)) + 2i)];
-    let mma1_a1_u10_u24: f32 = As[((off_u24 + ((mma1_row_u24 + 1i) * 32i)) + 2i)];
-    let mma1_b0_u10_u24: f32 = Bs[((warpCol_result + 64i) + mma1_col_u24)];
-    let mma1_b1_u10_u24: f32 = Bs[((warpCol_result + 64i) + (mma1_col_u24 + 1i))];
-    let mma1_b2_u10_u24: f32 = Bs[((warpCol_result + 64i) + (mma1_col_u24 + 2i))];
-    let mma1_b3_u10_u24: f32 = Bs[((warpCol_result + 64i) + (mma1_col_u24 + 3i))];
-    acc[0i] = fma(mma1_a0_u10_u24, mma1_b0_u10_u24, acc[0i]);
-    acc[1i] = fma(mma1_a0_u10_u24, mma1_b1_u10_u24, acc[1i]);
-    acc[2i] = fma(mma1_a0_u10_u24, mma1_b2_u10_u24, acc[2i]);
-    acc[3i] = fma(mma1_a0_u10_u24, mma1_b3_u10_u24, acc[3i]);
-    acc[4i] = fma(mma1_a1_u10_u24, mma1_b0_u10_u24, acc[4i]);
-    acc[5i] = fma(mma1_a1_u10_u24, mma1_b1_u10_u24, acc[5i]);
-    acc[6i] = fma(mma1_a1_u10_u24, mma1_b2_u10_u24, acc[6i]);
-    acc[7i] = fma(mma1_a1_u10_u24, mma1_b3_u10_u24, acc[7i]);
-    let mma1_a0_u11_u24: f32 = As[((off_u24 + (mma1_row_u24 * 32i)) + 3i)];
-    let mma1_a1_u11_u24: f32 = As[((off_u24 + ((mma1_row_u24 + 1i) * 32i)) + 3i)];
-    let mma1_b0_u11_u24: f32 = Bs[((warpCol_result + 96i) + mma1_col_u24)];
-    let mma1_b1_u11_u24: f32 = Bs[((warpCol_result + 96i) + (mma1_col_u24 + 1i))];
-    let mma1_b2_u11_u24: f32 = Bs[((warpCol_result + 96i) + (mma1_col_u24 + 2i))];
-    let mma1_b3_u11_u24: f32 = Bs[((warpCol_result + 96i) + (mma1_col_u24 + 3i))];
-    acc[0i] = fma(mma1_a0_u11_u24, mma1_b0_u11_u24, acc[0i]);
-    acc[1i] = fma(mma1_a0_u11_u24, mma1_b1_u11_u24, acc[1i]);
-    acc[2i] = fma(mma1_a0_u11_u24, mma1_b2_u11_u24, acc[2i]);
-    acc[3i] = fma(mma1_a0_u11_u24, mma1_b3_u11_u24, acc[3i]);
-    acc[4i] = fma(mma1_a1_u11_u24, mma1_b0_u11_u24, acc[4i]);
-    acc[5i] = fma(mma1_a1_u11_u24, mma1_b1_u11_u24, acc[5i]);
-    acc[6i] = fma(mma1_a1_u11_u24, mma1_b2_u11_u24, acc[6i]);
-    acc[7i] = fma(mma1_a1_u11_u24, mma1_b3_u11_u24, acc[7i]);
-    let mma1_a0_u12_u24: f32 = As[((off_u24 + (mma1_row_u24 * 32i)) + 4i)];
-    let mma1_a1_u12_u24: f32 = As[((off_u24 + ((mma1_row_u24 + 1i) * 32i)) + 4i)];
-    let mma1_b0_u12_u24: f32 = Bs[((warpCol_result + 128i) + mma1_col_u24)];
-    let mma1_b1_u12_u24: f32 = Bs[((warpCol_result + 128i) + (mma1_col_u24 + 1i))];
-    let mma1_b2_u12_u24: f32 = Bs[((warpCol_result + 128i) + (mma1_col_u24 + 2i))];
-    let mma1_b3_u12_u24: f32 = Bs[((warpCol_result + 128i) + (mma1_col_u24 + 3i))];
-    acc[0i] = fma(mma1_a0_u12_u24, mma1_b0_u12_u24, acc[0i]);
-    acc[1i] = fma(mma1_a0_u12_u24, mma1_b1_u12_u24, acc[1i]);
-    acc[2i] = fma(mma1_a0_u12_u24, mma1_b2_u12_u24, acc[2i]);
-    acc[3i] = fma(mma1_a0_u12_u24, mma1_b3_u12_u24, acc[3i]);
-    acc[4i] = fma(mma1_a1_u12_u24, mma1_b0_u12_u24, acc[4i]);
-    acc[5i] = fma(mma1_a1_u12_u24, mma1_b1_u12_u24, acc[5i]);
-    acc[6i] = fma(mma1_a1_u12_u24, mma1_b2_u12_u24, acc[6i]);
-    acc[7i] = fma(mma1_a1_u12_u24, mma1_b3_u12_u24, acc[7i]);
-    let mma1_a0_u13_u24: f32 = As[((off_u24 + (mma1_row_u24 * 32i)) + 5i)];
-    let mma1_a1_u13_u24: f32 = As[((off_u24 + ((mma1_row_u24 + 1i) * 32i)) + 5i)];
-    let mma1_b0_u13_u24: f32 = Bs[((warpCol_result + 160i) + mma1_col_u24)];
-    let mma1_b1_u13_u24: f32 = Bs[((warpCol_result + 160i) + (mma1_col_u24 + 1i))];
-    let mma1_b2_u13_u24: f32 = Bs[((warpCol_result + 160i) + (mma1_col_u24 + 2i))];
-    let mma1_b3_u13_u24: f32 = Bs[((warpCol_result + 160i) + (mma1_col_u24 + 3i))];
-    acc[0i] = fma(mma1_a0_u13_u24, mma1_b0_u13_u24, acc[0i]);
-    acc[1i] = fma(mma1_a0_u13_u24, mma1_b1_u13_u24, acc[1i]);
-    acc[2i] = fma(mma1_a0_u13_u24, mma1_b2_u13_u24, acc[2i]);
-    acc[3i] = fma(mma1_a0_u13_u24, mma1_b3_u13_u24, acc[3i]);
-    acc[4i] = fma(mma1_a1_u13_u24, mma1_b0_u13_u24, acc[4i]);
-    acc[5i] = fma(mma1_a1_u13_u24, mma1_b1_u13_u24, acc[5i]);
-    acc[6i] = fma(mma1_a1_u13_u24, mma1_b2_u13_u24, acc[6i]);
-    acc[7i] = fma(mma1_a1_u13_u24, mma1_b3_u13_u24, acc[7i]);
-    let mma1_a0_u14_u24: f32 = As[((off_u24 + (mma1_row_u24 * 32i)) + 6i)];
-    let mma1_a1_u14_u24: f32 = As[((off_u24 + ((mma1_row_u24 + 1i) * 32i)) + 6i)];
-    let mma1_b0_u14_u24: f32 = Bs[((warpCol_result + 192i) + mma1_col_u24)];
-    let mma1_b1_u14_u24: f32 = Bs[((warpCol_result + 192i) + (mma1_col_u24 + 1i))];
-    let mma1_b2_u14_u24: f32 = Bs[((warpCol_result + 192i) + (mma1_col_u24 + 2i))];
-    let mma1_b3_u14_u24: f32 = Bs[((warpCol_result + 192i) + (mma1_col_u24 + 3i))];
-    acc[0i] = fma(mma1_a0_u14_u24, mma1_b0_u14_u24, acc[0i]);
-    acc[1i] = fma(mma1_a0_u14_u24, mma1_b1_u14_u24, acc[1i]);
-    acc[2i] = fma(mma1_a0_u14_u24, mma1_b2_u14_u24, acc[2i]);
-    acc[3i] = fma(mma1_a0_u14_u24, mma1_b3_u14_u24, acc[3i]);
-    acc[4i] = fma(mma1_a1_u14_u24, mma1_b0_u14_u24, acc[4i]);
-    acc[5i] = fma(mma1_a1_u14_u24, mma1_b1_u14_u24, acc[5i]);
-    acc[6i] = fma(mma1_a1_u14_u24, mma1_b2_u14_u24, acc[6i]);
-    acc[7i] = fma(mma1_a1_u14_u24, mma1_b3_u14_u24, acc[7i]);
-    let mma1_a0_u15_u24: f32 = As[((off_u24 + (mma1_row_u24 * 32i)) + 7i)];
-    let mma1_a1_u15_u24: f32 = As[((off_u24 + ((mma1_row_u24 + 1i) * 32i)) + 7i)];
-    let mma1_b0_u15_u24: f32 = Bs[((warpCol_result + 224i) + mma1_col_u24)];
-    let mma1_b1_u15_u24: f32 = Bs[((warpCol_result + 224i) + (mma1_col_u24 + 1i))];
-    let mma1_b2_u15_u24: f32 = Bs[((warpCol_result + 224i) + (mma1_col_u24 + 2i))];
-    let mma1_b3_u15_u24: f32 = Bs[((warpCol_result + 224i) + (mma1_col_u24 + 3i))];
-    acc[0i] = fma(mma1_a0_u15_u24, mma1_b0_u15_u24, acc[0i]);
-    acc[1i] = fma(mma1_a0_u15_u24, mma1_b1_u15_u24, acc[1i]);
-    acc[2i] = fma(mma1_a0_u15_u24, mma1_b2_u15_u24, acc[2i]);
-    acc[3i] = fma(mma1_a0_u15_u24, mma1_b3_u15_u24, acc[3i]);
-    acc[4i] = fma(mma1_a1_u15_u24, mma1_b0_u15_u24, acc[4i]);
-    acc[5i] = fma(mma1_a1_u15_u24, mma1_b1_u15_u24, acc[5i]);
-    acc[6i] = fma(mma1_a1_u15_u24, mma1_b2_u15_u24, acc[6i]);
-    acc[7i] = fma(mma1_a1_u15_u24, mma1_b3_u15_u24, acc[7i]);
-    let mma1_a0_u16_u24: f32 = As[((off_u24 + (mma1_row_u24 * 32i)) + 8i)];
-    let mma1_a1_u16_u24: f32 = As[((off_u24 + ((mma1_row_u24 + 1i) * 32i)) + 8i)];
-    let mma1_b0_u16_u24: f32 = Bs[((warpCol_result + 256i) + mma1_col_u24)];
-    let mma1_b1_u16_u24: f32 = Bs[((warpCol_result + 256i) + (mma1_col_u24 + 1i))];
-    let mma1_b2_u16_u24: f32 = Bs[((warpCol_result + 256i) + (mma1_col_u24 + 2i))];
-    let mma1_b3_u16_u24: f32 = Bs[((warpCol_result + 256i) + (mma1_col_u24 + 3i))];
-    acc[0i] = fma(mma1_a0_u16_u24, mma1_b0_u16_u24, acc[0i]);
-    acc[1i] = fma(mma1_a0_u16_u24, mma1_b1_u16_u24, acc[1i]);
-    acc[2i] = fma(mma1_a0_u16_u24, mma1_b2_u16_u24, acc[2i]);
-    acc[3i] = fma(mma1_a0_u16_u24, mma1_b3_u16_u24, acc[3i]);
-    acc[4i] = fma(mma1_a1_u16_u24, mma1_b0_u16_u24, acc[4i]);
-    acc[5i] = fma(mma1_a1_u16_u24, mma1_b1_u16_u24, acc[5i]);
-    acc[6i] = fma(mma1_a1_u16_u24, mma1_b2_u16_u24, acc[6i]);
-    acc[7i] = fma(mma1_a1_u16_u24, mma1_b3_u16_u24, acc[7i]);
-    let mma1_a0_u17_u24: f32 = As[((off_u24 + (mma1_row_u24 * 32i)) + 9i)];
-    let mma1_a1_u17_u24: f32 = As[((off_u24 + ((mma1_row_u24 + 1i) * 32i)) + 9i)];
-    let mma1_b0_u17_u24: f32 = Bs[((warpCol_result + 288i) + mma1_col_u24)];
-    let mma1_b1_u17_u24: f32 = Bs[((warpCol_result + 288i) + (mma1_col_u24 + 1i))];
-    let mma1_b2_u17_u24: f32 = Bs[((warpCol_result + 288i) + (mma1_col_u24 + 2i))];
-    let mma1_b3_u17_u24: f32 = Bs[((warpCol_result + 288i) + (mma1_col_u24 + 3i))];
-    acc[0i] = fma(mma1_a0_u17_u24, mma1_b0_u17_u24, acc[0i]);
-    acc[1i] = fma(mma1_a0_u17_u24, mma1_b1_u17_u24, acc[1i]);
-    acc[2i] = fma(mma1_a0_u17_u24, mma1_b2_u17_u24, acc[2i]);
-    acc[3i] = fma(mma1_a0_u17_u24, mma1_b3_u17_u24, acc[3i]);
-    acc[4i] = fma(mma1_a1_u17_u24, mma1_b0_u17_u24, acc[4i]);
-    acc[5i] = fma(mma1_a1_u17_u24, mma1_b1_u17_u24, acc[5i]);
-    acc[6i] = fma(mma1_a1_u17_u24, mma1_b2_u17_u24, acc[6i]);
-    acc[7i] = fma(mma1_a1_u17_u24, mma1_b3_u17_u24, acc[7i]);
-    let mma1_a0_u18_u24: f32 = As[((off_u24 + (mma1_row_u24 * 32i)) + 10i)];
-    let mma1_a1_u18_u24: f32 = As[((off_u24 + ((mma1_row_u24 + 1i) * 32i)) + 10i)];
-    let mma1_b0_u18_u24: f32 = Bs[((warpCol_result + 320i) + mma1_col_u24)];
-    let mma1_b1_u18_u24: f32 = Bs[((warpCol_result + 320i) + (mma1_col_u24 + 1i))];
-    let mma1_b2_u18_u24: f32 = Bs[((warpCol_result + 320i) + (mma1_col_u24 + 2i))];
-    let mma1_b3_u18_u24: f32 = Bs[((warpCol_result + 320i) + (mma1_col_u24 + 3i))];
-    acc[0i] = fma(mma1_a0_u18_u24, mma1_b0_u18_u24, acc[0i]);
-    acc[1i] = fma(mma1_a0_u18_u24, mma1_b1_u18_u24, acc[1i]);
-    acc[2i] = fma(mma1_a0_u18_u24, mma1_b2_u18_u24, acc[2i]);
-    acc[3i] = fma(mma1_a0_u18_u24, mma1_b3_u18_u24, acc[3i]);
-    acc[4i] = fma(mma1_a1_u18_u24, mma1_b0_u18_u24, acc[4i]);
-    acc[5i] = fma(mma1_a1_u18_u24, mma1_b1_u18_u24, acc[5i]);
-    acc[6i] = fma(mma1_a1_u18_u24, mma1_b2_u18_u24, acc[6i]);
-    acc[7i] = fma(mma1_a1_u18_u24, mma1_b3_u18_u24, acc[7i]);
-    let mma1_a0_u19_u24: f32 = As[((off_u24 + (mma1_row_u24 * 32i)) + 11i)];
-    let mma1_a1_u19_u24: f32 = As[((off_u24 + ((mma1_row_u24 + 1i) * 32i)) + 11i)];
-    let mma1_b0_u19_u24: f32 = Bs[((warpCol_result + 352i) + mma1_col_u24)];
-    let mma1_b1_u19_u24: f32 = Bs[((warpCol_result + 352i) + (mma1_col_u24 + 1i))];
-    let mma1_b2_u19_u24: f32 = Bs[((warpCol_result + 352i) + (mma1_col_u24 + 2i))];
-    let mma1_b3_u19_u24: f32 = Bs[((warpCol_result + 352i) + (mma1_col_u24 + 3i))];
-    acc[0i] = fma(mma1_a0_u19_u24, mma1_b0_u19_u24, acc[0i]);
-    acc[1i] = fma(mma1_a0_u19_u24, mma1_b1_u19_u24, acc[1i]);
-    acc[2i] = fma(mma1_a0_u19_u24, mma1_b2_u19_u24, acc[2i]);
-    acc[3i] = fma(mma1_a0_u19_u24, mma1_b3_u19_u24, acc[3i]);
-    acc[4i] = fma(mma1_a1_u19_u24, mma1_b0_u19_u24, acc[4i]);
-    acc[5i] = fma(mma1_a1_u19_u24, mma1_b1_u19_u24, acc[5i]);
-    acc[6i] = fma(mma1_a1_u19_u24, mma1_b2_u19_u24, acc[6i]);
-    acc[7i] = fma(mma1_a1_u19_u24, mma1_b3_u19_u24, acc[7i]);
-    let mma1_a0_u20_u24: f32 = As[((off_u24 + (mma1_row_u24 * 32i)) + 12i)];
-    let mma1_a1_u20_u24: f32 = As[((off_u24 + ((mma1_row_u24 + 1i) * 32i)) + 12i)];
-    let mma1_b0_u20_u24: f32 = Bs[((warpCol_result + 384i) + mma1_col_u24)];
-    let mma1_b1_u20_u24: f32 = Bs[((warpCol_result + 384i) + (mma1_col_u24 + 1i))];
-    let mma1_b2_u20_u24: f32 = Bs[((warpCol_result + 384i) + (mma1_col_u24 + 2i))];
-    let mma1_b3_u20_u24: f32 = Bs[((warpCol_result + 384i) + (mma1_col_u24 + 3i))];
-    acc[0i] = fma(mma1_a0_u20_u24, mma1_b0_u20_u24, acc[0i]);
-    acc[1i] = fma(mma1_a0_u20_u24, mma1_b1_u20_u24, acc[1i]);
-    acc[2i] = fma(mma1_a0_u20_u24, mma1_b2_u20_u24, acc[2i]);
-    acc[3i] = fma(mma1_a0_u20_u24, mma1_b3_u20_u24, acc[3i]);
-    acc[4i] = fma(mma1_a1_u20_u24, mma1_b0_u20_u24, acc[4i]);
-    acc[5i] = fma(mma1_a1_u20_u24, mma1_b1_u20_u24, acc[5i]);
-    acc[6i] = fma(mma1_a1_u20_u24, mma1_b2_u20_u24, acc[6i]);
-    acc[7i] = fma(mma1_a1_u20_u24, mma1_b3_u20_u24, acc[7i]);
-    let mma1_a0_u21_u24: f32 = As[((off_u24 + (mma1_row_u24 * 32i)) + 13i)];
-    let mma1_a1_u21_u24: f32 = As[((off_u24 + ((mma1_row_u24 + 1i) * 32i)) + 13i)];
-    let mma1_b0_u21_u24: f32 = Bs[((warpCol_result + 416i) + mma1_col_u24)];
-    let mma1_b1_u21_u24: f32 = Bs[((warpCol_result + 416i) + (mma1_col_u24 + 1i))];
-    let mma1_b2_u21_u24: f32 = Bs[((warpCol_result + 416i) + (mma1_col_u24 + 2i))];
-    let mma1_b3_u21_u24: f32 = Bs[((warpCol_result + 416i) + (mma1_col_u24 + 3i))];
-    acc[0i] = fma(mma1_a0_u21_u24, mma1_b0_u21_u24, acc[0i]);
-    acc[1i] = fma(mma1_a0_u21_u24, mma1_b1_u21_u24, acc[1i]);
-    acc[2i] = fma(mma1_a0_u21_u24, mma1_b2_u21_u24, acc[2i]);
-    acc[3i] = fma(mma1_a0_u21_u24, mma1_b3_u21_u24, acc[3i]);
-    acc[4i] = fma(mma1_a1_u21_u24, mma1_b0_u21_u24, acc[4i]);
-    acc[5i] = fma(mma1_a1_u21_u24, mma1_b1_u21_u24, acc[5i]);
-    acc[6i] = fma(mma1_a1_u21_u24, mma1_b2_u21_u24, acc[6i]);
-    acc[7i] = fma(mma1_a1_u21_u24, mma1_b3_u21_u24, acc[7i]);
-    let mma1_a0_u22_u24: f32 = As[((off_u24 + (mma1_row_u24 * 32i)) + 14i)];
-    let mma1_a1_u22_u24: f32 = As[((off_u24 + ((mma1_row_u24 + 1i) * 32i)) + 14i)];
-    let mma1_b0_u22_u24: f32 = Bs[((warpCol_result + 448i) + mma1_col_u24)];
-    let mma1_b1_u22_u24: f32 = Bs[((warpCol_result + 448i) + (mma1_col_u24 + 1i))];
-    let mma1_b2_u22_u24: f32 = Bs[((warpCol_result + 448i) + (mma1_col_u24 + 2i))];
-    let mma1_b3_u22_u24: f32 = Bs[((warpCol_result + 448i) + (mma1_col_u24 + 3i))];
-    acc[0i] = fma(mma1_a0_u22_u24, mma1_b0_u22_u24, acc[0i]);
-    acc[1i] = fma(mma1_a0_u22_u24, mma1_b1_u22_u24, acc[1i]);
-    acc[2i] = fma(mma1_a0_u22_u24, mma1_b2_u22_u24, acc[2i]);
-    acc[3i] = fma(mma1_a0_u22_u24, mma1_b3_u22_u24, acc[3i]);
-    acc[4i] = fma(mma1_a1_u22_u24, mma1_b0_u22_u24, acc[4i]);
-    acc[5i] = fma(mma1_a1_u22_u24, mma1_b1_u22_u24, acc[5i]);
-    acc[6i] = fma(mma1_a1_u22_u24, mma1_b2_u22_u24, acc[6i]);
-    acc[7i] = fma(mma1_a1_u22_u24, mma1_b3_u22_u24, acc[7i]);
-    let mma1_a0_u23_u24: f32 = As[((off_u24 + (mma1_row_u24 * 32i)) + 15i)];
-    let mma1_a1_u23_u24: f32 = As[((off_u24 + ((mma1_row_u24 + 1i) * 32i)) + 15i)];
-    let mma1_b0_u23_u24: f32 = Bs[((warpCol_result + 480i) + mma1_col_u24)];
-    let mma1_b1_u23_u24: f32 = Bs[((warpCol_result + 480i) + (mma1_col_u24 + 1i))];
-    let mma1_b2_u23_u24: f32 = Bs[((warpCol_result + 480i) + (mma1_col_u24 + 2i))];
-    let mma1_b3_u23_u24: f32 = Bs[((warpCol_result + 480i) + (mma1_col_u24 + 3i))];
-    acc[0i] = fma(mma1_a0_u23_u24, mma1_b0_u23_u24, acc[0i]);
-    acc[1i] = fma(mma1_a0_u23_u24, mma1_b1_u23_u24, acc[1i]);
-    acc[2i] = fma(mma1_a0_u23_u24, mma1_b2_u23_u24, acc[2i]);
-    acc[3i] = fma(mma1_a0_u23_u24, mma1_b3_u23_u24, acc[3i]);
-    acc[4i] = fma(mma1_a1_u23_u24, mma1_b0_u23_u24, acc[4i]);
-    acc[5i] = fma(mma1_a1_u23_u24, mma1_b1_u23_u24, acc[5i]);
-    acc[6i] = fma(mma1_a1_u23_u24, mma1_b2_u23_u24, acc[6i]);
-    acc[7i] = fma(mma1_a1_u23_u24, mma1_b3_u23_u24, acc[7i]);
-    let off_u25: i32 = ((warpRow_result * 32i) + 16i);
-    let off_1_u25: i32 = (512i + warpCol_result);
-    let mma1_row_u25: i32 = (((i32(lidx) & 31i) >> 2u) * 2i);
-    let mma1_col_u25: i32 = (((i32(lidx) & 31i) & 3i) * 4i);
-    let mma1_a0_u8_u25: f32 = As[(off_u25 + (mma1_row_u25 * 32i))];
-    let mma1_a1_u8_u25: f32 = As[(off_u25 + ((mma1_row_u25 + 1i) * 32i))];
-    let mma1_b0_u8_u25: f32 = Bs[(off_1_u25 + mma1_col_u25)];
-    let mma1_b1_u8_u25: f32 = Bs[(off_1_u25 + (mma1_col_u25 + 1i))];
-    let mma1_b2_u8_u25: f32 = Bs[(off_1_u25 + (mma1_col_u25 + 2i))];
-    let mma1_b3_u8_u25: f32 = Bs[(off_1_u25 + (mma1_col_u25 + 3i))];
-    acc[0i] = fma(mma1_a0_u8_u25, mma1_b0_u8_u25, acc[0i]);
-    acc[1i] = fma(mma1_a0_u8_u25, mma1_b1_u8_u25, acc[1i]);
-    acc[2i] = fma(mma1_a0_u8_u25, mma1_b2_u8_u25, acc[2i]);
-    acc[3i] = fma(mma1_a0_u8_u25, mma1_b3_u8_u25, acc[3i]);
-    acc[4i] = fma(mma1_a1_u8_u25, mma1_b0_u8_u25, acc[4i]);
-    acc[5i] = fma(mma1_a1_u8_u25, mma1_b1_u8_u25, acc[5i]);
-    acc[6i] = fma(mma1_a1_u8_u25, mma1_b2_u8_u25, acc[6i]);
-    acc[7i] = fma(mma1_a1_u8_u25, mma1_b3_u8_u25, acc[7i]);
-    let mma1_a0_u9_u25: f32 = As[((off_u25 + (mma1_row_u25 * 32i)) + 1i)];
-    let mma1_a1_u9_u25: f32 = As[((off_u25 + ((mma1_row_u25 + 1i) * 32i)) + 1i)];
-    let mma1_b0_u9_u25: f32 = Bs[((off_1_u25 + 32i) + mma1_col_u25)];
-    let mma1_b1_u9_u25: f32 = Bs[((off_1_u25 + 32i) + (mma1_col_u25 + 1i))];
-    let mma1_b2_u9_u25: f32 = Bs[((off_1_u25 + 32i) + (mma1_col_u25 + 2i))];
-    let mma1_b3_u9_u25: f32 = Bs[((off_1_u25 + 32i) + (mma1_col_u25 + 3i))];
-    acc[0i] = fma(mma1_a0_u9_u25, mma1_b0_u9_u25, acc[0i]);
-    acc[1i] = fma(mma1_a0_u9_u25, mma1_b1_u9_u25, acc[1i]);
-    acc[2i] = fma(mma1_a0_u9_u25, mma1_b2_u9_u25, acc[2i]);
-    acc[3i] = fma(mma1_a0_u9_u25, mma1_b3_u9_u25, acc[3i]);
-    acc[4i] = fma(mma1_a1_u9_u25, mma1_b0_u9_u25, acc[4i]);
-    acc[5i] = fma(mma1_a1_u9_u25, mma1_b1_u9_u25, acc[5i]);
-    acc[6i] = fma(mma1_a1_u9_u25, mma1_b2_u9_u25, acc[6i]);
-    acc[7i] = fma(mma1_a1_u9_u25, mma1_b3_u9_u25, acc[7i]);
-    let mma1_a0_u10_u25: f32 = As[((off_u25 + (mma1_row_u25 * 32i)) + 2i)];
-    let mma1_a1_u10_u25: f32 = As[((off_u25 + ((mma1_row_u25 + 1i) * 32i)) + 2i)];
-    let mma1_b0_u10_u25: f32 = Bs[((off_1_u25 + 64i) + mma1_col_u25)];
-    let mma1_b1_u10_u25: f32 = Bs[((off_1_u25 + 64i) + (mma1_col_u25 + 1i))];
-    let mma1_b2_u10_u25: f32 = Bs[((off_1_u25 + 64i) + (mma1_col_u25 + 2i))];
-    let mma1_b3_u10_u25: f32 = Bs[((off_1_u25 + 64i) + (mma1_col_u25 + 3i))];
-    acc[0i] = fma(mma1_a0_u10_u25, mma1_b0_u10_u25, acc[0i]);
-    acc[1i] = fma(mma1_a0_u10_u25, mma1_b1_u10_u25, acc[1i]);
-    acc[2i] = fma(mma1_a0_u10_u25, mma1_b2_u10_u25, acc[2i]);
-    acc[3i] = fma(mma1_a0_u10_u25, mma1_b3_u10_u25, acc[3i]);
-    acc[4i] = fma(mma1_a1_u10_u25, mma1_b0_u10_u25, acc[4i]);
-    acc[5i] = fma(mma1_a1_u10_u25, mma1_b1_u10_u25, acc[5i]);
-    acc[6i] = fma(mma1_a1_u10_u25, mma1_b2_u10_u25, acc[6i]);
-    acc[7i] = fma(mma1_a1_u10_u25, mma1_b3_u10_u25, acc[7i]);
-    let mma1_a0_u11_u25: f32 = As[((off_u25 + (mma1_row_u25 * 32i)) + 3i)];
-    let mma1_a1_u11_u25: f32 = As[((off_u25 + ((mma1_row_u25 + 1i) * 32i)) + 3i)];
-    let mma1_b0_u11_u25: f32 = Bs[((off_1_u25 + 96i) + mma1_col_u25)];
-    let mma1_b1_u11_u25: f32 = Bs[((off_1_u25 + 96i) + (mma1_col_u25 + 1i))];
-    let mma1_b2_u11_u25: f32 = Bs[((off_1_u25 + 96i) + (mma1_col_u25 + 2i))];
-    let mma1_b3_u11_u25: f32 = Bs[((off_1_u25 + 96i) + (mma1_col_u25 + 3i))];
-    acc[0i] = fma(mma1_a0_u11_u25, mma1_b0_u11_u25, acc[0i]);
-    acc[1i] = fma(mma1_a0_u11_u25, mma1_b1_u11_u25, acc[1i]);
-    acc[2i] = fma(mma1_a0_u11_u25, mma1_b2_u11_u25, acc[2i]);
-    acc[3i] = fma(mma1_a0_u11_u25, mma1_b3_u11_u25, acc[3i]);
-    acc[4i] = fma(mma1_a1_u11_u25, mma1_b0_u11_u25, acc[4i]);
-    acc[5i] = fma(mma1_a1_u11_u25, mma1_b1_u11_u25, acc[5i]);
-    acc[6i] = fma(mma1_a1_u11_u25, mma1_b2_u11_u25, acc[6i]);
-    acc[7i] = fma(mma1_a1_u11_u25, mma1_b3_u11_u25, acc[7i]);
-    let mma1_a0_u12_u25: f32 = As[((off_u25 + (mma1_row_u25 * 32i)) + 4i)];
-    let mma1_a1_u12_u25: f32 = As[((off_u25 + ((mma1_row_u25 + 1i) * 32i)) + 4i)];
-    let mma1_b0_u12_u25: f32 = Bs[((off_1_u25 + 128i) + mma1_col_u25)];
-    let mma1_b1_u12_u25: f32 = Bs[((off_1_u25 + 128i) + (mma1_col_u25 + 1i))];
-    let mma1_b2_u12_u25: f32 = Bs[((off_1_u25 + 128i) + (mma1_col_u25 + 2i))];
-    let mma1_b3_u12_u25: f32 = Bs[((off_1_u25 + 128i) + (mma1_col_u25 + 3i))];
-    acc[0i] = fma(mma1_a0_u12_u25, mma1_b0_u12_u25, acc[0i]);
-    acc[1i] = fma(mma1_a0_u12_u25, mma1_b1_u12_u25, acc[1i]);
-    acc[2i] = fma(mma1_a0_u12_u25, mma1_b2_u12_u25, acc[2i]);
-    acc[3i] = fma(mma1_a0_u12_u25, mma1_b3_u12_u25, acc[3i]);
-    acc[4i] = fma(mma1_a1_u12_u25, mma1_b0_u12_u25, acc[4i]);
-    acc[5i] = fma(mma1_a1_u12_u25, mma1_b1_u12_u25, acc[5i]);
-    acc[6i] = fma(mma1_a1_u12_u25, mma1_b2_u12_u25, acc[6i]);
-    acc[7i] = fma(mma1_a1_u12_u25, mma1_b3_u12_u25, acc[7i]);
-    let mma1_a0_u13_u25: f32 = As[((off_u25 + (mma1_row_u25 * 32i)) + 5i)];
-    let mma1_a1_u13_u25: f32 = As[((off_u25 + ((mma1_row_u25 + 1i) * 32i)) + 5i)];
-    let mma1_b0_u13_u25: f32 = Bs[((off_1_u25 + 160i) + mma1_col_u25)];
-    let mma1_b1_u13_u25: f32 = Bs[((off_1_u25 + 160i) + (mma1_col_u25 + 1i))];
-    let mma1_b2_u13_u25: f32 = Bs[((off_1_u25 + 160i) + (mma1_col_u25 + 2i))];
-    let mma1_b3_u13_u25: f32 = Bs[((off_1_u25 + 160i) + (mma1_col_u25 + 3i))];
-    acc[0i] = fma(mma1_a0_u13_u25, mma1_b0_u13_u25, acc[0i]);
-    acc[1i] = fma(mma1_a0_u13_u25, mma1_b1_u13_u25, acc[1i]);
-    acc[2i] = fma(mma1_a0_u13_u25, mma1_b2_u13_u25, acc[2i]);
-    acc[3i] = fma(mma1_a0_u13_u25, mma1_b3_u13_u25, acc[3i]);
-    acc[4i] = fma(mma1_a1_u13_u25, mma1_b0_u13_u25, acc[4i]);
-    acc[5i] = fma(mma1_a1_u13_u25, mma1_b1_u13_u25, acc[5i]);
-    acc[6i] = fma(mma1_a1_u13_u25, mma1_b2_u13_u25, acc[6i]);
-    acc[7i] = fma(mma1_a1_u13_u25, mma1_b3_u13_u25, acc[7i]);
-    let mma1_a0_u14_u25: f32 = As[((off_u25 + (mma1_row_u25 * 32i)) + 6i)];
-    let mma1_a1_u14_u25: f32 = As[((off_u25 + ((mma1_row_u25 + 1i) * 32i)) + 6i)];
-    let mma1_b0_u14_u25: f32 = Bs[((off_1_u25 + 192i) + mma1_col_u25)];
-    let mma1_b1_u14_u25: f32 = Bs[((off_1_u25 + 192i) + (mma1_col_u25 + 1i))];
-    let mma1_b2_u14_u25: f32 = Bs[((off_1_u25 + 192i) + (mma1_col_u25 + 2i))];
-    let mma1_b3_u14_u25: f32 = Bs[((off_1_u25 + 192i) + (mma1_col_u25 + 3i))];
-    acc[0i] = fma(mma1_a0_u14_u25, mma1_b0_u14_u25, acc[0i]);
-    acc[1i] = fma(mma1_a0_u14_u25, mma1_b1_u14_u25, acc[1i]);
-    acc[2i] = fma(mma1_a0_u14_u25, mma1_b2_u14_u25, acc[2i]);
-    acc[3i] = fma(mma1_a0_u14_u25, mma1_b3_u14_u25, acc[3i]);
-    acc[4i] = fma(mma1_a1_u14_u25, mma1_b0_u14_u25, acc[4i]);
-    acc[5i] = fma(mma1_a1_u14_u25, mma1_b1_u14_u25, acc[5i]);
-    acc[6i] = fma(mma1_a1_u14_u25, mma1_b2_u14_u25, acc[6i]);
-    acc[7i] = fma(mma1_a1_u14_u25, mma1_b3_u14_u25, acc[7i]);
-    let mma1_a0_u15_u25: f32 = As[((off_u25 + (mma1_row_u25 * 32i)) + 7i)];
-    let mma1_a1_u15_u25: f32 = As[((off_u25 + ((mma1_row_u25 + 1i) * 32i)) + 7i)];
-    let mma1_b0_u15_u25: f32 = Bs[((off_1_u25 + 224i) + mma1_col_u25)];
-    let mma1_b1_u15_u25: f32 = Bs[((off_1_u25 + 224i) + (mma1_col_u25 + 1i))];
-    let mma1_b2_u15_u25: f32 = Bs[((off_1_u25 + 224i) + (mma1_col_u25 + 2i))];
-    let mma1_b3_u15_u25: f32 = Bs[((off_1_u25 + 224i) + (mma1_col_u25 + 3i))];
-    acc[0i] = fma(mma1_a0_u15_u25, mma1_b0_u15_u25, acc[0i]);
-    acc[1i] = fma(mma1_a0_u15_u25, mma1_b1_u15_u25, acc[1i]);
-    acc[2i] = fma(mma1_a0_u15_u25, mma1_b2_u15_u25, acc[2i]);
-    acc[3i] = fma(mma1_a0_u15_u25, mma1_b3_u15_u25, acc[3i]);
-    acc[4i] = fma(mma1_a1_u15_u25, mma1_b0_u15_u25, acc[4i]);
-    acc[5i] = fma(mma1_a1_u15_u25, mma1_b1_u15_u25, acc[5i]);
-    acc[6i] = fma(mma1_a1_u15_u25, mma1_b2_u15_u25, acc[6i]);
-    acc[7i] = fma(mma1_a1_u15_u25, mma1_b3_u15_u25, acc[7i]);
-    let mma1_a0_u16_u25: f32 = As[((off_u25 + (mma1_row_u25 * 32i)) + 8i)];
-    let mma1_a1_u16_u25: f32 = As[((off_u25 + ((mma1_row_u25 + 1i) * 32i)) + 8i)];
-    let mma1_b0_u16_u25: f32 = Bs[((off_1_u25 + 256i) + mma1_col_u25)];
-    let mma1_b1_u16_u25: f32 = Bs[((off_1_u25 + 256i) + (mma1_col_u25 + 1i))];
-    let mma1_b2_u16_u25: f32 = Bs[((off_1_u25 + 256i) + (mma1_col_u25 + 2i))];
-    let mma1_b3_u16_u25: f32 = Bs[((off_1_u25 + 256i) + (mma1_col_u25 + 3i))];
-    acc[0i] = fma(mma1_a0_u16_u25, mma1_b0_u16_u25, acc[0i]);
-    acc[1i] = fma(mma1_a0_u16_u25, mma1_b1_u16_u25, acc[1i]);
-    acc[2i] = fma(mma1_a0_u16_u25, mma1_b2_u16_u25, acc[2i]);
-    acc[3i] = fma(mma1_a0_u16_u25, mma1_b3_u16_u25, acc[3i]);
-    acc[4i] = fma(mma1_a1_u16_u25, mma1_b0_u16_u25, acc[4i]);
-    acc[5i] = fma(mma1_a1_u16_u25, mma1_b1_u16_u25, acc[5i]);
-    acc[6i] = fma(mma1_a1_u16_u25, mma1_b2_u16_u25, acc[6i]);
-    acc[7i] = fma(mma1_a1_u16_u25, mma1_b3_u16_u25, acc[7i]);
-    let mma1_a0_u17_u25: f32 = As[((off_u25 + (mma1_row_u25 * 32i)) + 9i)];
-    let mma1_a1_u17_u25: f32 = As[((off_u25 + ((mma1_row_u25 + 1i) * 32i)) + 9i)];
-    let mma1_b0_u17_u25: f32 = Bs[((off_1_u25 + 288i) + mma1_col_u25)];
-    let mma1_b1_u17_u25: f32 = Bs[((off_1_u25 + 288i) + (mma1_col_u25 + 1i))];
-    let mma1_b2_u17_u25: f32 = Bs[((off_1_u25 + 288i) + (mma1_col_u25 + 2i))];
-    let mma1_b3_u17_u25: f32 = Bs[((off_1_u25 + 288i) + (mma1_col_u25 + 3i))];
-    acc[0i] = fma(mma1_a0_u17_u25, mma1_b0_u17_u25, acc[0i]);
-    acc[1i] = fma(mma1_a0_u17_u25, mma1_b1_u17_u25, acc[1i]);
-    acc[2i] = fma(mma1_a0_u17_u25, mma1_b2_u17_u25, acc[2i]);
-    acc[3i] = fma(mma1_a0_u17_u25, mma1_b3_u17_u25, acc[3i]);
-    acc[4i] = fma(mma1_a1_u17_u25, mma1_b0_u17_u25, acc[4i]);
-    acc[5i] = fma(mma1_a1_u17_u25, mma1_b1_u17_u25, acc[5i]);
-    acc[6i] = fma(mma1_a1_u17_u25, mma1_b2_u17_u25, acc[6i]);
-    acc[7i] = fma(mma1_a1_u17_u25, mma1_b3_u17_u25, acc[7i]);
-    let mma1_a0_u18_u25: f32 = As[((off_u25 + (mma1_row_u25 * 32i)) + 10i)];
-    let mma1_a1_u18_u25: f32 = As[((off_u25 + ((mma1_row_u25 + 1i) * 32i)) + 10i)];
-    let mma1_b0_u18_u25: f32 = Bs[((off_1_u25 + 320i) + mma1_col_u25)];
-    let mma1_b1_u18_u25: f32 = Bs[((off_1_u25 + 320i) + (mma1_col_u25 + 1i))];
-    let mma1_b2_u18_u25: f32 = Bs[((off_1_u25 + 320i) + (mma1_col_u25 + 2i))];
-    let mma1_b3_u18_u25: f32 = Bs[((off_1_u25 + 320i) + (mma1_col_u25 + 3i))];
-    acc[0i] = fma(mma1_a0_u18_u25, mma1_b0_u18_u25, acc[0i]);
-    acc[1i] = fma(mma1_a0_u18_u25, mma1_b1_u18_u25, acc[1i]);
-    acc[2i] = fma(mma1_a0_u18_u25, mma1_b2_u18_u25, acc[2i]);
-    acc[3i] = fma(mma1_a0_u18_u25, mma1_b3_u18_u25, acc[3i]);
-    acc[4i] = fma(mma1_a1_u18_u25, mma1_b0_u18_u25, acc[4i]);
-    acc[5i] = fma(mma1_a1_u18_u25, mma1_b1_u18_u25, acc[5i]);
-    acc[6i] = fma(mma1_a1_u18_u25, mma1_b2_u18_u25, acc[6i]);
-    acc[7i] = fma(mma1_a1_u18_u25, mma1_b3_u18_u25, acc[7i]);
-    let mma1_a0_u19_u25: f32 = As[((off_u25 + (mma1_row_u25 * 32i)) + 11i)];
-    let mma1_a1_u19_u25: f32 = As[((off_u25 + ((mma1_row_u25 + 1i) * 32i)) + 11i)];
-    let mma1_b0_u19_u25: f32 = Bs[((off_1_u25 + 352i) + mma1_col_u25)];
-    let mma1_b1_u19_u25: f32 = Bs[((off_1_u25 + 352i) + (mma1_col_u25 + 1i))];
-    let mma1_b2_u19_u25: f32 = Bs[((off_1_u25 + 352i) + (mma1_col_u25 + 2i))];
-    let mma1_b3_u19_u25: f32 = Bs[((off_1_u25 + 352i) + (mma1_col_u25 + 3i))];
-    acc[0i] = fma(mma1_a0_u19_u25, mma1_b0_u19_u25, acc[0i]);
-    acc[1i] = fma(mma1_a0_u19_u25, mma1_b1_u19_u25, acc[1i]);
-    acc[2i] = fma(mma1_a0_u19_u25, mma1_b2_u19_u25, acc[2i]);
-    acc[3i] = fma(mma1_a0_u19_u25, mma1_b3_u19_u25, acc[3i]);
-    acc[4i] = fma(mma1_a1_u19_u25, mma1_b0_u19_u25, acc[4i]);
-    acc[5i] = fma(mma1_a1_u19_u25, mma1_b1_u19_u25, acc[5i]);
-    acc[6i] = fma(mma1_a1_u19_u25, mma1_b2_u19_u25, acc[6i]);
-    acc[7i] = fma(mma1_a1_u19_u25, mma1_b3_u19_u25, acc[7i]);
-    let mma1_a0_u20_u25: f32 = As[((off_u25 + (mma1_row_u25 * 32i)) + 12i)];
-    let mma1_a1_u20_u25: f32 = As[((off_u25 + ((mma1_row_u25 + 1i) * 32i)) + 12i)];
-    let mma1_b0_u20_u25: f32 = Bs[((off_1_u25 + 384i) + mma1_col_u25)];
-    let mma1_b1_u20_u25: f32 = Bs[((off_1_u25 + 384i) + (mma1_col_u25 + 1i))];
-    let mma1_b2_u20_u25: f32 = Bs[((off_1_u25 + 384i) + (mma1_col_u25 + 2i))];
-    let mma1_b3_u20_u25: f32 = Bs[((off_1_u25 + 384i) + (mma1_col_u25 + 3i))];
-    acc[0i] = fma(mma1_a0_u20_u25, mma1_b0_u20_u25, acc[0i]);
-    acc[1i] = fma(mma1_a0_u20_u25, mma1_b1_u20_u25, acc[1i]);
-    acc[2i] = fma(mma1_a0_u20_u25, mma1_b2_u20_u25, acc[2i]);
-    acc[3i] = fma(mma1_a0_u20_u25, mma1_b3_u20_u25, acc[3i]);
-    acc[4i] = fma(mma1_a1_u20_u25, mma1_b0_u20_u25, acc[4i]);
-    acc[5i] = fma(mma1_a1_u20_u25, mma1_b1_u20_u25, acc[5i]);
-    acc[6i] = fma(mma1_a1_u20_u25, mma1_b2_u20_u25, acc[6i]);
-    acc[7i] = fma(mma1_a1_u20_u25, mma1_b3_u20_u25, acc[7i]);
-    let mma1_a0_u21_u25: f32 = As[((off_u25 + (mma1_row_u25 * 32i)) + 13i)];
-    let mma1_a1_u21_u25: f32 = As[((off_u25 + ((mma1_row_u25 + 1i) * 32i)) + 13i)];
-    let mma1_b0_u21_u25: f32 = Bs[((off_1_u25 + 416i) + mma1_col_u25)];
-    let mma1_b1_u21_u25: f32 = Bs[((off_1_u25 + 416i) + (mma1_col_u25 + 1i))];
-    let mma1_b2_u21_u25: f32 = Bs[((off_1_u25 + 416i) + (mma1_col_u25 + 2i))];
-    let mma1_b3_u21_u25: f32 = Bs[((off_1_u25 + 416i) + (mma1_col_u25 + 3i))];
-    acc[0i] = fma(mma1_a0_u21_u25, mma1_b0_u21_u25, acc[0i]);
-    acc[1i] = fma(mma1_a0_u21_u25, mma1_b1_u21_u25, acc[1i]);
-    acc[2i] = fma(mma1_a0_u21_u25, mma1_b2_u21_u25, acc[2i]);
-    acc[3i] = fma(mma1_a0_u21_u25, mma1_b3_u21_u25, acc[3i]);
-    acc[4i] = fma(mma1_a1_u21_u25, mma1_b0_u21_u25, acc[4i]);
-    acc[5i] = fma(mma1_a1_u21_u25, mma1_b1_u21_u25, acc[5i]);
-    acc[6i] = fma(mma1_a1_u21_u25, mma1_b2_u21_u25, acc[6i]);
-    acc[7i] = fma(mma1_a1_u21_u25, mma1_b3_u21_u25, acc[7i]);
-    let mma1_a0_u22_u25: f32 = As[((off_u25 + (mma1_row_u25 * 32i)) + 14i)];
-    let mma1_a1_u22_u25: f32 = As[((off_u25 + ((mma1_row_u25 + 1i) * 32i)) + 14i)];
-    let mma1_b0_u22_u25: f32 = Bs[((off_1_u25 + 448i) + mma1_col_u25)];
-    let mma1_b1_u22_u25: f32 = Bs[((off_1_u25 + 448i) + (mma1_col_u25 + 1i))];
-    let mma1_b2_u22_u25: f32 = Bs[((off_1_u25 + 448i) + (mma1_col_u25 + 2i))];
-    let mma1_b3_u22_u25: f32 = Bs[((off_1_u25 + 448i) + (mma1_col_u25 + 3i))];
-    acc[0i] = fma(mma1_a0_u22_u25, mma1_b0_u22_u25, acc[0i]);
-    acc[1i] = fma(mma1_a0_u22_u25, mma1_b1_u22_u25, acc[1i]);
-    acc[2i] = fma(mma1_a0_u22_u25, mma1_b2_u22_u25, acc[2i]);
-    acc[3i] = fma(mma1_a0_u22_u25, mma1_b3_u22_u25, acc[3i]);
-    acc[4i] = fma(mma1_a1_u22_u25, mma1_b0_u22_u25, acc[4i]);
-    acc[5i] = fma(mma1_a1_u22_u25, mma1_b1_u22_u25, acc[5i]);
-    acc[6i] = fma(mma1_a1_u22_u25, mma1_b2_u22_u25, acc[6i]);
-    acc[7i] = fma(mma1_a1_u22_u25, mma1_b3_u22_u25, acc[7i]);
-    let mma1_a0_u23_u25: f32 = As[((off_u25 + (mma1_row_u25 * 32i)) + 15i)];
-    let mma1_a1_u23_u25: f32 = As[((off_u25 + ((mma1_row_u25 + 1i) * 32i)) + 15i)];
-    let mma1_b0_u23_u25: f32 = Bs[((off_1_u25 + 480i) + mma1_col_u25)];
-    let mma1_b1_u23_u25: f32 = Bs[((off_1_u25 + 480i) + (mma1_col_u25 + 1i))];
-    let mma1_b2_u23_u25: f32 = Bs[((off_1_u25 + 480i) + (mma1_col_u25 + 2i))];
-    let mma1_b3_u23_u25: f32 = Bs[((off_1_u25 + 480i) + (mma1_col_u25 + 3i))];
-    acc[0i] = fma(mma1_a0_u23_u25, mma1_b0_u23_u25, acc[0i]);
-    acc[1i] = fma(mma1_a0_u23_u25, mma1_b1_u23_u25, acc[1i]);
-    acc[2i] = fma(mma1_a0_u23_u25, mma1_b2_u23_u25, acc[2i]);
-    acc[3i] = fma(mma1_a0_u23_u25, mma1_b3_u23_u25, acc[3i]);
-    acc[4i] = fma(mma1_a1_u23_u25, mma1_b0_u23_u25, acc[4i]);
-    acc[5i] = fma(mma1_a1_u23_u25, mma1_b1_u23_u25, acc[5i]);
-    acc[6i] = fma(mma1_a1_u23_u25, mma1_b2_u23_u25, acc[6i]);
-    acc[7i] = fma(mma1_a1_u23_u25, mma1_b3_u23_u25, acc[7i]);
+    let scale: f32 = wds[(wScale + kg)];
+    let fr3_g: i32 = ((i32(lidx) & 31i) >> 2u);
+    let acs3_r0: f32 = (Ss[(warpRow_result + (fr3_g * 2i))] * scale);
+    acc[0i] = fma(block[0i], acs3_r0, acc[0i]);
+    acc[1i] = fma(block[1i], acs3_r0, acc[1i]);
+    acc[2i] = fma(block[2i], acs3_r0, acc[2i]);
+    acc[3i] = fma(block[3i], acs3_r0, acc[3i]);
+    let acs3_r1: f32 = (Ss[(warpRow_result + ((fr3_g * 2i) + 1i))] * scale);
+    acc[4i] = fma(block[4i], acs3_r1, acc[4i]);
+    acc[5i] = fma(block[5i], acs3_r1, acc[5i]);
+    acc[6i] = fma(block[6i], acs3_r1, acc[6i]);
+    acc[7i] = fma(block[7i], acs3_r1, acc[7i]);
     workgroupBarrier();
   }
-  let off_2: i32 = ((warpRow_result * 32i) + warpCol_result);
-  let st2_row: i32 = (((i32(lidx) & 31i) >> 2u) * 2i);
-  let st2_col: i32 = (((i32(lidx) & 31i) & 3i) * 4i);
-  Cs[((off_2 + (st2_row * 32i)) + st2_col)] = acc[0i];
-  Cs[((off_2 + (st2_row * 32i)) + (st2_col + 1i))] = acc[1i];
-  Cs[((off_2 + (st2_row * 32i)) + (st2_col + 2i))] = acc[2i];
-  Cs[((off_2 + (st2_row * 32i)) + (st2_col + 3i))] = acc[3i];
-  Cs[((off_2 + ((st2_row + 1i) * 32i)) + st2_col)] = acc[4i];
-  Cs[((off_2 + ((st2_row + 1i) * 32i)) + (st2_col + 1i))] = acc[5i];
-  Cs[((off_2 + ((st2_row + 1i) * 32i)) + (st2_col + 2i))] = acc[6i];
-  Cs[((off_2 + ((st2_row + 1i) * 32i)) + (st2_col + 3i))] = acc[7i];
+  let off_3: i32 = ((warpRow_result * 32i) + warpCol_result);
+  let fr4_g: i32 = ((i32(lidx) & 31i) >> 2u);
+  let fr4_t: i32 = ((i32(lidx) & 31i) & 3i);
+  Cs[((off_3 + (fr4_g * 64i)) + (fr4_t * 4i))] = acc[0i];
+  Cs[((off_3 + (fr4_g * 64i)) + ((fr4_t * 4i) + 1i))] = acc[1i];
+  Cs[((off_3 + (fr4_g * 64i)) + ((fr4_t * 4i) + 2i))] = acc[2i];
+  Cs[((off_3 + (fr4_g * 64i)) + ((fr4_t * 4i) + 3i))] = acc[3i];
+  Cs[((off_3 + (((fr4_g * 2i) + 1i) * 32i)) + (fr4_t * 4i))] = acc[4i];
+  Cs[((off_3 + (((fr4_g * 2i) + 1i) * 32i)) + ((fr4_t * 4i) + 1i))] = acc[5i];
+  Cs[((off_3 + (((fr4_g * 2i) + 1i) * 32i)) + ((fr4_t * 4i) + 2i))] = acc[6i];
+  Cs[((off_3 + (((fr4_g * 2i) + 1i) * 32i)) + ((fr4_t * 4i) + 3i))] = acc[7i];
   workgroupBarrier();
   let storeTileBf16_base: i32 = ((downTileFp8_row0 * params.H) + n0);
   let storeTileBf16_cols: i32 = (params.H - n0);
   for (var i_2: i32 = i32(lidx); (i_2 < 1024i); i_2 = (i_2 + 128i)) {
-    let r_2: i32 = (i_2 / 32i);
+    let r_3: i32 = (i_2 / 32i);
     let c_2: i32 = (i_2 % 32i);
-    if (((r_2 < downTileFp8_rows) && (c_2 < storeTileBf16_cols))) {
-      let idx_2: i32 = ((storeTileBf16_base + (r_2 * params.H)) + c_2);
-      { let mimo_w = (idx_2 >> 1u); let mimo_s = u32(((idx_2 & 1i) * 16i)); atomicAnd(&y[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&y[mimo_w], (mimo_bits_bf16(Cs[i_2]) & 0xffffu) << mimo_s); }
+    if (((r_3 < downTileFp8_rows) && (c_2 < storeTileBf16_cols))) {
+      let idx_3: i32 = ((storeTileBf16_base + (r_3 * params.H)) + c_2);
+      { let mimo_w = (idx_3 >> 1u); let mimo_s = u32(((idx_3 & 1i) * 16i)); atomicAnd(&y[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&y[mimo_w], (mimo_bits_bf16(Cs[i_2]) & 0xffffu) << mimo_s); }
     }
   }
 }

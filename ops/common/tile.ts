@@ -2,6 +2,7 @@ import {
   bf16, f32, localIndex,
   type fp8e4m3, type i32, type Out, type Shared, type Tensor,
 } from '../../compiler/dsl/index.js';
+import { silu } from '../swiglu.js';
 
 /**
  * Building blocks of the tiled GEMMs (ops/gemm.ts, ops/moe/grouped_gemm.ts). A block tile
@@ -30,8 +31,8 @@ export function warpCol(tileCols: i32): i32 {
  * consecutive c, so global reads are coalesced either way.
  */
 export function loadTile(
-  dst: Shared<bf16 | f32>, dOff: i32, rs: i32, cs: i32,
-  src: Tensor<bf16 | f32, readonly string[]>, base: i32, ld: i32, rows: i32, cols: i32,
+  dst: Shared<bf16 | f32 | fp8e4m3>, dOff: i32, rs: i32, cs: i32,
+  src: Tensor<bf16 | f32 | fp8e4m3, readonly string[]>, base: i32, ld: i32, rows: i32, cols: i32,
   R: i32, C: i32, threads: i32,
 ): void {
   for (let i = localIndex; i < R * C; i += threads) {
@@ -41,28 +42,10 @@ export function loadTile(
   }
 }
 
-/**
- * loadTile for FP8 (e4m3) sources, dequantised to bf16 on the way into shared memory:
- * element (r, c) = bf16(f32(src[base + r*ld + c]) * scale[sBase + ((sRow0 + r) / sGroup) * sLd]).
- * Activations: sGroup = 1 (one scale per row and 128-wide K group); weights: sGroup = 128
- * (one scale per 128x128 block). The caller keeps the C columns inside one 128-wide K
- * group (BK divides 128), so each row needs one scale; a thread takes 4 consecutive
- * columns of one row and loads that scale once.
- */
-export function loadTileFp8(
-  dst: Shared<bf16>, dOff: i32, rs: i32, cs: i32,
-  src: Tensor<fp8e4m3, readonly string[]>, base: i32, ld: i32, rows: i32, cols: i32,
-  scale: Tensor<f32, readonly string[]>, sBase: i32, sLd: i32, sRow0: i32, sGroup: i32,
-  R: i32, C: i32, threads: i32,
-): void {
-  for (let i = localIndex; i < R * (C / 4); i += threads) {
-    const r = i / (C / 4);
-    const c0 = (i % (C / 4)) * 4;
-    const s = r < rows ? scale[sBase + ((sRow0 + r) / sGroup) * sLd] : 0.0;
-    for (let v = 0; v < 4; v++) {
-      const c = c0 + v;
-      dst[dOff + r * rs + c * cs] = bf16(r < rows && c < cols ? f32(src[base + r * ld + c]) * s : 0.0);
-    }
+/** dst[r] = src[base + r*ld] for r < rows, 0 for rows <= r < R: one scale per tile row. */
+export function loadRowScales(dst: Shared<f32>, src: Tensor<f32, readonly string[]>, base: i32, ld: i32, rows: i32, R: i32, threads: i32): void {
+  for (let r = localIndex; r < R; r += threads) {
+    dst[r] = r < rows ? src[base + r * ld] : 0.0;
   }
 }
 
@@ -90,6 +73,22 @@ export function storeTileBf16(
     const c = i % C;
     if (r < rows && c < cols) {
       out[base + r * ld + c] = bf16(src[i]);
+    }
+  }
+}
+
+/**
+ * SwiGLU epilogue from Cs (BM x 2BN: gate columns, then up columns):
+ * out[base + r*ld + c] = bf16(silu(gate) * up), in f32, for r < rows, c < cols.
+ */
+export function storeSwiGlu(
+  out: Out<bf16, readonly string[]>, Cs: Shared<f32>, base: i32, ld: i32, rows: i32, cols: i32, BM: i32, BN: i32, threads: i32,
+): void {
+  for (let i = localIndex; i < BM * BN; i += threads) {
+    const r = i / BN;
+    const c = i % BN;
+    if (r < rows && c < cols) {
+      out[base + r * ld + c] = bf16(silu(Cs[r * 2 * BN + c]) * Cs[r * 2 * BN + BN + c]);
     }
   }
 }

@@ -1,9 +1,9 @@
 import {
-  kernel, barrier, cdiv, fragment, localIndex, min, mma, shared, storeFragment, workgroupId,
-  bf16, f32, type fp8e4m3, type i32, type Out, type Shared, type Tensor,
+  kernel, barrier, cdiv, fragment, min, mmaTransposedB, shared, storeFragment, workgroupId,
+  bf16, f32, fp8e4m3, type i32, type Out, type Shared, type Tensor,
 } from '../../compiler/dsl/index.js';
-import { loadTile, loadTileFp8, storeTileBf16, warpCol, warpRow } from '../common/tile.js';
-import { silu } from '../swiglu.js';
+import { loadTile, storeSwiGlu, storeTileBf16, warpCol, warpRow } from '../common/tile.js';
+import { downTileFp8, gluTileFp8 } from './fp8_tiles.js';
 
 /**
  * Grouped GEMM over experts, the two FFN GEMMs of a MoE layer:
@@ -38,17 +38,7 @@ import { silu } from '../swiglu.js';
  * ws[E, cdiv(N, 128), cdiv(K, 128)]; f32 accumulation. Partial blocks (K or N not a
  * multiple of 128) are zero-filled past the edge.
  *
- * FP8 design choice: tiles are dequantised into bf16 shared memory *with* their scales
- * (bf16(fp8 * scale)) inside the main loop, then the bf16 tensor-core MMA runs as for
- * BF16 inputs. BK divides 128 so a K tile lies in one scale group: one scale per tile row.
- * The alternative, accumulating each 128-K block separately and scaling it (DeepGEMM's
- * promotion, needed there because Hopper's FP8 WGMMA accumulates with reduced precision),
- * would here cost a storeFragment round trip through shared memory, two more barriers and
- * per-thread accumulators every 128 K: the fragment's per-thread layout belongs to the
- * compiler, so a per-row scale can only be applied to it via shared memory. The DSL's
- * MMA takes 16-bit operands anyway (no FP8 MMA), so the fp8 -> bf16 conversion must happen
- * and folding the scale into it is free. Its only cost is one bf16 rounding of each scaled
- * operand (relative 2^-9, a 1/64 of e4m3's own 2^-4 step; exact for power-of-two scales).
+ * FP8 main loop: ops/moe/fp8_tiles.ts (DeepGEMM's promotion with the FP8 tensor-core MMA).
  */
 
 /** Gate/up + SwiGLU tile, BF16: a BM x BN tile of h, rows row0.. of x (rows valid), expert e. */
@@ -61,51 +51,19 @@ function gluTileBf16(
   const f0 = workgroupId.x * BN;
   const wm = warpRow(BN);
   const wn = warpCol(BN);
-  // Bs is BK x 2BN: gate columns [0, BN), up columns [BN, 2BN), both K-major.
+  // Bs is 2BN x BK: gate rows [0, BN), up rows [BN, 2BN), each in the weights' own [F, H]
+  // order (a straight copy; mmaTransposedB reads it along K).
   const wBase = (e * F + f0) * H;
   const gate = fragment();
   const up = fragment();
   for (let k0 = 0; k0 < H; k0 += BK) {
     loadTile(As, 0, BK, 1, x, row0 * H + k0, H, rows, H - k0, BM, BK, threads);
-    loadTile(Bs, 0, 1, 2 * BN, wg, wBase + k0, H, F - f0, H - k0, BN, BK, threads);
-    loadTile(Bs, BN, 1, 2 * BN, wu, wBase + k0, H, F - f0, H - k0, BN, BK, threads);
+    loadTile(Bs, 0, BK, 1, wg, wBase + k0, H, F - f0, H - k0, BN, BK, threads);
+    loadTile(Bs, BN * BK, BK, 1, wu, wBase + k0, H, F - f0, H - k0, BN, BK, threads);
     barrier();
     for (let kk = 0; kk < BK; kk += 16) {
-      mma(gate, As, wm * BK + kk, BK, Bs, kk * 2 * BN + wn, 2 * BN);
-      mma(up, As, wm * BK + kk, BK, Bs, kk * 2 * BN + BN + wn, 2 * BN);
-    }
-    barrier();
-  }
-  storeFragment(gate, Cs, wm * 2 * BN + wn, 2 * BN);
-  storeFragment(up, Cs, wm * 2 * BN + BN + wn, 2 * BN);
-  barrier();
-  storeSwiGlu(out, Cs, row0 * F + f0, F, rows, F - f0, BM, BN, threads);
-}
-
-/** Gate/up + SwiGLU tile, FP8 operands dequantised into bf16 shared tiles (see the file comment). */
-function gluTileFp8(
-  xq: Tensor<fp8e4m3, readonly string[]>, xs: Tensor<f32, readonly string[]>,
-  wg: Tensor<fp8e4m3, readonly string[]>, wu: Tensor<fp8e4m3, readonly string[]>,
-  wgs: Tensor<f32, readonly string[]>, wus: Tensor<f32, readonly string[]>, out: Out<bf16, readonly string[]>,
-  As: Shared<bf16>, Bs: Shared<bf16>, Cs: Shared<f32>,
-  e: i32, row0: i32, rows: i32, F: i32, H: i32, HG: i32, FB: i32, BM: i32, BN: i32, BK: i32,
-): void {
-  const threads = (BM / 16) * (BN / 16) * 32;
-  const f0 = workgroupId.x * BN;
-  const wm = warpRow(BN);
-  const wn = warpCol(BN);
-  const wBase = (e * F + f0) * H;
-  const gate = fragment();
-  const up = fragment();
-  for (let k0 = 0; k0 < H; k0 += BK) {
-    const kg = k0 / 128;
-    loadTileFp8(As, 0, BK, 1, xq, row0 * H + k0, H, rows, H - k0, xs, row0 * HG + kg, HG, 0, 1, BM, BK, threads);
-    loadTileFp8(Bs, 0, 1, 2 * BN, wg, wBase + k0, H, F - f0, H - k0, wgs, e * FB * HG + kg, HG, f0, 128, BN, BK, threads);
-    loadTileFp8(Bs, BN, 1, 2 * BN, wu, wBase + k0, H, F - f0, H - k0, wus, e * FB * HG + kg, HG, f0, 128, BN, BK, threads);
-    barrier();
-    for (let kk = 0; kk < BK; kk += 16) {
-      mma(gate, As, wm * BK + kk, BK, Bs, kk * 2 * BN + wn, 2 * BN);
-      mma(up, As, wm * BK + kk, BK, Bs, kk * 2 * BN + BN + wn, 2 * BN);
+      mmaTransposedB(gate, As, wm * BK + kk, BK, Bs, wn * BK + kk, BK);
+      mmaTransposedB(up, As, wm * BK + kk, BK, Bs, (BN + wn) * BK + kk, BK);
     }
     barrier();
   }
@@ -129,38 +87,10 @@ function downTileBf16(
   const acc = fragment();
   for (let k0 = 0; k0 < K; k0 += BK) {
     loadTile(As, 0, BK, 1, x, row0 * K + k0, K, rows, K - k0, BM, BK, threads);
-    loadTile(Bs, 0, 1, BN, w, wBase + k0, K, N - n0, K - k0, BN, BK, threads);
+    loadTile(Bs, 0, BK, 1, w, wBase + k0, K, N - n0, K - k0, BN, BK, threads);
     barrier();
     for (let kk = 0; kk < BK; kk += 16) {
-      mma(acc, As, wm * BK + kk, BK, Bs, kk * BN + wn, BN);
-    }
-    barrier();
-  }
-  storeFragment(acc, Cs, wm * BN + wn, BN);
-  barrier();
-  storeTileBf16(out, row0 * N + n0, N, rows, N - n0, Cs, BM, BN, threads);
-}
-
-/** Down-projection tile, FP8 operands dequantised into bf16 shared tiles. */
-function downTileFp8(
-  xq: Tensor<fp8e4m3, readonly string[]>, xs: Tensor<f32, readonly string[]>,
-  w: Tensor<fp8e4m3, readonly string[]>, ws: Tensor<f32, readonly string[]>, out: Out<bf16, readonly string[]>,
-  As: Shared<bf16>, Bs: Shared<bf16>, Cs: Shared<f32>,
-  e: i32, row0: i32, rows: i32, N: i32, K: i32, KG: i32, NB: i32, BM: i32, BN: i32, BK: i32,
-): void {
-  const threads = (BM / 16) * (BN / 16) * 32;
-  const n0 = workgroupId.x * BN;
-  const wm = warpRow(BN);
-  const wn = warpCol(BN);
-  const wBase = (e * N + n0) * K;
-  const acc = fragment();
-  for (let k0 = 0; k0 < K; k0 += BK) {
-    const kg = k0 / 128;
-    loadTileFp8(As, 0, BK, 1, xq, row0 * K + k0, K, rows, K - k0, xs, row0 * KG + kg, KG, 0, 1, BM, BK, threads);
-    loadTileFp8(Bs, 0, 1, BN, w, wBase + k0, K, N - n0, K - k0, ws, e * NB * KG + kg, KG, n0, 128, BN, BK, threads);
-    barrier();
-    for (let kk = 0; kk < BK; kk += 16) {
-      mma(acc, As, wm * BK + kk, BK, Bs, kk * BN + wn, BN);
+      mmaTransposedB(acc, As, wm * BK + kk, BK, Bs, wn * BK + kk, BK);
     }
     barrier();
   }
@@ -170,51 +100,62 @@ function downTileFp8(
 }
 
 /**
- * SwiGLU epilogue from Cs (BM x 2BN: gate columns, then up columns):
- * out[base + r*ld + c] = bf16(silu(gate) * up), in f32, for r < rows, c < cols.
- */
-function storeSwiGlu(
-  out: Out<bf16, readonly string[]>, Cs: Shared<f32>, base: i32, ld: i32, rows: i32, cols: i32, BM: i32, BN: i32, threads: i32,
-): void {
-  for (let i = localIndex; i < BM * BN; i += threads) {
-    const r = i / BN;
-    const c = i % BN;
-    if (r < rows && c < cols) {
-      out[base + r * ld + c] = bf16(silu(Cs[r * 2 * BN + c]) * Cs[r * 2 * BN + BN + c]);
-    }
-  }
-}
-
-/**
- * Tiling. BM divides ALIGN (the contiguous layout's expert block), BK divides 128 (one FP8
- * scale group per K tile) and steps by the 16-deep MMA; one warp per 16x16 output tile
- * (gate/up: two fragments per warp), at most 256 threads. The defaults fit WebGPU's 16 KiB
- * of workgroup memory (WGSL counts 4 bytes per shared element): gate/up 32x32x16 uses
- * (32*16 + 16*64 + 32*64) * 4 = 14 KiB, down 32x32x32 uses 12 KiB.
+ * Tiling. BM divides ALIGN (the contiguous layout's expert block); BK steps by the MMA depth
+ * (16 for bf16, 32 for fp8) and, for FP8, divides 128 like BN (scale blocks: ops/moe/fp8_tiles.ts); one
+ * warp per 16x16 output tile (gate/up: two fragments per warp), at most 256 threads. The
+ * defaults fit WebGPU's 16 KiB of workgroup memory (WGSL counts 4 bytes per shared element):
+ * gate/up 32x32x16 uses (32*16 + 16*64 + 32*64) * 4 = 14 KiB, FP8 32x16x32 with its 32 row
+ * scales 12.1 KiB; down 32x32x32 uses 12 KiB (FP8 12.1 KiB).
  */
 const gluContig = {
   tunables: { BM: [32, 16], BN: [32, 16, 64], BK: [16, 32] },
-  constraints: (c: { BM: i32; BN: i32; BK: i32; ALIGN: i32 }) => [c.BM * c.BN <= 2048, c.BK % 16 === 0, 128 % c.BK === 0, c.ALIGN % c.BM === 0],
+  constraints: (c: { BM: i32; BN: i32; BK: i32; ALIGN: i32 }) => [c.BM * c.BN <= 2048, c.BK % 16 === 0, c.ALIGN % c.BM === 0],
   consts: { ALIGN: 32 },
   workgroup: (c: { BM: i32; BN: i32 }) => [(c.BM / 16) * (c.BN / 16) * 32],
   grid: (c: { M: i32; F: i32; BM: i32; BN: i32 }) => [cdiv(c.F, c.BN), cdiv(c.M, c.BM)],
 };
 const gluMasked = {
   tunables: { BM: [32, 16, 64], BN: [32, 16, 64], BK: [16, 32] },
-  constraints: (c: { BM: i32; BN: i32; BK: i32 }) => [c.BM * c.BN <= 2048, c.BK % 16 === 0, 128 % c.BK === 0],
+  constraints: (c: { BM: i32; BN: i32; BK: i32 }) => [c.BM * c.BN <= 2048, c.BK % 16 === 0],
   workgroup: (c: { BM: i32; BN: i32 }) => [(c.BM / 16) * (c.BN / 16) * 32],
   grid: (c: { C: i32; E: i32; F: i32; BM: i32; BN: i32 }) => [cdiv(c.F, c.BN), cdiv(c.C, c.BM), c.E],
 };
 const downContig = {
   tunables: { BM: [32, 16], BN: [32, 16, 64], BK: [32, 16] },
-  constraints: (c: { BM: i32; BN: i32; BK: i32; ALIGN: i32 }) => [c.BM * c.BN <= 2048, c.BK % 16 === 0, 128 % c.BK === 0, c.ALIGN % c.BM === 0],
+  constraints: (c: { BM: i32; BN: i32; BK: i32; ALIGN: i32 }) => [c.BM * c.BN <= 2048, c.BK % 16 === 0, c.ALIGN % c.BM === 0],
   consts: { ALIGN: 32 },
   workgroup: (c: { BM: i32; BN: i32 }) => [(c.BM / 16) * (c.BN / 16) * 32],
   grid: (c: { M: i32; H: i32; BM: i32; BN: i32 }) => [cdiv(c.H, c.BN), cdiv(c.M, c.BM)],
 };
 const downMasked = {
   tunables: { BM: [32, 16, 64], BN: [32, 16, 64], BK: [32, 16] },
-  constraints: (c: { BM: i32; BN: i32; BK: i32 }) => [c.BM * c.BN <= 2048, c.BK % 16 === 0, 128 % c.BK === 0],
+  constraints: (c: { BM: i32; BN: i32; BK: i32 }) => [c.BM * c.BN <= 2048, c.BK % 16 === 0],
+  workgroup: (c: { BM: i32; BN: i32 }) => [(c.BM / 16) * (c.BN / 16) * 32],
+  grid: (c: { C: i32; E: i32; H: i32; BM: i32; BN: i32 }) => [cdiv(c.H, c.BN), cdiv(c.C, c.BM), c.E],
+};
+const gluContigFp8 = {
+  tunables: { BM: [32, 16], BN: [16, 32, 64], BK: [32, 64, 128] },
+  constraints: (c: { BM: i32; BN: i32; BK: i32; ALIGN: i32 }) => [c.BM * c.BN <= 2048, c.BK % 32 === 0, 128 % c.BK === 0, 128 % c.BN === 0, c.ALIGN % c.BM === 0],
+  consts: { ALIGN: 32 },
+  workgroup: (c: { BM: i32; BN: i32 }) => [(c.BM / 16) * (c.BN / 16) * 32],
+  grid: (c: { M: i32; F: i32; BM: i32; BN: i32 }) => [cdiv(c.F, c.BN), cdiv(c.M, c.BM)],
+};
+const gluMaskedFp8 = {
+  tunables: { BM: [32, 16, 64], BN: [16, 32, 64], BK: [32, 64, 128] },
+  constraints: (c: { BM: i32; BN: i32; BK: i32 }) => [c.BM * c.BN <= 2048, c.BK % 32 === 0, 128 % c.BK === 0, 128 % c.BN === 0],
+  workgroup: (c: { BM: i32; BN: i32 }) => [(c.BM / 16) * (c.BN / 16) * 32],
+  grid: (c: { C: i32; E: i32; F: i32; BM: i32; BN: i32 }) => [cdiv(c.F, c.BN), cdiv(c.C, c.BM), c.E],
+};
+const downContigFp8 = {
+  tunables: { BM: [32, 16], BN: [32, 16, 64], BK: [32, 64, 128] },
+  constraints: (c: { BM: i32; BN: i32; BK: i32; ALIGN: i32 }) => [c.BM * c.BN <= 2048, c.BK % 32 === 0, 128 % c.BK === 0, 128 % c.BN === 0, c.ALIGN % c.BM === 0],
+  consts: { ALIGN: 32 },
+  workgroup: (c: { BM: i32; BN: i32 }) => [(c.BM / 16) * (c.BN / 16) * 32],
+  grid: (c: { M: i32; H: i32; BM: i32; BN: i32 }) => [cdiv(c.H, c.BN), cdiv(c.M, c.BM)],
+};
+const downMaskedFp8 = {
+  tunables: { BM: [32, 16, 64], BN: [32, 16, 64], BK: [32, 64, 128] },
+  constraints: (c: { BM: i32; BN: i32; BK: i32 }) => [c.BM * c.BN <= 2048, c.BK % 32 === 0, 128 % c.BK === 0, 128 % c.BN === 0],
   workgroup: (c: { BM: i32; BN: i32 }) => [(c.BM / 16) * (c.BN / 16) * 32],
   grid: (c: { C: i32; E: i32; H: i32; BM: i32; BN: i32 }) => [cdiv(c.H, c.BN), cdiv(c.C, c.BM), c.E],
 };
@@ -242,7 +183,7 @@ export const moe_gate_up_bf16 = kernel(
     h: Out<bf16, ['M', 'F']>, c: GluContigCtx,
   ) => {
     const As = shared(bf16, c.BM * c.BK);
-    const Bs = shared(bf16, c.BK * 2 * c.BN);
+    const Bs = shared(bf16, 2 * c.BN * c.BK);
     const Cs = shared(f32, c.BM * 2 * c.BN);
     const m0 = workgroupId.y * c.BM;
     const e = rowExpert[m0];
@@ -260,7 +201,7 @@ export const moe_gate_up_bf16_masked = kernel(
     h: Out<bf16, ['E', 'C', 'F']>, c: GluMaskedCtx,
   ) => {
     const As = shared(bf16, c.BM * c.BK);
-    const Bs = shared(bf16, c.BK * 2 * c.BN);
+    const Bs = shared(bf16, 2 * c.BN * c.BK);
     const Cs = shared(f32, c.BM * 2 * c.BN);
     const e = workgroupId.z;
     const m0 = workgroupId.y * c.BM;
@@ -275,42 +216,44 @@ export const moe_gate_up_bf16_masked = kernel(
 export const moe_gate_up_fp8 = kernel(
   {
     doc: 'contiguous layout, FP8: h[M, F] = silu(x·Wgᵀ) * (x·Wuᵀ); xq[M, H] e4m3 with xs[M, HG] per (row, 128-K group), Wg/Wu[E, F, H] e4m3 with wgs/wus[E, FB, HG] per 128x128 block (HG = cdiv(H,128), FB = cdiv(F,128)); f32 accumulate, bf16 out',
-    ...gluContig,
+    ...gluContigFp8,
   },
   (
     xq: Tensor<fp8e4m3, ['M', 'H']>, xs: Tensor<f32, ['M', 'HG']>, wg: Tensor<fp8e4m3, ['E', 'F', 'H']>, wu: Tensor<fp8e4m3, ['E', 'F', 'H']>,
     wgs: Tensor<f32, ['E', 'FB', 'HG']>, wus: Tensor<f32, ['E', 'FB', 'HG']>, rowExpert: Tensor<i32, ['M']>, h: Out<bf16, ['M', 'F']>,
     c: GluContigFp8Ctx,
   ) => {
-    const As = shared(bf16, c.BM * c.BK);
-    const Bs = shared(bf16, c.BK * 2 * c.BN);
+    const As = shared(fp8e4m3, c.BM * c.BK);
+    const Bs = shared(fp8e4m3, 2 * c.BN * c.BK);
     const Cs = shared(f32, c.BM * 2 * c.BN);
+    const Ss = shared(f32, c.BM);
     const m0 = workgroupId.y * c.BM;
     const e = rowExpert[m0];
     if (e < 0 || e >= c.E || c.HG !== cdiv(c.H, 128) || c.FB !== cdiv(c.F, 128)) {
       return;
     }
-    gluTileFp8(xq, xs, wg, wu, wgs, wus, h, As, Bs, Cs, e, m0, c.M - m0, c.F, c.H, c.HG, c.FB, c.BM, c.BN, c.BK);
+    gluTileFp8(xq, xs, wg, wu, wgs, wus, h, As, Bs, Cs, Ss, e, m0, c.M - m0, c.F, c.H, c.HG, c.FB, c.BM, c.BN, c.BK);
   },
 );
 
 export const moe_gate_up_fp8_masked = kernel(
-  { doc: 'masked layout, FP8: as moe_gate_up_fp8 with xq[E, C, H], xs[E, C, HG] and maskedCount[E]; bf16 out h[E, C, F]', ...gluMasked },
+  { doc: 'masked layout, FP8: as moe_gate_up_fp8 with xq[E, C, H], xs[E, C, HG] and maskedCount[E]; bf16 out h[E, C, F]', ...gluMaskedFp8 },
   (
     xq: Tensor<fp8e4m3, ['E', 'C', 'H']>, xs: Tensor<f32, ['E', 'C', 'HG']>, wg: Tensor<fp8e4m3, ['E', 'F', 'H']>, wu: Tensor<fp8e4m3, ['E', 'F', 'H']>,
     wgs: Tensor<f32, ['E', 'FB', 'HG']>, wus: Tensor<f32, ['E', 'FB', 'HG']>, maskedCount: Tensor<i32, ['E']>, h: Out<bf16, ['E', 'C', 'F']>,
     c: GluMaskedFp8Ctx,
   ) => {
-    const As = shared(bf16, c.BM * c.BK);
-    const Bs = shared(bf16, c.BK * 2 * c.BN);
+    const As = shared(fp8e4m3, c.BM * c.BK);
+    const Bs = shared(fp8e4m3, 2 * c.BN * c.BK);
     const Cs = shared(f32, c.BM * 2 * c.BN);
+    const Ss = shared(f32, c.BM);
     const e = workgroupId.z;
     const m0 = workgroupId.y * c.BM;
     const n = min(maskedCount[e], c.C);
     if (m0 >= n || c.HG !== cdiv(c.H, 128) || c.FB !== cdiv(c.F, 128)) {
       return;
     }
-    gluTileFp8(xq, xs, wg, wu, wgs, wus, h, As, Bs, Cs, e, e * c.C + m0, n - m0, c.F, c.H, c.HG, c.FB, c.BM, c.BN, c.BK);
+    gluTileFp8(xq, xs, wg, wu, wgs, wus, h, As, Bs, Cs, Ss, e, e * c.C + m0, n - m0, c.F, c.H, c.HG, c.FB, c.BM, c.BN, c.BK);
   },
 );
 
@@ -348,39 +291,41 @@ export const moe_down_bf16_masked = kernel(
 export const moe_down_fp8 = kernel(
   {
     doc: 'contiguous layout, FP8: y[M, H] = h·Wd[e]ᵀ; hq[M, F] e4m3 with hs[M, FG] per (row, 128-K group), Wd[E, H, F] e4m3 with wds[E, HB, FG] per 128x128 block (FG = cdiv(F,128), HB = cdiv(H,128)); f32 accumulate, bf16 out',
-    ...downContig,
+    ...downContigFp8,
   },
   (
     hq: Tensor<fp8e4m3, ['M', 'F']>, hs: Tensor<f32, ['M', 'FG']>, wd: Tensor<fp8e4m3, ['E', 'H', 'F']>, wds: Tensor<f32, ['E', 'HB', 'FG']>,
     rowExpert: Tensor<i32, ['M']>, y: Out<bf16, ['M', 'H']>, c: DownContigFp8Ctx,
   ) => {
-    const As = shared(bf16, c.BM * c.BK);
-    const Bs = shared(bf16, c.BK * c.BN);
+    const As = shared(fp8e4m3, c.BM * c.BK);
+    const Bs = shared(fp8e4m3, c.BN * c.BK);
     const Cs = shared(f32, c.BM * c.BN);
+    const Ss = shared(f32, c.BM);
     const m0 = workgroupId.y * c.BM;
     const e = rowExpert[m0];
     if (e < 0 || e >= c.E || c.FG !== cdiv(c.F, 128) || c.HB !== cdiv(c.H, 128)) {
       return;
     }
-    downTileFp8(hq, hs, wd, wds, y, As, Bs, Cs, e, m0, c.M - m0, c.H, c.F, c.FG, c.HB, c.BM, c.BN, c.BK);
+    downTileFp8(hq, hs, wd, wds, y, As, Bs, Cs, Ss, e, m0, c.M - m0, c.H, c.F, c.FG, c.HB, c.BM, c.BN, c.BK);
   },
 );
 
 export const moe_down_fp8_masked = kernel(
-  { doc: 'masked layout, FP8: as moe_down_fp8 with hq[E, C, F], hs[E, C, FG] and maskedCount[E]; bf16 out y[E, C, H]', ...downMasked },
+  { doc: 'masked layout, FP8: as moe_down_fp8 with hq[E, C, F], hs[E, C, FG] and maskedCount[E]; bf16 out y[E, C, H]', ...downMaskedFp8 },
   (
     hq: Tensor<fp8e4m3, ['E', 'C', 'F']>, hs: Tensor<f32, ['E', 'C', 'FG']>, wd: Tensor<fp8e4m3, ['E', 'H', 'F']>, wds: Tensor<f32, ['E', 'HB', 'FG']>,
     maskedCount: Tensor<i32, ['E']>, y: Out<bf16, ['E', 'C', 'H']>, c: DownMaskedFp8Ctx,
   ) => {
-    const As = shared(bf16, c.BM * c.BK);
-    const Bs = shared(bf16, c.BK * c.BN);
+    const As = shared(fp8e4m3, c.BM * c.BK);
+    const Bs = shared(fp8e4m3, c.BN * c.BK);
     const Cs = shared(f32, c.BM * c.BN);
+    const Ss = shared(f32, c.BM);
     const e = workgroupId.z;
     const m0 = workgroupId.y * c.BM;
     const n = min(maskedCount[e], c.C);
     if (m0 >= n || c.FG !== cdiv(c.F, 128) || c.HB !== cdiv(c.H, 128)) {
       return;
     }
-    downTileFp8(hq, hs, wd, wds, y, As, Bs, Cs, e, e * c.C + m0, n - m0, c.H, c.F, c.FG, c.HB, c.BM, c.BN, c.BK);
+    downTileFp8(hq, hs, wd, wds, y, As, Bs, Cs, Ss, e, e * c.C + m0, n - m0, c.H, c.F, c.FG, c.HB, c.BM, c.BN, c.BK);
   },
 );

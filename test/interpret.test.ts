@@ -2,12 +2,11 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Expr, Kernel, Stmt } from '../compiler/ir/nodes.js';
 import type { DType } from '../compiler/ir/types.js';
-import { FORMATS, decode, encode } from '../compiler/ir/numerics.js';
 import { lowerText } from '../compiler/frontend/index.js';
 import { loadKernels } from '../compiler/compile.js';
 import { lowerForTarget } from '../compiler/pipeline.js';
 import type { TunableChoice } from '../compiler/passes/specialise.js';
-import { InterpretError, interpret, type HostArray } from '../compiler/interpret/interpret.js';
+import { InterpretError, interpret } from '../compiler/interpret/interpret.js';
 
 /**
  * Interpret mode's own semantics and the faults it must report: out-of-bounds, divergent

@@ -168,11 +168,16 @@ function inlineHelper(L: Lowerer, fn: FunctionDeclaration, call: CallExpression,
 
 const BUFFER_PARAM: Record<string, Binding['kind']> = { Tensor: 'tensor', Out: 'tensor', Shared: 'shared', Local: 'local' };
 
-/** Binds one helper parameter: buffers alias the caller's (kind, access and dtype checked), scalars become temporaries. */
+/** Binds one helper parameter: buffers and fragments alias the caller's (kind, access and dtype checked), scalars become temporaries. */
 function bindArgument(L: Lowerer, helper: string, p: ParameterDeclaration, arg: Node): Binding {
   const t = p.getTypeNode();
   const kind = t && Node.isTypeReference(t) ? dslName(t.getTypeName()) : undefined;
   const what = `argument '${p.getName()}' of ${helper}`;
+  if (kind === 'Fragment') {
+    const b = Node.isIdentifier(arg) ? L.lookup(arg.getText()) : undefined;
+    if (b?.kind !== 'fragment') throw L.error(arg, `${what} must be a fragment`, 'declare one with const acc = fragment()');
+    return b;
+  }
   if (kind && kind in BUFFER_PARAM && t && Node.isTypeReference(t)) {
     const b = Node.isIdentifier(arg) ? L.lookup(arg.getText()) : undefined;
     if (!b || b.kind !== BUFFER_PARAM[kind]) throw L.error(arg, `${what} must be a ${BUFFER_PARAM[kind] === 'tensor' ? 'tensor' : `${BUFFER_PARAM[kind]} array`}`);

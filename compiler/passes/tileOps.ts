@@ -1,5 +1,5 @@
 import type { Expr, Kernel, MmaDType, Stmt, TileRef } from '../ir/nodes.js';
-import { FRAG_DIM, mmaDepth } from '../ir/nodes.js';
+import { mmaDepth } from '../ir/nodes.js';
 import type { DType, SourceLoc } from '../ir/types.js';
 import { forEachStmt, mapStmts } from '../ir/walk.js';
 import { CompileError } from '../frontend/errors.js';

@@ -14,9 +14,6 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_down_bf16_masked_kern
   const int downTileBf16_row0 = ((e * C) + m0);
   const int downTileBf16_rows = (n - m0);
   const int n0 = (static_cast<int>(blockIdx.x) * 32);
-  const int warpRow_result = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) / 2) * 16);
-  const int warpCol_result = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) % 2) * 16);
-  const int wBase = (((e * H) + n0) * F);
   float acc[8];
   acc[0] = 0.0f;
   acc[1] = 0.0f;
@@ -26,9 +23,12 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_down_bf16_masked_kern
   acc[5] = 0.0f;
   acc[6] = 0.0f;
   acc[7] = 0.0f;
-  for (int k0 = 0; (k0 < F); k0 = (k0 + 32)) {
-    const int loadTile_base = ((downTileBf16_row0 * F) + k0);
-    const int loadTile_cols = (F - k0);
+  const int downSpan_wBase = (((e * H) + n0) * F);
+  const int warpRow_result = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) / 2) * 16);
+  const int warpCol_result = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) % 2) * 16);
+  for (int k = 0; (k < F); k = (k + 32)) {
+    const int loadTile_base = ((downTileBf16_row0 * F) + k);
+    const int loadTile_cols = (F - k);
     for (int i = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i < 1024); i = (i + 128)) {
       const int r = (i / 32);
       const int c = (i % 32);
@@ -41,9 +41,9 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_down_bf16_masked_kern
       }
       As[idx] = pick;
     }
-    const int loadTile_base_1 = (wBase + k0);
+    const int loadTile_base_1 = (downSpan_wBase + k);
     const int loadTile_rows_1 = (H - n0);
-    const int loadTile_cols_1 = (F - k0);
+    const int loadTile_cols_1 = (F - k);
     for (int i_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i_1 < 1024); i_1 = (i_1 + 128)) {
       const int r_1 = (i_1 / 32);
       const int c_1 = (i_1 % 32);
@@ -79,7 +79,9 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_down_bf16_masked_kern
     mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[4]), {mma1_a0_u1, mma1_a1_u1, mma1_a2_u1, mma1_a3_u1}, {mimo_ld_u32(&Bs[((off_1_u1 + ((mma1_g_u1 + 8) * 32)) + mma1_tk_u1)]), mimo_ld_u32(&Bs[((off_1_u1 + ((mma1_g_u1 + 8) * 32)) + (mma1_tk_u1 + 8))])});
     __syncthreads();
   }
-  const int off_2 = ((warpRow_result * 32) + warpCol_result);
+  const int warpRow_result_1 = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) / 2) * 16);
+  const int warpCol_result_1 = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) % 2) * 16);
+  const int off_2 = ((warpRow_result_1 * 32) + warpCol_result_1);
   const int fr2_g = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) >> 2);
   const int fr2_t = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) & 3);
   Cs[((off_2 + (fr2_g * 32)) + (fr2_t * 2))] = acc[0];

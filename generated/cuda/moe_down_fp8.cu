@@ -13,9 +13,6 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_down_fp8_kernel(const
   }
   const int downTileFp8_rows = (M - m0);
   const int n0 = (static_cast<int>(blockIdx.x) * 32);
-  const int warpRow_result = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) / 2) * 16);
-  const int warpCol_result = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) % 2) * 16);
-  const int wBase = (((e * H) + n0) * F);
   const int wScale = (((e * HB) + (n0 / 128)) * FG);
   float acc[8];
   acc[0] = 0.0f;
@@ -48,9 +45,14 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_down_fp8_kernel(const
       }
       Ss[idx] = pick;
     }
-    for (int k0 = kb; (k0 < min((kb + 128), F)); k0 = (k0 + 32)) {
-      const int loadTile_base = ((m0 * F) + k0);
-      const int loadTile_cols = (F - k0);
+    const int downSpan_wBase = (((e * H) + n0) * F);
+    const int downSpan_k0 = kb;
+    const int downSpan_k1 = min((kb + 128), F);
+    const int warpRow_result = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) / 2) * 16);
+    const int warpCol_result = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) % 2) * 16);
+    for (int k = downSpan_k0; (k < downSpan_k1); k = (k + 32)) {
+      const int loadTile_base = ((m0 * F) + k);
+      const int loadTile_cols = (F - k);
       for (int i = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i < 1024); i = (i + 128)) {
         const int r_1 = (i / 32);
         const int c = (i % 32);
@@ -63,9 +65,9 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_down_fp8_kernel(const
         }
         As[idx_1] = pick_1;
       }
-      const int loadTile_base_1 = (wBase + k0);
+      const int loadTile_base_1 = (downSpan_wBase + k);
       const int loadTile_rows_1 = (H - n0);
-      const int loadTile_cols_1 = (F - k0);
+      const int loadTile_cols_1 = (F - k);
       for (int i_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i_1 < 1024); i_1 = (i_1 + 128)) {
         const int r_2 = (i_1 / 32);
         const int c_1 = (i_1 % 32);
@@ -91,12 +93,13 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_down_fp8_kernel(const
       mimo_mma_m16n8k32_e4m3(*reinterpret_cast<float(*)[4]>(&block_[4]), {mma2_a0_u0, mma2_a1_u0, mma2_a2_u0, mma2_a3_u0}, {mimo_ld_u32(&Bs[((off_1_u0 + ((mma2_g_u0 + 8) * 32)) + mma2_tk_u0)]), mimo_ld_u32(&Bs[((off_1_u0 + ((mma2_g_u0 + 8) * 32)) + (mma2_tk_u0 + 16))])});
       __syncthreads();
     }
+    const int warpRow_result_1 = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) / 2) * 16);
     const float scale = wds[(wScale + kg)];
     const int fr3_g = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) >> 2);
-    const float acs3_r0 = (Ss[(warpRow_result + fr3_g)] * scale);
+    const float acs3_r0 = (Ss[(warpRow_result_1 + fr3_g)] * scale);
     acc[0] = fmaf(block_[0], acs3_r0, acc[0]);
     acc[1] = fmaf(block_[1], acs3_r0, acc[1]);
-    const float acs3_r1 = (Ss[(warpRow_result + (fr3_g + 8))] * scale);
+    const float acs3_r1 = (Ss[(warpRow_result_1 + (fr3_g + 8))] * scale);
     acc[2] = fmaf(block_[2], acs3_r1, acc[2]);
     acc[3] = fmaf(block_[3], acs3_r1, acc[3]);
     acc[4] = fmaf(block_[4], acs3_r0, acc[4]);
@@ -105,7 +108,9 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_down_fp8_kernel(const
     acc[7] = fmaf(block_[7], acs3_r1, acc[7]);
     __syncthreads();
   }
-  const int off_3 = ((warpRow_result * 32) + warpCol_result);
+  const int warpRow_result_2 = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) / 2) * 16);
+  const int warpCol_result_1 = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) % 2) * 16);
+  const int off_3 = ((warpRow_result_2 * 32) + warpCol_result_1);
   const int fr4_g = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) >> 2);
   const int fr4_t = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) & 3);
   Cs[((off_3 + (fr4_g * 32)) + (fr4_t * 2))] = acc[0];

@@ -12,9 +12,6 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_gate_up_bf16_kernel(c
   }
   const int gluTileBf16_rows = (M - m0);
   const int f0 = (static_cast<int>(blockIdx.x) * 32);
-  const int warpRow_result = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) / 2) * 16);
-  const int warpCol_result = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) % 2) * 16);
-  const int wBase = (((e * F) + f0) * H);
   float gate[8];
   gate[0] = 0.0f;
   gate[1] = 0.0f;
@@ -33,9 +30,12 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_gate_up_bf16_kernel(c
   up[5] = 0.0f;
   up[6] = 0.0f;
   up[7] = 0.0f;
-  for (int k0 = 0; (k0 < H); k0 = (k0 + 16)) {
-    const int loadTile_base = ((m0 * H) + k0);
-    const int loadTile_cols = (H - k0);
+  const int gateUpSpan_wBase = (((e * F) + f0) * H);
+  const int warpRow_result = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) / 2) * 16);
+  const int warpCol_result = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) % 2) * 16);
+  for (int k = 0; (k < H); k = (k + 16)) {
+    const int loadTile_base = ((m0 * H) + k);
+    const int loadTile_cols = (H - k);
     for (int i = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i < 512); i = (i + 128)) {
       const int r = (i / 16);
       const int c = (i % 16);
@@ -48,9 +48,9 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_gate_up_bf16_kernel(c
       }
       As[idx] = pick;
     }
-    const int loadTile_base_1 = (wBase + k0);
+    const int loadTile_base_1 = (gateUpSpan_wBase + k);
     const int loadTile_rows_1 = (F - f0);
-    const int loadTile_cols_1 = (H - k0);
+    const int loadTile_cols_1 = (H - k);
     for (int i_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i_1 < 512); i_1 = (i_1 + 128)) {
       const int r_1 = (i_1 / 16);
       const int c_1 = (i_1 % 16);
@@ -63,9 +63,9 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_gate_up_bf16_kernel(c
       }
       Bs[idx_1] = pick_1;
     }
-    const int loadTile_base_2 = (wBase + k0);
+    const int loadTile_base_2 = (gateUpSpan_wBase + k);
     const int loadTile_rows_2 = (F - f0);
-    const int loadTile_cols_2 = (H - k0);
+    const int loadTile_cols_2 = (H - k);
     for (int i_2 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i_2 < 512); i_2 = (i_2 + 128)) {
       const int r_2 = (i_2 / 16);
       const int c_2 = (i_2 % 16);
@@ -101,7 +101,9 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_gate_up_bf16_kernel(c
     mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&up[4]), {mma3_a0_u0, mma3_a1_u0, mma3_a2_u0, mma3_a3_u0}, {mimo_ld_u32(&Bs[((off_3_u0 + ((mma3_g_u0 + 8) * 16)) + mma3_tk_u0)]), mimo_ld_u32(&Bs[((off_3_u0 + ((mma3_g_u0 + 8) * 16)) + (mma3_tk_u0 + 8))])});
     __syncthreads();
   }
-  const int off_4 = ((warpRow_result * 64) + warpCol_result);
+  const int warpRow_result_1 = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) / 2) * 16);
+  const int warpCol_result_1 = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) % 2) * 16);
+  const int off_4 = ((warpRow_result_1 * 64) + warpCol_result_1);
   const int fr4_g = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) >> 2);
   const int fr4_t = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) & 3);
   Cs[((off_4 + (fr4_g * 64)) + (fr4_t * 2))] = gate[0];
@@ -112,7 +114,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_gate_up_bf16_kernel(c
   Cs[((off_4 + (fr4_g * 64)) + ((fr4_t * 2) + 9))] = gate[5];
   Cs[((off_4 + ((fr4_g + 8) * 64)) + ((fr4_t * 2) + 8))] = gate[6];
   Cs[((off_4 + ((fr4_g + 8) * 64)) + ((fr4_t * 2) + 9))] = gate[7];
-  const int off_5 = (((warpRow_result * 64) + 32) + warpCol_result);
+  const int off_5 = (((warpRow_result_1 * 64) + 32) + warpCol_result_1);
   const int fr5_g = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) >> 2);
   const int fr5_t = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) & 3);
   Cs[((off_5 + (fr5_g * 64)) + (fr5_t * 2))] = up[0];

@@ -15,8 +15,6 @@ extern "C" __global__ void __launch_bounds__(64) mimo_moe_gate_up_fp8_masked_ker
   const int gluTileFp8_row0 = ((e * C) + m0);
   const int gluTileFp8_rows = (n - m0);
   const int f0 = (static_cast<int>(blockIdx.x) * 16);
-  const int warpRow_result = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) * 16);
-  const int wBase = (((e * F) + f0) * H);
   const int wScale = (((e * FB) + (f0 / 128)) * HG);
   float gate[8];
   gate[0] = 0.0f;
@@ -67,9 +65,13 @@ extern "C" __global__ void __launch_bounds__(64) mimo_moe_gate_up_fp8_masked_ker
       }
       Ss[idx] = pick;
     }
-    for (int k0 = kb; (k0 < min((kb + 128), H)); k0 = (k0 + 32)) {
-      const int loadTile_base = ((gluTileFp8_row0 * H) + k0);
-      const int loadTile_cols = (H - k0);
+    const int gateUpSpan_wBase = (((e * F) + f0) * H);
+    const int gateUpSpan_k0 = kb;
+    const int gateUpSpan_k1 = min((kb + 128), H);
+    const int warpRow_result = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) * 16);
+    for (int k = gateUpSpan_k0; (k < gateUpSpan_k1); k = (k + 32)) {
+      const int loadTile_base = ((gluTileFp8_row0 * H) + k);
+      const int loadTile_cols = (H - k);
       for (int i = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i < 1024); i = (i + 64)) {
         const int r_1 = (i / 32);
         const int c = (i % 32);
@@ -82,9 +84,9 @@ extern "C" __global__ void __launch_bounds__(64) mimo_moe_gate_up_fp8_masked_ker
         }
         As[idx_1] = pick_1;
       }
-      const int loadTile_base_1 = (wBase + k0);
+      const int loadTile_base_1 = (gateUpSpan_wBase + k);
       const int loadTile_rows_1 = (F - f0);
-      const int loadTile_cols_1 = (H - k0);
+      const int loadTile_cols_1 = (H - k);
       for (int i_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i_1 < 512); i_1 = (i_1 + 64)) {
         const int r_2 = (i_1 / 32);
         const int c_1 = (i_1 % 32);
@@ -97,9 +99,9 @@ extern "C" __global__ void __launch_bounds__(64) mimo_moe_gate_up_fp8_masked_ker
         }
         Bs[idx_2] = pick_2;
       }
-      const int loadTile_base_2 = (wBase + k0);
+      const int loadTile_base_2 = (gateUpSpan_wBase + k);
       const int loadTile_rows_2 = (F - f0);
-      const int loadTile_cols_2 = (H - k0);
+      const int loadTile_cols_2 = (H - k);
       for (int i_2 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i_2 < 512); i_2 = (i_2 + 64)) {
         const int r_3 = (i_2 / 32);
         const int c_2 = (i_2 % 32);
@@ -133,24 +135,26 @@ extern "C" __global__ void __launch_bounds__(64) mimo_moe_gate_up_fp8_masked_ker
       mimo_mma_m16n8k32_e4m3(*reinterpret_cast<float(*)[4]>(&upBlock[4]), {mma5_a0_u0, mma5_a1_u0, mma5_a2_u0, mma5_a3_u0}, {mimo_ld_u32(&Bs[((512 + ((mma5_g_u0 + 8) * 32)) + mma5_tk_u0)]), mimo_ld_u32(&Bs[((512 + ((mma5_g_u0 + 8) * 32)) + (mma5_tk_u0 + 16))])});
       __syncthreads();
     }
+    const int warpRow_result_1 = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) * 16);
     const float scale = wgs[(wScale + kg)];
     const int fr6_g = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) >> 2);
-    const float acs6_r0 = (Ss[(warpRow_result + fr6_g)] * scale);
+    const float acs6_r0 = (Ss[(warpRow_result_1 + fr6_g)] * scale);
     gate[0] = fmaf(gateBlock[0], acs6_r0, gate[0]);
     gate[1] = fmaf(gateBlock[1], acs6_r0, gate[1]);
-    const float acs6_r1 = (Ss[(warpRow_result + (fr6_g + 8))] * scale);
+    const float acs6_r1 = (Ss[(warpRow_result_1 + (fr6_g + 8))] * scale);
     gate[2] = fmaf(gateBlock[2], acs6_r1, gate[2]);
     gate[3] = fmaf(gateBlock[3], acs6_r1, gate[3]);
     gate[4] = fmaf(gateBlock[4], acs6_r0, gate[4]);
     gate[5] = fmaf(gateBlock[5], acs6_r0, gate[5]);
     gate[6] = fmaf(gateBlock[6], acs6_r1, gate[6]);
     gate[7] = fmaf(gateBlock[7], acs6_r1, gate[7]);
+    const int warpRow_result_2 = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) * 16);
     const float scale_1 = wus[(wScale + kg)];
     const int fr7_g = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) >> 2);
-    const float acs7_r0 = (Ss[(warpRow_result + fr7_g)] * scale_1);
+    const float acs7_r0 = (Ss[(warpRow_result_2 + fr7_g)] * scale_1);
     up[0] = fmaf(upBlock[0], acs7_r0, up[0]);
     up[1] = fmaf(upBlock[1], acs7_r0, up[1]);
-    const float acs7_r1 = (Ss[(warpRow_result + (fr7_g + 8))] * scale_1);
+    const float acs7_r1 = (Ss[(warpRow_result_2 + (fr7_g + 8))] * scale_1);
     up[2] = fmaf(upBlock[2], acs7_r1, up[2]);
     up[3] = fmaf(upBlock[3], acs7_r1, up[3]);
     up[4] = fmaf(upBlock[4], acs7_r0, up[4]);
@@ -159,7 +163,8 @@ extern "C" __global__ void __launch_bounds__(64) mimo_moe_gate_up_fp8_masked_ker
     up[7] = fmaf(upBlock[7], acs7_r1, up[7]);
     __syncthreads();
   }
-  const int off_6 = (warpRow_result * 32);
+  const int warpRow_result_3 = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) * 16);
+  const int off_6 = (warpRow_result_3 * 32);
   const int fr8_g = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) >> 2);
   const int fr8_t = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) & 3);
   Cs[((off_6 + (fr8_g * 32)) + (fr8_t * 2))] = gate[0];
@@ -170,7 +175,7 @@ extern "C" __global__ void __launch_bounds__(64) mimo_moe_gate_up_fp8_masked_ker
   Cs[((off_6 + (fr8_g * 32)) + ((fr8_t * 2) + 9))] = gate[5];
   Cs[((off_6 + ((fr8_g + 8) * 32)) + ((fr8_t * 2) + 8))] = gate[6];
   Cs[((off_6 + ((fr8_g + 8) * 32)) + ((fr8_t * 2) + 9))] = gate[7];
-  const int off_7 = ((warpRow_result * 32) + 16);
+  const int off_7 = ((warpRow_result_3 * 32) + 16);
   const int fr9_g = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) >> 2);
   const int fr9_t = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) & 3);
   Cs[((off_7 + (fr9_g * 32)) + (fr9_t * 2))] = up[0];

@@ -38,9 +38,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   }
   let downTileBf16_rows: i32 = (params.M - m0);
   let n0: i32 = (i32(wid.x) * 32i);
-  let warpRow_result: i32 = (((i32(lidx) / 32i) / 2i) * 16i);
-  let warpCol_result: i32 = (((i32(lidx) / 32i) % 2i) * 16i);
-  let wBase: i32 = (((e * params.H) + n0) * params.F);
   var acc: array<f32, 8>;
   acc[0i] = 0.0f;
   acc[1i] = 0.0f;
@@ -50,9 +47,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   acc[5i] = 0.0f;
   acc[6i] = 0.0f;
   acc[7i] = 0.0f;
-  for (var k0: i32 = 0i; (k0 < params.F); k0 = (k0 + 32i)) {
-    let loadTile_base: i32 = ((m0 * params.F) + k0);
-    let loadTile_cols: i32 = (params.F - k0);
+  let downSpan_wBase: i32 = (((e * params.H) + n0) * params.F);
+  let warpRow_result: i32 = (((i32(lidx) / 32i) / 2i) * 16i);
+  let warpCol_result: i32 = (((i32(lidx) / 32i) % 2i) * 16i);
+  for (var k: i32 = 0i; (k < params.F); k = (k + 32i)) {
+    let loadTile_base: i32 = ((m0 * params.F) + k);
+    let loadTile_cols: i32 = (params.F - k);
     for (var i: i32 = i32(lidx); (i < 1024i); i = (i + 128i)) {
       let r: i32 = (i / 32i);
       let c: i32 = (i % 32i);
@@ -65,9 +65,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       }
       As[idx] = pick;
     }
-    let loadTile_base_1: i32 = (wBase + k0);
+    let loadTile_base_1: i32 = (downSpan_wBase + k);
     let loadTile_rows_1: i32 = (params.H - n0);
-    let loadTile_cols_1: i32 = (params.F - k0);
+    let loadTile_cols_1: i32 = (params.F - k);
     for (var i_1: i32 = i32(lidx); (i_1 < 1024i); i_1 = (i_1 + 128i)) {
       let r_1: i32 = (i_1 / 32i);
       let c_1: i32 = (i_1 % 32i);
@@ -539,7 +539,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     acc[7i] = fma(mma1_a1_u15_u17, mma1_b3_u15_u17, acc[7i]);
     workgroupBarrier();
   }
-  let off_2: i32 = ((warpRow_result * 32i) + warpCol_result);
+  let warpRow_result_1: i32 = (((i32(lidx) / 32i) / 2i) * 16i);
+  let warpCol_result_1: i32 = (((i32(lidx) / 32i) % 2i) * 16i);
+  let off_2: i32 = ((warpRow_result_1 * 32i) + warpCol_result_1);
   let fr2_g: i32 = ((i32(lidx) & 31i) >> 2u);
   let fr2_t: i32 = ((i32(lidx) & 31i) & 3i);
   Cs[((off_2 + (fr2_g * 64i)) + (fr2_t * 4i))] = acc[0i];

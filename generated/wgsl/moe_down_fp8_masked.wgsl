@@ -65,9 +65,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let downTileFp8_row0: i32 = ((e * params.C) + m0);
   let downTileFp8_rows: i32 = (n - m0);
   let n0: i32 = (i32(wid.x) * 32i);
-  let warpRow_result: i32 = (((i32(lidx) / 32i) / 2i) * 16i);
-  let warpCol_result: i32 = (((i32(lidx) / 32i) % 2i) * 16i);
-  let wBase: i32 = (((e * params.H) + n0) * params.F);
   let wScale: i32 = (((e * params.HB) + (n0 / 128i)) * params.FG);
   var acc: array<f32, 8>;
   acc[0i] = 0.0f;
@@ -100,9 +97,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       }
       Ss[idx] = pick;
     }
-    for (var k0: i32 = kb; (k0 < min((kb + 128i), params.F)); k0 = (k0 + 32i)) {
-      let loadTile_base: i32 = ((downTileFp8_row0 * params.F) + k0);
-      let loadTile_cols: i32 = (params.F - k0);
+    let downSpan_wBase: i32 = (((e * params.H) + n0) * params.F);
+    let downSpan_k0: i32 = kb;
+    let downSpan_k1: i32 = min((kb + 128i), params.F);
+    let warpRow_result: i32 = (((i32(lidx) / 32i) / 2i) * 16i);
+    let warpCol_result: i32 = (((i32(lidx) / 32i) % 2i) * 16i);
+    for (var k: i32 = downSpan_k0; (k < downSpan_k1); k = (k + 32i)) {
+      let loadTile_base: i32 = ((downTileFp8_row0 * params.F) + k);
+      let loadTile_cols: i32 = (params.F - k);
       for (var i: i32 = i32(lidx); (i < 1024i); i = (i + 128i)) {
         let r_1: i32 = (i / 32i);
         let c: i32 = (i % 32i);
@@ -115,9 +117,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         }
         As[idx_1] = pick_1;
       }
-      let loadTile_base_1: i32 = (wBase + k0);
+      let loadTile_base_1: i32 = (downSpan_wBase + k);
       let loadTile_rows_1: i32 = (params.H - n0);
-      let loadTile_cols_1: i32 = (params.F - k0);
+      let loadTile_cols_1: i32 = (params.F - k);
       for (var i_1: i32 = i32(lidx); (i_1 < 1024i); i_1 = (i_1 + 128i)) {
         let r_2: i32 = (i_1 / 32i);
         let c_1: i32 = (i_1 % 32i);
@@ -153,21 +155,24 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       }
       workgroupBarrier();
     }
+    let warpRow_result_1: i32 = (((i32(lidx) / 32i) / 2i) * 16i);
     let scale: f32 = wds[(wScale + kg)];
     let fr3_g: i32 = ((i32(lidx) & 31i) >> 2u);
-    let acs3_r0: f32 = (Ss[(warpRow_result + (fr3_g * 2i))] * scale);
+    let acs3_r0: f32 = (Ss[(warpRow_result_1 + (fr3_g * 2i))] * scale);
     acc[0i] = fma(block[0i], acs3_r0, acc[0i]);
     acc[1i] = fma(block[1i], acs3_r0, acc[1i]);
     acc[2i] = fma(block[2i], acs3_r0, acc[2i]);
     acc[3i] = fma(block[3i], acs3_r0, acc[3i]);
-    let acs3_r1: f32 = (Ss[(warpRow_result + ((fr3_g * 2i) + 1i))] * scale);
+    let acs3_r1: f32 = (Ss[(warpRow_result_1 + ((fr3_g * 2i) + 1i))] * scale);
     acc[4i] = fma(block[4i], acs3_r1, acc[4i]);
     acc[5i] = fma(block[5i], acs3_r1, acc[5i]);
     acc[6i] = fma(block[6i], acs3_r1, acc[6i]);
     acc[7i] = fma(block[7i], acs3_r1, acc[7i]);
     workgroupBarrier();
   }
-  let off_3: i32 = ((warpRow_result * 32i) + warpCol_result);
+  let warpRow_result_2: i32 = (((i32(lidx) / 32i) / 2i) * 16i);
+  let warpCol_result_1: i32 = (((i32(lidx) / 32i) % 2i) * 16i);
+  let off_3: i32 = ((warpRow_result_2 * 32i) + warpCol_result_1);
   let fr4_g: i32 = ((i32(lidx) & 31i) >> 2u);
   let fr4_t: i32 = ((i32(lidx) & 31i) & 3i);
   Cs[((off_3 + (fr4_g * 64i)) + (fr4_t * 4i))] = acc[0i];

@@ -41,9 +41,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gluTileBf16_row0: i32 = ((e * params.C) + m0);
   let gluTileBf16_rows: i32 = (n - m0);
   let f0: i32 = (i32(wid.x) * 32i);
-  let warpRow_result: i32 = (((i32(lidx) / 32i) / 2i) * 16i);
-  let warpCol_result: i32 = (((i32(lidx) / 32i) % 2i) * 16i);
-  let wBase: i32 = (((e * params.F) + f0) * params.H);
   var gate: array<f32, 8>;
   gate[0i] = 0.0f;
   gate[1i] = 0.0f;
@@ -62,9 +59,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   up[5i] = 0.0f;
   up[6i] = 0.0f;
   up[7i] = 0.0f;
-  for (var k0: i32 = 0i; (k0 < params.H); k0 = (k0 + 16i)) {
-    let loadTile_base: i32 = ((gluTileBf16_row0 * params.H) + k0);
-    let loadTile_cols: i32 = (params.H - k0);
+  let gateUpSpan_wBase: i32 = (((e * params.F) + f0) * params.H);
+  let warpRow_result: i32 = (((i32(lidx) / 32i) / 2i) * 16i);
+  let warpCol_result: i32 = (((i32(lidx) / 32i) % 2i) * 16i);
+  for (var k: i32 = 0i; (k < params.H); k = (k + 16i)) {
+    let loadTile_base: i32 = ((gluTileBf16_row0 * params.H) + k);
+    let loadTile_cols: i32 = (params.H - k);
     for (var i: i32 = i32(lidx); (i < 512i); i = (i + 128i)) {
       let r: i32 = (i / 16i);
       let c: i32 = (i % 16i);
@@ -77,9 +77,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       }
       As[idx] = pick;
     }
-    let loadTile_base_1: i32 = (wBase + k0);
+    let loadTile_base_1: i32 = (gateUpSpan_wBase + k);
     let loadTile_rows_1: i32 = (params.F - f0);
-    let loadTile_cols_1: i32 = (params.H - k0);
+    let loadTile_cols_1: i32 = (params.H - k);
     for (var i_1: i32 = i32(lidx); (i_1 < 512i); i_1 = (i_1 + 128i)) {
       let r_1: i32 = (i_1 / 16i);
       let c_1: i32 = (i_1 % 16i);
@@ -92,9 +92,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       }
       Bs[idx_1] = pick_1;
     }
-    let loadTile_base_2: i32 = (wBase + k0);
+    let loadTile_base_2: i32 = (gateUpSpan_wBase + k);
     let loadTile_rows_2: i32 = (params.F - f0);
-    let loadTile_cols_2: i32 = (params.H - k0);
+    let loadTile_cols_2: i32 = (params.H - k);
     for (var i_2: i32 = i32(lidx); (i_2 < 512i); i_2 = (i_2 + 128i)) {
       let r_2: i32 = (i_2 / 16i);
       let c_2: i32 = (i_2 % 16i);
@@ -566,7 +566,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     up[7i] = fma(mma3_a1_u31_u32, mma3_b3_u31_u32, up[7i]);
     workgroupBarrier();
   }
-  let off_4: i32 = ((warpRow_result * 64i) + warpCol_result);
+  let warpRow_result_1: i32 = (((i32(lidx) / 32i) / 2i) * 16i);
+  let warpCol_result_1: i32 = (((i32(lidx) / 32i) % 2i) * 16i);
+  let off_4: i32 = ((warpRow_result_1 * 64i) + warpCol_result_1);
   let fr4_g: i32 = ((i32(lidx) & 31i) >> 2u);
   let fr4_t: i32 = ((i32(lidx) & 31i) & 3i);
   Cs[((off_4 + (fr4_g * 128i)) + (fr4_t * 4i))] = gate[0i];
@@ -577,7 +579,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   Cs[((off_4 + (((fr4_g * 2i) + 1i) * 64i)) + ((fr4_t * 4i) + 1i))] = gate[5i];
   Cs[((off_4 + (((fr4_g * 2i) + 1i) * 64i)) + ((fr4_t * 4i) + 2i))] = gate[6i];
   Cs[((off_4 + (((fr4_g * 2i) + 1i) * 64i)) + ((fr4_t * 4i) + 3i))] = gate[7i];
-  let off_5: i32 = (((warpRow_result * 64i) + 32i) + warpCol_result);
+  let off_5: i32 = (((warpRow_result_1 * 64i) + 32i) + warpCol_result_1);
   let fr5_g: i32 = ((i32(lidx) & 31i) >> 2u);
   let fr5_t: i32 = ((i32(lidx) & 31i) & 3i);
   Cs[((off_5 + (fr5_g * 128i)) + (fr5_t * 4i))] = up[0i];

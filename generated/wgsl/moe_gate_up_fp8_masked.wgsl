@@ -67,8 +67,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let gluTileFp8_row0: i32 = ((e * params.C) + m0);
   let gluTileFp8_rows: i32 = (n - m0);
   let f0: i32 = (i32(wid.x) * 16i);
-  let warpRow_result: i32 = ((i32(lidx) / 32i) * 16i);
-  let wBase: i32 = (((e * params.F) + f0) * params.H);
   let wScale: i32 = (((e * params.FB) + (f0 / 128i)) * params.HG);
   var gate: array<f32, 8>;
   gate[0i] = 0.0f;
@@ -119,9 +117,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       }
       Ss[idx] = pick;
     }
-    for (var k0: i32 = kb; (k0 < min((kb + 128i), params.H)); k0 = (k0 + 32i)) {
-      let loadTile_base: i32 = ((gluTileFp8_row0 * params.H) + k0);
-      let loadTile_cols: i32 = (params.H - k0);
+    let gateUpSpan_wBase: i32 = (((e * params.F) + f0) * params.H);
+    let gateUpSpan_k0: i32 = kb;
+    let gateUpSpan_k1: i32 = min((kb + 128i), params.H);
+    let warpRow_result: i32 = ((i32(lidx) / 32i) * 16i);
+    for (var k: i32 = gateUpSpan_k0; (k < gateUpSpan_k1); k = (k + 32i)) {
+      let loadTile_base: i32 = ((gluTileFp8_row0 * params.H) + k);
+      let loadTile_cols: i32 = (params.H - k);
       for (var i: i32 = i32(lidx); (i < 1024i); i = (i + 64i)) {
         let r_1: i32 = (i / 32i);
         let c: i32 = (i % 32i);
@@ -134,9 +136,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         }
         As[idx_1] = pick_1;
       }
-      let loadTile_base_1: i32 = (wBase + k0);
+      let loadTile_base_1: i32 = (gateUpSpan_wBase + k);
       let loadTile_rows_1: i32 = (params.F - f0);
-      let loadTile_cols_1: i32 = (params.H - k0);
+      let loadTile_cols_1: i32 = (params.H - k);
       for (var i_1: i32 = i32(lidx); (i_1 < 512i); i_1 = (i_1 + 64i)) {
         let r_2: i32 = (i_1 / 32i);
         let c_1: i32 = (i_1 % 32i);
@@ -149,9 +151,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         }
         Bs[idx_2] = pick_2;
       }
-      let loadTile_base_2: i32 = (wBase + k0);
+      let loadTile_base_2: i32 = (gateUpSpan_wBase + k);
       let loadTile_rows_2: i32 = (params.F - f0);
-      let loadTile_cols_2: i32 = (params.H - k0);
+      let loadTile_cols_2: i32 = (params.H - k);
       for (var i_2: i32 = i32(lidx); (i_2 < 512i); i_2 = (i_2 + 64i)) {
         let r_3: i32 = (i_2 / 32i);
         let c_2: i32 = (i_2 % 32i);
@@ -205,33 +207,36 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       }
       workgroupBarrier();
     }
+    let warpRow_result_1: i32 = ((i32(lidx) / 32i) * 16i);
     let scale: f32 = wgs[(wScale + kg)];
     let fr6_g: i32 = ((i32(lidx) & 31i) >> 2u);
-    let acs6_r0: f32 = (Ss[(warpRow_result + (fr6_g * 2i))] * scale);
+    let acs6_r0: f32 = (Ss[(warpRow_result_1 + (fr6_g * 2i))] * scale);
     gate[0i] = fma(gateBlock[0i], acs6_r0, gate[0i]);
     gate[1i] = fma(gateBlock[1i], acs6_r0, gate[1i]);
     gate[2i] = fma(gateBlock[2i], acs6_r0, gate[2i]);
     gate[3i] = fma(gateBlock[3i], acs6_r0, gate[3i]);
-    let acs6_r1: f32 = (Ss[(warpRow_result + ((fr6_g * 2i) + 1i))] * scale);
+    let acs6_r1: f32 = (Ss[(warpRow_result_1 + ((fr6_g * 2i) + 1i))] * scale);
     gate[4i] = fma(gateBlock[4i], acs6_r1, gate[4i]);
     gate[5i] = fma(gateBlock[5i], acs6_r1, gate[5i]);
     gate[6i] = fma(gateBlock[6i], acs6_r1, gate[6i]);
     gate[7i] = fma(gateBlock[7i], acs6_r1, gate[7i]);
+    let warpRow_result_2: i32 = ((i32(lidx) / 32i) * 16i);
     let scale_1: f32 = wus[(wScale + kg)];
     let fr7_g: i32 = ((i32(lidx) & 31i) >> 2u);
-    let acs7_r0: f32 = (Ss[(warpRow_result + (fr7_g * 2i))] * scale_1);
+    let acs7_r0: f32 = (Ss[(warpRow_result_2 + (fr7_g * 2i))] * scale_1);
     up[0i] = fma(upBlock[0i], acs7_r0, up[0i]);
     up[1i] = fma(upBlock[1i], acs7_r0, up[1i]);
     up[2i] = fma(upBlock[2i], acs7_r0, up[2i]);
     up[3i] = fma(upBlock[3i], acs7_r0, up[3i]);
-    let acs7_r1: f32 = (Ss[(warpRow_result + ((fr7_g * 2i) + 1i))] * scale_1);
+    let acs7_r1: f32 = (Ss[(warpRow_result_2 + ((fr7_g * 2i) + 1i))] * scale_1);
     up[4i] = fma(upBlock[4i], acs7_r1, up[4i]);
     up[5i] = fma(upBlock[5i], acs7_r1, up[5i]);
     up[6i] = fma(upBlock[6i], acs7_r1, up[6i]);
     up[7i] = fma(upBlock[7i], acs7_r1, up[7i]);
     workgroupBarrier();
   }
-  let off_6: i32 = (warpRow_result * 32i);
+  let warpRow_result_3: i32 = ((i32(lidx) / 32i) * 16i);
+  let off_6: i32 = (warpRow_result_3 * 32i);
   let fr8_g: i32 = ((i32(lidx) & 31i) >> 2u);
   let fr8_t: i32 = ((i32(lidx) & 31i) & 3i);
   Cs[((off_6 + (fr8_g * 64i)) + (fr8_t * 4i))] = gate[0i];
@@ -242,7 +247,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   Cs[((off_6 + (((fr8_g * 2i) + 1i) * 32i)) + ((fr8_t * 4i) + 1i))] = gate[5i];
   Cs[((off_6 + (((fr8_g * 2i) + 1i) * 32i)) + ((fr8_t * 4i) + 2i))] = gate[6i];
   Cs[((off_6 + (((fr8_g * 2i) + 1i) * 32i)) + ((fr8_t * 4i) + 3i))] = gate[7i];
-  let off_7: i32 = ((warpRow_result * 32i) + 16i);
+  let off_7: i32 = ((warpRow_result_3 * 32i) + 16i);
   let fr9_g: i32 = ((i32(lidx) & 31i) >> 2u);
   let fr9_t: i32 = ((i32(lidx) & 31i) & 3i);
   Cs[((off_7 + (fr9_g * 64i)) + (fr9_t * 4i))] = up[0i];

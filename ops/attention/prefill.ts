@@ -26,7 +26,7 @@ function prefill(
   Qs: Shared<f32>, part: Shared<f32>, scores: Shared<f32>, probs: Shared<f32>, rowState: Shared<f32>,
   dots: Local<f32>, acc: Local<f32>,
   m0: f32, l0: f32, window: i32, dimsOk: boolean,
-  T: i32, HQ: i32, HKV: i32, B1: i32, scale: f32, BQ: i32, BK: i32, DQK: i32, DV: i32,
+  HQ: i32, HKV: i32, B1: i32, scale: f32, BQ: i32, BK: i32, DQK: i32, DV: i32,
 ): void {
   const h = workgroupId.x;
   const kh = h / (HQ / HKV);
@@ -101,7 +101,7 @@ export const swa_prefill = kernel(
     const dimsOk = c.DQK === c.HEAD_QK && c.DV === c.HEAD_V;
     // The sink is one more logit (unscaled) that carries no value: start from it.
     prefill(q, k, v, cu_q, cu_k, out, Qs, part, scores, probs, rowState, dots, acc, sink[workgroupId.x], 1.0, c.WINDOW, dimsOk,
-      c.T, c.HQ, c.HKV, c.B1, c.SCALE, c.BQ, c.BK, c.HEAD_QK, c.HEAD_V);
+      c.HQ, c.HKV, c.B1, c.SCALE, c.BQ, c.BK, c.HEAD_QK, c.HEAD_V);
   },
 );
 
@@ -125,6 +125,6 @@ export const global_prefill = kernel(
     const dimsOk = c.DQK === c.HEAD_QK && c.DV === c.HEAD_V;
     // No window: 2^30 keys back is further than any position.
     prefill(q, k, v, cu_q, cu_k, out, Qs, part, scores, probs, rowState, dots, acc, -F32_MAX, 0.0, 1073741824, dimsOk,
-      c.T, c.HQ, c.HKV, c.B1, c.SCALE, c.BQ, c.BK, c.HEAD_QK, c.HEAD_V);
+      c.HQ, c.HKV, c.B1, c.SCALE, c.BQ, c.BK, c.HEAD_QK, c.HEAD_V);
   },
 );

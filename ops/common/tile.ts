@@ -5,12 +5,10 @@ import {
 import { silu } from '../swiglu.js';
 
 /**
- * Building blocks of the tiled GEMMs (ops/gemm.ts, ops/moe/grouped_gemm.ts). A block tile
+ * Building blocks of the tiled GEMMs (ops/gemm.ts, ops/moe/expert_tiles.ts). A block tile
  * is computed by (rows/16) x (cols/16) warps, each owning the 16x16 fragment at
  * (warpRow, warpCol), warps numbered row-major; operands are staged in shared memory by
  * the load helpers, which zero-fill everything outside the matrix so that any shape works.
- * (The fragment itself cannot be passed to a helper, so the K loop with its mma calls
- * stays in the kernel or the helper that declares the fragment.)
  */
 
 /** Row offset of the calling warp's 16x16 fragment in a block tile `tileCols` wide. */

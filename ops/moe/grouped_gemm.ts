@@ -1,9 +1,8 @@
 import {
-  kernel, barrier, cdiv, fragment, min, mmaTransposedB, shared, storeFragment, workgroupId,
-  bf16, f32, fp8e4m3, type i32, type Out, type Shared, type Tensor,
+  kernel, cdiv, min, shared, workgroupId,
+  bf16, f32, fp8e4m3, type i32, type Out, type Tensor,
 } from '../../compiler/dsl/index.js';
-import { loadTile, storeSwiGlu, storeTileBf16, warpCol, warpRow } from '../common/tile.js';
-import { downTileFp8, gluTileFp8 } from './fp8_tiles.js';
+import { downTileBf16, downTileFp8, gluTileBf16, gluTileFp8 } from './expert_tiles.js';
 
 /**
  * Grouped GEMM over experts, the two FFN GEMMs of a MoE layer:
@@ -38,70 +37,12 @@ import { downTileFp8, gluTileFp8 } from './fp8_tiles.js';
  * ws[E, cdiv(N, 128), cdiv(K, 128)]; f32 accumulation. Partial blocks (K or N not a
  * multiple of 128) are zero-filled past the edge.
  *
- * FP8 main loop: ops/moe/fp8_tiles.ts (DeepGEMM's promotion with the FP8 tensor-core MMA).
+ * The tiles, BF16 and FP8 (DeepGEMM's promotion with the FP8 tensor-core MMA): ops/moe/expert_tiles.ts.
  */
-
-/** Gate/up + SwiGLU tile, BF16: a BM x BN tile of h, rows row0.. of x (rows valid), expert e. */
-function gluTileBf16(
-  x: Tensor<bf16, readonly string[]>, wg: Tensor<bf16, readonly string[]>, wu: Tensor<bf16, readonly string[]>, out: Out<bf16, readonly string[]>,
-  As: Shared<bf16>, Bs: Shared<bf16>, Cs: Shared<f32>,
-  e: i32, row0: i32, rows: i32, F: i32, H: i32, BM: i32, BN: i32, BK: i32,
-): void {
-  const threads = (BM / 16) * (BN / 16) * 32;
-  const f0 = workgroupId.x * BN;
-  const wm = warpRow(BN);
-  const wn = warpCol(BN);
-  // Bs is 2BN x BK: gate rows [0, BN), up rows [BN, 2BN), each in the weights' own [F, H]
-  // order (a straight copy; mmaTransposedB reads it along K).
-  const wBase = (e * F + f0) * H;
-  const gate = fragment();
-  const up = fragment();
-  for (let k0 = 0; k0 < H; k0 += BK) {
-    loadTile(As, 0, BK, 1, x, row0 * H + k0, H, rows, H - k0, BM, BK, threads);
-    loadTile(Bs, 0, BK, 1, wg, wBase + k0, H, F - f0, H - k0, BN, BK, threads);
-    loadTile(Bs, BN * BK, BK, 1, wu, wBase + k0, H, F - f0, H - k0, BN, BK, threads);
-    barrier();
-    for (let kk = 0; kk < BK; kk += 16) {
-      mmaTransposedB(gate, As, wm * BK + kk, BK, Bs, wn * BK + kk, BK);
-      mmaTransposedB(up, As, wm * BK + kk, BK, Bs, (BN + wn) * BK + kk, BK);
-    }
-    barrier();
-  }
-  storeFragment(gate, Cs, wm * 2 * BN + wn, 2 * BN);
-  storeFragment(up, Cs, wm * 2 * BN + BN + wn, 2 * BN);
-  barrier();
-  storeSwiGlu(out, Cs, row0 * F + f0, F, rows, F - f0, BM, BN, threads);
-}
-
-/** Down-projection tile, BF16: a BM x BN tile of y = h·Wdᵀ for expert e. */
-function downTileBf16(
-  x: Tensor<bf16, readonly string[]>, w: Tensor<bf16, readonly string[]>, out: Out<bf16, readonly string[]>,
-  As: Shared<bf16>, Bs: Shared<bf16>, Cs: Shared<f32>,
-  e: i32, row0: i32, rows: i32, N: i32, K: i32, BM: i32, BN: i32, BK: i32,
-): void {
-  const threads = (BM / 16) * (BN / 16) * 32;
-  const n0 = workgroupId.x * BN;
-  const wm = warpRow(BN);
-  const wn = warpCol(BN);
-  const wBase = (e * N + n0) * K;
-  const acc = fragment();
-  for (let k0 = 0; k0 < K; k0 += BK) {
-    loadTile(As, 0, BK, 1, x, row0 * K + k0, K, rows, K - k0, BM, BK, threads);
-    loadTile(Bs, 0, BK, 1, w, wBase + k0, K, N - n0, K - k0, BN, BK, threads);
-    barrier();
-    for (let kk = 0; kk < BK; kk += 16) {
-      mmaTransposedB(acc, As, wm * BK + kk, BK, Bs, wn * BK + kk, BK);
-    }
-    barrier();
-  }
-  storeFragment(acc, Cs, wm * BN + wn, BN);
-  barrier();
-  storeTileBf16(out, row0 * N + n0, N, rows, N - n0, Cs, BM, BN, threads);
-}
 
 /**
  * Tiling. BM divides ALIGN (the contiguous layout's expert block); BK steps by the MMA depth
- * (16 for bf16, 32 for fp8) and, for FP8, divides 128 like BN (scale blocks: ops/moe/fp8_tiles.ts); one
+ * (16 for bf16, 32 for fp8) and, for FP8, divides 128 like BN (scale blocks: ops/moe/expert_tiles.ts); one
  * warp per 16x16 output tile (gate/up: two fragments per warp), at most 256 threads. The
  * defaults fit WebGPU's 16 KiB of workgroup memory (WGSL counts 4 bytes per shared element):
  * gate/up 32x32x16 uses (32*16 + 16*64 + 32*64) * 4 = 14 KiB, FP8 32x16x32 with its 32 row

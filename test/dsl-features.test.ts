@@ -35,6 +35,20 @@ for (const backend of BACKENDS) {
     assert.equal(Array.from(out.bins), Array.from(want));
   });
 
+  t('shared-memory atomicAdd and atomicMax: per-workgroup counts and maxima are exact', async () => {
+    const N = 200, G = Math.ceil(N / 64);
+    const r = prng(5);
+    const x = Int32Array.from({ length: N }, () => Math.floor(r() * 1000));
+    const out = await runFresh(backend, k('shared_histogram'), { tensors: { x, bins: new Int32Array(G * 17).fill(-1) }, scalars: { N, NB: G * 17 } });
+    const want = new Int32Array(G * 17);
+    x.forEach((v, i) => {
+      const g = Math.floor(i / 64);
+      want[g * 17 + (v % 16)]++;
+      want[g * 17 + 16] = Math.max(want[g * 17 + 16], v);
+    });
+    assert.equal(Array.from(out.bins), Array.from(want));
+  });
+
   t('a kernel that reads none of its scalars still runs (its uniform block is bound, not dropped)', async () => {
     const out = await runFresh(backend, k('unused_uniform'), { tensors: { x: Float32Array.from([1, -2, 3.5, 4]), y: new Float32Array(4).fill(NaN) }, scalars: { N: 4 } });
     assert.equal(Array.from(out.y), [2, -4, 7, 8]);

@@ -65,7 +65,7 @@ export function emitWgsl(k: Kernel, header: string): string {
     select: (c, a, b) => `select(${b}, ${a}, ${c})`,
     load(e, index) {
       const name = ident(e.buf);
-      if (e.space === 'global' && atomics.has(e.buf)) return `atomicLoad(&${name}[${index}])`;
+      if (e.space !== 'local' && atomics.has(e.buf)) return `atomicLoad(&${name}[${index}])`;
       return `${name}[${index}]`;
     },
     loadWord() {
@@ -73,7 +73,7 @@ export function emitWgsl(k: Kernel, header: string): string {
     },
     store(s, index, value) {
       const name = ident(s.buf);
-      if (s.space === 'global' && atomics.has(s.buf)) return `atomicStore(&${name}[${index}], ${value});`;
+      if (s.space !== 'local' && atomics.has(s.buf)) return `atomicStore(&${name}[${index}], ${value});`;
       return `${name}[${index}] = ${value};`;
     },
     storePacked(s, word, shift, bits) {
@@ -119,7 +119,8 @@ export function emitWgsl(k: Kernel, header: string): string {
     lines.push(`@group(0) @binding(${b.binding}) var<storage, ${writable ? 'read_write' : 'read'}> ${ident(t.name)}: array<${stored}>;`);
   }
   if (layout.uniform) lines.push(`@group(0) @binding(${layout.uniform.binding}) var<uniform> params: Params;`);
-  for (const s of k.shared) lines.push(`var<workgroup> ${ident(s.name)}: array<${type(s.dtype)}, ${s.size.k === 'num' ? s.size.v : NaN}>;`);
+  // WGSL atomics operate on atomic<T> only, so an array any atomic touches is declared so (and its plain accesses become atomicLoad/atomicStore).
+  for (const s of k.shared) lines.push(`var<workgroup> ${ident(s.name)}: array<${atomics.has(s.name) ? `atomic<${type(s.dtype)}>` : type(s.dtype)}, ${s.size.k === 'num' ? s.size.v : NaN}>;`);
   const text = bodyLines.join('\n');
   for (const h of helperNames(text)) lines.push('', WGSL_HELPERS[h]);
   const wg = k.workgroup.map((w) => (w.k === 'num' ? w.v : NaN));

@@ -1,4 +1,5 @@
 import type { Expr, Kernel, Stmt } from './nodes.js';
+import { mmaDepth } from './nodes.js';
 import { sizeToString } from './size.js';
 
 /** Human-readable IR (`mimo-compile --dump-ir`). One statement a line, types on declarations. */
@@ -49,7 +50,7 @@ function printBlock(stmts: readonly Stmt[], depth: number, out: string[]): void 
       case 'mma': out.push(`${pad}mma ${s.acc} += ${s.a.buf}[${printExpr(s.a.offset)}; ${printExpr(s.a.stride)}] * ${s.b.buf}[${printExpr(s.b.offset)}; ${printExpr(s.b.stride)}]${s.bLayout === 'nk' ? 'ᵀ' : ''}`); break;
       case 'fragmentAccumulate': out.push(`${pad}${s.acc} += ${s.part} * rows(shared.${s.rowScale.buf}[${printExpr(s.rowScale.offset)}]) * ${printExpr(s.scale)}`); break;
       case 'fragmentStore': out.push(`${pad}store_fragment ${s.acc} -> ${s.dst.buf}[${printExpr(s.dst.offset)}; ${printExpr(s.dst.stride)}]`); break;
-      case 'mmaSync': out.push(`${pad}mma_sync.m16n8k16.${s.dtype} ${s.acc}[${s.accBase}..${s.accBase + 3}] += a(${s.a.map(printExpr).join(', ')}) * b(${s.b.map(printExpr).join(', ')})`); break;
+      case 'mmaSync': out.push(`${pad}mma_sync.m16n8k${mmaDepth(s.dtype)}.${s.dtype} ${s.acc}[${s.accBase}..${s.accBase + 3}] += a(${s.a.map(printExpr).join(', ')}) * b(${s.b.map(printExpr).join(', ')})`); break;
     }
   }
 }

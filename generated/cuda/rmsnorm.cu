@@ -15,8 +15,10 @@ extern "C" __global__ void __launch_bounds__(128) mimo_rmsnorm_kernel(const __nv
   __syncthreads();
   for (int s = 64; (s > 0); s = (s / 2)) {
     if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < s)) {
+      const float a = scratch[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
+      const float b = scratch[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s)];
       const int idx_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-      scratch[idx_1] = (scratch[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))] + scratch[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s)]);
+      scratch[idx_1] = (a + b);
     }
     __syncthreads();
   }

@@ -14,8 +14,10 @@ extern "C" __global__ void __launch_bounds__(128) mimo_softmax_kernel(const floa
   __syncthreads();
   for (int s = 64; (s > 0); s = (s / 2)) {
     if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < s)) {
+      const float a = scratch[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
+      const float b = scratch[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s)];
       const int idx_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-      scratch[idx_1] = fmaxf(scratch[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))], scratch[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s)]);
+      scratch[idx_1] = fmaxf(a, b);
     }
     __syncthreads();
   }
@@ -31,8 +33,10 @@ extern "C" __global__ void __launch_bounds__(128) mimo_softmax_kernel(const floa
   __syncthreads();
   for (int s_2 = 64; (s_2 > 0); s_2 = (s_2 / 2)) {
     if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < s_2)) {
+      const float a_1 = scratch[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
+      const float b_1 = scratch[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s_2)];
       const int idx_3 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-      scratch[idx_3] = (scratch[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))] + scratch[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s_2)]);
+      scratch[idx_3] = (a_1 + b_1);
     }
     __syncthreads();
   }

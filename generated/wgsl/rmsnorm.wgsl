@@ -38,8 +38,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   workgroupBarrier();
   for (var s: i32 = 64i; (s > 0i); s = (s / 2i)) {
     if ((i32(lidx) < s)) {
+      let a: f32 = scratch[i32(lidx)];
+      let b: f32 = scratch[(i32(lidx) + s)];
       let idx_1: i32 = i32(lidx);
-      scratch[idx_1] = (scratch[i32(lidx)] + scratch[(i32(lidx) + s)]);
+      scratch[idx_1] = (a + b);
     }
     workgroupBarrier();
   }

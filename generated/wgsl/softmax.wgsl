@@ -26,8 +26,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   workgroupBarrier();
   for (var s: i32 = 64i; (s > 0i); s = (s / 2i)) {
     if ((i32(lidx) < s)) {
+      let a: f32 = scratch[i32(lidx)];
+      let b: f32 = scratch[(i32(lidx) + s)];
       let idx_1: i32 = i32(lidx);
-      scratch[idx_1] = max(scratch[i32(lidx)], scratch[(i32(lidx) + s)]);
+      scratch[idx_1] = max(a, b);
     }
     workgroupBarrier();
   }
@@ -43,8 +45,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   workgroupBarrier();
   for (var s_2: i32 = 64i; (s_2 > 0i); s_2 = (s_2 / 2i)) {
     if ((i32(lidx) < s_2)) {
+      let a_1: f32 = scratch[i32(lidx)];
+      let b_1: f32 = scratch[(i32(lidx) + s_2)];
       let idx_3: i32 = i32(lidx);
-      scratch[idx_3] = (scratch[i32(lidx)] + scratch[(i32(lidx) + s_2)]);
+      scratch[idx_3] = (a_1 + b_1);
     }
     workgroupBarrier();
   }

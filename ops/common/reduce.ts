@@ -1,16 +1,19 @@
 import { barrier, localIndex, max, type f32, type i32, type Shared } from '../../compiler/dsl/index.js';
 
 /**
- * Sum of `value` over the first `size` threads of the workgroup (size a power of two,
- * at most the workgroup size), returned to every thread. `scratch` holds `size` floats
- * and may be reused after the call.
+ * Tree reduction of `value` over the first `size` threads of the workgroup (size a power
+ * of two, at most the workgroup size), returned to every thread: the maximum when
+ * `takeMax` (a compile-time constant at every call), else the sum. `scratch` holds `size`
+ * floats and may be reused after the call.
  */
-export function workgroupSum(scratch: Shared<f32>, value: f32, size: i32): f32 {
+function workgroupReduce(scratch: Shared<f32>, value: f32, size: i32, takeMax: boolean): f32 {
   scratch[localIndex] = value;
   barrier();
   for (let s = size / 2; s > 0; s = s / 2) {
     if (localIndex < s) {
-      scratch[localIndex] = scratch[localIndex] + scratch[localIndex + s];
+      const a = scratch[localIndex];
+      const b = scratch[localIndex + s];
+      scratch[localIndex] = takeMax ? max(a, b) : a + b;
     }
     barrier();
   }
@@ -19,17 +22,12 @@ export function workgroupSum(scratch: Shared<f32>, value: f32, size: i32): f32 {
   return total;
 }
 
-/** Maximum of `value` over the workgroup, as workgroupSum. */
+/** Sum of `value` over the workgroup (see workgroupReduce). */
+export function workgroupSum(scratch: Shared<f32>, value: f32, size: i32): f32 {
+  return workgroupReduce(scratch, value, size, false);
+}
+
+/** Maximum of `value` over the workgroup (see workgroupReduce). */
 export function workgroupMax(scratch: Shared<f32>, value: f32, size: i32): f32 {
-  scratch[localIndex] = value;
-  barrier();
-  for (let s = size / 2; s > 0; s = s / 2) {
-    if (localIndex < s) {
-      scratch[localIndex] = max(scratch[localIndex], scratch[localIndex + s]);
-    }
-    barrier();
-  }
-  const total = scratch[0];
-  barrier();
-  return total;
+  return workgroupReduce(scratch, value, size, true);
 }

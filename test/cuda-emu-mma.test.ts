@@ -73,4 +73,22 @@ for (const viaF16 of [false, true]) {
   });
 }
 
+test('the emulator stops on a misaligned 32-bit operand load (a GPU would fault)', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mimo-ld-u32-'));
+  const src = path.join(dir, 'misaligned.cu');
+  fs.writeFileSync(src, [
+    '#include "mimo_prelude.cuh"',
+    '__global__ void k(unsigned* out) { __shared__ __align__(16) __nv_bfloat16 s[8]; s[threadIdx.x] = __float2bfloat16(1.0f); __syncthreads(); out[0] = mimo_ld_u32(&s[1]); }',
+    'int main() { unsigned out = 0; MIMO_LAUNCH(k, 1, 8, 0, 0, &out); return 0; }',
+  ].join('\n'));
+  execFileSync('g++', ['-x', 'c++', '-std=c++17', '-O1', '-DMIMO_HOST_EMU', `-I${path.join(REPO_ROOT, 'backends/cuda/include')}`, `-I${CUDA_INCLUDE}`, '-o', path.join(dir, 'run'), src], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  try {
+    execFileSync(path.join(dir, 'run'), { stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (e) {
+    stderr = String((e as { stderr?: Buffer }).stderr ?? '');
+  }
+  assert.match(stderr, /mimo_ld_u32: address .* is not 4-byte aligned/);
+});
+
 test.run();

@@ -6,6 +6,9 @@ import { REPO_ROOT } from '../compiler/frontend/source.js';
 import { BF16, E4M3, E5M2, F16, decode, encode, f32Bits } from '../compiler/ir/numerics.js';
 import type { Kernel } from '../compiler/ir/nodes.js';
 import { BACKENDS, runFresh } from './harness/backends.js';
+import { compileKernel } from '../compiler/compile.js';
+import { getGpu } from '../backends/webgpu/device.js';
+import { WebGpuRuntime } from '../backends/webgpu/runtime.js';
 import { prng } from './harness/prng.js';
 
 /**
@@ -34,6 +37,21 @@ for (const backend of BACKENDS) {
     for (const v of x) want[v % B]++;
     assert.equal(Array.from(out.bins), Array.from(want));
   });
+
+  if (backend === 'webgpu') {
+    t('a launch the device rejects makes finish() throw, naming the kernel', async () => {
+      const c = compileKernel(k('unused_uniform'), 'wgsl');
+      const gpu = await getGpu();
+      const rt = new WebGpuRuntime(gpu, { manifest: { kernels: { unused_uniform: c.manifest } }, sources: { unused_uniform: c.source } });
+      // A buffer without STORAGE usage cannot be bound as a storage buffer.
+      const x = { buffer: gpu.device.createBuffer({ size: 16, usage: GPUBufferUsage.COPY_DST }), dtype: 'f32' as const, length: 4 };
+      await rt.launch('unused_uniform', { x, y: rt.allocate('f32', 4) }, { N: 4 });
+      let message = '';
+      await rt.finish().catch((e: Error) => (message = e.message));
+      assert.match(message, /^\[kernel unused_uniform\] the device rejected the launch: /);
+      x.buffer.destroy();
+    });
+  }
 
   t('shared-memory atomicAdd and atomicMax: per-workgroup counts and maxima are exact', async () => {
     const N = 200, G = Math.ceil(N / 64);

@@ -30,9 +30,10 @@ const bytesOf = (dtype: DType, n: number) => Math.max(4, Math.ceil((n * BYTES[dt
  * uniform block, and dispatches the grid the manifest's formulas give.
  */
 export class WebGpuRuntime {
-  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private readonly pipelines = new Map<string, Promise<GPUComputePipeline>>();
   /** Uniform blocks of recorded launches: each launch needs its own until the GPU has run it. */
   private transient: GPUBuffer[] = [];
+  private launchErrors: Promise<string | null>[] = [];
 
   constructor(readonly gpu: GpuContext, readonly module: WgslModule) {}
 
@@ -51,15 +52,23 @@ export class WebGpuRuntime {
     return m;
   }
 
-  private async pipeline(m: ManifestKernel): Promise<GPUComputePipeline> {
-    const cached = this.pipelines.get(m.name);
-    if (cached) return cached;
+  /** One pipeline per kernel; concurrent first launches share its creation. */
+  private pipeline(m: ManifestKernel): Promise<GPUComputePipeline> {
+    let p = this.pipelines.get(m.name);
+    if (!p) {
+      p = this.createPipeline(m);
+      this.pipelines.set(m.name, p);
+      p.catch(() => this.pipelines.delete(m.name));
+    }
+    return p;
+  }
+
+  private async createPipeline(m: ManifestKernel): Promise<GPUComputePipeline> {
     const device = this.gpu.device;
+    // The scope is popped before the first await, so concurrent creations cannot take
+    // each other's errors and a thrown error cannot leave it on the stack.
     device.pushErrorScope('validation');
     const shader = device.createShaderModule({ code: this.module.sources[m.name], label: m.name });
-    const info = await shader.getCompilationInfo();
-    const errors = info.messages.filter((x) => x.type === 'error');
-    if (errors.length) throw new Error(`[kernel ${m.name}] WGSL compilation failed:\n${errors.map((e) => `  ${e.lineNum}:${e.linePos} ${e.message}`).join('\n')}`);
     // The layout comes from the manifest, not 'auto': a binding the shader no longer reads
     // (e.g. a uniform block whose every value was folded away) must still be accepted.
     const entries: GPUBindGroupLayoutEntry[] = m.bindings.map((b) => ({
@@ -67,11 +76,17 @@ export class WebGpuRuntime {
     }));
     if (m.uniform) entries.push({ binding: m.uniform.binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } });
     const layout = device.createPipelineLayout({ bindGroupLayouts: [device.createBindGroupLayout({ entries, label: m.name })], label: m.name });
-    const p = await device.createComputePipelineAsync({ layout, compute: { module: shader, entryPoint: m.entryPoint ?? 'main' }, label: m.name });
-    const err = await device.popErrorScope();
-    if (err) throw new Error(`[kernel ${m.name}] pipeline creation failed: ${err.message}`);
-    this.pipelines.set(m.name, p);
-    return p;
+    const scope = device.popErrorScope();
+    const info = await shader.getCompilationInfo();
+    const errors = info.messages.filter((x) => x.type === 'error');
+    if (errors.length) throw new Error(`[kernel ${m.name}] WGSL compilation failed:\n${errors.map((e) => `  ${e.lineNum}:${e.linePos} ${e.message}`).join('\n')}`);
+    const err = await scope;
+    if (err) throw new Error(`[kernel ${m.name}] pipeline layout or shader failed validation: ${err.message}`);
+    try {
+      return await device.createComputePipelineAsync({ layout, compute: { module: shader, entryPoint: m.entryPoint ?? 'main' }, label: m.name });
+    } catch (e) {
+      throw new Error(`[kernel ${m.name}] pipeline creation failed: ${(e as Error).message}`);
+    }
   }
 
   /** Uploads a host array (narrow types are already bit patterns, packed little-endian). */
@@ -140,10 +155,10 @@ export class WebGpuRuntime {
       device.queue.writeBuffer(uniform, 0, data);
       entries.push({ binding: m.uniform.binding, resource: { buffer: uniform } });
     }
+    // Checked without a round trip per launch: finish() reports what the scope caught
+    // (bind group, encoding and, when we submit, the submission).
     device.pushErrorScope('validation');
     const bind = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
-    const err = await device.popErrorScope();
-    if (err) throw new Error(`[kernel ${m.name}] binding the arguments failed: ${err.message}`);
     const enc = encoder ?? device.createCommandEncoder();
     const pass = enc.beginComputePass(timestampWrites ? { timestampWrites } : undefined);
     pass.setPipeline(pipeline);
@@ -151,14 +166,19 @@ export class WebGpuRuntime {
     pass.dispatchWorkgroups(grid[0], grid[1], grid[2]);
     pass.end();
     if (!encoder) device.queue.submit([enc.finish()]);
+    this.launchErrors.push(device.popErrorScope().then((e) => e && `[kernel ${m.name}] the device rejected the launch: ${e.message}`));
   }
 
-  /** Waits for all submitted work and frees the per-launch uniform blocks. */
+  /** Waits for all submitted work, frees the per-launch uniform blocks, and throws if a launch since the last finish() was rejected. */
   async finish(): Promise<void> {
     const done = this.transient;
+    const checks = this.launchErrors;
     this.transient = [];
+    this.launchErrors = [];
     await this.gpu.device.queue.onSubmittedWorkDone();
     for (const b of done) b.destroy();
+    const failed = (await Promise.all(checks)).filter((e) => e !== null);
+    if (failed.length) throw new Error(failed.join('\n'));
   }
 
   /** Host-to-host convenience: uploads, launches, waits and returns every written tensor. */

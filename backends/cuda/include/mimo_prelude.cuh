@@ -138,6 +138,8 @@ template <typename T>
 __device__ __forceinline__ unsigned mimo_ld_u32(const T* p) {
   static_assert(sizeof(T) == 1 || sizeof(T) == 2, "mimo_ld_u32 loads 8- or 16-bit elements");
 #if defined(MIMO_HOST_EMU)
+  // A GPU faults on a misaligned 32-bit shared load; the emulator must not hide it.
+  if (reinterpret_cast<std::uintptr_t>(p) & 3u) ::mimo_emu::fatal("mimo_ld_u32: address %p is not 4-byte aligned", static_cast<const void*>(p));
   unsigned v;
   std::memcpy(&v, p, sizeof v);  // no strict-aliasing UB in g++
   return v;

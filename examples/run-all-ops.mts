@@ -1,51 +1,84 @@
 /**
  * The main job's last step: runs every generated kernel on the software GPU (WebGPU on
- * SwiftShader) and as generated CUDA on the CPU emulator, on one realistic shape each,
- * and prints the worst error against a float64 reference.
+ * SwiftShader) and as generated CUDA on the CPU emulator, on one realistic shape each, and
+ * prints the worst error of each run against a host reference (float64 math, or exact
+ * results for integer kernels, permutations, casts and cache writes). Fails when a run
+ * disagrees, or when a kernel of generated/ has no case here (the `_tuned_` variants are
+ * the runtime's picks for a base kernel and run as that kernel).
  *   npx tsx examples/run-all-ops.mts
+ * The cases, by family, with their tolerances: examples/cases/*.ts.
  */
-import { packArray, unpackArray } from '../compiler/ir/numerics.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import { REPO_ROOT } from '../compiler/frontend/source.js';
 import { describeGpu, getGpu } from '../backends/webgpu/device.js';
-import { runKernel, type Backend } from '../test/harness/backends.js';
-import { uniform } from '../test/harness/prng.js';
-import { gemmRef, rmsnormRef, softmaxRef, swigluRef } from '../test/harness/reference.js';
-import type { HostArray, LaunchArgs } from '../backends/common/args.js';
+import type { Backend } from '../test/harness/backends.js';
+import type { Case, Verdict } from './cases/check.js';
+import { denseCases } from './cases/dense.js';
+import { attentionCases } from './cases/attention.js';
+import { fp8Cases } from './cases/fp8.js';
+import { moeCases } from './cases/moe.js';
 
-interface Case { kernel: string; shape: string; args: LaunchArgs; output: string; reference: ArrayLike<number> }
-const bf16 = (v: ArrayLike<number>) => unpackArray('bf16', packArray('bf16', v));
-const asF32 = (a: HostArray) => (a instanceof Uint16Array ? unpackArray('bf16', a) : (a as Float32Array));
+const t0 = performance.now();
+const BACKENDS: Backend[] = ['webgpu', 'cuda-emu'];
+const cases: Case[] = [...denseCases(), ...attentionCases(), ...fp8Cases(), ...moeCases()];
 
-function cases(): Case[] {
-  const T = 5, F = 2048, D = 4096, R = 4, N = 1000, M = 64, K = 96, Nn = 80;
-  const gate = bf16(uniform(1, T * F, -4, 4)), up = bf16(uniform(2, T * F));
-  const x = bf16(uniform(3, T * D, -3, 3)), w = bf16(uniform(4, D, 0.5, 1.5));
-  const s = Float32Array.from(uniform(5, R * N, -20, 20));
-  const a = bf16(uniform(6, M * K)), b = bf16(uniform(7, K * Nn));
-  return [
-    { kernel: 'swiglu', shape: `T=${T} F=${F}`, args: { tensors: { gate: packArray('bf16', gate), up: packArray('bf16', up), out: new Uint16Array(T * F) }, scalars: { T, F } }, output: 'out', reference: swigluRef(gate, up) },
-    { kernel: 'rmsnorm', shape: `T=${T} D=${D}`, args: { tensors: { x: packArray('bf16', x), w: packArray('bf16', w), y: new Uint16Array(T * D) }, scalars: { T, D } }, output: 'y', reference: rmsnormRef(x, w, T, D) },
-    { kernel: 'softmax', shape: `R=${R} N=${N}`, args: { tensors: { x: s, y: new Float32Array(R * N) }, scalars: { R, N } }, output: 'y', reference: softmaxRef(s, R, N) },
-    { kernel: 'gemm_f32', shape: `M=${M} N=${Nn} K=${K}`, args: { tensors: { a, b, out: new Float32Array(M * Nn) }, scalars: { M, N: Nn, K } }, output: 'out', reference: gemmRef(a, b, M, Nn, K) },
-    { kernel: 'gemm_bf16', shape: `M=${M} N=${Nn} K=${K}`, args: { tensors: { a: packArray('bf16', a), b: packArray('bf16', b), out: new Float32Array(M * Nn) }, scalars: { M, N: Nn, K } }, output: 'out', reference: gemmRef(a, b, M, Nn, K) },
-  ];
+/** Every base kernel of both generated manifests. */
+function manifestKernels(): string[] {
+  const names = new Set<string>();
+  for (const target of ['wgsl', 'cuda']) {
+    const m = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'generated', target, 'manifest.json'), 'utf8')) as { kernels: Record<string, unknown> };
+    for (const name of Object.keys(m.kernels)) if (!name.includes('_tuned_')) names.add(name);
+  }
+  return [...names].sort();
+}
+
+const kernels = manifestKernels();
+const covered = new Set(cases.map((c) => c.kernel));
+const missing = kernels.filter((k) => !covered.has(k));
+const unknown = [...covered].filter((k) => !kernels.includes(k));
+
+/** The output that used most of its allowance (a failing one first). */
+function worst(verdicts: Record<string, Verdict>): [string, Verdict] {
+  const all = Object.entries(verdicts);
+  return all.reduce((a, b) => ((!b[1].ok && a[1].ok) || (b[1].ok === a[1].ok && b[1].score > a[1].score) ? b : a));
 }
 
 console.log(`device: ${describeGpu(await getGpu())}`);
-console.log('kernel      shape                 backend    max |err|     time');
+console.log(`${kernels.length} kernels in generated/, ${cases.length} cases, ${BACKENDS.join(' and ')}`);
+console.log(`${'kernel'.padEnd(24)} ${'shape'.padEnd(40)} ${'backend'.padEnd(9)} ${'time'.padStart(8)}  worst error`);
 let failed = 0;
-for (const c of cases()) {
-  for (const backend of ['webgpu', 'cuda-emu'] as Backend[]) {
-    const t0 = performance.now();
-    const out = asF32((await runKernel(backend, c.kernel, c.args))[c.output]);
-    const ms = performance.now() - t0;
-    let err = 0;
-    for (let i = 0; i < out.length; i++) err = Math.max(err, Math.abs(out[i] - c.reference[i]) / Math.max(1, Math.abs(c.reference[i])));
-    const ok = err < 2e-2;
-    if (!ok) failed++;
-    console.log(`${c.kernel.padEnd(11)} ${c.shape.padEnd(21)} ${backend.padEnd(10)} ${err.toExponential(2).padEnd(13)} ${ms.toFixed(0).padStart(5)} ms ${ok ? '' : ' MISMATCH'}`);
+for (const c of cases) {
+  for (const backend of BACKENDS) {
+    const start = performance.now();
+    let result: [string, Verdict];
+    let ms: number;
+    try {
+      const out = await c.run(backend);
+      ms = performance.now() - start;
+      const verdicts = c.check(out, backend);
+      const names = Object.keys(verdicts);
+      const [name, v] = worst(verdicts);
+      result = [names.length > 1 ? `${name}: ` : '', v];
+    } catch (e) {
+      ms = performance.now() - start;
+      result = ['', { ok: false, score: Infinity, text: `error: ${(e as Error).message.split('\n')[0]}` }];
+    }
+    const [label, v] = result;
+    if (!v.ok) failed++;
+    console.log(`${c.kernel.padEnd(24)} ${c.shape.padEnd(40)} ${backend.padEnd(9)} ${`${ms.toFixed(0)} ms`.padStart(8)}  ${label}${v.text}${v.ok ? '' : '  MISMATCH'}`);
   }
 }
+console.log(`${cases.length * BACKENDS.length - failed}/${cases.length * BACKENDS.length} runs agree with the reference (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
 if (failed) {
   console.error(`${failed} runs disagree with the reference`);
+  process.exitCode = 1;
+}
+if (missing.length) {
+  console.error(`${missing.length} kernels in generated/ have no case in examples/cases: ${missing.join(', ')}`);
+  process.exitCode = 1;
+}
+if (unknown.length) {
+  console.error(`cases for kernels not in generated/: ${unknown.join(', ')}`);
   process.exitCode = 1;
 }

@@ -5,11 +5,14 @@ import { packArray, unpackArray } from '../compiler/ir/numerics.js';
 import { lowerFile } from '../compiler/frontend/index.js';
 import { REPO_ROOT } from '../compiler/frontend/source.js';
 import type { TunableChoice } from '../compiler/passes/specialise.js';
-import type { HostArray } from '../backends/common/args.js';
+import type { HostArray, LaunchArgs } from '../backends/common/args.js';
 import { BACKENDS, runFresh, runKernel, type Backend } from './harness/backends.js';
 import { assertClose, type Tolerance } from './harness/close.js';
 import { prng, uniform } from './harness/prng.js';
-import { MIMO_ATTENTION, attendRow, attentionVarlen } from './harness/attention-reference.js';
+import {
+  MIMO_ATTENTION, attendRow, batchReference, decodeCase, decodeMergeArgs, decodeReference,
+  globalDecodeArgs, hostMerge, makeBatch, prefillArgs, swaDecodeArgs, tailBatch, type Batch, type DecodeCase, type Kind, type Partials,
+} from './harness/attention-reference.js';
 
 /**
  * Attention kernels (ops/attention) against the float64 reference of the fact sheet's
@@ -26,60 +29,19 @@ const BF16_OUT: Tolerance = { rtol: 1e-2, atol: 1e-2 };
 const SAME_MATH: Tolerance = { rtol: 2 ** -7, atol: 1e-3 };
 /** f32 partial states merged on the host: the split count only reorders f32 sums. */
 const F32_MERGED: Tolerance = { rtol: 1e-5, atol: 1e-6 };
-const BF16_NAN = 0x7fc0;
 
 /** The kernels as written (interpreter, non-default tunables); webgpu and cuda-emu otherwise run generated/. */
 const kernels = new Map(['prefill', 'decode'].flatMap((f) => lowerFile(path.join(REPO_ROOT, `ops/attention/${f}.ts`))).map((k) => [k.name, k]));
-const run = (backend: Backend, name: string, tensors: Record<string, HostArray>, scalars: Record<string, number>, choice?: TunableChoice) =>
-  choice || backend === 'interp' ? runFresh(backend, kernels.get(name)!, { tensors, scalars }, choice) : runKernel(backend, name, { tensors, scalars });
+const run = (backend: Backend, name: string, args: LaunchArgs, choice?: TunableChoice) =>
+  choice || backend === 'interp' ? runFresh(backend, kernels.get(name)!, args, choice) : runKernel(backend, name, args);
 const floats = (a: HostArray) => unpackArray('bf16', a as Uint16Array);
 
 // ---------------------------------------------------------------------------------------
 // Varlen batches and prefill
 
-interface Batch {
-  readonly HQ: number;
-  readonly HKV: number;
-  readonly cuQ: number[];
-  readonly cuK: number[];
-  readonly q: Float32Array;
-  readonly k: Float32Array;
-  readonly v: Float32Array;
-}
-
-/** Sequences of [qLen, kLen]; q in [-3, 3], k in [-2, 2] give scores of std ~2 (peaked softmax rows). */
-function makeBatch(seed: number, HQ: number, HKV: number, lens: readonly (readonly [number, number])[]): Batch {
-  const cuQ = [0], cuK = [0];
-  for (const [ql, kl] of lens) {
-    cuQ.push(cuQ[cuQ.length - 1] + ql);
-    cuK.push(cuK[cuK.length - 1] + kl);
-  }
-  const T = cuQ[cuQ.length - 1], S = cuK[cuK.length - 1];
-  return {
-    HQ, HKV, cuQ, cuK,
-    q: bf16(uniform(seed, T * HQ * DQK, -3, 3)),
-    k: bf16(uniform(seed + 1, S * HKV * DQK, -2, 2)),
-    v: bf16(uniform(seed + 2, S * HKV * DV, -1, 1)),
-  };
-}
-
-type Kind = 'swa' | 'global';
-const T_of = (b: Batch) => b.cuQ[b.cuQ.length - 1];
-
 async function prefill(backend: Backend, kind: Kind, b: Batch, sinks?: Float32Array, choice?: TunableChoice, dims: { DQK: number; DV: number } = { DQK, DV }): Promise<Float32Array> {
-  const T = T_of(b), S = b.cuK[b.cuK.length - 1];
-  const tensors: Record<string, HostArray> = {
-    q: packArray('bf16', b.q), k: packArray('bf16', b.k), v: packArray('bf16', b.v),
-    cu_q: Int32Array.from(b.cuQ), cu_k: Int32Array.from(b.cuK), out: new Uint16Array(T * b.HQ * dims.DV).fill(BF16_NAN),
-  };
-  if (kind === 'swa') tensors.sink = sinks ?? new Float32Array(b.HQ);
-  const out = await run(backend, `${kind}_prefill`, tensors, { T, S, HQ: b.HQ, HKV: b.HKV, ...dims, B1: b.cuQ.length }, choice);
+  const out = await run(backend, `${kind}_prefill`, prefillArgs(kind, b, sinks, dims), choice);
   return floats(out.out);
-}
-
-/** The reference slices its inputs per key: plain arrays make that ~20x faster than typed ones. */
-function reference(kind: Kind, b: Batch, sinks?: ArrayLike<number>): Float64Array {
-  return attentionVarlen(Array.from(b.q), Array.from(b.k), Array.from(b.v), b.cuQ, b.cuK, { HQ: b.HQ, HKV: b.HKV, DQK, DV }, kind === 'swa' ? { scale: SCALE, window: WINDOW, sinks: sinks ?? new Float32Array(b.HQ) } : { scale: SCALE });
 }
 
 /** Rows of `a` ([T, HQ, DV]) for tokens t0..t1. */
@@ -103,18 +65,18 @@ for (const backend of BACKENDS) {
       t(`${kind}_prefill qLen/kLen ${label} (HQ=4, HKV=2)`, async () => {
         const b = makeBatch(lens.length * 1000 + lens[0][0] * 7 + lens[0][1], 4, 2, lens);
         const got = await prefill(backend, kind, b, SINKS);
-        assertClose(got, reference(kind, b, SINKS), BF16_OUT, `${kind}_prefill ${label} ${backend}`);
+        assertClose(got, batchReference(kind, b, SINKS), BF16_OUT, `${kind}_prefill ${label} ${backend}`);
       });
     }
   }
 
   t('sinks: -30 changes nothing, +10 dominates the row (HQ=2, HKV=1, 40 tokens)', async () => {
     const b = makeBatch(77, 2, 1, [[backend === 'interp' ? 3 : 40, 40]]);
-    const none = reference('global', b);
+    const none = batchReference('global', b);
     const weak = Float32Array.from([-30, -30]);
     assertClose(await prefill(backend, 'swa', b, weak), none, BF16_OUT, 'sink -30 vs no sink');
     const strong = Float32Array.from([10, 10]);
-    const ref = reference('swa', b, strong);
+    const ref = batchReference('swa', b, strong);
     const norm = (a: ArrayLike<number>) => {
       let s = 0;
       for (let i = 0; i < a.length; i++) s += a[i] * a[i];
@@ -135,7 +97,7 @@ for (const backend of BACKENDS) {
     b.k.set(u, 100 * DQK);
     b.v.fill(1, 100 * DV, 101 * DV);
     const got = await prefill(backend, 'swa', b);
-    const ref = reference('swa', b);
+    const ref = batchReference('swa', b);
     assertClose(got, ref, BF16_OUT, 'swa_prefill window boundary');
     const rowOf = (pos: number, h: number) => got[((pos - (kLen - qLen)) * 2 + h) * DV];
     for (const h of [0, 1]) {
@@ -148,7 +110,7 @@ for (const backend of BACKENDS) {
     const b = makeBatch(9, 4, 2, [[3, 1], [0, 0], [2, 0], [4, 6]]);
     for (const kind of ['swa', 'global'] as const) {
       const got = await prefill(backend, kind, b, SINKS);
-      assertClose(got, reference(kind, b, SINKS), BF16_OUT, `${kind} masked rows`);
+      assertClose(got, batchReference(kind, b, SINKS), BF16_OUT, `${kind} masked rows`);
       // Tokens 0, 1 (sequence 0 at positions -2, -1) and 3, 4 (sequence 2, no keys) see nothing.
       for (const tok of [0, 1, 3, 4]) assert.ok(rows(got, 4, tok, tok + 1).every((x) => x === 0), `${kind} token ${tok} is exactly zero`);
     }
@@ -174,7 +136,7 @@ for (const backend of BACKENDS) {
     t(`${kind}_prefill ${JSON.stringify(choice)}`, async () => {
       const lens: [number, number][] = backend === 'interp' ? [[3, 140], [2, 2]] : [[150, 150], [5, 131], [0, 0], [33, 33]];
       const b = makeBatch(21, 4, 2, lens);
-      assertClose(await prefill(backend, kind, b, SINKS, choice), reference(kind, b, SINKS), BF16_OUT, `${kind} ${JSON.stringify(choice)}`);
+      assertClose(await prefill(backend, kind, b, SINKS, choice), batchReference(kind, b, SINKS), BF16_OUT, `${kind} ${JSON.stringify(choice)}`);
     });
   }
   t.run();
@@ -182,30 +144,6 @@ for (const backend of BACKENDS) {
 
 // ---------------------------------------------------------------------------------------
 // Decode: NQ new tokens per sequence, already in the cache.
-
-interface DecodeCase {
-  readonly HQ: number;
-  readonly HKV: number;
-  readonly NQ: number;
-  /** Total length per sequence (including the NQ new tokens). */
-  readonly lens: readonly number[];
-  /** Whole sequences as a prefill batch (qLen = kLen = len). */
-  readonly full: Batch;
-}
-
-function decodeCase(seed: number, HQ: number, HKV: number, NQ: number, lens: readonly number[]): DecodeCase {
-  return { HQ, HKV, NQ, lens, full: makeBatch(seed, HQ, HKV, lens.map((l) => [l, l] as const)) };
-}
-
-/** q of the new tokens: the last NQ query rows of every sequence, [B, NQ, HQ, DQK]. */
-function decodeQueries(c: DecodeCase): Float32Array {
-  const out = new Float32Array(c.lens.length * c.NQ * c.HQ * DQK);
-  c.lens.forEach((len, b) => {
-    const start = (c.full.cuQ[b] + len - c.NQ) * c.HQ * DQK;
-    out.set(c.full.q.subarray(start, start + c.NQ * c.HQ * DQK), b * c.NQ * c.HQ * DQK);
-  });
-  return out;
-}
 
 /** The last NQ rows of every sequence of a [T, HQ, DV] prefill output. */
 function lastRows(c: DecodeCase, a: ArrayLike<number>, qLens: readonly number[] = c.lens): number[] {
@@ -217,38 +155,6 @@ function lastRows(c: DecodeCase, a: ArrayLike<number>, qLens: readonly number[] 
   });
   return out;
 }
-
-/**
- * Cache [B, slots, HKV, D] with key position p of sequence b in slot p % ring (ring =
- * slots for the global cache); slots no visible position maps to hold NaN, so reading
- * one poisons the output. Built once per case and size.
- */
-const caches = new WeakMap<DecodeCase, Map<string, Uint16Array>>();
-function cache(c: DecodeCase, src: Float32Array, D: number, slots: number): Uint16Array {
-  if (!caches.has(c)) caches.set(c, new Map());
-  const mine = caches.get(c)!;
-  const key = `${src === c.full.k ? 'k' : 'v'}${slots}`;
-  if (!mine.has(key)) mine.set(key, buildCache(c, src, D, slots));
-  return mine.get(key)!;
-}
-function buildCache(c: DecodeCase, src: Float32Array, D: number, slots: number): Uint16Array {
-  const out = new Uint16Array(c.lens.length * slots * c.HKV * D).fill(BF16_NAN);
-  const row = c.HKV * D;
-  c.lens.forEach((len, b) => {
-    for (let p = Math.max(0, len - slots); p < len; p++) {
-      out.set(packArray('bf16', src.subarray((c.full.cuK[b] + p) * row, (c.full.cuK[b] + p + 1) * row)), (b * slots + (p % slots)) * row);
-    }
-  });
-  return out;
-}
-
-/** Only the new tokens after their prefix: the same rows as the end of a whole-sequence prefill. */
-function tailBatch(c: DecodeCase): Batch {
-  return { ...c.full, cuQ: c.lens.map((_, b) => b * c.NQ).concat(c.lens.length * c.NQ), q: decodeQueries(c) };
-}
-
-/** Reference rows of the new tokens, [B, NQ, HQ, DV]. */
-const decodeReference = (kind: Kind, c: DecodeCase, sinks?: ArrayLike<number>) => reference(kind, tailBatch(c), sinks);
 
 /** Prefill of the same data: whole sequences, or only the new tokens after their prefix (interpreter). */
 async function prefillRows(backend: Backend, kind: Kind, c: DecodeCase, sinks?: Float32Array): Promise<number[]> {
@@ -263,43 +169,13 @@ function lazy<T>(f: () => Promise<T>): () => Promise<T> {
 }
 
 async function globalDecode(backend: Backend, c: DecodeCase, P: number, SMAX: number, choice?: TunableChoice) {
-  const B = c.lens.length;
-  const rowsN = B * c.NQ * c.HQ;
-  const scalars = { B, NQ: c.NQ, HQ: c.HQ, HKV: c.HKV, SMAX, P, DQK, DV };
-  const part = await run(backend, 'global_decode_partial', {
-    q: packArray('bf16', decodeQueries(c)), k_cache: cache(c, c.full.k, DQK, SMAX), v_cache: cache(c, c.full.v, DV, SMAX), seq_lens: Int32Array.from(c.lens),
-    part_acc: new Float32Array(rowsN * P * DV).fill(NaN), part_max: new Float32Array(rowsN * P).fill(NaN), part_sum: new Float32Array(rowsN * P).fill(NaN),
-  }, scalars, choice);
-  const merged = await run(backend, 'decode_merge', {
-    part_acc: part.part_acc, part_max: part.part_max, part_sum: part.part_sum, out: new Uint16Array(rowsN * DV).fill(BF16_NAN),
-  }, { B, NQ: c.NQ, HQ: c.HQ, P, DV });
-  return { out: floats(merged.out), raw: merged.out as Uint16Array, partials: part as Record<'part_acc' | 'part_max' | 'part_sum', Float32Array> };
-}
-
-/** decode_merge's math in float64 on the host, from the f32 partials. */
-function hostMerge(p: Record<'part_acc' | 'part_max' | 'part_sum', Float32Array>, P: number): Float64Array {
-  const rowsN = p.part_max.length / P;
-  const out = new Float64Array(rowsN * DV);
-  for (let r = 0; r < rowsN; r++) {
-    let M = -Infinity;
-    for (let s = 0; s < P; s++) M = Math.max(M, p.part_max[r * P + s]);
-    let sum = 0;
-    for (let s = 0; s < P; s++) sum += p.part_sum[r * P + s] * Math.exp(p.part_max[r * P + s] - M);
-    for (let d = 0; d < DV; d++) {
-      let o = 0;
-      for (let s = 0; s < P; s++) o += p.part_acc[(r * P + s) * DV + d] * Math.exp(p.part_max[r * P + s] - M);
-      out[r * DV + d] = sum > 0 ? o / sum : 0;
-    }
-  }
-  return out;
+  const part = await run(backend, 'global_decode_partial', globalDecodeArgs(c, P, SMAX), choice);
+  const merged = await run(backend, 'decode_merge', decodeMergeArgs(c, P, part));
+  return { out: floats(merged.out), raw: merged.out as Uint16Array, partials: part as Partials };
 }
 
 async function swaDecode(backend: Backend, c: DecodeCase, R: number, sinks: Float32Array, choice?: TunableChoice): Promise<Float32Array> {
-  const B = c.lens.length;
-  const out = await run(backend, 'swa_decode', {
-    q: packArray('bf16', decodeQueries(c)), k_ring: cache(c, c.full.k, DQK, R), v_ring: cache(c, c.full.v, DV, R),
-    sink: sinks, seq_lens: Int32Array.from(c.lens), out: new Uint16Array(B * c.NQ * c.HQ * DV).fill(BF16_NAN),
-  }, { B, NQ: c.NQ, HQ: c.HQ, HKV: c.HKV, R, DQK, DV }, choice);
+  const out = await run(backend, 'swa_decode', swaDecodeArgs(c, R, sinks), choice);
   return floats(out.out);
 }
 

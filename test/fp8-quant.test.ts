@@ -1,12 +1,13 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import path from 'node:path';
-import { BF16, E4M3, decode, encode, packArray, unpackArray } from '../compiler/ir/numerics.js';
+import { packArray } from '../compiler/ir/numerics.js';
 import { lowerFile } from '../compiler/frontend/index.js';
 import { REPO_ROOT } from '../compiler/frontend/source.js';
 import type { TunableChoice } from '../compiler/passes/specialise.js';
 import { BACKENDS, runFresh, runKernel, type Backend } from './harness/backends.js';
 import { prng } from './harness/prng.js';
+import { activations, checkDequantW, checkQuantAct, dequantInputs } from './harness/fp8-reference.js';
 
 /**
  * Block FP8 quantisation (ops/fp8/quant.ts) against float64 references.
@@ -29,108 +30,20 @@ const kernels = new Map(lowerFile(path.join(REPO_ROOT, 'ops/fp8/quant.ts')).map(
 const GROUP = 128;
 const fround = Math.fround;
 const cdiv = (a: number, b: number) => Math.floor((a + b - 1) / b);
-/** Distance of v to a in units of the f32 ulp at a. */
-const ulpsFrom = (v: number, a: number) => Math.abs(v - a) / 2 ** (Math.floor(Math.log2(Math.abs(a))) - 23);
 
-/** bf16 activations with a different magnitude per 1x128 group, some all-zero, some below the 1e-4 clamp, some with one outlier. */
-function activations(seed: number, T: number, K: number): Float32Array {
-  const r = prng(seed);
-  const x = new Float64Array(T * K);
-  for (let t = 0; t < T; t++) {
-    for (let g = 0; g < cdiv(K, GROUP); g++) {
-      const kind = Math.floor(r() * 8);
-      const amp = kind === 0 ? 0 : kind === 1 ? 10 ** (-7 + 2 * r()) : kind === 2 ? 448 : 10 ** (-3 + 6 * r());
-      for (let k = g * GROUP; k < Math.min(K, (g + 1) * GROUP); k++) {
-        x[t * K + k] = kind === 3 ? Math.round((r() - 0.5) * 64) : amp * (2 * r() - 1) * (kind === 4 && r() < 0.02 ? 100 : 1);
-      }
-    }
-  }
-  return unpackArray('bf16', packArray('bf16', x));
-}
-
-interface QuantRef { scales: Float32Array; exact: Uint8Array; viaF32: Uint8Array; quotient: Float64Array }
-function quantRef(x: Float32Array, T: number, K: number): QuantRef {
-  const G = cdiv(K, GROUP);
-  const ref: QuantRef = { scales: new Float32Array(T * G), exact: new Uint8Array(T * K), viaF32: new Uint8Array(T * K), quotient: new Float64Array(T * K) };
-  for (let t = 0; t < T; t++) {
-    for (let g = 0; g < G; g++) {
-      const ks = Array.from({ length: Math.min(K, (g + 1) * GROUP) - g * GROUP }, (_, i) => t * K + g * GROUP + i);
-      const amax = Math.max(0, ...ks.map((i) => Math.abs(x[i])));
-      const s = fround(Math.max(amax, fround(1e-4)) / 448);
-      ref.scales[t * G + g] = s;
-      for (const i of ks) {
-        ref.quotient[i] = x[i] / s;
-        ref.exact[i] = encode(E4M3, x[i] / s);
-        ref.viaF32[i] = encode(E4M3, fround(x[i] / s));
-      }
-    }
-  }
-  return ref;
-}
-
-/**
- * Checks one quant_act_e4m3 result; returns how many codes took the legitimate neighbour.
- * WGSL's division is only accurate to 2.5 ulp (SwiftShader computes a * (1/b)), so there
- * the scale may differ from f32(amax/448) by that much and the codes are judged against
- * the exact quotient by the kernel's own scale.
- */
+/** Checks one quant_act_e4m3 result (test/harness/fp8-reference.ts); returns how many codes took the legitimate neighbour. */
 function checkQuant(backend: Backend, label: string, x: Float32Array, T: number, K: number, out: Record<string, ArrayLike<number>>): number {
-  const ref = quantRef(x, T, K);
-  const scales = out.scales as Float32Array;
-  const G = cdiv(K, GROUP);
-  const wgsl = backend === 'webgpu';
-  for (let i = 0; i < ref.scales.length; i++) {
-    const ok = wgsl ? ulpsFrom(scales[i], ref.scales[i]) <= 2.5 : Object.is(scales[i], ref.scales[i]);
-    if (!ok) assert.unreachable(`${label}: scales[${i}] = ${scales[i]}, want ${ref.scales[i]}${wgsl ? ' within 2.5 ulp' : ''}`);
-    if (scales[i] !== ref.scales[i]) counts.wgslScales++;
-  }
-  const q = out.q as Uint8Array;
-  let neighbours = 0;
-  for (let i = 0; i < q.length; i++) {
-    if (!wgsl && q[i] !== ref.viaF32[i]) assert.unreachable(`${label}: q[${i}] = 0x${q[i].toString(16)}, want e4m3(f32(x/s)) = 0x${ref.viaF32[i].toString(16)} (x=${x[i]})`);
-    const quotient = wgsl ? x[i] / scales[Math.floor(i / K) * G + Math.floor((i % K) / GROUP)] : ref.quotient[i];
-    const exact = encode(E4M3, quotient);
-    if (q[i] === exact) continue;
-    const [a, b] = [decode(E4M3, q[i]), decode(E4M3, exact)];
-    const mid = (a + b) / 2;
-    const adjacent = Math.abs(q[i] - exact) === 1 && Math.sign(a) === Math.sign(b);
-    if (!adjacent || ulpsFrom(quotient, mid) > (wgsl ? 3 : 0.5)) {
-      assert.unreachable(`${label}: q[${i}] = ${a}, exact RNE code ${b} (x/s = ${quotient}, ${ulpsFrom(quotient, mid).toFixed(2)} f32 ulps from the midpoint ${mid})`);
-    }
-    neighbours++;
-  }
-  return neighbours;
-}
-
-function dequantInputs(seed: number, N: number, K: number): { w: Uint8Array; scales: Float32Array } {
-  const r = prng(seed);
-  const w = Uint8Array.from({ length: N * K }, () => {
-    const b = Math.floor(r() * 256);
-    return (b & 0x7f) === 0x7f ? b ^ 1 : b; // no NaN codes in weights
-  });
-  const scales = Float32Array.from({ length: cdiv(N, GROUP) * cdiv(K, GROUP) }, () => fround(2 ** -Math.floor(r() * 24) * (1 + r())));
-  return { w, scales };
+  const r = checkQuantAct(backend === 'webgpu', x, T, K, { q: out.q, scales: out.scales });
+  if (r.error) assert.unreachable(`${label}: ${r.error}`);
+  counts.wgslScales += r.scalesOff;
+  return r.neighbours;
 }
 
 /** Checks one dequant_w_e4m3 result; returns how many outputs were double-rounding ties. */
 function checkDequant(label: string, w: Uint8Array, scales: Float32Array, N: number, K: number, out: Uint16Array): number {
-  const KB = cdiv(K, GROUP);
-  let ties = 0;
-  for (let n = 0; n < N; n++) {
-    for (let k = 0; k < K; k++) {
-      const i = n * K + k;
-      const exact = decode(E4M3, w[i]) * scales[Math.floor(n / GROUP) * KB + Math.floor(k / GROUP)];
-      const viaF32 = encode(BF16, fround(exact));
-      if (out[i] !== viaF32) assert.unreachable(`${label}: out[${n},${k}] = 0x${out[i].toString(16)}, want bf16(f32(w*s)) = 0x${viaF32.toString(16)} (w*s = ${exact})`);
-      if (out[i] !== encode(BF16, exact)) {
-        // Double rounding: only where the f32 product is exactly halfway between two bf16 values.
-        const p = fround(exact);
-        assert.ok(encode(BF16, p) !== encode(BF16, p * (1 + 2 ** -20)) || encode(BF16, p) !== encode(BF16, p * (1 - 2 ** -20)), `${label}: [${n},${k}] differs from the exact product's bf16 without a tie`);
-        ties++;
-      }
-    }
-  }
-  return ties;
+  const r = checkDequantW(w, scales, N, K, out);
+  if (r.error) assert.unreachable(`${label}: ${r.error}`);
+  return r.ties;
 }
 
 const QUANT_SHAPES: [number, number][] = [[1, 1], [1, 128], [3, 128], [2, 256], [4, 127], [5, 300], [7, 129], [2, 1000], [1, 4096], [9, 2048]];

@@ -6,7 +6,7 @@ import { REPO_ROOT } from '../compiler/frontend/source.js';
 import type { TunableChoice } from '../compiler/passes/specialise.js';
 import { BACKENDS, runFresh, runKernel, type Backend } from './harness/backends.js';
 import { assertClose } from './harness/close.js';
-import { prng } from './harness/prng.js';
+import { rank, routerInputs, routerRef } from './harness/router-reference.js';
 
 /**
  * ops/moe/router.ts against a float64 reference of the MiMo-V2-Flash gate: sigmoid scores,
@@ -20,67 +20,6 @@ import { prng } from './harness/prng.js';
  * target's exp may legitimately order such a pair either way.
  */
 const kernels = new Map(lowerFile(path.join(REPO_ROOT, 'ops/moe/router.ts')).map((k) => [k.name, k]));
-const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
-
-function routerRef(logits: Float32Array, bias: Float32Array, T: number, E: number, K: number): { ids: Int32Array; weights: Float64Array } {
-  const ids = new Int32Array(T * K);
-  const weights = new Float64Array(T * K);
-  for (let t = 0; t < T; t++) {
-    const order = rank(logits.subarray(t * E, (t + 1) * E), bias).slice(0, K);
-    const sum = order.reduce((a, e) => a + sigmoid(logits[t * E + e]), 0);
-    order.forEach((e, j) => {
-      ids[t * K + j] = e;
-      weights[t * K + j] = sigmoid(logits[t * E + e]) / (sum + 1e-20);
-    });
-  }
-  return { ids, weights };
-}
-
-/** Expert ids by descending biased score, ties by ascending id (float64). */
-function rank(logits: ArrayLike<number>, bias: ArrayLike<number>): number[] {
-  const score = Array.from(logits, (l, e) => sigmoid(l) + bias[e]);
-  return score.map((_, e) => e).sort((a, b) => score[b] - score[a] || a - b);
-}
-
-/** True when adjacent ranks in the top k+1 are exact ties of identical inputs or 1e-5 apart. */
-function wellSeparated(logits: ArrayLike<number>, bias: ArrayLike<number>, K: number): boolean {
-  const top = rank(logits, bias).slice(0, K + 1);
-  for (let j = 0; j + 1 < top.length; j++) {
-    const [a, b] = [top[j], top[j + 1]];
-    if (logits[a] === logits[b] && bias[a] === bias[b]) continue;
-    const [sa, sb] = [sigmoid(logits[a]) + bias[a], sigmoid(logits[b]) + bias[b]];
-    if (Math.abs(sa - sb) <= 1e-5 * Math.abs(sa)) return false;
-  }
-  return true;
-}
-
-/**
- * Router inputs. Bias takes 8 distinct values so experts share biases; a third of the
- * tokens draw logits from 6 values (many exact ties, also across the top-k boundary), a
- * few have all logits equal (ids 0..k-1), the rest are continuous N(0, 2)-like.
- */
-function routerInputs(seed: number, T: number, E: number, K: number): { logits: Float32Array; bias: Float32Array } {
-  const r = prng(seed);
-  const biasLevels = Array.from({ length: 8 }, () => Math.fround((r() - 0.5) * 0.2));
-  const bias = Float32Array.from({ length: E }, () => biasLevels[Math.floor(r() * 8)]);
-  const logits = new Float32Array(T * E);
-  const levels = Array.from({ length: 6 }, () => Math.fround((r() - 0.5) * 4));
-  for (let t = 0; t < T; t++) {
-    const row = logits.subarray(t * E, (t + 1) * E);
-    const kind = t % 3;
-    for (let attempt = 0; ; attempt++) {
-      for (let e = 0; e < E; e++) {
-        if (t % 50 === 7) row[e] = 0.5;
-        else if (kind === 0) row[e] = levels[Math.floor(r() * levels.length)];
-        else row[e] = Math.fround((r() + r() + r() - 1.5) * 2.8);
-      }
-      if (wellSeparated(row, bias, K)) break;
-      assert.ok(attempt < 100, 'could not draw a well-separated token');
-    }
-  }
-  return { logits, bias };
-}
-
 /** How many exact ties the reference resolved by id inside or at the edge of the top k. */
 function countTies(logits: Float32Array, bias: Float32Array, T: number, E: number, K: number): number {
   let ties = 0;

@@ -5,9 +5,10 @@ import { loadKernels } from '../compiler/compile.js';
 import type { HostArray } from '../backends/common/args.js';
 import { BACKENDS, runKernel, type Backend } from './harness/backends.js';
 import { assertClose, type Tolerance } from './harness/close.js';
-import { prng, uniform } from './harness/prng.js';
+import { uniform } from './harness/prng.js';
 import {
-  combineRef, downRef, fp8Diff, gatherRef, gluRef, moeLayerFp8Ref, moeLayerRef, quantBlocks, quantRows, routeRef, type Quantised,
+  capacity, combineRef, downBf16Launch, downFp8Launch, downRef, expertWeights as weights, fp8Diff, gateUpBf16Launch, gateUpFp8Launch, gatherRef, gluRef,
+  moeLayerFp8Ref, moeLayerRef, pickRows, quantRows, quantWeights, routeRef, routing, type GemmRows, type MoeCase as Case, type Quantised, type QuantWeights,
 } from './harness/moe-reference.js';
 import { MOE_ALIGN, MOE_CHUNK, fp8Dims, moeDims } from '../ops/moe/shapes.js';
 
@@ -42,48 +43,7 @@ const bf16 = (v: ArrayLike<number>) => unpackArray('bf16', packArray('bf16', v))
 const pk = (v: ArrayLike<number>) => packArray('bf16', v) as Uint16Array;
 const unbf = (a: HostArray) => unpackArray('bf16', a as Uint16Array);
 
-interface Case {
-  readonly T: number;
-  readonly TOPK: number;
-  readonly E: number;
-  readonly H: number;
-  readonly F: number;
-  /** random: TOPK distinct experts per token; one: every slot on expert 1; skewed: half the slots on expert 0. */
-  readonly mode: 'random' | 'one' | 'skewed';
-  readonly seed: number;
-}
 const name = (c: Case) => `T=${c.T} k=${c.TOPK} E=${c.E} H=${c.H} F=${c.F} ${c.mode}`;
-
-/** Router output stand-in: ids[T, TOPK] and normalised weights[T, TOPK]. */
-function routing(c: Case): { ids: Int32Array; w: Float32Array } {
-  const r = prng(c.seed);
-  const ids = new Int32Array(c.T * c.TOPK);
-  const w = new Float32Array(c.T * c.TOPK);
-  for (let t = 0; t < c.T; t++) {
-    const perm = Array.from({ length: c.E }, (_, i) => i);
-    for (let i = c.E - 1; i > 0; i--) {
-      const j = Math.floor(r() * (i + 1));
-      [perm[i], perm[j]] = [perm[j], perm[i]];
-    }
-    let sum = 0;
-    for (let j = 0; j < c.TOPK; j++) {
-      const e = c.mode === 'one' ? 1 : c.mode === 'skewed' && j === 0 ? 0 : perm[j];
-      ids[t * c.TOPK + j] = c.mode === 'skewed' && j > 0 && e === 0 ? perm[c.TOPK] : e;
-      w[t * c.TOPK + j] = 0.1 + r();
-      sum += w[t * c.TOPK + j];
-    }
-    for (let j = 0; j < c.TOPK; j++) w[t * c.TOPK + j] = Math.fround(w[t * c.TOPK + j] / sum);
-  }
-  return { ids, w };
-}
-
-/** Masked-layout capacity that drops nothing: the largest expert count. */
-function capacity(ids: Int32Array, T: number, TOPK: number, E: number): number {
-  return Math.max(1, ...routeRef(ids, T, TOPK, E, 1).counts);
-}
-
-/** Weights ~ U(-1, 1)/sqrt(K) so outputs stay O(1); bf16-representable. */
-const weights = (seed: number, E: number, N: number, K: number) => bf16(uniform(seed, E * N * K, -1 / Math.sqrt(K), 1 / Math.sqrt(K)));
 
 const ints = (a: HostArray) => Array.from(a as Int32Array);
 
@@ -115,54 +75,22 @@ async function gemms(
   C: number, hForDown?: ArrayLike<number>,
 ): Promise<{ h: Float32Array; y: Float32Array; hIn: ArrayLike<number>; xq?: Quantised; hq?: Quantised; qw?: QuantWeights }> {
   const { E, H, F } = c;
-  const shape: Record<string, number> = layout === 'contig' ? { M: rows } : { C };
-  const tag: Record<string, HostArray> = layout === 'contig' ? { rowExpert: rowTag } : { maskedCount: rowTag };
-  const sfx = layout === 'contig' ? '' : '_masked';
+  const L: GemmRows = { layout, rows, tag: rowTag, C };
   if (precision === 'bf16') {
-    const g = await runKernel(backend, `moe_gate_up_bf16${sfx}`, {
-      tensors: { x: pk(xRows), wg: pk(wts.wg), wu: pk(wts.wu), ...tag, h: new Uint16Array(rows * F) },
-      scalars: { ...shape, H, E, F },
-    });
+    const g = await runKernel(backend, ...gateUpBf16Launch(L, xRows, wts, c));
     const hIn = hForDown ?? unbf(g.h);
-    const d = await runKernel(backend, `moe_down_bf16${sfx}`, {
-      tensors: { h: pk(hIn), wd: pk(wts.wd), ...tag, y: new Uint16Array(rows * H) },
-      scalars: { ...shape, H, E, F },
-    });
+    const d = await runKernel(backend, ...downBf16Launch(L, hIn, wts, c));
     return { h: unbf(g.h), y: unbf(d.y), hIn };
   }
-  const { HG, FB, FG, HB } = fp8Dims(H, F);
   const xq = quantRows(xRows, rows, H);
   const qw = quantWeights(wts, E, H, F);
-  const g = await runKernel(backend, `moe_gate_up_fp8${sfx}`, {
-    tensors: { xq: xq.q, xs: xq.s, wg: qw.wg.q, wu: qw.wu.q, wgs: qw.wg.s, wus: qw.wu.s, ...tag, h: new Uint16Array(rows * F) },
-    scalars: { ...shape, H, HG, E, F, FB },
-  });
+  const g = await runKernel(backend, ...gateUpFp8Launch(L, xq.q, xq.s, qw, c));
   // The down GEMM's FP8 input: h quantised per (row, 128 group) on the host, as the fp8
   // quantisation kernel (another engineer's) would.
   const hIn = hForDown ?? unbf(g.h);
   const hq = quantRows(hIn, rows, F);
-  const d = await runKernel(backend, `moe_down_fp8${sfx}`, {
-    tensors: { hq: hq.q, hs: hq.s, wd: qw.wd.q, wds: qw.wd.s, ...tag, y: new Uint16Array(rows * H) },
-    scalars: { ...shape, H, HB, E, F, FG },
-  });
+  const d = await runKernel(backend, ...downFp8Launch(L, hq, qw, c));
   return { h: unbf(g.h), y: unbf(d.y), hIn, xq, hq, qw };
-}
-
-interface Weights { wg: Float32Array; wu: Float32Array; wd: Float32Array }
-interface QuantWeights { wg: Quantised; wu: Quantised; wd: Quantised }
-const quantCache = new WeakMap<Weights, QuantWeights>();
-/** The weights' FP8 block quantisation (computed once per weight set). */
-function quantWeights(wts: Weights, E: number, H: number, F: number): QuantWeights {
-  let q = quantCache.get(wts);
-  if (!q) quantCache.set(wts, (q = { wg: quantBlocks(wts.wg, E, F, H), wu: quantBlocks(wts.wu, E, F, H), wd: quantBlocks(wts.wd, E, H, F) }));
-  return q;
-}
-
-/** Rows of a [R, N] array whose mask is set, flattened (the outputs the kernels own). */
-function pickRows(a: ArrayLike<number>, N: number, keep: (r: number) => boolean): number[] {
-  const out: number[] = [];
-  for (let r = 0; r * N < a.length; r++) if (keep(r)) for (let n = 0; n < N; n++) out.push(a[r * N + n]);
-  return out;
 }
 
 const BIG: Case[] = [
@@ -356,20 +284,10 @@ async function fp8LayerGemms(
   backend: Backend, layout: 'contig' | 'masked', c: Case, rows: number, xq: Uint8Array, xs: Float32Array, tag: Int32Array,
   wts: { wg: Float32Array; wu: Float32Array; wd: Float32Array }, C: number,
 ): Promise<Float32Array> {
-  const { E, H, F } = c;
-  const { HG, FB, FG, HB } = fp8Dims(H, F);
-  const shape: Record<string, number> = layout === 'contig' ? { M: rows } : { C };
-  const t: Record<string, HostArray> = layout === 'contig' ? { rowExpert: tag } : { maskedCount: tag };
-  const sfx = layout === 'contig' ? '' : '_masked';
-  const qw = quantWeights(wts, E, H, F);
-  const g = await runKernel(backend, `moe_gate_up_fp8${sfx}`, {
-    tensors: { xq, xs, wg: qw.wg.q, wu: qw.wu.q, wgs: qw.wg.s, wus: qw.wu.s, ...t, h: new Uint16Array(rows * F) },
-    scalars: { ...shape, H, HG, E, F, FB },
-  });
-  const hq = quantRows(unbf(g.h), rows, F);
-  const d = await runKernel(backend, `moe_down_fp8${sfx}`, {
-    tensors: { hq: hq.q, hs: hq.s, wd: qw.wd.q, wds: qw.wd.s, ...t, y: new Uint16Array(rows * H) },
-    scalars: { ...shape, H, HB, E, F, FG },
-  });
+  const L: GemmRows = { layout, rows, tag, C };
+  const qw = quantWeights(wts, c.E, c.H, c.F);
+  const g = await runKernel(backend, ...gateUpFp8Launch(L, xq, xs, qw, c));
+  const hq = quantRows(unbf(g.h), rows, c.F);
+  const d = await runKernel(backend, ...downFp8Launch(L, hq, qw, c));
   return unbf(d.y);
 }

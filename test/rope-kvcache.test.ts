@@ -5,7 +5,9 @@ import { loadKernels } from '../compiler/compile.js';
 import { ROPE, ropeCosSinTable } from '../model/rope.js';
 import { BACKENDS, runFresh, runKernel, type Backend } from './harness/backends.js';
 import { assertClose, type Tolerance } from './harness/close.js';
-import { MIMO_ATTENTION, ropeRef } from './harness/attention-reference.js';
+import {
+  KV_SENTINEL as SENTINEL, MIMO_ATTENTION, emptyCache, kvWriteArgs, packed, ropeRef, ropeRows, scaleV, writeRef, type KvState, type Tokens,
+} from './harness/attention-reference.js';
 import { prng, uniform } from './harness/prng.js';
 
 /**
@@ -32,7 +34,7 @@ import { prng, uniform } from './harness/prng.js';
  * only, results at or below 2^-126 may be flushed to zero (WGSL permits it; SwiftShader
  * does it); V never gets there in practice.
  */
-const { DQK, DV, ROPE_DIM, V_SCALE, SWA_BASE, GLOBAL_BASE } = MIMO_ATTENTION;
+const { DQK, DV, ROPE_DIM, SWA_BASE, GLOBAL_BASE } = MIMO_ATTENTION;
 const BF16_OUT: Tolerance = { rtol: 1e-2, atol: 1e-2 };
 const bf16 = (v: ArrayLike<number>) => unpackArray('bf16', packArray('bf16', v));
 const bits = (v: ArrayLike<number>) => packArray('bf16', v) as Uint16Array;
@@ -89,15 +91,13 @@ function ropeInputs(tc: RopeCase, seed: number) {
 function checkRope(label: string, x: Float32Array, xBits: Uint16Array, got: Uint16Array, positions: Int32Array, H: number, base: number, rot = ROPE_DIM): void {
   const gotF = unpackArray('bf16', got);
   const rows = x.length / DQK;
-  const expect = new Float64Array(x.length);
+  const expect = ropeRows(x, positions, H, base, rot);
   const rotatedGot: number[] = [];
   const rotatedWant: number[] = [];
   const half = rot / 2;
   for (let row = 0; row < rows; row++) {
     const pos = positions[Math.floor(row / H)];
-    const v = Array.from(x.subarray(row * DQK, (row + 1) * DQK));
-    ropeRef(v, pos, base, rot);
-    expect.set(v, row * DQK);
+    const v = expect.subarray(row * DQK, (row + 1) * DQK);
     for (let d = 0; d < DQK; d++) {
       const i = row * DQK + d;
       if (d >= rot) {
@@ -189,12 +189,7 @@ for (const backend of BACKENDS) {
       scalars: { T, HQ, HKV, DQK: D, MAXPOS, ROT },
     });
     for (const [x, H, got] of [[q, HQ, out.q_rot], [k, HKV, out.k_rot]] as const) {
-      const want = new Float64Array(x.length);
-      for (let row = 0; row < T * H; row++) {
-        const v = Array.from(x.subarray(row * D, (row + 1) * D));
-        ropeRef(v, positions[Math.floor(row / H)], 500, ROT);
-        want.set(v, row * D);
-      }
+      const want = ropeRows(x, positions, H, 500, ROT, D);
       const g = unpackArray('bf16', got as Uint16Array);
       assertClose(g, want, BF16_OUT, `rope D=70 ${backend}`);
       for (let i = 0; i < x.length; i++) if (i % D >= ROT) assert.is(g[i], x[i]);
@@ -209,29 +204,6 @@ for (const backend of BACKENDS) {
 
 // ---------------------------------------------------------------------------------------
 // KV cache
-
-const SENTINEL = 0x7f81; // a signalling-NaN pattern no kernel output can produce (bf16 NaNs come out as 0x7fff)
-/** The f64 reference of the V scale: product in f64, rounded to f32, then to bf16 (numerics' encode). */
-const scaleV = (v: ArrayLike<number>) => bits(Float64Array.from(v, (x) => Math.fround(V_SCALE * x)));
-
-interface Tokens { batch: Int32Array; pos: Int32Array }
-interface KvState { k: Uint16Array; v: Uint16Array }
-
-/** The reference write: tokens applied in order (a later token wins its row), skipped where the kernel skips. */
-function writeRef(state: KvState, tok: Tokens, kBits: Uint16Array, vScaled: Uint16Array, HKV: number, B: number, S: number, ring: boolean): KvState {
-  const k = state.k.slice(), v = state.v.slice();
-  for (let t = 0; t < tok.batch.length; t++) {
-    const [b, p] = [tok.batch[t], tok.pos[t]];
-    if (b < 0 || b >= B || p < 0 || (!ring && p >= S)) continue;
-    const slot = ring ? p % S : p;
-    for (let h = 0; h < HKV; h++) {
-      const row = (b * S + slot) * HKV + h;
-      k.set(kBits.subarray((t * HKV + h) * DQK, (t * HKV + h + 1) * DQK), row * DQK);
-      v.set(vScaled.subarray((t * HKV + h) * DV, (t * HKV + h + 1) * DV), row * DV);
-    }
-  }
-  return { k, v };
-}
 
 /**
  * Bit-exact comparison; NaN matches any NaN (not the sentinel). With `ftz`, an expected
@@ -258,27 +230,13 @@ async function kvStep(backend: Backend, ring: boolean, state: KvState, tok: Toke
   const vBits = opts.vBits ?? bits(bf16(uniform(seed + 1, T * HKV * DV, -3, 3)));
   const vScaled = scaleV(unpackArray('bf16', vBits));
   const name = ring ? 'kv_write_ring' : 'kv_write_linear';
-  const out = await run(backend, name, {
-    tensors: { k_rot: kBits, v: vBits, batch_idx: tok.batch, positions: tok.pos, k_cache: state.k, v_cache: state.v, v_scaled: new Uint16Array(T * HKV * DV).fill(SENTINEL) },
-    scalars: { T, HKV, DQK, DV, B, ...(ring ? { R: S } : { SMAX: S }) },
-  }, opts.choice);
+  const out = await run(backend, name, kvWriteArgs(ring, state, tok, kBits, vBits, HKV, B, S), opts.choice);
   const want = writeRef(state, tok, kBits, vScaled, HKV, B, S, ring);
   const ftz = backend === 'webgpu';
   assertBits(out.v_scaled as Uint16Array, vScaled, `${name} v_scaled ${backend}`, ftz);
   assertBits(out.k_cache as Uint16Array, want.k, `${name} k_cache ${backend}`);
   assertBits(out.v_cache as Uint16Array, want.v, `${name} v_cache ${backend}`, ftz);
   return { k: out.k_cache as Uint16Array, v: out.v_cache as Uint16Array };
-}
-
-const emptyCache = (B: number, S: number, HKV: number): KvState => ({
-  k: new Uint16Array(B * S * HKV * DQK).fill(SENTINEL), v: new Uint16Array(B * S * HKV * DV).fill(SENTINEL),
-});
-
-/** Sequences packed contiguously at consecutive positions: seqs[i] = [batch index, first position, token count]. */
-function packed(seqs: [number, number, number][]): Tokens {
-  const batch: number[] = [], pos: number[] = [];
-  for (const [b, p0, n] of seqs) for (let i = 0; i < n; i++) (batch.push(b), pos.push(p0 + i));
-  return { batch: Int32Array.from(batch), pos: Int32Array.from(pos) };
 }
 
 for (const backend of BACKENDS) {

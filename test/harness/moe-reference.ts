@@ -2,9 +2,13 @@
  * Float64 / exact host references for the MoE kernels (ops/moe/*): routing layouts, the
  * DeepGEMM FP8 quantisation recipe, grouped GEMMs and a whole MoE layer. Written from the
  * definitions (../shared/design.md, the fact sheet's SwiGLU experts), not from the kernels.
+ * At the end: the inputs and grouped-GEMM launch arguments that test/moe.test.ts and
+ * examples/run-all-ops.mts share.
  */
-import { E4M3, decode, encode } from '../../compiler/ir/numerics.js';
-import { FP8_BLOCK, MOE_ALIGN, cdiv, moeDims } from '../../ops/moe/shapes.js';
+import { E4M3, decode, encode, packArray, unpackArray } from '../../compiler/ir/numerics.js';
+import type { HostArray, LaunchArgs } from '../../backends/common/args.js';
+import { FP8_BLOCK, MOE_ALIGN, MOE_CHUNK, cdiv, fp8Dims, moeDims } from '../../ops/moe/shapes.js';
+import { prng, uniform } from './prng.js';
 import { silu } from './reference.js';
 
 export interface RoutingRef {
@@ -50,6 +54,19 @@ export function routeRef(ids: ArrayLike<number>, T: number, TOPK: number, E: num
   }
   const maskedCount = Int32Array.from(counts, (n) => Math.min(n, C));
   return { counts, offsets, rowIndex, rowExpert, slotRow, rowIndexM, slotRowM, maskedCount };
+}
+
+/**
+ * moe_count / moe_scan's per-chunk view of the routing: chunkCounts[c, e] = slots of chunk c
+ * (MOE_CHUNK consecutive slots) routed to e; chunkOffsets[c, e] = those of earlier chunks.
+ */
+export function chunkRef(ids: ArrayLike<number>, T: number, TOPK: number, E: number): { chunkCounts: Int32Array; chunkOffsets: Int32Array } {
+  const { NC } = moeDims(T, TOPK, E);
+  const chunkCounts = new Int32Array(NC * E);
+  for (let s = 0; s < T * TOPK; s++) if (ids[s] >= 0 && ids[s] < E) chunkCounts[Math.floor(s / MOE_CHUNK) * E + ids[s]]++;
+  const chunkOffsets = new Int32Array(NC * E);
+  for (let c = 1; c < NC; c++) for (let e = 0; e < E; e++) chunkOffsets[c * E + e] = chunkOffsets[(c - 1) * E + e] + chunkCounts[(c - 1) * E + e];
+  return { chunkCounts, chunkOffsets };
 }
 
 /** Rows of x[T, H] gathered by a row -> slot map (zeros where it is -1). */
@@ -225,4 +242,116 @@ export function moeLayerFp8Ref(
     }
   }
   return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// Inputs and launch arguments
+
+export interface MoeCase {
+  readonly T: number;
+  readonly TOPK: number;
+  readonly E: number;
+  readonly H: number;
+  readonly F: number;
+  /** random: TOPK distinct experts per token; one: every slot on expert 1; skewed: half the slots on expert 0. */
+  readonly mode: 'random' | 'one' | 'skewed';
+  readonly seed: number;
+}
+
+/** Router output stand-in: ids[T, TOPK] and normalised weights[T, TOPK]. */
+export function routing(c: MoeCase): { ids: Int32Array; w: Float32Array } {
+  const r = prng(c.seed);
+  const ids = new Int32Array(c.T * c.TOPK);
+  const w = new Float32Array(c.T * c.TOPK);
+  for (let t = 0; t < c.T; t++) {
+    const perm = Array.from({ length: c.E }, (_, i) => i);
+    for (let i = c.E - 1; i > 0; i--) {
+      const j = Math.floor(r() * (i + 1));
+      [perm[i], perm[j]] = [perm[j], perm[i]];
+    }
+    let sum = 0;
+    for (let j = 0; j < c.TOPK; j++) {
+      const e = c.mode === 'one' ? 1 : c.mode === 'skewed' && j === 0 ? 0 : perm[j];
+      ids[t * c.TOPK + j] = c.mode === 'skewed' && j > 0 && e === 0 ? perm[c.TOPK] : e;
+      w[t * c.TOPK + j] = 0.1 + r();
+      sum += w[t * c.TOPK + j];
+    }
+    for (let j = 0; j < c.TOPK; j++) w[t * c.TOPK + j] = Math.fround(w[t * c.TOPK + j] / sum);
+  }
+  return { ids, w };
+}
+
+/** Masked-layout capacity that drops nothing: the largest expert count. */
+export function capacity(ids: Int32Array, T: number, TOPK: number, E: number): number {
+  return Math.max(1, ...routeRef(ids, T, TOPK, E, 1).counts);
+}
+
+const bf16 = (v: ArrayLike<number>) => unpackArray('bf16', packArray('bf16', v));
+const pk = (v: ArrayLike<number>) => packArray('bf16', v) as Uint16Array;
+
+/** Expert weights [E, N, K] ~ U(-1, 1)/sqrt(K) so outputs stay O(1); bf16-representable. */
+export const expertWeights = (seed: number, E: number, N: number, K: number): Float32Array => bf16(uniform(seed, E * N * K, -1 / Math.sqrt(K), 1 / Math.sqrt(K)));
+
+/** Rows of a [R, N] array whose mask is set, flattened (the outputs the kernels own). */
+export function pickRows(a: ArrayLike<number>, N: number, keep: (r: number) => boolean): number[] {
+  const out: number[] = [];
+  for (let r = 0; r * N < a.length; r++) if (keep(r)) for (let n = 0; n < N; n++) out.push(a[r * N + n]);
+  return out;
+}
+
+export interface Weights { wg: Float32Array; wu: Float32Array; wd: Float32Array }
+export interface QuantWeights { wg: Quantised; wu: Quantised; wd: Quantised }
+const quantCache = new WeakMap<Weights, QuantWeights>();
+/** The weights' FP8 block quantisation (computed once per weight set). */
+export function quantWeights(wts: Weights, E: number, H: number, F: number): QuantWeights {
+  let q = quantCache.get(wts);
+  if (!q) quantCache.set(wts, (q = { wg: quantBlocks(wts.wg, E, F, H), wu: quantBlocks(wts.wu, E, F, H), wd: quantBlocks(wts.wd, E, H, F) }));
+  return q;
+}
+
+/**
+ * The rows a grouped GEMM runs on: the contiguous layout (rows = MP, tag = rowExpert[MP])
+ * or the masked one (rows = E*C, tag = maskedCount[E]).
+ */
+export interface GemmRows { readonly layout: 'contig' | 'masked'; readonly rows: number; readonly tag: Int32Array; readonly C: number }
+interface FfnDims { readonly E: number; readonly H: number; readonly F: number }
+type Launch = [name: string, args: LaunchArgs];
+
+/** A layout's kernel-name suffix, row-count scalar and row tag tensor. */
+function layoutParts(L: GemmRows): { sfx: string; shape: Record<string, number>; tag: Record<string, HostArray> } {
+  return L.layout === 'contig'
+    ? { sfx: '', shape: { M: L.rows }, tag: { rowExpert: L.tag } }
+    : { sfx: '_masked', shape: { C: L.C }, tag: { maskedCount: L.tag } };
+}
+
+/** moe_gate_up_bf16(_masked) on permuted rows x[rows, H] (floats; sent as bf16). */
+export function gateUpBf16Launch(L: GemmRows, x: ArrayLike<number>, wts: Pick<Weights, 'wg' | 'wu'>, d: FfnDims): Launch {
+  const { sfx, shape, tag } = layoutParts(L);
+  return [`moe_gate_up_bf16${sfx}`, { tensors: { x: pk(x), wg: pk(wts.wg), wu: pk(wts.wu), ...tag, h: new Uint16Array(L.rows * d.F) }, scalars: { ...shape, H: d.H, E: d.E, F: d.F } }];
+}
+
+/** moe_down_bf16(_masked) on h[rows, F] (floats; sent as bf16). */
+export function downBf16Launch(L: GemmRows, h: ArrayLike<number>, wts: Pick<Weights, 'wd'>, d: FfnDims): Launch {
+  const { sfx, shape, tag } = layoutParts(L);
+  return [`moe_down_bf16${sfx}`, { tensors: { h: pk(h), wd: pk(wts.wd), ...tag, y: new Uint16Array(L.rows * d.H) }, scalars: { ...shape, H: d.H, E: d.E, F: d.F } }];
+}
+
+/** moe_gate_up_fp8(_masked) on quantised rows (codes xq[rows, H], scales xs[rows, HG]). */
+export function gateUpFp8Launch(L: GemmRows, xq: Uint8Array, xs: Float32Array, qw: QuantWeights, d: FfnDims): Launch {
+  const { sfx, shape, tag } = layoutParts(L);
+  const { HG, FB } = fp8Dims(d.H, d.F);
+  return [`moe_gate_up_fp8${sfx}`, {
+    tensors: { xq, xs, wg: qw.wg.q, wu: qw.wu.q, wgs: qw.wg.s, wus: qw.wu.s, ...tag, h: new Uint16Array(L.rows * d.F) },
+    scalars: { ...shape, H: d.H, HG, E: d.E, F: d.F, FB },
+  }];
+}
+
+/** moe_down_fp8(_masked) on h quantised per (row, 128 group). */
+export function downFp8Launch(L: GemmRows, hq: Quantised, qw: QuantWeights, d: FfnDims): Launch {
+  const { sfx, shape, tag } = layoutParts(L);
+  const { HB, FG } = fp8Dims(d.H, d.F);
+  return [`moe_down_fp8${sfx}`, {
+    tensors: { hq: hq.q, hs: hq.s, wd: qw.wd.q, wds: qw.wd.s, ...tag, y: new Uint16Array(L.rows * d.H) },
+    scalars: { ...shape, H: d.H, HB, E: d.E, F: d.F, FG },
+  }];
 }

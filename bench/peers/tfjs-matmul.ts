@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { pathToFileURL } from 'node:url';
 import { describeGpu, getGpu, type GpuContext } from '../../backends/webgpu/device.ts';
+import { uniform } from '../../test/harness/prng.ts';
 
 export interface TfjsMatmul {
   /**
@@ -52,21 +53,11 @@ function useBackend(ctx: GpuContext): Promise<WebGPUBackend> {
   });
 }
 
-// Deterministic inputs so runs are comparable; values in [-1, 1).
-function random(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
-
 export async function createTfjsMatmul(ctx: GpuContext, M: number, K: number, N: number): Promise<TfjsMatmul> {
   const backend = await useBackend(ctx);
-  const aData = random(M * K, 1 + M * 31 + K);
-  const bData = random(K * N, 7 + K * 17 + N);
+  // Deterministic inputs in [-1, 1), from the same generator as our side of the bench.
+  const aData = Float32Array.from(uniform(1 + M * 31 + K, M * K));
+  const bData = Float32Array.from(uniform(7 + K * 17 + N, K * N));
   const a = tf.tensor2d(aData, [M, K], 'float32');
   const b = tf.tensor2d(bData, [K, N], 'float32');
 

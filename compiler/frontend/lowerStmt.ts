@@ -220,10 +220,9 @@ function lowerCallStatement(L: Lowerer, node: CallExpression): void {
     if (acc === part) throw L.error(args[1], 'accumulateScaled needs two different fragments');
     const rows = L.lookup(args[2].getText());
     if (rows?.kind !== 'shared' || rows.dtype !== 'f32') throw L.error(args[2], 'accumulateScaled reads row scales from an f32 shared array');
-    const offset = L.temp('off', requireInt(L, lowerExpr(L, args[3]), args[3], 'row scale offset'), args[3]);
-    const rowScale = { buf: rows.name, offset, stride: { k: 'const', type: 'i32', value: 1 } as const };
+    const rowOffset = L.temp('off', requireInt(L, lowerExpr(L, args[3]), args[3], 'row scale offset'), args[3]);
     const scale = coerce(L, lowerExpr(L, args[4]), 'f32', args[4], 'accumulateScaled scale');
-    L.emit({ k: 'fragmentAccumulate', acc, part, rowScale, scale: L.temp('scale', scale, args[4]), loc });
+    L.emit({ k: 'fragmentAccumulate', acc, part, rowScale: rows.name, rowOffset, scale: L.temp('scale', scale, args[4]), loc });
     return;
   }
   if (dsl === 'storeFragment') {

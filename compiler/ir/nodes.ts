@@ -77,8 +77,8 @@ export type Stmt =
   /** acc += A * B, A 16 x depth row-major; B depth x 16, stored k-major ('kn') or n-major ('nk', i.e. Bᵀ row-major). */
   | (Located & { readonly k: 'mma'; readonly acc: string; readonly a: TileRef; readonly b: TileRef; readonly bLayout: 'kn' | 'nk' })
   | (Located & { readonly k: 'fragmentStore'; readonly acc: string; readonly dst: TileRef })
-  /** acc[r][c] += part[r][c] * rowScale[offset + r] * scale (FP8 block-scale promotion). */
-  | (Located & { readonly k: 'fragmentAccumulate'; readonly acc: string; readonly part: string; readonly rowScale: TileRef; readonly scale: Expr })
+  /** acc[r][c] += part[r][c] * shared rowScale[rowOffset + r] * scale (FP8 block-scale promotion). */
+  | (Located & { readonly k: 'fragmentAccumulate'; readonly acc: string; readonly part: string; readonly rowScale: string; readonly rowOffset: Expr; readonly scale: Expr })
   /**
    * One tensor-core step (CUDA legalisation output): acc[accBase..accBase+3] += A-fragment
    * (a: 4 packed u32) * B-fragment (b: 2 packed u32), PTX ISA layouts; m16n8k16 for 16-bit
@@ -88,7 +88,7 @@ export type Stmt =
 
 export type MmaDType = 'bf16' | 'f16' | 'fp8e4m3' | 'fp8e5m2';
 
-/** A shared array operand of a tile op: element offset and row stride (the stride is unused for a row-scale vector). */
+/** A shared array operand of a tile op: element offset and row stride. */
 export interface TileRef { readonly buf: string; readonly offset: Expr; readonly stride: Expr }
 
 export type Access = 'read' | 'write' | 'readwrite';

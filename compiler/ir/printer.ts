@@ -48,7 +48,7 @@ function printBlock(stmts: readonly Stmt[], depth: number, out: string[]): void 
       case 'subgroup': out.push(`${pad}let ${s.result}: ${s.type} = subgroup_${s.op}(${printExpr(s.value)}${s.laneMask ? `, ${printExpr(s.laneMask)}` : ''})`); break;
       case 'fragment': out.push(`${pad}fragment ${s.name}: f32[16x16] = 0`); break;
       case 'mma': out.push(`${pad}mma ${s.acc} += ${s.a.buf}[${printExpr(s.a.offset)}; ${printExpr(s.a.stride)}] * ${s.b.buf}[${printExpr(s.b.offset)}; ${printExpr(s.b.stride)}]${s.bLayout === 'nk' ? 'ᵀ' : ''}`); break;
-      case 'fragmentAccumulate': out.push(`${pad}${s.acc} += ${s.part} * rows(shared.${s.rowScale.buf}[${printExpr(s.rowScale.offset)}]) * ${printExpr(s.scale)}`); break;
+      case 'fragmentAccumulate': out.push(`${pad}${s.acc} += ${s.part} * rows(shared.${s.rowScale}[${printExpr(s.rowOffset)}]) * ${printExpr(s.scale)}`); break;
       case 'fragmentStore': out.push(`${pad}store_fragment ${s.acc} -> ${s.dst.buf}[${printExpr(s.dst.offset)}; ${printExpr(s.dst.stride)}]`); break;
       case 'mmaSync': out.push(`${pad}mma_sync.m16n8k${mmaDepth(s.dtype)}.${s.dtype} ${s.acc}[${s.accBase}..${s.accBase + 3}] += a(${s.a.map(printExpr).join(', ')}) * b(${s.b.map(printExpr).join(', ')})`); break;
     }

@@ -69,7 +69,7 @@ export function verifyKernel(k: Kernel): void {
       case 'loadWord': {
         if (!isInt(t(e.index))) fail('index must be an integer', e);
         const bt = bufType(e.space, e.buf, scope, e);
-        if (e.type !== 'u32' || !['bf16', 'f16', 'fp8e4m3', 'fp8e5m2'].includes(bt)) fail(`word load needs an 8- or 16-bit buffer, '${e.buf}' is ${bt}`, e);
+        if (e.type !== 'u32' || !STORAGE_ONLY.has(bt)) fail(`word load needs an 8- or 16-bit buffer, '${e.buf}' is ${bt}`, e);
         break;
       }
       case 'load': {
@@ -140,8 +140,8 @@ export function verifyKernel(k: Kernel): void {
         case 'fragmentAccumulate':
           for (const f of [s.acc, s.part]) if (!find(scope, (x) => (x.frags.has(f) ? true : undefined))) fail(`unknown fragment '${f}'`, s);
           if (s.acc === s.part) fail('a fragment cannot accumulate into itself', s);
-          if (bufType('shared', s.rowScale.buf, scope, s) !== 'f32') fail(`row scales '${s.rowScale.buf}' must be an f32 shared array`, s);
-          if (!isInt(expr(s.rowScale.offset, scope))) fail('row scale offset must be an integer', s);
+          if (bufType('shared', s.rowScale, scope, s) !== 'f32') fail(`row scales '${s.rowScale}' must be an f32 shared array`, s);
+          if (!isInt(expr(s.rowOffset, scope))) fail('row scale offset must be an integer', s);
           if (expr(s.scale, scope) !== 'f32') fail('fragment scale must be f32', s);
           break;
         case 'mmaSync':

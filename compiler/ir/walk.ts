@@ -33,7 +33,7 @@ export function mapStmts(stmts: readonly Stmt[], expr: (e: Expr) => Expr, stmt: 
       case 'subgroup': r = { ...s, value: me(s.value), laneMask: s.laneMask && me(s.laneMask) }; break;
       case 'mma': r = { ...s, a: tile(s.a), b: tile(s.b) }; break;
       case 'fragmentStore': r = { ...s, dst: tile(s.dst) }; break;
-      case 'fragmentAccumulate': r = { ...s, rowScale: tile(s.rowScale), scale: me(s.scale) }; break;
+      case 'fragmentAccumulate': r = { ...s, rowOffset: me(s.rowOffset), scale: me(s.scale) }; break;
       case 'mmaSync': r = { ...s, a: s.a.map(me), b: s.b.map(me) }; break;
       default: r = s;
     }

@@ -103,15 +103,17 @@ function bIndex(b: TileRef, layout: 'kn' | 'nk', kIdx: Expr, nIdx: Expr): Expr {
   return bin('+', bin('+', b.offset, bin('*', major, b.stride)), minor);
 }
 
+/** The portable layout's mma: each k step reads the thread's 2 rows of A and 4 columns of B (fragmentRows). */
 function mmaLoops(s: Extract<Stmt, { k: 'mma' }>, dtype: DType, tag: number): Stmt[] {
   const { acc, a, b, loc } = s;
-  const t = `mma${tag}`, row = `${t}_row`, col = `${t}_col`, kk = `${t}_k`;
+  const t = `mma${tag}`, kk = `${t}_k`;
+  const layout = fragmentRows(false, t, loc);
   const body: Stmt[] = [];
   for (let r = 0; r < PORTABLE_ROWS; r++) {
-    body.push(let_(`${t}_a${r}`, toF32(load(a.buf, dtype, bin('+', bin('+', a.offset, bin('*', bin('+', v(row), i32(r)), a.stride)), v(kk)))), loc));
+    body.push(let_(`${t}_a${r}`, toF32(load(a.buf, dtype, bin('+', bin('+', a.offset, bin('*', layout.rowOf(r * PORTABLE_COLS), a.stride)), v(kk)))), loc));
   }
   for (let c = 0; c < PORTABLE_COLS; c++) {
-    body.push(let_(`${t}_b${c}`, toF32(load(b.buf, dtype, bIndex(b, s.bLayout, v(kk), bin('+', v(col), i32(c))))), loc));
+    body.push(let_(`${t}_b${c}`, toF32(load(b.buf, dtype, bIndex(b, s.bLayout, v(kk), layout.colOf(c)))), loc));
   }
   for (let r = 0; r < PORTABLE_ROWS; r++) {
     for (let c = 0; c < PORTABLE_COLS; c++) {
@@ -120,8 +122,7 @@ function mmaLoops(s: Extract<Stmt, { k: 'mma' }>, dtype: DType, tag: number): St
     }
   }
   return [
-    let_(row, bin('*', bin('>>', lane, i32(2)), i32(PORTABLE_ROWS)), loc),
-    let_(col, bin('*', bin('&', lane, i32(3)), i32(PORTABLE_COLS)), loc),
+    ...layout.lets,
     {
       k: 'for', loc,
       init: [{ k: 'let', name: kk, type: 'i32', init: i32(0), mutable: true }],
@@ -141,7 +142,7 @@ function accumulateScaled(s: Extract<Stmt, { k: 'fragmentAccumulate' }>, rowOf: 
     const key = JSON.stringify(row);
     if (!rowScale.has(key)) {
       const name = `acs${tag}_r${rowScale.size}`;
-      const scaled: Expr = { k: 'bin', op: '*', type: 'f32', a: load(s.rowScale.buf, 'f32', bin('+', s.rowScale.offset, row)), b: v(`acs${tag}_s`, 'f32') };
+      const scaled: Expr = { k: 'bin', op: '*', type: 'f32', a: load(s.rowScale, 'f32', bin('+', s.rowOffset, row)), b: v(`acs${tag}_s`, 'f32') };
       out.push(let_(name, scaled, s.loc));
       rowScale.set(key, v(name, 'f32'));
     }

@@ -135,15 +135,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       workgroupBarrier();
       let off_u0: i32 = (warpRow_result * 32i);
       let off_1_u0: i32 = (warpCol_result * 32i);
-      let mma2_row_u0: i32 = (((i32(lidx) & 31i) >> 2u) * 2i);
-      let mma2_col_u0: i32 = (((i32(lidx) & 31i) & 3i) * 4i);
+      let mma2_g_u0: i32 = ((i32(lidx) & 31i) >> 2u);
+      let mma2_t_u0: i32 = ((i32(lidx) & 31i) & 3i);
       for (var mma2_k_u0: i32 = 0i; (mma2_k_u0 < 32i); mma2_k_u0 = (mma2_k_u0 + 1i)) {
-        let mma2_a0_u0: f32 = As[((off_u0 + (mma2_row_u0 * 32i)) + mma2_k_u0)];
-        let mma2_a1_u0: f32 = As[((off_u0 + ((mma2_row_u0 + 1i) * 32i)) + mma2_k_u0)];
-        let mma2_b0_u0: f32 = Bs[((off_1_u0 + (mma2_col_u0 * 32i)) + mma2_k_u0)];
-        let mma2_b1_u0: f32 = Bs[((off_1_u0 + ((mma2_col_u0 + 1i) * 32i)) + mma2_k_u0)];
-        let mma2_b2_u0: f32 = Bs[((off_1_u0 + ((mma2_col_u0 + 2i) * 32i)) + mma2_k_u0)];
-        let mma2_b3_u0: f32 = Bs[((off_1_u0 + ((mma2_col_u0 + 3i) * 32i)) + mma2_k_u0)];
+        let mma2_a0_u0: f32 = As[((off_u0 + (mma2_g_u0 * 64i)) + mma2_k_u0)];
+        let mma2_a1_u0: f32 = As[((off_u0 + (((mma2_g_u0 * 2i) + 1i) * 32i)) + mma2_k_u0)];
+        let mma2_b0_u0: f32 = Bs[((off_1_u0 + (mma2_t_u0 * 128i)) + mma2_k_u0)];
+        let mma2_b1_u0: f32 = Bs[((off_1_u0 + (((mma2_t_u0 * 4i) + 1i) * 32i)) + mma2_k_u0)];
+        let mma2_b2_u0: f32 = Bs[((off_1_u0 + (((mma2_t_u0 * 4i) + 2i) * 32i)) + mma2_k_u0)];
+        let mma2_b3_u0: f32 = Bs[((off_1_u0 + (((mma2_t_u0 * 4i) + 3i) * 32i)) + mma2_k_u0)];
         block[0i] = fma(mma2_a0_u0, mma2_b0_u0, block[0i]);
         block[1i] = fma(mma2_a0_u0, mma2_b1_u0, block[1i]);
         block[2i] = fma(mma2_a0_u0, mma2_b2_u0, block[2i]);

@@ -166,15 +166,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       }
       workgroupBarrier();
       let off_u0: i32 = (warpRow_result * 32i);
-      let mma4_row_u0: i32 = (((i32(lidx) & 31i) >> 2u) * 2i);
-      let mma4_col_u0: i32 = (((i32(lidx) & 31i) & 3i) * 4i);
+      let mma4_g_u0: i32 = ((i32(lidx) & 31i) >> 2u);
+      let mma4_t_u0: i32 = ((i32(lidx) & 31i) & 3i);
       for (var mma4_k_u0: i32 = 0i; (mma4_k_u0 < 32i); mma4_k_u0 = (mma4_k_u0 + 1i)) {
-        let mma4_a0_u0: f32 = As[((off_u0 + (mma4_row_u0 * 32i)) + mma4_k_u0)];
-        let mma4_a1_u0: f32 = As[((off_u0 + ((mma4_row_u0 + 1i) * 32i)) + mma4_k_u0)];
-        let mma4_b0_u0: f32 = Bs[((mma4_col_u0 * 32i) + mma4_k_u0)];
-        let mma4_b1_u0: f32 = Bs[(((mma4_col_u0 + 1i) * 32i) + mma4_k_u0)];
-        let mma4_b2_u0: f32 = Bs[(((mma4_col_u0 + 2i) * 32i) + mma4_k_u0)];
-        let mma4_b3_u0: f32 = Bs[(((mma4_col_u0 + 3i) * 32i) + mma4_k_u0)];
+        let mma4_a0_u0: f32 = As[((off_u0 + (mma4_g_u0 * 64i)) + mma4_k_u0)];
+        let mma4_a1_u0: f32 = As[((off_u0 + (((mma4_g_u0 * 2i) + 1i) * 32i)) + mma4_k_u0)];
+        let mma4_b0_u0: f32 = Bs[((mma4_t_u0 * 128i) + mma4_k_u0)];
+        let mma4_b1_u0: f32 = Bs[((((mma4_t_u0 * 4i) + 1i) * 32i) + mma4_k_u0)];
+        let mma4_b2_u0: f32 = Bs[((((mma4_t_u0 * 4i) + 2i) * 32i) + mma4_k_u0)];
+        let mma4_b3_u0: f32 = Bs[((((mma4_t_u0 * 4i) + 3i) * 32i) + mma4_k_u0)];
         gateBlock[0i] = fma(mma4_a0_u0, mma4_b0_u0, gateBlock[0i]);
         gateBlock[1i] = fma(mma4_a0_u0, mma4_b1_u0, gateBlock[1i]);
         gateBlock[2i] = fma(mma4_a0_u0, mma4_b2_u0, gateBlock[2i]);
@@ -185,15 +185,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         gateBlock[7i] = fma(mma4_a1_u0, mma4_b3_u0, gateBlock[7i]);
       }
       let off_2_u0: i32 = (warpRow_result * 32i);
-      let mma5_row_u0: i32 = (((i32(lidx) & 31i) >> 2u) * 2i);
-      let mma5_col_u0: i32 = (((i32(lidx) & 31i) & 3i) * 4i);
+      let mma5_g_u0: i32 = ((i32(lidx) & 31i) >> 2u);
+      let mma5_t_u0: i32 = ((i32(lidx) & 31i) & 3i);
       for (var mma5_k_u0: i32 = 0i; (mma5_k_u0 < 32i); mma5_k_u0 = (mma5_k_u0 + 1i)) {
-        let mma5_a0_u0: f32 = As[((off_2_u0 + (mma5_row_u0 * 32i)) + mma5_k_u0)];
-        let mma5_a1_u0: f32 = As[((off_2_u0 + ((mma5_row_u0 + 1i) * 32i)) + mma5_k_u0)];
-        let mma5_b0_u0: f32 = Bs[((512i + (mma5_col_u0 * 32i)) + mma5_k_u0)];
-        let mma5_b1_u0: f32 = Bs[((512i + ((mma5_col_u0 + 1i) * 32i)) + mma5_k_u0)];
-        let mma5_b2_u0: f32 = Bs[((512i + ((mma5_col_u0 + 2i) * 32i)) + mma5_k_u0)];
-        let mma5_b3_u0: f32 = Bs[((512i + ((mma5_col_u0 + 3i) * 32i)) + mma5_k_u0)];
+        let mma5_a0_u0: f32 = As[((off_2_u0 + (mma5_g_u0 * 64i)) + mma5_k_u0)];
+        let mma5_a1_u0: f32 = As[((off_2_u0 + (((mma5_g_u0 * 2i) + 1i) * 32i)) + mma5_k_u0)];
+        let mma5_b0_u0: f32 = Bs[((512i + (mma5_t_u0 * 128i)) + mma5_k_u0)];
+        let mma5_b1_u0: f32 = Bs[((512i + (((mma5_t_u0 * 4i) + 1i) * 32i)) + mma5_k_u0)];
+        let mma5_b2_u0: f32 = Bs[((512i + (((mma5_t_u0 * 4i) + 2i) * 32i)) + mma5_k_u0)];
+        let mma5_b3_u0: f32 = Bs[((512i + (((mma5_t_u0 * 4i) + 3i) * 32i)) + mma5_k_u0)];
         upBlock[0i] = fma(mma5_a0_u0, mma5_b0_u0, upBlock[0i]);
         upBlock[1i] = fma(mma5_a0_u0, mma5_b1_u0, upBlock[1i]);
         upBlock[2i] = fma(mma5_a0_u0, mma5_b2_u0, upBlock[2i]);

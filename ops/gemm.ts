@@ -2,7 +2,7 @@ import {
   kernel, barrier, cdiv, fragment, mma, shared, storeFragment, workgroupId,
   bf16, f32, type i32, type Out, type Shared, type Tensor,
 } from '../compiler/dsl/index.js';
-import { loadTile, storeTile, warpCol, warpRow } from './common/tile.js';
+import { loadTile, storeTile, tileThreads, warpCol, warpRow } from './common/tile.js';
 
 /**
  * Tiled C = A·B with the warp tile MMA: each workgroup computes a BM x BN tile of C,
@@ -17,7 +17,7 @@ function gemmTile(
   As: Shared<bf16 | f32>, Bs: Shared<bf16 | f32>, Cs: Shared<f32>,
   M: i32, N: i32, K: i32, BM: i32, BN: i32, BK: i32,
 ): void {
-  const threads = (BM / 16) * (BN / 16) * 32;
+  const threads = tileThreads(BM, BN);
   const m0 = workgroupId.y * BM;
   const n0 = workgroupId.x * BN;
   const wm = warpRow(BN);

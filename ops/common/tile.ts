@@ -11,6 +11,11 @@ import { silu } from '../swiglu.js';
  * the load helpers, which zero-fill everything outside the matrix so that any shape works.
  */
 
+/** Threads of a tileRows x tileCols block tile: one warp per 16x16 fragment (the kernel's workgroup size). */
+export function tileThreads(tileRows: i32, tileCols: i32): i32 {
+  return (tileRows / 16) * (tileCols / 16) * 32;
+}
+
 /** Row offset of the calling warp's 16x16 fragment in a block tile `tileCols` wide. */
 export function warpRow(tileCols: i32): i32 {
   return (localIndex / 32 / (tileCols / 16)) * 16;

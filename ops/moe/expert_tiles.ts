@@ -2,7 +2,7 @@ import {
   accumulateScaled, barrier, fragment, min, mmaTransposedB, storeFragment, workgroupId,
   type bf16, type f32, type fp8e4m3, type Fragment, type i32, type Out, type Shared, type Tensor,
 } from '../../compiler/dsl/index.js';
-import { loadRowScales, loadTile, storeSwiGlu, storeTileBf16, warpCol, warpRow } from '../common/tile.js';
+import { loadRowScales, loadTile, storeSwiGlu, storeTileBf16, tileThreads, warpCol, warpRow } from '../common/tile.js';
 
 /**
  * The block tiles of the grouped expert GEMMs (ops/moe/grouped_gemm.ts), BF16 and FP8. A
@@ -29,7 +29,7 @@ function gateUpSpan(
   As: Shared<Operand>, Bs: Shared<Operand>, row0: i32, rows: i32, wBase: i32, f0: i32, F: i32, H: i32, k0: i32, k1: i32,
   BM: i32, BN: i32, BK: i32, depth: i32,
 ): void {
-  const threads = (BM / 16) * (BN / 16) * 32;
+  const threads = tileThreads(BM, BN);
   const wm = warpRow(BN);
   const wn = warpCol(BN);
   // Bs is 2BN x BK: gate rows [0, BN), up rows [BN, 2BN).
@@ -51,7 +51,7 @@ function downSpan(
   acc: Fragment, x: Tensor<Operand, readonly string[]>, w: Tensor<Operand, readonly string[]>, As: Shared<Operand>, Bs: Shared<Operand>,
   row0: i32, rows: i32, wBase: i32, n0: i32, N: i32, K: i32, k0: i32, k1: i32, BM: i32, BN: i32, BK: i32, depth: i32,
 ): void {
-  const threads = (BM / 16) * (BN / 16) * 32;
+  const threads = tileThreads(BM, BN);
   const wm = warpRow(BN);
   const wn = warpCol(BN);
   for (let k = k0; k < k1; k += BK) {
@@ -72,14 +72,14 @@ function gateUpEpilogue(gate: Fragment, up: Fragment, Cs: Shared<f32>, out: Out<
   storeFragment(gate, Cs, wm * 2 * BN + wn, 2 * BN);
   storeFragment(up, Cs, wm * 2 * BN + BN + wn, 2 * BN);
   barrier();
-  storeSwiGlu(out, Cs, row0 * F + f0, F, rows, F - f0, BM, BN, (BM / 16) * (BN / 16) * 32);
+  storeSwiGlu(out, Cs, row0 * F + f0, F, rows, F - f0, BM, BN, tileThreads(BM, BN));
 }
 
 /** out[rows, n0..] = bf16(acc) through Cs (BM x BN). */
 function downEpilogue(acc: Fragment, Cs: Shared<f32>, out: Out<bf16, readonly string[]>, row0: i32, rows: i32, n0: i32, N: i32, BM: i32, BN: i32): void {
   storeFragment(acc, Cs, warpRow(BN) * BN + warpCol(BN), BN);
   barrier();
-  storeTileBf16(out, row0 * N + n0, N, rows, N - n0, Cs, BM, BN, (BM / 16) * (BN / 16) * 32);
+  storeTileBf16(out, row0 * N + n0, N, rows, N - n0, Cs, BM, BN, tileThreads(BM, BN));
 }
 
 /** Gate/up + SwiGLU tile, BF16: a BM x BN tile of h, rows row0.. of x (rows valid), expert e. */
@@ -111,7 +111,7 @@ export function gluTileFp8(
     const kg = kb / 128;
     const gateBlock = fragment();
     const upBlock = fragment();
-    loadRowScales(Ss, xs, row0 * HG + kg, HG, rows, BM, (BM / 16) * (BN / 16) * 32);
+    loadRowScales(Ss, xs, row0 * HG + kg, HG, rows, BM, tileThreads(BM, BN));
     gateUpSpan(gateBlock, upBlock, xq, wg, wu, As, Bs, row0, rows, (e * F + f0) * H, f0, F, H, kb, min(kb + 128, H), BM, BN, BK, 32);
     accumulateScaled(gate, gateBlock, Ss, warpRow(BN), wgs[wScale + kg]);
     accumulateScaled(up, upBlock, Ss, warpRow(BN), wus[wScale + kg]);
@@ -145,7 +145,7 @@ export function downTileFp8(
   for (let kb = 0; kb < K; kb += 128) {
     const kg = kb / 128;
     const block = fragment();
-    loadRowScales(Ss, xs, row0 * KG + kg, KG, rows, BM, (BM / 16) * (BN / 16) * 32);
+    loadRowScales(Ss, xs, row0 * KG + kg, KG, rows, BM, tileThreads(BM, BN));
     downSpan(block, xq, w, As, Bs, row0, rows, (e * N + n0) * K, n0, N, K, kb, min(kb + 128, K), BM, BN, BK, 32);
     accumulateScaled(acc, block, Ss, warpRow(BN), ws[wScale + kg]);
     barrier(); // the next block rewrites Ss

@@ -411,42 +411,29 @@ inline float e4m3_bits_to_float(uint32_t b) {
   return (b & 0x80u) ? -r : r;
 }
 
-// Decode the 32 lanes' m16n8k32 fp8 fragments into A[16][32] and B[32][8] (k x n): byte i of a register
-// is k = base + i (PTX ISA "Matrix Fragments for mma.m16n8k32", see prelude).
-inline void mma_decode_fp8(WarpOp& op) {
-  float (*cvt)(uint32_t) = op.kind == kOpMmaE4m3 ? &e4m3_bits_to_float : &e5m2_bits_to_float;
-  for (unsigned lane = 0; lane < 32; ++lane) {
-    const uint32_t* r = op.slot[lane].w;
-    unsigned gid = lane >> 2, t = lane & 3u;
-    const unsigned arow[4] = {gid, gid + 8, gid, gid + 8};
-    const unsigned acol[4] = {4 * t, 4 * t, 4 * t + 16, 4 * t + 16};
-    for (int i = 0; i < 4; ++i)
-      for (unsigned byte = 0; byte < 4; ++byte) op.mA[arow[i]][acol[i] + byte] = cvt(r[i] >> (8 * byte));
-    for (unsigned byte = 0; byte < 4; ++byte) {
-      op.mB[4 * t + byte][gid] = cvt(r[4] >> (8 * byte));
-      op.mB[4 * t + 16 + byte][gid] = cvt(r[5] >> (8 * byte));
-    }
-  }
-}
-
-// Decode the 32 lanes' fragments into row-major A[16][16] and B[16][8] (k x n).
-// Layout: PTX ISA 9.7.14.5.8 "Matrix Fragments for mma.m16n8k16 with floating point type" (see prelude).
+// Decode the 32 lanes' fragments into row-major A[16][depth] and B[depth][8] (k x n), depth 16 for
+// bf16/f16 (m16n8k16) or 32 for fp8 (m16n8k32). Each register holds `per` elements (2 of 16 bits or 4
+// of 8) consecutive along k, the lowest k in the low bits; with half = depth/2 (PTX ISA "Matrix Fragments
+// for mma.m16n8k16 with floating point type" / "for mma.m16n8k32", see the prelude):
+//   a[0..3] = rows g, g+8, g, g+8 at k = per*t (+ half for a[2], a[3]); b[0], b[1] = column g at
+//   k = per*t and per*t + half.
 inline void mma_decode(WarpOp& op) {
-  if (op.kind == kOpMmaE4m3 || op.kind == kOpMmaE5m2) return mma_decode_fp8(op);
-  float (*cvt)(uint32_t) = op.kind == kOpMmaBf16 ? &bf16_bits_to_float : &f16_bits_to_float;
+  const bool fp8 = op.kind == kOpMmaE4m3 || op.kind == kOpMmaE5m2;
+  float (*cvt)(uint32_t) = op.kind == kOpMmaBf16 ? &bf16_bits_to_float
+                           : op.kind == kOpMmaF16 ? &f16_bits_to_float
+                           : op.kind == kOpMmaE4m3 ? &e4m3_bits_to_float
+                                                   : &e5m2_bits_to_float;
+  const unsigned per = fp8 ? 4 : 2, bits = 32 / per, half = fp8 ? 16 : 8;
   for (unsigned lane = 0; lane < 32; ++lane) {
     const uint32_t* r = op.slot[lane].w;
-    unsigned gid = lane >> 2, t = lane & 3u;
+    const unsigned gid = lane >> 2, k0 = per * (lane & 3u);
     const unsigned arow[4] = {gid, gid + 8, gid, gid + 8};
-    const unsigned acol[4] = {2 * t, 2 * t, 2 * t + 8, 2 * t + 8};
-    for (int i = 0; i < 4; ++i) {
-      op.mA[arow[i]][acol[i]] = cvt(r[i]);  // low half: lower column index
-      op.mA[arow[i]][acol[i] + 1] = cvt(r[i] >> 16);
+    const unsigned acol[4] = {k0, k0, k0 + half, k0 + half};
+    for (unsigned e = 0; e < per; ++e) {
+      for (int i = 0; i < 4; ++i) op.mA[arow[i]][acol[i] + e] = cvt(r[i] >> (bits * e));
+      op.mB[k0 + e][gid] = cvt(r[4] >> (bits * e));
+      op.mB[k0 + half + e][gid] = cvt(r[5] >> (bits * e));
     }
-    op.mB[2 * t][gid] = cvt(r[4]);
-    op.mB[2 * t + 1][gid] = cvt(r[4] >> 16);
-    op.mB[2 * t + 8][gid] = cvt(r[5]);
-    op.mB[2 * t + 9][gid] = cvt(r[5] >> 16);
   }
 }
 

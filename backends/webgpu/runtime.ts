@@ -10,11 +10,18 @@ export interface WgslModule {
   readonly sources: Readonly<Record<string, string>>;
 }
 
-/** A buffer in device memory with its element count, for launches that keep data resident. */
+/**
+ * A tensor in device memory: `length` elements of `dtype` starting `offset` bytes into
+ * `buffer` (default 0), for launches that keep data resident. The buffer may be larger
+ * than the tensor: a tensor with an offset is a view (e.g. one sequence's slice of a KV
+ * cache) and binds only its own bytes; the offset must be a multiple of the device's
+ * minStorageBufferOffsetAlignment (256 bytes by default).
+ */
 export interface DeviceTensor {
   readonly buffer: GPUBuffer;
   readonly dtype: DType;
   readonly length: number;
+  readonly offset?: number;
 }
 
 export interface LaunchOptions {
@@ -22,7 +29,17 @@ export interface LaunchOptions {
   readonly timestampWrites?: GPUComputePassTimestampWrites;
 }
 
-const bytesOf = (dtype: DType, n: number) => Math.max(4, Math.ceil((n * BYTES[dtype]) / 4) * 4);
+export const tensorBytes = (dtype: DType, n: number) => Math.max(4, Math.ceil((n * BYTES[dtype]) / 4) * 4);
+
+/** What a tensor binds: the whole buffer, or a view's own bytes (checked to lie inside it). */
+function bindingOf(kernel: string, arg: string, t: DeviceTensor): GPUBufferBinding {
+  if (t.offset === undefined) return { buffer: t.buffer };
+  const size = tensorBytes(t.dtype, t.length);
+  if (t.offset % 256 !== 0 || t.offset + size > t.buffer.size) {
+    throw new KernelArgError(kernel, arg, `view of ${size} bytes at offset ${t.offset} does not fit a ${t.buffer.size}-byte buffer at a 256-byte-aligned offset`);
+  }
+  return { buffer: t.buffer, offset: t.offset, size };
+}
 
 /**
  * Runs generated WGSL kernels on a WebGPU device: compiles each pipeline once, checks
@@ -91,7 +108,7 @@ export class WebGpuRuntime {
 
   /** Uploads a host array (narrow types are already bit patterns, packed little-endian). */
   upload(dtype: DType, data: HostArray): DeviceTensor {
-    const size = bytesOf(dtype, data.length);
+    const size = tensorBytes(dtype, data.length);
     const buffer = this.gpu.device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, mappedAtCreation: true });
     new Uint8Array(buffer.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     buffer.unmap();
@@ -99,16 +116,16 @@ export class WebGpuRuntime {
   }
 
   allocate(dtype: DType, length: number): DeviceTensor {
-    const buffer = this.gpu.device.createBuffer({ size: bytesOf(dtype, length), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+    const buffer = this.gpu.device.createBuffer({ size: tensorBytes(dtype, length), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
     return { buffer, dtype, length };
   }
 
   async download(t: DeviceTensor): Promise<HostArray> {
     const device = this.gpu.device;
-    const size = bytesOf(t.dtype, t.length);
+    const size = tensorBytes(t.dtype, t.length);
     const staging = device.createBuffer({ size, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ });
     const enc = device.createCommandEncoder();
-    enc.copyBufferToBuffer(t.buffer, 0, staging, 0, size);
+    enc.copyBufferToBuffer(t.buffer, t.offset ?? 0, staging, 0, size);
     device.queue.submit([enc.finish()]);
     await staging.mapAsync(GPUMapMode.READ);
     const out = HOST_ARRAY[t.dtype as Exclude<DType, 'bool'>].create(t.length);
@@ -139,7 +156,7 @@ export class WebGpuRuntime {
     if (grid.some((g) => g === 0)) return;
     const device = this.gpu.device;
     const pipeline = await this.pipeline(m);
-    const entries: GPUBindGroupEntry[] = m.bindings.map((b) => ({ binding: b.binding, resource: { buffer: tensors[b.name].buffer } }));
+    const entries: GPUBindGroupEntry[] = m.bindings.map((b) => ({ binding: b.binding, resource: bindingOf(m.name, b.name, tensors[b.name]) }));
     let uniform: GPUBuffer | undefined;
     if (m.uniform) {
       const data = new ArrayBuffer(m.uniform.size);

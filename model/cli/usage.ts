@@ -12,7 +12,8 @@ export function parseCliArgs<T extends ParseArgsConfig>(config: T): ReturnType<t
   try {
     return parseArgs(config);
   } catch (e) {
-    throw new UsageError((e as Error).message);
+    // Some of node's parseArgs messages span lines; a usage error is one line.
+    throw new UsageError((e as Error).message.replace(/\s*\n\s*/g, ' '));
   }
 }
 

@@ -1,0 +1,124 @@
+/**
+ * mimo-generate: text (or token ids) in, tokens out, on the WebGPU runtime — a hardware
+ * GPU when there is one, SwiftShader otherwise.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { PRESET_JSON, PRESETS } from '../presets.js';
+import { generate } from '../generate.js';
+import { loadCheckpointModel } from '../load.js';
+import { checkpointConfigJson, writeRandomCheckpoint } from '../weights/init.js';
+import { intFlag, numFlag, parseCliArgs, runCli, UsageError } from './usage.js';
+
+const HELP = `mimo-generate — generate with MiMo-V2-Flash on WebGPU (SwiftShader when there is no GPU)
+
+Usage: mimo-generate (--model DIR | --preset tiny) (--prompt TEXT | --tokens IDS) [options]
+
+  --model DIR          a checkpoint directory (config.json, *.safetensors, tokenizer.json)
+  --preset NAME        random weights for a preset (${PRESETS.join(', ')}), written to a temporary
+                       checkpoint by mimo-init's code (seed --init-seed, default 0)
+  --prompt TEXT        the prompt, through the checkpoint's tokenizer
+  --tokens IDS         the prompt as comma-separated token ids (bypasses the tokenizer)
+  --max-new N          tokens to generate (default 32); generation also stops at eos
+  --temperature T      0 = greedy (default), else sample from softmax(logits / T)
+  --top-k K            keep the K most likely tokens (default 0 = all)
+  --top-p P            keep the smallest most-likely set of mass >= P (default 1 = all)
+  --seed N             seed of the sampler's counter-based generator (default 0)
+  --logprobs K         also report the top-K log-probabilities of every generated token
+  --chunk N            most prompt tokens per prefill step (default 512)
+  --json               print one JSON object: {"tokens", "text", "prefill_tok_s",
+                       "decode_tok_s", "logprobs"?} instead of streaming
+  -h, --help           show this help
+
+Greedy ties go to the lower token id. Sampling runs on the GPU: only token ids (and the
+asked-for log-probabilities) are read back.`;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCliArgs({
+    args: argv,
+    options: {
+      model: { type: 'string' }, preset: { type: 'string' }, 'init-seed': { type: 'string' },
+      prompt: { type: 'string' }, tokens: { type: 'string' },
+      'max-new': { type: 'string' }, temperature: { type: 'string' }, 'top-k': { type: 'string' }, 'top-p': { type: 'string' },
+      seed: { type: 'string' }, logprobs: { type: 'string' }, chunk: { type: 'string' },
+      json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+    allowPositionals: true,
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+  if ((values.model === undefined) === (values.preset === undefined)) throw new UsageError('give exactly one of --model DIR or --preset NAME');
+  if (values.preset !== undefined && !PRESETS.includes(values.preset)) throw new UsageError(`--preset must be one of ${PRESETS.join(', ')} (got '${values.preset}')`);
+  if ((values.prompt === undefined) === (values.tokens === undefined)) throw new UsageError('give exactly one of --prompt TEXT or --tokens IDS');
+  let ids: number[] | undefined;
+  if (values.tokens !== undefined) {
+    ids = values.tokens.split(',').map((s) => {
+      const v = Number(s.trim());
+      if (s.trim() === '' || !Number.isInteger(v) || v < 0) throw new UsageError(`--tokens must be comma-separated token ids (got '${s}')`);
+      return v;
+    });
+  }
+  const maxNew = intFlag('max-new', values['max-new'], 32, 1);
+  const temperature = numFlag('temperature', values.temperature, 0, (v) => v >= 0, 'a number >= 0');
+  const topK = intFlag('top-k', values['top-k'], 0);
+  const topP = numFlag('top-p', values['top-p'], 1, (v) => v > 0 && v <= 1, 'in (0, 1]');
+  const seed = intFlag('seed', values.seed, 0);
+  const logprobs = intFlag('logprobs', values.logprobs, 0);
+  const chunk = intFlag('chunk', values.chunk, 512, 1);
+  const initSeed = intFlag('init-seed', values['init-seed'], 0);
+  if (seed > 0xffffffff) throw new UsageError(`--seed must be below 2^32 (got '${values.seed}')`);
+  if (logprobs > 20) throw new UsageError(`--logprobs must be at most 20 (got '${values.logprobs}')`);
+
+  let dir = values.model;
+  let tmp: string | undefined;
+  if (values.preset !== undefined) {
+    tmp = mkdtempSync(path.join(os.tmpdir(), 'mimo-preset-'));
+    dir = tmp;
+    const source = `preset ${values.preset}`;
+    await writeRandomCheckpoint(tmp, checkpointConfigJson(PRESET_JSON[values.preset], source, false), source, { fp8: false, mtp: false, seed: initSeed });
+  }
+  try {
+    const { model, tokenizer } = await loadCheckpointModel(dir!, { progress: !values.json });
+    if (!ids) {
+      if (!tokenizer) throw new Error(`${dir}: no tokenizer.json; give the prompt as --tokens IDS`);
+      ids = tokenizer.encode(values.prompt!);
+      if (!ids.length) throw new UsageError('--prompt encodes to no tokens');
+    }
+    // Streaming decodes everything so far and prints what is new: a multi-byte character
+    // appears once its last byte has come.
+    let shown = '';
+    const streamed: number[] = [];
+    const stream = !values.json;
+    const res = await generate(model, [ids], {
+      maxNew, temperature, topK, topP, seed, logprobs, chunk, eos: model.cfg.eosTokenIds,
+      onToken: stream ? (_seq, token) => {
+        streamed.push(token);
+        const text = tokenizer ? tokenizer.decode(streamed).replace(/\uFFFD+$/, '') : `${streamed.join(',')},`;
+        process.stdout.write(text.slice(shown.length));
+        shown = text;
+      } : undefined,
+    });
+    const text = tokenizer ? tokenizer.decode(res.tokens[0]) : undefined;
+    const rate = (n: number, ms: number) => (ms > 0 ? Number(((n * 1000) / ms).toFixed(3)) : null);
+    if (values.json) {
+      console.log(JSON.stringify({
+        tokens: res.tokens[0], text: text ?? null,
+        prefill_tok_s: rate(res.prefillTokens, res.prefillMs), decode_tok_s: rate(res.decodeTokens, res.decodeMs),
+        ...(res.logprobs ? { logprobs: res.logprobs[0] } : {}),
+      }));
+    } else {
+      process.stdout.write('\n');
+      console.error(`mimo-generate: ${res.prefillTokens} prompt tokens at ${rate(res.prefillTokens, res.prefillMs)} tok/s, ${res.tokens[0].length} new at ${rate(res.decodeTokens, res.decodeMs)} tok/s`);
+    }
+  } finally {
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  }
+  return 0;
+}
+
+await runCli('mimo-generate', main);

@@ -1,0 +1,122 @@
+/**
+ * The model's building blocks as launches of generated kernels on resident tensors:
+ * Linear layers (BF16, or FP8 with dynamic 1x128 activation quantisation), the dense
+ * SwiGLU FFN, the MoE layer (router, contiguous permutation, grouped GEMMs, combine),
+ * norms and residual adds. Every block takes a role prefix so that activations of
+ * different layers that are alive at once never share a buffer.
+ *
+ * A dense Linear is the masked grouped GEMM with one expert (ops/moe/grouped_gemm.ts):
+ * it reads PyTorch's [N, K] weights in place and computes x·Wᵀ with f32 accumulation.
+ */
+import type { DeviceTensor } from '../../backends/webgpu/runtime.js';
+import { FP8_BLOCK, cdiv, moeDims } from '../../ops/moe/shapes.js';
+import type { DenseFfnWeights, Linear, MoeWeights } from './weights.js';
+import type { Recorder } from './recorder.js';
+
+/** maskedCount = [T] for the one-expert masked GEMMs. */
+const countOf = (r: Recorder, T: number) => r.ints(`count.${T}`, [T]);
+
+/** x[T, K] with one f32 scale per (row, 128-wide group), for the FP8 GEMMs. */
+async function quantise(r: Recorder, role: string, x: DeviceTensor, T: number, K: number): Promise<{ q: DeviceTensor; s: DeviceTensor }> {
+  const G = cdiv(K, FP8_BLOCK);
+  const q = r.tensor(`${role}.xq`, 'fp8e4m3', T * K);
+  const s = r.tensor(`${role}.xs`, 'f32', T * G);
+  await r.launch('quant_act_e4m3', { x, q, scales: s }, { T, K, G });
+  return { q, s };
+}
+
+/** y[T, N] = x[T, K]·Wᵀ, bf16 out. */
+export async function linear(r: Recorder, role: string, x: DeviceTensor, T: number, L: Linear): Promise<DeviceTensor> {
+  const y = r.tensor(`${role}.y`, 'bf16', T * L.n);
+  const maskedCount = countOf(r, T);
+  if (!L.s) {
+    await r.launch('moe_down_bf16_masked', { h: x, wd: L.w, maskedCount, y }, { C: T, H: L.n, E: 1, F: L.k });
+  } else {
+    const { q, s } = await quantise(r, role, x, T, L.k);
+    await r.launch('moe_down_fp8_masked', { hq: q, hs: s, wd: L.w, wds: L.s, maskedCount, y },
+      { C: T, H: L.n, HB: cdiv(L.n, FP8_BLOCK), E: 1, F: L.k, FG: cdiv(L.k, FP8_BLOCK) });
+  }
+  return y;
+}
+
+/** down(silu(x·Wgᵀ) * (x·Wuᵀ)): gate and up in one fused GEMM. */
+export async function denseFfn(r: Recorder, role: string, x: DeviceTensor, T: number, H: number, w: DenseFfnWeights): Promise<DeviceTensor> {
+  const F = w.gate.n;
+  const h = r.tensor(`${role}.h`, 'bf16', T * F);
+  const maskedCount = countOf(r, T);
+  if (!w.gate.s) {
+    await r.launch('moe_gate_up_bf16_masked', { x, wg: w.gate.w, wu: w.up.w, maskedCount, h }, { C: T, H, E: 1, F });
+  } else {
+    const { q, s } = await quantise(r, `${role}.in`, x, T, H);
+    await r.launch('moe_gate_up_fp8_masked', { xq: q, xs: s, wg: w.gate.w, wu: w.up.w, wgs: w.gate.s, wus: w.up.s!, maskedCount, h },
+      { C: T, H, HG: cdiv(H, FP8_BLOCK), E: 1, F, FB: cdiv(F, FP8_BLOCK) });
+  }
+  return linear(r, `${role}.down`, h, T, w.down);
+}
+
+/**
+ * The MoE layer: sigmoid router with bias-corrected top-k, the contiguous layout (each
+ * expert's rows together, padded to the GEMM tile), grouped gate/up + SwiGLU and down
+ * GEMMs over the experts, then the weighted sum back in token order.
+ */
+export async function moeFfn(r: Recorder, role: string, x: DeviceTensor, T: number, H: number, E: number, TOPK: number, w: MoeWeights): Promise<DeviceTensor> {
+  const F = w.gate.n;
+  const { NC, MP } = moeDims(T, TOPK, E);
+  const logits = r.tensor(`${role}.logits`, 'f32', T * E);
+  await r.launch('router_logits', { x, w: w.router, logits }, { T, H, E });
+  const ids = r.tensor(`${role}.ids`, 'i32', T * TOPK);
+  const weights = r.tensor(`${role}.weights`, 'f32', T * TOPK);
+  await r.launch('moe_router', { logits, bias: w.bias, ids, weights }, { T, E, TOPK });
+  const chunkCounts = r.tensor(`${role}.chunkCounts`, 'i32', NC * E);
+  const chunkOffsets = r.tensor(`${role}.chunkOffsets`, 'i32', NC * E);
+  const counts = r.tensor(`${role}.counts`, 'i32', E);
+  const offsets = r.tensor(`${role}.offsets`, 'i32', E);
+  await r.launch('moe_count', { ids, chunkCounts }, { T, TOPK, NC, E });
+  await r.launch('moe_scan', { chunkCounts, chunkOffsets, counts, offsets }, { NC, E });
+  const rowIndex = r.tensor(`${role}.rowIndex`, 'i32', MP);
+  const rowExpert = r.tensor(`${role}.rowExpert`, 'i32', MP);
+  const slotRow = r.tensor(`${role}.slotRow`, 'i32', T * TOPK);
+  await r.launch('moe_place_contiguous', { ids, chunkOffsets, counts, offsets, rowIndex, rowExpert, slotRow }, { T, TOPK, NC, E, MP });
+  const h = r.tensor(`${role}.h`, 'bf16', MP * F);
+  const y = r.tensor(`${role}.y`, 'bf16', MP * H);
+  if (!w.gate.s) {
+    const xp = r.tensor(`${role}.xp`, 'bf16', MP * H);
+    await r.launch('moe_gather', { x, rowIndex, xp }, { T, H, R: MP, TOPK });
+    await r.launch('moe_gate_up_bf16', { x: xp, wg: w.gate.w, wu: w.up.w, rowExpert, h }, { M: MP, H, E, F });
+    await r.launch('moe_down_bf16', { h, wd: w.down.w, rowExpert, y }, { M: MP, H, E, F });
+  } else {
+    const HG = cdiv(H, FP8_BLOCK);
+    const { q, s } = await quantise(r, `${role}.in`, x, T, H);
+    const xqp = r.tensor(`${role}.xqp`, 'fp8e4m3', MP * H);
+    const xsp = r.tensor(`${role}.xsp`, 'f32', MP * HG);
+    await r.launch('moe_gather_fp8', { xq: q, xs: s, rowIndex, xqp, xsp }, { T, H, HG, R: MP, TOPK });
+    await r.launch('moe_gate_up_fp8', { xq: xqp, xs: xsp, wg: w.gate.w, wu: w.up.w, wgs: w.gate.s, wus: w.up.s!, rowExpert, h },
+      { M: MP, H, HG, E, F, FB: cdiv(F, FP8_BLOCK) });
+    const hq = await quantise(r, `${role}.mid`, h, MP, F);
+    await r.launch('moe_down_fp8', { hq: hq.q, hs: hq.s, wd: w.down.w, wds: w.down.s!, rowExpert, y },
+      { M: MP, H, HB: cdiv(H, FP8_BLOCK), E, F, FG: cdiv(F, FP8_BLOCK) });
+  }
+  const out = r.tensor(`${role}.out`, 'bf16', T * H);
+  await r.launch('moe_combine', { y, slotRow, w: weights, out }, { R: MP, H, T, TOPK });
+  return out;
+}
+
+export async function rmsnorm(r: Recorder, role: string, x: DeviceTensor, w: DeviceTensor, T: number, D: number): Promise<DeviceTensor> {
+  const y = r.tensor(role, 'bf16', T * D);
+  await r.launch('rmsnorm', { x, w, y }, { T, D });
+  return y;
+}
+
+/** sum = a + b (the residual stream, rounded to bf16 once) and y = rmsnorm(sum)·w, in one launch. */
+export async function addNorm(r: Recorder, role: string, a: DeviceTensor, b: DeviceTensor, w: DeviceTensor, T: number, D: number): Promise<{ sum: DeviceTensor; y: DeviceTensor }> {
+  const sum = r.tensor(`${role}.sum`, 'bf16', T * D);
+  const y = r.tensor(`${role}.y`, 'bf16', T * D);
+  await r.launch('add_rmsnorm', { a, b, w, sum, y }, { T, D });
+  return { sum, y };
+}
+
+export async function add(r: Recorder, role: string, a: DeviceTensor, b: DeviceTensor, n: number): Promise<DeviceTensor> {
+  const out = r.tensor(role, 'bf16', n);
+  await r.launch('residual_add', { a, b, out }, { N: n });
+  return out;
+}

@@ -18,10 +18,11 @@ import { denseCases } from './cases/dense.js';
 import { attentionCases } from './cases/attention.js';
 import { fp8Cases } from './cases/fp8.js';
 import { moeCases } from './cases/moe.js';
+import { modelOpsCases } from './cases/model-ops.js';
 
 const t0 = performance.now();
 const BACKENDS: Backend[] = ['webgpu', 'cuda-emu'];
-const cases: Case[] = [...denseCases(), ...attentionCases(), ...fp8Cases(), ...moeCases()];
+const cases: Case[] = [...denseCases(), ...attentionCases(), ...fp8Cases(), ...moeCases(), ...modelOpsCases()];
 
 /** Every base kernel of both generated manifests. */
 function manifestKernels(): string[] {

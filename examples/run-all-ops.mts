@@ -19,10 +19,11 @@ import { attentionCases } from './cases/attention.js';
 import { fp8Cases } from './cases/fp8.js';
 import { moeCases } from './cases/moe.js';
 import { modelOpsCases } from './cases/model-ops.js';
+import { rowsCases } from './cases/rows.js';
 
 const t0 = performance.now();
 const BACKENDS: Backend[] = ['webgpu', 'cuda-emu'];
-const cases: Case[] = [...denseCases(), ...attentionCases(), ...fp8Cases(), ...moeCases(), ...modelOpsCases()];
+const cases: Case[] = [...denseCases(), ...attentionCases(), ...fp8Cases(), ...moeCases(), ...modelOpsCases(), ...rowsCases()];
 
 /** Every base kernel of both generated manifests. */
 function manifestKernels(): string[] {

@@ -82,7 +82,7 @@ export class ModelContext {
       await r.launch('gather_rows', { x: y, rows: r.ints(`${role}.rowIndex`, rows), out: a }, { T, H, R: M });
     }
     const out = r.tensor(`${role}.logits`, 'f32', M * V);
-    await r.launch('gemm_bf16', { a, b: this.w.lmHeadT, out }, { M, N: V, K: H });
+    await r.launch('logits_rows', { x: a, w: this.w.lmHead, out }, { T: M, K: H, N: V });
     return out;
   }
 }

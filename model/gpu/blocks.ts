@@ -7,11 +7,18 @@
  *
  * A dense Linear is the masked grouped GEMM with one expert (ops/moe/grouped_gemm.ts):
  * it reads PyTorch's [N, K] weights in place and computes x·Wᵀ with f32 accumulation.
+ * Steps of at most ROWS_MAX rows (decode, MTP verify) use the GEMV-style kernels of
+ * ops/rows/ instead: a 32-row tensor-core tile would be mostly padding, and the MoE layer
+ * then reads each token's experts directly, with no permutation. FP8 there is weight-only
+ * (activations stay bf16).
  */
 import type { DeviceTensor } from '../../backends/webgpu/runtime.js';
 import { FP8_BLOCK, cdiv, moeDims } from '../../ops/moe/shapes.js';
 import type { DenseFfnWeights, Linear, MoeWeights } from './weights.js';
 import type { Recorder } from './recorder.js';
+
+/** The most rows a step may have for the GEMV-style kernels. */
+export const ROWS_MAX = 16;
 
 /** maskedCount = [T] for the one-expert masked GEMMs. */
 const countOf = (r: Recorder, T: number) => r.ints(`count.${T}`, [T]);
@@ -28,6 +35,11 @@ async function quantise(r: Recorder, role: string, x: DeviceTensor, T: number, K
 /** y[T, N] = x[T, K]·Wᵀ, bf16 out. */
 export async function linear(r: Recorder, role: string, x: DeviceTensor, T: number, L: Linear): Promise<DeviceTensor> {
   const y = r.tensor(`${role}.y`, 'bf16', T * L.n);
+  if (T <= ROWS_MAX) {
+    if (!L.s) await r.launch('linear_rows_bf16', { x, w: L.w, y }, { T, K: L.k, N: L.n });
+    else await r.launch('linear_rows_fp8', { x, w: L.w, ws: L.s, y }, { T, K: L.k, N: L.n, NB: cdiv(L.n, FP8_BLOCK), KB: cdiv(L.k, FP8_BLOCK) });
+    return y;
+  }
   const maskedCount = countOf(r, T);
   if (!L.s) {
     await r.launch('moe_down_bf16_masked', { h: x, wd: L.w, maskedCount, y }, { C: T, H: L.n, E: 1, F: L.k });
@@ -43,6 +55,11 @@ export async function linear(r: Recorder, role: string, x: DeviceTensor, T: numb
 export async function denseFfn(r: Recorder, role: string, x: DeviceTensor, T: number, H: number, w: DenseFfnWeights): Promise<DeviceTensor> {
   const F = w.gate.n;
   const h = r.tensor(`${role}.h`, 'bf16', T * F);
+  if (T <= ROWS_MAX) {
+    if (!w.gate.s) await r.launch('gate_up_rows_bf16', { x, wg: w.gate.w, wu: w.up.w, h }, { T, H, F });
+    else await r.launch('gate_up_rows_fp8', { x, wg: w.gate.w, wu: w.up.w, wgs: w.gate.s, wus: w.up.s!, h }, { T, H, F, FB: cdiv(F, FP8_BLOCK), HG: cdiv(H, FP8_BLOCK) });
+    return linear(r, `${role}.down`, h, T, w.down);
+  }
   const maskedCount = countOf(r, T);
   if (!w.gate.s) {
     await r.launch('moe_gate_up_bf16_masked', { x, wg: w.gate.w, wu: w.up.w, maskedCount, h }, { C: T, H, E: 1, F });
@@ -67,6 +84,7 @@ export async function moeFfn(r: Recorder, role: string, x: DeviceTensor, T: numb
   const ids = r.tensor(`${role}.ids`, 'i32', T * TOPK);
   const weights = r.tensor(`${role}.weights`, 'f32', T * TOPK);
   await r.launch('moe_router', { logits, bias: w.bias, ids, weights }, { T, E, TOPK });
+  if (T <= ROWS_MAX) return moeRows(r, role, x, T, H, E, TOPK, F, ids, weights, w);
   const chunkCounts = r.tensor(`${role}.chunkCounts`, 'i32', NC * E);
   const chunkOffsets = r.tensor(`${role}.chunkOffsets`, 'i32', NC * E);
   const counts = r.tensor(`${role}.counts`, 'i32', E);
@@ -98,6 +116,21 @@ export async function moeFfn(r: Recorder, role: string, x: DeviceTensor, T: numb
   }
   const out = r.tensor(`${role}.out`, 'bf16', T * H);
   await r.launch('moe_combine', { y, slotRow, w: weights, out }, { R: MP, H, T, TOPK });
+  return out;
+}
+
+/** Few tokens: each token's chosen experts applied directly, summed with the router weights in slot order. */
+async function moeRows(r: Recorder, role: string, x: DeviceTensor, T: number, H: number, E: number, TOPK: number, F: number, ids: DeviceTensor, weights: DeviceTensor, w: MoeWeights): Promise<DeviceTensor> {
+  const h = r.tensor(`${role}.h`, 'bf16', T * TOPK * F);
+  const out = r.tensor(`${role}.out`, 'bf16', T * H);
+  const FB = cdiv(F, FP8_BLOCK), HG = cdiv(H, FP8_BLOCK);
+  if (!w.gate.s) {
+    await r.launch('moe_gate_up_rows_bf16', { x, ids, wg: w.gate.w, wu: w.up.w, h }, { T, TOPK, H, F, E });
+    await r.launch('moe_down_rows_bf16', { h, ids, wd: w.down.w, w: weights, out }, { T, TOPK, H, F, E });
+  } else {
+    await r.launch('moe_gate_up_rows_fp8', { x, ids, wg: w.gate.w, wu: w.up.w, wgs: w.gate.s, wus: w.up.s!, h }, { T, TOPK, H, F, E, FB, HG });
+    await r.launch('moe_down_rows_fp8', { h, ids, wd: w.down.w, wds: w.down.s!, w: weights, out }, { T, TOPK, H, F, E, HB: cdiv(H, FP8_BLOCK), FG: FB });
+  }
   return out;
 }
 

@@ -5,7 +5,6 @@
  *  - a Linear [N, K] stays [N, K] (PyTorch's layout; the masked grouped GEMM with one
  *    expert computes x·Wᵀ), BF16 or FP8 with its [⌈N/128⌉, ⌈K/128⌉] f32 block scales;
  *  - a MoE layer's experts are stacked into [E, F, H] / [E, H, F] (and their scales);
- *  - lm_head is transposed to [H, V] for gemm_bf16, which gives f32 logits;
  *  - the router gate, its correction bias and the sinks are f32.
  */
 import type { DeviceTensor, WebGpuRuntime } from '../../backends/webgpu/runtime.js';
@@ -69,7 +68,8 @@ export interface MtpWeights {
 
 export interface ModelWeights {
   readonly embed: DeviceTensor;
-  readonly lmHeadT: DeviceTensor;
+  /** [V, H] (the embedding when tied); logits_rows gives f32 logits. */
+  readonly lmHead: DeviceTensor;
   readonly norm: DeviceTensor;
   readonly layers: readonly LayerWeights[];
   readonly mtp: readonly MtpWeights[];
@@ -148,17 +148,6 @@ class Uploader {
     }
     return { n, k, w, s };
   }
-
-  /** lm_head [V, H] as [H, V] for gemm_bf16. */
-  async transposed(name: string): Promise<DeviceTensor> {
-    const [v, h] = this.info(name).shape;
-    const src = new Uint16Array((await this.ckpt.read(name)).slice().buffer);
-    const dst = new Uint16Array(v * h);
-    for (let r = 0; r < v; r++) for (let c = 0; c < h; c++) dst[c * v + r] = src[r * h + c];
-    const t = this.buffer('bf16', v * h, `${name} (transposed)`);
-    this.write(t, 0, new Uint8Array(dst.buffer));
-    return t;
-  }
 }
 
 async function attention(u: Uploader, cfg: MimoConfig, prefix: string, kind: AttentionKind): Promise<AttentionWeights> {
@@ -193,7 +182,7 @@ async function moe(u: Uploader, cfg: MimoConfig, prefix: string): Promise<MoeWei
 export async function uploadWeights(rt: WebGpuRuntime, ckpt: Checkpoint, cfg: MimoConfig, mtpLayers: number, progress?: Progress): Promise<ModelWeights> {
   const u = new Uploader(rt, ckpt, progress);
   const embed = await u.plain('model.embed_tokens.weight');
-  const lmHeadT = await u.transposed(cfg.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight');
+  const lmHead = cfg.tieWordEmbeddings ? embed : await u.plain('lm_head.weight');
   const norm = await u.plain('model.norm.weight');
   const layers: LayerWeights[] = [];
   for (const [i, l] of cfg.layers.entries()) {
@@ -220,7 +209,7 @@ export async function uploadWeights(rt: WebGpuRuntime, ckpt: Checkpoint, cfg: Mi
     });
   }
   await rt.gpu.device.queue.onSubmittedWorkDone();
-  return { embed, lmHeadT, norm, layers, mtp, bytes: u.bytes };
+  return { embed, lmHead, norm, layers, mtp, bytes: u.bytes };
 }
 
 /** Frees every weight buffer. */

@@ -20,10 +20,11 @@ import { fp8Cases } from './cases/fp8.js';
 import { moeCases } from './cases/moe.js';
 import { modelOpsCases } from './cases/model-ops.js';
 import { rowsCases } from './cases/rows.js';
+import { samplingCases } from './cases/sampling.js';
 
 const t0 = performance.now();
 const BACKENDS: Backend[] = ['webgpu', 'cuda-emu'];
-const cases: Case[] = [...denseCases(), ...attentionCases(), ...fp8Cases(), ...moeCases(), ...modelOpsCases(), ...rowsCases()];
+const cases: Case[] = [...denseCases(), ...attentionCases(), ...fp8Cases(), ...moeCases(), ...modelOpsCases(), ...rowsCases(), ...samplingCases()];
 
 /** Every base kernel of both generated manifests. */
 function manifestKernels(): string[] {

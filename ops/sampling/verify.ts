@@ -1,0 +1,95 @@
+import { kernel, cdiv, local, localIndex, shared, workgroupId, f32, i32, u32, type bool, type Out, type Tensor } from '../../compiler/dsl/index.js';
+import { drawKept } from './draw.js';
+import { filterRow, keptMass, keptWeight } from './filter.js';
+import { uniformDraw } from './random.js';
+
+/**
+ * Verification of N chained draft tokens per sequence (MTP with one draft per step) in
+ * FlashInfer's chain format: accepted[b, :] is the accepted drafts, then the token the
+ * target emits at the first rejection (or the bonus token after N acceptances), padded
+ * with -1 to NP = N + 1 entries; accept_len[b] counts the non-padding entries (1..N+1).
+ * NP must be N + 1 (shape symbols cannot be expressions). A draft id outside [0, V) is
+ * never accepted.
+ */
+
+/** SGLang verify_tree_greedy for a chain: draft i is accepted while it equals the target argmax at i. */
+export const verify_greedy = kernel(
+  {
+    doc: 'accepted[b,:] = target_ids[b,0..a] then -1, a = number of leading draft[b,i] == target_ids[b,i]; accept_len[b] = a + 1',
+    consts: { WG: 64 },
+    workgroup: (c) => [c.WG],
+    grid: (c) => [cdiv(c.B, c.WG)],
+  },
+  (
+    draft: Tensor<i32, ['B', 'N']>, target_ids: Tensor<i32, ['B', 'NP']>, accepted: Out<i32, ['B', 'NP']>, accept_len: Out<i32, ['B']>,
+    c: { B: i32; N: i32; NP: i32; WG: i32 },
+  ) => {
+    const b = workgroupId.x * c.WG + localIndex;
+    if (b < c.B) {
+      // An accepted draft equals the target's token there, so the row is the target's tokens up to the first mismatch.
+      let live = true;
+      let len = 0;
+      for (let i = 0; i < c.NP; i++) {
+        const t = target_ids[b * c.NP + i];
+        accepted[b * c.NP + i] = live ? t : -1;
+        if (live) len = i + 1;
+        live = live && i < c.N && draft[b * c.N + i] === t;
+      }
+      accept_len[b] = len;
+    }
+  },
+);
+
+/**
+ * Lossless speculative sampling with a deterministic drafter (SGLang's target-only
+ * tree_speculative_sampling with draft_probs = 0, chain form). At position i < N, p is
+ * the filtered target distribution (filter.ts, as sample_token) and t = draft[b, i]:
+ * accept t iff uniformDraw(seed, step, b, 2i) < p(t); on rejection emit a draw (stream
+ * 2i + 1) from p with t's mass removed, renormalised, and stop. After N acceptances the
+ * bonus token is drawn from position N's p (stream 2N + 1). The emitted tokens are then
+ * distributed exactly as sampling from the target one position at a time.
+ * One workgroup per sequence walks the positions in order; after the stop it keeps
+ * looping without touching memory (barriers must stay in uniform control flow).
+ */
+export const verify_sample = kernel(
+  {
+    doc: 'speculative sampling of N chained drafts against target logits[b,i,:] (filtered as sample_token): accept draft with probability p(draft), else draw from p without it and stop; bonus draw after N acceptances',
+    // 128 first: at 256, ptxas for sm_90a spills (28 bytes) in this long loop body; sm_80 does not.
+    tunables: { WG: [128, 64, 256, 32] },
+    constraints: (c) => [256 % c.WG === 0, c.WG >= 32],
+    workgroup: (c) => [c.WG],
+    grid: (c) => [c.B],
+  },
+  (
+    draft: Tensor<i32, ['B', 'N']>, logits: Tensor<f32, ['B', 'NP', 'V']>, accepted: Out<i32, ['B', 'NP']>, accept_len: Out<i32, ['B']>,
+    c: { B: i32; N: i32; NP: i32; V: i32; temperature: f32; top_k: i32; top_p: f32; seed: u32; step: u32; WG: i32 },
+  ) => {
+    const b = workgroupId.x;
+    const scratch = shared(f32, 8 * c.WG);
+    const pick = shared(i32, 1);
+    const cutKey = local(u32, 2);
+    const cutId = local(i32, 2);
+    // Identical in every thread: derived from workgroup-wide results only.
+    let done: bool = false;
+    let len = 0;
+    for (let i = 0; i < c.NP; i++) {
+      const row = (b * c.NP + i) * c.V;
+      const live: bool = !done;
+      const m = filterRow(logits, row, c.V, c.temperature, c.top_k, c.top_p, cutKey, cutId, live, scratch, c.WG);
+      const z = keptMass(logits, row, c.V, m, c.temperature, cutKey, cutId, live, scratch, c.WG);
+      const t = i < c.N ? draft[b * c.N + i] : -1;
+      const pt = t >= 0 && t < c.V ? keptWeight(logits[row + t], t, m, c.temperature, cutKey, cutId, -1) / z : 0.0;
+      const accept: bool = live && uniformDraw(c.seed, c.step, b, 2 * i) < pt;
+      const emitted = drawKept(logits, row, c.V, m, c.temperature, cutKey, cutId, t, uniformDraw(c.seed, c.step, b, 2 * i + 1), live && !accept, scratch, pick, c.WG);
+      if (live) {
+        if (localIndex === 0) accepted[b * c.NP + i] = accept ? t : emitted;
+        len = i + 1;
+        done = !accept;
+      }
+    }
+    if (localIndex === 0) {
+      for (let i = len; i < c.NP; i++) accepted[b * c.NP + i] = -1;
+      accept_len[b] = len;
+    }
+  },
+);

@@ -46,6 +46,18 @@ cudaError_t mimo_dequant_w_e4m3(const void* w, const void* scales, void* out, in
 cudaError_t mimo_gemm_bf16(const void* a, const void* b, void* out, int M, int N, int K, cudaStream_t stream);
 // C[M,N] = A[M,K]·B[K,N]; f32 inputs, f32 accumulate and output
 cudaError_t mimo_gemm_f32(const void* a, const void* b, void* out, int M, int N, int K, cudaStream_t stream);
+// out[n] = bf16(f32(a[n]) + f32(b[n])); bf16 [N]
+cudaError_t mimo_residual_add(const void* a, const void* b, void* out, int N, cudaStream_t stream);
+// sum[t,d] = bf16(f32(a[t,d]) + f32(b[t,d])); y[t,d] = sum[t,d] * rsqrt(mean_d(sum[t,d]^2) + EPS) * w[d]; bf16 in/out, f32 math
+cudaError_t mimo_add_rmsnorm(const void* a, const void* b, const void* w, void* sum, void* y, int T, int D, cudaStream_t stream);
+// logits[t, e] = sum_h f32(x[t, h]) * w[e, h]; x bf16 [T, H], w f32 [E, H], f32 accumulation; deterministic
+cudaError_t mimo_router_logits(const void* x, const void* w, void* logits, int T, int H, int E, cudaStream_t stream);
+// out[t, :] = table[ids[t], :]; zeros where ids[t] is outside [0, V) (never read); bf16 [V, H] table
+cudaError_t mimo_embed_tokens(const void* table, const void* ids, void* out, int V, int H, int T, cudaStream_t stream);
+// out[r, :] = x[rows[r], :]; zeros where rows[r] is outside [0, T) (never read); bf16
+cudaError_t mimo_gather_rows(const void* x, const void* rows, void* out, int T, int H, int R, cudaStream_t stream);
+// out[t, 0:H] = a[t, :], out[t, H:2H] = b[t, :]; out is [T, H2] with H2 = 2H; bf16
+cudaError_t mimo_concat_halves(const void* a, const void* b, void* out, int T, int H, int H2, cudaStream_t stream);
 // out[t, :] = Σ_j w[t, j] * y[slotRow[t, j], :] (f32, slots in order, rows < 0 skipped), bf16 out; y[R, H] bf16 from either layout
 cudaError_t mimo_moe_combine(const void* y, const void* slotRow, const void* w, void* out, int R, int H, int T, int TOPK, cudaStream_t stream);
 // contiguous layout: h[M, F] = silu(x·Wg[e]ᵀ) * (x·Wu[e]ᵀ), e = rowExpert of the row tile; x[M, H], Wg/Wu[E, F, H] bf16, f32 accumulate (tensor cores on CUDA), bf16 out
@@ -80,6 +92,34 @@ cudaError_t mimo_moe_gather_fp8(const void* xq, const void* xs, const void* rowI
 cudaError_t mimo_moe_router(const void* logits, const void* bias, void* ids, void* weights, int T, int E, int TOPK, cudaStream_t stream);
 // y[t,d] = x[t,d] * rsqrt(mean_d(x[t,d]^2) + EPS) * w[d]; bf16 in/out, f32 math
 cudaError_t mimo_rmsnorm(const void* x, const void* w, void* y, int T, int D, cudaStream_t stream);
+// h[t, f] = bf16(silu(x[t]·wg[f]) * (x[t]·wu[f])); x bf16 [T, H], wg, wu bf16 [F, H]; f32 math
+cudaError_t mimo_gate_up_rows_bf16(const void* x, const void* wg, const void* wu, void* h, int T, int H, int F, cudaStream_t stream);
+// h[t, f] = bf16(silu(x[t]·deq(wg)[f]) * (x[t]·deq(wu)[f])); wg, wu e4m3 [F, H] with wgs, wus f32 [FB, HG] 128x128 block scales; W8A16
+cudaError_t mimo_gate_up_rows_fp8(const void* x, const void* wg, const void* wu, const void* wgs, const void* wus, void* h, int T, int H, int F, int FB, int HG, cudaStream_t stream);
+// y[t, n] = bf16(sum_k x[t, k] * w[n, k]); x bf16 [T, K], w bf16 [N, K]; f32 accumulation, one thread per n
+cudaError_t mimo_linear_rows_bf16(const void* x, const void* w, void* y, int T, int K, int N, cudaStream_t stream);
+// y[t, n] = bf16(sum_k x[t, k] * f32(w[n, k]) * ws[n/128, k/128]); x bf16 [T, K], w e4m3 [N, K], ws f32 [NB, KB] (cdiv(N|K, 128)); W8A16
+cudaError_t mimo_linear_rows_fp8(const void* x, const void* w, const void* ws, void* y, int T, int K, int N, int NB, int KB, cudaStream_t stream);
+// out[t, n] = sum_k x[t, k] * w[n, k] in f32; x bf16 [T, K], w bf16 [N, K] (lm_head, N up to 152576)
+cudaError_t mimo_logits_rows(const void* x, const void* w, void* out, int T, int K, int N, cudaStream_t stream);
+// h[t, j, f] = bf16(silu(x[t]·wg[e, f]) * (x[t]·wu[e, f])), e = ids[t, j]; zeros where e is outside [0, E); bf16 [E, F, H] weights
+cudaError_t mimo_moe_gate_up_rows_bf16(const void* x, const void* ids, const void* wg, const void* wu, void* h, int T, int TOPK, int H, int F, int E, cudaStream_t stream);
+// moe_gate_up_rows_bf16 with wg, wu e4m3 [E, F, H] and wgs, wus f32 [E, FB, HG] 128x128 block scales; W8A16
+cudaError_t mimo_moe_gate_up_rows_fp8(const void* x, const void* ids, const void* wg, const void* wu, const void* wgs, const void* wus, void* h, int T, int TOPK, int H, int F, int E, int FB, int HG, cudaStream_t stream);
+// out[t, n] = bf16(sum_j w[t, j] * (h[t, j]·wd[ids[t, j], n])), j in order, f32; slots with ids outside [0, E) skipped; bf16 [E, H, F] weights
+cudaError_t mimo_moe_down_rows_bf16(const void* h, const void* ids, const void* wd, const void* w, void* out, int T, int TOPK, int H, int F, int E, cudaStream_t stream);
+// moe_down_rows_bf16 with wd e4m3 [E, H, F] and wds f32 [E, HB, FG] 128x128 block scales; W8A16
+cudaError_t mimo_moe_down_rows_fp8(const void* h, const void* ids, const void* wd, const void* wds, const void* w, void* out, int T, int TOPK, int H, int F, int E, int HB, int FG, cudaStream_t stream);
+// ids[b] = argmax_v logits[b,v], ties to the lower id; one workgroup per row
+cudaError_t mimo_sample_greedy(const void* logits, void* ids, int B, int V, cudaStream_t stream);
+// ids[b,:K], logprobs[b,:K] = top-K of log_softmax(logits[b,:]) (ties: lower id); chosen_logprob[b] = log_softmax(logits[b,:])[chosen[b]]; one workgroup per row
+cudaError_t mimo_sample_logprobs(const void* logits, const void* chosen, void* ids, void* logprobs, void* chosen_logprob, int B, int V, int K, cudaStream_t stream);
+// ids[b] ~ softmax(logits[b,:] / temperature) after top-k then top-p (renormalised), u from a counter-based hash of (seed, step, b); one workgroup per row
+cudaError_t mimo_sample_token(const void* logits, void* ids, int B, int V, float temperature, int top_k, float top_p, unsigned seed, unsigned step, cudaStream_t stream);
+// accepted[b,:] = target_ids[b,0..a] then -1, a = number of leading draft[b,i] == target_ids[b,i]; accept_len[b] = a + 1
+cudaError_t mimo_verify_greedy(const void* draft, const void* target_ids, void* accepted, void* accept_len, int B, int N, int NP, cudaStream_t stream);
+// speculative sampling of N chained drafts against target logits[b,i,:] (filtered as sample_token): accept draft with probability p(draft), else draw from p without it and stop; bonus draw after N acceptances
+cudaError_t mimo_verify_sample(const void* draft, const void* logits, void* accepted, void* accept_len, int B, int N, int NP, int V, float temperature, int top_k, float top_p, unsigned seed, unsigned step, cudaStream_t stream);
 // y[r,:] = exp(x[r,:] - max x[r,:]) / sum exp(x[r,:] - max x[r,:]); f32
 cudaError_t mimo_softmax(const void* x, void* y, int R, int N, cudaStream_t stream);
 // out[t,f] = silu(gate[t,f]) * up[t,f]; bf16 in/out, f32 math

@@ -27,6 +27,8 @@ export interface GenerateOptions extends SamplingParams {
   /** Most prompt tokens of one sequence per prefill step. */
   readonly chunk?: number;
   readonly onToken?: (seq: number, token: number) => void;
+  /** Test hook: sees the KV cache after the last step, before it is freed. */
+  readonly inspect?: (kv: KvCache) => Promise<void>;
 }
 
 export interface GenerateResult {
@@ -123,6 +125,7 @@ export async function generate(model: Model, prompts: readonly (readonly number[
     await run((r) => fwd.step(r, active, 'last', true), (o) => o.logitRows.map((j) => seqs.indexOf(o.rows.rows[j].seq)));
   }
   const t2 = performance.now();
+  await opts.inspect?.(kv);
   kv.destroy();
   return {
     tokens: out,

@@ -6,7 +6,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PRESET_JSON, PRESETS } from '../presets.js';
-import { generate } from '../generate.js';
+import { generate, type GenerateResult } from '../generate.js';
+import { generateMtp, type MtpResult } from '../generate-mtp.js';
 import { loadCheckpointModel } from '../load.js';
 import { checkpointConfigJson, writeRandomCheckpoint } from '../weights/init.js';
 import { intFlag, numFlag, parseCliArgs, runCli, UsageError } from './usage.js';
@@ -27,8 +28,14 @@ Usage: mimo-generate (--model DIR | --preset tiny) (--prompt TEXT | --tokens IDS
   --seed N             seed of the sampler's counter-based generator (default 0)
   --logprobs K         also report the top-K log-probabilities of every generated token
   --chunk N            most prompt tokens per prefill step (default 512)
+  --mtp                speculative decoding with the checkpoint's 3 MTP layers: they draft 3
+                       tokens, one target pass verifies them (lossless: greedy output equals
+                       plain greedy; sampled output has the target's distribution)
+  --mtp-oracle         test hook: MTP whose drafts are the target's own greedy continuation
+                       (computed first, without MTP), so every draft is accepted
   --json               print one JSON object: {"tokens", "text", "prefill_tok_s",
-                       "decode_tok_s", "logprobs"?} instead of streaming
+                       "decode_tok_s", "logprobs"?, "accepted_length"?, "target_passes"?}
+                       instead of streaming (accepted_length: mean tokens per target pass)
   -h, --help           show this help
 
 Greedy ties go to the lower token id. Sampling runs on the GPU: only token ids (and the
@@ -42,6 +49,7 @@ async function main(argv: string[]): Promise<number> {
       prompt: { type: 'string' }, tokens: { type: 'string' },
       'max-new': { type: 'string' }, temperature: { type: 'string' }, 'top-k': { type: 'string' }, 'top-p': { type: 'string' },
       seed: { type: 'string' }, logprobs: { type: 'string' }, chunk: { type: 'string' },
+      mtp: { type: 'boolean', default: false }, 'mtp-oracle': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -73,6 +81,10 @@ async function main(argv: string[]): Promise<number> {
   const initSeed = intFlag('init-seed', values['init-seed'], 0);
   if (seed > 0xffffffff) throw new UsageError(`--seed must be below 2^32 (got '${values.seed}')`);
   if (logprobs > 20) throw new UsageError(`--logprobs must be at most 20 (got '${values.logprobs}')`);
+  const oracle = values['mtp-oracle'];
+  const mtp = values.mtp || oracle;
+  if (oracle && temperature !== 0) throw new UsageError('--mtp-oracle drafts the greedy continuation; it needs --temperature 0');
+  if (mtp && logprobs) throw new UsageError('--logprobs is not reported with --mtp');
 
   let dir = values.model;
   let tmp: string | undefined;
@@ -80,10 +92,10 @@ async function main(argv: string[]): Promise<number> {
     tmp = mkdtempSync(path.join(os.tmpdir(), 'mimo-preset-'));
     dir = tmp;
     const source = `preset ${values.preset}`;
-    await writeRandomCheckpoint(tmp, checkpointConfigJson(PRESET_JSON[values.preset], source, false), source, { fp8: false, mtp: false, seed: initSeed });
+    await writeRandomCheckpoint(tmp, checkpointConfigJson(PRESET_JSON[values.preset], source, false), source, { fp8: false, mtp, seed: initSeed });
   }
   try {
-    const { model, tokenizer } = await loadCheckpointModel(dir!, { progress: !values.json });
+    const { model, tokenizer } = await loadCheckpointModel(dir!, { progress: !values.json, mtp });
     if (!ids) {
       if (!tokenizer) throw new Error(`${dir}: no tokenizer.json; give the prompt as --tokens IDS`);
       ids = tokenizer.encode(values.prompt!);
@@ -94,15 +106,23 @@ async function main(argv: string[]): Promise<number> {
     let shown = '';
     const streamed: number[] = [];
     const stream = !values.json;
-    const res = await generate(model, [ids], {
-      maxNew, temperature, topK, topP, seed, logprobs, chunk, eos: model.cfg.eosTokenIds,
-      onToken: stream ? (_seq, token) => {
+    const prompt = ids;
+    const base = { maxNew, temperature, topK, topP, seed, logprobs, chunk, eos: model.cfg.eosTokenIds };
+    const continuation = oracle ? (await generate(model, [prompt], base)).tokens[0] : [];
+    const drafter = oracle ? (_b: number, committed: readonly number[]) => {
+      const at = committed.length - prompt.length;
+      return [0, 1, 2].map((i) => continuation[at + i] ?? 0);
+    } : undefined;
+    const opts = {
+      ...base, drafter,
+      onToken: stream ? (_seq: number, token: number) => {
         streamed.push(token);
         const text = tokenizer ? tokenizer.decode(streamed).replace(/\uFFFD+$/, '') : `${streamed.join(',')},`;
         process.stdout.write(text.slice(shown.length));
         shown = text;
       } : undefined,
-    });
+    };
+    const res: GenerateResult & Partial<MtpResult> = mtp ? await generateMtp(model, [prompt], opts) : await generate(model, [prompt], opts);
     const text = tokenizer ? tokenizer.decode(res.tokens[0]) : undefined;
     const rate = (n: number, ms: number) => (ms > 0 ? Number(((n * 1000) / ms).toFixed(3)) : null);
     if (values.json) {
@@ -110,10 +130,12 @@ async function main(argv: string[]): Promise<number> {
         tokens: res.tokens[0], text: text ?? null,
         prefill_tok_s: rate(res.prefillTokens, res.prefillMs), decode_tok_s: rate(res.decodeTokens, res.decodeMs),
         ...(res.logprobs ? { logprobs: res.logprobs[0] } : {}),
+        ...(mtp ? { accepted_length: res.acceptedLength, target_passes: res.targetPasses } : {}),
       }));
     } else {
       process.stdout.write('\n');
-      console.error(`mimo-generate: ${res.prefillTokens} prompt tokens at ${rate(res.prefillTokens, res.prefillMs)} tok/s, ${res.tokens[0].length} new at ${rate(res.decodeTokens, res.decodeMs)} tok/s`);
+      const spec = mtp ? `; MTP: ${res.targetPasses} target passes, ${res.acceptedLength!.toFixed(2)} tokens per pass` : '';
+      console.error(`mimo-generate: ${res.prefillTokens} prompt tokens at ${rate(res.prefillTokens, res.prefillMs)} tok/s, ${res.tokens[0].length} new at ${rate(res.decodeTokens, res.decodeMs)} tok/s${spec}`);
     }
   } finally {
     if (tmp) rmSync(tmp, { recursive: true, force: true });

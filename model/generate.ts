@@ -9,7 +9,7 @@ import type { WebGpuRuntime } from '../backends/webgpu/runtime.js';
 import type { MimoConfig } from './config.js';
 import { Forward, ModelContext, type StepOutput } from './forward.js';
 import { Arena } from './gpu/arena.js';
-import { Recorder } from './gpu/recorder.js';
+import { Recorder, type KernelClock } from './gpu/recorder.js';
 import type { ModelWeights } from './gpu/weights.js';
 import { KvCache } from './kvcache.js';
 import { checkSampling, recordSample, type SampleRecord, type SamplingParams } from './sampling.js';
@@ -44,6 +44,8 @@ export interface GenerateResult {
 /** A model on a device: weights uploaded, ready to generate. */
 export class Model {
   readonly arena: Arena;
+  /** When set, every step's kernels are timed on the GPU and their times added here (bench/). */
+  clock?: KernelClock;
   constructor(readonly rt: WebGpuRuntime, readonly cfg: MimoConfig, readonly weights: ModelWeights) {
     this.arena = new Arena(rt);
   }
@@ -54,7 +56,7 @@ export class Model {
   }
 
   recorder(): Recorder {
-    return new Recorder(this.rt, this.arena);
+    return new Recorder(this.rt, this.arena, this.clock);
   }
 }
 

@@ -10,12 +10,24 @@ import type { Arena } from './arena.js';
 const PROFILE = process.env.MIMO_PROFILE ? new Map<string, number>() : undefined;
 if (PROFILE) process.on('exit', () => console.error([...PROFILE].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(0)}ms`).join('\n')));
 
+/** Sums the GPU time of every recorded kernel (timestamp-query around each pass), for the runtime-overhead bench. */
+export interface KernelClock {
+  gpuMs: number;
+}
+
+const MAX_TIMED = 4096;
+
 export class Recorder {
   readonly encoder: GPUCommandEncoder;
   launches = 0;
+  private readonly queries?: GPUQuerySet;
 
-  constructor(readonly rt: WebGpuRuntime, readonly arena: Arena) {
+  constructor(readonly rt: WebGpuRuntime, readonly arena: Arena, readonly clock?: KernelClock) {
     this.encoder = rt.gpu.device.createCommandEncoder();
+    if (clock) {
+      if (!rt.gpu.features.includes('timestamp-query')) throw new Error('kernel timing needs the timestamp-query feature, which this adapter lacks');
+      this.queries = rt.gpu.device.createQuerySet({ type: 'timestamp', count: 2 * MAX_TIMED });
+    }
   }
 
   async launch(name: string, tensors: Readonly<Record<string, DeviceTensor>>, scalars: Readonly<Record<string, number>>): Promise<void> {
@@ -27,7 +39,10 @@ export class Recorder {
       PROFILE.set(name, (PROFILE.get(name) ?? 0) + performance.now() - t0);
       return;
     }
-    await this.rt.launch(name, tensors, scalars, { encoder: this.encoder });
+    if (this.queries && this.launches > MAX_TIMED) throw new Error(`kernel timing: more than ${MAX_TIMED} launches in one step`);
+    const i = this.launches - 1;
+    const timestampWrites = this.queries ? { querySet: this.queries, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } : undefined;
+    await this.rt.launch(name, tensors, scalars, { encoder: this.encoder, timestampWrites });
   }
 
   /** An activation of `role` (valid for this step). */
@@ -51,8 +66,26 @@ export class Recorder {
 
   /** Submits the step and waits for it; launch errors surface here. */
   async submit(): Promise<void> {
-    this.rt.gpu.device.queue.submit([this.encoder.finish()]);
+    const device = this.rt.gpu.device;
+    let read: GPUBuffer | undefined;
+    let resolve: GPUBuffer | undefined;
+    const n = 2 * this.launches;
+    if (this.queries && n) {
+      resolve = device.createBuffer({ size: 8 * n, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+      read = device.createBuffer({ size: 8 * n, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ });
+      this.encoder.resolveQuerySet(this.queries, 0, n, resolve, 0);
+      this.encoder.copyBufferToBuffer(resolve, 0, read, 0, 8 * n);
+    }
+    device.queue.submit([this.encoder.finish()]);
     await this.rt.finish();
     this.arena.collect();
+    if (read && this.clock) {
+      await read.mapAsync(GPUMapMode.READ);
+      const t = new BigUint64Array(read.getMappedRange());
+      for (let i = 0; i < n; i += 2) this.clock.gpuMs += Number(t[i + 1] - t[i]) / 1e6;
+      read.unmap();
+    }
+    for (const b of [read, resolve]) b?.destroy();
+    this.queries?.destroy();
   }
 }

@@ -79,4 +79,18 @@ test('greedy generation gives transformers\' tokens up to the first position wit
   }
 });
 
+test('seeded sampling is reproducible: the same seed gives the same tokens, another seed others', async () => {
+  const opts = { temperature: 1, topK: 50, topP: 0.95, logprobs: 0, maxNew: 8 };
+  const prompts = [cases[2].prompt, cases[3].prompt];
+  const a = await generate(model, prompts, { ...opts, seed: 7 });
+  const b = await generate(model, prompts, { ...opts, seed: 7 });
+  const c = await generate(model, prompts, { ...opts, seed: 8 });
+  assert.equal(a.tokens, b.tokens);
+  assert.not.equal(a.tokens, c.tokens);
+});
+
+test('every compared fixture case exists', () => {
+  assert.is(cases.filter((c) => COMPARED.has(c.name)).length, COMPARED.size);
+});
+
 test.run();

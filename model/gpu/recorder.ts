@@ -15,7 +15,8 @@ export interface KernelClock {
   gpuMs: number;
 }
 
-const MAX_TIMED = 4096;
+// WebGPU allows 4096 queries per set: two per pass.
+const MAX_TIMED = 2048;
 
 export class Recorder {
   readonly encoder: GPUCommandEncoder;

@@ -52,6 +52,12 @@ export class ModelContext {
     this.tables = { global: table('global'), swa: table('swa') };
   }
 
+  /** Frees the RoPE tables (the KV cache and the weights belong to the caller). */
+  destroy(): void {
+    this.tables.global.buffer.destroy();
+    this.tables.swa.buffer.destroy();
+  }
+
   checkTokens(tokens: readonly number[]): void {
     const V = this.cfg.vocabSize;
     const bad = tokens.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= V);

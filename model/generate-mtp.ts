@@ -160,6 +160,8 @@ export async function generateMtp(model: Model, prompts: readonly (readonly numb
   slots.forEach((b) => kv.truncate(b, Math.min(kv.length(b), prompts[b].length + out[b].length - 1)));
   await opts.inspect?.(kv);
   kv.destroy();
+  mtp.destroy();
+  ctx.destroy();
   const decodeTokens = out.reduce((s, o) => s + o.length - 1, 0);
   return {
     tokens: out, prefillTokens: prompts.reduce((s, p) => s + p.length, 0), prefillMs: t1 - t0,

@@ -129,6 +129,7 @@ export async function generate(model: Model, prompts: readonly (readonly number[
   const t2 = performance.now();
   await opts.inspect?.(kv);
   kv.destroy();
+  ctx.destroy();
   return {
     tokens: out,
     logprobs: opts.logprobs ? lps : undefined,

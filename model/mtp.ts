@@ -41,6 +41,10 @@ export class Mtp {
     this.carry = ctx.w.mtp.map(() => ctx.rt.allocate("bf16", B * H));
   }
 
+  destroy(): void {
+    for (const c of this.carry) c.buffer.destroy();
+  }
+
   get layers(): number {
     return this.ctx.w.mtp.length;
   }

@@ -78,6 +78,8 @@ async function gpuMtpLogits(m: Model, tokens: number[]): Promise<Float32Array[][
     out.push(Array.from({ length: rows }, (_, i) => all.slice(i * V, (i + 1) * V)));
   }
   kv.destroy();
+  mtp.destroy();
+  ctx.destroy();
   return out;
 }
 

@@ -211,18 +211,3 @@ export async function uploadWeights(rt: WebGpuRuntime, ckpt: Checkpoint, cfg: Mi
   await rt.gpu.device.queue.onSubmittedWorkDone();
   return { embed, lmHead, norm, layers, mtp, bytes: u.bytes };
 }
-
-/** Frees every weight buffer. */
-export function destroyWeights(w: ModelWeights): void {
-  const seen = new Set<GPUBuffer>();
-  const visit = (x: unknown): void => {
-    if (!x || typeof x !== 'object') return;
-    if ('buffer' in x && (x as DeviceTensor).buffer && typeof (x as DeviceTensor).buffer.destroy === 'function') {
-      const b = (x as DeviceTensor).buffer;
-      if (!seen.has(b)) { seen.add(b); b.destroy(); }
-      return;
-    }
-    for (const v of Object.values(x)) visit(v);
-  };
-  visit(w);
-}

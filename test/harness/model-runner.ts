@@ -25,7 +25,8 @@ export async function forcedRun(model: Model, prompts: number[][], forced: numbe
   const { rt, cfg } = model;
   const V = cfg.vocabSize;
   const kv = model.cache(prompts.length, Math.max(...prompts.map((p) => p.length)) + steps + 1);
-  const fwd = new Forward(new ModelContext(rt, cfg, model.weights, kv));
+  const ctx = new ModelContext(rt, cfg, model.weights, kv);
+  const fwd = new Forward(ctx);
   const seqs = prompts.map(() => kv.allocate());
   const logits: Float32Array[][] = prompts.map(() => []);
   const grab = async (o: { logits: Parameters<typeof rt.download>[0] }, owners: number[]) => {
@@ -51,5 +52,6 @@ export async function forcedRun(model: Model, prompts: number[][], forced: numbe
     await grab(o, o.logitRows.map((j) => o.rows.rows[j].seq));
   }
   kv.destroy();
+  ctx.destroy();
   return { logits };
 }

@@ -17,6 +17,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { forcedRun, loadModel } from './harness/model-runner.js';
 import { generate } from '../model/generate.js';
 import { GREEDY } from '../model/sampling.js';
@@ -63,6 +65,23 @@ test('a prompt prefilled in chunks of 64 (history through the cache and the ring
   for (let s = 0; s <= STEPS; s++) {
     const d = maxDiff(run.logits[0][s], want[s]);
     assert.ok(d <= LOGIT_TOL, `chunked: step ${s}: ${d.toFixed(4)}`);
+  }
+});
+
+test('the same checkpoint with Xiaomi\'s published config.json keys gives the same logits (prefill + 2 steps)', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mimo-published-'));
+  try {
+    fs.copyFileSync(`${FIXTURE}/config.published.json`, path.join(dir, 'config.json'));
+    fs.symlinkSync(path.resolve(FIXTURE, 'model.safetensors'), path.join(dir, 'model.safetensors'));
+    const published = await loadModel(dir);
+    const some = cases.filter((c) => COMPARED.has(c.name));
+    const run = await forcedRun(published, some.map((c) => c.prompt), some.map((c) => c.steps.map((s) => s.token)), 2);
+    some.forEach((c, b) => [c.last_logits, c.steps[0].logits, c.steps[1].logits].forEach((want, s) => {
+      const d = maxDiff(run.logits[b][s], want);
+      assert.ok(d <= LOGIT_TOL, `published config: ${c.name} step ${s}: ${d.toFixed(4)}`);
+    }));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
 

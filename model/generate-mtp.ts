@@ -10,9 +10,9 @@
  */
 import type { WebGpuRuntime } from '../backends/webgpu/runtime.js';
 import { Forward, ModelContext } from './forward.js';
-import type { GenerateOptions, GenerateResult, Model } from './generate.js';
+import { checkRequest, type GenerateOptions, type GenerateResult, type Model } from './generate.js';
 import { Mtp } from './mtp.js';
-import { checkSampling, recordSample } from './sampling.js';
+import { recordSample } from './sampling.js';
 
 export interface MtpOptions extends GenerateOptions {
   /** Test hook: replaces the chain's drafts (sequence, committed tokens so far -> N drafts). */
@@ -30,17 +30,15 @@ const ints = async (rt: WebGpuRuntime, t: Parameters<WebGpuRuntime['download']>[
 
 export async function generateMtp(model: Model, prompts: readonly (readonly number[])[], opts: MtpOptions): Promise<MtpResult> {
   const { cfg, rt } = model;
-  checkSampling(opts, cfg.vocabSize);
+  checkRequest(cfg, prompts, opts);
   const N = model.weights.mtp.length;
   if (N < 1) throw new Error('generate --mtp: the model was loaded without its MTP layers');
-  if (!prompts.length) throw new Error('generate: no prompts');
   if (opts.logprobs) throw new Error('generate --mtp: logprobs are not reported with MTP');
   const chunk = opts.chunk ?? 512;
   prompts.forEach((p, i) => {
     if (p.length < N) throw new Error(`generate --mtp: prompt ${i} has ${p.length} tokens; the ${N} chained MTP layers need at least ${N}`);
     if (p.length > chunk) throw new Error(`generate --mtp: prompt ${i} has ${p.length} tokens, more than one prefill chunk (${chunk})`);
   });
-  if (!Number.isInteger(opts.maxNew) || opts.maxNew < 1) throw new Error(`generate: maxNew must be a positive integer, got ${opts.maxNew}`);
   const B = prompts.length, H = cfg.hiddenSize, V = cfg.vocabSize, NP = N + 1;
   const kv = model.cache(B, Math.max(...prompts.map((p) => p.length)) + opts.maxNew + NP);
   const ctx = new ModelContext(rt, cfg, model.weights, kv);

@@ -72,12 +72,17 @@ async function readSample(rt: WebGpuRuntime, s: SampleRecord, K: number): Promis
   return { ids, lp };
 }
 
-export async function generate(model: Model, prompts: readonly (readonly number[])[], opts: GenerateOptions): Promise<GenerateResult> {
-  const { cfg, rt } = model;
+/** What every generation refuses: bad sampling parameters, no or empty prompts, a bad maxNew. */
+export function checkRequest(cfg: MimoConfig, prompts: readonly (readonly number[])[], opts: GenerateOptions): void {
   checkSampling(opts, cfg.vocabSize);
   if (!prompts.length) throw new Error('generate: no prompts');
   prompts.forEach((p, i) => { if (!p.length) throw new Error(`generate: prompt ${i} is empty`); });
   if (!Number.isInteger(opts.maxNew) || opts.maxNew < 1) throw new Error(`generate: maxNew must be a positive integer, got ${opts.maxNew}`);
+}
+
+export async function generate(model: Model, prompts: readonly (readonly number[])[], opts: GenerateOptions): Promise<GenerateResult> {
+  const { cfg, rt } = model;
+  checkRequest(cfg, prompts, opts);
   const chunk = opts.chunk ?? 512;
   const kv = model.cache(prompts.length, Math.max(...prompts.map((p) => p.length)) + opts.maxNew);
   const ctx = new ModelContext(rt, cfg, model.weights, kv);

@@ -116,11 +116,11 @@ for (const backend of BACKENDS) {
     }
   });
 
-  t('DQK/DV other than 192/128: the kernels touch nothing', async () => {
+  t('DQK/DV other than 192/128: refused before dispatch (the kernels would write nothing)', async () => {
     const b = makeBatch(11, 2, 1, [[2, 2]]);
     const small: Batch = { ...b, q: b.q.slice(0, 2 * 2 * 128), k: b.k.slice(0, 2 * 128), v: b.v.slice(0, 2 * 64) };
-    const got = await prefill(backend, 'swa', small, undefined, undefined, { DQK: 128, DV: 64 });
-    assert.ok(got.every(Number.isNaN), 'output left as it was');
+    const e = await prefill(backend, 'swa', small, undefined, undefined, { DQK: 128, DV: 64 }).then(() => undefined, (x: Error) => x);
+    assert.is(e?.message, '[kernel swa_prefill] precondition DQK == HEAD_QK failed: DQK=128, HEAD_QK=192 (needs DQK == 192)');
   });
 
   t.run();

@@ -1,6 +1,6 @@
 import type { DType } from '../../compiler/ir/types.js';
-import type { SizeExpr } from '../../compiler/ir/nodes.js';
-import { evalSize } from '../../compiler/ir/size.js';
+import { initialisedBy, type Kernel, type Precondition, type SizeExpr } from '../../compiler/ir/nodes.js';
+import { evalSize, sizeToString } from '../../compiler/ir/size.js';
 
 /** Host arrays, one per dtype: narrow floats travel as their bit patterns. */
 export type HostArray = Float32Array | Int32Array | Uint32Array | Uint16Array | Uint8Array;
@@ -26,35 +26,138 @@ export class KernelArgError extends Error {
   }
 }
 
-/** What launch checking needs of a kernel: a manifest entry, or a Kernel's IR (the interpreter). */
+/**
+ * A launch that would run but compute something wrong: a broken precondition, a grid that
+ * evaluates to a negative or fractional size or past the device's limits. Names the kernel,
+ * the rule (`constraint`: precondition text or grid formula) and the values it was given.
+ */
+export class KernelLaunchError extends Error {
+  constructor(readonly kernel: string, readonly constraint: string, readonly values: Readonly<Record<string, number>>, detail: string) {
+    super(`[kernel ${kernel}] ${detail}`);
+    this.name = 'KernelLaunchError';
+  }
+}
+
+/** What launch checking needs of a kernel: a manifest entry, or a Kernel's IR (signatureOf). */
 export interface LaunchSignature {
   readonly name: string;
-  readonly bindings: readonly { readonly name: string; readonly dtype: DType; readonly shape: readonly string[] }[];
+  readonly bindings: readonly { readonly name: string; readonly dtype: DType; readonly shape: readonly string[]; readonly initialisedBy?: 'kernel' | 'caller' }[];
   readonly scalars: readonly { readonly name: string; readonly dtype: DType; readonly isDim: boolean }[];
   readonly gridExpr: readonly SizeExpr[];
+  /** Absent: none declared (a hand-written signature). */
+  readonly requires?: readonly Precondition[];
+  /** Compile-time values the preconditions may name: fixed consts and the chosen tunables. */
+  readonly consts?: Readonly<Record<string, number>>;
+  readonly tunables?: Readonly<Record<string, number>>;
+}
+
+/** The signature of a (specialised) IR kernel, for the interpreter. */
+export const signatureOf = (k: Kernel): LaunchSignature => ({
+  name: k.name,
+  bindings: k.tensors.map((t) => ({ ...t, initialisedBy: initialisedBy(t) })),
+  scalars: k.scalars,
+  gridExpr: k.grid,
+  requires: k.requires,
+  consts: k.consts,
+});
+
+export interface LaunchLimits {
+  /** Most workgroups per grid dimension (WebGPU maxComputeWorkgroupsPerDimension; CUDA 2^31-1, 65535, 65535). */
+  readonly maxGrid?: readonly [number, number, number];
+}
+
+/** CUDA's gridDim limits (x, y, z), which the generated launchers enforce too. */
+export const CUDA_MAX_GRID = [2 ** 31 - 1, 65535, 65535] as const;
+
+const F32_MAX = 3.4028234663852886e38;
+const INT_RANGE: Partial<Record<DType, readonly [number, number]>> = { i32: [-(2 ** 31), 2 ** 31 - 1], u32: [0, 2 ** 32 - 1] };
+/** Tensors are indexed with i32 arithmetic in every backend. */
+const MAX_ELEMENTS = 2 ** 31 - 1;
+
+/** A scalar as its dtype holds it, or why it cannot be: a wrapped or rounded-to-infinity value is refused, never passed on. */
+function checkScalar(kernel: string, s: LaunchSignature['scalars'][number], v: unknown): number {
+  if (v === undefined) throw new KernelArgError(kernel, s.name, `missing ${s.isDim ? 'shape symbol' : 'scalar'} (${s.dtype})`);
+  if (typeof v !== 'number' || Number.isNaN(v)) throw new KernelArgError(kernel, s.name, `expected a number (${s.dtype}), got ${String(v)}`);
+  const range = INT_RANGE[s.dtype];
+  if (range) {
+    if (!Number.isInteger(v)) throw new KernelArgError(kernel, s.name, `expected an integer ${s.dtype}, got ${v}`);
+    if (v < range[0] || v > range[1]) throw new KernelArgError(kernel, s.name, `expected ${s.dtype === 'i32' ? 'an' : 'a'} ${s.dtype} in [${range[0]}, ${range[1]}], got ${v}`);
+    if (s.isDim && v < 0) throw new KernelArgError(kernel, s.name, `shape symbol must be >= 0, got ${v}`);
+  } else if (!Number.isFinite(v) || Math.abs(v) > F32_MAX) {
+    throw new KernelArgError(kernel, s.name, `expected a finite ${s.dtype} (|x| <= ${F32_MAX}), got ${v}`);
+  }
+  return v;
+}
+
+const symbols = (e: SizeExpr, out: Set<string>): Set<string> => {
+  if (e.k === 'sym') out.add(e.name);
+  else if (e.k === 'op') symbols(e.b, symbols(e.a, out));
+  return out;
+};
+/** In order of appearance, as the formula reads. */
+const valuesOf = (names: Iterable<string>, env: Readonly<Record<string, number>>): Record<string, number> =>
+  Object.fromEntries([...names].map((n) => [n, env[n]]));
+const listValues = (v: Readonly<Record<string, number>>) => Object.entries(v).map(([n, x]) => `${n}=${x}`).join(', ');
+
+const HOLDS: Record<Precondition['rel'], (a: number, b: number) => boolean> = {
+  '<': (a, b) => a < b, '<=': (a, b) => a <= b, '>': (a, b) => a > b, '>=': (a, b) => a >= b, '==': (a, b) => a === b, '!=': (a, b) => a !== b,
+};
+
+/** Refuses the first precondition the launch breaks, with both sides' values. */
+export function checkPreconditions(m: LaunchSignature, env: Readonly<Record<string, number>>): void {
+  for (const p of m.requires ?? []) {
+    const a = evalSize(p.lhs, env);
+    const b = evalSize(p.rhs, env);
+    if (HOLDS[p.rel](a, b)) continue;
+    const values = valuesOf(symbols(p.rhs, symbols(p.lhs, new Set())), env);
+    const need = p.lhs.k === 'sym' ? `needs ${p.lhs.name} ${p.rel} ${b}` : `${sizeToString(p.lhs)} = ${a}, needs ${p.rel} ${b}`;
+    throw new KernelLaunchError(m.name, p.text, values, `precondition ${p.text} failed: ${listValues(values)} (${need})`);
+  }
 }
 
 /**
- * Validates a launch against the manifest: every scalar present and of its type, every
- * tensor of the declared dtype and of exactly the element count its shape gives.
- * Returns the scalar environment (shape symbols included) and the grid.
+ * The grid, each component a whole number of workgroups within the limits. An empty grid
+ * (a zero component: no tokens, no rows) is a no-op and is accepted only when every output
+ * the kernel would have written in full is empty too; otherwise it would come back unwritten.
  */
-export function checkLaunch(m: LaunchSignature, args: LaunchArgs, tensorLength?: (name: string) => number | undefined): { env: Record<string, number>; grid: [number, number, number] } {
-  const env: Record<string, number> = {};
-  for (const s of m.scalars) {
-    const v = args.scalars[s.name];
-    if (v === undefined) throw new KernelArgError(m.name, s.name, `missing ${s.isDim ? 'shape symbol' : 'scalar'} (${s.dtype})`);
-    if (typeof v !== 'number' || Number.isNaN(v)) throw new KernelArgError(m.name, s.name, `expected a number, got ${String(v)}`);
-    if ((s.dtype === 'i32' || s.dtype === 'u32') && !Number.isInteger(v)) throw new KernelArgError(m.name, s.name, `expected an integer ${s.dtype}, got ${v}`);
-    if (s.isDim && (v < 0 || v > 2 ** 31 - 1)) throw new KernelArgError(m.name, s.name, `shape symbol must be in [0, 2^31), got ${v}`);
-    env[s.name] = v;
+function checkGrid(m: LaunchSignature, env: Readonly<Record<string, number>>, limits: LaunchLimits): [number, number, number] {
+  const grid = m.gridExpr.map((g) => evalSize(g, env)) as [number, number, number];
+  const fail = (i: number, detail: string): never => {
+    const f = sizeToString(m.gridExpr[i]);
+    const values = valuesOf(symbols(m.gridExpr[i], new Set()), env);
+    throw new KernelLaunchError(m.name, f, values, `grid ${'xyz'[i]} = ${f} = ${grid[i]}${Object.keys(values).length ? ` (${listValues(values)})` : ''}: ${detail}`);
+  };
+  grid.forEach((g, i) => {
+    if (!Number.isInteger(g) || g < 0) fail(i, 'expected a whole number of workgroups >= 0');
+    const max = limits.maxGrid?.[i];
+    if (max !== undefined && g > max) fail(i, `exceeds this device's limit of ${max} workgroups`);
+  });
+  const empty = grid.findIndex((g) => g === 0);
+  if (empty >= 0) {
+    for (const b of m.bindings) {
+      const n = b.shape.reduce((p, d) => p * env[d], 1);
+      if (b.initialisedBy === 'kernel' && n > 0) fail(empty, `an empty grid would leave output '${b.name}' (${n} elements) unwritten`);
+    }
   }
+  return grid;
+}
+
+/**
+ * Validates a launch against the manifest before anything is dispatched: every scalar
+ * present and in its dtype's range, every tensor of the declared dtype and of exactly
+ * the element count its shape gives, every precondition met, the grid whole and within
+ * `limits`. Returns the scalar environment (shape symbols included) and the grid.
+ */
+export function checkLaunch(m: LaunchSignature, args: LaunchArgs, tensorLength?: (name: string) => number | undefined, limits: LaunchLimits = {}): { env: Record<string, number>; grid: [number, number, number] } {
+  const env: Record<string, number> = {};
+  for (const s of m.scalars) env[s.name] = checkScalar(m.name, s, args.scalars[s.name]);
   for (const name of Object.keys(args.scalars)) {
     if (!m.scalars.some((s) => s.name === name)) throw new KernelArgError(m.name, name, `unknown scalar (expected: ${m.scalars.map((s) => s.name).join(', ')})`);
   }
   for (const b of m.bindings) {
     const want = b.shape.reduce((p, d) => p * env[d], 1);
     const shape = `${b.dtype}[${b.shape.map((d) => `${d}=${env[d]}`).join(', ')}]`;
+    if (want > MAX_ELEMENTS) throw new KernelArgError(m.name, b.name, `${shape} = ${want} elements is more than i32 indexing reaches (${MAX_ELEMENTS})`);
     const external = tensorLength?.(b.name);
     if (external !== undefined) {
       if (external < want) throw new KernelArgError(m.name, b.name, `expected ${shape} = ${want} elements, the buffer holds ${external}`);
@@ -69,6 +172,7 @@ export function checkLaunch(m: LaunchSignature, args: LaunchArgs, tensorLength?:
   for (const name of Object.keys(args.tensors)) {
     if (!m.bindings.some((b) => b.name === name)) throw new KernelArgError(m.name, name, `unknown tensor (expected: ${m.bindings.map((b) => b.name).join(', ')})`);
   }
-  const grid = m.gridExpr.map((g) => evalSize(g, env)) as [number, number, number];
-  return { env, grid };
+  const full = { ...m.consts, ...m.tunables, ...env };
+  checkPreconditions(m, full);
+  return { env, grid: checkGrid(m, full, limits) };
 }

@@ -25,11 +25,19 @@ export interface Tensor<E extends DslScalar, Shape extends readonly string[]> {
   readonly [index: number]: E;
   readonly __shape?: Shape;
 }
-/** A tensor the kernel writes (and may read back). */
+/** A tensor the kernel writes, every element of it (and may read back): the caller need not initialise it. */
 export interface Out<E extends DslScalar, Shape extends readonly string[]> {
   [index: number]: E;
   readonly __shape?: Shape;
   readonly __writable?: true;
+}
+/**
+ * A tensor the kernel updates in place (a KV cache, the valid rows of a masked layout):
+ * the elements it does not write keep the caller's values, so the caller initialises it.
+ * Kernel parameters only; helpers take it as Out.
+ */
+export interface InOut<E extends DslScalar, Shape extends readonly string[]> extends Out<E, Shape> {
+  readonly __inPlace?: true;
 }
 /** A workgroup (CUDA: block) shared array; its size must be a compile-time constant. */
 export interface Shared<E extends DslScalar> {
@@ -148,6 +156,13 @@ export interface KernelConfig<C> {
   readonly tunables?: { readonly [name: string]: TunableValues };
   /** Legality rules for tunable combinations, as boolean expressions. */
   readonly constraints?: (c: C) => readonly boolean[];
+  /**
+   * Launch preconditions, checked before every dispatch: comparisons (<, <=, >, >=, ===,
+   * !==) of size formulas over shape symbols, runtime scalars and consts, joined by &&.
+   * Declare what a launch must satisfy to give a right answer (`c.R >= c.WINDOW - 1 + c.NQ`);
+   * `c.X === formula` for a shape symbol X also states X as a derived size.
+   */
+  readonly requires?: (c: C) => readonly boolean[];
   /** Fixed compile-time constants. */
   readonly consts?: { readonly [name: string]: number };
   /** Threads per workgroup (1 to 3 dims). */

@@ -1,10 +1,11 @@
 import { Node, SyntaxKind, type ArrowFunction, type FunctionExpression, type ObjectLiteralExpression, type SourceFile, type TypeNode } from 'ts-morph';
 import type { DType } from '../ir/types.js';
 import { DTYPES } from '../ir/types.js';
-import type { ScalarParam, SizeExpr, TensorParam, Tunable } from '../ir/nodes.js';
+import type { Precondition, ScalarParam, SizeExpr, TensorParam, Tunable } from '../ir/nodes.js';
 import { errorAt, dslName, locOf, numericValue } from './source.js';
 import { CompileError } from './errors.js';
 import { lowerConstraint, lowerSizeExpr } from './sizeExpr.js';
+import { lowerRequires } from './requires.js';
 
 export type KernelBody = ArrowFunction | FunctionExpression;
 
@@ -19,6 +20,7 @@ export interface KernelDeclaration {
   readonly tunables: Tunable[];
   readonly consts: Record<string, number>;
   readonly constraints: { expr: SizeExpr; text: string }[];
+  readonly requires: Precondition[];
   readonly workgroup: SizeExpr[];
   readonly grid: SizeExpr[];
   /** Name of the context parameter, or undefined when it is destructured. */
@@ -105,6 +107,7 @@ function parseKernel(name: string, call: Node & { getArguments(): Node[] }): Ker
   for (const d of dims) if (!ctxKinds.has(d)) throw errorAt(ctxType, `shape symbol '${d}' is missing from the context type`, `add '${d}: i32'`);
   for (const t of tunables) if (!ctxKinds.has(t.name)) throw errorAt(ctxType, `tunable '${t.name}' is missing from the context type`, `add '${t.name}: i32'`);
   for (const c of Object.keys(consts)) if (!ctxKinds.has(c)) throw errorAt(ctxType, `const '${c}' is missing from the context type`);
+  checkConstValues(cfgNode, consts, tunables, ctxTypes);
 
   const ctxParam = Node.isIdentifier(ctx.getNameNode()) ? ctx.getName() : undefined;
   if (!ctxParam && !Node.isObjectBindingPattern(ctx.getNameNode())) throw errorAt(ctx, 'unsupported context parameter pattern');
@@ -117,21 +120,23 @@ function parseKernel(name: string, call: Node & { getArguments(): Node[] }): Ker
   const workgroup = listOf('workgroup');
   const grid = listOf('grid');
   const cons = sizeFn('constraints', false);
-  const constraints = cons ? arrayElements(cons.body, 'constraints').map((e) => ({ expr: lowerConstraint(e, sizeNames, cons.param), text: e.getText() })) : [];
+  const dimNames = new Set([...ctxKinds.keys()].filter((k) => ctxKinds.get(k) === 'dim'));
+  const constraints = cons ? arrayElements(cons.body, 'constraints').map((e) => ({ expr: lowerConstraint(e, sizeNames, cons.param, dimNames), text: e.getText() })) : [];
+  const requires = parseRequires(sizeFn('requires', false), new Set(ctxKinds.keys()));
   if (workgroup.length < 1 || workgroup.length > 3) throw errorAt(cfgNode, 'workgroup must have 1 to 3 dimensions');
   if (grid.length < 1 || grid.length > 3) throw errorAt(cfgNode, 'grid must have 1 to 3 dimensions');
 
   const docProp = configProperty(cfgNode, 'doc');
   const docInit = docProp && Node.isPropertyAssignment(docProp) ? docProp.getInitializer() : undefined;
   const doc = docInit && Node.isStringLiteral(docInit) ? docInit.getLiteralValue() : docInit && Node.isNoSubstitutionTemplateLiteral(docInit) ? docInit.getLiteralValue() : '';
-  return { name, doc, call, body: bodyNode, tensors, scalars, tunables, consts, constraints, workgroup, grid, ctxParam, ctxKinds, ctxTypes };
+  return { name, doc, call, body: bodyNode, tensors, scalars, tunables, consts, constraints, requires, workgroup, grid, ctxParam, ctxKinds, ctxTypes };
 }
 
 function parseTensorParam(p: Node & { getName(): string; getTypeNode(): TypeNode | undefined }): TensorParam {
   const t = p.getTypeNode();
   const kind = t && Node.isTypeReference(t) ? dslName(t.getTypeName()) : undefined;
-  if (!t || !Node.isTypeReference(t) || (kind !== 'Tensor' && kind !== 'Out')) {
-    throw errorAt(p, `parameter '${p.getName()}' must be a Tensor<dtype, [dims]> or Out<dtype, [dims]>`, 'only the last parameter is the context object');
+  if (!t || !Node.isTypeReference(t) || (kind !== 'Tensor' && kind !== 'Out' && kind !== 'InOut')) {
+    throw errorAt(p, `parameter '${p.getName()}' must be a Tensor<dtype, [dims]>, Out<dtype, [dims]> or InOut<dtype, [dims]>`, 'only the last parameter is the context object');
   }
   const [dt, shapeNode] = t.getTypeArguments();
   const dtype = dtypeOfTypeNode(dt, `tensor '${p.getName()}'`, p);
@@ -143,7 +148,12 @@ function parseTensorParam(p: Node & { getName(): string; getTypeNode(): TypeNode
     return lit.getLiteralValue();
   });
   if (shape.length === 0) throw errorAt(shapeNode, 'tensors need at least one dimension');
-  return { name: p.getName(), dtype, shape, access: kind === 'Out' ? 'write' : 'read' };
+  return { name: p.getName(), dtype, shape, access: kind === 'Out' ? 'write' : kind === 'InOut' ? 'readwrite' : 'read' };
+}
+
+/** `requires` may name every context member: runtime scalars too, since the host checks it with their values. */
+function parseRequires(fn: { body: Node; param: string | undefined } | undefined, names: ReadonlySet<string>): Precondition[] {
+  return fn ? arrayElements(fn.body, 'requires').flatMap((e) => lowerRequires(e, names, fn.param)) : [];
 }
 
 function parseTunables(cfg: ObjectLiteralExpression): Tunable[] {
@@ -160,6 +170,31 @@ function parseTunables(cfg: ObjectLiteralExpression): Tunable[] {
     });
     return { name: (t as Node & { getName(): string }).getName(), values };
   });
+}
+
+const I32_MIN = -(2 ** 31);
+const I32_MAX = 2 ** 31 - 1;
+
+/**
+ * An i32 const or tunable must hold an i32: a fractional one would be rendered as `1.5` into
+ * integer code (or truncated differently per target), an out-of-range one wraps.
+ */
+function checkConstValues(cfg: ObjectLiteralExpression, consts: Record<string, number>, tunables: readonly Tunable[], types: ReadonlyMap<string, DType>): void {
+  const where = (key: string, name: string, i?: number): Node => {
+    const list = configProperty(cfg, key);
+    const init = list && Node.isPropertyAssignment(list) ? list.getInitializer() : undefined;
+    const prop = init && Node.isObjectLiteralExpression(init) ? init.getProperty(name) : undefined;
+    const value = prop && Node.isPropertyAssignment(prop) ? prop.getInitializer() : undefined;
+    if (i !== undefined && value && Node.isArrayLiteralExpression(value)) return value.getElements()[i] ?? value;
+    return value ?? prop ?? cfg;
+  };
+  const check = (value: number, name: string, node: () => Node, what: string) => {
+    if (types.get(name) !== 'i32') return;
+    if (!Number.isInteger(value)) throw errorAt(node(), `${what} '${name}' is typed i32 but has the fractional value ${value}`, `use an integer, or type '${name}' as f32 in the context`);
+    if (value < I32_MIN || value > I32_MAX) throw errorAt(node(), `${what} '${name}' = ${value} is out of range for i32 (${I32_MIN} to ${I32_MAX})`);
+  };
+  for (const [name, value] of Object.entries(consts)) check(value, name, () => where('consts', name), 'const');
+  for (const t of tunables) t.values.forEach((v, i) => check(v, t.name, () => where('tunables', t.name, i), 'tunable'));
 }
 
 function parseConsts(cfg: ObjectLiteralExpression): Record<string, number> {

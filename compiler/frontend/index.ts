@@ -4,7 +4,8 @@ import { CompileError, CompileErrors } from './errors.js';
 import { findKernels } from './declaration.js';
 import { Lowerer } from './lowering.js';
 import { lowerStatements } from './lowerStmt.js';
-import { getProject, loadSource, loadSourceText, locOf, relFile } from './source.js';
+import { checkNesting } from './nesting.js';
+import { getProject, loadSource, loadSourceText, locAtPos, locOf, relFile } from './source.js';
 
 /** Parses and lowers every kernel declared in a TypeScript file. */
 export function lowerFile(file: string): Kernel[] {
@@ -20,6 +21,20 @@ function lowerSourceFile(sf: SourceFile): Kernel[] {
   // Lowering a file that does not parse only produces confusing follow-up errors.
   const syntax = getProject().getProgram().getSyntacticDiagnostics(sf);
   if (syntax.length) throw new CompileErrors(syntax.map((d) => diagnosticError(sf, d)));
+  checkNesting(sf);
+  try {
+    return lowerChecked(sf);
+  } catch (e) {
+    // checkNesting bounds what our code recurses on; this is the backstop for the rest
+    // (TypeScript's checker, ts-morph), so that no input ends in a stack trace.
+    if (e instanceof RangeError && /call stack/i.test(e.message)) {
+      throw new CompileError(`compiling ${relFile(sf)} exhausted the stack (${e.message})`, { file: relFile(sf), line: 1, col: 1 }, undefined, 'split very long expressions or deeply nested code into smaller statements');
+    }
+    throw e;
+  }
+}
+
+function lowerChecked(sf: SourceFile): Kernel[] {
   const kernels: Kernel[] = [];
   const errors: CompileError[] = [];
   const collect = (e: unknown) => {
@@ -38,7 +53,7 @@ function lowerSourceFile(sf: SourceFile): Kernel[] {
         });
         kernels.push({
           name: decl.name, doc: decl.doc, file: relFile(sf), loc: locOf(decl.call),
-          tensors: decl.tensors, scalars: decl.scalars, tunables: decl.tunables, constraints: decl.constraints,
+          tensors: decl.tensors, scalars: decl.scalars, tunables: decl.tunables, constraints: decl.constraints, requires: decl.requires,
           consts: decl.consts, workgroup: decl.workgroup, grid: decl.grid, shared: L.shared, body: stmts,
         });
       } catch (e) {
@@ -61,9 +76,8 @@ function lowerSourceFile(sf: SourceFile): Kernel[] {
 
 function diagnosticError(sf: SourceFile, d: Diagnostic): CompileError {
   const start = d.getStart() ?? 0;
-  const { line, column } = sf.getLineAndColumnAtPos(start);
   const msg = d.getMessageText();
   const text = typeof msg === 'string' ? msg : msg.getMessageText();
   const snippet = sf.getFullText().slice(start, start + (d.getLength() ?? 0));
-  return new CompileError(`TypeScript: ${text}`, { file: relFile(sf), line, col: column }, snippet);
+  return new CompileError(`TypeScript: ${text}`, locAtPos(sf, start), snippet);
 }

@@ -91,6 +91,11 @@ export type MmaDType = 'bf16' | 'f16' | 'fp8e4m3' | 'fp8e5m2';
 /** A shared array operand of a tile op: element offset and row stride. */
 export interface TileRef { readonly buf: string; readonly offset: Expr; readonly stride: Expr }
 
+/**
+ * As declared: 'read' (Tensor), 'write' (Out: the kernel writes every element, so the
+ * caller need not initialise it), 'readwrite' (InOut: updated in place, the elements the
+ * kernel does not write keep the caller's values).
+ */
 export type Access = 'read' | 'write' | 'readwrite';
 export interface TensorParam {
   readonly name: string;
@@ -105,6 +110,19 @@ export interface ScalarParam { readonly name: string; readonly dtype: DType; rea
 export interface SharedArray { readonly name: string; readonly dtype: DType; readonly size: SizeExpr; readonly loc?: SourceLoc }
 export interface Tunable { readonly name: string; readonly values: readonly number[] }
 
+/** Who gives a writable tensor its initial content: the kernel (Out) or the caller (InOut). */
+export const initialisedBy = (t: Pick<TensorParam, 'access'>): 'kernel' | 'caller' | undefined =>
+  t.access === 'read' ? undefined : t.access === 'write' ? 'kernel' : 'caller';
+
+export type Relation = '<' | '<=' | '>' | '>=' | '==' | '!=';
+/**
+ * A launch precondition (`requires`): lhs rel rhs over shape symbols, runtime scalars and
+ * consts, checked on the host before every dispatch. A launch that breaks one would run
+ * and give a wrong answer without an error (a ring buffer too small for the window, a
+ * scale-tensor size that disagrees with the tensor it scales).
+ */
+export interface Precondition { readonly text: string; readonly rel: Relation; readonly lhs: SizeExpr; readonly rhs: SizeExpr }
+
 export interface Kernel {
   readonly name: string;
   readonly doc: string;
@@ -115,6 +133,7 @@ export interface Kernel {
   readonly tunables: readonly Tunable[];
   /** Boolean size formulas that every legal tunable choice satisfies (encoded as a != 0). */
   readonly constraints: readonly { readonly expr: SizeExpr; readonly text: string }[];
+  readonly requires: readonly Precondition[];
   /** Compile-time constants: fixed consts plus, after specialisation, the chosen tunables. */
   readonly consts: Readonly<Record<string, number>>;
   readonly workgroup: readonly SizeExpr[];

@@ -9,6 +9,7 @@ export function printKernel(k: Kernel): string {
   lines.push(`kernel ${k.name}${consts ? `<${consts}>` : ''}  // ${k.file}`);
   for (const t of k.tunables) lines.push(`  tunable ${t.name} in {${t.values.join(', ')}}`);
   for (const c of k.constraints) lines.push(`  constraint ${c.text}`);
+  for (const r of k.requires) lines.push(`  requires ${r.text}`);
   for (const t of k.tensors) lines.push(`  ${t.access.padEnd(9)} ${t.name}: ${t.dtype}[${t.shape.join(', ')}]${t.packed ? ' (packed u32)' : ''}`);
   for (const s of k.scalars) lines.push(`  uniform   ${s.name}: ${s.dtype}${s.isDim ? ' (dim)' : ''}`);
   for (const s of k.shared) lines.push(`  shared    ${s.name}: ${s.dtype}[${sizeToString(s.size)}]`);

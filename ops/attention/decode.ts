@@ -32,6 +32,8 @@ export const global_decode_partial = kernel(
     doc: 'global-attention decode over a KV cache, split-K pass 1: per split p, unnormalised f32 acc[B*NQ,HQ,P,128] and running max/sum[B*NQ,HQ,P]',
     tunables: { BQ: [4, 1, 2], BK: [32, 16, 64] },
     constraints: (c) => [c.BQ * c.BK <= 256],
+    // Other head dims, or query heads not a multiple of the KV heads, would write nothing or misgroup GQA.
+    requires: (c) => [c.DQK === c.HEAD_QK, c.DV === c.HEAD_V, c.HKV >= 1, c.HQ % c.HKV === 0],
     consts: { SCALE: 0.07216878364870323, HEAD_QK: 192, HEAD_V: 128 },
     workgroup: (c) => [c.HEAD_V],
     grid: (c) => [c.P, c.HQ, c.B * cdiv(c.NQ, c.BQ)],
@@ -93,6 +95,7 @@ function storePartial(
 export const decode_merge = kernel(
   {
     doc: 'global-attention decode, split-K pass 2: merges P partial states into bf16 out[B*NQ,HQ,128]',
+    requires: (c) => [c.DV === c.HEAD_V],
     consts: { HEAD_V: 128 },
     workgroup: (c) => [c.HEAD_V],
     grid: (c) => [c.HQ, c.NQ, c.B],
@@ -132,6 +135,8 @@ export const swa_decode = kernel(
     doc: 'sliding-window decode with sink over a ring-buffer KV cache k_ring[B,R,HKV,192] v_ring[B,R,HKV,128] (position p in slot p % R) -> bf16 out[B*NQ,HQ,128]',
     tunables: { BQ: [4, 1, 2], BK: [32, 16, 64] },
     constraints: (c) => [c.BQ * c.BK <= 256],
+    // A smaller ring has overwritten keys the first new token still sees: it would read later tokens in their place.
+    requires: (c) => [c.R >= c.WINDOW - 1 + c.NQ, c.DQK === c.HEAD_QK, c.DV === c.HEAD_V, c.HKV >= 1, c.HQ % c.HKV === 0],
     consts: { WINDOW: 128, SCALE: 0.07216878364870323, HEAD_QK: 192, HEAD_V: 128 },
     workgroup: (c) => [c.HEAD_V],
     grid: (c) => [c.HQ, c.B * cdiv(c.NQ, c.BQ)],

@@ -1,6 +1,6 @@
 import {
   kernel, bf16, cdiv, f32, localIndex, min, numWorkgroups, workgroupId,
-  type i32, type Out, type Tensor,
+  type i32, type InOut, type Out, type Tensor,
 } from '../../compiler/dsl/index.js';
 
 /**
@@ -56,7 +56,7 @@ export const kv_write_linear = kernel(
   },
   (
     k_rot: Tensor<bf16, ['T', 'HKV', 'DQK']>, v: Tensor<bf16, ['T', 'HKV', 'DV']>, batch_idx: Tensor<i32, ['T']>, positions: Tensor<i32, ['T']>,
-    k_cache: Out<bf16, ['B', 'SMAX', 'HKV', 'DQK']>, v_cache: Out<bf16, ['B', 'SMAX', 'HKV', 'DV']>, v_scaled: Out<bf16, ['T', 'HKV', 'DV']>,
+    k_cache: InOut<bf16, ['B', 'SMAX', 'HKV', 'DQK']>, v_cache: InOut<bf16, ['B', 'SMAX', 'HKV', 'DV']>, v_scaled: Out<bf16, ['T', 'HKV', 'DV']>,
     c: { T: i32; HKV: i32; DQK: i32; DV: i32; B: i32; SMAX: i32; WG: i32; LANES: i32; V_SCALE: f32 },
   ) => {
     const lane = localIndex % c.LANES;
@@ -91,7 +91,7 @@ export const kv_write_ring = kernel(
   },
   (
     k_rot: Tensor<bf16, ['T', 'HKV', 'DQK']>, v: Tensor<bf16, ['T', 'HKV', 'DV']>, batch_idx: Tensor<i32, ['T']>, positions: Tensor<i32, ['T']>,
-    k_cache: Out<bf16, ['B', 'R', 'HKV', 'DQK']>, v_cache: Out<bf16, ['B', 'R', 'HKV', 'DV']>, v_scaled: Out<bf16, ['T', 'HKV', 'DV']>,
+    k_cache: InOut<bf16, ['B', 'R', 'HKV', 'DQK']>, v_cache: InOut<bf16, ['B', 'R', 'HKV', 'DV']>, v_scaled: Out<bf16, ['T', 'HKV', 'DV']>,
     c: { T: i32; HKV: i32; DQK: i32; DV: i32; B: i32; R: i32; WG: i32; LANES: i32; V_SCALE: f32 },
   ) => {
     const lane = localIndex % c.LANES;

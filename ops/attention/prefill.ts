@@ -68,6 +68,8 @@ function prefill(
 const prefillConfig = {
   tunables: { BQ: [4, 1, 2, 8], BK: [32, 16, 64] },
   constraints: (c: { BQ: i32; BK: i32 }) => [c.BQ * c.BK <= 512],
+  // cu_q/cu_k hold B1 = sequences + 1 offsets; other head dims make the kernels write nothing.
+  requires: (c: { DQK: i32; DV: i32; HEAD_QK: i32; HEAD_V: i32; HQ: i32; HKV: i32; B1: i32 }) => [c.DQK === c.HEAD_QK, c.DV === c.HEAD_V, c.HKV >= 1, c.HQ % c.HKV === 0, c.B1 >= 1],
   workgroup: (c: { HEAD_V: i32 }) => [c.HEAD_V],
   grid: (c: { T: i32; HQ: i32; B1: i32; BQ: i32 }) => [c.HQ, cdiv(c.T, c.BQ) + c.B1],
 };

@@ -51,6 +51,8 @@ export const rope = kernel(
     doc: 'partial rotate-half RoPE: q_rot/k_rot = q/k with dims [0, ROT) rotated by the cos/sin table row positions[t] (pairs i, i+ROT/2), dims >= ROT copied; bf16 q[T,HQ,DQK] k[T,HKV,DQK], f32 cos_sin[MAXPOS,ROT], f32 math',
     tunables: { WG: [128, 64, 256, 32] },
     constraints: (c) => [c.WG % c.LANES === 0],
+    // A table wider than the head gives zeros, an odd one misaligned pairs.
+    requires: (c) => [c.ROT <= c.DQK, c.ROT % 2 === 0],
     consts: { LANES: 32 },
     workgroup: (c) => [c.WG],
     grid: (c) => [min(cdiv(c.T * (c.HQ + c.HKV), c.WG / c.LANES), 65535)],

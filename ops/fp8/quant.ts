@@ -18,6 +18,7 @@ export const quant_act_e4m3 = kernel(
     tunables: { WG: [128, 64, 256], EPT: [4, 1, 2, 8] },
     // EPT elements per thread, so GROUP/EPT threads share a group and WG*EPT/GROUP groups share a workgroup.
     constraints: (c) => [(c.WG * c.EPT) % 128 === 0, 128 % c.EPT === 0],
+    requires: (c) => [c.G === cdiv(c.K, c.GROUP)],
     consts: { GROUP: 128, AMAX_MIN: 1e-4, FP8_MAX: 448 },
     workgroup: (c) => [c.WG],
     grid: (c) => [c.T * cdiv(c.K, c.WG * c.EPT)],
@@ -61,6 +62,7 @@ export const dequant_w_e4m3 = kernel(
   {
     doc: 'out[n,k] = bf16(f32(w[n,k]) * scales[n/128, k/128]); 128x128 blocks (NB = cdiv(N,128), KB = cdiv(K,128))',
     tunables: { WG: [256, 64, 128], EPT: [4, 1, 2] },
+    requires: (c) => [c.NB === cdiv(c.N, c.GROUP), c.KB === cdiv(c.K, c.GROUP)],
     consts: { GROUP: 128 },
     workgroup: (c) => [c.WG],
     grid: (c) => [c.N * cdiv(c.K, c.WG * c.EPT)],

@@ -57,6 +57,7 @@ export const concat_halves = kernel(
   {
     doc: 'out[t, 0:H] = a[t, :], out[t, H:2H] = b[t, :]; out is [T, H2] with H2 = 2H; bf16',
     tunables: { WG: [256, 128, 64] },
+    requires: (c) => [c.H2 === 2 * c.H],
     constraints: (c) => [c.WG % 32 === 0],
     workgroup: (c) => [c.WG],
     grid: (c) => [min(c.T, 65535)],

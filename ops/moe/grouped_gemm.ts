@@ -1,6 +1,6 @@
 import {
   kernel, cdiv, min, shared, workgroupId,
-  bf16, f32, fp8e4m3, type i32, type Out, type Tensor,
+  bf16, f32, fp8e4m3, type i32, type InOut, type Tensor,
 } from '../../compiler/dsl/index.js';
 import { downTileBf16, downTileFp8, gluTileBf16, gluTileFp8 } from './expert_tiles.js';
 
@@ -78,12 +78,14 @@ const gluContigFp8 = {
   tunables: { BM: [32, 16], BN: [16, 32, 64], BK: [32, 64, 128] },
   constraints: (c: { BM: i32; BN: i32; BK: i32; ALIGN: i32 }) => [c.BM * c.BN <= 2048, c.BK % 32 === 0, 128 % c.BK === 0, 128 % c.BN === 0, c.ALIGN % c.BM === 0],
   consts: { ALIGN: 32 },
+  requires: (c: { HG: i32; H: i32; FB: i32; F: i32 }) => [c.HG === cdiv(c.H, 128), c.FB === cdiv(c.F, 128)],
   workgroup: (c: { BM: i32; BN: i32 }) => [(c.BM / 16) * (c.BN / 16) * 32],
   grid: (c: { M: i32; F: i32; BM: i32; BN: i32 }) => [cdiv(c.F, c.BN), cdiv(c.M, c.BM)],
 };
 const gluMaskedFp8 = {
   tunables: { BM: [32, 16, 64], BN: [16, 32, 64], BK: [32, 64, 128] },
   constraints: (c: { BM: i32; BN: i32; BK: i32 }) => [c.BM * c.BN <= 2048, c.BK % 32 === 0, 128 % c.BK === 0, 128 % c.BN === 0],
+  requires: (c: { HG: i32; H: i32; FB: i32; F: i32 }) => [c.HG === cdiv(c.H, 128), c.FB === cdiv(c.F, 128)],
   workgroup: (c: { BM: i32; BN: i32 }) => [(c.BM / 16) * (c.BN / 16) * 32],
   grid: (c: { C: i32; E: i32; F: i32; BM: i32; BN: i32 }) => [cdiv(c.F, c.BN), cdiv(c.C, c.BM), c.E],
 };
@@ -91,12 +93,14 @@ const downContigFp8 = {
   tunables: { BM: [32, 16], BN: [32, 16, 64], BK: [32, 64, 128] },
   constraints: (c: { BM: i32; BN: i32; BK: i32; ALIGN: i32 }) => [c.BM * c.BN <= 2048, c.BK % 32 === 0, 128 % c.BK === 0, 128 % c.BN === 0, c.ALIGN % c.BM === 0],
   consts: { ALIGN: 32 },
+  requires: (c: { FG: i32; F: i32; HB: i32; H: i32 }) => [c.FG === cdiv(c.F, 128), c.HB === cdiv(c.H, 128)],
   workgroup: (c: { BM: i32; BN: i32 }) => [(c.BM / 16) * (c.BN / 16) * 32],
   grid: (c: { M: i32; H: i32; BM: i32; BN: i32 }) => [cdiv(c.H, c.BN), cdiv(c.M, c.BM)],
 };
 const downMaskedFp8 = {
   tunables: { BM: [32, 16, 64], BN: [32, 16, 64], BK: [32, 64, 128] },
   constraints: (c: { BM: i32; BN: i32; BK: i32 }) => [c.BM * c.BN <= 2048, c.BK % 32 === 0, 128 % c.BK === 0, 128 % c.BN === 0],
+  requires: (c: { FG: i32; F: i32; HB: i32; H: i32 }) => [c.FG === cdiv(c.F, 128), c.HB === cdiv(c.H, 128)],
   workgroup: (c: { BM: i32; BN: i32 }) => [(c.BM / 16) * (c.BN / 16) * 32],
   grid: (c: { C: i32; E: i32; H: i32; BM: i32; BN: i32 }) => [cdiv(c.H, c.BN), cdiv(c.C, c.BM), c.E],
 };
@@ -113,15 +117,18 @@ type DownMaskedFp8Ctx = { C: i32; H: i32; HB: i32; E: i32; F: i32; FG: i32; BM: 
 /*
  * Prologues. Contiguous: the row tile's expert is rowExpert of its first row (uniform per
  * workgroup); -1 means the tile is padding past the last expert block. Masked: grid.z is
- * the expert, tiles past min(count, C) exit. The FP8 kernels also exit when a scale shape
- * symbol disagrees with cdiv(dim, 128) (they are strides, so a wrong one would misread).
+ * the expert, tiles past min(count, C) exit. The FP8 kernels' `requires` refuse a scale
+ * shape symbol that disagrees with cdiv(dim, 128) (they are strides: a wrong one would
+ * misread), and they also exit on one, for consumers that do not check. Outputs are InOut:
+ * rows of tiles that exit (padding past the last expert block, rows past a masked count)
+ * keep their previous contents.
  */
 
 export const moe_gate_up_bf16 = kernel(
   { doc: 'contiguous layout: h[M, F] = silu(x·Wg[e]ᵀ) * (x·Wu[e]ᵀ), e = rowExpert of the row tile; x[M, H], Wg/Wu[E, F, H] bf16, f32 accumulate (tensor cores on CUDA), bf16 out', ...gluContig },
   (
     x: Tensor<bf16, ['M', 'H']>, wg: Tensor<bf16, ['E', 'F', 'H']>, wu: Tensor<bf16, ['E', 'F', 'H']>, rowExpert: Tensor<i32, ['M']>,
-    h: Out<bf16, ['M', 'F']>, c: GluContigCtx,
+    h: InOut<bf16, ['M', 'F']>, c: GluContigCtx,
   ) => {
     const As = shared(bf16, c.BM * c.BK);
     const Bs = shared(bf16, 2 * c.BN * c.BK);
@@ -139,7 +146,7 @@ export const moe_gate_up_bf16_masked = kernel(
   { doc: 'masked layout: h[e, r, F] = silu(x[e, r]·Wg[e]ᵀ) * (x[e, r]·Wu[e]ᵀ) for r < min(maskedCount[e], C); x[E, C, H], Wg/Wu[E, F, H] bf16, bf16 out', ...gluMasked },
   (
     x: Tensor<bf16, ['E', 'C', 'H']>, wg: Tensor<bf16, ['E', 'F', 'H']>, wu: Tensor<bf16, ['E', 'F', 'H']>, maskedCount: Tensor<i32, ['E']>,
-    h: Out<bf16, ['E', 'C', 'F']>, c: GluMaskedCtx,
+    h: InOut<bf16, ['E', 'C', 'F']>, c: GluMaskedCtx,
   ) => {
     const As = shared(bf16, c.BM * c.BK);
     const Bs = shared(bf16, 2 * c.BN * c.BK);
@@ -161,7 +168,7 @@ export const moe_gate_up_fp8 = kernel(
   },
   (
     xq: Tensor<fp8e4m3, ['M', 'H']>, xs: Tensor<f32, ['M', 'HG']>, wg: Tensor<fp8e4m3, ['E', 'F', 'H']>, wu: Tensor<fp8e4m3, ['E', 'F', 'H']>,
-    wgs: Tensor<f32, ['E', 'FB', 'HG']>, wus: Tensor<f32, ['E', 'FB', 'HG']>, rowExpert: Tensor<i32, ['M']>, h: Out<bf16, ['M', 'F']>,
+    wgs: Tensor<f32, ['E', 'FB', 'HG']>, wus: Tensor<f32, ['E', 'FB', 'HG']>, rowExpert: Tensor<i32, ['M']>, h: InOut<bf16, ['M', 'F']>,
     c: GluContigFp8Ctx,
   ) => {
     const As = shared(fp8e4m3, c.BM * c.BK);
@@ -181,7 +188,7 @@ export const moe_gate_up_fp8_masked = kernel(
   { doc: 'masked layout, FP8: as moe_gate_up_fp8 with xq[E, C, H], xs[E, C, HG] and maskedCount[E]; bf16 out h[E, C, F]', ...gluMaskedFp8 },
   (
     xq: Tensor<fp8e4m3, ['E', 'C', 'H']>, xs: Tensor<f32, ['E', 'C', 'HG']>, wg: Tensor<fp8e4m3, ['E', 'F', 'H']>, wu: Tensor<fp8e4m3, ['E', 'F', 'H']>,
-    wgs: Tensor<f32, ['E', 'FB', 'HG']>, wus: Tensor<f32, ['E', 'FB', 'HG']>, maskedCount: Tensor<i32, ['E']>, h: Out<bf16, ['E', 'C', 'F']>,
+    wgs: Tensor<f32, ['E', 'FB', 'HG']>, wus: Tensor<f32, ['E', 'FB', 'HG']>, maskedCount: Tensor<i32, ['E']>, h: InOut<bf16, ['E', 'C', 'F']>,
     c: GluMaskedFp8Ctx,
   ) => {
     const As = shared(fp8e4m3, c.BM * c.BK);
@@ -200,7 +207,7 @@ export const moe_gate_up_fp8_masked = kernel(
 
 export const moe_down_bf16 = kernel(
   { doc: 'contiguous layout: y[M, H] = h·Wd[e]ᵀ, e = rowExpert of the row tile; h[M, F], Wd[E, H, F] bf16, f32 accumulate (tensor cores on CUDA), bf16 out', ...downContig },
-  (h: Tensor<bf16, ['M', 'F']>, wd: Tensor<bf16, ['E', 'H', 'F']>, rowExpert: Tensor<i32, ['M']>, y: Out<bf16, ['M', 'H']>, c: DownContigCtx) => {
+  (h: Tensor<bf16, ['M', 'F']>, wd: Tensor<bf16, ['E', 'H', 'F']>, rowExpert: Tensor<i32, ['M']>, y: InOut<bf16, ['M', 'H']>, c: DownContigCtx) => {
     const As = shared(bf16, c.BM * c.BK);
     const Bs = shared(bf16, c.BK * c.BN);
     const Cs = shared(f32, c.BM * c.BN);
@@ -215,7 +222,7 @@ export const moe_down_bf16 = kernel(
 
 export const moe_down_bf16_masked = kernel(
   { doc: 'masked layout: y[e, r, H] = h[e, r]·Wd[e]ᵀ for r < min(maskedCount[e], C); h[E, C, F], Wd[E, H, F] bf16, bf16 out', ...downMasked },
-  (h: Tensor<bf16, ['E', 'C', 'F']>, wd: Tensor<bf16, ['E', 'H', 'F']>, maskedCount: Tensor<i32, ['E']>, y: Out<bf16, ['E', 'C', 'H']>, c: DownMaskedCtx) => {
+  (h: Tensor<bf16, ['E', 'C', 'F']>, wd: Tensor<bf16, ['E', 'H', 'F']>, maskedCount: Tensor<i32, ['E']>, y: InOut<bf16, ['E', 'C', 'H']>, c: DownMaskedCtx) => {
     const As = shared(bf16, c.BM * c.BK);
     const Bs = shared(bf16, c.BK * c.BN);
     const Cs = shared(f32, c.BM * c.BN);
@@ -236,7 +243,7 @@ export const moe_down_fp8 = kernel(
   },
   (
     hq: Tensor<fp8e4m3, ['M', 'F']>, hs: Tensor<f32, ['M', 'FG']>, wd: Tensor<fp8e4m3, ['E', 'H', 'F']>, wds: Tensor<f32, ['E', 'HB', 'FG']>,
-    rowExpert: Tensor<i32, ['M']>, y: Out<bf16, ['M', 'H']>, c: DownContigFp8Ctx,
+    rowExpert: Tensor<i32, ['M']>, y: InOut<bf16, ['M', 'H']>, c: DownContigFp8Ctx,
   ) => {
     const As = shared(fp8e4m3, c.BM * c.BK);
     const Bs = shared(fp8e4m3, c.BN * c.BK);
@@ -255,7 +262,7 @@ export const moe_down_fp8_masked = kernel(
   { doc: 'masked layout, FP8: as moe_down_fp8 with hq[E, C, F], hs[E, C, FG] and maskedCount[E]; bf16 out y[E, C, H]', ...downMaskedFp8 },
   (
     hq: Tensor<fp8e4m3, ['E', 'C', 'F']>, hs: Tensor<f32, ['E', 'C', 'FG']>, wd: Tensor<fp8e4m3, ['E', 'H', 'F']>, wds: Tensor<f32, ['E', 'HB', 'FG']>,
-    maskedCount: Tensor<i32, ['E']>, y: Out<bf16, ['E', 'C', 'H']>, c: DownMaskedFp8Ctx,
+    maskedCount: Tensor<i32, ['E']>, y: InOut<bf16, ['E', 'C', 'H']>, c: DownMaskedFp8Ctx,
   ) => {
     const As = shared(fp8e4m3, c.BM * c.BK);
     const Bs = shared(fp8e4m3, c.BN * c.BK);

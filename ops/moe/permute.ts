@@ -1,5 +1,5 @@
 import {
-  kernel, barrier, localIndex, max, min, numWorkgroups, shared, workgroupId,
+  kernel, barrier, cdiv, localIndex, max, min, numWorkgroups, shared, workgroupId,
   bf16, fp8e4m3, i32, type f32, type Out, type Shared, type Tensor,
 } from '../../compiler/dsl/index.js';
 
@@ -59,6 +59,8 @@ type CountCtx = { T: i32; TOPK: i32; NC: i32; E: i32; CH: i32 };
 export const moe_count = kernel(
   {
     doc: 'chunkCounts[c, e] = number of slots of chunk c (CH = 256 consecutive slots of ids[T, TOPK]) routed to expert e',
+    // Fewer chunks would leave slots uncounted.
+    requires: (c) => [c.NC === cdiv(c.T * c.TOPK, c.CH)],
     consts: { CH: 256 },
     workgroup: (c) => [c.CH],
     grid: (c) => [c.NC],
@@ -123,6 +125,8 @@ type PlaceCtx = { T: i32; TOPK: i32; NC: i32; E: i32; MP: i32; CH: i32; ALIGN: i
 export const moe_place_contiguous = kernel(
   {
     doc: 'contiguous layout: rowIndex[MP] = slot t*TOPK+j of each permuted row (-1 on padding), rowExpert[MP] (-1 on padding), slotRow[T, TOPK] = row of each slot (-1 if not routed); MP >= T*TOPK + min(E, T*TOPK)*(ALIGN-1)',
+    // A smaller MP drops slots (their slotRow is -1) instead of failing.
+    requires: (c) => [c.NC === cdiv(c.T * c.TOPK, c.CH), c.MP >= c.T * c.TOPK + min(c.E, c.T * c.TOPK) * (c.ALIGN - 1)],
     consts: { CH: 256, ALIGN: 32 },
     workgroup: (c) => [c.CH],
     grid: (c) => [max(c.NC, 1)],
@@ -177,6 +181,7 @@ export const moe_place_contiguous = kernel(
 export const moe_place_masked = kernel(
   {
     doc: 'masked layout: rowIndex[E, C] = slot of row j of expert e (-1 past its count), slotRow[T, TOPK] = e*C + j (-1 if not routed or past the capacity C: dropped), maskedCount[E] = min(count, C)',
+    requires: (c) => [c.NC === cdiv(c.T * c.TOPK, c.CH)],
     consts: { CH: 256 },
     workgroup: (c) => [c.CH],
     grid: (c) => [max(c.NC, 1)],
@@ -224,6 +229,7 @@ export const moe_gather = kernel(
   {
     doc: 'xp[r, :] = x[rowIndex[r] / TOPK, :] (zeros where rowIndex[r] < 0); R = MP (contiguous) or E*C (masked); bf16',
     tunables: { WG: [256, 128] },
+    requires: (c) => [c.TOPK >= 1],
     workgroup: (c) => [c.WG],
     grid: (c) => [c.R],
   },
@@ -241,6 +247,7 @@ export const moe_gather_fp8 = kernel(
   {
     doc: 'FP8 activations quantised per token (1x128 groups) gathered like moe_gather: xqp[r, :] = xq[t, :], xsp[r, :] = xs[t, :] for t = rowIndex[r] / TOPK; zeros (and scale 0) on padding',
     tunables: { WG: [256, 128] },
+    requires: (c) => [c.HG === cdiv(c.H, 128), c.TOPK >= 1],
     workgroup: (c) => [c.WG],
     grid: (c) => [c.R],
   },

@@ -45,6 +45,7 @@ export const gate_up_rows_fp8 = kernel(
   {
     doc: 'h[t, f] = bf16(silu(x[t]·deq(wg)[f]) * (x[t]·deq(wu)[f])); wg, wu e4m3 [F, H] with wgs, wus f32 [FB, HG] 128x128 block scales; W8A16',
     ...gluLaunch,
+    requires: (c) => [c.FB === cdiv(c.F, c.GROUP), c.HG === cdiv(c.H, c.GROUP)],
   },
   (
     x: Tensor<bf16, ['T', 'H']>, wg: Tensor<fp8e4m3, ['F', 'H']>, wu: Tensor<fp8e4m3, ['F', 'H']>,

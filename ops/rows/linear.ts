@@ -47,6 +47,7 @@ export const linear_rows_fp8 = kernel(
   {
     doc: 'y[t, n] = bf16(sum_k x[t, k] * f32(w[n, k]) * ws[n/128, k/128]); x bf16 [T, K], w e4m3 [N, K], ws f32 [NB, KB] (cdiv(N|K, 128)); W8A16',
     ...rowsLaunch,
+    requires: (c) => [c.NB === cdiv(c.N, c.GROUP), c.KB === cdiv(c.K, c.GROUP)],
   },
   (
     x: Tensor<bf16, ['T', 'K']>, w: Tensor<fp8e4m3, ['N', 'K']>, ws: Tensor<f32, ['NB', 'KB']>, y: Out<bf16, ['T', 'N']>,

@@ -54,6 +54,7 @@ export const moe_gate_up_rows_fp8 = kernel(
   {
     doc: 'moe_gate_up_rows_bf16 with wg, wu e4m3 [E, F, H] and wgs, wus f32 [E, FB, HG] 128x128 block scales; W8A16',
     ...launch,
+    requires: (c) => [c.FB === cdiv(c.F, c.GROUP), c.HG === cdiv(c.H, c.GROUP)],
     grid: (c) => [cdiv(c.F, c.WG), min(c.T * c.TOPK, 65535)],
   },
   (
@@ -112,6 +113,7 @@ export const moe_down_rows_fp8 = kernel(
   {
     doc: 'moe_down_rows_bf16 with wd e4m3 [E, H, F] and wds f32 [E, HB, FG] 128x128 block scales; W8A16',
     ...launch,
+    requires: (c) => [c.HB === cdiv(c.H, c.GROUP), c.FG === cdiv(c.F, c.GROUP)],
     grid: (c) => [cdiv(c.H, c.WG), min(c.T, 65535)],
   },
   (

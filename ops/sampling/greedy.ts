@@ -8,6 +8,8 @@ export const sample_greedy = kernel(
     tunables: { WG: [256, 64, 128] },
     // The argmax is a tree over the workgroup: a power of two.
     constraints: (c) => [256 % c.WG === 0, c.WG >= 32],
+    // No token to pick: the id would be V, outside the vocabulary.
+    requires: (c) => [c.V >= 1],
     workgroup: (c) => [c.WG],
     grid: (c) => [c.B],
   },

@@ -18,6 +18,8 @@ export const sample_token = kernel(
     doc: 'ids[b] ~ softmax(logits[b,:] / temperature) after top-k then top-p (renormalised), u from a counter-based hash of (seed, step, b); one workgroup per row',
     tunables: { WG: [256, 64, 128, 32] },
     constraints: (c) => [256 % c.WG === 0, c.WG >= 32],
+    // Counts are exact in f32 below 2^24 tokens; temperature 0 is sample_greedy's; top_k < 0 or top_p > 1 would silently mean "off".
+    requires: (c) => [c.V >= 1, c.V < 16777216, c.temperature > 0, c.top_k >= 0, c.top_p > 0, c.top_p <= 1],
     workgroup: (c) => [c.WG],
     grid: (c) => [c.B],
   },

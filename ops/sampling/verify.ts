@@ -16,6 +16,7 @@ import { uniformDraw } from './random.js';
 export const verify_greedy = kernel(
   {
     doc: 'accepted[b,:] = target_ids[b,0..a] then -1, a = number of leading draft[b,i] == target_ids[b,i]; accept_len[b] = a + 1',
+    requires: (c) => [c.NP === c.N + 1],
     consts: { WG: 64 },
     workgroup: (c) => [c.WG],
     grid: (c) => [cdiv(c.B, c.WG)],
@@ -57,6 +58,7 @@ export const verify_sample = kernel(
     // 128 first: at 256, ptxas for sm_90a spills (28 bytes) in this long loop body; sm_80 does not.
     tunables: { WG: [128, 64, 256, 32] },
     constraints: (c) => [256 % c.WG === 0, c.WG >= 32],
+    requires: (c) => [c.NP === c.N + 1, c.V >= 1, c.V < 16777216, c.temperature > 0, c.top_k >= 0, c.top_p > 0, c.top_p <= 1],
     workgroup: (c) => [c.WG],
     grid: (c) => [c.B],
   },

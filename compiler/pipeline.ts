@@ -8,12 +8,19 @@ import { lowerTileOps } from './passes/tileOps.js';
 import { legalisePackedStorage } from './passes/legaliseStorage.js';
 import { checkLimits } from './passes/limits.js';
 import { foldLargeGrid } from './passes/foldGrid.js';
+import { dropUnusedArrays } from './passes/unusedArrays.js';
+import { checkUniformity } from './passes/uniformity.js';
+import { checkSizes } from './passes/sizeChecks.js';
 import { CAPS, type TargetName } from './target.js';
 
 /** The pass pipeline from frontend IR to what a target renders (or the interpreter runs). */
 export function lowerForTarget(k: Kernel, target: TargetName, choice: TunableChoice = {}): Kernel {
   const caps = CAPS[target];
-  let x = propagateConstants(foldConstants(specialise(k, choice)));
+  const specialised = specialise(k, choice);
+  checkSizes(k, specialised.consts);
+  let x = propagateConstants(foldConstants(specialised));
+  // The interpreter runs divergent barriers to report the threads involved; targets never see them.
+  if (caps.name !== 'interp') checkUniformity(x);
   x = lowerTileOps(x, caps.tensorCores);
   x = propagateConstants(foldConstants(unrollLoops(x)));
   x = eliminateDeadCode(x);
@@ -21,5 +28,5 @@ export function lowerForTarget(k: Kernel, target: TargetName, choice: TunableCho
   if (caps.packNarrowTypes) x = legalisePackedStorage(x);
   verifyKernel(x);
   checkLimits(x, caps);
-  return x;
+  return dropUnusedArrays(x);
 }

@@ -451,6 +451,23 @@ test('valid kernels in the same style compile without errors (the harness is sou
   assert.ok(kernels.every((k) => k.body.length > 0));
 });
 
+test('a 5,000-statement kernel lowers in linear time, with exact locations to its end', () => {
+  // Locations were computed from the start of the file for every node: this took 27 s.
+  // What remains is mostly TypeScript's own checking (about 2 s here, alone on the machine);
+  // the bound leaves room for a loaded CI machine and still fails a quadratic frontend.
+  const n = 5000;
+  const lines = Array.from({ length: n }, (_, j) => `      acc = acc + f32(x[${j % 7}]) * 2.0;`);
+  const source = elementwise(`let acc = 0.0;\n${lines.map((l) => l.trim()).join('\n')}\nacc = acc + f32(w[i]);`);
+  const t0 = performance.now();
+  const [k] = lowerText(path.join(REPO_ROOT, fixturePath('five thousand statements')), source);
+  const ms = performance.now() - t0;
+  assert.ok(ms < 12000, `lowering took ${ms.toFixed(0)} ms`);
+  const last = source.split('\n').findIndex((l) => l.includes('acc = acc + f32(w[i]);'));
+  const guard = k.body.find((s) => s.k === 'if');
+  const final = guard?.k === 'if' ? guard.then.filter((s) => s.k === 'assign').at(-1) : undefined;
+  assert.equal(final?.loc, { file: fixturePath('five thousand statements'), line: last + 1, col: 7 });
+});
+
 test('the bf16/f32 mix error renders kernel, detail, snippet and a cast hint', () => {
   const file = fixturePath('bf16 mix hint');
   const source = elementwise('const s = f32(x[i]) + w[i];\nacc[i] = s;');

@@ -146,9 +146,20 @@ export function binary(L: Lowerer, op: BinOp, a: Val, b: Val, node: Node): Val {
     const folded = foldAbstract(op, a.e.value as number, b.e.value as number, a.abstract === 'float' || b.abstract === 'float');
     if (folded !== undefined) return folded.type === 'bool' ? { e: { k: 'const', type: 'bool', value: folded.value, loc } } : { e: { k: 'const', type: folded.type, value: folded.value, loc }, abstract: folded.type === 'f32' ? 'float' : 'int' };
   }
+  if ((op === '<<' || op === '>>') && b.e.k === 'const' && typeof b.e.value === 'number' && !(b.e.value >= 0 && b.e.value < 32)) {
+    throw L.error(node, `shift by ${b.e.value}: the amount must be 0 to 31`, 'WGSL rejects a constant shift of 32 or more and CUDA leaves it undefined; mask or clamp the amount explicitly');
+  }
   const [x, y, t] = unify(L, a, b, node, op);
   requireArith(L, t, node, op);
   if (BITWISE.has(op) && !(t === 'i32' || t === 'u32')) throw L.error(node, `'${op}' needs i32 or u32, got ${t}`);
+  // A float constant over zero folds to the infinity or NaN it means (the DSL has no other
+  // spelling for them); a runtime value over zero is a mistake that nvcc rejects.
+  const int = t === 'i32' || t === 'u32';
+  if ((op === '/' || op === '%') && y.k === 'const' && y.value === 0 && (int || x.k !== 'const')) {
+    throw L.error(node, `${int ? 'integer' : 'floating-point'} ${op === '/' ? 'division' : 'remainder'} by zero`, int
+      ? 'WGSL defines x / 0 as x and CUDA leaves it undefined; guard the divisor or use a nonzero constant'
+      : 'nvcc rejects it and WGSL leaves the result to the implementation; write the intended constant (e.g. F32_MAX) instead');
+  }
   if (COMPARE.has(op)) return { e: { k: 'bin', op, type: 'bool', a: x, b: y, loc } };
   return { e: { k: 'bin', op, type: t, a: x, b: y, loc } };
 }

@@ -143,7 +143,9 @@ function constantSize(L: Lowerer, node: Node, what: string): SizeExpr {
     const culprit = x.k === 'uniform' ? `runtime value '${x.name}'` : `a ${x.k === 'var' ? 'variable' : 'runtime expression'}`;
     throw L.error(node, `${what} array size must be a compile-time constant, but it depends on ${culprit}`, 'use a literal, a tunable or a const from the kernel config');
   };
-  return toSize(e);
+  const size = toSize(e);
+  if (size.k === 'num' && !(size.v > 0)) throw L.error(node, `${what} array size must be positive, got ${size.v}`);
+  return size;
 }
 
 function lowerExprStatement(L: Lowerer, node: Node): void {

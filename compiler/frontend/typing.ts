@@ -1,8 +1,10 @@
 import type { Node } from 'ts-morph';
-import type { DType } from '../ir/types.js';
+import type { DType, SourceLoc } from '../ir/types.js';
 import { STORAGE_ONLY, isFloat, isInt } from '../ir/types.js';
 import type { Expr } from '../ir/nodes.js';
 import type { Lowerer, Val } from './lowering.js';
+import { CompileError } from './errors.js';
+import { locOf } from './source.js';
 
 /** Gives an abstract literal the concrete type `to`, or reports why it cannot have it. */
 export function coerce(L: Lowerer, v: Val, to: DType, node: Node, what: string): Expr {
@@ -18,8 +20,23 @@ export function coerce(L: Lowerer, v: Val, to: DType, node: Node, what: string):
   if (v.e.k !== 'const') return { ...v.e, type: to };
   const value = v.e.value as number;
   if (to === 'u32' && value < 0) throw L.error(node, `${what}: negative literal ${value} cannot be u32`);
+  checkRange(L, value, to, v.e.loc, node);
   if (STORAGE_ONLY.has(to)) return { k: 'cast', type: to, a: { k: 'const', type: 'f32', value, loc: v.e.loc }, loc: v.e.loc };
   return { k: 'const', type: to, value, loc: v.e.loc };
+}
+
+const INT_RANGE: Partial<Record<DType, readonly [number, number]>> = { i32: [-(2 ** 31), 2 ** 31 - 1], u32: [0, 2 ** 32 - 1] };
+
+/**
+ * An integer literal (or a literal-only expression the frontend folded) must fit the type it
+ * becomes: WGSL rejects the shader otherwise, and CUDA silently truncates it. (A float
+ * literal beyond f32 is how a kernel writes infinity: 1e39.)
+ */
+function checkRange(L: Lowerer, value: number, to: DType, loc: SourceLoc | undefined, node: Node): void {
+  const range = INT_RANGE[to];
+  if (!range || (value >= range[0] && value <= range[1])) return;
+  const hint = to === 'i32' && value > range[1] && value <= 2 ** 32 - 1 ? 'for a bit pattern, make the other operand u32 or write u32(...)' : undefined;
+  throw new CompileError(`constant ${value} is out of range for ${to} (${range[0]} to ${range[1]})`, loc ?? locOf(node), node.getText(), hint, L.decl.name);
 }
 
 /** The default type of a value that is declared without annotation. */

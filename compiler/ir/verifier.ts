@@ -3,11 +3,13 @@ import type { DType } from './types.js';
 import { STORAGE_ONLY, isInt } from './types.js';
 import { CompileError } from '../frontend/errors.js';
 import { printExpr } from './printer.js';
+import { checkOperands } from './operandChecks.js';
 
 /**
  * Checks the IR's invariants: names declared before use, operand types agree, storage
  * types only loaded, stored and cast, writes only to writable buffers. Every pass's
  * output must verify; a failure here is a compiler bug or a malformed hand-built kernel.
+ * Then the kernel's own faults that only the final IR shows (checkOperands).
  */
 export function verifyKernel(k: Kernel): void {
   const fail = (msg: string, at?: Expr | Stmt): never => {
@@ -152,4 +154,5 @@ export function verifyKernel(k: Kernel): void {
     }
   };
   stmts(k.body, { vars: new Map(), locals: new Map(), frags: new Set() }, false);
+  checkOperands(k);
 }

@@ -12,6 +12,9 @@ export function foldExpr(e: Expr): Expr {
     switch (e.k) {
       case 'bin': {
         const { a, b, op } = e;
+        // evalBin masks shift amounts as WGSL does at run time; a constant amount outside
+        // 0..31 is an error the verifier reports, so it must not fold away.
+        if ((op === '<<' || op === '>>') && isConst(b) && !((b.value as number) >= 0 && (b.value as number) < 32)) return e;
         if (isConst(a) && isConst(b)) return c(evalBin(op, a.type, a.value, b.value));
         // Integer identities only: for floats x*0 is not 0 (NaN, -0) and x+0 is not x for -0.
         if (isInt(e.type)) {
@@ -51,8 +54,8 @@ export function foldExpr(e: Expr): Expr {
       default: return e;
     }
   } catch {
-    // Division by a constant zero and the like stay in the program; the verifier or the
-    // interpreter reports them where they execute.
+    // Division by a constant zero and the like stay in the program; the verifier
+    // (ir/operandChecks.ts) reports them with their location.
     return e;
   }
 }

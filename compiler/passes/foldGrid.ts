@@ -15,7 +15,7 @@ export function foldLargeGrid(k: Kernel, maxPerDim: number): Kernel {
   if (g.k === 'num' && g.v <= maxPerDim) return k;
   const i32 = (value: number): Expr => ({ k: 'const', type: 'i32', value });
   const wid = (axis: 0 | 1): Expr => ({ k: 'builtin', type: 'i32', name: 'workgroupId', axis });
-  const name = 'wg_linear';
+  const name = 'wg.linear'; // '.': never a DSL identifier's (passes/naming.ts)
   const linear: Expr = { k: 'var', type: 'i32', name };
   const body = mapStmts(k.body, (e) => (e.k === 'builtin' && e.name === 'workgroupId' ? (e.axis === 0 ? linear : i32(0)) : e));
   const prologue: Stmt[] = [

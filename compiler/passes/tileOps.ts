@@ -40,7 +40,8 @@ export function lowerTileOps(k: Kernel, tensorCores: boolean): Kernel {
   const body = mapStmts(k.body, (e) => e, (s): Stmt | Stmt[] => {
     if (s.k !== 'fragment' && s.k !== 'mma' && s.k !== 'fragmentStore' && s.k !== 'fragmentAccumulate') return s;
     if (wgThreads % 32 !== 0) throw new CompileError(`tile ops need whole warps: workgroup of ${wgThreads} threads is not a multiple of 32`, s.loc, undefined, 'make the workgroup size a multiple of 32', k.name);
-    const tag = n++;
+    // The '.' keeps these names apart from every DSL identifier (see passes/naming.ts).
+    const tag = `.${n++}`;
     if (s.k === 'fragment') {
       const zero: Stmt[] = [{ k: 'localArray', name: s.name, type: 'f32', size: { k: 'num', v: PER_THREAD }, loc: s.loc }];
       for (let j = 0; j < PER_THREAD; j++) zero.push({ k: 'store', space: 'local', buf: s.name, index: i32(j), value: f32c(0), loc: s.loc });
@@ -104,7 +105,7 @@ function bIndex(b: TileRef, layout: 'kn' | 'nk', kIdx: Expr, nIdx: Expr): Expr {
 }
 
 /** The portable layout's mma: each k step reads the thread's 2 rows of A and 4 columns of B (fragmentRows). */
-function mmaLoops(s: Extract<Stmt, { k: 'mma' }>, dtype: DType, tag: number): Stmt[] {
+function mmaLoops(s: Extract<Stmt, { k: 'mma' }>, dtype: DType, tag: string): Stmt[] {
   const { acc, a, b, loc } = s;
   const t = `mma${tag}`, kk = `${t}_k`;
   const layout = fragmentRows(false, t, loc);
@@ -134,7 +135,7 @@ function mmaLoops(s: Extract<Stmt, { k: 'mma' }>, dtype: DType, tag: number): St
 }
 
 /** acc[j] += part[j] * rowScale[offset + row(j)] * scale: one scale product per row. */
-function accumulateScaled(s: Extract<Stmt, { k: 'fragmentAccumulate' }>, rowOf: (j: number) => Expr, tag: number): Stmt[] {
+function accumulateScaled(s: Extract<Stmt, { k: 'fragmentAccumulate' }>, rowOf: (j: number) => Expr, tag: string): Stmt[] {
   const out: Stmt[] = [let_(`acs${tag}_s`, s.scale, s.loc)];
   const rowScale = new Map<string, Expr>();
   for (let j = 0; j < PER_THREAD; j++) {
@@ -160,7 +161,7 @@ function accumulateScaled(s: Extract<Stmt, { k: 'fragmentAccumulate' }>, rowOf: 
  * Two n8 halves make the 16x16 tile. A register is one 32-bit load when its elements are
  * adjacent in memory and the address provably aligned; otherwise element loads are packed.
  */
-function mmaSync(s: Extract<Stmt, { k: 'mma' }>, dtype: MmaDType, tag: number, defs: ReadonlyMap<string, readonly Expr[]>): Stmt[] {
+function mmaSync(s: Extract<Stmt, { k: 'mma' }>, dtype: MmaDType, tag: string, defs: ReadonlyMap<string, readonly Expr[]>): Stmt[] {
   const { a, b, loc } = s;
   const depth = mmaDepth(dtype);
   const per = depth === 32 ? 4 : 2;

@@ -1,15 +1,24 @@
 import type { Expr, Kernel, Stmt } from '../ir/nodes.js';
-import { forEachStmt, mapStmts } from '../ir/walk.js';
+import { forEachExpr, forEachStmt, mapStmts } from '../ir/walk.js';
 import { evalBin } from '../ir/semantics.js';
 import { foldExpr } from './fold.js';
 
 /** Loops with at most this many iterations and a constant trip count are unrolled. */
 export const MAX_UNROLL = 16;
+/**
+ * ...and only while the unrolled copies stay under this many IR nodes (statements plus
+ * expression nodes). Inner loops are unrolled first, so an outer loop's body is measured
+ * with its inner loops already expanded: nesting cannot multiply past the budget (16
+ * nested 2-trip loops once became 2 MB of WGSL that took nvcc, Dawn and g++ minutes each).
+ * The largest register-tile loops of ops/ (the MoE epilogues, about 4,250 nodes) fit.
+ */
+export const MAX_UNROLLED_NODES = 5000;
 
 /**
- * Unrolls `for (let v = c0; v < c1; v += c2)` when the trip count is a small constant and
- * the body neither assigns v nor breaks out. Per-thread register tiles rely on this: once
- * the loop index is a constant, local-array indices are constants and live in registers.
+ * Unrolls `for (let v = c0; v < c1; v += c2)` when the trip count is a small constant, the
+ * copies fit the budget, and the body neither assigns v nor breaks out. Per-thread register
+ * tiles rely on this: once the loop index is a constant, local-array indices are constants
+ * and live in registers.
  */
 export function unrollLoops(k: Kernel): Kernel {
   let copy = 0;
@@ -17,10 +26,10 @@ export function unrollLoops(k: Kernel): Kernel {
     mapStmts(stmts, (e) => e, (s) => {
       if (s.k !== 'for') return s;
       const plan = tripPlan(s);
-      if (!plan || plan.values.length > MAX_UNROLL) return s;
+      if (!plan || plan.values.length > MAX_UNROLL || plan.values.length * nodeCount(s.body) > MAX_UNROLLED_NODES) return s;
       const out: Stmt[] = [];
       for (const v of plan.values) {
-        const suffix = `_u${copy++}`;
+        const suffix = `.u${copy++}`; // '.': never a DSL identifier's (passes/naming.ts)
         out.push(...renameLocals(substitute(s.body, plan.name, v, plan.type), suffix));
       }
       return out;
@@ -78,4 +87,11 @@ function renameLocals(stmts: readonly Stmt[], suffix: string): Stmt[] {
       default: return s;
     }
   });
+}
+
+function nodeCount(stmts: readonly Stmt[]): number {
+  let n = 0;
+  forEachStmt(stmts, () => n++);
+  forEachExpr(stmts, () => n++);
+  return n;
 }

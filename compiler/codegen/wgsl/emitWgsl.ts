@@ -5,9 +5,15 @@ import { WGSL_RESERVED } from './reserved.js';
 import { WGSL_HELPERS, helperNames } from './helpers.js';
 import { bindingLayout } from '../layout.js';
 import { CompileError } from '../../frontend/errors.js';
+import { nameIdentifiers } from '../../passes/naming.js';
 
 const TYPE: Partial<Record<DType, string>> = { f32: 'f32', i32: 'i32', u32: 'u32', bool: 'bool' };
 const MATH: Record<string, string> = { exp: 'exp', exp2: 'exp2', log: 'log', sqrt: 'sqrt', rsqrt: 'inverseSqrt', tanh: 'tanh', abs: 'abs', floor: 'floor', max: 'max', min: 'min', fma: 'fma' };
+/**
+ * f32 max, min, exp and exp2 of NaN are NaN (compiler/ir/semantics.ts). WGSL lets a device
+ * assume no NaN, and SwiftShader's max drops it and its exp turns it into +inf.
+ */
+const NAN_SAFE: Record<string, string> = { max: 'mimo_max_f32', min: 'mimo_min_f32', exp: 'mimo_exp_f32', exp2: 'mimo_exp2_f32' };
 
 /**
  * Renders a specialised, tile-lowered and storage-legalised kernel as one WGSL module with
@@ -19,7 +25,8 @@ export function emitWgsl(k: Kernel, header: string): string {
     if (!s) throw new CompileError(`WGSL has no ${t} values; run legalisePackedStorage first`, k.loc, undefined, undefined, k.name);
     return s;
   };
-  const ident = (n: string) => (WGSL_RESERVED.has(n) || n.startsWith('mimo_') ? `${n}_` : n);
+  const names = nameIdentifiers(k, WGSL_RESERVED);
+  const [ident, buf] = [names.value, names.buffer];
   const atomics = atomicBuffers(k);
   const tensorOf = new Map(k.tensors.map((t) => [t.name, t]));
   const usesSubgroups = JSON.stringify(k.body).includes('"subgroup');
@@ -38,8 +45,8 @@ export function emitWgsl(k: Kernel, header: string): string {
       return Number.isFinite(v as number) ? `bitcast<f32>(${bits})` : `mimo_f32_bits(${bits})`;
     },
     declare: (n, t, mutable, init) => `${mutable ? 'var' : 'let'} ${ident(n)}: ${type(t)} = ${init};`,
-    localArray: (n, t, size) => `var ${ident(n)}: array<${type(t)}, ${size}>;`,
-    uniform: (n) => `params.${n}`,
+    localArray: (n, t, size) => `var ${buf(n)}: array<${type(t)}, ${size}>;`,
+    uniform: (n) => `params.${ident(n)}`,
     builtin(e) {
       switch (e.name) {
         case 'localId': return `i32(lid.${'xyz'[e.axis]})`;
@@ -57,14 +64,15 @@ export function emitWgsl(k: Kernel, header: string): string {
     },
     cast: (a, _from, to) => `${type(to)}(${a})`,
     bitcast: (a, _from, to) => `bitcast<${type(to)}>(${a})`,
-    call(fn, args) {
+    call(fn, args, e) {
+      if (NAN_SAFE[fn] && e.type === 'f32') return `${NAN_SAFE[fn]}(${args.join(', ')})`;
       if (MATH[fn]) return `${MATH[fn]}(${args.join(', ')})`;
       if (fn in WGSL_HELPERS) return `mimo_${fn}(${args.join(', ')})`;
       throw new CompileError(`WGSL has no lowering for '${fn}' yet`, k.loc, undefined, 'this storage type is not supported on WebGPU yet', k.name);
     },
     select: (c, a, b) => `select(${b}, ${a}, ${c})`,
     load(e, index) {
-      const name = ident(e.buf);
+      const name = buf(e.buf);
       if (e.space !== 'local' && atomics.has(e.buf)) return `atomicLoad(&${name}[${index}])`;
       return `${name}[${index}]`;
     },
@@ -72,22 +80,23 @@ export function emitWgsl(k: Kernel, header: string): string {
       throw new CompileError('32-bit word loads of narrow elements reached the WGSL emitter', k.loc, undefined, undefined, k.name);
     },
     store(s, index, value) {
-      const name = ident(s.buf);
+      const name = buf(s.buf);
       if (s.space !== 'local' && atomics.has(s.buf)) return `atomicStore(&${name}[${index}], ${value});`;
       return `${name}[${index}] = ${value};`;
     },
     storePacked(s, word, shift, bits) {
       // Two atomics: other threads own the other elements of this word.
       const mask = s.width === 16 ? '0xffffu' : '0xffu';
-      const name = ident(s.buf);
+      const name = buf(s.buf);
       return `{ let mimo_w = ${word}; let mimo_s = ${shift}; atomicAnd(&${name}[mimo_w], ~(${mask} << mimo_s)); atomicOr(&${name}[mimo_w], (${bits} & ${mask}) << mimo_s); }`;
     },
     atomic(s, index, value) {
-      const call = `atomic${s.op === 'add' ? 'Add' : 'Max'}(&${ident(s.buf)}[${index}], ${value})`;
+      const call = `atomic${s.op === 'add' ? 'Add' : 'Max'}(&${buf(s.buf)}[${index}], ${value})`;
       return s.result ? `let ${ident(s.result)} = ${call};` : `${call};`;
     },
     subgroup(s, value, laneMask) {
-      const call = s.op === 'add' ? `subgroupAdd(${value})` : s.op === 'max' ? `subgroupMax(${value})` : `subgroupShuffleXor(${value}, u32(${laneMask}))`;
+      const max = s.type === 'f32' ? 'mimo_subgroup_max_f32' : 'subgroupMax';
+      const call = s.op === 'add' ? `subgroupAdd(${value})` : s.op === 'max' ? `${max}(${value})` : `subgroupShuffleXor(${value}, u32(${laneMask}))`;
       return `let ${ident(s.result)}: ${type(s.type)} = ${call};`;
     },
     mmaSync() {
@@ -109,18 +118,18 @@ export function emitWgsl(k: Kernel, header: string): string {
   if (usesSubgroups) lines.push('enable subgroups;');
   lines.push('');
   if (layout.uniform) {
-    lines.push('struct Params {', ...layout.uniform.fields.map((f) => `  ${f.name}: ${type(f.dtype)},`), '}');
+    lines.push('struct Params {', ...layout.uniform.fields.map((f) => `  ${ident(f.name)}: ${type(f.dtype)},`), '}');
   }
   for (const b of layout.tensors) {
     const t = tensorOf.get(b.name)!;
     const elem = t.packed ? 'u32' : type(t.dtype);
     const writable = t.access !== 'read';
     const stored = atomics.has(t.name) ? `atomic<${elem}>` : elem;
-    lines.push(`@group(0) @binding(${b.binding}) var<storage, ${writable ? 'read_write' : 'read'}> ${ident(t.name)}: array<${stored}>;`);
+    lines.push(`@group(0) @binding(${b.binding}) var<storage, ${writable ? 'read_write' : 'read'}> ${buf(t.name)}: array<${stored}>;`);
   }
   if (layout.uniform) lines.push(`@group(0) @binding(${layout.uniform.binding}) var<uniform> params: Params;`);
   // WGSL atomics operate on atomic<T> only, so an array any atomic touches is declared so (and its plain accesses become atomicLoad/atomicStore).
-  for (const s of k.shared) lines.push(`var<workgroup> ${ident(s.name)}: array<${atomics.has(s.name) ? `atomic<${type(s.dtype)}>` : type(s.dtype)}, ${s.size.k === 'num' ? s.size.v : NaN}>;`);
+  for (const s of k.shared) lines.push(`var<workgroup> ${buf(s.name)}: array<${atomics.has(s.name) ? `atomic<${type(s.dtype)}>` : type(s.dtype)}, ${s.size.k === 'num' ? s.size.v : NaN}>;`);
   const text = bodyLines.join('\n');
   for (const h of helperNames(text)) lines.push('', WGSL_HELPERS[h]);
   const wg = k.workgroup.map((w) => (w.k === 'num' ? w.v : NaN));

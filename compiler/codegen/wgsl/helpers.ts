@@ -73,6 +73,20 @@ function unpackFn(name: string, f: Narrow): string {
 }`;
 }
 
+function nanSafe(op: 'max' | 'min'): string {
+  return `fn mimo_${op}_f32(a: f32, b: f32) -> f32 {
+  let na = (bitcast<u32>(a) & 0x7fffffffu) > 0x7f800000u;
+  let nb = (bitcast<u32>(b) & 0x7fffffffu) > 0x7f800000u;
+  return select(select(${op}(a, b), b, nb), a, na);
+}`;
+}
+
+function nanKeeping(fn: 'exp' | 'exp2'): string {
+  return `fn mimo_${fn}_f32(x: f32) -> f32 {
+  return select(${fn}(x), x, (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u);
+}`;
+}
+
 export const WGSL_HELPERS: Record<string, string> = {
   // A user function is never constant-evaluated, so NaN and inf survive as run-time values.
   f32_bits: `fn mimo_f32_bits(b: u32) -> f32 {
@@ -89,6 +103,17 @@ export const WGSL_HELPERS: Record<string, string> = {
   unpack_bf16: `fn mimo_unpack_bf16(w: u32, s: u32) -> f32 {
   return bitcast<f32>(((w >> s) & 0xffffu) << 16u);
 }`,
+  // max/min with a NaN operand are NaN (IEEE 754 maximum/minimum; SwiftShader's max drops
+  // NaN). The NaN test is on the bits: a compiler may assume floats are never NaN.
+  max_f32: nanSafe('max'),
+  min_f32: nanSafe('min'),
+  // SwiftShader's exp and exp2 of NaN are +inf, which turns softmax of a NaN row into zeros.
+  exp_f32: nanKeeping('exp'),
+  exp2_f32: nanKeeping('exp2'),
+  subgroup_max_f32: `fn mimo_subgroup_max_f32(v: f32) -> f32 {
+  let nan = subgroupAny((bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u);
+  return select(subgroupMax(v), mimo_f32_bits(0x7fc00000u), nan);
+}`,
 };
 for (const [name, f] of Object.entries(NARROW)) {
   WGSL_HELPERS[`bits_${name}`] = bitsFn(name, f);
@@ -100,6 +125,7 @@ for (const [name, f] of Object.entries(NARROW)) {
 export function helperNames(body: string): string[] {
   const used = new Set(Object.keys(WGSL_HELPERS).filter((h) => body.includes(`mimo_${h}(`)));
   for (const h of [...used]) {
+    if (h === 'subgroup_max_f32') used.add('f32_bits');
     if (h.startsWith('round_')) {
       used.add(`bits_${h.slice(6)}`);
       if (h !== 'round_bf16') used.add(`unpack_${h.slice(6)}`);

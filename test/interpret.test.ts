@@ -280,7 +280,7 @@ const add = (a: Expr, b: Expr): Expr => ({ k: 'bin', op: '+', type: 'i32', a, b 
 function hand(name: string, body: Stmt[], shared: { name: string; dtype: DType; n: number }[] = []): Kernel {
   return {
     name, doc: '', file: 'hand.ts', tensors: [{ name: 'y', dtype: 'i32', shape: ['N'], access: 'write' }],
-    scalars: [{ name: 'N', dtype: 'i32', isDim: true }], tunables: [], constraints: [], consts: {},
+    scalars: [{ name: 'N', dtype: 'i32', isDim: true }], tunables: [], constraints: [], requires: [], consts: {},
     workgroup: [{ k: 'num', v: 4 }], grid: [{ k: 'num', v: 1 }], body,
     shared: shared.map((s) => ({ name: s.name, dtype: s.dtype, size: { k: 'num', v: s.n } })),
   };

@@ -10,7 +10,8 @@ import { compileBlock, type Compiled } from './stmts.js';
 export { InterpretError } from './errors.js';
 export type { ThreadId } from './errors.js';
 export type { HostArray } from './state.js';
-import { KernelArgError, checkLaunch } from '../../backends/common/args.js';
+import { KernelArgError, checkLaunch, signatureOf } from '../../backends/common/args.js';
+import { checkArgShape } from '../../backends/common/argShape.js';
 
 /**
  * Interpret mode: runs a lowered kernel on the host, thread by thread, with the IR's own
@@ -24,6 +25,12 @@ export interface InterpretArgs {
 export interface InterpretOptions {
   /** Lanes per subgroup (consecutive linear local indices); default 32. */
   readonly subgroupSize?: number;
+  /**
+   * Loop iterations the launch may run over all its threads before it is stopped as a
+   * likely infinite loop; default 1e9, two to three minutes at the interpreter's 6-8M
+   * iterations/s, far beyond any test's launch.
+   */
+  readonly maxSteps?: number;
 }
 
 interface Program {
@@ -58,6 +65,8 @@ export function interpret(k: Kernel, args: InterpretArgs, opts: InterpretOptions
     throw new InterpretError(k.name, `argument '${name}': ${detail}`, k.loc);
   };
   if (!(Number.isInteger(sgSize) && sgSize >= 1)) argError('subgroupSize', `must be a positive integer, got ${sgSize}`);
+  const maxSteps = opts.maxSteps ?? 1e9;
+  if (!(Number.isInteger(maxSteps) && maxSteps >= 0)) argError('maxSteps', `must be a non-negative integer, got ${maxSteps}`);
   const { env, uniforms, tensors } = checkArgs(k, args, argError);
 
   const wg = k.workgroup.map((w, i) => (w.k === 'num' ? w.v : argError('workgroup', `size ${'xyz'[i]} is not a constant: interpret lowerForTarget(kernel, 'interp')`)));
@@ -67,7 +76,7 @@ export function interpret(k: Kernel, args: InterpretArgs, opts: InterpretOptions
     if (!(Number.isInteger(g) && g >= 0)) argError('grid', `dimension ${'xyz'[i]} evaluates to ${g}`);
   });
   const sharedSizes = k.shared.map((s) => (s.size.k === 'num' ? s.size.v : argError(s.name, 'shared array size is not a constant')));
-  const run: RunState = { kernel: k, tensors, uniforms, grid, sgSize };
+  const run: RunState = { kernel: k, tensors, uniforms, grid, sgSize, steps: { left: maxSteps, max: maxSteps } };
   const nthreads = WX * WY * WZ;
 
   for (let gz = 0; gz < grid[2]; gz++) {
@@ -113,7 +122,8 @@ function checkArgs(k: Kernel, args: InterpretArgs, argError: ArgError): { env: R
   }
   let env: Record<string, number>;
   try {
-    ({ env } = checkLaunch({ name: k.name, bindings: k.tensors, scalars: k.scalars, gridExpr: k.grid }, { tensors: args.tensors ?? {}, scalars: args.scalars ?? {} }));
+    checkArgShape(k.name, args);
+    ({ env } = checkLaunch(signatureOf(k), args));
   } catch (e) {
     if (e instanceof KernelArgError) argError(e.argument, e.detail);
     throw e;

@@ -12,6 +12,12 @@ export type HostArray = Float32Array | Int32Array | Uint32Array | Uint16Array | 
 /** In-program arrays (shared, local): narrow floats are held as their (exact) f32 values. */
 export type MemArray = Float32Array | Int32Array | Uint32Array | Uint8Array;
 
+/** Loop iterations a launch may still run, over all its threads (InterpretOptions.maxSteps). */
+export interface StepBudget {
+  left: number;
+  readonly max: number;
+}
+
 /** Per launch: bound tensors and uniforms, by the kernel's parameter order. */
 export interface RunState {
   readonly kernel: Kernel;
@@ -19,6 +25,7 @@ export interface RunState {
   readonly uniforms: readonly Val[];
   readonly grid: readonly [number, number, number];
   readonly sgSize: number;
+  readonly steps: StepBudget;
 }
 
 /** One shared array of one workgroup; `init[i]` is 1 once element i has been written. */
@@ -55,6 +62,8 @@ export class Thread {
   sgValue: Val = 0;
   sgMask = 0;
   sgResult: Val = 0;
+  /** The launch's budget (run.steps), one dereference closer for the loops that count it. */
+  readonly steps: StepBudget;
 
   constructor(
     nslots: number,
@@ -62,6 +71,7 @@ export class Thread {
     public run: RunState,
   ) {
     this.v = new Array(nslots).fill(0);
+    this.steps = run.steps;
   }
 
   id(): ThreadId {
@@ -73,6 +83,14 @@ export class Thread {
 export function fail(t: Thread | undefined, loc: SourceLoc | undefined, detail: string, kernel?: Kernel): never {
   const k = kernel ?? t!.run.kernel;
   throw new InterpretError(k.name, detail, loc, t?.id());
+}
+
+/**
+ * Stops a launch whose loops ran its whole step budget: without recursion only a loop can
+ * run forever, so counting iterations bounds every launch.
+ */
+export function outOfSteps(t: Thread, loc: SourceLoc | undefined): never {
+  return fail(t, loc, `interpreter stopped after ${t.run.steps.max} steps (an infinite loop?); InterpretOptions.maxSteps sets the budget`);
 }
 
 /** Zero-initialised in-program array of `type`. */

@@ -4,7 +4,7 @@ import { STORAGE_ONLY } from '../ir/types.js';
 import { evalBin, evalCall } from '../ir/semantics.js';
 import { FORMATS, encode, type NarrowType } from '../ir/numerics.js';
 import { Ctx, childScope, compileExpr, oob, uninit, type E, type N, type Scope } from './exprs.js';
-import { WAIT_BARRIER, WAIT_SUBGROUP, makeArray, type MemArray, type Site, type Thread, type Val } from './state.js';
+import { WAIT_BARRIER, WAIT_SUBGROUP, makeArray, outOfSteps, type MemArray, type Site, type Thread, type Val } from './state.js';
 
 /** How a statement (or block) ended: fall through, break, continue, return. */
 export const NEXT = 0, BREAK = 1, CONTINUE = 2, RETURN = 3;
@@ -95,6 +95,7 @@ function compileStmt(cx: Ctx, s: Stmt, scope: Scope): Compiled {
         return plain((t) => {
           i(t);
           while (cond(t)) {
+            if (--t.steps.left < 0) outOfSteps(t, loc);
             const c = b(t);
             if (c === BREAK) break;
             if (c === RETURN) return RETURN;
@@ -107,6 +108,7 @@ function compileStmt(cx: Ctx, s: Stmt, scope: Scope): Compiled {
         if (init.gen) yield* init.run(t);
         else init.run(t);
         while (cond(t)) {
+          if (--t.steps.left < 0) outOfSteps(t, loc);
           const c = body.gen ? yield* body.run(t) : body.run(t);
           if (c === BREAK) break;
           if (c === RETURN) return RETURN;

@@ -9,7 +9,7 @@ import { REPO_ROOT } from '../compiler/frontend/source.js';
 import type { Kernel } from '../compiler/ir/nodes.js';
 import { candidates, choiceKey, enumerate, type Candidate } from '../compiler/autotune/space.js';
 import { search, EXHAUSTIVE_LIMIT } from '../compiler/autotune/search.js';
-import { loadDb, type Measurement } from '../compiler/autotune/db.js';
+import { entryFor, loadDb, saveDb, type Measurement } from '../compiler/autotune/db.js';
 import { tuneKernel } from '../compiler/autotune/tuner.js';
 import { WebGpuMeasurer } from '../compiler/autotune/measureWebgpu.js';
 import { webgpuFingerprint } from '../compiler/autotune/fingerprint.js';
@@ -59,6 +59,34 @@ test('the database round-trips: a rerun measures nothing; a new candidate is mea
   assert.equal(Object.keys(Object.values(third.db.entries)[0].configs).sort(), ['BLOCK=128', 'BLOCK=256', 'BLOCK=32', 'BLOCK=64']);
 });
 
+test('an entry without samples (what --reps abc once wrote) is not a measurement: it is measured again', async () => {
+  const [k] = lowerFile(FIXTURE);
+  const file = path.join(tmp, 'poisoned.json');
+  const device = { fingerprint: 'webgpu-fake-0', description: 'no device: a scripted measurer' };
+  const poisoned = { device, entries: {} };
+  const entry = entryFor(poisoned, k, { N: 1000 });
+  for (const c of ['BLOCK=64', 'BLOCK=128', 'BLOCK=32']) entry.configs[c] = { samples: 0, at: '2026-01-01T00:00:00Z' };
+  entry.best = 'BLOCK=32';
+  saveDb(file, poisoned);
+  const db = loadDb(file, device);
+  assert.equal(Object.values(db.entries)[0].configs, {}, 'dropped on reading');
+  assert.is(Object.values(db.entries)[0].best, undefined);
+  const measured: string[] = [];
+  const scripted = {
+    measure: async (c: Record<string, number>): Promise<Measurement> => {
+      measured.push(choiceKey(c));
+      return { ms: c.BLOCK === 32 ? 1 : 2, samples: 1, at: '' };
+    },
+    dispose: () => {},
+  };
+  const row = await tuneKernel(k, { N: 1000 }, db, file, scripted, forever);
+  assert.is(row.measuredNow, 3);
+  assert.is(row.bestConfig, 'BLOCK=32');
+  const saved = Object.values(loadDb(file, device).entries)[0];
+  assert.equal(Object.keys(saved.configs).sort(), ['BLOCK=128', 'BLOCK=32', 'BLOCK=64']);
+  assert.ok(Object.values(saved.configs).every((m) => m.samples === 1 && m.ms! > 0));
+});
+
 test('static legality prunes before timing: constraints and target limits', () => {
   const gemm = loadKernels('gemm_f32')[0];
   const space = candidates(gemm, 'wgsl');
@@ -104,7 +132,7 @@ test('mimo-compile --tuning emits tuned variants, --check passes with it, the ru
   const files = generatedFiles([k], ['wgsl'], 'sm_80', [db]);
   assert.ok(files.has('wgsl/planted_tuned_BLOCK32.wgsl'));
   const manifest = JSON.parse(files.get('wgsl/manifest.json')!);
-  assert.equal(manifest.kernels.planted.variants, [{ kernel: 'planted_tuned_BLOCK32', tunables: { BLOCK: 32 }, buckets: [{ N: 1024 }] }]);
+  assert.equal(manifest.kernels.planted.variants, [{ kernel: 'planted_tuned_BLOCK32', tunables: { BLOCK: 32 }, buckets: [{ N: 1024 }], device: db.device.fingerprint }]);
   assert.equal(manifest.kernels.planted_tuned_BLOCK32.workgroupSize, [32, 1, 1]);
   const sources = Object.fromEntries([...files].filter(([f]) => f.endsWith('.wgsl')).map(([f, s]) => [path.basename(f, '.wgsl'), s]));
   const rt = new WebGpuRuntime(await getGpu(), { manifest, sources });
@@ -130,7 +158,8 @@ test('mimo-autotune: clear errors for a missing GPU target and bad flags', () =>
   assert.match(cuda.stderr, /NVIDIA GPU; this machine has none/);
   assert.match(run('--preset', 'huge').stderr, /--preset must be tiny or mimo-v2-flash/);
   const help = run('--help');
-  for (const flag of ['--target', '--ops', '--preset', '--budget', '--out']) assert.ok(help.stdout.includes(flag));
+  for (const flag of ['--target', '--ops', '--preset', '--shape', '--shapes', '--budget', '--out']) assert.ok(help.stdout.includes(flag));
+  assert.match(help.stdout, /start-up, loading kernels and opening the device, is not counted/);
 });
 
 test('the CUDA measurement harness builds with nvcc for sm_90a (it runs where a GPU is)', async () => {

@@ -33,11 +33,11 @@ test('--json with --mtp-oracle: tokens, text, rates, accepted_length 4, target_p
 });
 
 const usage: [string[], RegExp][] = [
-  [['--prompt', 'x'], /give exactly one of --model DIR or --preset NAME/],
+  [['--prompt', 'x'], /give exactly one of --preset NAME or --model DIR/],
   [['--model', 'm', '--prompt', 'x', '--top-p', '1.5'], /--top-p must be in \(0, 1\] \(got '1.5'\)/],
   [['--model', 'm', '--tokens', '1,,2'], /--tokens must be comma-separated token ids/],
   [['--model', 'm', '--prompt', 'x', '--mtp-oracle', '--temperature', '0.5'], /--mtp-oracle .* needs --temperature 0/],
-  [['--model', 'm', '--prompt', 'x', '--frobnicate'], /Unknown option '--frobnicate'/],
+  [['--model', 'm', '--prompt', 'x', '--frobnicate'], /unknown option '--frobnicate'/],
 ];
 for (const [args, message] of usage) {
   test(`usage error, exit 2, one line: ${args.join(' ')}`, () => {

@@ -4,33 +4,9 @@ import type { Kernel } from '../ir/nodes.js';
 import { COMPILER_VERSION } from '../version.js';
 import { irHash } from '../compile.js';
 import { nextPow2 } from './bucket.js';
+import { readDb, TuningDbError, type TuningEntry, type TuningFile } from './dbFile.js';
 
-/** One configuration's result: a median time, or why it was rejected. */
-export interface Measurement {
-  readonly ms?: number;
-  readonly invalid?: string;
-  readonly samples?: number;
-  readonly at: string;
-}
-
-export interface TuningEntry {
-  readonly kernel: string;
-  readonly irHash: string;
-  readonly compiler: string;
-  readonly dtypes: string;
-  /** Shape bucket: each dynamic dimension rounded up to a power of two. */
-  readonly bucket: Readonly<Record<string, number>>;
-  /** Every configuration ever tried for this key, not only the winner. */
-  configs: Record<string, Measurement>;
-  /** The chosen configuration (after re-measuring it against the default). */
-  best?: string;
-}
-
-export interface TuningFile {
-  readonly device: { readonly fingerprint: string; readonly description: string; readonly [k: string]: unknown };
-  entries: Record<string, TuningEntry>;
-}
-
+export { isResult, readDb, TuningDbError, type Measurement, type TuningEntry, type TuningFile } from './dbFile.js';
 
 export function bucketOf(k: Kernel, dims: Readonly<Record<string, number>>): Record<string, number> {
   return Object.fromEntries(k.scalars.filter((s) => s.isDim).map((s) => [s.name, nextPow2(dims[s.name])]));
@@ -45,9 +21,9 @@ export function entryKey(k: Kernel, bucket: Readonly<Record<string, number>>): s
 
 export function loadDb(file: string, device: TuningFile['device']): TuningFile {
   if (!fs.existsSync(file)) return { device, entries: {} };
-  const db = JSON.parse(fs.readFileSync(file, 'utf8')) as TuningFile;
+  const db = readDb(file);
   if (db.device.fingerprint !== device.fingerprint) {
-    throw new Error(`${file} was tuned on device ${db.device.fingerprint}, this is ${device.fingerprint}`);
+    throw new TuningDbError(`${file} was tuned on device ${db.device.fingerprint}, this is ${device.fingerprint}`);
   }
   return db;
 }

@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { Kernel } from '../ir/nodes.js';
 import { BYTES } from '../ir/types.js';
 import { compileKernel } from '../compile.js';
-import { REPO_ROOT } from '../frontend/source.js';
+import { PACKAGE_ROOT as REPO_ROOT } from '../package-root.js';
 import { CompileError } from '../frontend/errors.js';
 import type { TunableChoice } from '../passes/specialise.js';
 import { HOST_ARRAY, type HostArray } from '../../backends/common/args.js';
@@ -15,7 +16,7 @@ import { buildInputs } from './presets.js';
 import { compareOutputs } from './check.js';
 import { choiceKey } from './space.js';
 import type { Measurement } from './db.js';
-import type { MeasureOptions } from './measureWebgpu.js';
+import { checkMeasureOptions, type MeasureOptions } from './measure.js';
 
 const NVCC = process.env.NVCC ?? 'nvcc';
 const INCLUDE = path.join(REPO_ROOT, 'backends/cuda/include');
@@ -47,7 +48,9 @@ export class CudaMeasurer {
   private readonly inputFile: string;
 
   constructor(private readonly k: Kernel, private readonly dims: Readonly<Record<string, number>>, private readonly opts: MeasureOptions & { readonly arch: string }) {
-    this.dir = path.join(REPO_ROOT, '.cache', 'cuda-tune', `${k.name}-${Object.values(dims).join('x')}`);
+    checkMeasureOptions(k, opts);
+    // A build cache, not a result: never inside the package (it may be in node_modules).
+    this.dir = path.join(os.tmpdir(), 'mimo-kc-cuda-tune', `${k.name}-${Object.values(dims).join('x')}`);
     fs.mkdirSync(this.dir, { recursive: true });
     const host = buildInputs(k, dims);
     this.inputFile = path.join(this.dir, 'inputs.bin');

@@ -9,13 +9,7 @@ import type { HostArray } from '../../backends/common/args.js';
 import { buildInputs } from './presets.js';
 import { compareOutputs } from './check.js';
 import type { Measurement } from './db.js';
-
-export interface MeasureOptions {
-  /** Timed repetitions after one warm-up; the median counts. */
-  readonly reps: number;
-  /** A candidate whose warm-up launch takes longer than this is recorded as too slow. */
-  readonly timeoutMs: number;
-}
+import { checkMeasureOptions, type MeasureOptions } from './measure.js';
 
 /**
  * Times kernel variants on one WebGPU device for one shape: inputs random and resident,
@@ -30,6 +24,7 @@ export class WebGpuMeasurer {
   private readonly timestamps: boolean;
 
   constructor(private readonly gpu: GpuContext, private readonly k: Kernel, private readonly dims: Readonly<Record<string, number>>, private readonly opts: MeasureOptions) {
+    checkMeasureOptions(k, opts);
     this.timestamps = gpu.features.includes('timestamp-query');
     const host = buildInputs(k, dims);
     const scratch = new WebGpuRuntime(gpu, { manifest: { kernels: {} }, sources: {} });

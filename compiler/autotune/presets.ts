@@ -18,6 +18,9 @@ export const PRESETS: Record<string, Record<PresetName, readonly Record<string, 
   gemm_bf16: { tiny: [{ M: 128, N: 128, K: 128 }], 'mimo-v2-flash': [{ M: 4096, N: 4096, K: 4096 }, { M: 8, N: 4096, K: 4096 }] },
 };
 
+/** A kernel the autotuner cannot make inputs for. */
+export class InputsError extends Error {}
+
 /** Deterministic values in [-1, 1): random, not all ones (which flatters some kernels). */
 function randomValues(n: number, seed: number): Float32Array {
   const out = new Float32Array(n);
@@ -41,7 +44,7 @@ export function buildInputs(k: Kernel, dims: Readonly<Record<string, number>>): 
     const n = t.shape.reduce((p, d) => p * dims[d], 1);
     if (t.access !== 'read') out[t.name] = HOST_ARRAY[t.dtype as Exclude<DType, 'bool'>].create(n);
     else if (t.dtype === 'f32') out[t.name] = randomValues(n, 17 + i);
-    else if (t.dtype === 'i32' || t.dtype === 'u32') throw new Error(`kernel ${k.name}: integer input '${t.name}' needs an input builder in compiler/autotune/presets.ts`);
+    else if (t.dtype === 'i32' || t.dtype === 'u32') throw new InputsError(`kernel ${k.name}: integer input '${t.name}' has no input builder (INPUTS in compiler/autotune/presets.ts); the autotuner fills only float inputs with random values`);
     else out[t.name] = packArray(t.dtype as NarrowType, randomValues(n, 17 + i));
   });
   return out;

@@ -2,7 +2,7 @@ import type { Kernel } from '../ir/nodes.js';
 import type { TunableChoice } from '../passes/specialise.js';
 import { candidates, choiceKey } from './space.js';
 import { search, bestOf } from './search.js';
-import { entryFor, saveDb, type Measurement, type TuningFile } from './db.js';
+import { bucketOf, entryFor, entryKey, saveDb, type Measurement, type TuningFile } from './db.js';
 
 export interface Measurer {
   measure(choice: TunableChoice): Promise<Measurement>;
@@ -21,6 +21,8 @@ export interface TuneRow {
   readonly measuredNow: number;
   readonly invalid: readonly string[];
   readonly note?: string;
+  /** Set when no configuration ran at all: why, and that nothing was written. */
+  readonly failed?: string;
 }
 
 export interface TuneOptions {
@@ -38,23 +40,46 @@ export interface TuneOptions {
  * on the re-measurement.
  */
 export async function tuneKernel(k: Kernel, dims: Readonly<Record<string, number>>, db: TuningFile, dbFile: string, measurer: Measurer, opts: TuneOptions): Promise<TuneRow> {
+  const shape = Object.entries(dims).map(([n, v]) => `${n}=${v}`).join(' ');
+  const key = entryKey(k, bucketOf(k, dims));
+  const existed = Object.hasOwn(db.entries, key);
   const entry = entryFor(db, k, dims);
   const space = candidates(k, opts.target ?? 'wgsl');
   let measuredNow = 0;
   const mayContinue = () => !opts.interrupted() && Date.now() < opts.deadline;
-  for (const c of space) if (c.illegal && !entry.configs[choiceKey(c.choice)]) entry.configs[choiceKey(c.choice)] = { invalid: `illegal: ${c.illegal}`, at: new Date().toISOString() };
-  await search(space, {
+  // Rejections wait here until some configuration has run: when every one fails, the
+  // measurement itself failed (a shape the device cannot run, a broken runtime), which
+  // says nothing about the configurations, so none of it is written.
+  const pending = new Map<string, Measurement>();
+  let anyTimed = Object.values(entry.configs).some((m) => m.ms !== undefined);
+  for (const c of space) if (c.illegal && !entry.configs[choiceKey(c.choice)]) pending.set(choiceKey(c.choice), { invalid: `illegal: ${c.illegal}`, at: new Date().toISOString() });
+  const results = await search(space, {
     known: (c) => entry.configs[choiceKey(c)],
     measure: async (c) => {
       const m = await measurer.measure(c);
       measuredNow++;
-      entry.configs[choiceKey(c)] = m;
-      saveDb(dbFile, db);
+      pending.set(choiceKey(c), m);
+      anyTimed ||= m.ms !== undefined;
+      if (anyTimed) {
+        for (const [c, p] of pending) entry.configs[c] = p;
+        pending.clear();
+        saveDb(dbFile, db);
+      }
       opts.onMeasured?.(k.name, choiceKey(c), m);
       return m;
     },
     mayContinue,
   });
+  if (!anyTimed) {
+    if (!existed) delete db.entries[key];
+    const failed = [...results].filter(([, m]) => m.invalid && !m.invalid.startsWith('illegal'));
+    const reasons = [...new Set(failed.map(([, m]) => m.invalid!))].slice(0, 3);
+    return {
+      kernel: k.name, shape, defaultConfig: choiceKey(space[0].choice), bestConfig: '-', tried: failed.length, measuredNow,
+      invalid: failed.map(([c, m]) => `${c}: ${m.invalid}`),
+      failed: failed.length ? `every configuration failed (${reasons.join('; ')}); nothing was written to the database` : undefined,
+    };
+  }
   const defaultKey = choiceKey(space[0].choice);
   let best = bestOf(new Map(Object.entries(entry.configs))) ?? defaultKey;
   let defaultMs: number | undefined;
@@ -84,7 +109,7 @@ export async function tuneKernel(k: Kernel, dims: Readonly<Record<string, number
   saveDb(dbFile, db);
   return {
     kernel: k.name,
-    shape: Object.entries(dims).map(([n, v]) => `${n}=${v}`).join(' '),
+    shape,
     defaultConfig: defaultKey,
     bestConfig: best,
     defaultMs,

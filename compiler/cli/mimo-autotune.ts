@@ -1,59 +1,71 @@
+import fs from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
-import { loadKernels } from '../compile.js';
-import { REPO_ROOT } from '../frontend/source.js';
-import { loadDb } from '../autotune/db.js';
-import { PRESETS, type PresetName } from '../autotune/presets.js';
-import { tuneKernel, type TuneRow } from '../autotune/tuner.js';
+import type { Kernel } from '../ir/nodes.js';
+import { InputsError, PRESETS, type PresetName } from '../autotune/presets.js';
+import type { TuneRow } from '../autotune/tuner.js';
 import { ProgressBar } from '../autotune/progress.js';
-import { candidates } from '../autotune/space.js';
-import { WebGpuMeasurer } from '../autotune/measureWebgpu.js';
-import { CudaMeasurer, cudaDevice } from '../autotune/measureCuda.js';
-import { webgpuFingerprint } from '../autotune/fingerprint.js';
-import { describeGpu, getGpu } from '../../backends/webgpu/device.js';
+import { choiceFlag, CliError, intFlag, numFlag, parseCliArgs, runCli, UsageError } from './args.js';
+import { parseShape, readShapes, shapesFor, type Shape } from './shapes.js';
 
 const HELP = `mimo-autotune — measure every legal tile configuration of each kernel on this device
 
-Usage: mimo-autotune [options]
+Usage: mimo-autotune [FILE_OR_GLOB...] [options]
+  FILE_OR_GLOB...            your kernel files (paths, folders or globs, relative to the current
+                             directory); they need shapes: --shape or --shapes
   --target webgpu|cuda       device to tune on (cuda needs an NVIDIA GPU; see README)
-  --ops GLOB                 kernels whose name matches (default: all with a preset)
-  --preset tiny|mimo-v2-flash  shapes to tune for (default: tiny)
-  --budget SECONDS           stop starting new measurements after this long (default: 300)
-  --out DIR                  tuning database folder (default: tuning/); one JSON per device
+  --ops GLOB                 kernels whose name matches (default: all with a preset or a shape)
+  --preset tiny|mimo-v2-flash  shapes of the package's own ops (default: tiny)
+  --shape SYM=N,...          a shape to tune at, e.g. --shape T=4,D=4096 (repeatable; each kernel
+                             is tuned at every shape that gives all its shape symbols)
+  --shapes FILE.json         shapes from a file: an array of {"SYM": N} objects
+  --budget SECONDS           stop starting new measurements this long after the first one
+                             (start-up, loading kernels and opening the device, is not counted;
+                             default: 300)
+  --out DIR                  tuning database folder (default: ./tuning); one JSON per device
   --reps N                   timed repetitions per configuration, median kept (default: 5)
   -h, --help                 show this help
 
 Results are saved after every measurement (Ctrl-C keeps them); a rerun measures only
-configurations the database lacks. Use the file with: mimo-compile --tuning FILE`;
+configurations the database lacks. When every configuration of a kernel fails at a shape
+(e.g. the device cannot run that shape), the reasons are printed, nothing is written for
+it, and the exit code is 2. Use the database with: mimo-compile --tuning DIR`;
 
-async function main(): Promise<number> {
-  const { values } = parseArgs({
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCliArgs({
+    args: argv,
     options: {
       target: { type: 'string', default: 'webgpu' },
       ops: { type: 'string' },
-      preset: { type: 'string', default: 'tiny' },
-      budget: { type: 'string', default: '300' },
-      out: { type: 'string', default: path.join(REPO_ROOT, 'tuning') },
-      reps: { type: 'string', default: '5' },
+      preset: { type: 'string' },
+      shape: { type: 'string', multiple: true },
+      shapes: { type: 'string' },
+      budget: { type: 'string' },
+      out: { type: 'string', default: 'tuning' },
+      reps: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
+    allowPositionals: true,
+    strict: true,
   });
   if (values.help) {
     console.log(HELP);
     return 0;
   }
-  const preset = values.preset as PresetName;
-  if (preset !== 'tiny' && preset !== 'mimo-v2-flash') return usage(`--preset must be tiny or mimo-v2-flash (got '${values.preset}')`);
-  const budget = Number(values.budget);
-  if (!(budget > 0)) return usage(`--budget must be a positive number of seconds (got '${values.budget}')`);
-  if (values.target !== 'webgpu' && values.target !== 'cuda') return usage(`--target must be webgpu or cuda (got '${values.target}')`);
-  const cuda = values.target === 'cuda' ? cudaDevice() : undefined;
-  if (values.target === 'cuda' && !cuda) {
-    console.error('mimo-autotune: --target cuda measures with CUDA events on an NVIDIA GPU; this machine has none (nvidia-smi found no GPU). Run it where one is (see README "Autotuning").');
-    return 2;
-  }
-  const start = Date.now();
-  const deadline = start + budget * 1000;
+  const target = choiceFlag('target', values.target, ['webgpu', 'cuda'], 'webgpu');
+  const preset = choiceFlag<PresetName>('preset', values.preset, ['tiny', 'mimo-v2-flash'], 'tiny');
+  const budget = numFlag('budget', values.budget, 300, (v) => v > 0, 'a positive number of seconds');
+  const reps = intFlag('reps', values.reps, 5, 1);
+  const given: Shape[] = [...(values.shape ?? []).map(parseShape), ...(values.shapes === undefined ? [] : readShapes(values.shapes))];
+  if (positionals.length && values.preset !== undefined) throw new UsageError('--preset names shapes of the package\'s own ops; for your kernel files give --shape or --shapes');
+  if (positionals.length && !given.length) throw new UsageError('your kernel files need shapes to tune at: give --shape SYM=N,... or --shapes FILE.json');
+  // The compiler and the device are loaded once the command line is known to be good.
+  const [{ selectKernels }, { loadDb, TuningDbError }, { tuneKernel }, { candidates }, { WebGpuMeasurer }, { CudaMeasurer, cudaDevice }, { webgpuFingerprint }, { describeGpu, getGpu }] = await Promise.all([
+    import('./select.js'), import('../autotune/db.js'), import('../autotune/tuner.js'), import('../autotune/space.js'),
+    import('../autotune/measureWebgpu.js'), import('../autotune/measureCuda.js'), import('../autotune/fingerprint.js'), import('../../backends/webgpu/device.js'),
+  ]);
+  const jobs = selectJobs(selectKernels(positionals, values.ops), values.ops, given, preset);
+  const cuda = target === 'cuda' ? cudaDevice() : undefined;
+  if (target === 'cuda' && !cuda) throw new UsageError('--target cuda measures with CUDA events on an NVIDIA GPU; this machine has none (nvidia-smi found no GPU). Run it where one is (see README "Autotuning").');
   let interrupted = false;
   process.on('SIGINT', () => {
     if (interrupted) process.exit(130);
@@ -63,23 +75,40 @@ async function main(): Promise<number> {
 
   const gpu = cuda ? undefined : await getGpu();
   const device = cuda ?? webgpuFingerprint(gpu!);
-  const dbFile = path.join(values.out, `${device.fingerprint}.json`);
-  const db = loadDb(dbFile, device);
-  const kernels = loadKernels(values.ops).filter((k) => PRESETS[k.name]?.[preset]);
-  if (!kernels.length) return usage(`no kernel with a '${preset}' preset matches --ops '${values.ops ?? '*'}'`);
-  console.error(`mimo-autotune: ${gpu ? describeGpu(gpu) : cuda!.description}\n  database ${path.relative(process.cwd(), dbFile)}; budget ${budget} s; preset ${preset}`);
-  const jobs = kernels.flatMap((k) => PRESETS[k.name][preset].map((dims) => ({ k, dims })));
-  const target = cuda ? 'cuda' : 'wgsl';
-  const bar = new ProgressBar(jobs.reduce((a, j) => a + candidates(j.k, target).filter((c) => !c.illegal).length, 0));
+  const out = path.resolve(values.out);
+  if (fs.existsSync(out) && !fs.statSync(out).isDirectory()) throw new UsageError(`--out ${values.out}: not a folder`);
+  const dbFile = path.join(out, `${device.fingerprint}.json`);
+  let db;
+  try {
+    db = loadDb(dbFile, device);
+  } catch (e) {
+    if (e instanceof TuningDbError) throw new CliError(`${e.message}; give another --out, or move the file away`);
+    throw e;
+  }
+  const where = path.relative(process.cwd(), dbFile);
+  const kind = cuda ? 'cuda' : 'wgsl';
+  console.error(`mimo-autotune: ${gpu ? describeGpu(gpu) : cuda!.description}\n  database ${where}; budget ${budget} s from the first measurement; ${jobs.length} kernel shapes`);
+  const bar = new ProgressBar(jobs.reduce((a, j) => a + candidates(j.k, kind).filter((c) => !c.illegal).length, 0));
   const rows: TuneRow[] = [];
+  // The budget is for measuring: start-up (ts-morph, the device) differs by machine, not by choice.
+  const start = Date.now();
+  const startup = start - performance.timeOrigin;
+  const deadline = start + budget * 1000;
   for (const { k, dims } of jobs) {
     if (interrupted || Date.now() > deadline) break;
-    const opts = { reps: Number(values.reps), timeoutMs: 20_000 };
-    const measurer = cuda ? new CudaMeasurer(k, dims, { ...opts, arch: `sm_${cuda.computeCapability.replace('.', '')}${cuda.computeCapability === '9.0' ? 'a' : ''}` }) : new WebGpuMeasurer(gpu!, k, dims, opts);
+    const opts = { reps, timeoutMs: 20_000 };
+    let measurer;
+    try {
+      measurer = cuda ? new CudaMeasurer(k, dims, { ...opts, arch: `sm_${cuda.computeCapability.replace('.', '')}${cuda.computeCapability === '9.0' ? 'a' : ''}` }) : new WebGpuMeasurer(gpu!, k, dims, opts);
+    } catch (e) {
+      // No inputs for this kernel, or inputs this device cannot hold (a RangeError names the limit).
+      if (e instanceof InputsError || e instanceof RangeError) throw new CliError(`${k.name} (${Object.entries(dims).map(([n, v]) => `${n}=${v}`).join(' ')}): ${e.message}`);
+      throw e;
+    }
     try {
       rows.push(await tuneKernel(k, dims, db, dbFile, measurer, {
         deadline,
-        target,
+        target: kind,
         interrupted: () => interrupted,
         onMeasured: (kernel, config, m) => bar.tick(`${kernel} ${config} ${m.ms !== undefined ? `${m.ms.toFixed(2)} ms` : 'invalid'}`),
       }));
@@ -89,8 +118,23 @@ async function main(): Promise<number> {
   }
   bar.end();
   printTable(rows);
-  console.log(`\n${((Date.now() - start) / 1000).toFixed(0)} s of ${budget} s budget; ${rows.reduce((a, r) => a + r.measuredNow, 0)} configurations measured now; database: ${path.relative(process.cwd(), dbFile)}`);
-  return interrupted ? 130 : 0;
+  const now = Date.now();
+  console.log(`\n${((now - start) / 1000).toFixed(0)} s of ${budget} s budget (+ ${(startup / 1000).toFixed(0)} s start-up); ${rows.reduce((a, r) => a + r.measuredNow, 0)} configurations measured now; database: ${where}`);
+  const failed = rows.filter((r) => r.failed);
+  for (const r of failed) console.error(`mimo-autotune: ${r.kernel} (${r.shape}): ${r.failed}`);
+  // Exit 2 as for a usage error: the kernel cannot run at the shape asked for on this device.
+  return interrupted ? 130 : failed.length ? 2 : 0;
+}
+
+/**
+ * What to tune: the selected kernels at the given shapes, or, with none given, the
+ * package's ops at their preset shapes. Every selected kernel needs at least one shape.
+ */
+function selectJobs(selected: readonly Kernel[], ops: string | undefined, given: readonly Shape[], preset: PresetName): { k: Kernel; dims: Shape }[] {
+  if (given.length) return shapesFor(selected, given).flatMap(({ k, shapes }) => shapes.map((dims) => ({ k, dims })));
+  const tunable = selected.filter((k) => PRESETS[k.name]?.[preset]);
+  if (!tunable.length) throw new UsageError(`no kernel with a '${preset}' preset matches --ops '${ops ?? '*'}' (have presets: ${Object.keys(PRESETS).join(', ')}); give --shape for others`);
+  return tunable.flatMap((k) => PRESETS[k.name][preset].map((dims) => ({ k, dims })));
 }
 
 function printTable(rows: readonly TuneRow[]): void {
@@ -106,9 +150,4 @@ function printTable(rows: readonly TuneRow[]): void {
   }
 }
 
-function usage(msg: string): number {
-  console.error(`mimo-autotune: ${msg}\n\n${HELP}`);
-  return 2;
-}
-
-process.exitCode = await main();
+await runCli('mimo-autotune', main);

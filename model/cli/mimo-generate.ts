@@ -10,9 +10,18 @@ import { generate, type GenerateResult } from '../generate.js';
 import { generateMtp, type MtpResult } from '../generate-mtp.js';
 import { loadCheckpointModel } from '../load.js';
 import { checkpointConfigJson, writeRandomCheckpoint } from '../weights/init.js';
-import { intFlag, numFlag, parseCliArgs, runCli, UsageError } from './usage.js';
+import { ConfigError } from '../config.js';
+import { CheckpointError } from '../weights/checkpoint.js';
+import { SafetensorsError } from '../weights/safetensors.js';
+import { TokenizerError } from '../tokenizer.js';
+import { TokenError } from '../forward.js';
+import { SamplingError } from '../sampling.js';
+import { KvCacheError } from '../kvcache.js';
+import { CliError, choiceFlag, existingPath, intFlag, numFlag, parseCliArgs, runCli, UsageError } from '../../compiler/cli/args.js';
+import { presetOr } from './usage.js';
+import { BACKENDS } from '../../backends/common/kernel-runtime.js';
 
-const HELP = `mimo-generate — generate with MiMo-V2-Flash on WebGPU (SwiftShader when there is no GPU)
+const HELP = `mimo-generate — generate with MiMo-V2-Flash on WebGPU (SwiftShader when there is no GPU) or CUDA
 
 Usage: mimo-generate (--model DIR | --preset tiny) (--prompt TEXT | --tokens IDS) [options]
 
@@ -33,16 +42,18 @@ Usage: mimo-generate (--model DIR | --preset tiny) (--prompt TEXT | --tokens IDS
                        plain greedy; sampled output has the target's distribution)
   --mtp-oracle         test hook: MTP whose drafts are the target's own greedy continuation
                        (computed first, without MTP), so every draft is accepted
+  --backend NAME       webgpu (default: the generated WGSL), cuda-emu (the generated CUDA on
+                       the CPU emulator, built once into .cache/cuda-emu) or cuda (a CUDA GPU)
   --json               print one JSON object: {"tokens", "text", "prefill_tok_s",
                        "decode_tok_s", "logprobs"?, "accepted_length"?, "target_passes"?}
                        instead of streaming (accepted_length: mean tokens per target pass)
   -h, --help           show this help
 
-Greedy ties go to the lower token id. Sampling runs on the GPU: only token ids (and the
+Greedy ties go to the lower token id. Sampling runs on the device: only token ids (and the
 asked-for log-probabilities) are read back.`;
 
 async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseCliArgs({
+  const { values } = parseCliArgs({
     args: argv,
     options: {
       model: { type: 'string' }, preset: { type: 'string' }, 'init-seed': { type: 'string' },
@@ -50,18 +61,15 @@ async function main(argv: string[]): Promise<number> {
       'max-new': { type: 'string' }, temperature: { type: 'string' }, 'top-k': { type: 'string' }, 'top-p': { type: 'string' },
       seed: { type: 'string' }, logprobs: { type: 'string' }, chunk: { type: 'string' },
       mtp: { type: 'boolean', default: false }, 'mtp-oracle': { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false },
+      backend: { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
-    allowPositionals: true,
   });
   if (values.help) {
     console.log(HELP);
     return 0;
   }
-  if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'`);
-  if ((values.model === undefined) === (values.preset === undefined)) throw new UsageError('give exactly one of --model DIR or --preset NAME');
-  if (values.preset !== undefined && !PRESETS.includes(values.preset)) throw new UsageError(`--preset must be one of ${PRESETS.join(', ')} (got '${values.preset}')`);
+  presetOr(values.preset, { flag: 'model', metavar: 'DIR', value: values.model });
   if ((values.prompt === undefined) === (values.tokens === undefined)) throw new UsageError('give exactly one of --prompt TEXT or --tokens IDS');
   let ids: number[] | undefined;
   if (values.tokens !== undefined) {
@@ -75,17 +83,17 @@ async function main(argv: string[]): Promise<number> {
   const temperature = numFlag('temperature', values.temperature, 0, (v) => v >= 0, 'a number >= 0');
   const topK = intFlag('top-k', values['top-k'], 0);
   const topP = numFlag('top-p', values['top-p'], 1, (v) => v > 0 && v <= 1, 'in (0, 1]');
-  const seed = intFlag('seed', values.seed, 0);
-  const logprobs = intFlag('logprobs', values.logprobs, 0);
+  const seed = intFlag('seed', values.seed, 0, 0, 0xffffffff);
+  const logprobs = intFlag('logprobs', values.logprobs, 0, 0, 20);
   const chunk = intFlag('chunk', values.chunk, 512, 1);
-  const initSeed = intFlag('init-seed', values['init-seed'], 0);
-  if (seed > 0xffffffff) throw new UsageError(`--seed must be below 2^32 (got '${values.seed}')`);
-  if (logprobs > 20) throw new UsageError(`--logprobs must be at most 20 (got '${values.logprobs}')`);
+  const backend = choiceFlag('backend', values.backend, BACKENDS, 'webgpu');
+  const initSeed = intFlag('init-seed', values['init-seed'], 0, 0, 0xffffffff);
   const oracle = values['mtp-oracle'];
   const mtp = values.mtp || oracle;
   if (oracle && temperature !== 0) throw new UsageError('--mtp-oracle drafts the greedy continuation; it needs --temperature 0');
   if (mtp && logprobs) throw new UsageError('--logprobs is not reported with --mtp');
 
+  if (values.model !== undefined) existingPath('model', values.model, 'folder');
   let dir = values.model;
   let tmp: string | undefined;
   if (values.preset !== undefined) {
@@ -95,12 +103,15 @@ async function main(argv: string[]): Promise<number> {
     await writeRandomCheckpoint(tmp, checkpointConfigJson(PRESET_JSON[values.preset], source, false), source, { fp8: false, mtp, seed: initSeed });
   }
   try {
-    const { model, tokenizer } = await loadCheckpointModel(dir!, { progress: !values.json, mtp });
+    const { model, tokenizer } = await loadCheckpointModel(dir!, { progress: !values.json, mtp, backend });
     if (!ids) {
-      if (!tokenizer) throw new Error(`${dir}: no tokenizer.json; give the prompt as --tokens IDS`);
+      if (!tokenizer) throw new CliError(`${dir}: no tokenizer.json; give the prompt as --tokens IDS`);
       ids = tokenizer.encode(values.prompt!);
       if (!ids.length) throw new UsageError('--prompt encodes to no tokens');
     }
+    // generateMtp refuses these too, but only the CLI knows which flags to name.
+    const drafts = model.weights.mtp.length;
+    if (mtp && (ids.length < drafts || ids.length > chunk)) throw new UsageError(`--mtp needs a prompt of ${drafts} to ${chunk} (--chunk) tokens (got ${ids.length})`);
     // Streaming decodes everything so far and prints what is new: a multi-byte character
     // appears once its last byte has come.
     let shown = '';
@@ -137,10 +148,11 @@ async function main(argv: string[]): Promise<number> {
       const spec = mtp ? `; MTP: ${res.targetPasses} target passes, ${res.acceptedLength!.toFixed(2)} tokens per pass` : '';
       console.error(`mimo-generate: ${res.prefillTokens} prompt tokens at ${rate(res.prefillTokens, res.prefillMs)} tok/s, ${res.tokens[0].length} new at ${rate(res.decodeTokens, res.decodeMs)} tok/s${spec}`);
     }
+    model.close();
   } finally {
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   }
   return 0;
 }
 
-await runCli('mimo-generate', main);
+await runCli('mimo-generate', main, [ConfigError, CheckpointError, SafetensorsError, TokenizerError, TokenError, SamplingError, KvCacheError]);

@@ -3,11 +3,15 @@
  * byte-level tokenizer, generation_config.json) that the loader accepts, so the whole
  * stack runs without downloading the real 300 GB model.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { ConfigError } from '../config.js';
 import { PRESET_JSON, PRESETS } from '../presets.js';
+import { CheckpointError } from '../weights/checkpoint.js';
+import { SafetensorsError } from '../weights/safetensors.js';
 import { checkpointConfigJson, writeRandomCheckpoint } from '../weights/init.js';
-import { intFlag, parseCliArgs, runCli, UsageError } from './usage.js';
+import { choiceFlag, CliError, existingPath, intFlag, parseCliArgs, runCli, UsageError } from '../../compiler/cli/args.js';
+import { presetOr } from './usage.js';
 
 const HELP = `mimo-init — write a MiMo-V2-Flash checkpoint with seeded random weights
 
@@ -27,7 +31,7 @@ tokenizer.json + tokenizer_config.json (bytes 0..255, <|im_start|>=256, <|endoft
 <|im_end|>=258) and generation_config.json.`;
 
 async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseCliArgs({
+  const { values } = parseCliArgs({
     args: argv,
     options: {
       preset: { type: 'string' },
@@ -39,41 +43,36 @@ async function main(argv: string[]): Promise<number> {
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
-    allowPositionals: true,
   });
   if (values.help) {
     console.log(HELP);
     return 0;
   }
-  if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'`);
-  if ((values.preset === undefined) === (values.config === undefined)) throw new UsageError('give exactly one of --preset NAME or --config FILE');
-  if (values.preset !== undefined && !PRESETS.includes(values.preset)) throw new UsageError(`--preset must be one of ${PRESETS.join(', ')} (got '${values.preset}')`);
+  presetOr(values.preset, { flag: 'config', metavar: 'FILE', value: values.config });
   if (values.out === undefined) throw new UsageError('--out DIR is required');
-  if (values.dtype !== 'bf16' && values.dtype !== 'fp8') throw new UsageError(`--dtype must be bf16 or fp8 (got '${values.dtype}')`);
-  const seed = intFlag('seed', values.seed, 0);
-  if (seed > 0xffffffff) throw new UsageError(`--seed must be below 2^32 (got '${values.seed}')`);
+  const dtype = choiceFlag('dtype', values.dtype, ['bf16', 'fp8'], 'bf16');
+  const seed = intFlag('seed', values.seed, 0, 0, 0xffffffff);
 
   let raw: unknown;
   let source: string;
   if (values.config !== undefined) {
-    source = path.resolve(values.config);
-    if (!existsSync(source)) throw new UsageError(`--config ${values.config}: no such file`);
+    source = path.resolve(existingPath('config', values.config));
     try {
       raw = JSON.parse(readFileSync(source, 'utf8'));
     } catch (e) {
-      throw new Error(`${source}: not valid JSON: ${(e as Error).message}`);
+      throw new CliError(`${source}: not valid JSON: ${(e as Error).message}`);
     }
   } else {
     source = `preset ${values.preset}`;
     raw = PRESET_JSON[values.preset!];
   }
-  const fp8 = values.dtype === 'fp8';
+  const fp8 = dtype === 'fp8';
   const mtp = !values['no-mtp'];
   const res = await writeRandomCheckpoint(values.out, checkpointConfigJson(raw, source, fp8), source, { fp8, mtp, seed });
   const layers = `${res.config.layers.length} layers${mtp && res.config.mtpLayers ? ` + ${res.config.mtpLayers} MTP` : ''}`;
   const files = res.shards.length === 1 ? res.shards[0].file : `${res.shards.length} shards`;
-  console.log(`mimo-init: wrote ${values.out} (${source}, ${values.dtype}, ${layers}, seed ${seed}): ${res.tensorCount} tensors, ${(res.bytes / 1e6).toFixed(1)} MB in ${files}`);
+  console.log(`mimo-init: wrote ${values.out} (${source}, ${dtype}, ${layers}, seed ${seed}): ${res.tensorCount} tensors, ${(res.bytes / 1e6).toFixed(1)} MB in ${files}`);
   return 0;
 }
 
-await runCli('mimo-init', main);
+await runCli('mimo-init', main, [ConfigError, CheckpointError, SafetensorsError]);

@@ -1,8 +1,9 @@
 import fs from 'node:fs';
-import { parseConfig, type MimoConfig } from '../config.js';
+import { ConfigError, parseConfig, type MimoConfig } from '../config.js';
 import { PRESETS, presetConfig } from '../presets.js';
 import { CLAIMED_KV_RATIO, COMPONENTS, GPU_NAMES, GPUS, PlanError, RING_SLACK, plan, type Component, type Dtype, type GpuName, type Plan } from '../plan.js';
-import { UsageError, intFlag, parseCliArgs, runCli } from './usage.js';
+import { choiceFlag, CliError, intFlag, parseCliArgs, runCli, UsageError } from '../../compiler/cli/args.js';
+import { presetOr } from './usage.js';
 
 const DEFAULT_CONTEXT = 262144;
 
@@ -45,23 +46,16 @@ JSON keys (bytes, FLOPs, seconds; counts are elements):
          stepSeconds,tokensPerSecond,tokensPerSecondPerSequence,bound}
   memoryPerGpu{bytes,capacity,fits}`;
 
-function oneOf<T extends string>(flag: string, text: string | undefined, allowed: readonly T[], fallback: T): T {
-  if (text === undefined) return fallback;
-  if (!allowed.includes(text as T)) throw new UsageError(`--${flag} must be ${allowed.join(' or ')} (got '${text}')`);
-  return text as T;
-}
-
 function loadConfig(preset: string | undefined, file: string | undefined): { cfg: MimoConfig; source: string } {
-  if ((preset === undefined) === (file === undefined)) throw new UsageError('give exactly one of --preset NAME or --config FILE');
+  presetOr(preset, { flag: 'config', metavar: 'FILE', value: file });
   if (preset !== undefined) {
-    if (!PRESETS.includes(preset)) throw new UsageError(`--preset must be one of ${PRESETS.join(', ')} (got '${preset}')`);
     return { cfg: presetConfig(preset), source: `preset ${preset}` };
   }
   let raw: unknown;
   try {
     raw = JSON.parse(fs.readFileSync(file as string, 'utf8'));
   } catch (e) {
-    throw new Error(`--config ${file}: ${(e as Error).message}`);
+    throw new CliError(`--config ${file}: ${(e as Error).message}`);
   }
   return { cfg: parseConfig(raw, file), source: `config ${file}` };
 }
@@ -162,12 +156,12 @@ async function main(argv: string[]): Promise<number> {
     context: intFlag('context', values.context, DEFAULT_CONTEXT, 1),
     batch: intFlag('batch', values.batch, 1, 1),
     gpus: intFlag('gpus', values.gpus, 1, 1),
-    kvDtype: oneOf<Dtype>('kv-dtype', values['kv-dtype'], ['bf16', 'fp8'], 'bf16'),
-    gpu: oneOf<GpuName>('gpu', values.gpu, GPU_NAMES, 'h200'),
+    kvDtype: choiceFlag<Dtype>('kv-dtype', values['kv-dtype'], ['bf16', 'fp8'], 'bf16'),
+    gpu: choiceFlag<GpuName>('gpu', values.gpu, GPU_NAMES, 'h200'),
     mtp: values.mtp,
   };
   const { cfg, source } = loadConfig(values.preset, values.config);
-  const dtype = oneOf<Dtype>('dtype', values.dtype, ['bf16', 'fp8'], cfg.quant ? 'fp8' : 'bf16');
+  const dtype = choiceFlag<Dtype>('dtype', values.dtype, ['bf16', 'fp8'], cfg.quant ? 'fp8' : 'bf16');
   // The default context follows a smaller model's limit; an explicit one beyond it is an error.
   const context = values.context === undefined ? Math.min(DEFAULT_CONTEXT, cfg.maxPositions) : options.context;
   let result: Plan;
@@ -181,4 +175,4 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-await runCli('mimo-plan', main);
+await runCli('mimo-plan', main, [ConfigError, PlanError]);

@@ -6,7 +6,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_decode_merge_kernel(const
   if ((DV == 128)) {
     float mMax = mimo_f32_bits(0xff7fffffu);
     for (int p = 0; (p < P); p = (p + 1)) {
-      mMax = fmaxf(mMax, part_max[((row * P) + p)]);
+      mMax = mimo_fmaxf(mMax, part_max[((row * P) + p)]);
     }
     float sum = 0.0f;
     float o = 0.0f;

@@ -127,10 +127,10 @@ extern "C" __global__ void __launch_bounds__(128) mimo_global_prefill_kernel(con
     if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < 4)) {
       float tileMax = mimo_f32_bits(0xff7fffffu);
       for (int j_1 = 0; (j_1 < 32); j_1 = (j_1 + 1)) {
-        tileMax = fmaxf(tileMax, scores[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 32) + j_1)]);
+        tileMax = mimo_fmaxf(tileMax, scores[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 32) + j_1)]);
       }
       const float m = rowState[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
-      const float mNew = fmaxf(m, tileMax);
+      const float mNew = mimo_fmaxf(m, tileMax);
       const float alpha = expf((m - mNew));
       const int idx_8 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
       rowState[idx_8] = mNew;

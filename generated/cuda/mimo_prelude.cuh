@@ -3,8 +3,24 @@
 //   g++ (CPU emulation):  g++ -x c++ -std=c++17 -O1 -DMIMO_HOST_EMU -I backends/cuda/include
 //                             -I/usr/local/cuda/include foo.cu          (see mimo_cuda_emu.h)
 // Provides: MIMO_LAUNCH, MIMO_EXTERN_SHARED, mimo_mma_m16n8k16_{bf16,f16}, mimo_mma_m16n8k32_{e4m3,e5m2},
-// mimo_pack_{bf16,f16}x2, mimo_pack2, mimo_pack4, mimo_ld_u32.
+// mimo_pack_{bf16,f16}x2, mimo_pack2, mimo_pack4, mimo_ld_u32, mimo_f32_bits, mimo_warp_{sum,max},
+// mimo_fmaxf, mimo_fminf.
 #pragma once
+
+// Every kernel may use sm_80's mma.sync and bf16 instructions. nvcc's default architecture (sm_75 in
+// CUDA 13) is below that: say so here, once, rather than as unknown mimo_mma_* identifiers later.
+// #error cannot print a macro's value, hence one line per architecture nvcc still accepts.
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+#if __CUDA_ARCH__ == 750
+#error "mimo-kc kernels need sm_80 or newer (compiled for __CUDA_ARCH__ = 750, sm_75): pass -arch=sm_80 or newer (CMake: CMAKE_CUDA_ARCHITECTURES=80)"
+#elif __CUDA_ARCH__ == 720
+#error "mimo-kc kernels need sm_80 or newer (compiled for __CUDA_ARCH__ = 720, sm_72): pass -arch=sm_80 or newer (CMake: CMAKE_CUDA_ARCHITECTURES=80)"
+#elif __CUDA_ARCH__ == 700
+#error "mimo-kc kernels need sm_80 or newer (compiled for __CUDA_ARCH__ = 700, sm_70): pass -arch=sm_80 or newer (CMake: CMAKE_CUDA_ARCHITECTURES=80)"
+#else
+#error "mimo-kc kernels need sm_80 or newer (compiled for __CUDA_ARCH__ < 700): pass -arch=sm_80 or newer (CMake: CMAKE_CUDA_ARCHITECTURES=80)"
+#endif
+#endif
 
 #if defined(MIMO_HOST_EMU)
 #include "mimo_cuda_emu.h"  // defines MIMO_LAUNCH (synchronous, runs the grid on the CPU)
@@ -50,7 +66,7 @@ __device__ __forceinline__ void mimo_mma_m16n8k16_bf16(float (&acc)[4], const un
 __device__ __forceinline__ void mimo_mma_m16n8k16_f16(float (&acc)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
   ::mimo_emu::mma_m16n8k16(::mimo_emu::kOpMmaF16, acc, a, b);
 }
-#elif !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800  // not defined for pre-sm_80 device passes
+#else
 __device__ __forceinline__ void mimo_mma_m16n8k16_bf16(float (&acc)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
 #if defined(__CUDA_ARCH__)
   asm volatile(
@@ -69,7 +85,6 @@ __device__ __forceinline__ void mimo_mma_m16n8k16_f16(float (&acc)[4], const uns
 }
 #endif
 
-#if defined(MIMO_HOST_EMU) || !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
 // Two fp8 (low 16 bits of w) -> two f16 in one register, exactly, in integer and f16x2 ops (cuda_fp8.h's
 // pre-sm_89 conversion goes through a stack frame, which ptxas reports as spills). e5m2 is the upper
 // byte of an f16. e4m3 magnitude bits shifted into f16's field read as the value times 2^-8 (exponent
@@ -121,7 +136,6 @@ __device__ __forceinline__ void mimo_mma_m16n8k32_e4m3(float (&acc)[4], const un
 __device__ __forceinline__ void mimo_mma_m16n8k32_e5m2(float (&acc)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
   mimo_mma_m16n8k32_fp8<__NV_E5M2>(acc, a, b);
 }
-#endif
 
 // Pack two floats (round-to-nearest-even) as {lo: bits 0..15, hi: bits 16..31}.
 __host__ __device__ __forceinline__ unsigned mimo_pack_bf16x2(float lo, float hi) {
@@ -179,11 +193,24 @@ __device__ __forceinline__ T mimo_warp_sum(T v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;
 }
+// The DSL's f32 max/min: NaN if either operand is NaN (IEEE 754-2019 maximum/minimum, and what
+// the interpreter and the WGSL helpers do); fmaxf/fminf would return the other operand. On the
+// GPU one instruction (PTX max.NaN / min.NaN, sm_80+): compares and selects around fmaxf cost
+// registers, enough to make the attention kernels spill on sm_90a.
+#if defined(__CUDA_ARCH__)
+__device__ __forceinline__ float mimo_fmaxf(float a, float b) { float r; asm("max.NaN.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b)); return r; }
+__device__ __forceinline__ float mimo_fminf(float a, float b) { float r; asm("min.NaN.f32 %0, %1, %2;" : "=f"(r) : "f"(a), "f"(b)); return r; }
+#else
+__host__ __device__ __forceinline__ float mimo_fmaxf(float a, float b) { return a != a ? a : b != b ? b : fmaxf(a, b); }
+__host__ __device__ __forceinline__ float mimo_fminf(float a, float b) { return a != a ? a : b != b ? b : fminf(a, b); }
+#endif
+__device__ __forceinline__ float mimo_max_of(float a, float b) { return mimo_fmaxf(a, b); }
+template <typename T>
+__device__ __forceinline__ T mimo_max_of(T a, T b) { return a > b ? a : b; }
+
+// A NaN anywhere in the warp makes every lane's f32 maximum NaN.
 template <typename T>
 __device__ __forceinline__ T mimo_warp_max(T v) {
-  for (int o = 16; o > 0; o >>= 1) {
-    T w = __shfl_xor_sync(0xffffffffu, v, o);
-    v = w > v ? w : v;
-  }
+  for (int o = 16; o > 0; o >>= 1) v = mimo_max_of(__shfl_xor_sync(0xffffffffu, v, o), v);
   return v;
 }

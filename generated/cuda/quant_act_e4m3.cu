@@ -18,7 +18,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_quant_act_e4m3_kernel(con
     pick_u0 = 0.0f;
   }
   v[0] = pick_u0;
-  amax = fmaxf(amax, fabsf(v[0]));
+  amax = mimo_fmaxf(amax, fabsf(v[0]));
   const int k_u1 = (((g * 128) + lane) + 32);
   float pick_u1 = 0.0f;
   if ((k_u1 < K)) {
@@ -27,7 +27,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_quant_act_e4m3_kernel(con
     pick_u1 = 0.0f;
   }
   v[1] = pick_u1;
-  amax = fmaxf(amax, fabsf(v[1]));
+  amax = mimo_fmaxf(amax, fabsf(v[1]));
   const int k_u2 = (((g * 128) + lane) + 64);
   float pick_u2 = 0.0f;
   if ((k_u2 < K)) {
@@ -36,7 +36,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_quant_act_e4m3_kernel(con
     pick_u2 = 0.0f;
   }
   v[2] = pick_u2;
-  amax = fmaxf(amax, fabsf(v[2]));
+  amax = mimo_fmaxf(amax, fabsf(v[2]));
   const int k_u3 = (((g * 128) + lane) + 96);
   float pick_u3 = 0.0f;
   if ((k_u3 < K)) {
@@ -45,18 +45,18 @@ extern "C" __global__ void __launch_bounds__(128) mimo_quant_act_e4m3_kernel(con
     pick_u3 = 0.0f;
   }
   v[3] = pick_u3;
-  amax = fmaxf(amax, fabsf(v[3]));
+  amax = mimo_fmaxf(amax, fabsf(v[3]));
   const int idx_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
   red[idx_1] = amax;
   __syncthreads();
   for (int s = 16; (s > 0); s = (s / 2)) {
     if ((lane < s)) {
       const int idx_2 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-      red[idx_2] = fmaxf(red[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))], red[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s)]);
+      red[idx_2] = mimo_fmaxf(red[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))], red[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s)]);
     }
     __syncthreads();
   }
-  const float scale = (fmaxf(red[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) - lane)], 0.0001f) / 448.0f);
+  const float scale = (mimo_fmaxf(red[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) - lane)], 0.0001f) / 448.0f);
   const int k_1_u4 = ((g * 128) + lane);
   if ((k_1_u4 < K)) {
     const int idx_3_u4 = (row + k_1_u4);

@@ -8,7 +8,7 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_logprobs_kernel(co
   const int row = (b * V);
   float mx = mimo_f32_bits(0xff7fffffu);
   for (int e = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (e < V); e = (e + 256)) {
-    mx = fmaxf(mx, logits[(row + e)]);
+    mx = mimo_fmaxf(mx, logits[(row + e)]);
   }
   const float workgroupMax_value = mx;
   const int idx = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
@@ -19,7 +19,7 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_logprobs_kernel(co
       const float a = bestV[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
       const float b_1 = bestV[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s)];
       const int idx_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-      bestV[idx_1] = fmaxf(a, b_1);
+      bestV[idx_1] = mimo_fmaxf(a, b_1);
     }
     __syncthreads();
   }

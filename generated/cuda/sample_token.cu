@@ -9,7 +9,7 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const
   int cutId[2];
   float mx = mimo_f32_bits(0xff7fffffu);
   for (int v = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (v < V); v = (v + 256)) {
-    mx = fmaxf(mx, logits[(row + v)]);
+    mx = mimo_fmaxf(mx, logits[(row + v)]);
   }
   const float workgroupMax_value = mx;
   const int idx = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
@@ -20,7 +20,7 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const
       const float a = scratch[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
       const float b = scratch[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s)];
       const int idx_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-      scratch[idx_1] = fmaxf(a, b);
+      scratch[idx_1] = mimo_fmaxf(a, b);
     }
     __syncthreads();
   }
@@ -206,7 +206,7 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const
         const float a_1 = scratch[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
         const float b_1 = scratch[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s_2)];
         const int idx_13 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-        scratch[idx_13] = fmaxf(a_1, b_1);
+        scratch[idx_13] = mimo_fmaxf(a_1, b_1);
       }
       __syncthreads();
     }
@@ -222,7 +222,7 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const
         const float a_2 = scratch[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
         const float b_2 = scratch[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s_3)];
         const int idx_15 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-        scratch[idx_15] = fmaxf(a_2, b_2);
+        scratch[idx_15] = mimo_fmaxf(a_2, b_2);
       }
       __syncthreads();
     }
@@ -589,7 +589,7 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const
         const float a_3 = scratch[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
         const float b_3 = scratch[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s_4)];
         const int idx_35 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-        scratch[idx_35] = fmaxf(a_3, b_3);
+        scratch[idx_35] = mimo_fmaxf(a_3, b_3);
       }
       __syncthreads();
     }
@@ -605,7 +605,7 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const
         const float a_4 = scratch[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
         const float b_4 = scratch[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s_5)];
         const int idx_37 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-        scratch[idx_37] = fmaxf(a_4, b_4);
+        scratch[idx_37] = mimo_fmaxf(a_4, b_4);
       }
       __syncthreads();
     }

@@ -6,7 +6,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_softmax_kernel(const floa
   const int row = (static_cast<int>(blockIdx.x) * N);
   float m = mimo_f32_bits(0xff7fffffu);
   for (int i = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i < N); i = (i + 128)) {
-    m = fmaxf(m, x[(row + i)]);
+    m = mimo_fmaxf(m, x[(row + i)]);
   }
   const float workgroupMax_value = m;
   const int idx = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
@@ -17,7 +17,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_softmax_kernel(const floa
       const float a = scratch[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
       const float b = scratch[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s)];
       const int idx_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-      scratch[idx_1] = fmaxf(a, b);
+      scratch[idx_1] = mimo_fmaxf(a, b);
     }
     __syncthreads();
   }

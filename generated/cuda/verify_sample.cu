@@ -15,7 +15,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_verify_sample_kernel(cons
     float mx = mimo_f32_bits(0xff7fffffu);
     if (live) {
       for (int v = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (v < V); v = (v + 128)) {
-        mx = fmaxf(mx, logits[(row + v)]);
+        mx = mimo_fmaxf(mx, logits[(row + v)]);
       }
     }
     const float workgroupMax_value = mx;
@@ -27,7 +27,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_verify_sample_kernel(cons
         const float a = scratch[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
         const float b_1 = scratch[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s)];
         const int idx_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-        scratch[idx_1] = fmaxf(a, b_1);
+        scratch[idx_1] = mimo_fmaxf(a, b_1);
       }
       __syncthreads();
     }
@@ -230,7 +230,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_verify_sample_kernel(cons
           const float a_1 = scratch[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
           const float b_2 = scratch[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s_2)];
           const int idx_13 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-          scratch[idx_13] = fmaxf(a_1, b_2);
+          scratch[idx_13] = mimo_fmaxf(a_1, b_2);
         }
         __syncthreads();
       }
@@ -246,7 +246,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_verify_sample_kernel(cons
           const float a_2 = scratch[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
           const float b_3 = scratch[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s_3)];
           const int idx_15 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-          scratch[idx_15] = fmaxf(a_2, b_3);
+          scratch[idx_15] = mimo_fmaxf(a_2, b_3);
         }
         __syncthreads();
       }
@@ -644,7 +644,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_verify_sample_kernel(cons
           const float a_3 = scratch[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
           const float b_4 = scratch[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s_4)];
           const int idx_35 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-          scratch[idx_35] = fmaxf(a_3, b_4);
+          scratch[idx_35] = mimo_fmaxf(a_3, b_4);
         }
         __syncthreads();
       }
@@ -660,7 +660,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_verify_sample_kernel(cons
           const float a_4 = scratch[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
           const float b_5 = scratch[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s_5)];
           const int idx_37 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-          scratch[idx_37] = fmaxf(a_4, b_5);
+          scratch[idx_37] = mimo_fmaxf(a_4, b_5);
         }
         __syncthreads();
       }

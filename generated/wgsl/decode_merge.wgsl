@@ -19,18 +19,28 @@ fn mimo_bits_bf16(x: f32) -> u32 {
   return (u + 0x7fffu + ((u >> 16u) & 1u)) >> 16u;
 }
 
+fn mimo_exp_f32(x: f32) -> f32 {
+  return select(exp(x), x, (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u);
+}
+
+fn mimo_max_f32(a: f32, b: f32) -> f32 {
+  let na = (bitcast<u32>(a) & 0x7fffffffu) > 0x7f800000u;
+  let nb = (bitcast<u32>(b) & 0x7fffffffu) > 0x7f800000u;
+  return select(select(max(a, b), b, nb), a, na);
+}
+
 @compute @workgroup_size(128)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   let row: i32 = ((((i32(wid.z) * params.NQ) + i32(wid.y)) * params.HQ) + i32(wid.x));
   if ((params.DV == 128i)) {
     var mMax: f32 = bitcast<f32>(0xff7fffffu);
     for (var p: i32 = 0i; (p < params.P); p = (p + 1i)) {
-      mMax = max(mMax, part_max[((row * params.P) + p)]);
+      mMax = mimo_max_f32(mMax, part_max[((row * params.P) + p)]);
     }
     var sum: f32 = 0.0f;
     var o: f32 = 0.0f;
     for (var p_1: i32 = 0i; (p_1 < params.P); p_1 = (p_1 + 1i)) {
-      let w: f32 = exp((part_max[((row * params.P) + p_1)] - mMax));
+      let w: f32 = mimo_exp_f32((part_max[((row * params.P) + p_1)] - mMax));
       sum = (sum + (part_sum[((row * params.P) + p_1)] * w));
       o = (o + (part_acc[((((row * params.P) + p_1) * 128i) + i32(lidx))] * w));
     }

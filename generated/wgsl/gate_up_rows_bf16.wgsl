@@ -21,6 +21,10 @@ fn mimo_unpack_bf16(w: u32, s: u32) -> f32 {
   return bitcast<f32>(((w >> s) & 0xffffu) << 16u);
 }
 
+fn mimo_exp_f32(x: f32) -> f32 {
+  return select(exp(x), x, (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u);
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   let f: i32 = ((i32(wid.x) * 64i) + i32(lidx));
@@ -76,25 +80,25 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if ((0i < rows)) {
         let idx_4_u16: i32 = ((t0 * params.F) + f);
         let silu_x_u16: f32 = g[0i];
-        let silu_result_u16: f32 = (silu_x_u16 / (1.0f + exp(-(silu_x_u16))));
+        let silu_result_u16: f32 = (silu_x_u16 / (1.0f + mimo_exp_f32(-(silu_x_u16))));
         { let mimo_w = (idx_4_u16 >> 1u); let mimo_s = u32(((idx_4_u16 & 1i) * 16i)); atomicAnd(&h[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&h[mimo_w], (mimo_bits_bf16((silu_result_u16 * u[0i])) & 0xffffu) << mimo_s); }
       }
       if ((1i < rows)) {
         let idx_4_u17: i32 = (((t0 + 1i) * params.F) + f);
         let silu_x_u17: f32 = g[1i];
-        let silu_result_u17: f32 = (silu_x_u17 / (1.0f + exp(-(silu_x_u17))));
+        let silu_result_u17: f32 = (silu_x_u17 / (1.0f + mimo_exp_f32(-(silu_x_u17))));
         { let mimo_w = (idx_4_u17 >> 1u); let mimo_s = u32(((idx_4_u17 & 1i) * 16i)); atomicAnd(&h[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&h[mimo_w], (mimo_bits_bf16((silu_result_u17 * u[1i])) & 0xffffu) << mimo_s); }
       }
       if ((2i < rows)) {
         let idx_4_u18: i32 = (((t0 + 2i) * params.F) + f);
         let silu_x_u18: f32 = g[2i];
-        let silu_result_u18: f32 = (silu_x_u18 / (1.0f + exp(-(silu_x_u18))));
+        let silu_result_u18: f32 = (silu_x_u18 / (1.0f + mimo_exp_f32(-(silu_x_u18))));
         { let mimo_w = (idx_4_u18 >> 1u); let mimo_s = u32(((idx_4_u18 & 1i) * 16i)); atomicAnd(&h[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&h[mimo_w], (mimo_bits_bf16((silu_result_u18 * u[2i])) & 0xffffu) << mimo_s); }
       }
       if ((3i < rows)) {
         let idx_4_u19: i32 = (((t0 + 3i) * params.F) + f);
         let silu_x_u19: f32 = g[3i];
-        let silu_result_u19: f32 = (silu_x_u19 / (1.0f + exp(-(silu_x_u19))));
+        let silu_result_u19: f32 = (silu_x_u19 / (1.0f + mimo_exp_f32(-(silu_x_u19))));
         { let mimo_w = (idx_4_u19 >> 1u); let mimo_s = u32(((idx_4_u19 & 1i) * 16i)); atomicAnd(&h[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&h[mimo_w], (mimo_bits_bf16((silu_result_u19 * u[3i])) & 0xffffu) << mimo_s); }
       }
     }

@@ -52,6 +52,10 @@ fn mimo_unpack_fp8e4m3(w: u32, s: u32) -> f32 {
   return bitcast<f32>(sign | ((e + 120u) << 23u) | (m << 20u));
 }
 
+fn mimo_exp_f32(x: f32) -> f32 {
+  return select(exp(x), x, (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u);
+}
+
 fn mimo_round_fp8e4m3(x: f32) -> f32 {
   return mimo_unpack_fp8e4m3(mimo_bits_fp8e4m3(x), 0u);
 }
@@ -168,96 +172,96 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       }
       workgroupBarrier();
       let off_u0: i32 = (warpRow_result * 32i);
-      let mma4_g_u0: i32 = ((i32(lidx) & 31i) >> 2u);
-      let mma4_t_u0: i32 = ((i32(lidx) & 31i) & 3i);
-      for (var mma4_k_u0: i32 = 0i; (mma4_k_u0 < 32i); mma4_k_u0 = (mma4_k_u0 + 1i)) {
-        let mma4_a0_u0: f32 = As[((off_u0 + (mma4_g_u0 * 64i)) + mma4_k_u0)];
-        let mma4_a1_u0: f32 = As[((off_u0 + (((mma4_g_u0 * 2i) + 1i) * 32i)) + mma4_k_u0)];
-        let mma4_b0_u0: f32 = Bs[((mma4_t_u0 * 128i) + mma4_k_u0)];
-        let mma4_b1_u0: f32 = Bs[((((mma4_t_u0 * 4i) + 1i) * 32i) + mma4_k_u0)];
-        let mma4_b2_u0: f32 = Bs[((((mma4_t_u0 * 4i) + 2i) * 32i) + mma4_k_u0)];
-        let mma4_b3_u0: f32 = Bs[((((mma4_t_u0 * 4i) + 3i) * 32i) + mma4_k_u0)];
-        gateBlock[0i] = fma(mma4_a0_u0, mma4_b0_u0, gateBlock[0i]);
-        gateBlock[1i] = fma(mma4_a0_u0, mma4_b1_u0, gateBlock[1i]);
-        gateBlock[2i] = fma(mma4_a0_u0, mma4_b2_u0, gateBlock[2i]);
-        gateBlock[3i] = fma(mma4_a0_u0, mma4_b3_u0, gateBlock[3i]);
-        gateBlock[4i] = fma(mma4_a1_u0, mma4_b0_u0, gateBlock[4i]);
-        gateBlock[5i] = fma(mma4_a1_u0, mma4_b1_u0, gateBlock[5i]);
-        gateBlock[6i] = fma(mma4_a1_u0, mma4_b2_u0, gateBlock[6i]);
-        gateBlock[7i] = fma(mma4_a1_u0, mma4_b3_u0, gateBlock[7i]);
+      let mma_4_g_u0: i32 = ((i32(lidx) & 31i) >> 2u);
+      let mma_4_t_u0: i32 = ((i32(lidx) & 31i) & 3i);
+      for (var mma_4_k_u0: i32 = 0i; (mma_4_k_u0 < 32i); mma_4_k_u0 = (mma_4_k_u0 + 1i)) {
+        let mma_4_a0_u0: f32 = As[((off_u0 + (mma_4_g_u0 * 64i)) + mma_4_k_u0)];
+        let mma_4_a1_u0: f32 = As[((off_u0 + (((mma_4_g_u0 * 2i) + 1i) * 32i)) + mma_4_k_u0)];
+        let mma_4_b0_u0: f32 = Bs[((mma_4_t_u0 * 128i) + mma_4_k_u0)];
+        let mma_4_b1_u0: f32 = Bs[((((mma_4_t_u0 * 4i) + 1i) * 32i) + mma_4_k_u0)];
+        let mma_4_b2_u0: f32 = Bs[((((mma_4_t_u0 * 4i) + 2i) * 32i) + mma_4_k_u0)];
+        let mma_4_b3_u0: f32 = Bs[((((mma_4_t_u0 * 4i) + 3i) * 32i) + mma_4_k_u0)];
+        gateBlock[0i] = fma(mma_4_a0_u0, mma_4_b0_u0, gateBlock[0i]);
+        gateBlock[1i] = fma(mma_4_a0_u0, mma_4_b1_u0, gateBlock[1i]);
+        gateBlock[2i] = fma(mma_4_a0_u0, mma_4_b2_u0, gateBlock[2i]);
+        gateBlock[3i] = fma(mma_4_a0_u0, mma_4_b3_u0, gateBlock[3i]);
+        gateBlock[4i] = fma(mma_4_a1_u0, mma_4_b0_u0, gateBlock[4i]);
+        gateBlock[5i] = fma(mma_4_a1_u0, mma_4_b1_u0, gateBlock[5i]);
+        gateBlock[6i] = fma(mma_4_a1_u0, mma_4_b2_u0, gateBlock[6i]);
+        gateBlock[7i] = fma(mma_4_a1_u0, mma_4_b3_u0, gateBlock[7i]);
       }
       let off_2_u0: i32 = (warpRow_result * 32i);
-      let mma5_g_u0: i32 = ((i32(lidx) & 31i) >> 2u);
-      let mma5_t_u0: i32 = ((i32(lidx) & 31i) & 3i);
-      for (var mma5_k_u0: i32 = 0i; (mma5_k_u0 < 32i); mma5_k_u0 = (mma5_k_u0 + 1i)) {
-        let mma5_a0_u0: f32 = As[((off_2_u0 + (mma5_g_u0 * 64i)) + mma5_k_u0)];
-        let mma5_a1_u0: f32 = As[((off_2_u0 + (((mma5_g_u0 * 2i) + 1i) * 32i)) + mma5_k_u0)];
-        let mma5_b0_u0: f32 = Bs[((512i + (mma5_t_u0 * 128i)) + mma5_k_u0)];
-        let mma5_b1_u0: f32 = Bs[((512i + (((mma5_t_u0 * 4i) + 1i) * 32i)) + mma5_k_u0)];
-        let mma5_b2_u0: f32 = Bs[((512i + (((mma5_t_u0 * 4i) + 2i) * 32i)) + mma5_k_u0)];
-        let mma5_b3_u0: f32 = Bs[((512i + (((mma5_t_u0 * 4i) + 3i) * 32i)) + mma5_k_u0)];
-        upBlock[0i] = fma(mma5_a0_u0, mma5_b0_u0, upBlock[0i]);
-        upBlock[1i] = fma(mma5_a0_u0, mma5_b1_u0, upBlock[1i]);
-        upBlock[2i] = fma(mma5_a0_u0, mma5_b2_u0, upBlock[2i]);
-        upBlock[3i] = fma(mma5_a0_u0, mma5_b3_u0, upBlock[3i]);
-        upBlock[4i] = fma(mma5_a1_u0, mma5_b0_u0, upBlock[4i]);
-        upBlock[5i] = fma(mma5_a1_u0, mma5_b1_u0, upBlock[5i]);
-        upBlock[6i] = fma(mma5_a1_u0, mma5_b2_u0, upBlock[6i]);
-        upBlock[7i] = fma(mma5_a1_u0, mma5_b3_u0, upBlock[7i]);
+      let mma_5_g_u0: i32 = ((i32(lidx) & 31i) >> 2u);
+      let mma_5_t_u0: i32 = ((i32(lidx) & 31i) & 3i);
+      for (var mma_5_k_u0: i32 = 0i; (mma_5_k_u0 < 32i); mma_5_k_u0 = (mma_5_k_u0 + 1i)) {
+        let mma_5_a0_u0: f32 = As[((off_2_u0 + (mma_5_g_u0 * 64i)) + mma_5_k_u0)];
+        let mma_5_a1_u0: f32 = As[((off_2_u0 + (((mma_5_g_u0 * 2i) + 1i) * 32i)) + mma_5_k_u0)];
+        let mma_5_b0_u0: f32 = Bs[((512i + (mma_5_t_u0 * 128i)) + mma_5_k_u0)];
+        let mma_5_b1_u0: f32 = Bs[((512i + (((mma_5_t_u0 * 4i) + 1i) * 32i)) + mma_5_k_u0)];
+        let mma_5_b2_u0: f32 = Bs[((512i + (((mma_5_t_u0 * 4i) + 2i) * 32i)) + mma_5_k_u0)];
+        let mma_5_b3_u0: f32 = Bs[((512i + (((mma_5_t_u0 * 4i) + 3i) * 32i)) + mma_5_k_u0)];
+        upBlock[0i] = fma(mma_5_a0_u0, mma_5_b0_u0, upBlock[0i]);
+        upBlock[1i] = fma(mma_5_a0_u0, mma_5_b1_u0, upBlock[1i]);
+        upBlock[2i] = fma(mma_5_a0_u0, mma_5_b2_u0, upBlock[2i]);
+        upBlock[3i] = fma(mma_5_a0_u0, mma_5_b3_u0, upBlock[3i]);
+        upBlock[4i] = fma(mma_5_a1_u0, mma_5_b0_u0, upBlock[4i]);
+        upBlock[5i] = fma(mma_5_a1_u0, mma_5_b1_u0, upBlock[5i]);
+        upBlock[6i] = fma(mma_5_a1_u0, mma_5_b2_u0, upBlock[6i]);
+        upBlock[7i] = fma(mma_5_a1_u0, mma_5_b3_u0, upBlock[7i]);
       }
       workgroupBarrier();
     }
     let warpRow_result_1: i32 = ((i32(lidx) / 32i) * 16i);
     let scale: f32 = wgs[(wScale + kg)];
-    let fr6_g: i32 = ((i32(lidx) & 31i) >> 2u);
-    let acs6_r0: f32 = (Ss[(warpRow_result_1 + (fr6_g * 2i))] * scale);
-    gate[0i] = fma(gateBlock[0i], acs6_r0, gate[0i]);
-    gate[1i] = fma(gateBlock[1i], acs6_r0, gate[1i]);
-    gate[2i] = fma(gateBlock[2i], acs6_r0, gate[2i]);
-    gate[3i] = fma(gateBlock[3i], acs6_r0, gate[3i]);
-    let acs6_r1: f32 = (Ss[(warpRow_result_1 + ((fr6_g * 2i) + 1i))] * scale);
-    gate[4i] = fma(gateBlock[4i], acs6_r1, gate[4i]);
-    gate[5i] = fma(gateBlock[5i], acs6_r1, gate[5i]);
-    gate[6i] = fma(gateBlock[6i], acs6_r1, gate[6i]);
-    gate[7i] = fma(gateBlock[7i], acs6_r1, gate[7i]);
+    let fr_6_g: i32 = ((i32(lidx) & 31i) >> 2u);
+    let acs_6_r0: f32 = (Ss[(warpRow_result_1 + (fr_6_g * 2i))] * scale);
+    gate[0i] = fma(gateBlock[0i], acs_6_r0, gate[0i]);
+    gate[1i] = fma(gateBlock[1i], acs_6_r0, gate[1i]);
+    gate[2i] = fma(gateBlock[2i], acs_6_r0, gate[2i]);
+    gate[3i] = fma(gateBlock[3i], acs_6_r0, gate[3i]);
+    let acs_6_r1: f32 = (Ss[(warpRow_result_1 + ((fr_6_g * 2i) + 1i))] * scale);
+    gate[4i] = fma(gateBlock[4i], acs_6_r1, gate[4i]);
+    gate[5i] = fma(gateBlock[5i], acs_6_r1, gate[5i]);
+    gate[6i] = fma(gateBlock[6i], acs_6_r1, gate[6i]);
+    gate[7i] = fma(gateBlock[7i], acs_6_r1, gate[7i]);
     let warpRow_result_2: i32 = ((i32(lidx) / 32i) * 16i);
     let scale_1: f32 = wus[(wScale + kg)];
-    let fr7_g: i32 = ((i32(lidx) & 31i) >> 2u);
-    let acs7_r0: f32 = (Ss[(warpRow_result_2 + (fr7_g * 2i))] * scale_1);
-    up[0i] = fma(upBlock[0i], acs7_r0, up[0i]);
-    up[1i] = fma(upBlock[1i], acs7_r0, up[1i]);
-    up[2i] = fma(upBlock[2i], acs7_r0, up[2i]);
-    up[3i] = fma(upBlock[3i], acs7_r0, up[3i]);
-    let acs7_r1: f32 = (Ss[(warpRow_result_2 + ((fr7_g * 2i) + 1i))] * scale_1);
-    up[4i] = fma(upBlock[4i], acs7_r1, up[4i]);
-    up[5i] = fma(upBlock[5i], acs7_r1, up[5i]);
-    up[6i] = fma(upBlock[6i], acs7_r1, up[6i]);
-    up[7i] = fma(upBlock[7i], acs7_r1, up[7i]);
+    let fr_7_g: i32 = ((i32(lidx) & 31i) >> 2u);
+    let acs_7_r0: f32 = (Ss[(warpRow_result_2 + (fr_7_g * 2i))] * scale_1);
+    up[0i] = fma(upBlock[0i], acs_7_r0, up[0i]);
+    up[1i] = fma(upBlock[1i], acs_7_r0, up[1i]);
+    up[2i] = fma(upBlock[2i], acs_7_r0, up[2i]);
+    up[3i] = fma(upBlock[3i], acs_7_r0, up[3i]);
+    let acs_7_r1: f32 = (Ss[(warpRow_result_2 + ((fr_7_g * 2i) + 1i))] * scale_1);
+    up[4i] = fma(upBlock[4i], acs_7_r1, up[4i]);
+    up[5i] = fma(upBlock[5i], acs_7_r1, up[5i]);
+    up[6i] = fma(upBlock[6i], acs_7_r1, up[6i]);
+    up[7i] = fma(upBlock[7i], acs_7_r1, up[7i]);
     workgroupBarrier();
   }
   let warpRow_result_3: i32 = ((i32(lidx) / 32i) * 16i);
   let off_6: i32 = (warpRow_result_3 * 32i);
-  let fr8_g: i32 = ((i32(lidx) & 31i) >> 2u);
-  let fr8_t: i32 = ((i32(lidx) & 31i) & 3i);
-  Cs[((off_6 + (fr8_g * 64i)) + (fr8_t * 4i))] = gate[0i];
-  Cs[((off_6 + (fr8_g * 64i)) + ((fr8_t * 4i) + 1i))] = gate[1i];
-  Cs[((off_6 + (fr8_g * 64i)) + ((fr8_t * 4i) + 2i))] = gate[2i];
-  Cs[((off_6 + (fr8_g * 64i)) + ((fr8_t * 4i) + 3i))] = gate[3i];
-  Cs[((off_6 + (((fr8_g * 2i) + 1i) * 32i)) + (fr8_t * 4i))] = gate[4i];
-  Cs[((off_6 + (((fr8_g * 2i) + 1i) * 32i)) + ((fr8_t * 4i) + 1i))] = gate[5i];
-  Cs[((off_6 + (((fr8_g * 2i) + 1i) * 32i)) + ((fr8_t * 4i) + 2i))] = gate[6i];
-  Cs[((off_6 + (((fr8_g * 2i) + 1i) * 32i)) + ((fr8_t * 4i) + 3i))] = gate[7i];
+  let fr_8_g: i32 = ((i32(lidx) & 31i) >> 2u);
+  let fr_8_t: i32 = ((i32(lidx) & 31i) & 3i);
+  Cs[((off_6 + (fr_8_g * 64i)) + (fr_8_t * 4i))] = gate[0i];
+  Cs[((off_6 + (fr_8_g * 64i)) + ((fr_8_t * 4i) + 1i))] = gate[1i];
+  Cs[((off_6 + (fr_8_g * 64i)) + ((fr_8_t * 4i) + 2i))] = gate[2i];
+  Cs[((off_6 + (fr_8_g * 64i)) + ((fr_8_t * 4i) + 3i))] = gate[3i];
+  Cs[((off_6 + (((fr_8_g * 2i) + 1i) * 32i)) + (fr_8_t * 4i))] = gate[4i];
+  Cs[((off_6 + (((fr_8_g * 2i) + 1i) * 32i)) + ((fr_8_t * 4i) + 1i))] = gate[5i];
+  Cs[((off_6 + (((fr_8_g * 2i) + 1i) * 32i)) + ((fr_8_t * 4i) + 2i))] = gate[6i];
+  Cs[((off_6 + (((fr_8_g * 2i) + 1i) * 32i)) + ((fr_8_t * 4i) + 3i))] = gate[7i];
   let off_7: i32 = ((warpRow_result_3 * 32i) + 16i);
-  let fr9_g: i32 = ((i32(lidx) & 31i) >> 2u);
-  let fr9_t: i32 = ((i32(lidx) & 31i) & 3i);
-  Cs[((off_7 + (fr9_g * 64i)) + (fr9_t * 4i))] = up[0i];
-  Cs[((off_7 + (fr9_g * 64i)) + ((fr9_t * 4i) + 1i))] = up[1i];
-  Cs[((off_7 + (fr9_g * 64i)) + ((fr9_t * 4i) + 2i))] = up[2i];
-  Cs[((off_7 + (fr9_g * 64i)) + ((fr9_t * 4i) + 3i))] = up[3i];
-  Cs[((off_7 + (((fr9_g * 2i) + 1i) * 32i)) + (fr9_t * 4i))] = up[4i];
-  Cs[((off_7 + (((fr9_g * 2i) + 1i) * 32i)) + ((fr9_t * 4i) + 1i))] = up[5i];
-  Cs[((off_7 + (((fr9_g * 2i) + 1i) * 32i)) + ((fr9_t * 4i) + 2i))] = up[6i];
-  Cs[((off_7 + (((fr9_g * 2i) + 1i) * 32i)) + ((fr9_t * 4i) + 3i))] = up[7i];
+  let fr_9_g: i32 = ((i32(lidx) & 31i) >> 2u);
+  let fr_9_t: i32 = ((i32(lidx) & 31i) & 3i);
+  Cs[((off_7 + (fr_9_g * 64i)) + (fr_9_t * 4i))] = up[0i];
+  Cs[((off_7 + (fr_9_g * 64i)) + ((fr_9_t * 4i) + 1i))] = up[1i];
+  Cs[((off_7 + (fr_9_g * 64i)) + ((fr_9_t * 4i) + 2i))] = up[2i];
+  Cs[((off_7 + (fr_9_g * 64i)) + ((fr_9_t * 4i) + 3i))] = up[3i];
+  Cs[((off_7 + (((fr_9_g * 2i) + 1i) * 32i)) + (fr_9_t * 4i))] = up[4i];
+  Cs[((off_7 + (((fr_9_g * 2i) + 1i) * 32i)) + ((fr_9_t * 4i) + 1i))] = up[5i];
+  Cs[((off_7 + (((fr_9_g * 2i) + 1i) * 32i)) + ((fr_9_t * 4i) + 2i))] = up[6i];
+  Cs[((off_7 + (((fr_9_g * 2i) + 1i) * 32i)) + ((fr_9_t * 4i) + 3i))] = up[7i];
   workgroupBarrier();
   let storeSwiGlu_base: i32 = ((gluTileFp8_row0 * params.F) + f0);
   let storeSwiGlu_cols: i32 = (params.F - f0);
@@ -267,7 +271,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if (((r_4 < gluTileFp8_rows) && (c_3 < storeSwiGlu_cols))) {
       let idx_4: i32 = ((storeSwiGlu_base + (r_4 * params.F)) + c_3);
       let silu_x: f32 = Cs[((r_4 * 32i) + c_3)];
-      let silu_result: f32 = (silu_x / (1.0f + exp(-(silu_x))));
+      let silu_result: f32 = (silu_x / (1.0f + mimo_exp_f32(-(silu_x))));
       { let mimo_w = (idx_4 >> 1u); let mimo_s = u32(((idx_4 & 1i) * 16i)); atomicAnd(&h[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&h[mimo_w], (mimo_bits_bf16((silu_result * Cs[(((r_4 * 32i) + 16i) + c_3)])) & 0xffffu) << mimo_s); }
     }
   }

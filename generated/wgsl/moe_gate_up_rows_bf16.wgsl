@@ -24,6 +24,10 @@ fn mimo_unpack_bf16(w: u32, s: u32) -> f32 {
   return bitcast<f32>(((w >> s) & 0xffffu) << 16u);
 }
 
+fn mimo_exp_f32(x: f32) -> f32 {
+  return select(exp(x), x, (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u);
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   let f: i32 = ((i32(wid.x) * 64i) + i32(lidx));
@@ -49,7 +53,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
           u[0i] = (u[0i] + (axpyRows_wv_1 * mimo_unpack_bf16(x[(axpyRows_xOff_1 >> 1u)], u32(((axpyRows_xOff_1 & 1i) * 16i)))));
         }
         let silu_x: f32 = g[0i];
-        let silu_result: f32 = (silu_x / (1.0f + exp(-(silu_x))));
+        let silu_result: f32 = (silu_x / (1.0f + mimo_exp_f32(-(silu_x))));
         v = (silu_result * u[0i]);
       }
       let idx_4: i32 = ((s * params.F) + f);

@@ -38,6 +38,10 @@ fn mimo_unpack_fp8e4m3(w: u32, s: u32) -> f32 {
   return bitcast<f32>(sign | ((e + 120u) << 23u) | (m << 20u));
 }
 
+fn mimo_exp_f32(x: f32) -> f32 {
+  return select(exp(x), x, (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u);
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   let f: i32 = ((i32(wid.x) * 64i) + i32(lidx));
@@ -72,7 +76,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
           }
         }
         let silu_x: f32 = g[0i];
-        let silu_result: f32 = (silu_x / (1.0f + exp(-(silu_x))));
+        let silu_result: f32 = (silu_x / (1.0f + mimo_exp_f32(-(silu_x))));
         v = (silu_result * u[0i]);
       }
       let idx_4: i32 = ((s * params.F) + f);

@@ -13,6 +13,10 @@ struct Params {
 var<workgroup> bestV: array<f32, 256>;
 var<workgroup> bestI: array<i32, 256>;
 
+fn mimo_exp_f32(x: f32) -> f32 {
+  return select(exp(x), x, (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u);
+}
+
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   let wg_linear: i32 = (i32(wid.x) + (i32(wid.y) * i32(nwg.x)));
@@ -29,7 +33,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     var id: i32 = params.E;
     for (var e: i32 = i32(lidx); (e < params.E); e = (e + 256i)) {
       let sigmoid_x: f32 = logits[(row + e)];
-      let sigmoid_result: f32 = (1.0f / (1.0f + exp(-(sigmoid_x))));
+      let sigmoid_result: f32 = (1.0f / (1.0f + mimo_exp_f32(-(sigmoid_x))));
       let s: f32 = (sigmoid_result + bias[e]);
       let ranksAbove_v: f32 = prevV;
       let ranksAbove_id: i32 = prevI;
@@ -77,7 +81,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     var w: f32 = 0.0f;
     if ((prevI < params.E)) {
       let sigmoid_x_1: f32 = logits[(row + prevI)];
-      let sigmoid_result_1: f32 = (1.0f / (1.0f + exp(-(sigmoid_x_1))));
+      let sigmoid_result_1: f32 = (1.0f / (1.0f + mimo_exp_f32(-(sigmoid_x_1))));
       w = sigmoid_result_1;
     }
     sum = (sum + w);

@@ -29,6 +29,12 @@ fn mimo_unpack_bf16(w: u32, s: u32) -> f32 {
   return bitcast<f32>(((w >> s) & 0xffffu) << 16u);
 }
 
+fn mimo_max_f32(a: f32, b: f32) -> f32 {
+  let na = (bitcast<u32>(a) & 0x7fffffffu) > 0x7f800000u;
+  let nb = (bitcast<u32>(b) & 0x7fffffffu) > 0x7f800000u;
+  return select(select(max(a, b), b, nb), a, na);
+}
+
 @compute @workgroup_size(128)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   let wg_linear: i32 = (i32(wid.x) + (i32(wid.y) * i32(nwg.x)));
@@ -50,7 +56,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     pick_u0 = 0.0f;
   }
   v[0i] = pick_u0;
-  amax = max(amax, abs(v[0i]));
+  amax = mimo_max_f32(amax, abs(v[0i]));
   let k_u1: i32 = (((g * 128i) + lane) + 32i);
   var pick_u1: f32 = 0.0f;
   if ((k_u1 < params.K)) {
@@ -59,7 +65,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     pick_u1 = 0.0f;
   }
   v[1i] = pick_u1;
-  amax = max(amax, abs(v[1i]));
+  amax = mimo_max_f32(amax, abs(v[1i]));
   let k_u2: i32 = (((g * 128i) + lane) + 64i);
   var pick_u2: f32 = 0.0f;
   if ((k_u2 < params.K)) {
@@ -68,7 +74,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     pick_u2 = 0.0f;
   }
   v[2i] = pick_u2;
-  amax = max(amax, abs(v[2i]));
+  amax = mimo_max_f32(amax, abs(v[2i]));
   let k_u3: i32 = (((g * 128i) + lane) + 96i);
   var pick_u3: f32 = 0.0f;
   if ((k_u3 < params.K)) {
@@ -77,18 +83,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     pick_u3 = 0.0f;
   }
   v[3i] = pick_u3;
-  amax = max(amax, abs(v[3i]));
+  amax = mimo_max_f32(amax, abs(v[3i]));
   let idx_1: i32 = i32(lidx);
   red[idx_1] = amax;
   workgroupBarrier();
   for (var s: i32 = 16i; (s > 0i); s = (s / 2i)) {
     if ((lane < s)) {
       let idx_2: i32 = i32(lidx);
-      red[idx_2] = max(red[i32(lidx)], red[(i32(lidx) + s)]);
+      red[idx_2] = mimo_max_f32(red[i32(lidx)], red[(i32(lidx) + s)]);
     }
     workgroupBarrier();
   }
-  let scale: f32 = (max(red[(i32(lidx) - lane)], 0.0001f) / 448.0f);
+  let scale: f32 = (mimo_max_f32(red[(i32(lidx) - lane)], 0.0001f) / 448.0f);
   let k_1_u4: i32 = ((g * 128i) + lane);
   if ((k_1_u4 < params.K)) {
     let idx_3_u4: i32 = (row + k_1_u4);

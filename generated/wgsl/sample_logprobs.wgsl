@@ -14,6 +14,16 @@ struct Params {
 var<workgroup> bestV: array<f32, 256>;
 var<workgroup> bestI: array<i32, 256>;
 
+fn mimo_exp_f32(x: f32) -> f32 {
+  return select(exp(x), x, (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u);
+}
+
+fn mimo_max_f32(a: f32, b: f32) -> f32 {
+  let na = (bitcast<u32>(a) & 0x7fffffffu) > 0x7f800000u;
+  let nb = (bitcast<u32>(b) & 0x7fffffffu) > 0x7f800000u;
+  return select(select(max(a, b), b, nb), a, na);
+}
+
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   let wg_linear: i32 = (i32(wid.x) + (i32(wid.y) * i32(nwg.x)));
@@ -24,7 +34,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let row: i32 = (b * params.V);
   var mx: f32 = bitcast<f32>(0xff7fffffu);
   for (var e: i32 = i32(lidx); (e < params.V); e = (e + 256i)) {
-    mx = max(mx, logits[(row + e)]);
+    mx = mimo_max_f32(mx, logits[(row + e)]);
   }
   let workgroupMax_value: f32 = mx;
   let idx: i32 = i32(lidx);
@@ -35,7 +45,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let a: f32 = bestV[i32(lidx)];
       let b_1: f32 = bestV[(i32(lidx) + s)];
       let idx_1: i32 = i32(lidx);
-      bestV[idx_1] = max(a, b_1);
+      bestV[idx_1] = mimo_max_f32(a, b_1);
     }
     workgroupBarrier();
   }
@@ -43,7 +53,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   workgroupBarrier();
   var s_1: f32 = 0.0f;
   for (var e_1: i32 = i32(lidx); (e_1 < params.V); e_1 = (e_1 + 256i)) {
-    s_1 = (s_1 + exp((logits[(row + e_1)] - total)));
+    s_1 = (s_1 + mimo_exp_f32((logits[(row + e_1)] - total)));
   }
   let workgroupSum_value: f32 = s_1;
   let idx_2: i32 = i32(lidx);

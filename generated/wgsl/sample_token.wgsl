@@ -7,13 +7,23 @@ struct Params {
   top_k: i32,
   top_p: f32,
   seed: u32,
-  step: u32,
+  step_1: u32,
 }
 @group(0) @binding(0) var<storage, read> logits: array<f32>;
 @group(0) @binding(1) var<storage, read_write> ids: array<i32>;
 @group(0) @binding(2) var<uniform> params: Params;
 var<workgroup> scratch: array<f32, 2048>;
 var<workgroup> pick: array<i32, 1>;
+
+fn mimo_exp_f32(x: f32) -> f32 {
+  return select(exp(x), x, (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u);
+}
+
+fn mimo_max_f32(a: f32, b: f32) -> f32 {
+  let na = (bitcast<u32>(a) & 0x7fffffffu) > 0x7f800000u;
+  let nb = (bitcast<u32>(b) & 0x7fffffffu) > 0x7f800000u;
+  return select(select(max(a, b), b, nb), a, na);
+}
 
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
@@ -26,7 +36,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var cutId: array<i32, 2>;
   var mx: f32 = bitcast<f32>(0xff7fffffu);
   for (var v: i32 = i32(lidx); (v < params.V); v = (v + 256i)) {
-    mx = max(mx, logits[(row + v)]);
+    mx = mimo_max_f32(mx, logits[(row + v)]);
   }
   let workgroupMax_value: f32 = mx;
   let idx: i32 = i32(lidx);
@@ -37,7 +47,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let a: f32 = scratch[i32(lidx)];
       let b: f32 = scratch[(i32(lidx) + s)];
       let idx_1: i32 = i32(lidx);
-      scratch[idx_1] = max(a, b);
+      scratch[idx_1] = mimo_max_f32(a, b);
     }
     workgroupBarrier();
   }
@@ -53,7 +63,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     var ids_1: array<i32, 8>;
     var sums: array<f32, 8>;
     var key: u32 = 0u;
-    var target_: f32 = rankCut_amount;
+    var target_3: f32 = rankCut_amount;
     for (var sh: i32 = 30i; (sh >= 0i); sh = (sh - 3i)) {
       keys[0i] = (key + (0u << u32(sh)));
       ids_1[0i] = (params.V - 1i);
@@ -176,28 +186,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       sums[7i] = scratch[1792i];
       workgroupBarrier();
       if (((sh == 30i) && false)) {
-        target_ = (rankCut_amount * sums[0i]);
+        target_3 = (rankCut_amount * sums[0i]);
       }
       var next: u32 = key;
-      if (((((1u << u32(sh)) >> u32(sh)) == 1u) && (sums[1i] >= target_))) {
+      if (((((1u << u32(sh)) >> u32(sh)) == 1u) && (sums[1i] >= target_3))) {
         next = keys[1i];
       }
-      if (((((2u << u32(sh)) >> u32(sh)) == 2u) && (sums[2i] >= target_))) {
+      if (((((2u << u32(sh)) >> u32(sh)) == 2u) && (sums[2i] >= target_3))) {
         next = keys[2i];
       }
-      if (((((3u << u32(sh)) >> u32(sh)) == 3u) && (sums[3i] >= target_))) {
+      if (((((3u << u32(sh)) >> u32(sh)) == 3u) && (sums[3i] >= target_3))) {
         next = keys[3i];
       }
-      if (((((4u << u32(sh)) >> u32(sh)) == 4u) && (sums[4i] >= target_))) {
+      if (((((4u << u32(sh)) >> u32(sh)) == 4u) && (sums[4i] >= target_3))) {
         next = keys[4i];
       }
-      if (((((5u << u32(sh)) >> u32(sh)) == 5u) && (sums[5i] >= target_))) {
+      if (((((5u << u32(sh)) >> u32(sh)) == 5u) && (sums[5i] >= target_3))) {
         next = keys[5i];
       }
-      if (((((6u << u32(sh)) >> u32(sh)) == 6u) && (sums[6i] >= target_))) {
+      if (((((6u << u32(sh)) >> u32(sh)) == 6u) && (sums[6i] >= target_3))) {
         next = keys[6i];
       }
-      if (((((7u << u32(sh)) >> u32(sh)) == 7u) && (sums[7i] >= target_))) {
+      if (((((7u << u32(sh)) >> u32(sh)) == 7u) && (sums[7i] >= target_3))) {
         next = keys[7i];
       }
       key = next;
@@ -223,7 +233,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         let a_1: f32 = scratch[i32(lidx)];
         let b_1: f32 = scratch[(i32(lidx) + s_2)];
         let idx_13: i32 = i32(lidx);
-        scratch[idx_13] = max(a_1, b_1);
+        scratch[idx_13] = mimo_max_f32(a_1, b_1);
       }
       workgroupBarrier();
     }
@@ -239,7 +249,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         let a_2: f32 = scratch[i32(lidx)];
         let b_2: f32 = scratch[(i32(lidx) + s_3)];
         let idx_15: i32 = i32(lidx);
-        scratch[idx_15] = max(a_2, b_2);
+        scratch[idx_15] = mimo_max_f32(a_2, b_2);
       }
       workgroupBarrier();
     }
@@ -372,46 +382,46 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       workgroupBarrier();
       var nlo: i32 = lo;
       var nhi: i32 = hi;
-      if ((open && (sums[1i] >= target_))) {
+      if ((open && (sums[1i] >= target_3))) {
         nhi = min(nhi, ids_1[1i]);
       }
-      if ((open && (sums[1i] < target_))) {
+      if ((open && (sums[1i] < target_3))) {
         nlo = max(nlo, ids_1[1i]);
       }
-      if ((open && (sums[2i] >= target_))) {
+      if ((open && (sums[2i] >= target_3))) {
         nhi = min(nhi, ids_1[2i]);
       }
-      if ((open && (sums[2i] < target_))) {
+      if ((open && (sums[2i] < target_3))) {
         nlo = max(nlo, ids_1[2i]);
       }
-      if ((open && (sums[3i] >= target_))) {
+      if ((open && (sums[3i] >= target_3))) {
         nhi = min(nhi, ids_1[3i]);
       }
-      if ((open && (sums[3i] < target_))) {
+      if ((open && (sums[3i] < target_3))) {
         nlo = max(nlo, ids_1[3i]);
       }
-      if ((open && (sums[4i] >= target_))) {
+      if ((open && (sums[4i] >= target_3))) {
         nhi = min(nhi, ids_1[4i]);
       }
-      if ((open && (sums[4i] < target_))) {
+      if ((open && (sums[4i] < target_3))) {
         nlo = max(nlo, ids_1[4i]);
       }
-      if ((open && (sums[5i] >= target_))) {
+      if ((open && (sums[5i] >= target_3))) {
         nhi = min(nhi, ids_1[5i]);
       }
-      if ((open && (sums[5i] < target_))) {
+      if ((open && (sums[5i] < target_3))) {
         nlo = max(nlo, ids_1[5i]);
       }
-      if ((open && (sums[6i] >= target_))) {
+      if ((open && (sums[6i] >= target_3))) {
         nhi = min(nhi, ids_1[6i]);
       }
-      if ((open && (sums[6i] < target_))) {
+      if ((open && (sums[6i] < target_3))) {
         nlo = max(nlo, ids_1[6i]);
       }
-      if ((open && (sums[7i] >= target_))) {
+      if ((open && (sums[7i] >= target_3))) {
         nhi = min(nhi, ids_1[7i]);
       }
-      if ((open && (sums[7i] < target_))) {
+      if ((open && (sums[7i] < target_3))) {
         nlo = max(nlo, ids_1[7i]);
       }
       lo = nlo;
@@ -463,7 +473,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         let atOrAbove_result_4: bool = ((rankKey_result_3 > atOrAbove_cutKey_4) || ((rankKey_result_3 == atOrAbove_cutKey_4) && (atOrAbove_id_4 <= atOrAbove_cutId_4)));
         var pick_5: f32 = 0.0f;
         if (atOrAbove_result_4) {
-          let weight_result_2: f32 = exp(((x_2 - total) / params.temperature));
+          let weight_result_2: f32 = mimo_exp_f32(((x_2 - total) / params.temperature));
           pick_5 = weight_result_2;
         } else {
           pick_5 = 0.0f;
@@ -606,7 +616,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         let a_3: f32 = scratch[i32(lidx)];
         let b_3: f32 = scratch[(i32(lidx) + s_4)];
         let idx_35: i32 = i32(lidx);
-        scratch[idx_35] = max(a_3, b_3);
+        scratch[idx_35] = mimo_max_f32(a_3, b_3);
       }
       workgroupBarrier();
     }
@@ -622,7 +632,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         let a_4: f32 = scratch[i32(lidx)];
         let b_4: f32 = scratch[(i32(lidx) + s_5)];
         let idx_37: i32 = i32(lidx);
-        scratch[idx_37] = max(a_4, b_4);
+        scratch[idx_37] = mimo_max_f32(a_4, b_4);
       }
       workgroupBarrier();
     }
@@ -668,7 +678,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
           let atOrAbove_result_6: bool = ((rankKey_result_5 > atOrAbove_cutKey_6) || ((rankKey_result_5 == atOrAbove_cutKey_6) && (atOrAbove_id_6 <= atOrAbove_cutId_6)));
           var pick_7: f32 = 0.0f;
           if (atOrAbove_result_6) {
-            let weight_result_3: f32 = exp(((x_3 - total) / params.temperature));
+            let weight_result_3: f32 = mimo_exp_f32(((x_3 - total) / params.temperature));
             pick_7 = weight_result_3;
           } else {
             pick_7 = 0.0f;
@@ -819,7 +829,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let state_1: u32 = ((pcgHash_v_1 * 747796405u) + 2891336453u);
   let word_1: u32 = (((state_1 >> ((state_1 >> 28u) + 4u)) ^ state_1) * 277803737u);
   let pcgHash_result_1: u32 = ((word_1 >> 22u) ^ word_1);
-  let pcgHash_v_2: u32 = (params.step ^ pcgHash_result_1);
+  let pcgHash_v_2: u32 = (params.step_1 ^ pcgHash_result_1);
   let state_2: u32 = ((pcgHash_v_2 * 747796405u) + 2891336453u);
   let word_2: u32 = (((state_2 >> ((state_2 >> 28u) + 4u)) ^ state_2) * 277803737u);
   let pcgHash_result_2: u32 = ((word_2 >> 22u) ^ word_2);
@@ -851,7 +861,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let kept: bool = (logic && (keptWeight_id != -1i));
     var pick_9: f32 = 0.0f;
     if (kept) {
-      let weight_result_4: f32 = exp(((keptWeight_x - total) / params.temperature));
+      let weight_result_4: f32 = mimo_exp_f32(((keptWeight_x - total) / params.temperature));
       pick_9 = weight_result_4;
     } else {
       pick_9 = 0.0f;
@@ -908,7 +918,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let kept_1: bool = (logic_1 && (keptWeight_id_1 != -1i));
       var pick_11: f32 = 0.0f;
       if (kept_1) {
-        let weight_result_5: f32 = exp(((keptWeight_x_1 - total) / params.temperature));
+        let weight_result_5: f32 = mimo_exp_f32(((keptWeight_x_1 - total) / params.temperature));
         pick_11 = weight_result_5;
       } else {
         pick_11 = 0.0f;

@@ -33,6 +33,16 @@ fn mimo_unpack_bf16(w: u32, s: u32) -> f32 {
   return bitcast<f32>(((w >> s) & 0xffffu) << 16u);
 }
 
+fn mimo_exp_f32(x: f32) -> f32 {
+  return select(exp(x), x, (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u);
+}
+
+fn mimo_max_f32(a: f32, b: f32) -> f32 {
+  let na = (bitcast<u32>(a) & 0x7fffffffu) > 0x7f800000u;
+  let nb = (bitcast<u32>(b) & 0x7fffffffu) > 0x7f800000u;
+  return select(select(max(a, b), b, nb), a, na);
+}
+
 @compute @workgroup_size(128)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   var dots: array<f32, 4>;
@@ -156,11 +166,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if ((i32(lidx) < 4i)) {
       var tileMax: f32 = bitcast<f32>(0xff7fffffu);
       for (var j_1: i32 = 0i; (j_1 < 32i); j_1 = (j_1 + 1i)) {
-        tileMax = max(tileMax, scores[((i32(lidx) * 32i) + j_1)]);
+        tileMax = mimo_max_f32(tileMax, scores[((i32(lidx) * 32i) + j_1)]);
       }
       let m: f32 = rowState[i32(lidx)];
-      let mNew: f32 = max(m, tileMax);
-      let alpha: f32 = exp((m - mNew));
+      let mNew: f32 = mimo_max_f32(m, tileMax);
+      let alpha: f32 = mimo_exp_f32((m - mNew));
       let idx_8: i32 = i32(lidx);
       rowState[idx_8] = mNew;
       let idx_9: i32 = (4i + i32(lidx));
@@ -178,7 +188,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let idx_12: i32 = t_1;
       var pick_5: f32 = 0.0f;
       if ((s_1 > bitcast<f32>(0xff7fffffu))) {
-        pick_5 = exp((s_1 - rowState[(t_1 / 32i)]));
+        pick_5 = mimo_exp_f32((s_1 - rowState[(t_1 / 32i)]));
       } else {
         pick_5 = 0.0f;
       }

@@ -19,6 +19,10 @@ fn mimo_unpack_bf16(w: u32, s: u32) -> f32 {
   return bitcast<f32>(((w >> s) & 0xffffu) << 16u);
 }
 
+fn mimo_exp_f32(x: f32) -> f32 {
+  return select(exp(x), x, (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u);
+}
+
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   let wg_linear: i32 = (i32(wid.x) + (i32(wid.y) * i32(nwg.x)));
@@ -28,7 +32,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let i: i32 = ((wg_linear * 256i) + i32(lid.x));
   if ((i < (params.T * params.F))) {
     let silu_x: f32 = mimo_unpack_bf16(gate[(i >> 1u)], u32(((i & 1i) * 16i)));
-    let silu_result: f32 = (silu_x / (1.0f + exp(-(silu_x))));
+    let silu_result: f32 = (silu_x / (1.0f + mimo_exp_f32(-(silu_x))));
     { let mimo_w = (i >> 1u); let mimo_s = u32(((i & 1i) * 16i)); atomicAnd(&out[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&out[mimo_w], (mimo_bits_bf16((silu_result * mimo_unpack_bf16(up[(i >> 1u)], u32(((i & 1i) * 16i))))) & 0xffffu) << mimo_s); }
   }
 }

@@ -9,7 +9,7 @@ struct Params {
   top_k: i32,
   top_p: f32,
   seed: u32,
-  step: u32,
+  step_1: u32,
 }
 @group(0) @binding(0) var<storage, read> draft: array<i32>;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
@@ -18,6 +18,16 @@ struct Params {
 @group(0) @binding(4) var<uniform> params: Params;
 var<workgroup> scratch: array<f32, 1024>;
 var<workgroup> pick: array<i32, 1>;
+
+fn mimo_exp_f32(x: f32) -> f32 {
+  return select(exp(x), x, (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u);
+}
+
+fn mimo_max_f32(a: f32, b: f32) -> f32 {
+  let na = (bitcast<u32>(a) & 0x7fffffffu) > 0x7f800000u;
+  let nb = (bitcast<u32>(b) & 0x7fffffffu) > 0x7f800000u;
+  return select(select(max(a, b), b, nb), a, na);
+}
 
 @compute @workgroup_size(128)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
@@ -36,7 +46,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     var mx: f32 = bitcast<f32>(0xff7fffffu);
     if (live) {
       for (var v: i32 = i32(lidx); (v < params.V); v = (v + 128i)) {
-        mx = max(mx, logits[(row + v)]);
+        mx = mimo_max_f32(mx, logits[(row + v)]);
       }
     }
     let workgroupMax_value: f32 = mx;
@@ -48,7 +58,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         let a: f32 = scratch[i32(lidx)];
         let b_1: f32 = scratch[(i32(lidx) + s)];
         let idx_1: i32 = i32(lidx);
-        scratch[idx_1] = max(a, b_1);
+        scratch[idx_1] = mimo_max_f32(a, b_1);
       }
       workgroupBarrier();
     }
@@ -64,7 +74,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       var ids: array<i32, 8>;
       var sums: array<f32, 8>;
       var key: u32 = 0u;
-      var target_: f32 = rankCut_amount;
+      var target_3: f32 = rankCut_amount;
       for (var sh: i32 = 30i; (sh >= 0i); sh = (sh - 3i)) {
         keys[0i] = (key + (0u << u32(sh)));
         ids[0i] = (params.V - 1i);
@@ -202,28 +212,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         sums[7i] = scratch[896i];
         workgroupBarrier();
         if (((sh == 30i) && false)) {
-          target_ = (rankCut_amount * sums[0i]);
+          target_3 = (rankCut_amount * sums[0i]);
         }
         var next: u32 = key;
-        if (((((1u << u32(sh)) >> u32(sh)) == 1u) && (sums[1i] >= target_))) {
+        if (((((1u << u32(sh)) >> u32(sh)) == 1u) && (sums[1i] >= target_3))) {
           next = keys[1i];
         }
-        if (((((2u << u32(sh)) >> u32(sh)) == 2u) && (sums[2i] >= target_))) {
+        if (((((2u << u32(sh)) >> u32(sh)) == 2u) && (sums[2i] >= target_3))) {
           next = keys[2i];
         }
-        if (((((3u << u32(sh)) >> u32(sh)) == 3u) && (sums[3i] >= target_))) {
+        if (((((3u << u32(sh)) >> u32(sh)) == 3u) && (sums[3i] >= target_3))) {
           next = keys[3i];
         }
-        if (((((4u << u32(sh)) >> u32(sh)) == 4u) && (sums[4i] >= target_))) {
+        if (((((4u << u32(sh)) >> u32(sh)) == 4u) && (sums[4i] >= target_3))) {
           next = keys[4i];
         }
-        if (((((5u << u32(sh)) >> u32(sh)) == 5u) && (sums[5i] >= target_))) {
+        if (((((5u << u32(sh)) >> u32(sh)) == 5u) && (sums[5i] >= target_3))) {
           next = keys[5i];
         }
-        if (((((6u << u32(sh)) >> u32(sh)) == 6u) && (sums[6i] >= target_))) {
+        if (((((6u << u32(sh)) >> u32(sh)) == 6u) && (sums[6i] >= target_3))) {
           next = keys[6i];
         }
-        if (((((7u << u32(sh)) >> u32(sh)) == 7u) && (sums[7i] >= target_))) {
+        if (((((7u << u32(sh)) >> u32(sh)) == 7u) && (sums[7i] >= target_3))) {
           next = keys[7i];
         }
         key = next;
@@ -251,7 +261,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
           let a_1: f32 = scratch[i32(lidx)];
           let b_2: f32 = scratch[(i32(lidx) + s_2)];
           let idx_13: i32 = i32(lidx);
-          scratch[idx_13] = max(a_1, b_2);
+          scratch[idx_13] = mimo_max_f32(a_1, b_2);
         }
         workgroupBarrier();
       }
@@ -267,7 +277,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
           let a_2: f32 = scratch[i32(lidx)];
           let b_3: f32 = scratch[(i32(lidx) + s_3)];
           let idx_15: i32 = i32(lidx);
-          scratch[idx_15] = max(a_2, b_3);
+          scratch[idx_15] = mimo_max_f32(a_2, b_3);
         }
         workgroupBarrier();
       }
@@ -414,46 +424,46 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         workgroupBarrier();
         var nlo: i32 = lo;
         var nhi: i32 = hi;
-        if ((open && (sums[1i] >= target_))) {
+        if ((open && (sums[1i] >= target_3))) {
           nhi = min(nhi, ids[1i]);
         }
-        if ((open && (sums[1i] < target_))) {
+        if ((open && (sums[1i] < target_3))) {
           nlo = max(nlo, ids[1i]);
         }
-        if ((open && (sums[2i] >= target_))) {
+        if ((open && (sums[2i] >= target_3))) {
           nhi = min(nhi, ids[2i]);
         }
-        if ((open && (sums[2i] < target_))) {
+        if ((open && (sums[2i] < target_3))) {
           nlo = max(nlo, ids[2i]);
         }
-        if ((open && (sums[3i] >= target_))) {
+        if ((open && (sums[3i] >= target_3))) {
           nhi = min(nhi, ids[3i]);
         }
-        if ((open && (sums[3i] < target_))) {
+        if ((open && (sums[3i] < target_3))) {
           nlo = max(nlo, ids[3i]);
         }
-        if ((open && (sums[4i] >= target_))) {
+        if ((open && (sums[4i] >= target_3))) {
           nhi = min(nhi, ids[4i]);
         }
-        if ((open && (sums[4i] < target_))) {
+        if ((open && (sums[4i] < target_3))) {
           nlo = max(nlo, ids[4i]);
         }
-        if ((open && (sums[5i] >= target_))) {
+        if ((open && (sums[5i] >= target_3))) {
           nhi = min(nhi, ids[5i]);
         }
-        if ((open && (sums[5i] < target_))) {
+        if ((open && (sums[5i] < target_3))) {
           nlo = max(nlo, ids[5i]);
         }
-        if ((open && (sums[6i] >= target_))) {
+        if ((open && (sums[6i] >= target_3))) {
           nhi = min(nhi, ids[6i]);
         }
-        if ((open && (sums[6i] < target_))) {
+        if ((open && (sums[6i] < target_3))) {
           nlo = max(nlo, ids[6i]);
         }
-        if ((open && (sums[7i] >= target_))) {
+        if ((open && (sums[7i] >= target_3))) {
           nhi = min(nhi, ids[7i]);
         }
-        if ((open && (sums[7i] < target_))) {
+        if ((open && (sums[7i] < target_3))) {
           nlo = max(nlo, ids[7i]);
         }
         lo = nlo;
@@ -506,7 +516,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
             let atOrAbove_result_4: bool = ((rankKey_result_3 > atOrAbove_cutKey_4) || ((rankKey_result_3 == atOrAbove_cutKey_4) && (atOrAbove_id_4 <= atOrAbove_cutId_4)));
             var pick_5: f32 = 0.0f;
             if (atOrAbove_result_4) {
-              let weight_result_2: f32 = exp(((x_2 - total) / params.temperature));
+              let weight_result_2: f32 = mimo_exp_f32(((x_2 - total) / params.temperature));
               pick_5 = weight_result_2;
             } else {
               pick_5 = 0.0f;
@@ -665,7 +675,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
           let a_3: f32 = scratch[i32(lidx)];
           let b_4: f32 = scratch[(i32(lidx) + s_4)];
           let idx_35: i32 = i32(lidx);
-          scratch[idx_35] = max(a_3, b_4);
+          scratch[idx_35] = mimo_max_f32(a_3, b_4);
         }
         workgroupBarrier();
       }
@@ -681,7 +691,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
           let a_4: f32 = scratch[i32(lidx)];
           let b_5: f32 = scratch[(i32(lidx) + s_5)];
           let idx_37: i32 = i32(lidx);
-          scratch[idx_37] = max(a_4, b_5);
+          scratch[idx_37] = mimo_max_f32(a_4, b_5);
         }
         workgroupBarrier();
       }
@@ -728,7 +738,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
             let atOrAbove_result_6: bool = ((rankKey_result_5 > atOrAbove_cutKey_6) || ((rankKey_result_5 == atOrAbove_cutKey_6) && (atOrAbove_id_6 <= atOrAbove_cutId_6)));
             var pick_7: f32 = 0.0f;
             if (atOrAbove_result_6) {
-              let weight_result_3: f32 = exp(((x_3 - total) / params.temperature));
+              let weight_result_3: f32 = mimo_exp_f32(((x_3 - total) / params.temperature));
               pick_7 = weight_result_3;
             } else {
               pick_7 = 0.0f;
@@ -904,7 +914,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
           let atOrAbove_cutId_9: i32 = cutId[0i];
           let atOrAbove_result_9: bool = ((rankKey_result_6 > atOrAbove_cutKey_9) || ((rankKey_result_6 == atOrAbove_cutKey_9) && (atOrAbove_id_9 <= atOrAbove_cutId_9)));
           if (atOrAbove_result_9) {
-            let weight_result_4: f32 = exp(((x_4 - total) / params.temperature));
+            let weight_result_4: f32 = mimo_exp_f32(((x_4 - total) / params.temperature));
             s_6 = (s_6 + weight_result_4);
           }
         }
@@ -951,7 +961,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let kept: bool = (logic && (t != -1i));
       var pick_10: f32 = 0.0f;
       if (kept) {
-        let weight_result_5: f32 = exp(((keptWeight_x - total) / params.temperature));
+        let weight_result_5: f32 = mimo_exp_f32(((keptWeight_x - total) / params.temperature));
         pick_10 = weight_result_5;
       } else {
         pick_10 = 0.0f;
@@ -973,7 +983,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let state_5: u32 = ((pcgHash_v_5 * 747796405u) + 2891336453u);
       let word_5: u32 = (((state_5 >> ((state_5 >> 28u) + 4u)) ^ state_5) * 277803737u);
       let pcgHash_result_5: u32 = ((word_5 >> 22u) ^ word_5);
-      let pcgHash_v_6: u32 = (params.step ^ pcgHash_result_5);
+      let pcgHash_v_6: u32 = (params.step_1 ^ pcgHash_result_5);
       let state_6: u32 = ((pcgHash_v_6 * 747796405u) + 2891336453u);
       let word_6: u32 = (((state_6 >> ((state_6 >> 28u) + 4u)) ^ state_6) * 277803737u);
       let pcgHash_result_6: u32 = ((word_6 >> 22u) ^ word_6);
@@ -994,7 +1004,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let state_9: u32 = ((pcgHash_v_9 * 747796405u) + 2891336453u);
     let word_9: u32 = (((state_9 >> ((state_9 >> 28u) + 4u)) ^ state_9) * 277803737u);
     let pcgHash_result_9: u32 = ((word_9 >> 22u) ^ word_9);
-    let pcgHash_v_10: u32 = (params.step ^ pcgHash_result_9);
+    let pcgHash_v_10: u32 = (params.step_1 ^ pcgHash_result_9);
     let state_10: u32 = ((pcgHash_v_10 * 747796405u) + 2891336453u);
     let word_10: u32 = (((state_10 >> ((state_10 >> 28u) + 4u)) ^ state_10) * 277803737u);
     let pcgHash_result_10: u32 = ((word_10 >> 22u) ^ word_10);
@@ -1028,7 +1038,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         let kept_1: bool = (logic_2 && (keptWeight_id_1 != t));
         var pick_12: f32 = 0.0f;
         if (kept_1) {
-          let weight_result_6: f32 = exp(((keptWeight_x_1 - total) / params.temperature));
+          let weight_result_6: f32 = mimo_exp_f32(((keptWeight_x_1 - total) / params.temperature));
           pick_12 = weight_result_6;
         } else {
           pick_12 = 0.0f;
@@ -1086,7 +1096,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         let kept_2: bool = (logic_3 && (keptWeight_id_2 != t));
         var pick_14: f32 = 0.0f;
         if (kept_2) {
-          let weight_result_7: f32 = exp(((keptWeight_x_2 - total) / params.temperature));
+          let weight_result_7: f32 = mimo_exp_f32(((keptWeight_x_2 - total) / params.temperature));
           pick_14 = weight_result_7;
         } else {
           pick_14 = 0.0f;

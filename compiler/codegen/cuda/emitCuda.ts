@@ -5,6 +5,8 @@ import { CLikeRenderer, f32Decimal, type Dialect } from '../common/clike.js';
 import { sizeToCpp } from './sizeCpp.js';
 import { CUDA_RESERVED } from './reserved.js';
 import { CompileError } from '../../frontend/errors.js';
+import { kernelBaseName, nameIdentifiers } from '../../passes/naming.js';
+import { archGuard, type CudaArch } from './arch.js';
 
 /** The prelude function of each tensor-core operand type (mimo_prelude.cuh). */
 const MMA_SHAPE: Record<MmaDType, string> = { bf16: 'm16n8k16_bf16', f16: 'm16n8k16_f16', fp8e4m3: 'm16n8k32_e4m3', fp8e5m2: 'm16n8k32_e5m2' };
@@ -14,22 +16,27 @@ export const CUDA_TYPE: Record<DType, string> = {
 };
 const MATH: Record<string, string> = { exp: 'expf', exp2: 'exp2f', log: 'logf', sqrt: 'sqrtf', rsqrt: 'rsqrtf', tanh: 'tanhf', floor: 'floorf', fma: 'fmaf' };
 
-export const kernelSymbol = (k: Kernel) => `mimo_${k.name}_kernel`;
-export const launcherSymbol = (k: Kernel) => `mimo_${k.name}`;
+export const kernelSymbol = (k: Kernel) => `mimo_${kernelBaseName(k.name)}_kernel`;
+export const launcherSymbol = (k: Kernel) => `mimo_${kernelBaseName(k.name)}`;
 
 /** Host signature of the extern "C" launcher, shared by the .cu file and mimo_kernels.h. */
 export function launcherSignature(k: Kernel): string {
+  const n = nameIdentifiers(k, CUDA_RESERVED);
   const args = [
-    ...k.tensors.map((t) => `${t.access === 'read' ? 'const void*' : 'void*'} ${t.name}`),
-    ...k.scalars.map((s) => `${CUDA_TYPE[s.dtype]} ${s.name}`),
+    ...k.tensors.map((t) => `${t.access === 'read' ? 'const void*' : 'void*'} ${n.buffer(t.name)}`),
+    ...k.scalars.map((s) => `${CUDA_TYPE[s.dtype]} ${n.value(s.name)}`),
     'cudaStream_t stream',
   ];
   return `cudaError_t ${launcherSymbol(k)}(${args.join(', ')})`;
 }
 
-/** Renders a specialised, tile-lowered kernel as a CUDA C++ translation unit with its launcher. */
-export function emitCuda(k: Kernel, header: string): string {
-  const ident = (n: string) => (CUDA_RESERVED.has(n) || n.startsWith('mimo_') ? `${n}_` : n);
+/**
+ * Renders a specialised, tile-lowered kernel as a CUDA C++ translation unit with its launcher;
+ * `arch` (mimo-compile --arch) sets the lowest architecture the file compiles for.
+ */
+export function emitCuda(k: Kernel, header: string, arch: CudaArch = 'sm_80'): string {
+  const names = nameIdentifiers(k, CUDA_RESERVED);
+  const [ident, buf] = [names.value, names.buffer];
   const d: Dialect = {
     ident,
     literal(v, t) {
@@ -41,7 +48,7 @@ export function emitCuda(k: Kernel, header: string): string {
       return t === 'f32' ? f : d.cast(f, 'f32', t);
     },
     declare: (n, t, mutable, init) => `${mutable ? '' : 'const '}${CUDA_TYPE[t]} ${ident(n)} = ${init};`,
-    localArray: (n, t, size) => `${CUDA_TYPE[t]} ${ident(n)}[${size}];`,
+    localArray: (n, t, size) => `${CUDA_TYPE[t]} ${buf(n)}[${size}];`,
     uniform: (n) => ident(n),
     builtin(e) {
       const axis = 'xyz'[e.axis];
@@ -71,26 +78,27 @@ export function emitCuda(k: Kernel, header: string): string {
     call(fn, args, e) {
       if (fn === 'pack2' || fn === 'pack4') return `mimo_${fn}(${args.join(', ')})`;
       if (fn === 'abs') return e.type === 'f32' ? `fabsf(${args[0]})` : `abs(${args[0]})`;
-      if (fn === 'max' || fn === 'min') return e.type === 'f32' ? `f${fn}f(${args.join(', ')})` : `${fn}(${args.join(', ')})`;
+      // fmaxf/fminf return the other operand for NaN; ours propagate it (compiler/ir/semantics.ts).
+      if (fn === 'max' || fn === 'min') return e.type === 'f32' ? `mimo_f${fn}f(${args.join(', ')})` : `${fn}(${args.join(', ')})`;
       if (MATH[fn]) return `${MATH[fn]}(${args.join(', ')})`;
       throw new CompileError(`CUDA has no lowering for '${fn}'`, k.loc, undefined, undefined, k.name);
     },
     select: (c, a, b) => `(${c} ? ${a} : ${b})`,
-    load: (e, index) => `${ident(e.buf)}[${index}]`,
-    loadWord: (e, index) => `mimo_ld_u32(&${ident(e.buf)}[${index}])`,
-    store: (s, index, value) => `${ident(s.buf)}[${index}] = ${value};`,
+    load: (e, index) => `${buf(e.buf)}[${index}]`,
+    loadWord: (e, index) => `mimo_ld_u32(&${buf(e.buf)}[${index}])`,
+    store: (s, index, value) => `${buf(s.buf)}[${index}] = ${value};`,
     storePacked() {
       throw new CompileError('packed storage reached the CUDA emitter (CUDA has native 8/16-bit types)', k.loc, undefined, undefined, k.name);
     },
     atomic(s, index, value) {
-      const call = `atomic${s.op === 'add' ? 'Add' : 'Max'}(&${ident(s.buf)}[${index}], ${value})`;
+      const call = `atomic${s.op === 'add' ? 'Add' : 'Max'}(&${buf(s.buf)}[${index}], ${value})`;
       return s.result ? `const ${CUDA_TYPE[s.value.type]} ${ident(s.result)} = ${call};` : `${call};`;
     },
     subgroup(s, value, laneMask) {
       const call = s.op === 'add' ? `mimo_warp_sum(${value})` : s.op === 'max' ? `mimo_warp_max(${value})` : `__shfl_xor_sync(0xffffffffu, ${value}, ${laneMask})`;
       return `const ${CUDA_TYPE[s.type]} ${ident(s.result)} = ${call};`;
     },
-    mmaSync: (s, a, b) => `mimo_mma_${MMA_SHAPE[s.dtype]}(*reinterpret_cast<float(*)[4]>(&${ident(s.acc)}[${s.accBase}]), {${a.join(', ')}}, {${b.join(', ')}});`,
+    mmaSync: (s, a, b) => `mimo_mma_${MMA_SHAPE[s.dtype]}(*reinterpret_cast<float(*)[4]>(&${buf(s.acc)}[${s.accBase}]), {${a.join(', ')}}, {${b.join(', ')}});`,
     barrier: () => '__syncthreads();',
     forLoop: (init, cond, update) => `for (${init}; ${cond}; ${update})`,
     loop(init, cond, update, body, ind) {
@@ -104,25 +112,26 @@ export function emitCuda(k: Kernel, header: string): string {
   while (wg.length < 3) wg.push(1);
   const threads = wg[0] * wg[1] * wg[2];
   const params = [
-    ...k.tensors.map((t) => `${t.access === 'read' ? 'const ' : ''}${CUDA_TYPE[t.dtype]}* __restrict__ ${ident(t.name)}`),
+    ...k.tensors.map((t) => `${t.access === 'read' ? 'const ' : ''}${CUDA_TYPE[t.dtype]}* __restrict__ ${buf(t.name)}`),
     ...k.scalars.map((s) => `const ${CUDA_TYPE[s.dtype]} ${ident(s.name)}`),
   ];
-  const grid = [...k.grid.map((g) => sizeToCpp(g)), '1', '1'].slice(0, 3);
+  const grid = [...k.grid.map((g) => sizeToCpp(g, ident)), '1', '1'].slice(0, 3);
   const args = [
-    ...k.tensors.map((t) => `static_cast<${t.access === 'read' ? 'const ' : ''}${CUDA_TYPE[t.dtype]}*>(${t.name})`),
-    ...k.scalars.map((s) => s.name),
+    ...k.tensors.map((t) => `static_cast<${t.access === 'read' ? 'const ' : ''}${CUDA_TYPE[t.dtype]}*>(${buf(t.name)})`),
+    ...k.scalars.map((s) => ident(s.name)),
   ];
   const lines = [
     header,
     '#include "mimo_prelude.cuh"',
+    ...archGuard(arch, k.name),
     '',
     `extern "C" __global__ void __launch_bounds__(${threads}) ${kernelSymbol(k)}(${params.join(', ')}) {`,
-    ...k.shared.map((s) => `  __shared__ __align__(16) ${CUDA_TYPE[s.dtype]} ${ident(s.name)}[${s.size.k === 'num' ? s.size.v : NaN}];`),
+    ...k.shared.map((s) => `  __shared__ __align__(16) ${CUDA_TYPE[s.dtype]} ${buf(s.name)}[${s.size.k === 'num' ? s.size.v : NaN}];`),
     ...r.block(k.body, '  '),
     '}',
     '',
     `extern "C" ${launcherSignature(k)} {`,
-    ...k.scalars.filter((s) => s.isDim).map((s) => `  if (${s.name} < 0) return cudaErrorInvalidValue;`),
+    ...k.scalars.filter((s) => s.isDim).map((s) => `  if (${ident(s.name)} < 0) return cudaErrorInvalidValue;`),
     `  const long long grid_x = ${grid[0]}, grid_y = ${grid[1]}, grid_z = ${grid[2]};`,
     '  if (grid_x == 0 || grid_y == 0 || grid_z == 0) return cudaSuccess;',
     '  if (grid_x > 2147483647LL || grid_y > 65535 || grid_z > 65535) return cudaErrorInvalidConfiguration;',

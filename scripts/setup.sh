@@ -12,3 +12,6 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 fi
 bash scripts/setup-swiftshader.sh >&2
 command -v g++ >/dev/null || { echo "setup: g++ is required to run generated CUDA on the CPU" >&2; exit 1; }
+# The CUDA driver addon (backends/cuda/runtime.ts): needs only g++ and Node's headers, loads
+# libcuda.so.1 when first used; a no-op when it is up to date.
+node backends/cuda/native/build.mjs

@@ -2,13 +2,18 @@
 # Installs a CPU-only Vulkan driver (SwiftShader, taken from Debian's chromium-common
 # package) so Dawn/WebGPU in Node works on machines without a GPU.
 # Idempotent: re-running only checks what is already there.
+# Where: $MIMO_SWIFTSHADER_DIR, else a clone's own .cache/swiftshader, else (the package
+# installed under node_modules) ${XDG_CACHE_HOME:-~/.cache}/mimo-kc/swiftshader; the
+# runtime looks in the same places (backends/webgpu/node-adapter.ts).
 set -euo pipefail
 
 die() { echo "setup-swiftshader: ERROR: $*" >&2; exit 1; }
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
-CACHE="$REPO_ROOT/.cache/swiftshader"
+if [ -n "${MIMO_SWIFTSHADER_DIR:-}" ]; then CACHE="$MIMO_SWIFTSHADER_DIR"
+elif [[ "$REPO_ROOT" == */node_modules/* ]]; then CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/mimo-kc/swiftshader"
+else CACHE="$REPO_ROOT/.cache/swiftshader"; fi
 SO="$CACHE/libvk_swiftshader.so"
 ICD="$CACHE/icd.json"
 

@@ -42,14 +42,16 @@ test('--check fails after a kernel is edited without regenerating, passes after 
 });
 
 test('--check reports a file that no kernel produces', () => {
-  const extra = path.join(REPO_ROOT, 'generated/wgsl/__leftover.wgsl');
-  fs.writeFileSync(extra, '');
+  // A copy of generated/, never the real one: other test files may be reading it meanwhile.
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'mimo-check-'));
   try {
-    const r = cli(REPO_ROOT, '--check');
+    fs.cpSync(path.join(REPO_ROOT, 'generated'), out, { recursive: true });
+    fs.writeFileSync(path.join(out, 'wgsl/__leftover.wgsl'), '');
+    const r = cli(REPO_ROOT, '--check', '--out', out);
     assert.is(r.status, 1);
     assert.match(r.stderr, /extra: +wgsl\/__leftover\.wgsl/);
   } finally {
-    fs.rmSync(extra);
+    fs.rmSync(out, { recursive: true, force: true });
   }
 });
 

@@ -35,11 +35,12 @@ function truthBinary(): string {
   if (!fs.existsSync(exe)) {
     fs.mkdirSync(dir, { recursive: true });
     try {
-      execFileSync(cc.cmd, [...cc.args, `-I${CUDA_INCLUDE}`, SOURCE, '-o', `${exe}.tmp`], { stdio: ['ignore', 'pipe', 'pipe'] });
+      execFileSync(cc.cmd, [...cc.args, `-I${CUDA_INCLUDE}`, SOURCE, '-o', `${exe}.${process.pid}.tmp`], { stdio: ['ignore', 'pipe', 'pipe'] });
     } catch (e) {
       throw new Error(`${cc.cmd} build of ${SOURCE} failed:\n${(e as { stderr?: Buffer }).stderr?.toString() ?? e}`);
     }
-    fs.renameSync(`${exe}.tmp`, exe);
+    // A name of this process's own: test files run in parallel processes.
+    fs.renameSync(`${exe}.${process.pid}.tmp`, exe);
   }
   return exe;
 }

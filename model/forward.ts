@@ -1,5 +1,5 @@
 /**
- * The forward pass of MiMo-V2-Flash on the WebGPU runtime, all on resident tensors:
+ * The forward pass of MiMo-V2-Flash on a kernel runtime (any backend), all on resident tensors:
  *
  *   x = embed(tokens)
  *   per layer: x += o_proj(attn(rmsnorm(x))); x += ffn(rmsnorm(x))   (dense or MoE FFN)
@@ -8,9 +8,9 @@
  * A step is recorded into the caller's Recorder (one submit per step: the caller adds its
  * sampling launches after ours), and advances the KV-cache lengths of the sequences it
  * extends. Residual adds are fused with the next norm (add_rmsnorm). The hidden state
- * before the final norm stays on the GPU for the MTP layers.
+ * before the final norm stays on the device for the MTP layers.
  */
-import type { DeviceTensor, WebGpuRuntime } from '../backends/webgpu/runtime.js';
+import type { DeviceTensor, KernelRuntime } from '../backends/common/kernel-runtime.js';
 import type { MimoConfig } from './config.js';
 import type { KvCache } from './kvcache.js';
 import { ropeCosSinTable } from './rope.js';
@@ -42,7 +42,7 @@ export class TokenError extends Error {}
 export class ModelContext {
   readonly tables: Record<'global' | 'swa', DeviceTensor>;
 
-  constructor(readonly rt: WebGpuRuntime, readonly cfg: MimoConfig, readonly w: ModelWeights, readonly kv: KvCache) {
+  constructor(readonly rt: KernelRuntime, readonly cfg: MimoConfig, readonly w: ModelWeights, readonly kv: KvCache) {
     // Positions up to the cache's length, plus the MTP layers' look-ahead.
     const maxPos = kv.SMAX + kv.slack + cfg.mtpLayers + 1;
     const table = (kind: 'global' | 'swa') => {

@@ -8,7 +8,7 @@
  * drafts. All sequences step together until the last one is done (a finished sequence's
  * extra tokens are dropped), so every step is uniform over the cache's slots.
  */
-import type { WebGpuRuntime } from '../backends/webgpu/runtime.js';
+import type { DeviceTensor, KernelRuntime } from '../backends/common/kernel-runtime.js';
 import { Forward, ModelContext } from './forward.js';
 import { checkRequest, type GenerateOptions, type GenerateResult, type Model } from './generate.js';
 import { Mtp } from './mtp.js';
@@ -26,7 +26,7 @@ export interface MtpResult extends GenerateResult {
   readonly acceptedLength: number;
 }
 
-const ints = async (rt: WebGpuRuntime, t: Parameters<WebGpuRuntime['download']>[0]) => Array.from((await rt.download(t)) as Int32Array);
+const ints = async (rt: KernelRuntime, t: DeviceTensor) => Array.from((await rt.download(t)) as Int32Array);
 
 export async function generateMtp(model: Model, prompts: readonly (readonly number[])[], opts: MtpOptions): Promise<MtpResult> {
   const { cfg, rt } = model;
@@ -167,7 +167,7 @@ export async function generateMtp(model: Model, prompts: readonly (readonly numb
   };
 }
 
-async function readDrafts(rt: WebGpuRuntime, ids: Parameters<WebGpuRuntime['download']>[0][], B: number): Promise<number[][]> {
+async function readDrafts(rt: KernelRuntime, ids: DeviceTensor[], B: number): Promise<number[][]> {
   const cols = await Promise.all(ids.map((t) => ints(rt, t)));
   return Array.from({ length: B }, (_, b) => cols.map((c) => c[b]));
 }

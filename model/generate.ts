@@ -5,7 +5,7 @@
  * read-back is the sampled token ids (plus log-probabilities when asked).
  */
 import type { HostArray } from '../backends/common/args.js';
-import type { WebGpuRuntime } from '../backends/webgpu/runtime.js';
+import type { KernelRuntime } from '../backends/common/kernel-runtime.js';
 import type { MimoConfig } from './config.js';
 import { Forward, ModelContext, type StepOutput } from './forward.js';
 import { Arena } from './gpu/arena.js';
@@ -44,9 +44,9 @@ export interface GenerateResult {
 /** A model on a device: weights uploaded, ready to generate. */
 export class Model {
   readonly arena: Arena;
-  /** When set, every step's kernels are timed on the GPU and their times added here (bench/). */
+  /** When set, every step's kernels are timed on the device and their times added here (bench/). */
   clock?: KernelClock;
-  constructor(readonly rt: WebGpuRuntime, readonly cfg: MimoConfig, readonly weights: ModelWeights) {
+  constructor(readonly rt: KernelRuntime, readonly cfg: MimoConfig, readonly weights: ModelWeights) {
     this.arena = new Arena(rt);
   }
 
@@ -58,10 +58,16 @@ export class Model {
   recorder(): Recorder {
     return new Recorder(this.rt, this.arena, this.clock);
   }
+
+  /** Frees the step buffers and closes the runtime (the emulator's server exits; a WebGPU device is shared and stays). */
+  close(): void {
+    this.arena.destroy();
+    this.rt.close();
+  }
 }
 
 /** Downloads the sampled ids (and log-probabilities) of one step. */
-async function readSample(rt: WebGpuRuntime, s: SampleRecord, K: number): Promise<{ ids: number[]; lp?: TokenLogprobs[] }> {
+async function readSample(rt: KernelRuntime, s: SampleRecord, K: number): Promise<{ ids: number[]; lp?: TokenLogprobs[] }> {
   const ids = Array.from((await rt.download(s.ids)) as Int32Array);
   if (!s.top) return { ids };
   const [tIds, tLp, cLp] = (await Promise.all([rt.download(s.top.ids), rt.download(s.top.logprobs), rt.download(s.top.chosen)])) as [HostArray, HostArray, HostArray];

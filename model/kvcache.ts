@@ -12,8 +12,7 @@
  * what every later query can see, since masks use absolute positions and a slot past the
  * length is overwritten before it is read again.
  */
-import type { DeviceTensor, WebGpuRuntime } from '../backends/webgpu/runtime.js';
-import { tensorBytes } from '../backends/webgpu/runtime.js';
+import { tensorBytes, type DeviceTensor, type KernelRuntime } from '../backends/common/kernel-runtime.js';
 import { KERNEL_LIMITS } from './kernel-limits.js';
 import type { AttentionKind, MimoConfig } from './config.js';
 
@@ -50,7 +49,7 @@ export class KvCache {
   private readonly lengths: Int32Array[];
   private readonly live: boolean[];
 
-  constructor(readonly rt: WebGpuRuntime, readonly cfg: MimoConfig, opts: KvCacheOptions) {
+  constructor(readonly rt: KernelRuntime, readonly cfg: MimoConfig, opts: KvCacheOptions) {
     const { sequences, maxContext } = opts;
     this.slack = opts.slack ?? 4;
     if (!Number.isInteger(sequences) || sequences < 1) throw new KvCacheError(`KV cache: sequences must be a positive integer, got ${sequences}`);
@@ -79,11 +78,10 @@ export class KvCache {
   }
 
   private alloc(dtype: 'bf16', length: number, label: string): DeviceTensor {
-    const limit = this.rt.gpu.limits.maxStorageBufferBindingSize ?? 128 << 20;
+    const limit = this.rt.maxBindingBytes;
     const size = tensorBytes(dtype, length);
     if (size > limit) throw new KvCacheError(`KV cache: ${label} needs ${size} bytes, more than this device binds (${limit}); use fewer sequences or a shorter maxContext`);
-    const buffer = this.rt.gpu.device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, label });
-    return { buffer, dtype, length };
+    return { buffer: this.rt.createBuffer(size, label), dtype, length };
   }
 
   /** Takes the lowest free sequence slot, empty. */

@@ -1,5 +1,5 @@
 /**
- * The MTP layers (../shared/mimo-v2-flash.md, "MTP layer structure") on the GPU, chained
+ * The MTP layers (../shared/mimo-v2-flash.md, "MTP layer structure") on the device, chained
  * as SGLang's multi-layer EAGLE: layer k at position p reads the token at p and the
  * previous layer's hidden state at p - 1 (the main model's for k = 0), so its logits at p
  * predict the token at p + 1:
@@ -16,7 +16,7 @@
  * `carry[k]` holds layer k's hidden state at the last committed position of each sequence
  * (slot order), which layer k + 1 reads for its first new row.
  */
-import type { DeviceTensor } from '../backends/webgpu/runtime.js';
+import type { DeviceTensor } from '../backends/common/kernel-runtime.js';
 import { addNorm, denseFfn, linear, rmsnorm } from './gpu/blocks.js';
 import type { Recorder } from './gpu/recorder.js';
 import { planStep } from './gpu/step-plan.js';

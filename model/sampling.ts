@@ -1,10 +1,10 @@
 /**
- * Token choice on the GPU (ops/sampling/): only token ids (and, when asked, the top-K
+ * Token choice on the device (ops/sampling/): only token ids (and, when asked, the top-K
  * log-probabilities) come back to the host, never a row of logits. Greedy ties break to
  * the lower token id; temperature / top-k / top-p draws come from a counter-based
  * generator keyed by (seed, step, row), so a run is reproducible.
  */
-import type { DeviceTensor } from '../backends/webgpu/runtime.js';
+import type { DeviceTensor } from '../backends/common/kernel-runtime.js';
 import type { Recorder } from './gpu/recorder.js';
 
 export interface SamplingParams {

@@ -64,6 +64,11 @@ interface LoadedKernel {
   readonly types: string;
 }
 
+/** No usable CUDA device here; the message says why (no driver, cuInit's error, no device). */
+export class NoCudaDeviceError extends Error {
+  override name = 'NoCudaDeviceError';
+}
+
 /** What the driver finds, without opening a device: the devices, or why there are none. */
 export const probeCuda = (): CudaProbe => nativeCuda().probe();
 
@@ -75,7 +80,7 @@ export const probeCuda = (): CudaProbe => nativeCuda().probe();
 export async function openCuda(opts: { readonly module?: CudaModule; readonly device?: number } = {}): Promise<CudaRuntime> {
   const native = nativeCuda();
   const probe = native.probe();
-  if (!probe.ok) throw new Error(probe.reason);
+  if (!probe.ok) throw new NoCudaDeviceError(probe.reason);
   const ordinal = opts.device ?? 0;
   const info = probe.devices[ordinal];
   if (!Number.isInteger(ordinal) || !info) {

@@ -17,6 +17,7 @@ import { TokenizerError } from '../tokenizer.js';
 import { TokenError } from '../forward.js';
 import { SamplingError } from '../sampling.js';
 import { KvCacheError } from '../kvcache.js';
+import { NoCudaDeviceError } from '../../backends/cuda/runtime.js';
 import { CliError, choiceFlag, existingPath, intFlag, numFlag, parseCliArgs, runCli, UsageError } from '../../compiler/cli/args.js';
 import { presetOr } from './usage.js';
 import { BACKENDS } from '../../backends/common/kernel-runtime.js';
@@ -155,4 +156,4 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-await runCli('mimo-generate', main, [ConfigError, CheckpointError, SafetensorsError, TokenizerError, TokenError, SamplingError, KvCacheError]);
+await runCli('mimo-generate', main, [ConfigError, CheckpointError, SafetensorsError, TokenizerError, TokenError, SamplingError, KvCacheError, NoCudaDeviceError]);

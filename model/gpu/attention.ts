@@ -10,7 +10,7 @@
  *    chunks, a new turn): global layers attend over the sequence's slice of the cache; SWA
  *    layers over its last window-1 ring rows, copied out before the write, then the fresh rows.
  */
-import type { DeviceTensor } from '../../backends/webgpu/runtime.js';
+import type { DeviceTensor } from '../../backends/common/kernel-runtime.js';
 import { cdiv } from '../../ops/moe/shapes.js';
 import type { MimoConfig } from '../config.js';
 import { KERNEL_LIMITS } from '../kernel-limits.js';

@@ -12,7 +12,7 @@
  * then reads each token's experts directly, with no permutation. FP8 there is weight-only
  * (activations stay bf16).
  */
-import type { DeviceTensor } from '../../backends/webgpu/runtime.js';
+import type { DeviceTensor } from '../../backends/common/kernel-runtime.js';
 import { FP8_BLOCK, cdiv, moeDims } from '../../ops/moe/shapes.js';
 import type { DenseFfnWeights, Linear, MoeWeights } from './weights.js';
 import type { Recorder } from './recorder.js';

@@ -5,7 +5,7 @@
  * main model (stream 0, cache position = RoPE position) and MTP layer k (stream 1 + k,
  * whose entry i sits at position i + k + 1: the layer has no entry for positions <= k).
  */
-import type { DeviceTensor } from '../../backends/webgpu/runtime.js';
+import type { DeviceTensor } from '../../backends/common/kernel-runtime.js';
 import type { KvCache } from '../kvcache.js';
 import type { Recorder } from './recorder.js';
 

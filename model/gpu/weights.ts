@@ -1,5 +1,5 @@
 /**
- * The model's weights, resident on the GPU in the layouts the kernels read, uploaded once
+ * The model's weights, resident on the device in the layouts the kernels read, uploaded once
  * from a checkpoint (model/weights/checkpoint.ts) tensor by tensor, so only one tensor is
  * ever in host memory at a time:
  *  - a Linear [N, K] stays [N, K] (PyTorch's layout; the masked grouped GEMM with one
@@ -7,8 +7,7 @@
  *  - a MoE layer's experts are stacked into [E, F, H] / [E, H, F] (and their scales);
  *  - the router gate, its correction bias and the sinks are f32.
  */
-import type { DeviceTensor, WebGpuRuntime } from '../../backends/webgpu/runtime.js';
-import { tensorBytes } from '../../backends/webgpu/runtime.js';
+import { tensorBytes, type DeviceTensor, type KernelRuntime } from '../../backends/common/kernel-runtime.js';
 import type { DType } from '../../compiler/ir/types.js';
 import type { AttentionKind, MimoConfig } from '../config.js';
 import type { Checkpoint } from '../weights/checkpoint.js';
@@ -81,19 +80,18 @@ const DTYPE_OF: Record<string, DType> = { BF16: 'bf16', F32: 'f32', F8_E4M3: 'fp
 
 class Uploader {
   bytes = 0;
-  constructor(readonly rt: WebGpuRuntime, readonly ckpt: Checkpoint, readonly progress?: Progress) {}
+  constructor(readonly rt: KernelRuntime, readonly ckpt: Checkpoint, readonly progress?: Progress) {}
 
   private buffer(dtype: DType, length: number, label: string): DeviceTensor {
     const size = tensorBytes(dtype, length);
     this.bytes += size;
-    const buffer = this.rt.gpu.device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC, label });
-    return { buffer, dtype, length };
+    return { buffer: this.rt.createBuffer(size, label), dtype, length };
   }
 
   private write(t: DeviceTensor, byteOffset: number, data: Uint8Array): void {
-    // writeBuffer needs a multiple of 4 bytes; the buffer is padded to one.
+    // Writes are whole 4-byte words; the buffer is padded to one.
     const padded = data.byteLength % 4 ? Uint8Array.from({ length: Math.ceil(data.byteLength / 4) * 4 }, (_, i) => data[i] ?? 0) : data;
-    this.rt.gpu.device.queue.writeBuffer(t.buffer, byteOffset, padded.buffer, padded.byteOffset, padded.byteLength);
+    this.rt.write(t.buffer, byteOffset, padded);
     this.progress?.tick(data.byteLength);
   }
 
@@ -179,7 +177,7 @@ async function moe(u: Uploader, cfg: MimoConfig, prefix: string): Promise<MoeWei
 }
 
 /** Uploads every weight the forward pass (and, with `mtpLayers`, the MTP layers) reads. */
-export async function uploadWeights(rt: WebGpuRuntime, ckpt: Checkpoint, cfg: MimoConfig, mtpLayers: number, progress?: Progress): Promise<ModelWeights> {
+export async function uploadWeights(rt: KernelRuntime, ckpt: Checkpoint, cfg: MimoConfig, mtpLayers: number, progress?: Progress): Promise<ModelWeights> {
   const u = new Uploader(rt, ckpt, progress);
   const embed = await u.plain('model.embed_tokens.weight');
   const lmHead = cfg.tieWordEmbeddings ? embed : await u.plain('lm_head.weight');
@@ -208,6 +206,6 @@ export async function uploadWeights(rt: WebGpuRuntime, ckpt: Checkpoint, cfg: Mi
       finalNorm: await u.plain(`${p}.final_layernorm.weight`),
     });
   }
-  await rt.gpu.device.queue.onSubmittedWorkDone();
+  await rt.finish();
   return { embed, lmHead, norm, layers, mtp, bytes: u.bytes };
 }

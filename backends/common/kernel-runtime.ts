@@ -10,6 +10,8 @@
  * called so far and throws what the device rejected, naming each kernel.
  */
 import { BYTES, type DType } from '../../compiler/ir/types.js';
+import type { ManifestKernel } from '../../compiler/codegen/manifest.js';
+import { nextPow2 } from '../../compiler/autotune/bucket.js';
 import { KernelArgError, checkLaunch, type HostArray, type LaunchArgs, type LaunchLimits, type LaunchSignature } from './args.js';
 import { checkArgShape, describeValue } from './argShape.js';
 
@@ -115,4 +117,15 @@ export function checkResidentLaunch(m: LaunchSignature, tensors: unknown, scalar
     if (t.dtype !== want) throw new KernelArgError(m.name, n, `expected dtype ${want}, got ${t.dtype}`);
     return t.length;
   }, limits).grid;
+}
+
+/**
+ * The tuned variant to launch for these shape symbols: the one whose buckets hold their
+ * power-of-two bucket, among those measured on `device` (a winner measured elsewhere, on
+ * another adapter or with other limits, may be slower here or not even fit, so it is never
+ * applied); undefined for the kernel's default.
+ */
+export function tunedVariant(m: ManifestKernel, device: string | undefined, scalars: Readonly<Record<string, number>>): string | undefined {
+  if (device === undefined) return undefined;
+  return m.variants?.find((v) => v.device === device && v.buckets.some((b) => Object.entries(b).every(([d, p]) => nextPow2(scalars[d]) === p)))?.kernel;
 }

@@ -11,9 +11,8 @@ import type { ManifestKernel } from '../../compiler/codegen/manifest.js';
 import { BYTES, type DType } from '../../compiler/ir/types.js';
 import { CUDA_MAX_GRID, HOST_ARRAY, KernelArgError, checkLaunch, type HostArray, type LaunchArgs } from '../common/args.js';
 import { checkArgShape } from '../common/argShape.js';
-import { nextPow2 } from '../../compiler/autotune/bucket.js';
 import {
-  checkCopy, checkResidentLaunch, checkWrite, tensorBytes, type DeviceBuffer, type DeviceTensor, type KernelRuntime,
+  checkCopy, checkResidentLaunch, checkWrite, tensorBytes, tunedVariant, type DeviceBuffer, type DeviceTensor, type KernelRuntime,
 } from '../common/kernel-runtime.js';
 import { readCudaModule, type CudaModule } from './emu-runtime.js';
 import { compileCubin, cubinArch } from './cubin.js';
@@ -136,11 +135,8 @@ export class CudaRuntime implements KernelRuntime<CudaBuffer> {
   /** The tuned variant of `name` for these shape symbols if one was tuned for their bucket on this device (as WebGpuRuntime.resolve). */
   resolve(name: string, scalars: Readonly<Record<string, number>>): ManifestKernel {
     const m = this.kernel(name);
-    const here = this.device.fingerprint;
-    for (const v of m.variants ?? []) {
-      if (v.device === here && v.buckets.some((b) => Object.entries(b).every(([d, p]) => nextPow2(scalars[d]) === p))) return this.kernel(v.kernel);
-    }
-    return m;
+    const variant = tunedVariant(m, this.device.fingerprint, scalars);
+    return variant ? this.kernel(variant) : m;
   }
 
   private live(what: string): void {

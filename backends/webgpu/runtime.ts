@@ -2,11 +2,10 @@
 import type { ManifestKernel } from '../../compiler/codegen/manifest.js';
 import { BYTES, type DType } from '../../compiler/ir/types.js';
 import { HOST_ARRAY, KernelArgError, checkLaunch, type HostArray, type LaunchArgs } from '../common/args.js';
-import { checkCopy, checkResidentLaunch, checkWrite, tensorBytes, type DeviceTensor as AnyDeviceTensor, type KernelRuntime } from '../common/kernel-runtime.js';
+import { checkCopy, checkResidentLaunch, checkWrite, tensorBytes, tunedVariant, type DeviceTensor as AnyDeviceTensor, type KernelRuntime } from '../common/kernel-runtime.js';
 import { checkArgShape } from '../common/argShape.js';
 import type { GpuContext } from './device.js';
 import { DeviceWatch, withErrorScopes } from './deviceErrors.js';
-import { nextPow2 } from '../../compiler/autotune/bucket.js';
 import { webgpuFingerprint } from '../../compiler/autotune/fingerprint.js';
 import type { EntryOf, KernelName, OutputsOf, RunArgsOf, ScalarsOf, TensorsOf, WgslModule } from './kernel-args.js';
 import { WebGpuTimer } from './timer.js';
@@ -97,11 +96,8 @@ export class WebGpuRuntime<M extends WgslModule = WgslModule> implements KernelR
   resolve(name: string, scalars: Readonly<Record<string, number>>): ManifestKernel {
     const m = this.kernel(name);
     if (!m.variants?.length) return m;
-    const device = webgpuFingerprint(this.gpu).fingerprint;
-    for (const v of m.variants) {
-      if (v.device === device && v.buckets.some((b) => Object.entries(b).every(([d, p]) => nextPow2(scalars[d]) === p))) return this.kernel(v.kernel);
-    }
-    return m;
+    const variant = tunedVariant(m, webgpuFingerprint(this.gpu).fingerprint, scalars);
+    return variant ? this.kernel(variant) : m;
   }
 
   /** One pipeline per kernel; concurrent first launches share its creation. */

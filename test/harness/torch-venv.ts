@@ -14,15 +14,43 @@ const READY = path.join(VENV, '.mimo-ready');
 
 const tail = (s: string, n = 30) => s.trim().split('\n').slice(-n).join('\n');
 
-/** The venv's python, made on first use; or why there is none (a skip, not a failure). */
+const ready = () => fs.existsSync(READY) && fs.readFileSync(READY, 'utf8') === REQUIREMENTS.join('\n');
+const sleep = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
+/**
+ * The venv's python, made on first use; or why there is none (a skip, not a failure). Test
+ * files run in parallel processes, so one makes it under a lock folder and the others wait.
+ */
 export function torchVenv(label: string): { python: string } | { skip: string } {
-  if (fs.existsSync(READY) && fs.readFileSync(READY, 'utf8') === REQUIREMENTS.join('\n')) return { python: PY };
+  if (ready()) return { python: PY };
+  const lock = `${VENV}.lock`;
+  for (;;) {
+    try {
+      fs.mkdirSync(lock, { recursive: false });
+      break;
+    } catch {
+      // A lock older than the longest install is left by a process that died: take it over.
+      if (Date.now() - (fs.statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? 0) > 900_000) fs.rmSync(lock, { recursive: true, force: true });
+      sleep(1000);
+      if (ready()) return { python: PY };
+    }
+  }
+  try {
+    return ready() ? { python: PY } : makeVenv(label);
+  } finally {
+    fs.rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+function makeVenv(label: string): { python: string } | { skip: string } {
   const t0 = Date.now();
   fs.rmSync(VENV, { recursive: true, force: true });
   const mk = spawnSync('python3', ['-m', 'venv', VENV], { encoding: 'utf8' });
   if (mk.error || mk.status !== 0) return { skip: `python3 -m venv failed: ${mk.error?.message ?? tail(mk.stderr, 5)}` };
-  // Offline machines: no retries against an unreachable index; local wheels and file:// indexes answer at once.
-  const pip = spawnSync(path.join(VENV, 'bin/pip'), ['install', '--no-color', '--retries', '0', '--timeout', '10', '--disable-pip-version-check', ...REQUIREMENTS], { encoding: 'utf8', timeout: 600_000 });
+  // Offline machines: no retries against an unreachable index; local wheels and file:// indexes
+  // answer at once. --no-compile: byte-compiling all of torch costs more CPU than the tests
+  // spend importing the part they use.
+  const pip = spawnSync(path.join(VENV, 'bin/pip'), ['install', '--no-color', '--no-compile', '--retries', '0', '--timeout', '10', '--disable-pip-version-check', ...REQUIREMENTS], { encoding: 'utf8', timeout: 600_000 });
   if (pip.error || pip.status !== 0) {
     fs.rmSync(VENV, { recursive: true, force: true });
     const errors = `${pip.stderr}\n${pip.stdout}`.split('\n').filter((l) => l.startsWith('ERROR'));

@@ -129,3 +129,17 @@ export function tunedVariant(m: ManifestKernel, device: string | undefined, scal
   if (device === undefined) return undefined;
   return m.variants?.find((v) => v.device === device && v.buckets.some((b) => Object.entries(b).every(([d, p]) => nextPow2(scalars[d]) === p)))?.kernel;
 }
+
+/**
+ * `cache`'s promise for `key`, made by `make` on first use: concurrent first launches of a
+ * kernel share one build; a failed build is forgotten, so a later launch tries again.
+ */
+export function sharedBuild<T>(cache: Map<string, Promise<T>>, key: string, make: () => Promise<T>): Promise<T> {
+  let p = cache.get(key);
+  if (!p) {
+    p = make();
+    cache.set(key, p);
+    p.catch(() => cache.delete(key));
+  }
+  return p;
+}

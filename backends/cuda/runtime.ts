@@ -12,7 +12,7 @@ import { BYTES, type DType } from '../../compiler/ir/types.js';
 import { CUDA_MAX_GRID, HOST_ARRAY, KernelArgError, checkLaunch, type HostArray, type LaunchArgs } from '../common/args.js';
 import { checkArgShape } from '../common/argShape.js';
 import {
-  checkCopy, checkResidentLaunch, checkWrite, tensorBytes, tunedVariant, type DeviceBuffer, type DeviceTensor, type KernelRuntime,
+  checkCopy, checkResidentLaunch, checkWrite, sharedBuild, tensorBytes, tunedVariant, type DeviceBuffer, type DeviceTensor, type KernelRuntime,
 } from '../common/kernel-runtime.js';
 import { readCudaModule, type CudaModule } from './emu-runtime.js';
 import { compileCubin, cubinArch } from './cubin.js';
@@ -251,13 +251,7 @@ export class CudaRuntime implements KernelRuntime<CudaBuffer> {
 
   /** The kernel's function from its cubin; concurrent first launches share the build. */
   private load(m: ManifestKernel): Promise<LoadedKernel> {
-    let p = this.loading.get(m.name);
-    if (!p) {
-      p = this.build(m);
-      this.loading.set(m.name, p);
-      p.catch(() => this.loading.delete(m.name));
-    }
-    return p;
+    return sharedBuild(this.loading, m.name, () => this.build(m));
   }
 
   private async build(m: ManifestKernel): Promise<LoadedKernel> {

@@ -2,7 +2,7 @@
 import type { ManifestKernel } from '../../compiler/codegen/manifest.js';
 import { BYTES, type DType } from '../../compiler/ir/types.js';
 import { HOST_ARRAY, KernelArgError, checkLaunch, type HostArray, type LaunchArgs } from '../common/args.js';
-import { checkCopy, checkResidentLaunch, checkWrite, tensorBytes, tunedVariant, type DeviceTensor as AnyDeviceTensor, type KernelRuntime } from '../common/kernel-runtime.js';
+import { checkCopy, checkResidentLaunch, checkWrite, sharedBuild, tensorBytes, tunedVariant, type DeviceTensor as AnyDeviceTensor, type KernelRuntime } from '../common/kernel-runtime.js';
 import { checkArgShape } from '../common/argShape.js';
 import type { GpuContext } from './device.js';
 import { DeviceWatch, withErrorScopes } from './deviceErrors.js';
@@ -102,13 +102,7 @@ export class WebGpuRuntime<M extends WgslModule = WgslModule> implements KernelR
 
   /** One pipeline per kernel; concurrent first launches share its creation. */
   private pipeline(m: ManifestKernel): Promise<GPUComputePipeline> {
-    let p = this.pipelines.get(m.name);
-    if (!p) {
-      p = this.createPipeline(m);
-      this.pipelines.set(m.name, p);
-      p.catch(() => this.pipelines.delete(m.name));
-    }
-    return p;
+    return sharedBuild(this.pipelines, m.name, () => this.createPipeline(m));
   }
 
   private async createPipeline(m: ManifestKernel): Promise<GPUComputePipeline> {

@@ -143,3 +143,10 @@ export function sharedBuild<T>(cache: Map<string, Promise<T>>, key: string, make
   }
   return p;
 }
+
+/** A manifest's entry for `name`, or an error listing the kernels it has. */
+export function kernelEntry(kernels: Readonly<Record<string, ManifestKernel>>, name: string): ManifestKernel {
+  const m = kernels[name];
+  if (!m) throw new Error(`unknown kernel '${name}' (have: ${Object.keys(kernels).join(', ')})`);
+  return m;
+}

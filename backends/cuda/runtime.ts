@@ -12,7 +12,7 @@ import { BYTES, type DType } from '../../compiler/ir/types.js';
 import { CUDA_MAX_GRID, HOST_ARRAY, KernelArgError, checkLaunch, type HostArray, type LaunchArgs } from '../common/args.js';
 import { checkArgShape } from '../common/argShape.js';
 import {
-  checkCopy, checkResidentLaunch, checkWrite, sharedBuild, tensorBytes, tunedVariant, type DeviceBuffer, type DeviceTensor, type KernelRuntime,
+  checkCopy, checkResidentLaunch, checkWrite, kernelEntry, sharedBuild, tensorBytes, tunedVariant, type DeviceBuffer, type DeviceTensor, type KernelRuntime,
 } from '../common/kernel-runtime.js';
 import { readCudaModule, type CudaModule } from './emu-runtime.js';
 import { compileCubin, cubinArch } from './cubin.js';
@@ -127,9 +127,7 @@ export class CudaRuntime implements KernelRuntime<CudaBuffer> {
   }
 
   kernel(name: string): ManifestKernel {
-    const m = this.module.manifest.kernels[name];
-    if (!m) throw new Error(`unknown kernel '${name}' (have: ${Object.keys(this.module.manifest.kernels).join(', ')})`);
-    return m;
+    return kernelEntry(this.module.manifest.kernels, name);
   }
 
   /** The tuned variant of `name` for these shape symbols if one was tuned for their bucket on this device (as WebGpuRuntime.resolve). */

@@ -2,7 +2,7 @@
 import type { ManifestKernel } from '../../compiler/codegen/manifest.js';
 import { BYTES, type DType } from '../../compiler/ir/types.js';
 import { HOST_ARRAY, KernelArgError, checkLaunch, type HostArray, type LaunchArgs } from '../common/args.js';
-import { checkCopy, checkResidentLaunch, checkWrite, sharedBuild, tensorBytes, tunedVariant, type DeviceTensor as AnyDeviceTensor, type KernelRuntime } from '../common/kernel-runtime.js';
+import { checkCopy, checkResidentLaunch, checkWrite, kernelEntry, sharedBuild, tensorBytes, tunedVariant, type DeviceTensor as AnyDeviceTensor, type KernelRuntime } from '../common/kernel-runtime.js';
 import { checkArgShape } from '../common/argShape.js';
 import type { GpuContext } from './device.js';
 import { DeviceWatch, withErrorScopes } from './deviceErrors.js';
@@ -83,9 +83,7 @@ export class WebGpuRuntime<M extends WgslModule = WgslModule> implements KernelR
   close(): void {}
 
   kernel(name: string): ManifestKernel {
-    const m = this.module.manifest.kernels[name];
-    if (!m) throw new Error(`unknown kernel '${name}' (have: ${Object.keys(this.module.manifest.kernels).join(', ')})`);
-    return m;
+    return kernelEntry(this.module.manifest.kernels, name);
   }
 
   /**

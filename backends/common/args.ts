@@ -26,6 +26,29 @@ export class KernelArgError extends Error {
   }
 }
 
+/** `undefined`, `null`, `array`, `string '3'`, `Float32Array`: what a caller passed, for messages. */
+export function describeValue(v: unknown): string {
+  if (v === null || v === undefined) return String(v);
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'object') return (v as object).constructor?.name ?? 'an object';
+  if (typeof v === 'string') return `string '${v}'`;
+  return `${typeof v} ${String(v)}`;
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * The outer shape of a launch's arguments: `{ tensors: {...}, scalars: {...} }`, both
+ * plain objects. checkLaunch (args.ts) reads their fields, so a caller from plain
+ * JavaScript that omits one gets a KernelArgError naming it rather than a TypeError.
+ */
+export function checkArgShape(kernel: string, args: unknown): asserts args is LaunchArgs {
+  if (!isRecord(args)) throw new KernelArgError(kernel, 'args', `expected { tensors, scalars }, got ${describeValue(args)}`);
+  for (const field of ['tensors', 'scalars'] as const) {
+    if (!isRecord(args[field])) throw new KernelArgError(kernel, field, `expected an object of named ${field}, got ${describeValue(args[field])}`);
+  }
+}
+
 /**
  * A launch that would run but compute something wrong: a broken precondition, a grid that
  * evaluates to a negative or fractional size or past the device's limits. Names the kernel,
@@ -143,12 +166,14 @@ function checkGrid(m: LaunchSignature, env: Readonly<Record<string, number>>, li
 }
 
 /**
- * Validates a launch against the manifest before anything is dispatched: every scalar
+ * Validates a launch against the manifest before anything is dispatched: its outer shape
+ * (`{ tensors, scalars }`, from plain JavaScript too), every scalar
  * present and in its dtype's range, every tensor of the declared dtype and of exactly
  * the element count its shape gives, every precondition met, the grid whole and within
  * `limits`. Returns the scalar environment (shape symbols included) and the grid.
  */
-export function checkLaunch(m: LaunchSignature, args: LaunchArgs, tensorLength?: (name: string) => number | undefined, limits: LaunchLimits = {}): { env: Record<string, number>; grid: [number, number, number] } {
+export function checkLaunch(m: LaunchSignature, args: unknown, tensorLength?: (name: string) => number | undefined, limits: LaunchLimits = {}): { env: Record<string, number>; grid: [number, number, number] } {
+  checkArgShape(m.name, args);
   const env: Record<string, number> = {};
   for (const s of m.scalars) env[s.name] = checkScalar(m.name, s, args.scalars[s.name]);
   for (const name of Object.keys(args.scalars)) {

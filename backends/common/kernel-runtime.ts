@@ -12,8 +12,7 @@
 import { BYTES, type DType } from '../../compiler/ir/types.js';
 import type { ManifestKernel } from '../../compiler/codegen/manifest.js';
 import { nextPow2 } from '../../compiler/autotune/bucket.js';
-import { KernelArgError, checkLaunch, type HostArray, type LaunchArgs, type LaunchLimits, type LaunchSignature } from './args.js';
-import { checkArgShape, describeValue } from './argShape.js';
+import { KernelArgError, checkLaunch, describeValue, type HostArray, type LaunchLimits, type LaunchSignature } from './args.js';
 
 /** A device allocation of `size` bytes (a GPUBuffer is one as it is). */
 export interface DeviceBuffer {
@@ -106,11 +105,9 @@ const isDeviceTensor = (t: unknown): t is DeviceTensor =>
  * names, then every present tensor's kind, dtype and element count; returns the grid.
  */
 export function checkResidentLaunch(m: LaunchSignature, tensors: unknown, scalars: unknown, limits: LaunchLimits): [number, number, number] {
-  checkArgShape(m.name, { tensors, scalars });
-  const resident = tensors as Readonly<Record<string, unknown>>;
   // The resident tensors stand in for host arrays; every present one is measured by the callback, never read as an array.
-  return checkLaunch(m, { tensors: resident as LaunchArgs['tensors'], scalars: scalars as LaunchArgs['scalars'] }, (n) => {
-    const t = resident[n];
+  return checkLaunch(m, { tensors, scalars }, (n) => {
+    const t = (tensors as Readonly<Record<string, unknown>>)[n];
     if (t === undefined) return undefined;
     if (!isDeviceTensor(t)) throw new KernelArgError(m.name, n, `expected a DeviceTensor { buffer, dtype, length }, got ${describeValue(t)}`);
     const want = m.bindings.find((b) => b.name === n)!.dtype;

@@ -9,11 +9,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ManifestKernel } from '../../compiler/codegen/manifest.js';
-import { REPO_ROOT } from '../../compiler/frontend/source.js';
+import { PACKAGE_ROOT as REPO_ROOT } from '../../compiler/package-root.js';
 import { BYTES, type DType } from '../../compiler/ir/types.js';
 import { CUDA_MAX_GRID, HOST_ARRAY, KernelArgError, type HostArray } from '../common/args.js';
 import {
-  checkCopy, checkResidentLaunch, checkWrite, tensorBytes, type DeviceBuffer, type DeviceTensor, type KernelRuntime,
+  checkCopy, checkResidentLaunch, checkWrite, kernelEntry, tensorBytes, type DeviceBuffer, type DeviceTensor, type KernelRuntime,
 } from '../common/kernel-runtime.js';
 import { buildServer } from './emu/server-build.js';
 import { ServerClient } from './emu/server-client.js';
@@ -78,8 +78,7 @@ export class CudaEmuRuntime implements KernelRuntime<EmuBuffer> {
   }
 
   kernel(name: string): ManifestKernel {
-    const m = this.module.manifest.kernels[name];
-    if (!m) throw new Error(`unknown kernel '${name}' (have: ${Object.keys(this.module.manifest.kernels).join(', ')})`);
+    const m = kernelEntry(this.module.manifest.kernels, name);
     if (!this.index.has(name)) throw new Error(`[kernel ${name}] is not built into this CudaEmuRuntime (built: ${[...this.index.keys()].join(', ')})`);
     return m;
   }

@@ -5,9 +5,9 @@ import path from 'node:path';
 import type { ManifestKernel } from '../../compiler/codegen/manifest.js';
 import { CUDA_TYPE } from '../../compiler/codegen/cuda/emitCuda.js';
 import { BYTES } from '../../compiler/ir/types.js';
+import { kernelEntry } from '../common/kernel-runtime.js';
 import { PACKAGE_ROOT as REPO_ROOT } from '../../compiler/package-root.js';
 import { CUDA_MAX_GRID, HOST_ARRAY, checkLaunch, type HostArray, type LaunchArgs } from '../common/args.js';
-import { checkArgShape } from '../common/argShape.js';
 
 export const EMU_CACHE = path.join(REPO_ROOT, '.cache', 'cuda-emu');
 export const EMU_INCLUDE = path.join(REPO_ROOT, 'backends/cuda/include');
@@ -57,11 +57,7 @@ export class CudaHostRunner {
 
   private build(names: readonly string[]): void {
     if (!names.length) return;
-    const ms = names.map((n) => {
-      const m = this.manifest.kernels[n];
-      if (!m) throw new Error(`unknown kernel '${n}'`);
-      return m;
-    });
+    const ms = names.map((n) => kernelEntry(this.manifest.kernels, n));
     const main = driverSource(ms);
     const prelude = fs.readFileSync(path.join(EMU_INCLUDE, 'mimo_prelude.cuh'), 'utf8') + fs.readFileSync(path.join(EMU_INCLUDE, 'mimo_cuda_emu.h'), 'utf8');
     const h = createHash('sha256');
@@ -102,9 +98,7 @@ export class CudaHostRunner {
 
   /** Same contract as WebGpuRuntime.run: returns every tensor the kernel writes. */
   run(name: string, args: LaunchArgs): Record<string, HostArray> {
-    const m = this.manifest.kernels[name];
-    if (!m) throw new Error(`unknown kernel '${name}'`);
-    checkArgShape(name, args);
+    const m = kernelEntry(this.manifest.kernels, name);
     checkLaunch(m, args, undefined, { maxGrid: CUDA_MAX_GRID });
     const input = Buffer.concat(m.bindings.map((b) => {
       const a = args.tensors[b.name];

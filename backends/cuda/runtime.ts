@@ -10,7 +10,6 @@ import fs from 'node:fs';
 import type { ManifestKernel } from '../../compiler/codegen/manifest.js';
 import { BYTES, type DType } from '../../compiler/ir/types.js';
 import { CUDA_MAX_GRID, HOST_ARRAY, KernelArgError, checkLaunch, type HostArray, type LaunchArgs } from '../common/args.js';
-import { checkArgShape } from '../common/argShape.js';
 import {
   checkCopy, checkResidentLaunch, checkWrite, kernelEntry, sharedBuild, tensorBytes, tunedVariant, type DeviceBuffer, type DeviceTensor, type KernelRuntime,
 } from '../common/kernel-runtime.js';
@@ -287,7 +286,6 @@ export class CudaRuntime implements KernelRuntime<CudaBuffer> {
 
   /** Host-to-host convenience: uploads, launches, waits (for earlier work too) and returns every written tensor. */
   async run(name: string, args: LaunchArgs): Promise<Record<string, HostArray>> {
-    checkArgShape(name, args);
     const m = this.kernel(name);
     checkLaunch(m, args, undefined, { maxGrid: CUDA_MAX_GRID });
     const resident: Record<string, DeviceTensor<CudaBuffer>> = {};

@@ -1,9 +1,8 @@
 /// <reference types="@webgpu/types" preserve="true" />
 import type { ManifestKernel } from '../../compiler/codegen/manifest.js';
 import { BYTES, type DType } from '../../compiler/ir/types.js';
-import { HOST_ARRAY, KernelArgError, checkLaunch, type HostArray, type LaunchArgs } from '../common/args.js';
+import { HOST_ARRAY, KernelArgError, checkArgShape, checkLaunch, type HostArray, type LaunchArgs } from '../common/args.js';
 import { checkCopy, checkResidentLaunch, checkWrite, kernelEntry, sharedBuild, tensorBytes, tunedVariant, type DeviceTensor as AnyDeviceTensor, type KernelRuntime } from '../common/kernel-runtime.js';
-import { checkArgShape } from '../common/argShape.js';
 import type { GpuContext } from './device.js';
 import { DeviceWatch, withErrorScopes } from './deviceErrors.js';
 import { webgpuFingerprint } from '../../compiler/autotune/fingerprint.js';
@@ -258,6 +257,7 @@ export class WebGpuRuntime<M extends WgslModule = WgslModule> implements KernelR
 
   /** Checks and records one launch; undefined when its grid is empty. */
   private async record(name: string, tensors: Readonly<Record<string, DeviceTensor>>, scalars: Readonly<Record<string, number>>, target: Target, timestampWrites?: GPUComputePassTimestampWrites): Promise<Pending | undefined> {
+    // resolve() reads the scalars, so their shape is checked first.
     checkArgShape(name, { tensors, scalars });
     const m = this.resolve(name, scalars);
     const limit = this.limit('maxComputeWorkgroupsPerDimension');
@@ -338,7 +338,6 @@ export class WebGpuRuntime<M extends WgslModule = WgslModule> implements KernelR
    */
   run<K extends KernelName<M>>(name: K, args: RunArgsOf<EntryOf<M, K>>): Promise<OutputsOf<EntryOf<M, K>>>;
   async run(name: string, args: LaunchArgs): Promise<Record<string, HostArray>> {
-    checkArgShape(name, args);
     const m = this.kernel(name);
     checkLaunch(m, args);
     this.watch.check(`kernel ${m.name}`);

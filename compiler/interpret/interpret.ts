@@ -11,7 +11,6 @@ export { InterpretError } from './errors.js';
 export type { ThreadId } from './errors.js';
 export type { HostArray } from './state.js';
 import { KernelArgError, checkLaunch, signatureOf } from '../../backends/common/args.js';
-import { checkArgShape } from '../../backends/common/argShape.js';
 
 /**
  * Interpret mode: runs a lowered kernel on the host, thread by thread, with the IR's own
@@ -122,7 +121,6 @@ function checkArgs(k: Kernel, args: InterpretArgs, argError: ArgError): { env: R
   }
   let env: Record<string, number>;
   try {
-    checkArgShape(k.name, args);
     ({ env } = checkLaunch(signatureOf(k), args));
   } catch (e) {
     if (e instanceof KernelArgError) argError(e.argument, e.detail);

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { Kernel } from './ir/nodes.js';
-import { lowerFile } from './frontend/index.js';
+import { loadKernelFiles } from './files.js';
 import { generatedFiles, loadKernels, type EmitTarget } from './compile.js';
 import type { ManifestKernel } from './codegen/manifest.js';
 import type { TuningFile } from './autotune/db.js';
@@ -27,11 +27,12 @@ export interface CompileResult {
 
 /**
  * Compiles kernel files (paths; a build tool expands its own globs) for WGSL and/or CUDA,
- * in memory. Throws CompileErrors (every error of every file, each with file:line:col)
- * when a kernel does not compile. With no files, the package's own ops.
+ * in memory. Throws CompileErrors (every error of a file, each with file:line:col) when a
+ * kernel does not compile, and a CompileError when two files declare the same kernel name.
+ * With no files, the package's own ops.
  */
 export function compileFiles(files: readonly string[], opts: CompileOptions = {}): CompileResult {
-  const all = files.length ? files.flatMap((f) => lowerFile(path.resolve(f))) : loadKernels();
+  const all = files.length ? loadKernelFiles(files.map((f) => path.resolve(f))) : loadKernels();
   const kernels = opts.filter ? all.filter((k) => opts.filter!(k.name)) : all;
   const targets = opts.targets ?? ['wgsl', 'cuda'];
   const out = generatedFiles(kernels, targets, opts.arch ?? 'sm_80', opts.tuning ?? []);

@@ -4,6 +4,7 @@ import path from 'node:path';
 import picomatch from 'picomatch';
 import type { Kernel } from './ir/nodes.js';
 import { lowerFile } from './frontend/index.js';
+import { kernelFiles } from './files.js';
 import { REPO_ROOT } from './frontend/source.js';
 import { printKernel } from './ir/printer.js';
 import { lowerForTarget } from './pipeline.js';
@@ -30,18 +31,7 @@ export interface CompiledKernel {
 }
 
 /** Every ops/**\/*.ts file that declares kernels (helpers under ops/common have none). */
-export function opFiles(): string[] {
-  const out: string[] = [];
-  const walk = (dir: string) => {
-    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-      const p = path.join(dir, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.name.endsWith('.ts')) out.push(p);
-    }
-  };
-  walk(path.join(REPO_ROOT, 'ops'));
-  return out.sort();
-}
+export const opFiles = (): string[] => kernelFiles([path.join(REPO_ROOT, 'ops')]).files;
 
 /** All kernels of ops/, optionally filtered by a glob on kernel names ("gemm*"). */
 export function loadKernels(glob?: string): Kernel[] {

@@ -27,7 +27,7 @@ export async function benchAttentionPrefill(gpu: GpuContext, bench: Bench, lengt
     const cu = keep(rt.upload('i32', Int32Array.from([0, T])));
     const sink = keep(rt.upload('f32', new Float32Array(HQ)));
     const out = keep(rt.allocate('bf16', T * HQ * DV));
-    const scalars = { T, S: T, HQ, HKV, DQK, DV, B1: 2 };
+    const scalars = { T, S: T, HQ, HKV, B: 1 };
     for (const kind of ['swa', 'global'] as const) {
       const tensors: Record<string, DeviceTensor> = kind === 'swa' ? { q, k, v, sink, cu_q: cu, cu_k: cu, out } : { q, k, v, cu_q: cu, cu_k: cu, out };
       const name = `${kind}_prefill T=${T}`;

@@ -52,21 +52,21 @@ export async function benchMoe(gpu: GpuContext, bench: Bench, cfg = { T: 64, TOP
     await rt.finish();
   };
   const permute: [string, Record<string, DeviceTensor>, Record<string, number>][] = [
-    ['moe_count', { ids: d.ids, chunkCounts: d.chunkCounts }, { T, TOPK, NC, E }],
+    ['moe_count', { ids: d.ids, chunkCounts: d.chunkCounts }, { T, TOPK, E }],
     ['moe_scan', { chunkCounts: d.chunkCounts, chunkOffsets: d.chunkOffsets, counts: d.counts, offsets: d.offsets }, { NC, E }],
   ];
   const gateUp: [string, Record<string, DeviceTensor>, Record<string, number>] = ['moe_gate_up_bf16', { x: d.xp, wg: d.wg, wu: d.wu, rowExpert: d.rowExpert, h: d.h }, { M: MP, H, E, F }];
   const down: [string, Record<string, DeviceTensor>, Record<string, number>] = ['moe_down_bf16', { h: d.h, wd: d.wd, rowExpert: d.rowExpert, y: d.y }, { M: MP, H, E, F }];
   const contiguous = run([
     ...permute,
-    ['moe_place_contiguous', { ids: d.ids, chunkOffsets: d.chunkOffsets, counts: d.counts, offsets: d.offsets, rowIndex: d.rowIndex, rowExpert: d.rowExpert, slotRow: d.slotRow }, { T, TOPK, NC, E, MP }],
+    ['moe_place_contiguous', { ids: d.ids, chunkOffsets: d.chunkOffsets, counts: d.counts, offsets: d.offsets, rowIndex: d.rowIndex, rowExpert: d.rowExpert, slotRow: d.slotRow }, { T, TOPK, E, MP }],
     ['moe_gather', { x: d.x, rowIndex: d.rowIndex, xp: d.xp }, { T, H, R: MP, TOPK }],
     gateUp, down,
     ['moe_combine', { y: d.y, slotRow: d.slotRow, w: d.w, out: d.out }, { R: MP, H, T, TOPK }],
   ]);
   const masked = run([
     ...permute,
-    ['moe_place_masked', { ids: d.ids, chunkOffsets: d.chunkOffsets, counts: d.counts, rowIndex: d.rowIndexM, slotRow: d.slotRowM, maskedCount: d.maskedCount }, { T, TOPK, NC, E, C }],
+    ['moe_place_masked', { ids: d.ids, chunkOffsets: d.chunkOffsets, counts: d.counts, rowIndex: d.rowIndexM, slotRow: d.slotRowM, maskedCount: d.maskedCount }, { T, TOPK, E, C }],
     ['moe_gather', { x: d.x, rowIndex: d.rowIndexM, xp: d.xm }, { T, H, R: E * C, TOPK }],
     ['moe_gate_up_bf16_masked', { x: d.xm, wg: d.wg, wu: d.wu, maskedCount: d.maskedCount, h: d.hm }, { C, H, E, F }],
     ['moe_down_bf16_masked', { h: d.hm, wd: d.wd, maskedCount: d.maskedCount, y: d.ym }, { C, H, E, F }],

@@ -3,7 +3,7 @@ import type { Kernel } from './ir/nodes.js';
 import { loadKernelFiles } from './files.js';
 import { generatedFiles, loadKernels, type EmitTarget } from './compile.js';
 import type { ManifestKernel } from './codegen/manifest.js';
-import type { TuningFile } from './autotune/db.js';
+import type { TuningFile } from './tuning/dbFile.js';
 
 export interface CompileOptions {
   /** Default: both. */

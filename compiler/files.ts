@@ -8,7 +8,7 @@ import path from 'node:path';
 import picomatch from 'picomatch';
 import type { Kernel } from './ir/nodes.js';
 import { lowerFile } from './frontend/index.js';
-import { CompileError } from './frontend/errors.js';
+import { CompileError } from './common/errors.js';
 
 export interface KernelFiles {
   /** Absolute paths, sorted, each once. */

@@ -6,9 +6,9 @@
 export { compileFiles, type CompileOptions, type CompileResult } from './api.js';
 export { compileKernel, generatedFiles, type CompiledKernel, type EmitTarget } from './compile.js';
 export { lowerFile, lowerText } from './frontend/index.js';
-export { CompileError, CompileErrors } from './frontend/errors.js';
+export { CompileError, CompileErrors } from './common/errors.js';
 export { printKernel } from './ir/printer.js';
 export type { Kernel } from './ir/nodes.js';
 export type { ManifestKernel, ManifestBinding } from './codegen/manifest.js';
-export type { TuningFile } from './autotune/db.js';
+export type { TuningFile } from './tuning/dbFile.js';
 export { COMPILER_VERSION } from './version.js';

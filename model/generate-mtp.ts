@@ -106,10 +106,10 @@ export async function generateMtp(model: Model, prompts: readonly (readonly numb
     if (opts.temperature === 0) {
       const tids = r.tensor('verify.target', 'i32', B * NP);
       await r.launch('sample_greedy', { logits: o.logits, ids: tids }, { B: B * NP, V });
-      await r.launch('verify_greedy', { draft: draftT, target_ids: tids, accepted: acc, accept_len: accLen }, { B, N, NP });
+      await r.launch('verify_greedy', { draft: draftT, target_ids: tids, accepted: acc, accept_len: accLen }, { B, N });
     } else {
       await r.launch('verify_sample', { draft: draftT, logits: o.logits, accepted: acc, accept_len: accLen },
-        { B, N, NP, V, temperature: opts.temperature, top_k: opts.topK, top_p: opts.topP, seed: opts.seed, step: steps });
+        { B, N, V, temperature: opts.temperature, top_k: opts.topK, top_p: opts.topP, seed: opts.seed, step: steps });
     }
     steps++;
     const verifyHidden = r.tensor('mtp.main', 'bf16', o.T * H);

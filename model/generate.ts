@@ -4,7 +4,7 @@
  * decode step per token for every unfinished sequence, each step one submit whose only
  * read-back is the sampled token ids (plus log-probabilities when asked).
  */
-import type { HostArray } from '../backends/common/args.js';
+import type { HostArray } from '../compiler/launch/args.js';
 import type { KernelRuntime } from '../backends/common/kernel-runtime.js';
 import type { MimoConfig } from './config.js';
 import { Forward, ModelContext, type StepOutput } from './forward.js';

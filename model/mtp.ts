@@ -59,7 +59,7 @@ export class Mtp {
     const e = await rmsnorm(r, 'mtp.en', await this.ctx.embed(r, 'mtp.e', rows.ids, T), w.enorm, T, H);
     const g = await rmsnorm(r, 'mtp.hn', rows.prev, w.hnorm, T, H);
     const cat = r.tensor('mtp.cat', 'bf16', T * 2 * H);
-    await r.launch('concat_halves', { a: e, b: g, out: cat }, { T, H, H2: 2 * H });
+    await r.launch('concat_halves', { a: e, b: g, out: cat }, { T, H });
     const h = await linear(r, 'mtp.eh', cat, T, w.eh);
     const hn = await rmsnorm(r, 'mtp.in', h, w.inputNorm, T, H);
     const a = await this.ctx.attend(r, 'mtp.attn', hn, w.attn, kv.mtp[k], plan);

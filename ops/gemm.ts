@@ -1,6 +1,6 @@
 import {
   kernel, barrier, cdiv, fragment, mma, shared, storeFragment, workgroupId,
-  bf16, f32, type i32, type Out, type Shared, type Tensor,
+  bf16, f32, type Dim, type i32, type Out, type Shared, type Tensor,
 } from '../compiler/dsl/index.js';
 import { loadTile, storeTile, tileThreads, warpCol, warpRow } from './common/tile.js';
 
@@ -10,31 +10,33 @@ import { loadTile, storeTile, tileThreads, warpCol, warpRow } from './common/til
  * Rows and columns past M, N, K are zero-filled on load and skipped on store, so any
  * shape works. The same body serves bf16 and f32 inputs (f32 accumulate either way).
  * The loads and stores are the shared tile helpers of ops/common/tile.ts, which the
- * grouped MoE GEMM (ops/moe/grouped_gemm.ts) uses too.
+ * grouped MoE GEMM (ops/moe/expert_tiles.ts) uses too.
  */
-function gemmTile(
-  a: Tensor<bf16 | f32, ['M', 'K']>, b: Tensor<bf16 | f32, ['K', 'N']>, out: Out<f32, ['M', 'N']>,
-  As: Shared<bf16 | f32>, Bs: Shared<bf16 | f32>, Cs: Shared<f32>,
-  M: i32, N: i32, K: i32, BM: i32, BN: i32, BK: i32,
-): void {
-  const threads = tileThreads(BM, BN);
-  const m0 = workgroupId.y * BM;
-  const n0 = workgroupId.x * BN;
-  const wm = warpRow(BN);
-  const wn = warpCol(BN);
+
+type GemmCtx = { M: i32; N: i32; K: i32; BM: i32; BN: i32; BK: i32 };
+/** Staged operands: As[BM][BK] of A, Bs[BK][BN] of B. */
+type Staging = { As: Shared<bf16 | f32, [number, number]>; Bs: Shared<bf16 | f32, [number, number]> };
+
+function gemmTile(a: Tensor<bf16 | f32, [Dim, Dim]>, b: Tensor<bf16 | f32, [Dim, Dim]>, out: Out<f32, [Dim, Dim]>, ws: Staging, c: GemmCtx): void {
+  const threads = tileThreads(c.BM, c.BN);
+  const m0 = workgroupId.y * c.BM;
+  const n0 = workgroupId.x * c.BN;
+  const wm = warpRow(c.BN);
+  const wn = warpCol(c.BN);
   const acc = fragment();
-  for (let k0 = 0; k0 < K; k0 += BK) {
-    loadTile(As, 0, BK, 1, a, m0 * K + k0, K, M - m0, K - k0, BM, BK, threads);
-    loadTile(Bs, 0, BN, 1, b, k0 * N + n0, N, K - k0, N - n0, BK, BN, threads);
+  for (let k0 = 0; k0 < c.K; k0 += c.BK) {
+    loadTile(ws.As, a, { r0: m0, c0: k0, rows: c.M, cols: c.K }, { R: c.BM, C: c.BK, threads });
+    loadTile(ws.Bs, b, { r0: k0, c0: n0, rows: c.K, cols: c.N }, { R: c.BK, C: c.BN, threads });
     barrier();
-    for (let kk = 0; kk < BK; kk += 16) {
-      mma(acc, As, wm * BK + kk, BK, Bs, kk * BN + wn, BN);
+    for (let kk = 0; kk < c.BK; kk += 16) {
+      mma(acc, ws.As.flat, wm * c.BK + kk, c.BK, ws.Bs.flat, kk * c.BN + wn, c.BN);
     }
     barrier();
   }
-  storeFragment(acc, Cs, wm * BN + wn, BN);
+  const Cs = shared(f32, c.BM, c.BN);
+  storeFragment(acc, Cs.flat, wm * c.BN + wn, c.BN);
   barrier();
-  storeTile(out, m0 * N + n0, N, M - m0, N - n0, Cs, BM, BN, threads);
+  storeTile(out, Cs, { r0: m0, c0: n0, rows: c.M, cols: c.N }, { R: c.BM, C: c.BN, threads });
 }
 
 /** Shared tiling of both GEMMs: tile sizes are tunables, BK steps by the 16-deep MMA. */
@@ -45,24 +47,20 @@ const gemmConfig = {
   grid: (c: { M: i32; N: i32; BM: i32; BN: i32 }) => [cdiv(c.N, c.BN), cdiv(c.M, c.BM)],
 };
 
-type GemmCtx = { M: i32; N: i32; K: i32; BM: i32; BN: i32; BK: i32 };
-
 export const gemm_bf16 = kernel(
   { doc: 'C[M,N] = A[M,K]·B[K,N]; bf16 inputs, f32 accumulate and output (tensor cores on CUDA)', ...gemmConfig },
   (a: Tensor<bf16, ['M', 'K']>, b: Tensor<bf16, ['K', 'N']>, out: Out<f32, ['M', 'N']>, c: GemmCtx) => {
-    const As = shared(bf16, c.BM * c.BK);
-    const Bs = shared(bf16, c.BK * c.BN);
-    const Cs = shared(f32, c.BM * c.BN);
-    gemmTile(a, b, out, As, Bs, Cs, c.M, c.N, c.K, c.BM, c.BN, c.BK);
+    const As = shared(bf16, c.BM, c.BK);
+    const Bs = shared(bf16, c.BK, c.BN);
+    gemmTile(a, b, out, { As, Bs }, c);
   },
 );
 
 export const gemm_f32 = kernel(
   { doc: 'C[M,N] = A[M,K]·B[K,N]; f32 inputs, f32 accumulate and output', ...gemmConfig },
   (a: Tensor<f32, ['M', 'K']>, b: Tensor<f32, ['K', 'N']>, out: Out<f32, ['M', 'N']>, c: GemmCtx) => {
-    const As = shared(f32, c.BM * c.BK);
-    const Bs = shared(f32, c.BK * c.BN);
-    const Cs = shared(f32, c.BM * c.BN);
-    gemmTile(a, b, out, As, Bs, Cs, c.M, c.N, c.K, c.BM, c.BN, c.BK);
+    const As = shared(f32, c.BM, c.BK);
+    const Bs = shared(f32, c.BK, c.BN);
+    gemmTile(a, b, out, { As, Bs }, c);
   },
 );

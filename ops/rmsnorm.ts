@@ -12,16 +12,16 @@ export const rmsnorm = kernel(
     grid: (c) => [c.T],
   },
   (x: Tensor<bf16, ['T', 'D']>, w: Tensor<bf16, ['D']>, y: Out<bf16, ['T', 'D']>, c: { T: i32; D: i32; WG: i32; EPS: f32 }) => {
-    const row = workgroupId.x * c.D;
+    const t = workgroupId.x;
     const scratch = shared(f32, c.WG);
     let sumSq = 0.0;
     for (let d = localIndex; d < c.D; d += c.WG) {
-      const v = f32(x[row + d]);
+      const v = f32(x[t][d]);
       sumSq += v * v;
     }
     const inv = rsqrt(workgroupSum(scratch, sumSq, c.WG) / f32(c.D) + c.EPS);
     for (let d = localIndex; d < c.D; d += c.WG) {
-      y[row + d] = bf16(f32(x[row + d]) * inv * f32(w[d]));
+      y[t][d] = bf16(f32(x[t][d]) * inv * f32(w[d]));
     }
   },
 );

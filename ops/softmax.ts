@@ -11,20 +11,20 @@ export const softmax = kernel(
     grid: (c) => [c.R],
   },
   (x: Tensor<f32, ['R', 'N']>, y: Out<f32, ['R', 'N']>, c: { R: i32; N: i32; WG: i32 }) => {
-    const row = workgroupId.x * c.N;
+    const r = workgroupId.x;
     const scratch = shared(f32, c.WG);
     let m = -F32_MAX;
     for (let i = localIndex; i < c.N; i += c.WG) {
-      m = max(m, x[row + i]);
+      m = max(m, x[r][i]);
     }
     const rowMax = workgroupMax(scratch, m, c.WG);
     let s = 0.0;
     for (let i = localIndex; i < c.N; i += c.WG) {
-      s += exp(x[row + i] - rowMax);
+      s += exp(x[r][i] - rowMax);
     }
     const inv = 1.0 / workgroupSum(scratch, s, c.WG);
     for (let i = localIndex; i < c.N; i += c.WG) {
-      y[row + i] = exp(x[row + i] - rowMax) * inv;
+      y[r][i] = exp(x[r][i] - rowMax) * inv;
     }
   },
 );

@@ -1,12 +1,10 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import path from 'node:path';
 import { packArray, unpackArray } from '../compiler/ir/numerics.js';
-import { lowerFile } from '../compiler/frontend/index.js';
-import { REPO_ROOT } from '../compiler/frontend/source.js';
 import type { TunableChoice } from '../compiler/passes/specialise.js';
-import type { HostArray, LaunchArgs } from '../backends/common/args.js';
-import { BACKENDS, runFresh, runKernel, type Backend } from './harness/backends.js';
+import type { HostArray } from '../compiler/launch/args.js';
+import { BACKENDS, runKernel, type Backend } from './harness/backends.js';
+import { bf16 } from './harness/bf16.js';
 import { assertClose, type Tolerance } from './harness/close.js';
 import { prng, uniform } from './harness/prng.js';
 import {
@@ -22,7 +20,6 @@ import {
  * The interpreter is ~100x slower than WebGPU: it gets the small cases, cuda-emu a subset.
  */
 const { DQK, DV, WINDOW, SCALE } = MIMO_ATTENTION;
-const bf16 = (v: ArrayLike<number>) => unpackArray('bf16', packArray('bf16', v));
 /** One bf16 rounding of the output (2^-8 relative) plus f32 accumulation over <= 10^3 keys. */
 const BF16_OUT: Tolerance = { rtol: 1e-2, atol: 1e-2 };
 /** Two bf16 outputs of the same math summed in a different order: at most about one bf16 ulp apart. */
@@ -30,17 +27,13 @@ const SAME_MATH: Tolerance = { rtol: 2 ** -7, atol: 1e-3 };
 /** f32 partial states merged on the host: the split count only reorders f32 sums. */
 const F32_MERGED: Tolerance = { rtol: 1e-5, atol: 1e-6 };
 
-/** The kernels as written (interpreter, non-default tunables); webgpu and cuda-emu otherwise run generated/. */
-const kernels = new Map(['prefill', 'decode'].flatMap((f) => lowerFile(path.join(REPO_ROOT, `ops/attention/${f}.ts`))).map((k) => [k.name, k]));
-const run = (backend: Backend, name: string, args: LaunchArgs, choice?: TunableChoice) =>
-  choice || backend === 'interp' ? runFresh(backend, kernels.get(name)!, args, choice) : runKernel(backend, name, args);
 const floats = (a: HostArray) => unpackArray('bf16', a as Uint16Array);
 
 // ---------------------------------------------------------------------------------------
 // Varlen batches and prefill
 
-async function prefill(backend: Backend, kind: Kind, b: Batch, sinks?: Float32Array, choice?: TunableChoice, dims: { DQK: number; DV: number } = { DQK, DV }): Promise<Float32Array> {
-  const out = await run(backend, `${kind}_prefill`, prefillArgs(kind, b, sinks, dims), choice);
+async function prefill(backend: Backend, kind: Kind, b: Batch, sinks?: Float32Array, choice?: TunableChoice): Promise<Float32Array> {
+  const out = await runKernel(backend, `${kind}_prefill`, prefillArgs(kind, b, sinks), choice);
   return floats(out.out);
 }
 
@@ -116,11 +109,11 @@ for (const backend of BACKENDS) {
     }
   });
 
-  t('DQK/DV other than 192/128: refused before dispatch (the kernels would write nothing)', async () => {
+  t('head dims other than 192/128: refused before dispatch (q of 128-dim heads)', async () => {
     const b = makeBatch(11, 2, 1, [[2, 2]]);
-    const small: Batch = { ...b, q: b.q.slice(0, 2 * 2 * 128), k: b.k.slice(0, 2 * 128), v: b.v.slice(0, 2 * 64) };
-    const e = await prefill(backend, 'swa', small, undefined, undefined, { DQK: 128, DV: 64 }).then(() => undefined, (x: Error) => x);
-    assert.is(e?.message, '[kernel swa_prefill] precondition DQK == HEAD_QK failed: DQK=128, HEAD_QK=192 (needs DQK == 192)');
+    const small: Batch = { ...b, q: b.q.slice(0, 2 * 2 * 128) };
+    const e = await prefill(backend, 'swa', small).then(() => undefined, (x: Error) => x);
+    assert.match(e?.message ?? 'no error', /\[kernel swa_prefill\] argument 'q': expected shape bf16\[T=2, HQ=2, 192\] = 768 elements, got 512$/);
   });
 
   t.run();
@@ -169,13 +162,13 @@ function lazy<T>(f: () => Promise<T>): () => Promise<T> {
 }
 
 async function globalDecode(backend: Backend, c: DecodeCase, P: number, SMAX: number, choice?: TunableChoice) {
-  const part = await run(backend, 'global_decode_partial', globalDecodeArgs(c, P, SMAX), choice);
-  const merged = await run(backend, 'decode_merge', decodeMergeArgs(c, P, part));
+  const part = await runKernel(backend, 'global_decode_partial', globalDecodeArgs(c, P, SMAX), choice);
+  const merged = await runKernel(backend, 'decode_merge', decodeMergeArgs(c, P, part));
   return { out: floats(merged.out), raw: merged.out as Uint16Array, partials: part as Partials };
 }
 
 async function swaDecode(backend: Backend, c: DecodeCase, R: number, sinks: Float32Array, choice?: TunableChoice): Promise<Float32Array> {
-  const out = await run(backend, 'swa_decode', swaDecodeArgs(c, R, sinks), choice);
+  const out = await runKernel(backend, 'swa_decode', swaDecodeArgs(c, R, sinks), choice);
   return floats(out.out);
 }
 
@@ -286,9 +279,9 @@ if (BACKENDS.includes('webgpu')) {
         q: packArray('bf16', q), k_cache: kc, v_cache: vc, seq_lens: Int32Array.from([SMAX]),
         part_acc: new Float32Array(NQ * P * DV), part_max: new Float32Array(NQ * P), part_sum: new Float32Array(NQ * P),
       },
-      scalars: { B: 1, NQ, HQ: 1, HKV: 1, SMAX, P, DQK, DV },
+      scalars: { B: 1, NQ, HQ: 1, HKV: 1, SMAX, P },
     });
-    const merged = await runKernel('webgpu', 'decode_merge', { tensors: { ...part, out: new Uint16Array(NQ * DV) } as Record<string, HostArray>, scalars: { B: 1, NQ, HQ: 1, P, DV } });
+    const merged = await runKernel('webgpu', 'decode_merge', { tensors: { ...part, out: new Uint16Array(NQ * DV) } as Record<string, HostArray>, scalars: { B: 1, NQ, HQ: 1, P } });
     const [kf, vf] = [unpackArray('bf16', kc.subarray(Z * DQK)), unpackArray('bf16', vc.subarray(Z * DV))];
     const ref = new Float64Array(NQ * DV);
     for (let i = 0; i < NQ; i++) {

@@ -7,16 +7,17 @@ import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { lowerText } from '../compiler/frontend/index.js';
-import { CompileError, CompileErrors } from '../compiler/frontend/errors.js';
+import { CompileError, CompileErrors } from '../compiler/common/errors.js';
 import { REPO_ROOT } from '../compiler/frontend/source.js';
 import { compileKernel, type CompiledKernel } from '../compiler/compile.js';
 import type { Kernel } from '../compiler/ir/nodes.js';
-import { HOST_ARRAY, type HostArray, type LaunchArgs } from '../backends/common/args.js';
+import { HOST_ARRAY, type HostArray, type LaunchArgs } from '../compiler/launch/args.js';
 import { getGpu } from '../backends/webgpu/device.js';
 import { CudaHostRunner } from '../backends/cuda/hostRunner.js';
 import { runFresh, type Backend } from './harness/backends.js';
 import type { CatalogueCase } from './catalogue/types.js';
 import { cases as namingCases } from './catalogue/naming.js';
+import { NVCC, CUDA_INCLUDE } from './harness/cuda-toolkit.js';
 
 /**
  * The hostile-kernel catalogue (issue 13), test/catalogue/{naming,checks}.ts. A case is
@@ -28,9 +29,7 @@ import { cases as namingCases } from './catalogue/naming.js';
  */
 
 const run = promisify(execFile);
-const NVCC = process.env.NVCC ?? 'nvcc';
 const INCLUDE = path.join(REPO_ROOT, 'backends/cuda/include');
-const CUDA_INCLUDE = process.env.CUDA_INCLUDE ?? '/usr/local/cuda/include';
 
 // A checkout may hold only one of the two case files while they are written.
 const checksFile = path.join(REPO_ROOT, 'test/catalogue/checks.ts');

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { E4M3, E5M2, decode, type MiniFloat } from '../compiler/ir/numerics.js';
 import { REPO_ROOT } from '../compiler/frontend/source.js';
 import { prng } from './harness/prng.js';
+import { CUDA_INCLUDE } from './harness/cuda-toolkit.js';
 
 /**
  * The FP8 tensor-core MMA of backends/cuda/include/mimo_prelude.cuh (m16n8k32, e4m3 and
@@ -18,7 +19,6 @@ import { prng } from './harness/prng.js';
  * |D - ref| <= 33 * 2^-24 * (sum |a*b| + |c|). A wrong fragment layout pairs the wrong
  * operands and misses by whole products.
  */
-const CUDA_INCLUDE = process.env.CUDA_INCLUDE ?? '/usr/local/cuda/include';
 const FORMATS: readonly [string, MiniFloat][] = [['e4m3', E4M3], ['e5m2', E5M2]];
 
 function finiteBytes(fmt: MiniFloat, n: number, seed: number): Uint8Array {

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { REPO_ROOT } from '../compiler/frontend/source.js';
 import { mergePartial } from '../compiler/cli/merge.js';
+import { NVCC, CUDA_INCLUDE } from './harness/cuda-toolkit.js';
 
 /**
  * The CUDA output as a library for C/C++ engines (compiler/codegen/cuda/library.ts): an
@@ -18,8 +19,6 @@ import { mergePartial } from '../compiler/cli/merge.js';
  * compiles every kernel.
  */
 const run = promisify(execFile);
-const NVCC = process.env.NVCC ?? (fs.existsSync('/usr/local/cuda/bin/nvcc') ? '/usr/local/cuda/bin/nvcc' : 'nvcc');
-const CUDA_INCLUDE = process.env.CUDA_INCLUDE ?? '/usr/local/cuda/include';
 const EMU_INCLUDE = path.join(REPO_ROOT, 'backends/cuda/include');
 const EXAMPLE = path.join(REPO_ROOT, 'examples/cuda');
 const KERNELS = ['gemm_bf16', 'rmsnorm', 'swiglu'];

@@ -11,6 +11,7 @@ import { ADDON_PATH } from '../backends/cuda/native.js';
 import { launchParamTypes, openCuda, probeCuda } from '../backends/cuda/runtime.js';
 import { packArray, unpackArray } from '../compiler/ir/numerics.js';
 import { rmsnormRef } from './harness/reference.js';
+import { NVCC } from './harness/cuda-toolkit.js';
 
 /**
  * The native CUDA runtime: the addon builds without CUDA and says clearly why there is no
@@ -22,7 +23,6 @@ import { rmsnormRef } from './harness/reference.js';
  */
 const module = readCudaModule();
 const CUDA_H = path.join(process.env.CUDA_INCLUDE ?? '/usr/local/cuda/include', 'cuda.h');
-const NVCC = process.env.NVCC ?? 'nvcc';
 const has = (cmd: string) => spawnSync(cmd, ['--version'], { stdio: 'ignore' }).status === 0;
 const skip = (why: string) => console.log(`  skipped: ${why}`);
 // Whether the dynamic loader can find a driver, asked of ldconfig rather than of the addon.

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT } from '../compiler/frontend/source.js';
-import { torchVenv } from './harness/torch-venv.js';
+import { tail, torchVenv } from './harness/torch-venv.js';
 
 /**
  * The H200 check (bench/device/h200-check.sh, check.py) dry-run here, where no GPU is: the CPU
@@ -22,8 +22,6 @@ const KERNELS = Object.keys(JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'gen
 const TABLE_ROWS = ['cast_bf16_to_e4m3', 'quant_act_e4m3', 'moe_gate_up_bf16', 'moe_down_bf16', 'moe_gate_up_fp8', 'moe_down_fp8', 'swa_prefill', 'global_prefill', 'global_decode'];
 // flex_attention and torch._grouped_mm run on the CPU too; torch._scaled_grouped_mm is CUDA-only.
 const PEER_ON_CPU = new Set(['cast_bf16_to_e4m3', 'quant_act_e4m3', 'moe_gate_up_bf16', 'moe_down_bf16', 'swa_prefill', 'global_prefill', 'global_decode']);
-
-const tail = (s: string, n = 40) => s.trim().split('\n').slice(-n).join('\n');
 
 test('h200-check.sh --dry-run: every phase runs, every kernel passes, the table is produced', () => {
   const env = torchVenv('device-script');

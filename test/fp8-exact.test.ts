@@ -1,10 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BF16, E4M3, E5M2, bitsF32, decode, encode, f32Bits, type MiniFloat } from '../compiler/ir/numerics.js';
-import path from 'node:path';
-import { lowerFile } from '../compiler/frontend/index.js';
-import { REPO_ROOT } from '../compiler/frontend/source.js';
-import { BACKENDS, runFresh, runKernel } from './harness/backends.js';
+import { BACKENDS, runKernel } from './harness/backends.js';
 import { nvidiaConversions } from './harness/nvidia.js';
 import { prng } from './harness/prng.js';
 
@@ -161,15 +158,12 @@ model('fp8 -> f32 and fp8 -> bf16 on all 256 bytes', () => {
 });
 model.run();
 
-const castKernels = new Map(lowerFile(path.join(REPO_ROOT, 'ops/fp8/cast.ts')).map((k) => [k.name, k]));
 const pick = <T extends Uint8Array | Uint16Array>(a: T, n: number) => a.subarray(0, n) as T;
 for (const backend of BACKENDS) {
   const t = suite(`ops/fp8/cast.ts on ${backend} against NVIDIA`);
   const n = backend === 'interp' ? SUBSET : x.length;
   const xs = x.subarray(0, n);
-  // webgpu and cuda-emu run the committed generated/ kernels; the interpreter runs this file's IR.
-  const run = (name: string, tensors: Record<string, Float32Array | Uint8Array | Uint16Array>, N: number) =>
-    backend === 'interp' ? runFresh('interp', castKernels.get(name)!, { tensors, scalars: { N } }) : runKernel(backend, name, { tensors, scalars: { N } });
+  const run = (name: string, tensors: Record<string, Float32Array | Uint8Array | Uint16Array>, N: number) => runKernel(backend, name, { tensors, scalars: { N } });
 
   t(`f32 -> e4m3, e5m2, bf16 on ${n} inputs`, async () => {
     const e4 = await run('cast_f32_to_e4m3', { x: xs, y: new Uint8Array(n) }, n);
@@ -198,9 +192,8 @@ for (const backend of BACKENDS) {
   });
 
   t('a non-default workgroup size (WG=64) gives the same codes', async () => {
-    const k = castKernels.get('cast_f32_to_e4m3')!;
     const m = Math.min(n, SUBSET);
-    const out = await runFresh(backend, k, { tensors: { x: x.subarray(0, m), y: new Uint8Array(m) }, scalars: { N: m } }, { WG: 64 });
+    const out = await runKernel(backend, 'cast_f32_to_e4m3', { tensors: { x: x.subarray(0, m), y: new Uint8Array(m) }, scalars: { N: m } }, { WG: 64 });
     sameCodes(`${backend} cast_f32_to_e4m3 WG=64`, out.y as Uint8Array, pick(nv.e4m3, m), inputF32, 2);
   });
 

@@ -1,11 +1,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import path from 'node:path';
 import { packArray } from '../compiler/ir/numerics.js';
-import { lowerFile } from '../compiler/frontend/index.js';
-import { REPO_ROOT } from '../compiler/frontend/source.js';
-import type { TunableChoice } from '../compiler/passes/specialise.js';
-import { BACKENDS, runFresh, runKernel, type Backend } from './harness/backends.js';
+import { cdiv } from '../ops/moe/shapes.js';
+import { BACKENDS, runKernel, type Backend } from './harness/backends.js';
 import { prng } from './harness/prng.js';
 import { activations, checkDequantW, checkQuantAct, dequantInputs } from './harness/fp8-reference.js';
 
@@ -26,10 +23,8 @@ import { activations, checkDequantW, checkQuantAct, dequantInputs } from './harn
  * bf16 of the exact product it may differ by one bf16 ulp only where the f32 product is
  * exactly a bf16 tie (double rounding, the same as torch's `(w.float() * s).to(bf16)`).
  */
-const kernels = new Map(lowerFile(path.join(REPO_ROOT, 'ops/fp8/quant.ts')).map((k) => [k.name, k]));
 const GROUP = 128;
 const fround = Math.fround;
-const cdiv = (a: number, b: number) => Math.floor((a + b - 1) / b);
 
 /** Checks one quant_act_e4m3 result (test/harness/fp8-reference.ts); returns how many codes took the legitimate neighbour. */
 function checkQuant(backend: Backend, label: string, x: Float32Array, T: number, K: number, out: Record<string, ArrayLike<number>>): number {
@@ -52,15 +47,13 @@ const counts = { neighbours: 0, codes: 0, ties: 0, outputs: 0, wgslScales: 0, wg
 
 for (const backend of BACKENDS) {
   const t = suite(`fp8 quantisation on ${backend}`);
-  const run = (name: string, args: Parameters<typeof runKernel>[2], choice?: TunableChoice) =>
-    backend === 'interp' || choice ? runFresh(backend, kernels.get(name)!, args, choice) : runKernel(backend, name, args);
   const small = (n: number) => backend !== 'interp' || n <= 40_000;
 
   for (const [T, K] of QUANT_SHAPES.filter(([T, K]) => small(T * K))) {
     t(`quant_act_e4m3 T=${T} K=${K}`, async () => {
       const x = activations(T * 1000 + K, T, K);
       const G = cdiv(K, GROUP);
-      const out = await run('quant_act_e4m3', { tensors: { x: packArray('bf16', x), q: new Uint8Array(T * K), scales: new Float32Array(T * G).fill(NaN) }, scalars: { T, K, G } });
+      const out = await runKernel(backend, 'quant_act_e4m3', { tensors: { x: packArray('bf16', x), q: new Uint8Array(T * K), scales: new Float32Array(T * G).fill(NaN) }, scalars: { T, K } });
       const n = checkQuant(backend, `quant ${backend} ${T}x${K}`, x, T, K, out);
       if (backend === 'webgpu') counts.wgslNeighbours += n;
       else if (backend === 'cuda-emu') [counts.neighbours, counts.codes] = [counts.neighbours + n, counts.codes + T * K];
@@ -71,7 +64,7 @@ for (const backend of BACKENDS) {
       const [T, K] = [3, 777];
       const x = activations(31, T, K);
       const G = cdiv(K, GROUP);
-      const out = await run('quant_act_e4m3', { tensors: { x: packArray('bf16', x), q: new Uint8Array(T * K), scales: new Float32Array(T * G).fill(NaN) }, scalars: { T, K, G } }, choice);
+      const out = await runKernel(backend, 'quant_act_e4m3', { tensors: { x: packArray('bf16', x), q: new Uint8Array(T * K), scales: new Float32Array(T * G).fill(NaN) }, scalars: { T, K } }, choice);
       checkQuant(backend, `quant ${backend} ${JSON.stringify(choice)}`, x, T, K, out);
     });
   }
@@ -79,7 +72,7 @@ for (const backend of BACKENDS) {
   for (const [N, K] of DEQUANT_SHAPES.filter(([N, K]) => small(N * K))) {
     t(`dequant_w_e4m3 N=${N} K=${K}`, async () => {
       const { w, scales } = dequantInputs(N * 7 + K, N, K);
-      const out = await run('dequant_w_e4m3', { tensors: { w, scales, out: new Uint16Array(N * K) }, scalars: { N, K, NB: cdiv(N, GROUP), KB: cdiv(K, GROUP) } });
+      const out = await runKernel(backend, 'dequant_w_e4m3', { tensors: { w, scales, out: new Uint16Array(N * K) }, scalars: { N, K } });
       const ties = checkDequant(`dequant ${backend} ${N}x${K}`, w, scales, N, K, out.out as Uint16Array);
       if (backend === 'cuda-emu') [counts.ties, counts.outputs] = [counts.ties + ties, counts.outputs + N * K];
     });
@@ -92,7 +85,7 @@ for (const backend of BACKENDS) {
       const m = (256 + 2 * Math.floor(r() * 128) + 1) * 2 ** (-9 - Math.floor(r() * 20)); // 9-bit odd significand: a bf16 midpoint
       return fround((8 * m) / 9);
     });
-    const out = await run('dequant_w_e4m3', { tensors: { w, scales, out: new Uint16Array(N * K) }, scalars: { N, K, NB: 1, KB: 64 } });
+    const out = await runKernel(backend, 'dequant_w_e4m3', { tensors: { w, scales, out: new Uint16Array(N * K) }, scalars: { N, K } });
     const ties = checkDequant(`dequant ${backend} ties`, w, scales, N, K, out.out as Uint16Array);
     assert.ok(ties > 0, 'the construction produces double-rounding ties');
     if (backend === 'cuda-emu') counts.constructedTies = ties / (N * 128);
@@ -101,7 +94,7 @@ for (const backend of BACKENDS) {
     const [N, K] = [130, 301];
     const { w, scales } = dequantInputs(5, N, K);
     for (const choice of [{ WG: 64, EPT: 1 }, { WG: 128, EPT: 2 }]) {
-      const out = await run('dequant_w_e4m3', { tensors: { w, scales, out: new Uint16Array(N * K) }, scalars: { N, K, NB: cdiv(N, GROUP), KB: cdiv(K, GROUP) } }, choice);
+      const out = await runKernel(backend, 'dequant_w_e4m3', { tensors: { w, scales, out: new Uint16Array(N * K) }, scalars: { N, K } }, choice);
       checkDequant(`dequant ${backend} ${JSON.stringify(choice)}`, w, scales, N, K, out.out as Uint16Array);
     }
   });

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { lowerText } from '../compiler/frontend/index.js';
-import { CompileErrors } from '../compiler/frontend/errors.js';
+import { CompileErrors } from '../compiler/common/errors.js';
 import { REPO_ROOT } from '../compiler/frontend/source.js';
 
 /**
@@ -66,11 +66,11 @@ ${indent(body, 4)}
 
 /** A valid body for `rowSum`; cases below change one thing in it. */
 const ROW_SUM_BODY = `
-  const row = workgroupId.x * c.D;
+  const row = x[workgroupId.x];
   const scratch = shared(f32, c.WG);
   let sum = 0.0;
   for (let d = localIndex; d < c.D; d += c.WG) {
-    sum += f32(x[row + d]);
+    sum += f32(row[d]);
   }
   scratch[localIndex] = sum;
   barrier();

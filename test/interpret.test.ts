@@ -1,10 +1,11 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Expr, Kernel, Stmt } from '../compiler/ir/nodes.js';
+import type { LoweredKernel } from '../compiler/ir/lowered.js';
 import type { DType } from '../compiler/ir/types.js';
 import { lowerText } from '../compiler/frontend/index.js';
 import { loadKernels } from '../compiler/compile.js';
-import { lowerForTarget } from '../compiler/pipeline.js';
+import { lowerForTarget } from '../compiler/passes/pipeline.js';
 import type { TunableChoice } from '../compiler/passes/specialise.js';
 import { InterpretError, interpret } from '../compiler/interpret/interpret.js';
 
@@ -18,7 +19,7 @@ import { uniform as rand } from './harness/prng.js';
 import { assertClose as close } from './harness/close.js';
 
 const kernels = new Map<string, Kernel>(loadKernels().map((k) => [k.name, k]));
-const lower = (name: string, choice: TunableChoice = {}): Kernel => lowerForTarget(kernels.get(name)!, 'interp', choice);
+const lower = (name: string, choice: TunableChoice = {}): LoweredKernel => lowerForTarget(kernels.get(name)!, 'interp', choice);
 
 const FIXTURE = 'test/interpret-fixture.ts';
 const SRC = `import {
@@ -279,7 +280,7 @@ const li: Expr = { k: 'builtin', type: 'i32', name: 'localIndex', axis: 0 };
 const add = (a: Expr, b: Expr): Expr => ({ k: 'bin', op: '+', type: 'i32', a, b });
 function hand(name: string, body: Stmt[], shared: { name: string; dtype: DType; n: number }[] = []): Kernel {
   return {
-    name, doc: '', file: 'hand.ts', tensors: [{ name: 'y', dtype: 'i32', shape: ['N'], access: 'write' }],
+    name, doc: '', file: 'hand.ts', tensors: [{ name: 'y', dtype: 'i32', shape: [{ k: 'sym', name: 'N' }], access: 'write' }],
     scalars: [{ name: 'N', dtype: 'i32', isDim: true }], tunables: [], constraints: [], requires: [], consts: {},
     workgroup: [{ k: 'num', v: 4 }], grid: [{ k: 'num', v: 1 }], body,
     shared: shared.map((s) => ({ name: s.name, dtype: s.dtype, size: { k: 'num', v: s.n } })),

@@ -1,12 +1,9 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import path from 'node:path';
-import { lowerFile } from '../compiler/frontend/index.js';
-import { REPO_ROOT } from '../compiler/frontend/source.js';
-import { packArray, unpackArray } from '../compiler/ir/numerics.js';
+import { unpackArray } from '../compiler/ir/numerics.js';
 import type { TunableChoice } from '../compiler/passes/specialise.js';
-import type { LaunchArgs } from '../backends/common/args.js';
-import { BACKENDS, runFresh, runKernel, type Backend } from './harness/backends.js';
+import { BACKENDS, opKernel, runKernel } from './harness/backends.js';
+import { bf16, bf16Bits, nanBf16 } from './harness/bf16.js';
 import { assertClose } from './harness/close.js';
 import { uniform } from './harness/prng.js';
 import { rmsnormRef } from './harness/reference.js';
@@ -24,12 +21,8 @@ import {
  * worst-case f32 summation bound of its reduction (linearErrorBound) and identical from run
  * to run. Outputs start as NaN so that an element never written fails.
  */
-const FILES = ['ops/model/rows.ts', 'ops/model/residual.ts', 'ops/model/router_logits.ts', 'ops/rmsnorm.ts'];
-const kernels = new Map(FILES.flatMap((f) => lowerFile(path.join(REPO_ROOT, f))).map((k) => [k.name, k]));
-const bf16Bits = (v: ArrayLike<number>) => packArray('bf16', v) as Uint16Array;
-const nanBf16 = (n: number) => new Uint16Array(n).fill(0x7fc0);
 /** The default of a kernel's tunable (first candidate). */
-const defaultOf = (kernel: string, tunable: string) => kernels.get(kernel)!.tunables.find((t) => t.name === tunable)!.values[0];
+const defaultOf = (kernel: string, tunable: string) => opKernel(kernel).tunables.find((t) => t.name === tunable)!.values[0];
 /** Rows past the 65535-workgroup grid cap. */
 const BIG_GRID = 65537;
 
@@ -60,12 +53,10 @@ function assertWithin(got: ArrayLike<number>, want: ArrayLike<number>, bound: Ar
 
 for (const backend of BACKENDS) {
   const t = suite(`model ops on ${backend}`);
-  const run = (name: string, args: LaunchArgs, choice?: TunableChoice) =>
-    choice ? runFresh(backend as Backend, kernels.get(name)!, args, choice) : runKernel(backend, name, args);
 
   const embed = async (V: number, H: number, ids: Int32Array, choice?: TunableChoice) => {
     const table = bf16Values(V * 31 + H, V * H, -20, 20, true);
-    const out = await run('embed_tokens', { tensors: { table: bf16Bits(table), ids, out: nanBf16(ids.length * H) }, scalars: { V, H, T: ids.length } }, choice);
+    const out = await runKernel(backend, 'embed_tokens', { tensors: { table: bf16Bits(table), ids, out: nanBf16(ids.length * H) }, scalars: { V, H, T: ids.length } }, choice);
     assertSame(out.out as Uint16Array, bf16Bits(gatherRowsRef(table, ids, V, H)), `embed_tokens V=${V} H=${H} T=${ids.length}`);
   };
   t('embed_tokens: T=1 in range, T=1 out of range (id V), T=3 with ids -1, V-1, V', async () => {
@@ -79,7 +70,7 @@ for (const backend of BACKENDS) {
 
   const gather = async (T: number, H: number, rows: Int32Array, choice?: TunableChoice) => {
     const x = bf16Values(T * 7 + H, T * H, -30, 30, true);
-    const out = await run('gather_rows', { tensors: { x: bf16Bits(x), rows, out: nanBf16(rows.length * H) }, scalars: { T, H, R: rows.length } }, choice);
+    const out = await runKernel(backend, 'gather_rows', { tensors: { x: bf16Bits(x), rows, out: nanBf16(rows.length * H) }, scalars: { T, H, R: rows.length } }, choice);
     assertSame(out.out as Uint16Array, bf16Bits(gatherRowsRef(x, rows, T, H)), `gather_rows T=${T} H=${H} R=${rows.length}`);
   };
   t('gather_rows: the last row of each of 3 sequences, and rows -1, T', async () => {
@@ -93,7 +84,7 @@ for (const backend of BACKENDS) {
   const concat = async (T: number, H: number, choice?: TunableChoice) => {
     const a = bf16Values(T + H, T * H, -10, 10, true);
     const b = bf16Values(T + H + 1, T * H, -10, 10, true);
-    const out = await run('concat_halves', { tensors: { a: bf16Bits(a), b: bf16Bits(b), out: nanBf16(T * 2 * H) }, scalars: { T, H, H2: 2 * H } }, choice);
+    const out = await runKernel(backend, 'concat_halves', { tensors: { a: bf16Bits(a), b: bf16Bits(b), out: nanBf16(T * 2 * H) }, scalars: { T, H } }, choice);
     assertSame(out.out as Uint16Array, bf16Bits(concatHalvesRef(a, b, T, H)), `concat_halves T=${T} H=${H}`);
   };
   for (const [T, H] of [[1, 7], [3, 256], [37, 4096], [37, 1]]) t(`concat_halves T=${T} H=${H}`, () => concat(T, H));
@@ -108,7 +99,7 @@ for (const backend of BACKENDS) {
   };
   const residual = async (N: number, choice?: TunableChoice) => {
     const { a, b } = residualInputs(N, N);
-    const out = await run('residual_add', { tensors: { a: bf16Bits(a), b: bf16Bits(b), out: nanBf16(N) }, scalars: { N } }, choice);
+    const out = await runKernel(backend, 'residual_add', { tensors: { a: bf16Bits(a), b: bf16Bits(b), out: nanBf16(N) }, scalars: { N } }, choice);
     assertSame(unpackArray('bf16', out.out as Uint16Array), residualAddRef(a, b), `residual_add N=${N}`, backend === 'webgpu');
   };
   for (const N of [1, 7, 3 * 256, 37 * 4096 + 3]) t(`residual_add N=${N}`, () => residual(N));
@@ -116,7 +107,7 @@ for (const backend of BACKENDS) {
     const MAX = 3.3895313892515355e38;
     const a = Float32Array.of(0, -0, MAX, Infinity, 1, 1 + 2 ** -7);
     const b = Float32Array.of(-0, -0, MAX, -Infinity, 2 ** -8, 2 ** -8);
-    const out = await run('residual_add', { tensors: { a: bf16Bits(a), b: bf16Bits(b), out: nanBf16(6) }, scalars: { N: 6 } });
+    const out = await runKernel(backend, 'residual_add', { tensors: { a: bf16Bits(a), b: bf16Bits(b), out: nanBf16(6) }, scalars: { N: 6 } });
     assertSame(unpackArray('bf16', out.out as Uint16Array), [0, -0, Infinity, NaN, 1, 1 + 2 ** -6], 'residual_add specials');
   });
 
@@ -125,14 +116,14 @@ for (const backend of BACKENDS) {
     const a = bf16Values(T * 11 + D, T * D, -4, 3);
     const b = bf16Values(T * 13 + D, T * D, -4, 3);
     if (T > 1) for (let d = 0; d < D; d++) b[D + d] = -a[D + d];
-    const w = unpackArray('bf16', bf16Bits(uniform(D, D, 0.5, 1.5)));
+    const w = bf16(uniform(D, D, 0.5, 1.5));
     const args = { tensors: { a: bf16Bits(a), b: bf16Bits(b), w: bf16Bits(w), sum: nanBf16(T * D), y: nanBf16(T * D) }, scalars: { T, D } };
-    const out = await run('add_rmsnorm', args, choice);
+    const out = await runKernel(backend, 'add_rmsnorm', args, choice);
     const label = `add_rmsnorm T=${T} D=${D}${choice ? ` ${JSON.stringify(choice)}` : ''}`;
     const sumRef = residualAddRef(a, b);
     assertSame(unpackArray('bf16', out.sum as Uint16Array), sumRef, `${label} sum`);
     assertClose(unpackArray('bf16', out.y as Uint16Array), rmsnormRef(sumRef, w, T, D), { rtol: 2 ** -8, atol: 0 }, `${label} y`);
-    const plain = await runFresh(backend as Backend, kernels.get('rmsnorm')!, { tensors: { x: out.sum, w: args.tensors.w, y: nanBf16(T * D) }, scalars: { T, D } }, choice ?? {});
+    const plain = await runKernel(backend, 'rmsnorm', { tensors: { x: out.sum, w: args.tensors.w, y: nanBf16(T * D) }, scalars: { T, D } }, choice);
     assertSame(out.y as Uint16Array, plain.y as Uint16Array, `${label} y vs rmsnorm(sum), bits`);
   };
   for (const [T, D] of [[1, 7], [3, 256], [37, 4096], [3, 1]]) t(`add_rmsnorm T=${T} D=${D}`, () => addNorm(T, D));
@@ -142,7 +133,7 @@ for (const backend of BACKENDS) {
     const w = Float32Array.from(uniform(E * 5 + H, E * H, -0.1, 0.1));
     const args = { tensors: { x: bf16Bits(x), w, logits: new Float32Array(T * E).fill(NaN) }, scalars: { T, H, E } };
     const label = `router_logits T=${T} E=${E} H=${H}${choice ? ` ${JSON.stringify(choice)}` : ''}`;
-    const out = (await run('router_logits', args, choice)).logits as Float32Array;
+    const out = (await runKernel(backend, 'router_logits', args, choice)).logits as Float32Array;
     const ref = linearRef(x, w, T, H, E);
     const WG = choice?.WG ?? defaultOf('router_logits', 'WG');
     assertWithin(out, ref.y, ref.absSum.map((s) => linearErrorBound(s, H, WG)), label);

@@ -1,10 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import path from 'node:path';
-import { lowerFile } from '../compiler/frontend/index.js';
-import { REPO_ROOT } from '../compiler/frontend/source.js';
 import type { TunableChoice } from '../compiler/passes/specialise.js';
-import { BACKENDS, runFresh, runKernel, type Backend } from './harness/backends.js';
+import { BACKENDS, runKernel } from './harness/backends.js';
 import { assertClose } from './harness/close.js';
 import { rank, routerInputs, routerRef } from './harness/router-reference.js';
 
@@ -19,7 +16,6 @@ import { rank, routerInputs, routerRef } from './harness/router-reference.js';
  * its top-(k+1) biased scores are closer than 1e-5 relative: f32 rounding and each
  * target's exp may legitimately order such a pair either way.
  */
-const kernels = new Map(lowerFile(path.join(REPO_ROOT, 'ops/moe/router.ts')).map((k) => [k.name, k]));
 /** How many exact ties the reference resolved by id inside or at the edge of the top k. */
 function countTies(logits: Float32Array, bias: Float32Array, T: number, E: number, K: number): number {
   let ties = 0;
@@ -41,11 +37,9 @@ const CASES: { T: number; E: number; K: number; interpT: number }[] = [
 
 for (const backend of BACKENDS) {
   const t = suite(`moe_router on ${backend}`);
-  const run = (args: Parameters<typeof runKernel>[2], choice?: TunableChoice) =>
-    backend === 'interp' || choice ? runFresh(backend as Backend, kernels.get('moe_router')!, args, choice) : runKernel(backend, 'moe_router', args);
   const check = async (T: number, E: number, K: number, seed: number, choice?: TunableChoice) => {
     const { logits, bias } = routerInputs(seed, T, E, K);
-    const out = await run({ tensors: { logits, bias, ids: new Int32Array(T * K).fill(-7), weights: new Float32Array(T * K).fill(NaN) }, scalars: { T, E, TOPK: K } }, choice);
+    const out = await runKernel(backend, 'moe_router', { tensors: { logits, bias, ids: new Int32Array(T * K).fill(-7), weights: new Float32Array(T * K).fill(NaN) }, scalars: { T, E, TOPK: K } }, choice);
     const ref = routerRef(logits, bias, T, E, K);
     const ids = out.ids as Int32Array;
     for (let i = 0; i < T * K; i++) {

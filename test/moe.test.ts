@@ -1,8 +1,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { packArray, unpackArray } from '../compiler/ir/numerics.js';
+import { unpackArray } from '../compiler/ir/numerics.js';
 import { loadKernels } from '../compiler/compile.js';
-import type { HostArray } from '../backends/common/args.js';
+import type { HostArray } from '../compiler/launch/args.js';
 import { BACKENDS, runKernel, type Backend } from './harness/backends.js';
 import { assertClose, type Tolerance } from './harness/close.js';
 import { uniform } from './harness/prng.js';
@@ -10,7 +10,8 @@ import {
   capacity, combineRef, downBf16Launch, downFp8Launch, downRef, expertWeights as weights, fp8Diff, gateUpBf16Launch, gateUpFp8Launch, gatherRef, gluRef,
   moeLayerFp8Ref, moeLayerRef, pickRows, quantRows, quantWeights, routeRef, routing, type GemmRows, type MoeCase as Case, type Quantised, type QuantWeights,
 } from './harness/moe-reference.js';
-import { MOE_ALIGN, MOE_CHUNK, fp8Dims, moeDims } from '../ops/moe/shapes.js';
+import { MOE_ALIGN, MOE_CHUNK, moeDims, scaleGroups } from '../ops/moe/shapes.js';
+import { bf16, bf16Bits, nanBf16 } from './harness/bf16.js';
 
 /**
  * The MoE kernels (ops/moe/*) on every backend against exact and float64 references:
@@ -39,8 +40,6 @@ const FP8_DIFF = 1e-3;
 const FP8_DIFF_GLU_VS_UNQUANTISED = 2e-3;
 const FP8_DIFF_LAYER_VS_UNQUANTISED = 3e-3;
 
-const bf16 = (v: ArrayLike<number>) => unpackArray('bf16', packArray('bf16', v));
-const pk = (v: ArrayLike<number>) => packArray('bf16', v) as Uint16Array;
 const unbf = (a: HostArray) => unpackArray('bf16', a as Uint16Array);
 
 const name = (c: Case) => `T=${c.T} k=${c.TOPK} E=${c.E} H=${c.H} F=${c.F} ${c.mode}`;
@@ -50,7 +49,7 @@ const ints = (a: HostArray) => Array.from(a as Int32Array);
 /** permute chain: count -> scan -> place (contiguous and masked) on one backend. */
 async function permute(backend: Backend, ids: Int32Array, T: number, TOPK: number, E: number, C: number) {
   const { NC, MP } = moeDims(T, TOPK, E);
-  const { chunkCounts } = await runKernel(backend, 'moe_count', { tensors: { ids, chunkCounts: new Int32Array(NC * E) }, scalars: { T, TOPK, NC, E } });
+  const { chunkCounts } = await runKernel(backend, 'moe_count', { tensors: { ids, chunkCounts: new Int32Array(NC * E) }, scalars: { T, TOPK, E } });
   const scan = await runKernel(backend, 'moe_scan', {
     tensors: { chunkCounts, chunkOffsets: new Int32Array(NC * E), counts: new Int32Array(E), offsets: new Int32Array(E) },
     scalars: { NC, E },
@@ -59,11 +58,11 @@ async function permute(backend: Backend, ids: Int32Array, T: number, TOPK: numbe
   const junk = (n: number) => new Int32Array(n).fill(-7);
   const contig = await runKernel(backend, 'moe_place_contiguous', {
     tensors: { ids, chunkOffsets: scan.chunkOffsets, counts: scan.counts, offsets: scan.offsets, rowIndex: junk(MP), rowExpert: junk(MP), slotRow: junk(T * TOPK) },
-    scalars: { T, TOPK, NC, E, MP },
+    scalars: { T, TOPK, E, MP },
   });
   const masked = await runKernel(backend, 'moe_place_masked', {
     tensors: { ids, chunkOffsets: scan.chunkOffsets, counts: scan.counts, rowIndex: junk(E * C), slotRow: junk(T * TOPK), maskedCount: junk(E) },
-    scalars: { T, TOPK, NC, E, C },
+    scalars: { T, TOPK, E, C },
   });
   return { MP, NC, counts: scan.counts, offsets: scan.offsets, contig, masked };
 }
@@ -144,13 +143,13 @@ for (const backend of BACKENDS) {
       const H = 72;
       const x = bf16(uniform(T, T * H, -3, 3));
       const R = p.MP;
-      const { xp } = await runKernel(backend, 'moe_gather', { tensors: { x: pk(x), rowIndex: p.contig.rowIndex, xp: new Uint16Array(R * H).fill(0x7fc0) }, scalars: { T, H, R, TOPK } });
+      const { xp } = await runKernel(backend, 'moe_gather', { tensors: { x: bf16Bits(x), rowIndex: p.contig.rowIndex, xp: nanBf16(R * H) }, scalars: { T, H, R, TOPK } });
       assert.equal(Array.from(unbf(xp)), Array.from(gatherRef(x, ref.rowIndex, TOPK, H)), 'gathered rows');
       const q = quantRows(x, T, H);
-      const HG = fp8Dims(H, 0).HG;
+      const HG = scaleGroups(H);
       const g8 = await runKernel(backend, 'moe_gather_fp8', {
         tensors: { xq: q.q, xs: q.s, rowIndex: p.masked.rowIndex, xqp: new Uint8Array(E * C * H).fill(0x7f), xsp: new Float32Array(E * C * HG).fill(NaN) },
-        scalars: { T, H, HG, R: E * C, TOPK },
+        scalars: { T, H, R: E * C, TOPK },
       });
       assert.equal(Array.from(g8.xqp), Array.from(gatherRef(q.q, ref.rowIndexM, TOPK, H)), 'gathered fp8 rows');
       assert.equal(Array.from(g8.xsp), Array.from(gatherRef(q.s, ref.rowIndexM, TOPK, HG)), 'gathered scales');
@@ -203,7 +202,7 @@ for (const backend of BACKENDS) {
       const { w } = routing(c);
       const y = bf16(uniform(c.seed * 19, MP * H, -2, 2));
       const { out } = await runKernel(backend, 'moe_combine', {
-        tensors: { y: pk(y), slotRow: ref.slotRow, w, out: new Uint16Array(T * H) },
+        tensors: { y: bf16Bits(y), slotRow: ref.slotRow, w, out: new Uint16Array(T * H) },
         scalars: { R: MP, H, T, TOPK },
       });
       assertClose(unbf(out), combineRef(y, ref.slotRow, w, T, TOPK, H), BF16_TOL, `combine ${backend}`);
@@ -230,19 +229,19 @@ for (const backend of BACKENDS) {
           const tag = (layout === 'contig' ? p.contig.rowExpert : p.masked.maskedCount) as Int32Array;
           let y: Float32Array;
           if (precision === 'bf16') {
-            const { xp } = await runKernel(backend, 'moe_gather', { tensors: { x: pk(x), rowIndex, xp: new Uint16Array(rows * H) }, scalars: { T, H, R: rows, TOPK } });
+            const { xp } = await runKernel(backend, 'moe_gather', { tensors: { x: bf16Bits(x), rowIndex, xp: new Uint16Array(rows * H) }, scalars: { T, H, R: rows, TOPK } });
             y = (await gemms(backend, layout, 'bf16', c, rows, unbf(xp), tag, wts, C)).y;
           } else {
             // Per-token FP8 activations gathered by the kernel; GEMMs quantise nothing themselves.
             const q = quantRows(x, T, H);
-            const { HG } = fp8Dims(H, F);
+            const HG = scaleGroups(H);
             const g8 = await runKernel(backend, 'moe_gather_fp8', {
               tensors: { xq: q.q, xs: q.s, rowIndex, xqp: new Uint8Array(rows * H), xsp: new Float32Array(rows * HG) },
-              scalars: { T, H, HG, R: rows, TOPK },
+              scalars: { T, H, R: rows, TOPK },
             });
             y = await fp8LayerGemms(backend, layout, c, rows, g8.xqp as Uint8Array, g8.xsp as Float32Array, tag, wts, C);
           }
-          const { out } = await runKernel(backend, 'moe_combine', { tensors: { y: pk(y), slotRow, w, out: new Uint16Array(T * H) }, scalars: { R: rows, H, T, TOPK } });
+          const { out } = await runKernel(backend, 'moe_combine', { tensors: { y: bf16Bits(y), slotRow, w, out: new Uint16Array(T * H) }, scalars: { R: rows, H, T, TOPK } });
           const want = moeLayerRef(x, ids, w, wts.wg, wts.wu, wts.wd, T, TOPK, H, F);
           const got = unbf(out);
           if (precision === 'bf16') assertClose(got, want, BF16_TOL, `MoE layer ${layout} ${backend}`);

@@ -7,13 +7,13 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { REPO_ROOT } from '../compiler/frontend/source.js';
 import { parsePtxas } from '../backends/cuda/ptxas.js';
+import { NVCC } from './harness/cuda-toolkit.js';
 
 /**
  * Every generated .cu compiles with the real nvcc for sm_80 and sm_90a with warnings as
  * errors, and ptxas reports no register spills for the default tunables.
  */
 const run = promisify(execFile);
-const NVCC = process.env.NVCC ?? 'nvcc';
 const dir = path.join(REPO_ROOT, 'generated/cuda');
 const files = fs.readdirSync(dir).filter((f) => f.endsWith('.cu'));
 const out = fs.mkdtempSync(path.join(os.tmpdir(), 'mimo-nvcc-'));

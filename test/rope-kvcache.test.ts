@@ -1,9 +1,9 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { packArray, unpackArray } from '../compiler/ir/numerics.js';
-import { loadKernels } from '../compiler/compile.js';
+import { unpackArray } from '../compiler/ir/numerics.js';
 import { ROPE, ropeCosSinTable } from '../model/rope.js';
-import { BACKENDS, runFresh, runKernel, type Backend } from './harness/backends.js';
+import { BACKENDS, runKernel, type Backend } from './harness/backends.js';
+import { bf16, bf16Bits } from './harness/bf16.js';
 import { assertClose, type Tolerance } from './harness/close.js';
 import {
   KV_SENTINEL as SENTINEL, MIMO_ATTENTION, emptyCache, kvWriteArgs, packed, ropeRef, ropeRows, scaleV, writeRef, type KvState, type Tokens,
@@ -36,8 +36,6 @@ import { prng, uniform } from './harness/prng.js';
  */
 const { DQK, DV, ROPE_DIM, SWA_BASE, GLOBAL_BASE } = MIMO_ATTENTION;
 const BF16_OUT: Tolerance = { rtol: 1e-2, atol: 1e-2 };
-const bf16 = (v: ArrayLike<number>) => unpackArray('bf16', packArray('bf16', v));
-const bits = (v: ArrayLike<number>) => packArray('bf16', v) as Uint16Array;
 const halfUlpBf16 = (v: number) => (v === 0 ? 2 ** -134 : 2 ** (Math.floor(Math.log2(Math.abs(v))) - 8));
 const isNanBits = (b: number) => (b & 0x7fff) > 0x7f80;
 
@@ -116,14 +114,11 @@ function checkRope(label: string, x: Float32Array, xBits: Uint16Array, got: Uint
   assertClose(rotatedGot, rotatedWant, BF16_OUT, label);
 }
 
-const byName = new Map(loadKernels('{rope,kv_write_*}').map((k) => [k.name, k]));
-const run = (backend: Backend, name: string, args: Parameters<typeof runKernel>[2], choice?: Record<string, number>) =>
-  choice ? runFresh(backend, byName.get(name)!, args, choice) : runKernel(backend, name, args);
 
 async function runRope(backend: Backend, tc: RopeCase, seed: number, choice?: Record<string, number>) {
   const { positions, q, k } = ropeInputs(tc, seed);
-  const [qBits, kBits] = [bits(q), bits(k)];
-  const out = await run(backend, 'rope', {
+  const [qBits, kBits] = [bf16Bits(q), bf16Bits(k)];
+  const out = await runKernel(backend, 'rope', {
     tensors: { q: qBits, k: kBits, positions, cos_sin: table(tc.base), q_rot: new Uint16Array(q.length).fill(0xdead), k_rot: new Uint16Array(k.length).fill(0xdead) },
     scalars: { T: tc.T, HQ: tc.HQ, HKV: tc.HKV, DQK, MAXPOS: ROPE.MAX_POS, ROT: ROPE_DIM },
   }, choice);
@@ -140,11 +135,11 @@ for (const backend of BACKENDS) {
   t('dims >= 64 copied bit for bit: all 65536 bf16 patterns (NaN stays NaN)', async () => {
     const [T, HQ, HKV] = [130, 4, 1];
     const positions = Int32Array.from({ length: T }, (_, i) => (i * 2017) % ROPE.MAX_POS);
-    const qBits = bits(bf16(uniform(7, T * HQ * DQK, -2, 2)));
+    const qBits = bf16Bits(bf16(uniform(7, T * HQ * DQK, -2, 2)));
     let n = 0;
     for (let row = 0; row < T * HQ; row++) for (let d = ROPE_DIM; d < DQK; d++) qBits[row * DQK + d] = n++ & 0xffff;
     assert.ok(n >= 65536);
-    const kBits = bits(bf16(uniform(8, T * HKV * DQK, -2, 2)));
+    const kBits = bf16Bits(bf16(uniform(8, T * HKV * DQK, -2, 2)));
     const out = await runKernel(backend, 'rope', {
       tensors: { q: qBits, k: kBits, positions, cos_sin: table(SWA_BASE), q_rot: new Uint16Array(qBits.length), k_rot: new Uint16Array(kBits.length) },
       scalars: { T, HQ, HKV, DQK, MAXPOS: ROPE.MAX_POS, ROT: ROPE_DIM },
@@ -160,12 +155,12 @@ for (const backend of BACKENDS) {
     const positions = Int32Array.from([-1, 127, 128, 1 << 30]);
     const q = bf16(uniform(9, T * HQ * DQK)), k = bf16(uniform(10, T * HKV * DQK));
     const out = await runKernel(backend, 'rope', {
-      tensors: { q: bits(q), k: bits(k), positions, cos_sin: ropeCosSinTable(MAXPOS, SWA_BASE), q_rot: new Uint16Array(q.length).fill(0xdead), k_rot: new Uint16Array(k.length).fill(0xdead) },
+      tensors: { q: bf16Bits(q), k: bf16Bits(k), positions, cos_sin: ropeCosSinTable(MAXPOS, SWA_BASE), q_rot: new Uint16Array(q.length).fill(0xdead), k_rot: new Uint16Array(k.length).fill(0xdead) },
       scalars: { T, HQ, HKV, DQK, MAXPOS, ROT: ROPE_DIM },
     });
     for (const [x, H, got] of [[q, HQ, out.q_rot], [k, HKV, out.k_rot]] as const) {
       const g = got as Uint16Array;
-      const xb = bits(x);
+      const xb = bf16Bits(x);
       for (let row = 0; row < T * H; row++) {
         const pos = positions[Math.floor(row / H)];
         const want = Array.from(x.subarray(row * DQK, (row + 1) * DQK));
@@ -185,7 +180,7 @@ for (const backend of BACKENDS) {
     const positions = Int32Array.from([0, 1, 4999, 77, 2500]);
     const q = bf16(uniform(11, T * HQ * D, -2, 2)), k = bf16(uniform(12, T * HKV * D, -2, 2));
     const out = await runKernel(backend, 'rope', {
-      tensors: { q: bits(q), k: bits(k), positions, cos_sin: ropeCosSinTable(MAXPOS, 500, ROT), q_rot: new Uint16Array(q.length), k_rot: new Uint16Array(k.length) },
+      tensors: { q: bf16Bits(q), k: bf16Bits(k), positions, cos_sin: ropeCosSinTable(MAXPOS, 500, ROT), q_rot: new Uint16Array(q.length), k_rot: new Uint16Array(k.length) },
       scalars: { T, HQ, HKV, DQK: D, MAXPOS, ROT },
     });
     for (const [x, H, got] of [[q, HQ, out.q_rot], [k, HKV, out.k_rot]] as const) {
@@ -226,11 +221,11 @@ function assertBits(got: Uint16Array, want: Uint16Array, label: string, ftz = fa
 /** One launch of kv_write_linear or kv_write_ring on `state`, checked in full against writeRef; returns the new state. */
 async function kvStep(backend: Backend, ring: boolean, state: KvState, tok: Tokens, HKV: number, B: number, S: number, seed: number, opts: { vBits?: Uint16Array; choice?: Record<string, number> } = {}): Promise<KvState> {
   const T = tok.batch.length;
-  const kBits = bits(bf16(uniform(seed, T * HKV * DQK, -3, 3)));
-  const vBits = opts.vBits ?? bits(bf16(uniform(seed + 1, T * HKV * DV, -3, 3)));
+  const kBits = bf16Bits(bf16(uniform(seed, T * HKV * DQK, -3, 3)));
+  const vBits = opts.vBits ?? bf16Bits(bf16(uniform(seed + 1, T * HKV * DV, -3, 3)));
   const vScaled = scaleV(unpackArray('bf16', vBits));
   const name = ring ? 'kv_write_ring' : 'kv_write_linear';
-  const out = await run(backend, name, kvWriteArgs(ring, state, tok, kBits, vBits, HKV, B, S), opts.choice);
+  const out = await runKernel(backend, name, kvWriteArgs(ring, state, tok, kBits, vBits, HKV, B, S), opts.choice);
   const want = writeRef(state, tok, kBits, vScaled, HKV, B, S, ring);
   const ftz = backend === 'webgpu';
   assertBits(out.v_scaled as Uint16Array, vScaled, `${name} v_scaled ${backend}`, ftz);

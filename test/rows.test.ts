@@ -1,10 +1,7 @@
 import { suite } from 'uvu';
-import path from 'node:path';
-import { lowerFile } from '../compiler/frontend/index.js';
-import { REPO_ROOT } from '../compiler/frontend/source.js';
 import { unpackArray } from '../compiler/ir/numerics.js';
 import type { TunableChoice } from '../compiler/passes/specialise.js';
-import { BACKENDS, runFresh, runKernel } from './harness/backends.js';
+import { BACKENDS, runKernel } from './harness/backends.js';
 import { assertClose } from './harness/close.js';
 import { rowsLaunch, rowsTolerance, type RowsDims, type RowsKernel } from './harness/rows-reference.js';
 
@@ -18,8 +15,6 @@ import { rowsLaunch, rowsTolerance, type RowsDims, type RowsKernel } from './har
  * kernel does not write fails. The interpreter runs the cases of at most ~40K
  * multiply-adds.
  */
-const kernels = new Map(['linear', 'ffn', 'moe'].flatMap((f) => lowerFile(path.join(REPO_ROOT, `ops/rows/${f}.ts`))).map((k) => [k.name, k]));
-
 const SHAPES: readonly RowsDims[] = [
   { T: 1, N: 37, K: 7 },
   { T: 3, N: 300, K: 320 },
@@ -49,7 +44,7 @@ for (const backend of BACKENDS) {
   const t = suite(`rows kernels on ${backend}`);
   const check = async (name: RowsKernel, d: RowsDims, seed: number, choice?: TunableChoice) => {
     const l = rowsLaunch(name, d, seed);
-    const out = backend === 'interp' || choice ? await runFresh(backend, kernels.get(name)!, l.args, choice) : await runKernel(backend, name, l.args);
+    const out = await runKernel(backend, name, l.args, choice);
     const got = out[l.out];
     const values = got instanceof Uint16Array ? unpackArray('bf16', got) : (got as Float32Array);
     assertClose(values, l.want, rowsTolerance(name, d.K), `${name} ${JSON.stringify(d)} on ${backend}`);

@@ -1,15 +1,10 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import path from 'node:path';
-import { lowerFile } from '../compiler/frontend/index.js';
-import { REPO_ROOT } from '../compiler/frontend/source.js';
-import type { LaunchArgs } from '../backends/common/args.js';
-import type { TunableChoice } from '../compiler/passes/specialise.js';
-import { BACKENDS, runFresh, runKernel, type Backend } from './harness/backends.js';
+import { BACKENDS, runKernel } from './harness/backends.js';
 import { assertClose } from './harness/close.js';
 import { uniform } from './harness/prng.js';
 import {
-  chiSquare, countsError, filtered, histogram, logSoftmax, sampleRef, tokenOrder, type SamplingParams,
+  chiSquare, countsError, filtered, histogram, logSoftmax, sampleRef, scalarsOf, tokenOrder, type SamplingParams,
 } from './harness/sampling-reference.js';
 
 /**
@@ -29,19 +24,13 @@ import {
  * barrier-heavy kernels about 8x slower (32768 rows would take ~60 s), and the WGSL is
  * the same IR, which the exactness tests check draw for draw on every backend.
  */
-const kernels = new Map(['greedy', 'sample', 'logprobs'].flatMap((f) => lowerFile(path.join(REPO_ROOT, `ops/sampling/${f}.ts`))).map((k) => [k.name, k]));
 const MARGIN = 1e-5;
-
-function run(backend: Backend, name: string, args: LaunchArgs, choice?: TunableChoice) {
-  return backend === 'interp' || choice ? runFresh(backend, kernels.get(name)!, args, choice) : runKernel(backend, name, args);
-}
 
 /** Logits in [-4, 4); with `ties`, rounded to multiples of 0.5 so that equal values abound. */
 function logitsOf(seed: number, n: number, ties: boolean): Float32Array {
   return Float32Array.from(uniform(seed, n, -4, 4), (x) => (ties ? Math.round(x * 2) / 2 : x));
 }
 
-const scalarsOf = (s: SamplingParams, seed: number, step: number) => ({ temperature: s.temperature, top_k: s.topK, top_p: s.topP, seed, step });
 
 const FILTERS: SamplingParams[] = [
   { temperature: 1, topK: 0, topP: 1 },
@@ -61,7 +50,7 @@ for (const backend of BACKENDS) {
   for (const { B, V } of greedyCases) {
     t(`sample_greedy B=${B} V=${V}: ties to the lower id`, async () => {
       const logits = logitsOf(B * 7 + V, B * V, true);
-      const out = await run(backend, 'sample_greedy', { tensors: { logits, ids: new Int32Array(B).fill(-7) }, scalars: { B, V } });
+      const out = await runKernel(backend, 'sample_greedy', { tensors: { logits, ids: new Int32Array(B).fill(-7) }, scalars: { B, V } });
       const want = Array.from({ length: B }, (_, b) => tokenOrder(logits.subarray(b * V, (b + 1) * V))[0]);
       assert.equal(Array.from(out.ids as Int32Array), want);
     });
@@ -70,7 +59,7 @@ for (const backend of BACKENDS) {
     const V = 257;
     const logits = new Float32Array(V).fill(-1);
     for (let i = 3; i < V; i += 64) logits[i] = 2;
-    const out = await run(backend, 'sample_greedy', { tensors: { logits, ids: new Int32Array(1) }, scalars: { B: 1, V } }, { WG: 64 });
+    const out = await runKernel(backend, 'sample_greedy', { tensors: { logits, ids: new Int32Array(1) }, scalars: { B: 1, V } }, { WG: 64 });
     assert.is((out.ids as Int32Array)[0], 3);
   });
 
@@ -89,7 +78,7 @@ for (const backend of BACKENDS) {
       for (const [f, s] of filters.entries()) {
         if (slow && f % 2 === 1) continue;
         const [seed, step] = [1000 + f, 7 * f];
-        const out = await run(backend, 'sample_token', { tensors: { logits, ids: new Int32Array(B).fill(-7) }, scalars: { B, V, ...scalarsOf(s, seed, step) } });
+        const out = await runKernel(backend, 'sample_token', { tensors: { logits, ids: new Int32Array(B).fill(-7) }, scalars: { B, V, ...scalarsOf(s, seed, step) } });
         const ids = out.ids as Int32Array;
         for (let b = 0; b < B; b++) {
           const ref = sampleRef(logits.subarray(b * V, (b + 1) * V), s, seed, step, b);
@@ -109,7 +98,7 @@ for (const backend of BACKENDS) {
     const [B, V] = [33, 64];
     const logits = new Float32Array(B * V).fill(0); // uniform over 64 tokens: a draw is u's top 6 bits
     const draw = async (step: number) =>
-      Array.from((await run(backend, 'sample_token', { tensors: { logits, ids: new Int32Array(B) }, scalars: { B, V, ...scalarsOf({ temperature: 1, topK: 0, topP: 1 }, 5, step) } })).ids as Int32Array);
+      Array.from((await runKernel(backend, 'sample_token', { tensors: { logits, ids: new Int32Array(B) }, scalars: { B, V, ...scalarsOf({ temperature: 1, topK: 0, topP: 1 }, 5, step) } })).ids as Int32Array);
     const [a, b, c] = [await draw(3), await draw(3), await draw(4)];
     assert.equal(a, b);
     assert.ok(a.filter((x, i) => x !== c[i]).length > B / 2, `steps 3 and 4 agree on ${a.filter((x, i) => x === c[i]).length}/${B} rows`);
@@ -120,7 +109,7 @@ for (const backend of BACKENDS) {
     t(`sample_logprobs B=${B} V=${V} K=${K}: top-K and the chosen token against float64 log-softmax`, async () => {
       const logits = logitsOf(V * 3 + K, B * V, true);
       const chosen = Int32Array.from({ length: B }, (_, b) => (b * 37) % V);
-      const out = await run(backend, 'sample_logprobs', {
+      const out = await runKernel(backend, 'sample_logprobs', {
         tensors: { logits, chosen, ids: new Int32Array(B * K).fill(-7), logprobs: new Float32Array(B * K).fill(NaN), chosen_logprob: new Float32Array(B).fill(NaN) },
         scalars: { B, V, K },
       });
@@ -162,7 +151,7 @@ if (BACKENDS.includes('cuda-emu')) {
       const V = STAT_ROW.length;
       const logits = new Float32Array(n * V);
       for (let b = 0; b < n; b++) logits.set(STAT_ROW, b * V);
-      const out = await runFresh(backend, kernels.get('sample_token')!, { tensors: { logits, ids: new Int32Array(n).fill(-7) }, scalars: { B: n, V, ...scalarsOf(s, 99, i) } }, { WG: 32 });
+      const out = await runKernel(backend, 'sample_token', { tensors: { logits, ids: new Int32Array(n).fill(-7) }, scalars: { B: n, V, ...scalarsOf(s, 99, i) } }, { WG: 32 });
       const p = filtered(STAT_ROW, s).p;
       const counts = histogram(out.ids as Int32Array, V, label);
       const err = countsError(counts, p, n, label);

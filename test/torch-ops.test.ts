@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { REPO_ROOT } from '../compiler/frontend/source.js';
-import { torchVenv } from './harness/torch-venv.js';
+import { tail, torchVenv } from './harness/torch-venv.js';
 
 /**
  * The generated kernels as PyTorch custom ops (python/mimo_kc_torch) on a CPU-only machine:
@@ -16,8 +16,6 @@ import { torchVenv } from './harness/torch-venv.js';
  * the line is in the output).
  */
 const CHECKS = ['build', 'rmsnorm', 'swiglu', 'softmax', 'gemm_bf16', 'cast_f32_to_e4m3', 'cast_f32_to_bf16', 'global_prefill', 'refusals', 'layer', 'cuda_registration'];
-
-const tail = (s: string, n = 30) => s.trim().split('\n').slice(-n).join('\n');
 
 test('torch.library ops: CPU build through the emulator, opcheck, references, refusals, layer', () => {
   const env = torchVenv('torch-ops');

@@ -1,13 +1,9 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import path from 'node:path';
-import { lowerFile } from '../compiler/frontend/index.js';
-import { REPO_ROOT } from '../compiler/frontend/source.js';
-import type { LaunchArgs } from '../backends/common/args.js';
-import { BACKENDS, runFresh, runKernel, type Backend } from './harness/backends.js';
+import { BACKENDS, runKernel } from './harness/backends.js';
 import { uniform } from './harness/prng.js';
 import {
-  acceptLengthDist, chiSquare, countsError, filtered, histogram, residual, verifyGreedyRef, verifySampleRef, type SamplingParams,
+  acceptLengthDist, chiSquare, countsError, filtered, histogram, residual, scalarsOf, verifyGreedyRef, verifySampleRef, type SamplingParams,
 } from './harness/sampling-reference.js';
 
 /**
@@ -30,14 +26,8 @@ import {
  *                  never hit), and chi-square below df + 10 sqrt(2 df).
  * Statistical runs on cuda-emu only (the fastest backend here; see test/sampling.test.ts).
  */
-const kernels = new Map(lowerFile(path.join(REPO_ROOT, 'ops/sampling/verify.ts')).map((k) => [k.name, k]));
 const MARGIN = 1e-5;
 
-function run(backend: Backend, name: string, args: LaunchArgs, choice?: { WG: number }) {
-  return backend === 'interp' || choice ? runFresh(backend, kernels.get(name)!, args, choice) : runKernel(backend, name, args);
-}
-
-const scalarsOf = (s: SamplingParams, seed: number, step: number) => ({ temperature: s.temperature, top_k: s.topK, top_p: s.topP, seed, step });
 
 /** Every match/mismatch pattern of N drafts, `reps` times, plus one all-mismatch row (B odd). */
 function greedyCase(N: number, reps: number) {
@@ -59,9 +49,9 @@ for (const backend of BACKENDS) {
   for (const [N, reps] of [[3, 3], [1, 2], [5, 1]]) {
     const { B, draft, target } = greedyCase(N, reps);
     t(`verify_greedy N=${N} B=${B}: every first-mismatch position`, async () => {
-      const out = await run(backend, 'verify_greedy', {
+      const out = await runKernel(backend, 'verify_greedy', {
         tensors: { draft, target_ids: target, accepted: new Int32Array(B * (N + 1)).fill(-7), accept_len: new Int32Array(B).fill(-7) },
-        scalars: { B, N, NP: N + 1 },
+        scalars: { B, N },
       });
       const ref = verifyGreedyRef(draft, target, B, N);
       assert.equal(Array.from(out.accepted as Int32Array), Array.from(ref.accepted));
@@ -69,6 +59,15 @@ for (const backend of BACKENDS) {
       assert.equal(new Set(ref.len).size, N + 1, 'every accept length occurs');
     });
   }
+
+  t("verify_greedy: target_ids is ['B', 'N + 1'], checked at launch", async () => {
+    const [B, N] = [2, 3];
+    const err = await runKernel(backend, 'verify_greedy', {
+      tensors: { draft: new Int32Array(B * N), target_ids: new Int32Array(B * N), accepted: new Int32Array(B * (N + 1)), accept_len: new Int32Array(B) },
+      scalars: { B, N },
+    }).then(() => undefined, (e: Error) => e);
+    assert.ok(err?.message.includes("[kernel verify_greedy] argument 'target_ids': expected shape i32[B=2, (N + 1)=4] = 8 elements, got 6"), err?.message ?? 'no error');
+  });
 
   const slow = backend === 'interp';
   const cases: { V: number; s: SamplingParams }[] = [
@@ -87,9 +86,9 @@ for (const backend of BACKENDS) {
         return j % 4 === 3 ? (j % 8 === 3 ? V : (j * 131) % V) : row.indexOf(Math.max(...row));
       });
       const [seed, step] = [17, V];
-      const out = await run(backend, 'verify_sample', {
+      const out = await runKernel(backend, 'verify_sample', {
         tensors: { draft, logits, accepted: new Int32Array(B * (N + 1)).fill(-7), accept_len: new Int32Array(B).fill(-7) },
-        scalars: { B, N, NP: N + 1, V, ...scalarsOf(s, seed, step) },
+        scalars: { B, N, V, ...scalarsOf(s, seed, step) },
       });
       const ref = verifySampleRef(draft, logits, B, N, V, s, seed, step);
       const acc = out.accepted as Int32Array;
@@ -133,9 +132,9 @@ if (BACKENDS.includes('cuda-emu')) {
       for (let b = 0; b < n; b++) for (let i = 0; i <= N; i++) logits.set(POS_LOGITS[i], (b * (N + 1) + i) * V);
       const draft = new Int32Array(n * N);
       for (let b = 0; b < n; b++) draft.set(DRAFT, b * N);
-      const out = await runFresh('cuda-emu', kernels.get('verify_sample')!, {
+      const out = await runKernel('cuda-emu', 'verify_sample', {
         tensors: { draft, logits, accepted: new Int32Array(n * (N + 1)).fill(-7), accept_len: new Int32Array(n).fill(-7) },
-        scalars: { B: n, N, NP: N + 1, V, ...scalarsOf(s, 2024, 3) },
+        scalars: { B: n, N, V, ...scalarsOf(s, 2024, 3) },
       }, { WG: 32 });
       const acc = out.accepted as Int32Array;
       const len = out.accept_len as Int32Array;

@@ -11,8 +11,7 @@
  */
 import { BYTES, type DType } from '../../compiler/ir/types.js';
 import type { ManifestKernel } from '../../compiler/codegen/manifest.js';
-import { nextPow2 } from '../../compiler/autotune/bucket.js';
-import { KernelArgError, checkLaunch, describeValue, type HostArray, type LaunchLimits, type LaunchSignature } from './args.js';
+import { KernelArgError, checkLaunch, describeValue, type HostArray, type LaunchLimits, type LaunchSignature } from '../../compiler/launch/args.js';
 
 /** A device allocation of `size` bytes (a GPUBuffer is one as it is). */
 export interface DeviceBuffer {
@@ -114,17 +113,6 @@ export function checkResidentLaunch(m: LaunchSignature, tensors: unknown, scalar
     if (t.dtype !== want) throw new KernelArgError(m.name, n, `expected dtype ${want}, got ${t.dtype}`);
     return t.length;
   }, limits).grid;
-}
-
-/**
- * The tuned variant to launch for these shape symbols: the one whose buckets hold their
- * power-of-two bucket, among those measured on `device` (a winner measured elsewhere, on
- * another adapter or with other limits, may be slower here or not even fit, so it is never
- * applied); undefined for the kernel's default.
- */
-export function tunedVariant(m: ManifestKernel, device: string | undefined, scalars: Readonly<Record<string, number>>): string | undefined {
-  if (device === undefined) return undefined;
-  return m.variants?.find((v) => v.device === device && v.buckets.some((b) => Object.entries(b).every(([d, p]) => nextPow2(scalars[d]) === p)))?.kernel;
 }
 
 /**

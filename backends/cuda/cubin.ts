@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { PACKAGE_ROOT } from '../../compiler/package-root.js';
+import { PACKAGE_ROOT } from '../../compiler/common/package-root.js';
 
 const run = promisify(execFile);
 const NVCC = process.env.NVCC ?? 'nvcc';

@@ -9,9 +9,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ManifestKernel } from '../../compiler/codegen/manifest.js';
-import { PACKAGE_ROOT as REPO_ROOT } from '../../compiler/package-root.js';
+import { PACKAGE_ROOT as REPO_ROOT } from '../../compiler/common/package-root.js';
 import { BYTES, type DType } from '../../compiler/ir/types.js';
-import { CUDA_MAX_GRID, HOST_ARRAY, KernelArgError, type HostArray } from '../common/args.js';
+import { CUDA_MAX_GRID, HOST_ARRAY, KernelArgError, type HostArray } from '../../compiler/launch/args.js';
 import {
   checkCopy, checkResidentLaunch, checkWrite, kernelEntry, tensorBytes, type DeviceBuffer, type DeviceTensor, type KernelRuntime,
 } from '../common/kernel-runtime.js';

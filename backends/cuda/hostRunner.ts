@@ -6,8 +6,10 @@ import type { ManifestKernel } from '../../compiler/codegen/manifest.js';
 import { CUDA_TYPE } from '../../compiler/codegen/cuda/emitCuda.js';
 import { BYTES } from '../../compiler/ir/types.js';
 import { kernelEntry } from '../common/kernel-runtime.js';
-import { PACKAGE_ROOT as REPO_ROOT } from '../../compiler/package-root.js';
-import { CUDA_MAX_GRID, HOST_ARRAY, checkLaunch, type HostArray, type LaunchArgs } from '../common/args.js';
+import { PACKAGE_ROOT as REPO_ROOT } from '../../compiler/common/package-root.js';
+import { CUDA_MAX_GRID, HOST_ARRAY, checkLaunch, type HostArray, type LaunchArgs } from '../../compiler/launch/args.js';
+import { elementCount } from '../../compiler/ir/size.js';
+import { sizeToCpp } from '../../compiler/codegen/cuda/sizeCpp.js';
 
 export const EMU_CACHE = path.join(REPO_ROOT, '.cache', 'cuda-emu');
 export const EMU_INCLUDE = path.join(REPO_ROOT, 'backends/cuda/include');
@@ -142,7 +144,7 @@ function driverSource(ms: readonly ManifestKernel[]): string {
     );
     m.scalars.forEach((s, i) => lines.push(`  const ${CUDA_TYPE[s.dtype]} s${i} = static_cast<${CUDA_TYPE[s.dtype]}>(${s.dtype === 'f32' ? 'std::atof' : 'std::atoll'}(argv[${i + 1}]));`));
     m.bindings.forEach((b, i) => {
-      const n = b.shape.map((d) => `static_cast<size_t>(${scalar.get(d) ?? d})`).join(' * ');
+      const n = `static_cast<size_t>(${sizeToCpp(elementCount(b.shapeExpr), (d) => scalar.get(d) ?? d)})`;
       lines.push(
         `  std::vector<unsigned char> t${i}_buf(${n} * ${BYTES[b.dtype]});`,
         `  if (!t${i}_buf.empty() && std::fread(t${i}_buf.data(), 1, t${i}_buf.size(), stdin) != t${i}_buf.size()) { std::fprintf(stderr, "short input for tensor ${i}\\n"); return 2; }`,

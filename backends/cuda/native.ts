@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { PACKAGE_ROOT } from '../../compiler/package-root.js';
+import { PACKAGE_ROOT } from '../../compiler/common/package-root.js';
 
 /** A CUDA handle (context, stream, module, function, event) or device pointer. */
 export type Handle = bigint;

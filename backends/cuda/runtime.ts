@@ -9,11 +9,13 @@
 import fs from 'node:fs';
 import type { ManifestKernel } from '../../compiler/codegen/manifest.js';
 import { BYTES, type DType } from '../../compiler/ir/types.js';
-import { CUDA_MAX_GRID, HOST_ARRAY, KernelArgError, checkLaunch, type HostArray, type LaunchArgs } from '../common/args.js';
+import { CUDA_MAX_GRID, HOST_ARRAY, KernelArgError, checkLaunch, type HostArray, type LaunchArgs } from '../../compiler/launch/args.js';
 import {
-  checkCopy, checkResidentLaunch, checkWrite, kernelEntry, sharedBuild, tensorBytes, tunedVariant, type DeviceBuffer, type DeviceTensor, type KernelRuntime,
+  checkCopy, checkResidentLaunch, checkWrite, kernelEntry, sharedBuild, tensorBytes, type DeviceBuffer, type DeviceTensor, type KernelRuntime,
 } from '../common/kernel-runtime.js';
+import { tunedVariant } from '../../compiler/launch/variants.js';
 import { readCudaModule, type CudaModule } from './emu-runtime.js';
+import { cudaDevice } from './fingerprint.js';
 import { compileCubin, cubinArch } from './cubin.js';
 import { nativeCuda, type CudaDeviceInfo, type CudaProbe, type Handle, type NativeCuda } from './native.js';
 import { CudaTimer } from './timer.js';
@@ -91,14 +93,13 @@ export async function openCuda(opts: { readonly module?: CudaModule; readonly de
     throw new Error(`CUDA device ${ordinal} (${info.name}): ${(e as Error).message}`);
   }
   const module = opts.module ?? readCudaModule();
-  const fingerprint = Object.values(module.manifest.kernels).some((k) => k.variants?.length) ? await tuningFingerprint(info) : undefined;
+  const fingerprint = Object.values(module.manifest.kernels).some((k) => k.variants?.length) ? tuningFingerprint(info) : undefined;
   const { context, stream } = native.open(ordinal);
   return new CudaRuntime(native, module, { ...info, ordinal, arch, fingerprint }, context, stream);
 }
 
-/** The autotuner's fingerprint of this device; loaded only when some kernel has tuned variants. */
-async function tuningFingerprint(info: CudaDeviceInfo): Promise<string | undefined> {
-  const { cudaDevice } = await import('../../compiler/autotune/measureCuda.js');
+/** The autotuner's fingerprint of this device; asked (nvidia-smi) only when some kernel has tuned variants. */
+function tuningFingerprint(info: CudaDeviceInfo): string | undefined {
   const d = cudaDevice();
   // nvidia-smi's first GPU: a fingerprint of another model would apply its winners here.
   return d?.name === info.name ? d.fingerprint : undefined;

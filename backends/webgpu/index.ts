@@ -7,5 +7,5 @@
  */
 export { WebGpuRuntime, tensorBytes, type DeviceTensor, type LaunchOptions, type WgslModule } from './runtime.js';
 export { getGpu, describeGpu, type GpuContext } from './device.js';
-export { KernelArgError, HOST_ARRAY, type HostArray, type LaunchArgs } from '../common/args.js';
+export { KernelArgError, HOST_ARRAY, type HostArray, type LaunchArgs } from '../../compiler/launch/args.js';
 export type { ManifestKernel, ManifestBinding } from '../../compiler/codegen/manifest.js';

@@ -1,6 +1,6 @@
 import type { DType } from '../../compiler/ir/types.js';
 import type { ManifestKernel } from '../../compiler/codegen/manifest.js';
-import type { HostArray } from '../common/args.js';
+import type { HostArray } from '../../compiler/launch/args.js';
 
 /**
  * Launch arguments typed from a manifest entry. With the literal manifest type that

@@ -1,11 +1,12 @@
 /// <reference types="@webgpu/types" preserve="true" />
 import type { ManifestKernel } from '../../compiler/codegen/manifest.js';
 import { BYTES, type DType } from '../../compiler/ir/types.js';
-import { HOST_ARRAY, KernelArgError, checkArgShape, checkLaunch, type HostArray, type LaunchArgs } from '../common/args.js';
-import { checkCopy, checkResidentLaunch, checkWrite, kernelEntry, sharedBuild, tensorBytes, tunedVariant, type DeviceTensor as AnyDeviceTensor, type KernelRuntime } from '../common/kernel-runtime.js';
+import { HOST_ARRAY, KernelArgError, checkArgShape, checkLaunch, type HostArray, type LaunchArgs } from '../../compiler/launch/args.js';
+import { checkCopy, checkResidentLaunch, checkWrite, kernelEntry, sharedBuild, tensorBytes, type DeviceTensor as AnyDeviceTensor, type KernelRuntime } from '../common/kernel-runtime.js';
+import { tunedVariant } from '../../compiler/launch/variants.js';
 import type { GpuContext } from './device.js';
 import { DeviceWatch, withErrorScopes } from './deviceErrors.js';
-import { webgpuFingerprint } from '../../compiler/autotune/fingerprint.js';
+import { webgpuFingerprint } from './fingerprint.js';
 import type { EntryOf, KernelName, OutputsOf, RunArgsOf, ScalarsOf, TensorsOf, WgslModule } from './kernel-args.js';
 import { WebGpuTimer } from './timer.js';
 

@@ -66,10 +66,10 @@ def prefill(ctx: Ctx):
         out = ctx.poisoned(t, hq, DV, dtype=torch.bfloat16)
         if window is None:
             sink = None
-            ctx.ops.global_prefill(*ctx.to(q, k, v, cu_q, cu_k), out, t, s, hq, hkv, DQK, DV, len(lens) + 1)
+            ctx.ops.global_prefill(*ctx.to(q, k, v, cu_q, cu_k), out, t, s, hq, hkv, len(lens))
         else:
             sink = ctx.uniform(hq, lo=-2, hi=2)
-            ctx.ops.swa_prefill(*ctx.to(q, k, v, sink, cu_q, cu_k), out, t, s, hq, hkv, DQK, DV, len(lens) + 1)
+            ctx.ops.swa_prefill(*ctx.to(q, k, v, sink, cu_q, cu_k), out, t, s, hq, hkv, len(lens))
         close(kernel, out, varlen_ref(q, k, v, cu_q, cu_k, window, sink), ATT_RTOL, ATT_ATOL)
 
 
@@ -96,15 +96,15 @@ def decode(ctx: Ctx):
 
     smax, p = 320, 3
     acc, mx, sm = (ctx.poisoned(b, nq, hq, p, DV, dtype=torch.float32), ctx.poisoned(b, nq, hq, p, dtype=torch.float32), ctx.poisoned(b, nq, hq, p, dtype=torch.float32))
-    ctx.ops.global_decode_partial(*ctx.to(q, cache(k, cu, lens, smax), cache(v, cu, lens, smax), seq_lens), acc, mx, sm, b, nq, hq, hkv, smax, p, DQK, DV)
+    ctx.ops.global_decode_partial(*ctx.to(q, cache(k, cu, lens, smax), cache(v, cu, lens, smax), seq_lens), acc, mx, sm, b, nq, hq, hkv, smax, p)
     out = ctx.poisoned(b, nq, hq, DV, dtype=torch.bfloat16)
-    ctx.ops.decode_merge(acc, mx, sm, out, b, nq, hq, p, DV)
+    ctx.ops.decode_merge(acc, mx, sm, out, b, nq, hq, p)
     close("global_decode_partial + decode_merge", out, ref(None, None), ATT_RTOL, ATT_ATOL)
 
     r = WINDOW - 1 + nq + 3  # precondition R >= WINDOW - 1 + NQ, with slack
     sink = ctx.uniform(hq, lo=-2, hi=2)
     out = ctx.poisoned(b, nq, hq, DV, dtype=torch.bfloat16)
-    ctx.ops.swa_decode(*ctx.to(q, cache(k, cu, lens, r), cache(v, cu, lens, r), sink, seq_lens), out, b, nq, hq, hkv, r, DQK, DV)
+    ctx.ops.swa_decode(*ctx.to(q, cache(k, cu, lens, r), cache(v, cu, lens, r), sink, seq_lens), out, b, nq, hq, hkv, r)
     close("swa_decode", out, ref(WINDOW, sink), ATT_RTOL, ATT_ATOL)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from common import BF16_ULP, GROUP, Ctx, case, cdiv, close, quant_blocks, silu
+from common import BF16_ULP, Ctx, case, close, quant_blocks, silu
 
 T, K, N, E, TOPK = 5, 300, 70, 5, 2
 
@@ -33,7 +33,7 @@ def ids_with_edge_cases(ctx: Ctx) -> torch.Tensor:
 
 
 def squeeze(ts):
-    """Dense layers take the expert-free [N, K] weight and [NB, KB] scales."""
+    """Dense layers take the expert-free [N, K] weight and [cdiv(N, 128), cdiv(K, 128)] scales."""
     return tuple(t[0] for t in ts)
 
 
@@ -49,8 +49,7 @@ def linear_rows(ctx: Ctx):
             close(kernel, out, want, 0.0, atol(K))
             continue
         y = ctx.poisoned(T, N, dtype=torch.bfloat16)
-        extra = (cdiv(N, GROUP), cdiv(K, GROUP)) if fp8 else ()
-        getattr(ctx.ops, kernel)(*ctx.to(x, *squeeze(ts)), y, T, K, N, *extra)
+        getattr(ctx.ops, kernel)(*ctx.to(x, *squeeze(ts)), y, T, K, N)
         close(kernel, y, want.to(torch.bfloat16).double(), BF16_ULP, atol(K))
 
 
@@ -62,7 +61,7 @@ def gate_up_rows(ctx: Ctx):
         (tg, wg), (tu, wu) = weight(ctx, fp8, 1, f, h_), weight(ctx, fp8, 1, f, h_)
         out = ctx.poisoned(T, f, dtype=torch.bfloat16)
         if fp8:
-            ctx.ops.gate_up_rows_fp8(*ctx.to(x, tg[0][0], tu[0][0], tg[1][0], tu[1][0]), out, T, h_, f, cdiv(f, GROUP), cdiv(h_, GROUP))
+            ctx.ops.gate_up_rows_fp8(*ctx.to(x, tg[0][0], tu[0][0], tg[1][0], tu[1][0]), out, T, h_, f)
         else:
             ctx.ops.gate_up_rows_bf16(*ctx.to(x, tg[0][0], tu[0][0]), out, T, h_, f)
         x64 = x.double()
@@ -78,7 +77,7 @@ def moe_gate_up_rows(ctx: Ctx):
         (tg, wg), (tu, wu) = weight(ctx, fp8, E, f, h_), weight(ctx, fp8, E, f, h_)
         out = ctx.poisoned(T, TOPK, f, dtype=torch.bfloat16)
         if fp8:
-            ctx.ops.moe_gate_up_rows_fp8(*ctx.to(x, ids, tg[0], tu[0], tg[1], tu[1]), out, T, TOPK, h_, f, E, cdiv(f, GROUP), cdiv(h_, GROUP))
+            ctx.ops.moe_gate_up_rows_fp8(*ctx.to(x, ids, tg[0], tu[0], tg[1], tu[1]), out, T, TOPK, h_, f, E)
         else:
             ctx.ops.moe_gate_up_rows_bf16(*ctx.to(x, ids, tg[0], tu[0]), out, T, TOPK, h_, f, E)
         want = torch.zeros(T, TOPK, f, dtype=torch.float64)  # zeros where the id is outside [0, E)
@@ -100,7 +99,7 @@ def moe_down_rows(ctx: Ctx):
         tw, wd = weight(ctx, fp8, E, h_, f)
         out = ctx.poisoned(T, h_, dtype=torch.bfloat16)
         if fp8:
-            ctx.ops.moe_down_rows_fp8(*ctx.to(hin, ids, tw[0], tw[1], rw), out, T, TOPK, h_, f, E, cdiv(h_, GROUP), cdiv(f, GROUP))
+            ctx.ops.moe_down_rows_fp8(*ctx.to(hin, ids, tw[0], tw[1], rw), out, T, TOPK, h_, f, E)
         else:
             ctx.ops.moe_down_rows_bf16(*ctx.to(hin, ids, tw[0], rw), out, T, TOPK, h_, f, E)
         want = torch.zeros(T, h_, dtype=torch.float64)  # slots with ids outside [0, E) skipped

@@ -133,7 +133,7 @@ def verify_greedy(ctx: Ctx):
     draft[1, 2] += 1  # accepts 2
     draft[3, 3] += 1  # accepts 3; row 2 and 4 accept all 4
     acc, alen = ctx.poisoned(b, n + 1, dtype=torch.int32), ctx.poisoned(b, dtype=torch.int32)
-    ctx.ops.verify_greedy(*ctx.to(draft, target), acc, alen, b, n, n + 1)
+    ctx.ops.verify_greedy(*ctx.to(draft, target), acc, alen, b, n)
     want_acc, want_len = torch.full((b, n + 1), -1, dtype=torch.int32), torch.zeros(b, dtype=torch.int32)
     for r in range(b):
         i = 0
@@ -154,7 +154,7 @@ def verify_sample(ctx: Ctx):
     draft[::3, 1] = ctx.randint(0, v, (b + 2) // 3)
     draft[1::4, 0] = logits[1::4, 0].argmin(-1).int()
     acc, alen = ctx.poisoned(b, n + 1, dtype=torch.int32), ctx.poisoned(b, dtype=torch.int32)
-    ctx.ops.verify_sample(*ctx.to(draft, logits), acc, alen, b, n, n + 1, v, temp, top_k, top_p, seed, step)
+    ctx.ops.verify_sample(*ctx.to(draft, logits), acc, alen, b, n, v, temp, top_k, top_p, seed, step)
     got_acc, got_len = acc.cpu(), alen.cpu()
     checked = 0
     for r in range(b):

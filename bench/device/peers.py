@@ -140,11 +140,11 @@ def attention_rows(dev: str, s: Sizes, b: Bench, ops, flex) -> list[Row]:
         cu = torch.tensor([0, t], dtype=torch.int32, device=dev)
         out = torch.empty(t, hq, DV, dtype=torch.bfloat16, device=dev)
         if kind == "swa":
-            ours = lambda: ops.swa_prefill(q, k, v, sink, cu, cu, out, t, t, hq, hkv, DQK, DV, 2)
+            ours = lambda: ops.swa_prefill(q, k, v, sink, cu, cu, out, t, t, hq, hkv, 1)
             mask = lambda b_, h, qi, ki: (ki <= qi) & (qi - ki < WINDOW)
             pairs = sum(min(i + 1, WINDOW) for i in range(t))
         else:
-            ours = lambda: ops.global_prefill(q, k, v, cu, cu, out, t, t, hq, hkv, DQK, DV, 2)
+            ours = lambda: ops.global_prefill(q, k, v, cu, cu, out, t, t, hq, hkv, 1)
             mask = lambda b_, h, qi, ki: ki <= qi
             pairs = t * (t + 1) // 2
         bm = create_block_mask(mask, None, None, t, t, device=dev)
@@ -170,8 +170,8 @@ def attention_rows(dev: str, s: Sizes, b: Bench, ops, flex) -> list[Row]:
     out = torch.empty(bsz, 1, hq, DV, dtype=torch.bfloat16, device=dev)
 
     def ours():
-        ops.global_decode_partial(q, kc, vc, lens, acc, mx, sm, bsz, 1, hq, hkv, n, p, DQK, DV)
-        ops.decode_merge(acc, mx, sm, out, bsz, 1, hq, p, DV)
+        ops.global_decode_partial(q, kc, vc, lens, acc, mx, sm, bsz, 1, hq, hkv, n, p)
+        ops.decode_merge(acc, mx, sm, out, bsz, 1, hq, p)
 
     qf, kf, vf = q.transpose(1, 2).contiguous(), kc.transpose(1, 2).contiguous(), vc.transpose(1, 2).contiguous()
     peer = lambda: flex(qf, kf, vf, scale=DQK**-0.5, enable_gqa=True)
@@ -227,13 +227,13 @@ def grouped_rows(dev: str, s: Sizes, b: Bench, ops) -> list[Row]:
     row = Row("moe_gate_up_fp8", shape8)
     rows.append(row)
     peer = lambda: glu(torch._scaled_grouped_mm(xq, wguq.transpose(-2, -1), one(m), one(e, 2 * f), offs=offs, out_dtype=torch.bfloat16))
-    measure(row, b, lambda: ops.moe_gate_up_fp8(xq, xs, wgq, wuq, wgs, wgs, row_expert, hbuf, m, h, hg, e, f, fb), peer,
+    measure(row, b, lambda: ops.moe_gate_up_fp8(xq, xs, wgq, wuq, wgs, wgs, row_expert, hbuf, m, h, e, f), peer,
             "torch._scaled_grouped_mm + silu*mul", 2 * m * h * 2 * f, wguq.numel() + xq.numel() + 2 * hbuf.numel(), PEAK_FP8,
             compare=lambda: (hbuf, peer()))
     row = Row("moe_down_fp8", shape8)
     rows.append(row)
     peer = lambda: torch._scaled_grouped_mm(hq8, wdq.transpose(-2, -1), one(m), one(e, h), offs=offs, out_dtype=torch.bfloat16)
-    measure(row, b, lambda: ops.moe_down_fp8(hq8, hs, wdq, wds, row_expert, y, m, h, hb, e, f, fg), peer,
+    measure(row, b, lambda: ops.moe_down_fp8(hq8, hs, wdq, wds, row_expert, y, m, h, e, f), peer,
             "torch._scaled_grouped_mm", 2 * m * f * h, wdq.numel() + hq8.numel() + 2 * y.numel(), PEAK_FP8,
             compare=lambda: (y, peer()))
     return rows
@@ -259,7 +259,7 @@ def cast_rows(dev: str, s: Sizes, b: Bench, ops) -> list[Row]:
         return (xg / s_[..., None]).clamp(-448, 448).to(torch.float8_e4m3fn).view(t, k), s_
 
     row = Row("quant_act_e4m3", f"T={t} K={k}")
-    measure(row, b, lambda: ops.quant_act_e4m3(xa, q, sc, t, k, gq), peer, "torch ops (amax, div, cast)", 0, 3 * t * k + 4 * t * gq,
+    measure(row, b, lambda: ops.quant_act_e4m3(xa, q, sc, t, k), peer, "torch ops (amax, div, cast)", 0, 3 * t * k + 4 * t * gq,
             compare=lambda: (q.float(), peer()[0].float()))
     rows.append(row)
     return rows

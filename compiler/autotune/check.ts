@@ -1,7 +1,7 @@
 import type { DType } from '../ir/types.js';
 import { STORAGE_ONLY } from '../ir/types.js';
 import { unpackArray, type NarrowType } from '../ir/numerics.js';
-import type { HostArray } from '../../backends/common/args.js';
+import type { HostArray } from '../launch/args.js';
 
 const asNumbers = (dtype: DType, a: HostArray): ArrayLike<number> => (STORAGE_ONLY.has(dtype) ? unpackArray(dtype as NarrowType, a) : a);
 

@@ -2,11 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Kernel } from '../ir/nodes.js';
 import { COMPILER_VERSION } from '../version.js';
-import { irHash } from '../compile.js';
-import { nextPow2 } from './bucket.js';
-import { readDb, TuningDbError, type TuningEntry, type TuningFile } from './dbFile.js';
-
-export { isResult, readDb, TuningDbError, type Measurement, type TuningEntry, type TuningFile } from './dbFile.js';
+import { irHash } from '../ir/hash.js';
+import { nextPow2 } from '../launch/variants.js';
+import { readDb, TuningDbError, type TuningEntry, type TuningFile } from '../tuning/dbFile.js';
 
 export function bucketOf(k: Kernel, dims: Readonly<Record<string, number>>): Record<string, number> {
   return Object.fromEntries(k.scalars.filter((s) => s.isDim).map((s) => [s.name, nextPow2(dims[s.name])]));

@@ -6,34 +6,23 @@ import path from 'node:path';
 import type { Kernel } from '../ir/nodes.js';
 import { BYTES } from '../ir/types.js';
 import { compileKernel } from '../compile.js';
-import { PACKAGE_ROOT as REPO_ROOT } from '../package-root.js';
-import { CompileError } from '../frontend/errors.js';
+import { PACKAGE_ROOT as REPO_ROOT } from '../common/package-root.js';
+import { CompileError } from '../common/errors.js';
 import type { TunableChoice } from '../passes/specialise.js';
-import { HOST_ARRAY, type HostArray } from '../../backends/common/args.js';
+import { HOST_ARRAY, type HostArray } from '../launch/args.js';
 import { parsePtxas } from '../../backends/cuda/ptxas.js';
 import { CUDA_TYPE } from '../codegen/cuda/emitCuda.js';
 import { buildInputs } from './presets.js';
 import { compareOutputs } from './check.js';
 import { choiceKey } from './space.js';
-import type { Measurement } from './db.js';
+import type { Measurement } from '../tuning/dbFile.js';
 import { checkMeasureOptions, type MeasureOptions } from './measure.js';
+import { elementCount, evalSize, foldSize } from '../ir/size.js';
+import type { SizeExpr } from '../ir/nodes.js';
+import { sizeToCpp } from '../codegen/cuda/sizeCpp.js';
 
 const NVCC = process.env.NVCC ?? 'nvcc';
 const INCLUDE = path.join(REPO_ROOT, 'backends/cuda/include');
-
-/** The NVIDIA GPU this process would tune on, or undefined (no driver, no GPU). */
-export function cudaDevice(): { fingerprint: string; description: string; name: string; computeCapability: string; driver: string } | undefined {
-  try {
-    const line = execFileSync('nvidia-smi', ['--query-gpu=name,compute_cap,driver_version', '--format=csv,noheader'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n')[0];
-    const [name, computeCapability, driver] = line.split(',').map((s) => s.trim());
-    if (!name) return undefined;
-    const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
-    const hash = createHash('sha256').update(line).digest('hex').slice(0, 8);
-    return { fingerprint: `cuda-${slug}-sm${computeCapability.replace('.', '')}-${hash}`, description: line, name, computeCapability, driver };
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * Times CUDA variants on the local GPU: each candidate is built with nvcc into a small
@@ -111,7 +100,7 @@ export class CudaMeasurer {
     const out: Record<string, HostArray> = {};
     let off = 0;
     for (const t of this.k.tensors.filter((x) => x.access !== 'read')) {
-      const n = t.shape.reduce((p, d) => p * this.dims[d], 1);
+      const n = evalSize(elementCount(t.shape), { ...this.k.consts, ...this.dims });
       const a = HOST_ARRAY[t.dtype as keyof typeof HOST_ARRAY].create(n);
       new Uint8Array(a.buffer).set(bytes.subarray(off, off + a.byteLength));
       off += a.byteLength;
@@ -125,7 +114,7 @@ export class CudaMeasurer {
 
 /** main(): argv = inputs file, outputs file, scalars in manifest order. */
 function benchmarkMain(k: Kernel, launcher: string, reps: number): string {
-  const size = (shape: readonly string[]) => shape.map((d) => `static_cast<size_t>(${d})`).join(' * ');
+  const size = (shape: readonly SizeExpr[]) => `static_cast<size_t>(${sizeToCpp(foldSize(elementCount(shape), k.consts), (n) => n)})`;
   const lines = [
     '#include <algorithm>', '#include <cstdio>', '#include <cstdlib>', '#include <vector>',
     '#define CHECK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { std::fprintf(stderr, "%s: %s\\n", #x, cudaGetErrorString(e_)); std::exit(3); } } while (0)',

@@ -2,14 +2,16 @@ import type { Kernel } from '../ir/nodes.js';
 import type { DType } from '../ir/types.js';
 import { compileKernel } from '../compile.js';
 import type { TunableChoice } from '../passes/specialise.js';
-import { CompileError } from '../frontend/errors.js';
+import { CompileError } from '../common/errors.js';
 import type { GpuContext } from '../../backends/webgpu/device.js';
 import { WebGpuRuntime, type DeviceTensor } from '../../backends/webgpu/runtime.js';
-import type { HostArray } from '../../backends/common/args.js';
+import type { HostArray } from '../launch/args.js';
 import { buildInputs } from './presets.js';
 import { compareOutputs } from './check.js';
-import type { Measurement } from './db.js';
+import type { Measurement } from '../tuning/dbFile.js';
 import { checkMeasureOptions, type MeasureOptions } from './measure.js';
+import { elementCount, evalSize } from '../ir/size.js';
+import type { SizeExpr } from '../ir/nodes.js';
 
 /**
  * Times kernel variants on one WebGPU device for one shape: inputs random and resident,
@@ -70,8 +72,8 @@ export class WebGpuMeasurer {
     }
   }
 
-  private count(shape: readonly string[]): number {
-    return shape.reduce((p, d) => p * this.dims[d], 1);
+  private count(shape: readonly SizeExpr[]): number {
+    return evalSize(elementCount(shape), { ...this.k.consts, ...this.dims });
   }
 
   private async timeOnce(rt: WebGpuRuntime, tensors: Record<string, DeviceTensor>): Promise<number> {

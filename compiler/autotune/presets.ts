@@ -1,7 +1,8 @@
 import type { Kernel } from '../ir/nodes.js';
 import type { DType } from '../ir/types.js';
 import { packArray, type NarrowType } from '../ir/numerics.js';
-import { HOST_ARRAY, type HostArray } from '../../backends/common/args.js';
+import { HOST_ARRAY, type HostArray } from '../launch/args.js';
+import { elementCount, evalSize } from '../ir/size.js';
 
 export type PresetName = 'tiny' | 'mimo-v2-flash';
 
@@ -11,7 +12,7 @@ export type PresetName = 'tiny' | 'mimo-v2-flash';
  * `mimo-v2-flash` is what the model runs (prefill and decode shapes), for real GPUs.
  */
 export const PRESETS: Record<string, Record<PresetName, readonly Record<string, number>[]>> = {
-  swiglu: { tiny: [{ T: 4, F: 2048 }], 'mimo-v2-flash': [{ T: 4096, F: 2048 }, { T: 8, F: 16384 }] },
+  swiglu: { tiny: [{ N: 4 * 2048 }], 'mimo-v2-flash': [{ N: 4096 * 2048 }, { N: 8 * 16384 }] },
   rmsnorm: { tiny: [{ T: 4, D: 4096 }], 'mimo-v2-flash': [{ T: 4096, D: 4096 }, { T: 8, D: 4096 }] },
   softmax: { tiny: [{ R: 8, N: 1024 }], 'mimo-v2-flash': [{ R: 4096, N: 4096 }] },
   gemm_f32: { tiny: [{ M: 128, N: 128, K: 128 }], 'mimo-v2-flash': [{ M: 4096, N: 4096, K: 4096 }, { M: 8, N: 4096, K: 4096 }] },
@@ -41,7 +42,7 @@ export function buildInputs(k: Kernel, dims: Readonly<Record<string, number>>): 
   if (custom) return custom(dims);
   const out: Record<string, HostArray> = {};
   k.tensors.forEach((t, i) => {
-    const n = t.shape.reduce((p, d) => p * dims[d], 1);
+    const n = evalSize(elementCount(t.shape), { ...k.consts, ...dims });
     if (t.access !== 'read') out[t.name] = HOST_ARRAY[t.dtype as Exclude<DType, 'bool'>].create(n);
     else if (t.dtype === 'f32') out[t.name] = randomValues(n, 17 + i);
     else if (t.dtype === 'i32' || t.dtype === 'u32') throw new InputsError(`kernel ${k.name}: integer input '${t.name}' has no input builder (INPUTS in compiler/autotune/presets.ts); the autotuner fills only float inputs with random values`);

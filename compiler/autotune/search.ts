@@ -1,6 +1,6 @@
 import type { TunableChoice } from '../passes/specialise.js';
 import { choiceKey, type Candidate } from './space.js';
-import type { Measurement } from './db.js';
+import type { Measurement } from '../tuning/dbFile.js';
 
 /** Spaces up to this many legal configurations are searched exhaustively. */
 export const EXHAUSTIVE_LIMIT = 32;

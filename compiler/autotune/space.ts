@@ -1,10 +1,10 @@
 import type { Kernel } from '../ir/nodes.js';
+import type { LoweredKernel } from '../ir/lowered.js';
 import { evalSize } from '../ir/size.js';
-import { lowerForTarget } from '../pipeline.js';
-import { CAPS, type TargetCaps, type TargetName } from '../target.js';
-import { CompileError } from '../frontend/errors.js';
+import { lowerForTarget } from '../passes/pipeline.js';
+import { CAPS, type TargetCaps, type TargetName } from '../common/target.js';
+import { CompileError } from '../common/errors.js';
 import type { TunableChoice } from '../passes/specialise.js';
-import { BYTES } from '../ir/types.js';
 
 export interface Candidate {
   readonly choice: TunableChoice;
@@ -49,9 +49,8 @@ export function candidates(k: Kernel, target: TargetName, caps: TargetCaps = CAP
  * invocation limit (latency hiding) and use little workgroup memory per thread (more
  * resident workgroups). It orders the search; measurements decide.
  */
-function costModel(k: Kernel, caps: TargetCaps): number {
-  const threads = k.workgroup.reduce((a, w) => a * (w.k === 'num' ? w.v : 1), 1);
-  const shared = k.shared.reduce((a, s) => a + (s.size.k === 'num' ? s.size.v : 0) * (caps.packNarrowTypes ? 4 : BYTES[s.dtype]), 0);
+function costModel(k: LoweredKernel, caps: TargetCaps): number {
+  const { threads, sharedBytes } = k.facts;
   const occupancy = threads / caps.maxInvocations;
-  return Math.abs(Math.log2(occupancy * 2)) + shared / caps.maxWorkgroupStorage;
+  return Math.abs(Math.log2(occupancy * 2)) + sharedBytes / caps.maxWorkgroupStorage;
 }

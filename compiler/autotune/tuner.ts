@@ -2,7 +2,8 @@ import type { Kernel } from '../ir/nodes.js';
 import type { TunableChoice } from '../passes/specialise.js';
 import { candidates, choiceKey } from './space.js';
 import { search, bestOf } from './search.js';
-import { bucketOf, entryFor, entryKey, saveDb, type Measurement, type TuningFile } from './db.js';
+import { bucketOf, entryFor, entryKey, saveDb } from './db.js';
+import type { Measurement, TuningFile } from '../tuning/dbFile.js';
 
 export interface Measurer {
   measure(choice: TunableChoice): Promise<Measurement>;

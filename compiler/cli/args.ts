@@ -7,8 +7,8 @@
  */
 import fs from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { CompileError, CompileErrors } from '../frontend/errors.js';
-import { KernelArgError } from '../../backends/common/args.js';
+import { CompileError, CompileErrors } from '../common/errors.js';
+import { KernelArgError } from '../launch/args.js';
 
 /** The command line is wrong: exit 2. */
 export class UsageError extends Error {}

@@ -4,6 +4,7 @@ import type { Kernel } from '../ir/nodes.js';
 import { InputsError, PRESETS, type PresetName } from '../autotune/presets.js';
 import type { TuneRow } from '../autotune/tuner.js';
 import { ProgressBar } from '../autotune/progress.js';
+import { TuningDbError } from '../tuning/dbFile.js';
 import { choiceFlag, CliError, intFlag, numFlag, parseCliArgs, runCli, UsageError } from './args.js';
 import { parseShape, readShapes, shapesFor, type Shape } from './shapes.js';
 
@@ -59,9 +60,9 @@ async function main(argv: string[]): Promise<number> {
   if (positionals.length && values.preset !== undefined) throw new UsageError('--preset names shapes of the package\'s own ops; for your kernel files give --shape or --shapes');
   if (positionals.length && !given.length) throw new UsageError('your kernel files need shapes to tune at: give --shape SYM=N,... or --shapes FILE.json');
   // The compiler and the device are loaded once the command line is known to be good.
-  const [{ selectKernels }, { loadDb, TuningDbError }, { tuneKernel }, { candidates }, { WebGpuMeasurer }, { CudaMeasurer, cudaDevice }, { webgpuFingerprint }, { describeGpu, getGpu }] = await Promise.all([
+  const [{ selectKernels }, { loadDb }, { tuneKernel }, { candidates }, { WebGpuMeasurer }, { CudaMeasurer }, { cudaDevice }, { webgpuFingerprint }, { describeGpu, getGpu }] = await Promise.all([
     import('./select.js'), import('../autotune/db.js'), import('../autotune/tuner.js'), import('../autotune/space.js'),
-    import('../autotune/measureWebgpu.js'), import('../autotune/measureCuda.js'), import('../autotune/fingerprint.js'), import('../../backends/webgpu/device.js'),
+    import('../autotune/measureWebgpu.js'), import('../autotune/measureCuda.js'), import('../../backends/cuda/fingerprint.js'), import('../../backends/webgpu/fingerprint.js'), import('../../backends/webgpu/device.js'),
   ]);
   const jobs = selectJobs(selectKernels(positionals, values.ops), values.ops, given, preset);
   const cuda = target === 'cuda' ? cudaDevice() : undefined;

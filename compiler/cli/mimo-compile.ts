@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { EmitTarget } from '../compile.js';
-import { readDb, TuningDbError, type TuningFile } from '../autotune/dbFile.js';
+import { readDb, TuningDbError, type TuningFile } from '../tuning/dbFile.js';
 import { COMPILER_VERSION } from '../version.js';
 import { choiceFlag, parseCliArgs, runCli, UsageError } from './args.js';
 import { mergePartial } from './merge.js';
@@ -9,7 +9,7 @@ import { CUDA_ARCHS, type CudaArch } from '../codegen/cuda/arch.js';
 
 // The compiler (ts-morph and the TypeScript checker) is loaded once the command line is
 // known to be good: a usage error comes back at once.
-const compiler = () => Promise.all([import('../compile.js'), import('./select.js'), import('../pipeline.js'), import('../ir/printer.js')]);
+const compiler = () => Promise.all([import('../compile.js'), import('./select.js'), import('../passes/pipeline.js'), import('../ir/printer.js')]);
 
 const HELP = `mimo-compile — compile mimo-kc DSL kernels to WGSL and CUDA C++
 

@@ -1,4 +1,4 @@
-import type { Kernel } from '../ir/nodes.js';
+import type { KernelBase } from '../ir/nodes.js';
 import type { DType } from '../ir/types.js';
 
 export interface UniformField { readonly name: string; readonly dtype: DType; readonly offset: number }
@@ -13,7 +13,7 @@ export interface BindingLayout {
  * emitter, the manifest and the runtime: tensors in parameter order, then the uniform
  * block. All scalars are 4 bytes, so offsets are 4*i; the block is padded to 16 bytes.
  */
-export function bindingLayout(k: Kernel): BindingLayout {
+export function bindingLayout(k: KernelBase): BindingLayout {
   const tensors = k.tensors.map((t, i) => ({ name: t.name, binding: i }));
   if (!k.scalars.length) return { tensors };
   const fields = k.scalars.map((s, i) => ({ name: s.name, dtype: s.dtype, offset: 4 * i }));

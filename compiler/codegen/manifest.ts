@@ -1,7 +1,8 @@
 import { initialisedBy, type Kernel, type Precondition, type SizeExpr, type TensorParam } from '../ir/nodes.js';
+import type { LoweredKernel } from '../ir/lowered.js';
 import type { DType } from '../ir/types.js';
 import { BYTES } from '../ir/types.js';
-import { foldSize, sizeToString } from '../ir/size.js';
+import { elementCount, sizeToString } from '../ir/size.js';
 import { forEachExpr, forEachStmt } from '../ir/walk.js';
 import { bindingLayout, type UniformField } from './layout.js';
 import { kernelSymbol, launcherSymbol } from './cuda/emitCuda.js';
@@ -15,8 +16,13 @@ export interface ManifestBinding {
   readonly binding: number;
   readonly name: string;
   readonly dtype: DType;
-  /** Dimension symbols, outermost first. */
+  /**
+   * Dimensions, outermost first, as formulas of shape symbols: `T`, `192`, `cdiv(K, 128)`
+   * (compile-time consts folded in); `shapeExpr` is the same as trees. A launch gives the
+   * shape symbols as scalars; every dimension is then known.
+   */
   readonly shape: readonly string[];
+  readonly shapeExpr: readonly SizeExpr[];
   /** Always 'row-major': the last dimension is contiguous, no padding or strides. */
   readonly layout: 'row-major';
   /**
@@ -59,8 +65,6 @@ export interface ManifestKernel {
    * breaks one runs but gives a wrong answer, so runtimes refuse it before dispatch.
    */
   readonly requires: readonly Precondition[];
-  /** Shape symbols fixed by others (`"G": "cdiv(K, 128)"`), from the `==` preconditions. */
-  readonly derived: Readonly<Record<string, string>>;
   readonly workgroupSize: readonly [number, number, number];
   /** Workgroups per dimension, e.g. "cdiv(N, 32)"; `gridExpr` is the same as a tree. */
   readonly grid: readonly string[];
@@ -83,28 +87,25 @@ export interface ManifestKernel {
   readonly kernelSymbol?: string;
 }
 
-export function manifestEntry(k: Kernel, target: 'wgsl' | 'cuda', file: string, irHash: string, tunableSpace: Kernel['tunables']): ManifestKernel {
-  const wg = [...k.workgroup.map((w) => (w.k === 'num' ? w.v : 1)), 1, 1].slice(0, 3) as [number, number, number];
+export function manifestEntry(k: LoweredKernel, target: 'wgsl' | 'cuda', file: string, irHash: string, tunableSpace: Kernel['tunables']): ManifestKernel {
   const grid = [...k.grid, { k: 'num', v: 1 } as SizeExpr, { k: 'num', v: 1 } as SizeExpr].slice(0, 3);
   const layout = bindingLayout(k);
   const chosen = Object.fromEntries(tunableSpace.map((t) => [t.name, k.consts[t.name]]));
-  const sharedBytes = k.shared.reduce((a, s) => a + (s.size.k === 'num' ? s.size.v : 0) * (target === 'wgsl' ? 4 : BYTES[s.dtype]), 0);
   const base = {
     name: k.name, doc: k.doc, source: k.file, file, irHash,
     tunables: chosen,
     tunableSpace: Object.fromEntries(tunableSpace.map((t) => [t.name, t.values])),
-    workgroupSize: wg,
+    workgroupSize: k.workgroup,
     grid: grid.map(sizeToString),
     gridExpr: grid,
-    sharedBytes,
+    sharedBytes: k.facts.sharedBytes,
     consts: Object.fromEntries(Object.entries(k.consts).filter(([n]) => !(n in chosen))),
     requires: k.requires,
-    derived: derivedSizes(k),
     bindings: k.tensors.map((t, i): ManifestBinding => {
       const bytes = bufferBytes(t, target);
       const init = initialisedBy(t);
       return {
-        binding: layout.tensors[i].binding, name: t.name, dtype: t.dtype, shape: t.shape, layout: 'row-major',
+        binding: layout.tensors[i].binding, name: t.name, dtype: t.dtype, shape: t.shape.map(sizeToString), shapeExpr: t.shape, layout: 'row-major',
         access: t.access === 'write' && readsBack(k, t.name) ? 'readwrite' : t.access,
         ...(init ? { initialisedBy: init } : {}),
         bytes: sizeToString(bytes), bytesExpr: bytes,
@@ -118,7 +119,7 @@ export function manifestEntry(k: Kernel, target: 'wgsl' | 'cuda', file: string, 
 }
 
 /** Whether the lowered code loads from a buffer it writes (read-back, atomics, packed read-modify-write). */
-function readsBack(k: Kernel, buf: string): boolean {
+function readsBack(k: LoweredKernel, buf: string): boolean {
   let found = false;
   forEachExpr(k.body, (e) => {
     if ((e.k === 'load' || e.k === 'loadWord') && e.buf === buf) found = true;
@@ -131,7 +132,7 @@ function readsBack(k: Kernel, buf: string): boolean {
 
 /** Element count times element size; WGSL binds whole u32 words and never 0 bytes. */
 function bufferBytes(t: TensorParam, target: 'wgsl' | 'cuda'): SizeExpr {
-  const elems = t.shape.map((d): SizeExpr => ({ k: 'sym', name: d })).reduce((a, b) => ({ k: 'op', op: '*', a, b }));
+  const elems = elementCount(t.shape);
   const num = (v: number): SizeExpr => ({ k: 'num', v });
   if (target === 'cuda') return { k: 'op', op: '*', a: elems, b: num(BYTES[t.dtype]) };
   const words: SizeExpr = BYTES[t.dtype] === 4 ? elems : { k: 'op', op: 'cdiv', a: { k: 'op', op: '*', a: elems, b: num(BYTES[t.dtype]) }, b: num(4) };
@@ -142,16 +143,3 @@ function packing(perWord: number): { perWord: number; order: string } {
   const bits = 32 / perWord;
   return { perWord, order: `little-endian: element i is bits ${bits}*(i%${perWord}) .. ${bits}*(i%${perWord})+${bits - 1} of u32 word floor(i/${perWord})` };
 }
-
-/** `X == formula` for a shape symbol X that the formula does not mention, with the consts folded in. */
-function derivedSizes(k: Kernel): Record<string, string> {
-  const dims = new Set(k.scalars.filter((s) => s.isDim).map((s) => s.name));
-  const out: Record<string, string> = {};
-  for (const r of k.requires) {
-    if (r.rel !== '==' || r.lhs.k !== 'sym' || !dims.has(r.lhs.name) || mentions(r.rhs, r.lhs.name)) continue;
-    out[r.lhs.name] = sizeToString(foldSize(r.rhs, k.consts));
-  }
-  return out;
-}
-
-const mentions = (e: SizeExpr, name: string): boolean => (e.k === 'sym' ? e.name === name : e.k === 'op' && (mentions(e.a, name) || mentions(e.b, name)));

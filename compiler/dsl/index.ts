@@ -20,15 +20,33 @@ export type u32 = Scalar<'u32'>;
 export type bool = boolean;
 export type DslScalar = f32 | f16 | bf16 | fp8e4m3 | fp8e5m2 | i32 | u32;
 
-/** A read-only tensor in global memory; `Shape` names its dimensions, outermost first. */
-export interface Tensor<E extends DslScalar, Shape extends readonly string[]> {
-  readonly [index: number]: E;
-  readonly __shape?: Shape;
+/**
+ * One dimension of a tensor's shape: a number literal (`192`), or a string naming a shape
+ * symbol (`'T'`: a runtime i32 the caller gives), a const, or a formula of them
+ * (`'cdiv(K, 128)'`, `'B + 1'`) that the runtime checks at launch.
+ */
+export type Dim = string | number;
+export type Shape = readonly Dim[];
+/** What `x[i]` gives: an element of a 1-D tensor, a view of the remaining dimensions otherwise. */
+type Indexed<E, S extends Shape, View> = S extends readonly [Dim, Dim, ...Dim[]] ? View : E;
+type Rest<S extends Shape> = S extends readonly [Dim, ...infer R extends Shape] ? R : S;
+
+/**
+ * A read-only tensor in global memory; `S` names its dimensions, outermost first. Index
+ * it by dimension (`q[t][h][d]`, row-major: the compiler computes the offset), or through
+ * `.flat[i]` as one array of all its elements. A helper parameter typed with a shape tuple
+ * takes a tensor or view of that rank; one typed `Shape` takes it flat.
+ */
+export interface Tensor<E extends DslScalar, S extends Shape> {
+  readonly [index: number]: Indexed<E, S, Tensor<E, Rest<S>>>;
+  readonly flat: Tensor<E, [Dim]>;
+  readonly __shape?: S;
 }
 /** A tensor the kernel writes, every element of it (and may read back): the caller need not initialise it. */
-export interface Out<E extends DslScalar, Shape extends readonly string[]> {
-  [index: number]: E;
-  readonly __shape?: Shape;
+export interface Out<E extends DslScalar, S extends Shape> {
+  [index: number]: Indexed<E, S, Out<E, Rest<S>>>;
+  readonly flat: Out<E, [Dim]>;
+  readonly __shape?: S;
   readonly __writable?: true;
 }
 /**
@@ -36,17 +54,22 @@ export interface Out<E extends DslScalar, Shape extends readonly string[]> {
  * the elements it does not write keep the caller's values, so the caller initialises it.
  * Kernel parameters only; helpers take it as Out.
  */
-export interface InOut<E extends DslScalar, Shape extends readonly string[]> extends Out<E, Shape> {
+export interface InOut<E extends DslScalar, S extends Shape> extends Out<E, S> {
   readonly __inPlace?: true;
 }
-/** A workgroup (CUDA: block) shared array; its size must be a compile-time constant. */
-export interface Shared<E extends DslScalar> {
-  [index: number]: E;
+/**
+ * A workgroup (CUDA: block) shared array, `shared(f32, BQ, 192)`: sizes are compile-time
+ * constants; indexed per dimension like a tensor (`Qs[r][d]`), or `.flat[i]`.
+ */
+export interface Shared<E extends DslScalar, S extends readonly number[] = [number]> {
+  [index: number]: Indexed<E, S, Shared<E, Rest<S> & readonly number[]>>;
+  readonly flat: Shared<E>;
   readonly __shared?: true;
 }
-/** A per-thread array (registers when its indices fold to constants). */
-export interface Local<E extends DslScalar> {
-  [index: number]: E;
+/** A per-thread array (registers when its indices fold to constants), `local(f32, BQ)`. */
+export interface Local<E extends DslScalar, S extends readonly number[] = [number]> {
+  [index: number]: Indexed<E, S, Local<E, Rest<S> & readonly number[]>>;
+  readonly flat: Local<E>;
   readonly __local?: true;
 }
 /** A 16x16 f32 accumulator tile owned by one warp of 32 threads; its per-thread layout is the compiler's. */
@@ -84,8 +107,10 @@ export declare const localIndex: i32;
 export declare const subgroupLane: i32;
 export declare const subgroupSize: i32;
 
-export declare function shared<E extends DslScalar>(dtype: ScalarCtor<E>, size: number): Shared<E>;
-export declare function local<E extends DslScalar>(dtype: ScalarCtor<E>, size: number): Local<E>;
+/** A shared array of the given dimensions (one or more compile-time sizes). */
+export declare function shared<E extends DslScalar, S extends number[]>(dtype: ScalarCtor<E>, ...dims: S): Shared<E, S>;
+/** A per-thread array of the given dimensions (one or more compile-time sizes). */
+export declare function local<E extends DslScalar, S extends number[]>(dtype: ScalarCtor<E>, ...dims: S): Local<E, S>;
 /** Waits for every thread of the workgroup; shared-memory writes before it are visible after it. */
 export declare function barrier(): void;
 
@@ -108,8 +133,8 @@ export declare function subgroupAdd<T extends number>(x: T): T;
 export declare function subgroupMax<T extends number>(x: T): T;
 export declare function subgroupShuffleXor<T extends number>(x: T, laneMask: number): T;
 
-export declare function atomicAdd(buf: Out<i32 | u32, readonly string[]> | Shared<i32 | u32>, index: number, value: number): number;
-export declare function atomicMax(buf: Out<i32 | u32, readonly string[]> | Shared<i32 | u32>, index: number, value: number): number;
+export declare function atomicAdd(buf: Out<i32 | u32, [Dim]> | Shared<i32 | u32>, index: number, value: number): number;
+export declare function atomicMax(buf: Out<i32 | u32, [Dim]> | Shared<i32 | u32>, index: number, value: number): number;
 
 /** A zeroed 16x16 f32 accumulator for the calling warp. */
 export declare function fragment(): Fragment;
@@ -159,8 +184,9 @@ export interface KernelConfig<C> {
   /**
    * Launch preconditions, checked before every dispatch: comparisons (<, <=, >, >=, ===,
    * !==) of size formulas over shape symbols, runtime scalars and consts, joined by &&.
-   * Declare what a launch must satisfy to give a right answer (`c.R >= c.WINDOW - 1 + c.NQ`);
-   * `c.X === formula` for a shape symbol X also states X as a derived size.
+   * Declare what a launch must satisfy to give a right answer (`c.R >= c.WINDOW - 1 + c.NQ`).
+   * A size that follows from others is a formula in the tensor's shape (`'cdiv(K, 128)'`), not
+   * a symbol with a precondition.
    */
   readonly requires?: (c: C) => readonly boolean[];
   /** Fixed compile-time constants. */

@@ -3,9 +3,11 @@ import type { DType } from '../ir/types.js';
 import { DTYPES } from '../ir/types.js';
 import type { Precondition, ScalarParam, SizeExpr, TensorParam, Tunable } from '../ir/nodes.js';
 import { errorAt, dslName, locOf, numericValue } from './source.js';
-import { CompileError } from './errors.js';
+import { CompileError } from '../common/errors.js';
 import { lowerConstraint, lowerSizeExpr } from './sizeExpr.js';
 import { lowerRequires } from './requires.js';
+import { parseDimFormula } from './dimFormula.js';
+import { sizeSymbols } from '../ir/size.js';
 
 export type KernelBody = ArrowFunction | FunctionExpression;
 
@@ -75,7 +77,7 @@ function parseKernel(name: string, call: Node & { getArguments(): Node[] }): Ker
 
   const tensors: TensorParam[] = [];
   for (const p of params.slice(0, -1)) tensors.push(parseTensorParam(p));
-  const dims = new Set(tensors.flatMap((t) => t.shape));
+  const dims = new Set(tensors.flatMap((t) => t.shape.flatMap((d) => [...sizeSymbols(d)])));
 
   const tunables = parseTunables(cfgNode);
   const consts = parseConsts(cfgNode);
@@ -105,6 +107,10 @@ function parseKernel(name: string, call: Node & { getArguments(): Node[] }): Ker
     }
   }
   for (const d of dims) if (!ctxKinds.has(d)) throw errorAt(ctxType, `shape symbol '${d}' is missing from the context type`, `add '${d}: i32'`);
+  for (const t of tensors) {
+    const tunable = t.shape.flatMap((d) => [...sizeSymbols(d)]).find((n) => tunables.some((x) => x.name === n));
+    if (tunable) throw errorAt(params.find((p) => p.getName() === t.name)!, `tensor '${t.name}': dimension uses tunable '${tunable}'`, 'a tensor\'s size must not depend on the tiling: use shape symbols, consts and literals');
+  }
   for (const t of tunables) if (!ctxKinds.has(t.name)) throw errorAt(ctxType, `tunable '${t.name}' is missing from the context type`, `add '${t.name}: i32'`);
   for (const c of Object.keys(consts)) if (!ctxKinds.has(c)) throw errorAt(ctxType, `const '${c}' is missing from the context type`);
   checkConstValues(cfgNode, consts, tunables, ctxTypes);
@@ -142,13 +148,25 @@ function parseTensorParam(p: Node & { getName(): string; getTypeNode(): TypeNode
   const dtype = dtypeOfTypeNode(dt, `tensor '${p.getName()}'`, p);
   if (dtype === 'bool') throw errorAt(dt, 'tensors of bool are not supported', 'use i32 or u32');
   if (!shapeNode || !Node.isTupleTypeNode(shapeNode)) throw errorAt(t, `tensor '${p.getName()}' needs a shape tuple like ['T', 'D']`);
-  const shape = shapeNode.getElements().map((e) => {
-    const lit = Node.isLiteralTypeNode(e) ? e.getLiteral() : undefined;
-    if (!lit || !Node.isStringLiteral(lit)) throw errorAt(e, 'shape dimensions are string literals naming shape symbols');
-    return lit.getLiteralValue();
-  });
+  const shape = shapeNode.getElements().map((e) => parseDim(Node.isNamedTupleMember(e) ? e.getTypeNode() : e, p.getName()));
   if (shape.length === 0) throw errorAt(shapeNode, 'tensors need at least one dimension');
   return { name: p.getName(), dtype, shape, access: kind === 'Out' ? 'write' : kind === 'InOut' ? 'readwrite' : 'read' };
+}
+
+/** One dimension of a shape tuple: a literal size (`192`), or a string naming a symbol or a formula (`'cdiv(K, 128)'`). */
+function parseDim(e: TypeNode, tensor: string): SizeExpr {
+  const lit = Node.isLiteralTypeNode(e) ? e.getLiteral() : undefined;
+  if (lit && Node.isNumericLiteral(lit)) {
+    const v = numericValue(lit);
+    if (!Number.isInteger(v) || v < 1) throw errorAt(e, `tensor '${tensor}': a literal dimension must be a positive integer, got ${lit.getText()}`);
+    return { k: 'num', v };
+  }
+  if (!lit || !Node.isStringLiteral(lit)) throw errorAt(e, `tensor '${tensor}': a dimension is a number literal (192) or a string naming a shape symbol, a const or a formula ('T', 'cdiv(K, 128)')`);
+  try {
+    return parseDimFormula(lit.getLiteralValue());
+  } catch (err) {
+    throw errorAt(e, `tensor '${tensor}': ${(err as Error).message}`, "formulas use shape symbols, consts, integer literals, + - * / %, cdiv(a, b), min and max");
+  }
 }
 
 /** `requires` may name every context member: runtime scalars too, since the host checks it with their values. */
@@ -257,6 +275,7 @@ function configProperty(cfg: ObjectLiteralExpression, key: string): Node | undef
 /** Follows `type Ctx = { ... }` so a context type can be shared by several kernels. */
 function resolveTypeAlias(t: TypeNode | undefined): TypeNode | undefined {
   if (!t || !Node.isTypeReference(t)) return t;
-  const decl = t.getTypeName().getSymbol()?.getDeclarations()[0];
+  const sym = t.getTypeName().getSymbol();
+  const decl = (sym?.isAlias() ? sym.getAliasedSymbol() : sym)?.getDeclarations()[0];
   return decl && Node.isTypeAliasDeclaration(decl) ? resolveTypeAlias(decl.getTypeNode()) : t;
 }

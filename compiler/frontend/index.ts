@@ -1,9 +1,15 @@
 import { Node, type Diagnostic, type SourceFile } from 'ts-morph';
 import type { Kernel } from '../ir/nodes.js';
-import { CompileError, CompileErrors } from './errors.js';
+import { CompileError, CompileErrors } from '../common/errors.js';
 import { findKernels } from './declaration.js';
-import { Lowerer } from './lowering.js';
+import { Lowerer, type LowerFns } from './lowering.js';
 import { lowerStatements } from './lowerStmt.js';
+import { lowerExpr } from './lowerExpr.js';
+import { lowerCall } from './lowerCall.js';
+import { tensorRef } from './refs.js';
+
+/** The lowering functions reach each other through the Lowerer, so lowerExpr, lowerCall and lowerStmt import one way. */
+const FNS: LowerFns = { expr: lowerExpr, call: lowerCall, statements: lowerStatements };
 import { checkNesting } from './nesting.js';
 import { getProject, loadSource, loadSourceText, locAtPos, locOf, relFile } from './source.js';
 
@@ -45,7 +51,7 @@ function lowerChecked(sf: SourceFile): Kernel[] {
   try {
     for (const decl of findKernels(sf)) {
       try {
-        const L = new Lowerer(decl);
+        const L = new Lowerer(decl, FNS, (t) => tensorRef(decl, t));
         const body = decl.body.getBody();
         const stmts = L.block(() => {
           if (Node.isBlock(body)) lowerStatements(L, body.getStatements());

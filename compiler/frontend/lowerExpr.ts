@@ -1,10 +1,11 @@
 import { Node, SyntaxKind } from 'ts-morph';
 import type { BinOp, Builtin, Expr } from '../ir/nodes.js';
 import { isFloat } from '../ir/types.js';
-import type { Lowerer, Val } from './lowering.js';
+import type { Binding, Lowerer, Val } from './lowering.js';
 import { dslName, locOf, numericValue } from './source.js';
-import { coerce, concrete, requireArith, requireBool, requireInt, unify } from './typing.js';
-import { lowerCall } from './lowerCall.js';
+import { coerce, concrete, requireArith, requireBool, unify } from './typing.js';
+import { binary } from './operators.js';
+import { bufferRef, element, resolveRef } from './refs.js';
 
 const BINOPS: Partial<Record<SyntaxKind, BinOp>> = {
   [SyntaxKind.PlusToken]: '+', [SyntaxKind.MinusToken]: '-', [SyntaxKind.AsteriskToken]: '*',
@@ -16,8 +17,6 @@ const BINOPS: Partial<Record<SyntaxKind, BinOp>> = {
   [SyntaxKind.AmpersandToken]: '&', [SyntaxKind.BarToken]: '|', [SyntaxKind.CaretToken]: '^',
   [SyntaxKind.LessThanLessThanToken]: '<<', [SyntaxKind.GreaterThanGreaterThanToken]: '>>',
 };
-const COMPARE = new Set<BinOp>(['<', '<=', '>', '>=', '==', '!=']);
-const BITWISE = new Set<BinOp>(['&', '|', '^', '<<', '>>', '%']);
 const BUILTIN_AXES: Record<string, Builtin> = { localId: 'localId', workgroupId: 'workgroupId', numWorkgroups: 'numWorkgroups' };
 
 export function lowerExpr(L: Lowerer, node: Node): Val {
@@ -35,15 +34,14 @@ export function lowerExpr(L: Lowerer, node: Node): Val {
   if (Node.isIdentifier(node)) return lowerIdentifier(L, node);
   if (Node.isPropertyAccessExpression(node)) return lowerMember(L, node);
   if (Node.isElementAccessExpression(node)) {
-    const { space, name, dtype } = bufferOf(L, node.getExpression());
-    const arg = node.getArgumentExpressionOrThrow();
-    const index = requireInt(L, lowerExpr(L, arg), arg, 'index');
-    return { e: { k: 'load', type: dtype, space, buf: name, index, loc } };
+    const ref = bufferRef(L, node.getExpression());
+    const { index, bounds } = element(L, ref, node.getArgumentExpressionOrThrow(), node);
+    return { e: { k: 'load', type: ref.dtype, space: ref.space, buf: ref.buf, index, ...(bounds ? { bounds } : {}), loc } };
   }
   if (Node.isPrefixUnaryExpression(node)) return lowerPrefix(L, node);
   if (Node.isBinaryExpression(node)) return lowerBinary(L, node);
   if (Node.isConditionalExpression(node)) return lowerConditional(L, node);
-  if (Node.isCallExpression(node)) return lowerCall(L, node);
+  if (Node.isCallExpression(node)) return L.fns.call(L, node, true);
   if (Node.isAsExpression(node) || Node.isTypeAssertion(node)) {
     throw L.error(node, "type assertions do not convert values", 'use an explicit cast such as f32(x) or bf16(x)');
   }
@@ -66,17 +64,23 @@ function lowerIdentifier(L: Lowerer, node: Node): Val {
   const name = node.getText();
   const loc = locOf(node);
   const b = L.lookup(name);
-  if (b) {
-    switch (b.kind) {
-      case 'var': return { e: { k: 'var', type: b.type, name: b.name, loc } };
-      case 'ctxMember': return ctxMember(L, b.name, node);
-      default: throw L.error(node, `'${name}' is a ${b.kind === 'ctx' ? 'context object' : b.kind} and has no value`, b.kind === 'tensor' || b.kind === 'shared' || b.kind === 'local' ? `index it: ${name}[i]` : undefined);
-    }
-  }
+  if (b) return bindingValue(L, b, node);
   const dsl = dslName(node);
   if (dsl === 'localIndex' || dsl === 'subgroupLane' || dsl === 'subgroupSize') return { e: { k: 'builtin', type: 'i32', name: dsl, axis: 0, loc } };
   if (dsl === 'F32_MAX') return { e: { k: 'const', type: 'f32', value: 3.4028234663852886e38, loc } };
   throw L.error(node, `'${name}' is not defined inside the kernel`, 'kernels cannot capture outer variables; pass values through the context (consts or runtime scalars)');
+}
+
+/** The value a binding has where an expression is expected. */
+function bindingValue(L: Lowerer, b: Binding, node: Node): Val {
+  const loc = locOf(node);
+  switch (b.kind) {
+    case 'var': return { e: { k: 'var', type: b.type, name: b.name, loc } };
+    case 'value': return { e: { ...b.e, loc } };
+    case 'ctxMember': return ctxMember(L, b.name, node);
+    case 'buffer': throw L.error(node, `'${node.getText()}' is ${b.dims.length > 1 ? `a view of [${b.dims.map((d) => d.text).join(', ')}]` : 'an array'} and has no value`, `index it: ${node.getText()}[i]`);
+    default: throw L.error(node, `'${node.getText()}' is a ${b.kind === 'ctx' ? 'context object' : b.kind} and has no value`, b.kind === 'group' ? `use its members: ${[...b.members.keys()].map((m) => `${node.getText()}.${m}`).join(', ')}` : undefined);
+  }
 }
 
 export function ctxMember(L: Lowerer, name: string, node: Node): Val {
@@ -90,10 +94,10 @@ export function ctxMember(L: Lowerer, name: string, node: Node): Val {
 function lowerMember(L: Lowerer, node: Node & { getExpression(): Node; getName(): string }): Val {
   const obj = node.getExpression();
   const name = node.getName();
-  if (Node.isIdentifier(obj)) {
-    const b = L.lookup(obj.getText());
-    if (b?.kind === 'ctx') return ctxMember(L, name, node);
-    const dsl = b ? undefined : dslName(obj);
+  const ref = resolveRef(L, node);
+  if (ref) return bindingValue(L, ref, node);
+  if (Node.isIdentifier(obj) && !L.lookup(obj.getText())) {
+    const dsl = dslName(obj);
     const builtin = dsl ? BUILTIN_AXES[dsl] : undefined;
     if (builtin) {
       const axis = ({ x: 0, y: 1, z: 2 } as const)[name as 'x'];
@@ -102,14 +106,6 @@ function lowerMember(L: Lowerer, node: Node & { getExpression(): Node; getName()
     }
   }
   throw L.error(node, `unsupported property access '${node.getText()}'`, 'kernels read context members (c.T), builtins (localId.x) and tensors (x[i])');
-}
-
-export function bufferOf(L: Lowerer, node: Node): { space: 'global' | 'shared' | 'local'; name: string; dtype: import('../ir/types.js').DType; writable: boolean } {
-  const b = Node.isIdentifier(node) ? L.lookup(node.getText()) : undefined;
-  if (b?.kind === 'tensor') return { space: 'global', name: b.param.name, dtype: b.param.dtype, writable: b.param.access !== 'read' };
-  if (b?.kind === 'shared') return { space: 'shared', name: b.name, dtype: b.dtype, writable: true };
-  if (b?.kind === 'local') return { space: 'local', name: b.name, dtype: b.dtype, writable: true };
-  throw L.error(node, `'${node.getText()}' is not a tensor, shared or local array`);
 }
 
 function lowerPrefix(L: Lowerer, node: Node & { getOperatorToken(): SyntaxKind; getOperand(): Node }): Val {
@@ -135,50 +131,6 @@ function requireIntLike(L: Lowerer, v: Val, node: Node, op: string): Expr {
   const e = concrete(L, v, node);
   if (e.type !== 'i32' && e.type !== 'u32') throw L.error(node, `'${op}' needs i32 or u32, got ${e.type}`);
   return e;
-}
-
-export function binary(L: Lowerer, op: BinOp, a: Val, b: Val, node: Node): Val {
-  const loc = locOf(node);
-  if (op === '&&' || op === '||') {
-    return { e: { k: 'bin', op, type: 'bool', a: requireBool(L, a, node, `operand of '${op}'`), b: requireBool(L, b, node, `operand of '${op}'`), loc } };
-  }
-  if (a.abstract && b.abstract && a.e.k === 'const' && b.e.k === 'const') {
-    const folded = foldAbstract(op, a.e.value as number, b.e.value as number, a.abstract === 'float' || b.abstract === 'float');
-    if (folded !== undefined) return folded.type === 'bool' ? { e: { k: 'const', type: 'bool', value: folded.value, loc } } : { e: { k: 'const', type: folded.type, value: folded.value, loc }, abstract: folded.type === 'f32' ? 'float' : 'int' };
-  }
-  if ((op === '<<' || op === '>>') && b.e.k === 'const' && typeof b.e.value === 'number' && !(b.e.value >= 0 && b.e.value < 32)) {
-    throw L.error(node, `shift by ${b.e.value}: the amount must be 0 to 31`, 'WGSL rejects a constant shift of 32 or more and CUDA leaves it undefined; mask or clamp the amount explicitly');
-  }
-  const [x, y, t] = unify(L, a, b, node, op);
-  requireArith(L, t, node, op);
-  if (BITWISE.has(op) && !(t === 'i32' || t === 'u32')) throw L.error(node, `'${op}' needs i32 or u32, got ${t}`);
-  // A float constant over zero folds to the infinity or NaN it means (the DSL has no other
-  // spelling for them); a runtime value over zero is a mistake that nvcc rejects.
-  const int = t === 'i32' || t === 'u32';
-  if ((op === '/' || op === '%') && y.k === 'const' && y.value === 0 && (int || x.k !== 'const')) {
-    throw L.error(node, `${int ? 'integer' : 'floating-point'} ${op === '/' ? 'division' : 'remainder'} by zero`, int
-      ? 'WGSL defines x / 0 as x and CUDA leaves it undefined; guard the divisor or use a nonzero constant'
-      : 'nvcc rejects it and WGSL leaves the result to the implementation; write the intended constant (e.g. F32_MAX) instead');
-  }
-  if (COMPARE.has(op)) return { e: { k: 'bin', op, type: 'bool', a: x, b: y, loc } };
-  return { e: { k: 'bin', op, type: t, a: x, b: y, loc } };
-}
-
-function foldAbstract(op: BinOp, a: number, b: number, float: boolean): { type: 'i32' | 'f32' | 'bool'; value: number | boolean } | undefined {
-  const num = (v: number) => ({ type: float ? 'f32' as const : 'i32' as const, value: float ? v : Math.trunc(v) });
-  switch (op) {
-    case '+': return num(a + b);
-    case '-': return num(a - b);
-    case '*': return num(a * b);
-    case '/': return b === 0 ? undefined : num(a / b);
-    case '<': return { type: 'bool', value: a < b };
-    case '>': return { type: 'bool', value: a > b };
-    case '<=': return { type: 'bool', value: a <= b };
-    case '>=': return { type: 'bool', value: a >= b };
-    case '==': return { type: 'bool', value: a === b };
-    case '!=': return { type: 'bool', value: a !== b };
-    default: return undefined;
-  }
 }
 
 function lowerBinary(L: Lowerer, node: Node & { getOperatorToken(): Node; getLeft(): Node; getRight(): Node }): Val {

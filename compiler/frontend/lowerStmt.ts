@@ -2,12 +2,14 @@ import { Node, SyntaxKind, type CallExpression, type VariableDeclaration } from 
 import type { BinOp, Expr, SizeExpr, Stmt } from '../ir/nodes.js';
 import type { DType } from '../ir/types.js';
 import { DTYPES } from '../ir/types.js';
-import type { Lowerer } from './lowering.js';
 import { dslName, locOf } from './source.js';
 import { coerce, concrete, requireBool, requireInt } from './typing.js';
-import { binary, bufferOf, lowerExpr } from './lowerExpr.js';
+import { binary } from './operators.js';
 import { lowerAtomic, lowerCall } from './lowerCall.js';
 import { dtypeOfTypeNode } from './declaration.js';
+import { bufferRef, element, pinned, resolveRef } from './refs.js';
+import { groupOf, helperOf, inlineHelper } from './helpers.js';
+import type { Binding, Extent, Lowerer, Val } from './lowering.js';
 
 const COMPOUND: Partial<Record<SyntaxKind, BinOp>> = {
   [SyntaxKind.PlusEqualsToken]: '+', [SyntaxKind.MinusEqualsToken]: '-', [SyntaxKind.AsteriskEqualsToken]: '*',
@@ -34,7 +36,7 @@ function lowerStatement(L: Lowerer, node: Node, helper: string | undefined): voi
     return;
   }
   if (Node.isIfStatement(node)) {
-    const cond = requireBool(L, lowerExpr(L, node.getExpression()), node.getExpression(), 'if condition');
+    const cond = requireBool(L, L.expr(node.getExpression()), node.getExpression(), 'if condition');
     const then = L.block(() => lowerStatement(L, node.getThenStatement(), helper));
     const elseNode = node.getElseStatement();
     const els = elseNode ? L.block(() => lowerStatement(L, elseNode, helper)) : [];
@@ -82,7 +84,7 @@ function lowerLoop(L: Lowerer, node: Node, helper: string | undefined): void {
     const inc = node.getIncrementor();
     update = inc ? L.block(() => lowerExprStatement(L, inc)) : [];
   } else if (Node.isWhileStatement(node)) condNode = node.getExpression();
-  const c = condNode ? L.capture(() => lowerExpr(L, condNode)) : { stmts: [], val: { e: { k: 'const', type: 'bool', value: true } as Expr } };
+  const c = condNode ? L.capture(() => L.expr(condNode)) : { stmts: [], val: { e: { k: 'const', type: 'bool', value: true } as Expr } };
   if (c.stmts.length) throw L.error(condNode!, 'loop conditions must be simple expressions', 'compute the condition inside the loop and break');
   const cond = requireBool(L, c.val, condNode ?? node, 'loop condition');
   L.loopDepth++;
@@ -93,49 +95,90 @@ function lowerLoop(L: Lowerer, node: Node, helper: string | undefined): void {
 
 function lowerDeclaration(L: Lowerer, d: VariableDeclaration, mutable: boolean): void {
   const nameNode = d.getNameNode();
-  if (!Node.isIdentifier(nameNode)) throw L.error(d, 'destructuring is not supported in kernels');
-  const name = d.getName();
   const init = d.getInitializer();
-  const loc = locOf(d);
-  if (!init) throw L.error(d, `'${name}' needs an initializer`);
-  if (Node.isCallExpression(init)) {
-    const dsl = Node.isIdentifier(init.getExpression()) ? dslName(init.getExpression()) : undefined;
-    if (dsl === 'shared' || dsl === 'local') {
-      if (mutable) throw L.error(d, `${dsl} arrays are declared with const`);
-      const [dtNode, sizeNode] = init.getArguments();
-      const dt = dtNode && Node.isIdentifier(dtNode) ? dslName(dtNode) : undefined;
-      if (!dt || !(DTYPES as readonly string[]).includes(dt) || dt === 'bool') throw L.error(dtNode ?? init, `${dsl}(dtype, size): dtype must be a DSL scalar type`);
-      if (!sizeNode) throw L.error(init, `${dsl}(dtype, size) needs a size`);
-      const size = constantSize(L, sizeNode, dsl);
-      if (dsl === 'shared') {
-        const irName = L.addShared(d, name, dt as DType, size);
-        L.bind(name, { kind: 'shared', name: irName, dtype: dt as DType });
-      } else {
-        const irName = L.fresh(name);
-        L.emit({ k: 'localArray', name: irName, type: dt as DType, size, loc });
-        L.bind(name, { kind: 'local', name: irName, dtype: dt as DType });
-      }
-      return;
+  if (!init) throw L.error(d, `'${d.getName()}' needs an initializer`);
+  const initial = bindingInit(L, init, d);
+  const bound = initial && 'kind' in initial ? initial : undefined;
+  if (Node.isObjectBindingPattern(nameNode)) {
+    if (bound?.kind !== 'group' || mutable) throw L.error(d, 'destructuring is not supported in kernels, except `const { a, b } = group` of a group (a workspace a helper returned, an object of arrays)');
+    for (const el of nameNode.getElements()) {
+      const key = el.getPropertyNameNode()?.getText() ?? el.getName();
+      const m = bound.members.get(key);
+      if (!m || el.getInitializer() || el.getDotDotDotToken()) throw L.error(el, m ? 'defaults and rest elements are not supported in kernels' : `no member '${key}' (has: ${[...bound.members.keys()].join(', ')})`);
+      L.bind(el.getName(), m);
     }
-    if (dsl === 'fragment') {
-      if (mutable) throw L.error(d, 'fragments are declared with const');
-      const irName = L.fresh(name);
-      L.emit({ k: 'fragment', name: irName, loc });
-      L.bind(name, { kind: 'fragment', name: irName });
-      return;
-    }
+    return;
   }
-  const v = lowerExpr(L, init);
+  if (!Node.isIdentifier(nameNode)) throw L.error(d, 'array destructuring is not supported in kernels');
+  const name = d.getName();
+  if (bound) {
+    if (mutable) throw L.error(d, `'${name}' names ${bound.kind === 'buffer' ? 'an array or view' : `a ${bound.kind}`}: declare it with const`);
+    L.bind(name, bound);
+    return;
+  }
+  const v = initial && 'e' in initial ? initial : L.expr(init);
   const annotated = d.getTypeNode();
   const e = annotated ? coerce(L, v, dtypeOfTypeNode(annotated, `'${name}'`, d), init, `initializer of '${name}'`) : concrete(L, v, init);
   const irName = L.fresh(name);
-  L.emit({ k: 'let', name: irName, type: e.type, init: e, mutable, loc });
+  L.emit({ k: 'let', name: irName, type: e.type, init: e, mutable, loc: locOf(d) });
   L.bind(name, { kind: 'var', name: irName, type: e.type, mutable });
+}
+
+/**
+ * An initializer that binds rather than computes: shared(...), local(...), fragment(), a
+ * view or another name's array (`const row = q[t]`), an object of references, a helper
+ * returning a workspace. Undefined for a value; a helper returning one is inlined here once
+ * and its value returned.
+ */
+function bindingInit(L: Lowerer, init: Node, d: VariableDeclaration): Binding | Val | undefined {
+  const loc = locOf(d);
+  const base = Node.isIdentifier(d.getNameNode()) ? d.getName() : 'ws';
+  if (Node.isObjectLiteralExpression(init)) return groupOf(L, init);
+  if (Node.isCallExpression(init)) {
+    const dsl = Node.isIdentifier(init.getExpression()) ? dslName(init.getExpression()) : undefined;
+    if (dsl === 'shared' || dsl === 'local') {
+      const [dtNode, ...sizeNodes] = init.getArguments();
+      const dt = dtNode && Node.isIdentifier(dtNode) ? dslName(dtNode) : undefined;
+      if (!dt || !(DTYPES as readonly string[]).includes(dt) || dt === 'bool') throw L.error(dtNode ?? init, `${dsl}(dtype, ...sizes): dtype must be a DSL scalar type`);
+      if (!sizeNodes.length) throw L.error(init, `${dsl}(dtype, ...sizes) needs at least one size`);
+      const sizes = sizeNodes.map((n) => constantSize(L, n, dsl));
+      const dims: Extent[] = sizes.map((sz, i) => ({ e: sizeAsExpr(sz), text: sizeNodes[i].getText() }));
+      const size = sizes.reduce((a, b) => ({ k: 'op', op: '*', a, b }));
+      const dtype = dt as DType;
+      if (dsl === 'shared') return { kind: 'buffer', space: 'shared', buf: L.addShared(d, base, dtype, size), label: base, dtype, writable: true, dims, bounds: [] };
+      const irName = L.fresh(base);
+      L.emit({ k: 'localArray', name: irName, type: dtype, size, loc });
+      return { kind: 'buffer', space: 'local', buf: irName, label: base, dtype, writable: true, dims, bounds: [] };
+    }
+    if (dsl === 'fragment') {
+      const irName = L.fresh(base);
+      L.emit({ k: 'fragment', name: irName, loc });
+      return { kind: 'fragment', name: irName };
+    }
+    const helper = dsl ? undefined : helperOf(init);
+    if (helper) {
+      const r = inlineHelper(L, helper, init);
+      if (!r) throw L.error(init, `helper '${helper.getName()}' returns no value`, 'call it as a statement');
+      return 'binding' in r ? r.binding : r.val;
+    }
+    return undefined;
+  }
+  const ref = resolveRef(L, init);
+  if (ref?.kind === 'buffer') return pinned(L, ref, init);
+  if (ref?.kind === 'group' || ref?.kind === 'fragment') return ref;
+  return undefined;
+}
+
+/** A compile-time size as the i32 expression a dimension's extent is (its symbols are tunables and consts). */
+function sizeAsExpr(e: SizeExpr): Expr {
+  if (e.k === 'num') return { k: 'const', type: 'i32', value: e.v };
+  if (e.k === 'sym') return { k: 'sym', type: 'i32', name: e.name };
+  return { k: 'bin', op: e.op as '+', type: 'i32', a: sizeAsExpr(e.a), b: sizeAsExpr(e.b) };
 }
 
 /** Shared and local sizes: literals, tunables and consts only, so memory is known at compile time. */
 function constantSize(L: Lowerer, node: Node, what: string): SizeExpr {
-  const e = requireInt(L, lowerExpr(L, node), node, `${what} size`);
+  const e = requireInt(L, L.expr(node), node, `${what} size`);
   const toSize = (x: Expr): SizeExpr => {
     if (x.k === 'const') return { k: 'num', v: x.value as number };
     if (x.k === 'sym') return { k: 'sym', name: x.name };
@@ -158,7 +201,7 @@ function lowerExprStatement(L: Lowerer, node: Node): void {
     const kind = node.getOperatorToken().getKind();
     if (kind === SyntaxKind.EqualsToken) return assignTo(L, node.getLeft(), undefined, node, node.getRight());
     const op = COMPOUND[kind];
-    if (op) return assignTo(L, node.getLeft(), (old) => binary(L, op, old, lowerExpr(L, node.getRight()), node).e, node);
+    if (op) return assignTo(L, node.getLeft(), (old) => binary(L, op, old, L.expr(node.getRight()), node).e, node);
   }
   if (Node.isCallExpression(node)) return lowerCallStatement(L, node);
   throw L.error(node, 'this expression has no effect or is not supported as a statement');
@@ -172,19 +215,20 @@ function assignTo(L: Lowerer, target: Node, compute: ((old: import('./lowering.j
     if (!b || b.kind !== 'var') throw L.error(target, `cannot assign to '${target.getText()}'`, b?.kind === 'ctxMember' ? 'context members are read-only' : undefined);
     if (!b.mutable) throw L.error(target, `cannot assign to const '${target.getText()}'`, 'declare it with let');
     const old = { e: { k: 'var', name: b.name, type: b.type, loc } as Expr };
-    const value = compute ? coerce(L, { e: compute(old) }, b.type, node, `assignment to '${target.getText()}'`) : coerce(L, lowerExpr(L, rhs!), b.type, rhs!, `assignment to '${target.getText()}'`);
+    const value = compute ? coerce(L, { e: compute(old) }, b.type, node, `assignment to '${target.getText()}'`) : coerce(L, L.expr(rhs!), b.type, rhs!, `assignment to '${target.getText()}'`);
     L.emit({ k: 'assign', name: b.name, value, loc });
     return;
   }
   if (Node.isElementAccessExpression(target)) {
-    const buf = bufferOf(L, target.getExpression());
-    if (!buf.writable) throw L.error(target, `tensor '${buf.name}' is read-only`, `declare it as Out<${buf.dtype}, [...]> to write it`);
-    const idxNode = target.getArgumentExpressionOrThrow();
-    const index = L.temp('idx', requireInt(L, lowerExpr(L, idxNode), idxNode, 'index'), idxNode);
-    const old = { e: { k: 'load', type: buf.dtype, space: buf.space, buf: buf.name, index, loc } as Expr };
-    const raw = compute ? { e: compute(old) } : lowerExpr(L, rhs!);
-    const value = coerce(L, raw, buf.dtype, rhs ?? node, `store to '${target.getExpression().getText()}'`);
-    L.emit({ k: 'store', space: buf.space, buf: buf.name, index, value, loc });
+    const ref = bufferRef(L, target.getExpression());
+    if (!ref.writable) throw L.error(target, `tensor '${ref.label}' is read-only`, `declare it as Out<${ref.dtype}, [...]> to write it`);
+    const at = element(L, ref, target.getArgumentExpressionOrThrow(), target);
+    const index = L.temp('idx', at.index, target.getArgumentExpressionOrThrow());
+    const bounds = at.bounds ? { bounds: at.bounds } : {};
+    const old = { e: { k: 'load', type: ref.dtype, space: ref.space, buf: ref.buf, index, ...bounds, loc } as Expr };
+    const raw = compute ? { e: compute(old) } : L.expr(rhs!);
+    const value = coerce(L, raw, ref.dtype, rhs ?? node, `store to '${target.getExpression().getText()}'`);
+    L.emit({ k: 'store', space: ref.space, buf: ref.buf, index, value, ...bounds, loc });
     return;
   }
   if (Node.isPropertyAccessExpression(target)) throw L.error(target, 'context members and builtins are read-only');
@@ -210,7 +254,7 @@ function lowerCallStatement(L: Lowerer, node: CallExpression): void {
     const acc = fragmentOf(L, args[0]);
     const a = tileRef(L, args[1], args[2], args[3]);
     const b = tileRef(L, args[4], args[5], args[6]);
-    const [at, bt] = [L.lookup(args[1].getText()), L.lookup(args[4].getText())].map((x) => (x?.kind === 'shared' ? x.dtype : undefined));
+    const [at, bt] = [resolveRef(L, args[1]), resolveRef(L, args[4])].map((x) => (x?.kind === 'buffer' ? x.dtype : undefined));
     if (at !== bt) throw L.error(node, `${dsl} operands differ in dtype: a is ${at}, b is ${bt}`, 'stage both operands in the same type');
     L.emit({ k: 'mma', acc, a, b, bLayout: dsl === 'mma' ? 'kn' : 'nk', loc });
     return;
@@ -220,19 +264,18 @@ function lowerCallStatement(L: Lowerer, node: CallExpression): void {
     const acc = fragmentOf(L, args[0]);
     const part = fragmentOf(L, args[1]);
     if (acc === part) throw L.error(args[1], 'accumulateScaled needs two different fragments');
-    const rows = L.lookup(args[2].getText());
-    if (rows?.kind !== 'shared' || rows.dtype !== 'f32') throw L.error(args[2], 'accumulateScaled reads row scales from an f32 shared array');
-    const rowOffset = L.temp('off', requireInt(L, lowerExpr(L, args[3]), args[3], 'row scale offset'), args[3]);
-    const scale = coerce(L, lowerExpr(L, args[4]), 'f32', args[4], 'accumulateScaled scale');
-    L.emit({ k: 'fragmentAccumulate', acc, part, rowScale: rows.name, rowOffset, scale: L.temp('scale', scale, args[4]), loc });
+    const rows = wholeShared(L, args[2]);
+    if (rows?.dtype !== 'f32') throw L.error(args[2], 'accumulateScaled reads row scales from an f32 shared array');
+    const rowOffset = L.temp('off', requireInt(L, L.expr(args[3]), args[3], 'row scale offset'), args[3]);
+    const scale = coerce(L, L.expr(args[4]), 'f32', args[4], 'accumulateScaled scale');
+    L.emit({ k: 'fragmentAccumulate', acc, part, rowScale: rows.buf, rowOffset, scale: L.temp('scale', scale, args[4]), loc });
     return;
   }
   if (dsl === 'storeFragment') {
     if (args.length !== 4) throw L.error(node, 'storeFragment(acc, dst, offset, stride) takes 4 arguments');
     const acc = fragmentOf(L, args[0]);
     const dst = tileRef(L, args[1], args[2], args[3]);
-    const b = L.lookup(args[1].getText());
-    if (b?.kind !== 'shared' || b.dtype !== 'f32') throw L.error(args[1], 'storeFragment writes an f32 shared array');
+    if (wholeShared(L, args[1])?.dtype !== 'f32') throw L.error(args[1], 'storeFragment writes an f32 shared array');
     L.emit({ k: 'fragmentStore', acc, dst, loc });
     return;
   }
@@ -240,17 +283,25 @@ function lowerCallStatement(L: Lowerer, node: CallExpression): void {
 }
 
 function fragmentOf(L: Lowerer, node: Node): string {
-  const b = Node.isIdentifier(node) ? L.lookup(node.getText()) : undefined;
+  const b = resolveRef(L, node);
   if (b?.kind !== 'fragment') throw L.error(node, `'${node.getText()}' is not a fragment`, 'declare one with const acc = fragment()');
   return b.name;
 }
 
+/** A whole shared array (tile ops address it by element offset and row stride, whatever its dimensions). */
+function wholeShared(L: Lowerer, node: Node): { buf: string; dtype: DType } | undefined {
+  const b = resolveRef(L, node);
+  if (b?.kind !== 'buffer' || b.space !== 'shared') return undefined;
+  if (b.offset) throw L.error(node, `tile ops take a whole shared array, not the view '${node.getText()}'`, 'pass the array and the element offset of the tile');
+  return b;
+}
+
 function tileRef(L: Lowerer, buf: Node, offset: Node, stride: Node) {
-  const b = Node.isIdentifier(buf) ? L.lookup(buf.getText()) : undefined;
-  if (b?.kind !== 'shared') throw L.error(buf, 'tile operands must be shared arrays', 'stage the tile in shared memory first');
+  const b = wholeShared(L, buf);
+  if (!b) throw L.error(buf, 'tile operands must be shared arrays', 'stage the tile in shared memory first');
   return {
-    buf: b.name,
-    offset: L.temp('off', requireInt(L, lowerExpr(L, offset), offset, 'tile offset'), offset),
-    stride: requireInt(L, lowerExpr(L, stride), stride, 'tile stride'),
+    buf: b.buf,
+    offset: L.temp('off', requireInt(L, L.expr(offset), offset, 'tile offset'), offset),
+    stride: requireInt(L, L.expr(stride), stride, 'tile stride'),
   };
 }

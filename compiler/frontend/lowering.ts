@@ -1,19 +1,54 @@
-import type { Node } from 'ts-morph';
+import type { CallExpression, Node } from 'ts-morph';
 import type { DType } from '../ir/types.js';
-import type { Expr, SharedArray, SizeExpr, Stmt, TensorParam } from '../ir/nodes.js';
+import type { Expr, IndexBound, SharedArray, SizeExpr, Space, Stmt } from '../ir/nodes.js';
 import type { KernelDeclaration } from './declaration.js';
-import { CompileError } from './errors.js';
+import { CompileError } from '../common/errors.js';
 import { errorAt, locOf } from './source.js';
+
+/** One dimension of a buffer as the kernel sees it: its extent as an i32 expression, and its source text for messages. */
+export interface Extent {
+  readonly e: Expr;
+  readonly text: string;
+}
+
+/**
+ * A tensor, shared or local array, or a view of one after some of its indices: `q`, `q[t]`,
+ * `Qs[r]`, `x.flat`. `offset` is the row-major offset of the view in units of its first
+ * remaining dimension (Horner form: indexing i gives offset * dims[0] + i), undefined for a
+ * whole buffer; `bounds` are the indices applied so far, for the interpreter's checks.
+ */
+export interface BufferRef {
+  readonly kind: 'buffer';
+  readonly space: Space;
+  readonly buf: string;
+  /** The source name of the whole buffer, for messages. */
+  readonly label: string;
+  readonly dtype: DType;
+  readonly writable: boolean;
+  readonly dims: readonly Extent[];
+  readonly offset?: Expr;
+  readonly bounds: readonly IndexBound[];
+}
 
 /** What a name in kernel scope refers to. */
 export type Binding =
   | { readonly kind: 'var'; readonly name: string; readonly type: DType; readonly mutable: boolean }
-  | { readonly kind: 'tensor'; readonly param: TensorParam }
-  | { readonly kind: 'shared'; readonly name: string; readonly dtype: DType }
-  | { readonly kind: 'local'; readonly name: string; readonly dtype: DType }
+  /** A compile-time value a helper was given (a literal, a tunable): substituted, so it can size shared arrays. */
+  | { readonly kind: 'value'; readonly e: Expr }
+  | BufferRef
   | { readonly kind: 'fragment'; readonly name: string }
+  /** Named members passed as one value: a helper's object argument, a workspace a helper returns. */
+  | { readonly kind: 'group'; readonly members: ReadonlyMap<string, Binding> }
   | { readonly kind: 'ctx' }
   | { readonly kind: 'ctxMember'; readonly name: string };
+
+/** How the lowering functions reach each other (wired in frontend/index.ts), so the modules import one way. */
+export interface LowerFns {
+  readonly expr: (L: Lowerer, node: Node) => Val;
+  /** A call used as a value (`valueUsed`) or as a statement. */
+  readonly call: (L: Lowerer, node: CallExpression, valueUsed: boolean) => Val;
+  readonly statements: (L: Lowerer, stmts: Node[], helper?: string) => void;
+}
 
 /**
  * A lowered value. Numeric literals stay "abstract" (like WGSL's abstract int/float)
@@ -34,14 +69,18 @@ export class Lowerer {
   readonly inlineStack: string[] = [];
   loopDepth = 0;
 
-  constructor(readonly decl: KernelDeclaration) {
+  constructor(readonly decl: KernelDeclaration, readonly fns: LowerFns, tensorRef: (t: KernelDeclaration['tensors'][number]) => BufferRef) {
     for (const t of decl.tensors) {
       this.used.add(t.name);
-      this.bind(t.name, { kind: 'tensor', param: t });
+      this.bind(t.name, tensorRef(t));
     }
     for (const n of decl.ctxKinds.keys()) this.used.add(n);
     if (decl.ctxParam) this.bind(decl.ctxParam, { kind: 'ctx' });
     else for (const n of decl.ctxKinds.keys()) this.bind(n, { kind: 'ctxMember', name: n });
+  }
+
+  expr(node: Node): Val {
+    return this.fns.expr(this, node);
   }
 
   error(node: Node, detail: string, hint?: string): CompileError {

@@ -1,5 +1,5 @@
 import { ts, type SourceFile } from 'ts-morph';
-import { CompileError } from './errors.js';
+import { CompileError } from '../common/errors.js';
 import { locAtPos } from './source.js';
 
 /**

@@ -16,8 +16,8 @@ const REL: Partial<Record<SyntaxKind, Relation>> = {
 
 /**
  * One element of `requires: (c) => [...]`. Kept as relations of two size formulas, not the
- * `> 0` encoding of `constraints`, so that a refusal can say what each side evaluated to
- * and `X === formula` can be read back as a derived size. `a && b` gives two preconditions.
+ * `> 0` encoding of `constraints`, so that a refusal can say what each side evaluated to.
+ * `a && b` gives two preconditions.
  */
 export function lowerRequires(node: Node, names: ReadonlySet<string>, ctxParam: string | undefined): Precondition[] {
   if (Node.isParenthesizedExpression(node)) return lowerRequires(node.getExpression(), names, ctxParam);

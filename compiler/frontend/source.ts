@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Project, Node, ts, type SourceFile } from 'ts-morph';
-import type { SourceLoc } from '../ir/types.js';
-import { CompileError } from './errors.js';
-import { PACKAGE_ROOT } from '../package-root.js';
+import type { SourceLoc } from '../common/source-loc.js';
+import { CompileError } from '../common/errors.js';
+import { PACKAGE_ROOT } from '../common/package-root.js';
 
 export const REPO_ROOT = PACKAGE_ROOT;
 

@@ -1,9 +1,10 @@
 import type { Node } from 'ts-morph';
-import type { DType, SourceLoc } from '../ir/types.js';
+import type { DType } from '../ir/types.js';
+import type { SourceLoc } from '../common/source-loc.js';
 import { STORAGE_ONLY, isFloat, isInt } from '../ir/types.js';
 import type { Expr } from '../ir/nodes.js';
 import type { Lowerer, Val } from './lowering.js';
-import { CompileError } from './errors.js';
+import { CompileError } from '../common/errors.js';
 import { locOf } from './source.js';
 
 /** Gives an abstract literal the concrete type `to`, or reports why it cannot have it. */

@@ -1,5 +1,5 @@
-import type { SourceLoc } from '../ir/types.js';
-import { formatLoc } from '../ir/types.js';
+import type { SourceLoc } from '../common/source-loc.js';
+import { formatLoc } from '../common/source-loc.js';
 
 export interface ThreadId {
   readonly workgroup: [number, number, number];

@@ -1,4 +1,8 @@
-import type { Kernel } from '../ir/nodes.js';
+import type { Kernel, TensorParam } from '../ir/nodes.js';
+import { isLowered, type LoweredKernel } from '../ir/lowered.js';
+import { finalise } from '../passes/finalise.js';
+import { INTERP_CAPS } from '../common/target.js';
+import { CompileError } from '../common/errors.js';
 import { evalSize } from '../ir/size.js';
 import { normalise } from '../ir/semantics.js';
 import { InterpretError } from './errors.js';
@@ -10,7 +14,7 @@ import { compileBlock, type Compiled } from './stmts.js';
 export { InterpretError } from './errors.js';
 export type { ThreadId } from './errors.js';
 export type { HostArray } from './state.js';
-import { KernelArgError, checkLaunch, signatureOf } from '../../backends/common/args.js';
+import { KernelArgError, checkLaunch, signatureOf } from '../launch/args.js';
 
 /**
  * Interpret mode: runs a lowered kernel on the host, thread by thread, with the IR's own
@@ -37,10 +41,11 @@ interface Program {
   readonly nslots: number;
 }
 
-const programs = new WeakMap<Kernel, Program>();
+const programs = new WeakMap<LoweredKernel, Program>();
+const finalised = new WeakMap<Kernel, LoweredKernel>();
 
 /** Compiles a kernel's body into closures once (cached per Kernel object). */
-function compile(k: Kernel): Program {
+function compile(k: LoweredKernel): Program {
   let p = programs.get(k);
   if (!p) {
     const cx = new Ctx(k);
@@ -54,34 +59,38 @@ function compile(k: Kernel): Program {
 const dims3 = (xs: readonly number[]): [number, number, number] => [xs[0] ?? 1, xs[1] ?? 1, xs[2] ?? 1];
 
 /**
- * Runs a kernel lowered with `lowerForTarget(kernel, 'interp', choice)` over its whole grid.
- * Tensors are host arrays (narrow floats as bit patterns); outputs are written in place.
+ * Runs a lowered kernel over its whole grid: `lowerForTarget(kernel, target, choice)` for
+ * target 'interp', 'wgsl' (packed tensors, storePacked) or 'cuda' (mma.sync fragments);
+ * lowered.ts's interpretFor does both steps. Tensors are host arrays (narrow floats as
+ * bit patterns, never packed words); outputs are written in place.
  */
-export function interpret(k: Kernel, args: InterpretArgs, opts: InterpretOptions = {}): void {
+export function interpret(kernel: Kernel | LoweredKernel, args: InterpretArgs, opts: InterpretOptions = {}): void {
+  const argError = (name: string, detail: string): never => {
+    throw new InterpretError(kernel.name, `argument '${name}': ${detail}`, kernel.loc);
+  };
+  const k = asLowered(kernel, argError);
   const prog = compile(k);
   const sgSize = opts.subgroupSize ?? 32;
-  const argError = (name: string, detail: string): never => {
-    throw new InterpretError(k.name, `argument '${name}': ${detail}`, k.loc);
-  };
   if (!(Number.isInteger(sgSize) && sgSize >= 1)) argError('subgroupSize', `must be a positive integer, got ${sgSize}`);
   const maxSteps = opts.maxSteps ?? 1e9;
   if (!(Number.isInteger(maxSteps) && maxSteps >= 0)) argError('maxSteps', `must be a non-negative integer, got ${maxSteps}`);
   const { env, uniforms, tensors } = checkArgs(k, args, argError);
 
-  const wg = k.workgroup.map((w, i) => (w.k === 'num' ? w.v : argError('workgroup', `size ${'xyz'[i]} is not a constant: interpret lowerForTarget(kernel, 'interp')`)));
-  const [WX, WY, WZ] = dims3(wg);
+  const [WX, WY, WZ] = k.workgroup;
   const grid = dims3(k.grid.map((g) => evalSize(g, env)));
   grid.forEach((g, i) => {
     if (!(Number.isInteger(g) && g >= 0)) argError('grid', `dimension ${'xyz'[i]} evaluates to ${g}`);
   });
-  const sharedSizes = k.shared.map((s) => (s.size.k === 'num' ? s.size.v : argError(s.name, 'shared array size is not a constant')));
-  const run: RunState = { kernel: k, tensors, uniforms, grid, sgSize, steps: { left: maxSteps, max: maxSteps } };
+  // Packed tensors run as their u32 words; the caller's arrays stay element arrays.
+  const bound = tensors.map((a, i) => (k.tensors[i].packed ? packWords(k.tensors[i], a) : a));
+  const elements = tensors.map((a) => a.length);
+  const run: RunState = { kernel: k, tensors: bound, elements, uniforms, grid, sgSize, steps: { left: maxSteps, max: maxSteps } };
   const nthreads = WX * WY * WZ;
 
   for (let gz = 0; gz < grid[2]; gz++) {
     for (let gy = 0; gy < grid[1]; gy++) {
       for (let gx = 0; gx < grid[0]; gx++) {
-        const state: WgState = { id: [gx, gy, gz], shared: k.shared.map((s, i) => makeShared(s.dtype, sharedSizes[i])) };
+        const state: WgState = { id: [gx, gy, gz], shared: k.shared.map((s) => makeShared(s.dtype, s.size)) };
         if (!prog.body.gen) {
           // No collectives: threads run one after another, reusing one environment.
           const body = prog.body.run;
@@ -102,6 +111,9 @@ export function interpret(k: Kernel, args: InterpretArgs, opts: InterpretOptions
       }
     }
   }
+  k.tensors.forEach((p, i) => {
+    if (p.packed && p.access !== 'read') unpackWords(p, bound[i] as Uint32Array, tensors[i]);
+  });
 }
 
 function setIds(t: Thread, li: number, WX: number, WY: number, sgSize: number): void {
@@ -114,11 +126,27 @@ function setIds(t: Thread, li: number, WX: number, WY: number, sgSize: number): 
 
 type ArgError = (name: string, detail: string) => never;
 
-/** The launch checks every backend shares (backends/common/args.ts), as InterpretErrors. */
-function checkArgs(k: Kernel, args: InterpretArgs, argError: ArgError): { env: Record<string, number>; uniforms: Val[]; tensors: HostArray[] } {
-  for (const p of k.tensors) {
-    if (p.packed) argError(p.name, `tensor is packed into u32 words (WGSL lowering): interpret lowerForTarget(kernel, 'interp')`);
+/**
+ * A frontend kernel whose sizes are already constants runs as it is (tests of small
+ * kernels); one with tunable sizes must go through the pipeline first.
+ */
+function asLowered(k: Kernel | LoweredKernel, argError: ArgError): LoweredKernel {
+  if (isLowered(k)) return k;
+  let x = finalised.get(k);
+  if (!x) {
+    try {
+      x = finalise(k, INTERP_CAPS);
+    } catch (e) {
+      if (e instanceof CompileError) argError('kernel', `${e.detail}: interpret lowerForTarget(kernel, 'interp', choice), not the frontend IR`);
+      throw e;
+    }
+    finalised.set(k, x);
   }
+  return x;
+}
+
+/** The launch checks every backend shares (launch/args.ts), as InterpretErrors. */
+function checkArgs(k: LoweredKernel, args: InterpretArgs, argError: ArgError): { env: Record<string, number>; uniforms: Val[]; tensors: HostArray[] } {
   let env: Record<string, number>;
   try {
     ({ env } = checkLaunch(signatureOf(k), args));
@@ -128,4 +156,23 @@ function checkArgs(k: Kernel, args: InterpretArgs, argError: ArgError): { env: R
   }
   const uniforms = k.scalars.map((s): Val => normalise(s.dtype, env[s.name]));
   return { env: { ...k.consts, ...env }, uniforms, tensors: k.tensors.map((t) => args.tensors[t.name]) };
+}
+
+/** Elements per u32 word of a packed tensor (WGSL legalisation: 16-bit types 2, fp8 4). */
+const perWord = (p: TensorParam): number => (p.dtype === 'bf16' || p.dtype === 'f16' ? 2 : 4);
+
+/**
+ * The manifest's packing rule (codegen/manifest.ts packing()): element i is bits
+ * w*(i%n) .. w*(i%n)+w-1 of word floor(i/n), w = 32/n; a last partial word is zero-padded.
+ */
+function packWords(p: TensorParam, host: HostArray): Uint32Array {
+  const n = perWord(p), w = 32 / n;
+  const words = new Uint32Array(Math.ceil(host.length / n));
+  for (let i = 0; i < host.length; i++) words[Math.floor(i / n)] |= host[i] << (w * (i % n));
+  return words;
+}
+
+function unpackWords(p: TensorParam, words: Uint32Array, host: HostArray): void {
+  const n = perWord(p), w = 32 / n, mask = (1 << w) - 1;
+  for (let i = 0; i < host.length; i++) host[i] = (words[Math.floor(i / n)] >>> (w * (i % n))) & mask;
 }

@@ -1,11 +1,14 @@
 import { evalBin, evalCall } from '../ir/semantics.js';
-import { formatLoc } from '../ir/types.js';
+import { formatLoc } from '../common/source-loc.js';
+import { WARP, type MmaDType } from '../ir/nodes.js';
+import { mmaWarp } from './mma.js';
 import type { Gen } from './stmts.js';
-import { WAIT_BARRIER, WAIT_NONE, WAIT_SUBGROUP, fail, type Site, type Thread, type Val } from './state.js';
+import { WAIT_BARRIER, WAIT_NONE, WAIT_SUBGROUP, fail, type MmaLane, type Site, type Thread, type Val } from './state.js';
 
 const RUNNABLE = 0, BLOCKED = 1, DONE = 2;
 
-const where = (s: Site | undefined) => (s?.kind === 'subgroup' ? `subgroup_${s.op} at ${formatLoc(s.loc)}` : `barrier at ${formatLoc(s?.loc)}`);
+const where = (s: Site | undefined) =>
+  s?.kind === 'subgroup' ? `subgroup_${s.op} at ${formatLoc(s.loc)}` : s?.kind === 'mma' ? `mmaSync at ${formatLoc(s.loc)}` : `barrier at ${formatLoc(s?.loc)}`;
 const tid = (t: Thread) => `(${t.lid.join(',')})`;
 
 /**
@@ -52,6 +55,7 @@ function resolveSubgroup(threads: readonly Thread[], state: Uint8Array, s0: numb
     }
   }
   if (!site) return false;
+  if (site.kind === 'mma') return resolveMma(threads, state, s0, end, site);
   const type = site.type!;
   const lanes: Thread[] = [];
   for (let i = s0; i < end; i++) if (state[i] !== DONE) lanes.push(threads[i]);
@@ -73,6 +77,25 @@ function resolveSubgroup(threads: readonly Thread[], state: Uint8Array, s0: numb
   }
   for (let i = s0; i < end; i++) {
     if (state[i] === DONE) continue;
+    state[i] = RUNNABLE;
+    threads[i].wait = WAIT_NONE;
+  }
+  return true;
+}
+
+/** mma.sync needs every lane of a full 32-lane warp: none may have returned (as on the device). */
+function resolveMma(threads: readonly Thread[], state: Uint8Array, s0: number, end: number, site: Site): boolean {
+  const t0 = threads[s0];
+  if (t0.run.sgSize !== WARP || end - s0 !== WARP) {
+    fail(t0, site.loc, `mmaSync needs warps of ${WARP} lanes: this launch has subgroups of ${t0.run.sgSize} and ${end - s0} threads in this one`);
+  }
+  const lanes: MmaLane[] = [];
+  for (let i = s0; i < end; i++) {
+    if (state[i] === DONE) fail(t0, site.loc, `mmaSync needs all ${WARP} lanes of the warp, but lane ${threads[i].lane} has returned`);
+    lanes.push(threads[i].mma!);
+  }
+  mmaWarp(site.type as MmaDType, lanes);
+  for (let i = s0; i < end; i++) {
     state[i] = RUNNABLE;
     threads[i].wait = WAIT_NONE;
   }

@@ -1,5 +1,7 @@
-import type { Kernel } from '../ir/nodes.js';
-import type { DType, SourceLoc } from '../ir/types.js';
+import type { KernelBase } from '../ir/nodes.js';
+import type { LoweredKernel } from '../ir/lowered.js';
+import type { DType } from '../ir/types.js';
+import type { SourceLoc } from '../common/source-loc.js';
 import { FORMATS, decode, type NarrowType } from '../ir/numerics.js';
 import { InterpretError, type ThreadId } from './errors.js';
 
@@ -20,8 +22,11 @@ export interface StepBudget {
 
 /** Per launch: bound tensors and uniforms, by the kernel's parameter order. */
 export interface RunState {
-  readonly kernel: Kernel;
+  readonly kernel: LoweredKernel;
+  /** Packed tensors (WGSL lowering) are their u32 words here. */
   readonly tensors: readonly HostArray[];
+  /** Element count of each tensor: a packed tensor's last word may hold fewer than a full word's. */
+  readonly elements: readonly number[];
   readonly uniforms: readonly Val[];
   readonly grid: readonly [number, number, number];
   readonly sgSize: number;
@@ -42,12 +47,21 @@ export interface WgState {
 /** What a blocked thread waits at. */
 export const WAIT_NONE = 0, WAIT_BARRIER = 1, WAIT_SUBGROUP = 2;
 
-/** A collective statement of the program (barrier or subgroup op), compared by identity. */
+/** A collective statement of the program (barrier, subgroup op, warp mma), compared by identity. */
 export interface Site {
-  readonly kind: 'barrier' | 'subgroup';
+  readonly kind: 'barrier' | 'subgroup' | 'mma';
   readonly op?: 'add' | 'max' | 'shuffleXor';
+  /** Subgroup ops: the value type; mma: the operand type. */
   readonly type?: DType;
   readonly loc?: SourceLoc;
+}
+
+/** One lane's part of a warp-collective mmaSync (interpret/mma.ts). */
+export interface MmaLane {
+  /** a[0..3], b[0..1] as deposited by the lane. */
+  readonly regs: Uint32Array;
+  /** c on entry, d on return. */
+  readonly acc: Float32Array;
 }
 
 /** One invocation: its variable slots, ids and, while blocked, what it waits at. */
@@ -62,6 +76,8 @@ export class Thread {
   sgValue: Val = 0;
   sgMask = 0;
   sgResult: Val = 0;
+  /** Waiting at an mma: a[0..3], b[0..1] and the 4 accumulators (d once the warp completes it). */
+  mma: MmaLane | undefined = undefined;
   /** The launch's budget (run.steps), one dereference closer for the loops that count it. */
   readonly steps: StepBudget;
 
@@ -80,7 +96,7 @@ export class Thread {
 }
 
 /** Raises an InterpretError at `loc` for thread `t`. */
-export function fail(t: Thread | undefined, loc: SourceLoc | undefined, detail: string, kernel?: Kernel): never {
+export function fail(t: Thread | undefined, loc: SourceLoc | undefined, detail: string, kernel?: KernelBase): never {
   const k = kernel ?? t!.run.kernel;
   throw new InterpretError(k.name, detail, loc, t?.id());
 }

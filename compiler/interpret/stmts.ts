@@ -1,10 +1,11 @@
 import type { Expr, Space, Stmt } from '../ir/nodes.js';
-import type { DType, SourceLoc } from '../ir/types.js';
+import type { DType } from '../ir/types.js';
+import type { SourceLoc } from '../common/source-loc.js';
 import { STORAGE_ONLY } from '../ir/types.js';
 import { evalBin, evalCall } from '../ir/semantics.js';
 import { FORMATS, encode, type NarrowType } from '../ir/numerics.js';
-import { Ctx, childScope, compileExpr, oob, uninit, type E, type N, type Scope } from './exprs.js';
-import { WAIT_BARRIER, WAIT_SUBGROUP, makeArray, outOfSteps, type MemArray, type Site, type Thread, type Val } from './state.js';
+import { Ctx, checkedIndex, childScope, compileExpr, oob, uninit, type E, type N, type Scope } from './exprs.js';
+import { WAIT_BARRIER, WAIT_SUBGROUP, fail, makeArray, outOfSteps, type MemArray, type Site, type Thread, type Val } from './state.js';
 
 /** How a statement (or block) ended: fall through, break, continue, return. */
 export const NEXT = 0, BREAK = 1, CONTINUE = 2, RETURN = 3;
@@ -21,7 +22,7 @@ const gen = (run: Gen): Compiled => ({ gen: true, run });
 export function hasCollective(stmts: readonly Stmt[]): boolean {
   return stmts.some((s) => {
     switch (s.k) {
-      case 'barrier': case 'subgroup': return true;
+      case 'barrier': case 'subgroup': case 'mmaSync': return true;
       case 'if': return hasCollective(s.then) || hasCollective(s.else);
       case 'for': return hasCollective(s.init) || hasCollective(s.update) || hasCollective(s.body);
       default: return false;
@@ -70,7 +71,7 @@ function compileStmt(cx: Ctx, s: Stmt, scope: Scope): Compiled {
       return plain((t) => ((t.v[slot] = value(t)), NEXT));
     }
     case 'store':
-      return plain(compileStore(cx, s.space, s.buf, ex(s.index) as N, ex(s.value), scope, loc));
+      return plain(compileStore(cx, s.space, s.buf, checkedIndex(cx, s.index, s.bounds, scope, loc), ex(s.value), scope, loc));
     case 'if': {
       const cond = ex(s.cond);
       const th = compileBlock(cx, s.then, childScope(scope));
@@ -148,7 +149,7 @@ function compileStmt(cx: Ctx, s: Stmt, scope: Scope): Compiled {
       });
     }
     case 'localArray': {
-      const size = s.size.k === 'num' ? s.size.v : cx.error(loc, `local array '${s.name}' has a non-constant size (not specialised)`);
+      const size = cx.k.facts.localSizes.get(s.name) ?? cx.error(loc, `unknown local array '${s.name}' (malformed IR)`);
       const slot = cx.alloc();
       const type = s.type;
       scope.locals.set(s.name, { slot, type });
@@ -156,8 +157,12 @@ function compileStmt(cx: Ctx, s: Stmt, scope: Scope): Compiled {
     }
     case 'atomic':
       return plain(compileAtomic(cx, s, scope));
-    case 'fragment': case 'mma': case 'fragmentStore': case 'fragmentAccumulate': case 'mmaSync': case 'storePacked':
-      return cx.error(loc, `'${s.k}' statements are target lowering artefacts the interpreter does not run: interpret lowerForTarget(kernel, 'interp', choice)`);
+    case 'storePacked':
+      return plain(compileStorePacked(cx, s, scope));
+    case 'mmaSync':
+      return compileMmaSync(cx, s, scope);
+    case 'fragment': case 'mma': case 'fragmentStore': case 'fragmentAccumulate':
+      return cx.error(loc, `'${s.k}' is a tile op that lowerForTarget lowers for every target: interpret lowerForTarget(kernel, 'interp' | 'wgsl' | 'cuda', choice), not the frontend IR`);
   }
 }
 
@@ -228,4 +233,56 @@ function compileAtomic(cx: Ctx, s: Extract<Stmt, { k: 'atomic' }>, scope: Scope)
     if (slot >= 0) t.v[slot] = old;
     return NEXT;
   };
+}
+
+/**
+ * WGSL's sub-word store into a packed tensor: clears `width` bits at `shift` of word `word`
+ * and ORs in `bits`. Bounds are checked per element, so a store past the tensor's last
+ * element is caught even when it falls inside the last word.
+ */
+function compileStorePacked(cx: Ctx, s: Extract<Stmt, { k: 'storePacked' }>, scope: Scope): Plain {
+  const loc = s.loc;
+  const ex = (e: Expr) => compileExpr(cx, e, scope, loc) as N;
+  const word = ex(s.word), shift = ex(s.shift), bits = ex(s.bits);
+  const ti = cx.tensors.get(s.buf) ?? cx.error(loc, `unknown tensor '${s.buf}'`);
+  if (!cx.k.tensors[ti].packed) cx.error(loc, `storePacked into tensor '${s.buf}', which is not packed (malformed IR)`);
+  const { width, buf } = s;
+  const mask = width === 16 ? 0xffff : 0xff;
+  return (t) => {
+    const a = t.run.tensors[ti];
+    const w = word(t), sh = shift(t), b = bits(t);
+    const n = t.run.elements[ti];
+    if (!(sh >= 0 && sh + width <= 32 && sh % width === 0)) fail(t, loc, `storePacked into '${buf}': shift ${sh} is not a multiple of ${width} below 32`);
+    const i = w * (32 / width) + sh / width;
+    if (!(w >= 0 && i < n)) oob(t, loc, 'store', 'global', buf, i, n);
+    if (b >>> width !== 0) fail(t, loc, `storePacked into '${buf}': bits 0x${(b >>> 0).toString(16)} do not fit in ${width} bits`);
+    a[w] = ((a[w] & ~(mask << sh)) | (b << sh)) >>> 0;
+    return NEXT;
+  };
+}
+
+/**
+ * A warp's tensor-core step: the thread deposits its registers and 4 accumulators and waits
+ * until all 32 lanes of its warp do (schedule.ts completes it with mmaWarp).
+ */
+function compileMmaSync(cx: Ctx, s: Extract<Stmt, { k: 'mmaSync' }>, scope: Scope): Compiled {
+  const loc = s.loc;
+  if (s.a.length !== 4 || s.b.length !== 2) cx.error(loc, `mmaSync takes 4 A and 2 B registers, got ${s.a.length} and ${s.b.length} (malformed IR)`);
+  const regs = [...s.a, ...s.b].map((e) => compileExpr(cx, e, scope, loc) as N);
+  const { slot, type } = cx.local(scope, s.acc, loc);
+  if (type !== 'f32') cx.error(loc, `mmaSync accumulator '${s.acc}' is ${type}, expected f32`);
+  const base = s.accBase;
+  const site: Site = { kind: 'mma', type: s.dtype, loc };
+  return gen(function* (t) {
+    const acc = t.v[slot] as MemArray;
+    if (!(base >= 0 && base + 4 <= acc.length)) oob(t, loc, 'mma accumulator access', 'local', s.acc, base + 3, acc.length);
+    const lane = (t.mma ??= { regs: new Uint32Array(6), acc: new Float32Array(4) });
+    for (let i = 0; i < 6; i++) lane.regs[i] = regs[i](t);
+    for (let i = 0; i < 4; i++) lane.acc[i] = acc[base + i];
+    t.wait = WAIT_SUBGROUP;
+    t.site = site;
+    yield;
+    for (let i = 0; i < 4; i++) acc[base + i] = lane.acc[i];
+    return NEXT;
+  });
 }

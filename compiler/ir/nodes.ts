@@ -1,4 +1,5 @@
-import type { DType, SourceLoc } from './types.js';
+import type { DType } from './types.js';
+import type { SourceLoc } from '../common/source-loc.js';
 
 /**
  * Integer size formulas over shape symbols, tunables and constants: tensor shapes,
@@ -49,18 +50,26 @@ export type Expr =
   | (Typed & { readonly k: 'cast'; readonly a: Expr })
   | (Typed & { readonly k: 'bitcast'; readonly a: Expr })
   | (Typed & { readonly k: 'select'; readonly cond: Expr; readonly a: Expr; readonly b: Expr })
-  | (Typed & { readonly k: 'load'; readonly space: Space; readonly buf: string; readonly index: Expr })
+  | (Typed & { readonly k: 'load'; readonly space: Space; readonly buf: string; readonly index: Expr; readonly bounds?: readonly IndexBound[] })
   /**
    * The 32-bit word holding buf[index], buf[index+1], ... (two 16-bit or four 8-bit elements,
    * the lowest index in the low bits) as one u32; index is provably a multiple of that count.
    */
   | (Typed & { readonly k: 'loadWord'; readonly space: Space; readonly buf: string; readonly index: Expr });
 
+/**
+ * One index of a multi-dimensional access (`q[t][h][d]`) and the extent of its dimension.
+ * The flat index already encodes the access; the interpreter checks each 0 <= index < extent,
+ * so an index that overflows into the next row is caught even where the flat one is in range.
+ * Emitters ignore it.
+ */
+export interface IndexBound { readonly index: Expr; readonly extent: Expr; readonly dim: string }
+
 interface Located { readonly loc?: SourceLoc }
 export type Stmt =
   | (Located & { readonly k: 'let'; readonly name: string; readonly type: DType; readonly init: Expr; readonly mutable: boolean })
   | (Located & { readonly k: 'assign'; readonly name: string; readonly value: Expr })
-  | (Located & { readonly k: 'store'; readonly space: Space; readonly buf: string; readonly index: Expr; readonly value: Expr })
+  | (Located & { readonly k: 'store'; readonly space: Space; readonly buf: string; readonly index: Expr; readonly value: Expr; readonly bounds?: readonly IndexBound[] })
   /** Store of a packed sub-word element: clears `width` bits at `shift` of word `word`, ORs in `bits`. */
   | (Located & { readonly k: 'storePacked'; readonly buf: string; readonly word: Expr; readonly shift: Expr; readonly width: 8 | 16; readonly bits: Expr })
   | (Located & { readonly k: 'if'; readonly cond: Expr; readonly then: readonly Stmt[]; readonly else: readonly Stmt[] })
@@ -100,7 +109,11 @@ export type Access = 'read' | 'write' | 'readwrite';
 export interface TensorParam {
   readonly name: string;
   readonly dtype: DType;
-  readonly shape: readonly string[];
+  /**
+   * Row-major dimensions, outermost first: shape symbols (runtime i32 uniforms), literals,
+   * consts, or formulas of them (`cdiv(K, 128)`); specialisation folds the compile-time ones.
+   */
+  readonly shape: readonly SizeExpr[];
   readonly access: Access;
   /** Set by WGSL legalisation: elements packed several to a u32 word. */
   readonly packed?: boolean;
@@ -123,7 +136,8 @@ export type Relation = '<' | '<=' | '>' | '>=' | '==' | '!=';
  */
 export interface Precondition { readonly text: string; readonly rel: Relation; readonly lhs: SizeExpr; readonly rhs: SizeExpr }
 
-export interface Kernel {
+/** What every phase of a kernel has: its signature, launch contract and body. */
+export interface KernelBase {
   readonly name: string;
   readonly doc: string;
   readonly file: string;
@@ -136,10 +150,18 @@ export interface Kernel {
   readonly requires: readonly Precondition[];
   /** Compile-time constants: fixed consts plus, after specialisation, the chosen tunables. */
   readonly consts: Readonly<Record<string, number>>;
-  readonly workgroup: readonly SizeExpr[];
+  /** Workgroups to launch: formulas of the runtime shape symbols (the host evaluates them). */
   readonly grid: readonly SizeExpr[];
-  readonly shared: readonly SharedArray[];
   readonly body: readonly Stmt[];
+}
+
+/**
+ * A kernel as the frontend and the passes see it: workgroup and shared sizes may still name
+ * tunables and consts. A target renders its LoweredKernel (ir/lowered.ts) instead.
+ */
+export interface Kernel extends KernelBase {
+  readonly workgroup: readonly SizeExpr[];
+  readonly shared: readonly SharedArray[];
 }
 
 export const WARP = 32;

@@ -1,6 +1,6 @@
 import type { Expr, Kernel, Stmt } from './nodes.js';
 import { isInt } from './types.js';
-import { CompileError } from '../frontend/errors.js';
+import { CompileError } from '../common/errors.js';
 
 /**
  * Nesting the WGSL output may reach: Tint stops at 128 nested parentheses and braces

@@ -1,19 +1,21 @@
-import type { Expr, Kernel, Stmt } from './nodes.js';
+import type { Expr, Kernel, SizeExpr, Stmt } from './nodes.js';
+import type { LoweredKernel } from './lowered.js';
 import { mmaDepth } from './nodes.js';
 import { sizeToString } from './size.js';
 
 /** Human-readable IR (`mimo-compile --dump-ir`). One statement a line, types on declarations. */
-export function printKernel(k: Kernel): string {
+export function printKernel(k: Kernel | LoweredKernel): string {
   const lines: string[] = [];
   const consts = Object.entries(k.consts).map(([n, v]) => `${n}=${v}`).join(', ');
   lines.push(`kernel ${k.name}${consts ? `<${consts}>` : ''}  // ${k.file}`);
   for (const t of k.tunables) lines.push(`  tunable ${t.name} in {${t.values.join(', ')}}`);
   for (const c of k.constraints) lines.push(`  constraint ${c.text}`);
   for (const r of k.requires) lines.push(`  requires ${r.text}`);
-  for (const t of k.tensors) lines.push(`  ${t.access.padEnd(9)} ${t.name}: ${t.dtype}[${t.shape.join(', ')}]${t.packed ? ' (packed u32)' : ''}`);
+  for (const t of k.tensors) lines.push(`  ${t.access.padEnd(9)} ${t.name}: ${t.dtype}[${t.shape.map(sizeToString).join(', ')}]${t.packed ? ' (packed u32)' : ''}`);
   for (const s of k.scalars) lines.push(`  uniform   ${s.name}: ${s.dtype}${s.isDim ? ' (dim)' : ''}`);
-  for (const s of k.shared) lines.push(`  shared    ${s.name}: ${s.dtype}[${sizeToString(s.size)}]`);
-  lines.push(`  workgroup (${k.workgroup.map(sizeToString).join(', ')})  grid (${k.grid.map(sizeToString).join(', ')})`);
+  const size = (e: SizeExpr | number) => (typeof e === 'number' ? String(e) : sizeToString(e));
+  for (const s of k.shared) lines.push(`  shared    ${s.name}: ${s.dtype}[${size(s.size)}]`);
+  lines.push(`  workgroup (${k.workgroup.map(size).join(', ')})  grid (${k.grid.map(sizeToString).join(', ')})`);
   printBlock(k.body, 1, lines);
   return lines.join('\n');
 }

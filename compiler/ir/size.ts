@@ -1,4 +1,4 @@
-import type { SizeExpr } from './nodes.js';
+import type { Expr, SizeExpr } from './nodes.js';
 
 export function evalSize(e: SizeExpr, env: Readonly<Record<string, number>>): number {
   switch (e.k) {
@@ -45,5 +45,33 @@ export function sizeToString(e: SizeExpr): string {
     case 'op':
       if (e.op === 'cdiv' || e.op === 'min' || e.op === 'max') return `${e.op}(${sizeToString(e.a)}, ${sizeToString(e.b)})`;
       return `(${sizeToString(e.a)} ${e.op} ${sizeToString(e.b)})`;
+  }
+}
+
+/** Row-major element count of a shape: the product of its dimensions (1 for rank 0). */
+export function elementCount(shape: readonly SizeExpr[]): SizeExpr {
+  return shape.reduce<SizeExpr>((a, b) => (a.k === 'num' && a.v === 1 ? b : { k: 'op', op: '*', a, b }), { k: 'num', v: 1 });
+}
+
+/** The symbols a formula reads, in order of appearance. */
+export function sizeSymbols(e: SizeExpr, out: Set<string> = new Set()): Set<string> {
+  if (e.k === 'sym') out.add(e.name);
+  else if (e.k === 'op') sizeSymbols(e.b, sizeSymbols(e.a, out));
+  return out;
+}
+
+/** A size formula as i32 kernel arithmetic; `sym` says what each symbol is in the kernel (a uniform, a compile-time symbol). */
+export function sizeToExpr(e: SizeExpr, sym: (name: string) => Expr): Expr {
+  switch (e.k) {
+    case 'num': return { k: 'const', type: 'i32', value: e.v };
+    case 'sym': return sym(e.name);
+    case 'op': {
+      const a = sizeToExpr(e.a, sym);
+      const b = sizeToExpr(e.b, sym);
+      const bin = (op: '+' | '-' | '*' | '/' | '%', x: Expr, y: Expr): Expr => ({ k: 'bin', op, type: 'i32', a: x, b: y });
+      if (e.op === 'cdiv') return bin('/', bin('-', bin('+', a, b), { k: 'const', type: 'i32', value: 1 }), b);
+      if (e.op === 'min' || e.op === 'max') return { k: 'call', fn: e.op, type: 'i32', args: [a, b] };
+      return bin(e.op, a, b);
+    }
   }
 }

@@ -11,12 +11,3 @@ export const isInt = (t: DType): boolean => t === 'i32' || t === 'u32';
 export const BYTES: Record<DType, number> = {
   f32: 4, f16: 2, bf16: 2, fp8e4m3: 1, fp8e5m2: 1, i32: 4, u32: 4, bool: 4,
 };
-
-/** Where an expression or statement came from in the kernel source. */
-export interface SourceLoc {
-  readonly file: string;
-  readonly line: number;
-  readonly col: number;
-}
-
-export const formatLoc = (l: SourceLoc | undefined): string => (l ? `${l.file}:${l.line}:${l.col}` : '<unknown>');

@@ -1,7 +1,7 @@
 import type { Expr, Kernel, Stmt } from './nodes.js';
 import type { DType } from './types.js';
 import { STORAGE_ONLY, isInt } from './types.js';
-import { CompileError } from '../frontend/errors.js';
+import { CompileError } from '../common/errors.js';
 import { printExpr } from './printer.js';
 import { checkOperands } from './operandChecks.js';
 

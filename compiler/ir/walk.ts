@@ -1,4 +1,4 @@
-import type { Expr, Stmt, TileRef } from './nodes.js';
+import type { Expr, IndexBound, Stmt, TileRef } from './nodes.js';
 
 /** Rebuilds an expression bottom-up, applying `f` to every node after its children. */
 export function mapExpr(e: Expr, f: (e: Expr) => Expr): Expr {
@@ -7,10 +7,14 @@ export function mapExpr(e: Expr, f: (e: Expr) => Expr): Expr {
     case 'un': case 'cast': case 'bitcast': return f({ ...e, a: mapExpr(e.a, f) });
     case 'call': return f({ ...e, args: e.args.map((x) => mapExpr(x, f)) });
     case 'select': return f({ ...e, cond: mapExpr(e.cond, f), a: mapExpr(e.a, f), b: mapExpr(e.b, f) });
-    case 'load': case 'loadWord': return f({ ...e, index: mapExpr(e.index, f) });
+    case 'load': return f({ ...e, index: mapExpr(e.index, f), ...(e.bounds ? { bounds: mapBounds(e.bounds, f) } : {}) });
+    case 'loadWord': return f({ ...e, index: mapExpr(e.index, f) });
     default: return f(e);
   }
 }
+
+const mapBounds = (bounds: readonly IndexBound[], f: (e: Expr) => Expr): IndexBound[] =>
+  bounds.map((b) => ({ ...b, index: mapExpr(b.index, f), extent: mapExpr(b.extent, f) }));
 
 /**
  * Rebuilds statements: `expr` maps every expression (bottom-up), then `stmt` may
@@ -25,7 +29,7 @@ export function mapStmts(stmts: readonly Stmt[], expr: (e: Expr) => Expr, stmt: 
     switch (s.k) {
       case 'let': r = { ...s, init: me(s.init) }; break;
       case 'assign': r = { ...s, value: me(s.value) }; break;
-      case 'store': r = { ...s, index: me(s.index), value: me(s.value) }; break;
+      case 'store': r = { ...s, index: me(s.index), value: me(s.value), ...(s.bounds ? { bounds: mapBounds(s.bounds, expr) } : {}) }; break;
       case 'storePacked': r = { ...s, word: me(s.word), shift: me(s.shift), bits: me(s.bits) }; break;
       case 'if': r = { ...s, cond: me(s.cond), then: mapStmts(s.then, expr, stmt), else: mapStmts(s.else, expr, stmt) }; break;
       case 'for': r = { ...s, init: mapStmts(s.init, expr, stmt), cond: me(s.cond), update: mapStmts(s.update, expr, stmt), body: mapStmts(s.body, expr, stmt) }; break;

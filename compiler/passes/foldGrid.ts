@@ -1,6 +1,6 @@
 import type { Expr, Kernel, SizeExpr, Stmt } from '../ir/nodes.js';
 import { mapStmts } from '../ir/walk.js';
-import { foldSize } from '../ir/size.js';
+import { foldSize, sizeToExpr } from '../ir/size.js';
 
 /**
  * WebGPU allows 65,535 workgroups per grid dimension, and an elementwise kernel over a
@@ -15,12 +15,12 @@ export function foldLargeGrid(k: Kernel, maxPerDim: number): Kernel {
   if (g.k === 'num' && g.v <= maxPerDim) return k;
   const i32 = (value: number): Expr => ({ k: 'const', type: 'i32', value });
   const wid = (axis: 0 | 1): Expr => ({ k: 'builtin', type: 'i32', name: 'workgroupId', axis });
-  const name = 'wg.linear'; // '.': never a DSL identifier's (passes/naming.ts)
+  const name = 'wg.linear'; // '.': never a DSL identifier's (codegen/naming.ts)
   const linear: Expr = { k: 'var', type: 'i32', name };
   const body = mapStmts(k.body, (e) => (e.k === 'builtin' && e.name === 'workgroupId' ? (e.axis === 0 ? linear : i32(0)) : e));
   const prologue: Stmt[] = [
     { k: 'let', name, type: 'i32', mutable: false, init: { k: 'bin', op: '+', type: 'i32', a: wid(0), b: { k: 'bin', op: '*', type: 'i32', a: wid(1), b: { k: 'builtin', type: 'i32', name: 'numWorkgroups', axis: 0 } } } },
-    { k: 'if', cond: { k: 'bin', op: '>=', type: 'bool', a: linear, b: sizeExpr(g) }, then: [{ k: 'return' }], else: [] },
+    { k: 'if', cond: { k: 'bin', op: '>=', type: 'bool', a: linear, b: sizeToExpr(g, (name) => ({ k: 'uniform', type: 'i32', name })) }, then: [{ k: 'return' }], else: [] },
   ];
   const max: SizeExpr = { k: 'num', v: maxPerDim };
   return {
@@ -28,20 +28,4 @@ export function foldLargeGrid(k: Kernel, maxPerDim: number): Kernel {
     grid: [foldSize({ k: 'op', op: 'min', a: g, b: max }, {}), foldSize({ k: 'op', op: 'cdiv', a: g, b: max }, {})],
     body: [...prologue, ...body],
   };
-}
-
-/** A grid formula evaluated in the kernel: its symbols are the i32 shape uniforms. */
-function sizeExpr(e: SizeExpr): Expr {
-  switch (e.k) {
-    case 'num': return { k: 'const', type: 'i32', value: e.v };
-    case 'sym': return { k: 'uniform', type: 'i32', name: e.name };
-    case 'op': {
-      const a = sizeExpr(e.a);
-      const b = sizeExpr(e.b);
-      const bin = (op: '+' | '-' | '*' | '/' | '%', x: Expr, y: Expr): Expr => ({ k: 'bin', op, type: 'i32', a: x, b: y });
-      if (e.op === 'cdiv') return bin('/', bin('-', bin('+', a, b), { k: 'const', type: 'i32', value: 1 }), b);
-      if (e.op === 'min' || e.op === 'max') return { k: 'call', fn: e.op, type: 'i32', args: [a, b] };
-      return bin(e.op, a, b);
-    }
-  }
 }

@@ -1,8 +1,8 @@
 import type { Kernel, SizeExpr } from '../ir/nodes.js';
-import type { SourceLoc } from '../ir/types.js';
+import type { SourceLoc } from '../common/source-loc.js';
 import { forEachStmt } from '../ir/walk.js';
 import { foldSize, sizeToString } from '../ir/size.js';
-import { CompileError } from '../frontend/errors.js';
+import { CompileError } from '../common/errors.js';
 
 /**
  * Bytes of local arrays (and tile-op fragments) one thread may hold. WGSL guarantees 8192

@@ -1,7 +1,7 @@
 import type { Expr, Kernel, SizeExpr } from '../ir/nodes.js';
 import { mapStmts } from '../ir/walk.js';
 import { evalSize, foldSize, sizeToString } from '../ir/size.js';
-import { CompileError } from '../frontend/errors.js';
+import { CompileError } from '../common/errors.js';
 
 /** Tunable values for one kernel variant; missing names take their default (first candidate). */
 export type TunableChoice = Readonly<Record<string, number>>;
@@ -37,6 +37,7 @@ export function specialise(k: Kernel, choice: TunableChoice = {}): Kernel {
   );
   return {
     ...k,
+    tensors: k.tensors.map((t) => ({ ...t, shape: t.shape.map((d) => foldSize(d, env)) })),
     consts: env,
     constraints: [],
     workgroup: k.workgroup.map((w) => num(w, 'workgroup size')),

@@ -1,8 +1,10 @@
 import type { Expr, Kernel, MmaDType, Stmt, TileRef } from '../ir/nodes.js';
 import { mmaDepth } from '../ir/nodes.js';
-import type { DType, SourceLoc } from '../ir/types.js';
+import type { DType } from '../ir/types.js';
+import type { SourceLoc } from '../common/source-loc.js';
 import { forEachStmt, mapStmts } from '../ir/walk.js';
-import { CompileError } from '../frontend/errors.js';
+import { evalSize } from '../ir/size.js';
+import { CompileError } from '../common/errors.js';
 
 /** Each thread of a warp owns 8 of the 16x16 accumulator's 256 elements, on every target. */
 const PER_THREAD = 8;
@@ -36,11 +38,12 @@ export function lowerTileOps(k: Kernel, tensorCores: boolean): Kernel {
     if (s.k === 'mma') mmaTypes.add(sharedType.get(s.a.buf)!);
   });
   const useTensorCores = tensorCores && [...mmaTypes].some((t) => TENSOR_CORE_TYPES.has(t));
-  const wgThreads = k.workgroup.reduce((p, w) => p * (w.k === 'num' ? w.v : 1), 1);
+  // Runs after specialisation: the workgroup is constants (evalSize throws on a symbol).
+  const wgThreads = k.workgroup.reduce((p, w) => p * evalSize(w, {}), 1);
   const body = mapStmts(k.body, (e) => e, (s): Stmt | Stmt[] => {
     if (s.k !== 'fragment' && s.k !== 'mma' && s.k !== 'fragmentStore' && s.k !== 'fragmentAccumulate') return s;
     if (wgThreads % 32 !== 0) throw new CompileError(`tile ops need whole warps: workgroup of ${wgThreads} threads is not a multiple of 32`, s.loc, undefined, 'make the workgroup size a multiple of 32', k.name);
-    // The '.' keeps these names apart from every DSL identifier (see passes/naming.ts).
+    // The '.' keeps these names apart from every DSL identifier (see codegen/naming.ts).
     const tag = `.${n++}`;
     if (s.k === 'fragment') {
       const zero: Stmt[] = [{ k: 'localArray', name: s.name, type: 'f32', size: { k: 'num', v: PER_THREAD }, loc: s.loc }];

@@ -1,7 +1,7 @@
 import type { Expr, Kernel, Stmt } from '../ir/nodes.js';
-import type { SourceLoc } from '../ir/types.js';
-import { formatLoc } from '../ir/types.js';
-import { CompileError, CompileErrors } from '../frontend/errors.js';
+import type { SourceLoc } from '../common/source-loc.js';
+import { formatLoc } from '../common/source-loc.js';
+import { CompileError, CompileErrors } from '../common/errors.js';
 
 /**
  * Uniformity analysis, after WGSL's rules (spec §"Uniformity Analysis"): `barrier()`,

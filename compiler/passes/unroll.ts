@@ -29,7 +29,7 @@ export function unrollLoops(k: Kernel): Kernel {
       if (!plan || plan.values.length > MAX_UNROLL || plan.values.length * nodeCount(s.body) > MAX_UNROLLED_NODES) return s;
       const out: Stmt[] = [];
       for (const v of plan.values) {
-        const suffix = `.u${copy++}`; // '.': never a DSL identifier's (passes/naming.ts)
+        const suffix = `.u${copy++}`; // '.': never a DSL identifier's (codegen/naming.ts)
         out.push(...renameLocals(substitute(s.body, plan.name, v, plan.type), suffix));
       }
       return out;

@@ -4,7 +4,7 @@
  * or exact integer/bit results), with the tolerance of its family stated in its module.
  */
 import { unpackArray } from '../../compiler/ir/numerics.js';
-import type { HostArray, LaunchArgs } from '../../backends/common/args.js';
+import type { HostArray, LaunchArgs } from '../../compiler/launch/args.js';
 import { runKernel, type Backend } from '../../test/harness/backends.js';
 import { closeStats, type Tolerance } from '../../test/harness/close.js';
 import { fp8Diff } from '../../test/harness/moe-reference.js';

@@ -24,7 +24,7 @@ export function denseCases(): Case[] {
   const a = bf16(uniform(6, M * K)), b = bf16(uniform(7, K * Nn));
   const gemm = gemmRef(a, b, M, Nn, K);
   return [
-    launch('swiglu', `T=${T} F=${F}`, () => ({ tensors: { gate: packArray('bf16', gate), up: packArray('bf16', up), out: new Uint16Array(T * F) }, scalars: { T, F } }),
+    launch('swiglu', `T=${T} F=${F}`, () => ({ tensors: { gate: packArray('bf16', gate), up: packArray('bf16', up), out: new Uint16Array(T * F) }, scalars: { N: T * F } }),
       (o) => ({ out: close(floats(o.out), swigluRef(gate, up), BF16_OUT) })),
     launch('rmsnorm', `T=${T} D=${D}`, () => ({ tensors: { x: packArray('bf16', x), w: packArray('bf16', w), y: new Uint16Array(T * D) }, scalars: { T, D } }),
       (o) => ({ y: close(floats(o.y), rmsnormRef(x, w, T, D), BF16_OUT) })),

@@ -11,7 +11,7 @@
  * the f32-rounding neighbour at a midpoint; dequant bit-exact bf16(f32(w * s)).
  */
 import { BF16, E4M3, E5M2, decode, encode, packArray, type MiniFloat } from '../../compiler/ir/numerics.js';
-import type { HostArray } from '../../backends/common/args.js';
+import type { HostArray } from '../../compiler/launch/args.js';
 import { FP8_BLOCK, cdiv } from '../../ops/moe/shapes.js';
 import { activations, checkDequantW, checkQuantAct, dequantInputs } from '../../test/harness/fp8-reference.js';
 import { prng } from '../../test/harness/prng.js';
@@ -55,12 +55,12 @@ export function fp8Cases(): Case[] {
   const dq = dequantInputs(8, N, KW);
   return [
     ...CASTS.map(([s, d]) => castCase(s, d)),
-    launch('quant_act_e4m3', `T=${T} K=${K} (1x128 groups)`, () => ({ tensors: { x: packArray('bf16', x), q: new Uint8Array(T * K), scales: new Float32Array(T * G).fill(NaN) }, scalars: { T, K, G } }),
+    launch('quant_act_e4m3', `T=${T} K=${K} (1x128 groups)`, () => ({ tensors: { x: packArray('bf16', x), q: new Uint8Array(T * K), scales: new Float32Array(T * G).fill(NaN) }, scalars: { T, K } }),
       (o, backend) => {
         const r = checkQuantAct(backend === 'webgpu', x, T, K, { q: o.q, scales: o.scales });
         return { 'q, scales': judged(r.error, `codes and scales as specified (${r.neighbours} neighbour codes, ${r.scalesOff} scales off by WGSL division)`) };
       }),
-    launch('dequant_w_e4m3', `N=${N} K=${KW} (128x128 blocks)`, () => ({ tensors: { w: dq.w, scales: dq.scales, out: new Uint16Array(N * KW) }, scalars: { N, K: KW, NB: cdiv(N, FP8_BLOCK), KB: cdiv(KW, FP8_BLOCK) } }),
+    launch('dequant_w_e4m3', `N=${N} K=${KW} (128x128 blocks)`, () => ({ tensors: { w: dq.w, scales: dq.scales, out: new Uint16Array(N * KW) }, scalars: { N, K: KW } }),
       (o) => {
         const r = checkDequantW(dq.w, dq.scales, N, KW, o.out);
         return { out: judged(r.error, `exact bf16(f32(w*s)) (${N * KW} values, ${r.ties} double-rounding ties)`) };

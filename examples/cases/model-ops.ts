@@ -51,7 +51,7 @@ export function modelOpsCases(): Case[] {
       (o) => ({ out: exact(floats(o.out), gatherRowsRef(table, ids, V, H)) })),
     launch('gather_rows', `T=${S} H=${H} R=${rows.length}`, () => ({ tensors: { x: bits(x), rows, out: nan(rows.length * H) }, scalars: { T: S, H, R: rows.length } }),
       (o) => ({ out: exact(floats(o.out), gatherRowsRef(x, rows, S, H)) })),
-    launch('concat_halves', `T=${T} H=${H}`, () => ({ tensors: { a: bits(a), b: bits(b), out: nan(T * 2 * H) }, scalars: { T, H, H2: 2 * H } }),
+    launch('concat_halves', `T=${T} H=${H}`, () => ({ tensors: { a: bits(a), b: bits(b), out: nan(T * 2 * H) }, scalars: { T, H } }),
       (o) => ({ out: exact(floats(o.out), concatHalvesRef(a, b, T, H)) })),
     launch('residual_add', `N=${T * H}`, () => ({ tensors: { a: bits(a), b: bits(b), out: nan(T * H) }, scalars: { N: T * H } }),
       (o) => ({ out: exact(floats(o.out), sum) })),

@@ -13,8 +13,8 @@
  *   FP8 GEMMs     DeepGEMM's 1 - 2Σxy/Σ(x²+y²) < 1e-3 against float64 on the dequantised inputs
  */
 import { packArray, unpackArray } from '../../compiler/ir/numerics.js';
-import type { LaunchArgs } from '../../backends/common/args.js';
-import { fp8Dims, moeDims } from '../../ops/moe/shapes.js';
+import type { LaunchArgs } from '../../compiler/launch/args.js';
+import { moeDims, scaleGroups } from '../../ops/moe/shapes.js';
 import type { Tolerance } from '../../test/harness/close.js';
 import {
   capacity, chunkRef, combineRef, downBf16Launch, downFp8Launch, downRef, expertWeights, gateUpBf16Launch, gateUpFp8Launch, gatherRef, gluRef,
@@ -73,7 +73,7 @@ export function moeCases(): Case[] {
   const ref = routeRef(ids, T, TOPK, E, C);
   const chunks = chunkRef(ids, T, TOPK, E);
   const { NC, MP } = moeDims(T, TOPK, E);
-  const { HG } = fp8Dims(H, F);
+  const HG = scaleGroups(H);
   const x = bf16(uniform(72, T * H, -1, 1));
   const xq = quantRows(x, T, H);
   const wts = { wg: expertWeights(73, E, F, H), wu: expertWeights(74, E, F, H), wd: expertWeights(75, E, H, F) };
@@ -82,23 +82,23 @@ export function moeCases(): Case[] {
   const masked: GemmRows = { layout: 'masked', rows: E * C, tag: ref.maskedCount, C };
   return [
     routerCase(),
-    launch('moe_count', `${shape} NC=${NC}`, () => ({ tensors: { ids, chunkCounts: junk(NC * E) }, scalars: { T, TOPK, NC, E } }),
+    launch('moe_count', `${shape} NC=${NC}`, () => ({ tensors: { ids, chunkCounts: junk(NC * E) }, scalars: { T, TOPK, E } }),
       (o) => ({ chunkCounts: exact(o.chunkCounts, chunks.chunkCounts) })),
     launch('moe_scan', `NC=${NC} E=${E}`, () => ({ tensors: { chunkCounts: chunks.chunkCounts, chunkOffsets: junk(NC * E), counts: junk(E), offsets: junk(E) }, scalars: { NC, E } }),
       (o) => ({ chunkOffsets: exact(o.chunkOffsets, chunks.chunkOffsets), counts: exact(o.counts, ref.counts), offsets: exact(o.offsets, ref.offsets) })),
     launch('moe_place_contiguous', `${shape} MP=${MP}`, () => ({
       tensors: { ids, chunkOffsets: chunks.chunkOffsets, counts: ref.counts, offsets: ref.offsets, rowIndex: junk(MP), rowExpert: junk(MP), slotRow: junk(T * TOPK) },
-      scalars: { T, TOPK, NC, E, MP },
+      scalars: { T, TOPK, E, MP },
     }), (o) => ({ rowIndex: exact(o.rowIndex, ref.rowIndex), rowExpert: exact(o.rowExpert, ref.rowExpert), slotRow: exact(o.slotRow, ref.slotRow) })),
     launch('moe_place_masked', `${shape} C=${C}`, () => ({
       tensors: { ids, chunkOffsets: chunks.chunkOffsets, counts: ref.counts, rowIndex: junk(E * C), slotRow: junk(T * TOPK), maskedCount: junk(E) },
-      scalars: { T, TOPK, NC, E, C },
+      scalars: { T, TOPK, E, C },
     }), (o) => ({ rowIndex: exact(o.rowIndex, ref.rowIndexM), slotRow: exact(o.slotRow, ref.slotRowM), maskedCount: exact(o.maskedCount, ref.maskedCount) })),
     launch('moe_gather', `${shape} R=${MP} H=${H}`, () => ({ tensors: { x: packArray('bf16', x), rowIndex: ref.rowIndex, xp: new Uint16Array(MP * H).fill(0x7fc0) }, scalars: { T, H, R: MP, TOPK } }),
       (o) => ({ xp: exact(floats(o.xp), gatherRef(x, ref.rowIndex, TOPK, H)) })),
     launch('moe_gather_fp8', `${shape} R=${E * C} H=${H}`, () => ({
       tensors: { xq: xq.q, xs: xq.s, rowIndex: ref.rowIndexM, xqp: new Uint8Array(E * C * H).fill(0x7f), xsp: new Float32Array(E * C * HG).fill(NaN) },
-      scalars: { T, H, HG, R: E * C, TOPK },
+      scalars: { T, H, R: E * C, TOPK },
     }), (o) => ({ xqp: exact(o.xqp, gatherRef(xq.q, ref.rowIndexM, TOPK, H)), xsp: exact(o.xsp, gatherRef(xq.s, ref.rowIndexM, TOPK, HG)) })),
     ...gemmCases(contig, gatherRef(x, ref.rowIndex, TOPK, H), (r) => ref.rowExpert[r], wts),
     ...gemmCases(masked, gatherRef(x, ref.rowIndexM, TOPK, H), (r) => (ref.rowIndexM[r] >= 0 ? Math.floor(r / C) : -1), wts),

@@ -68,13 +68,13 @@ export function samplingCases(): Case[] {
         };
       }),
     launch('verify_greedy', `B=${G} N=${N}`,
-      () => ({ tensors: { draft: gdraft, target_ids: target, accepted: new Int32Array(G * (N + 1)).fill(-7), accept_len: new Int32Array(G).fill(-7) }, scalars: { B: G, N, NP: N + 1 } }),
+      () => ({ tensors: { draft: gdraft, target_ids: target, accepted: new Int32Array(G * (N + 1)).fill(-7), accept_len: new Int32Array(G).fill(-7) }, scalars: { B: G, N } }),
       (o) => {
         const r = verifyGreedyRef(gdraft, target, G, N);
         return { accepted: exact(o.accepted as Int32Array, r.accepted), accept_len: exact(o.accept_len as Int32Array, r.len) };
       }),
     launch('verify_sample', `B=${BV} N=${N} V=${V} T=0.8 k=50 p=0.9`,
-      () => ({ tensors: { draft, logits: vlogits, accepted: new Int32Array(BV * (N + 1)).fill(-7), accept_len: new Int32Array(BV).fill(-7) }, scalars: { B: BV, N, NP: N + 1, V, ...filterScalars } }),
+      () => ({ tensors: { draft, logits: vlogits, accepted: new Int32Array(BV * (N + 1)).fill(-7), accept_len: new Int32Array(BV).fill(-7) }, scalars: { B: BV, N, V, ...filterScalars } }),
       (o) => {
         const r = verifySampleRef(draft, vlogits, BV, N, V, FILTER, filterScalars.seed, filterScalars.step);
         return { accepted: draws(o.accepted as Int32Array, r.accepted, r.margin, N + 1), accept_len: draws(o.accept_len as Int32Array, r.len, r.margin, 1) };

@@ -108,7 +108,7 @@ bool run_swiglu() {
   const int T = 2, F = 1500;
   const auto gate = random_bf16(size_t(T) * F, 3), up = random_bf16(size_t(T) * F, 4);
   Device<uint16_t> dg(gate), du(up), dout(size_t(T) * F);
-  check(mimo_swiglu(dg.ptr, du.ptr, dout.ptr, T, F, nullptr), "mimo_swiglu");
+  check(mimo_swiglu(dg.ptr, du.ptr, dout.ptr, T * F, nullptr), "mimo_swiglu");
   check(cudaDeviceSynchronize(), "mimo_swiglu (synchronize)");
   std::vector<double> ref(gate.size()), tol(ref.size());
   for (size_t i = 0; i < ref.size(); ++i) {

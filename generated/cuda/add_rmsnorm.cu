@@ -4,11 +4,10 @@
 extern "C" __global__ void __launch_bounds__(128) mimo_add_rmsnorm_kernel(const __nv_bfloat16* __restrict__ a, const __nv_bfloat16* __restrict__ b, const __nv_bfloat16* __restrict__ w, __nv_bfloat16* __restrict__ sum, __nv_bfloat16* __restrict__ y, const int T, const int D) {
   __shared__ __align__(16) float scratch[128];
   for (int t = static_cast<int>(blockIdx.x); (t < T); t = (t + static_cast<int>(gridDim.x))) {
-    const int row = (t * D);
     float sumSq = 0.0f;
     for (int d = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (d < D); d = (d + 128)) {
-      const __nv_bfloat16 h = __float2bfloat16_rn((static_cast<float>(a[(row + d)]) + static_cast<float>(b[(row + d)])));
-      const int idx = (row + d);
+      const __nv_bfloat16 h = __float2bfloat16_rn((static_cast<float>(a[((t * D) + d)]) + static_cast<float>(b[((t * D) + d)])));
+      const int idx = ((t * D) + d);
       sum[idx] = h;
       const float v = static_cast<float>(h);
       sumSq = (sumSq + (v * v));
@@ -30,8 +29,8 @@ extern "C" __global__ void __launch_bounds__(128) mimo_add_rmsnorm_kernel(const 
     __syncthreads();
     const float rmsInverse_result = rsqrtf(((total / static_cast<float>(D)) + 0.00001f));
     for (int d_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (d_1 < D); d_1 = (d_1 + 128)) {
-      const int idx_3 = (row + d_1);
-      const float rmsScaled_x = static_cast<float>(__float2bfloat16_rn((static_cast<float>(a[(row + d_1)]) + static_cast<float>(b[(row + d_1)]))));
+      const int idx_3 = ((t * D) + d_1);
+      const float rmsScaled_x = static_cast<float>(__float2bfloat16_rn((static_cast<float>(a[((t * D) + d_1)]) + static_cast<float>(b[((t * D) + d_1)]))));
       const __nv_bfloat16 rmsScaled_w = w[d_1];
       const __nv_bfloat16 rmsScaled_result = __float2bfloat16_rn(((rmsScaled_x * rmsInverse_result) * static_cast<float>(rmsScaled_w)));
       y[idx_3] = rmsScaled_result;

@@ -8,48 +8,44 @@ extern "C" __global__ void __launch_bounds__(64) mimo_gate_up_rows_bf16_kernel(c
   if ((f < F)) {
     for (int t0 = (static_cast<int>(blockIdx.y) * 4); (t0 < T); t0 = (t0 + (static_cast<int>(gridDim.y) * 4))) {
       const int rows = min((T - t0), 4);
-      const int dotRowsBf16_xOff = (t0 * H);
-      const int dotRowsBf16_wOff = (f * H);
       g[0] = 0.0f;
       g[1] = 0.0f;
       g[2] = 0.0f;
       g[3] = 0.0f;
       for (int k = 0; (k < H); k = (k + 1)) {
-        const float axpyRows_wv = static_cast<float>(wg[(dotRowsBf16_wOff + k)]);
-        const int axpyRows_xOff = (dotRowsBf16_xOff + k);
+        const float axpyRows_wv = static_cast<float>(wg[((f * H) + k)]);
+        const int axpyRows_k = k;
         if ((0 < rows)) {
-          g[0] = (g[0] + (axpyRows_wv * static_cast<float>(x[axpyRows_xOff])));
+          g[0] = (g[0] + (axpyRows_wv * static_cast<float>(x[((t0 * H) + axpyRows_k)])));
         }
         if ((1 < rows)) {
-          g[1] = (g[1] + (axpyRows_wv * static_cast<float>(x[(axpyRows_xOff + H)])));
+          g[1] = (g[1] + (axpyRows_wv * static_cast<float>(x[(((t0 + 1) * H) + axpyRows_k)])));
         }
         if ((2 < rows)) {
-          g[2] = (g[2] + (axpyRows_wv * static_cast<float>(x[(axpyRows_xOff + (2 * H))])));
+          g[2] = (g[2] + (axpyRows_wv * static_cast<float>(x[(((t0 + 2) * H) + axpyRows_k)])));
         }
         if ((3 < rows)) {
-          g[3] = (g[3] + (axpyRows_wv * static_cast<float>(x[(axpyRows_xOff + (3 * H))])));
+          g[3] = (g[3] + (axpyRows_wv * static_cast<float>(x[(((t0 + 3) * H) + axpyRows_k)])));
         }
       }
-      const int dotRowsBf16_xOff_1 = (t0 * H);
-      const int dotRowsBf16_wOff_1 = (f * H);
       u[0] = 0.0f;
       u[1] = 0.0f;
       u[2] = 0.0f;
       u[3] = 0.0f;
       for (int k_1 = 0; (k_1 < H); k_1 = (k_1 + 1)) {
-        const float axpyRows_wv_1 = static_cast<float>(wu[(dotRowsBf16_wOff_1 + k_1)]);
-        const int axpyRows_xOff_1 = (dotRowsBf16_xOff_1 + k_1);
+        const float axpyRows_wv_1 = static_cast<float>(wu[((f * H) + k_1)]);
+        const int axpyRows_k_1 = k_1;
         if ((0 < rows)) {
-          u[0] = (u[0] + (axpyRows_wv_1 * static_cast<float>(x[axpyRows_xOff_1])));
+          u[0] = (u[0] + (axpyRows_wv_1 * static_cast<float>(x[((t0 * H) + axpyRows_k_1)])));
         }
         if ((1 < rows)) {
-          u[1] = (u[1] + (axpyRows_wv_1 * static_cast<float>(x[(axpyRows_xOff_1 + H)])));
+          u[1] = (u[1] + (axpyRows_wv_1 * static_cast<float>(x[(((t0 + 1) * H) + axpyRows_k_1)])));
         }
         if ((2 < rows)) {
-          u[2] = (u[2] + (axpyRows_wv_1 * static_cast<float>(x[(axpyRows_xOff_1 + (2 * H))])));
+          u[2] = (u[2] + (axpyRows_wv_1 * static_cast<float>(x[(((t0 + 2) * H) + axpyRows_k_1)])));
         }
         if ((3 < rows)) {
-          u[3] = (u[3] + (axpyRows_wv_1 * static_cast<float>(x[(axpyRows_xOff_1 + (3 * H))])));
+          u[3] = (u[3] + (axpyRows_wv_1 * static_cast<float>(x[(((t0 + 3) * H) + axpyRows_k_1)])));
         }
       }
       if ((0 < rows)) {

@@ -4,17 +4,14 @@
 extern "C" __global__ void __launch_bounds__(256) mimo_gather_rows_kernel(const __nv_bfloat16* __restrict__ x, const int* __restrict__ rows, __nv_bfloat16* __restrict__ out, const int T, const int H, const int R) {
   for (int r = static_cast<int>(blockIdx.x); (r < R); r = (r + static_cast<int>(gridDim.x))) {
     const int copyRowOrZero_row = rows[r];
-    const int copyRowOrZero_dstRow = r;
-    const int d = (copyRowOrZero_dstRow * H);
     if (((copyRowOrZero_row >= 0) && (copyRowOrZero_row < T))) {
-      const int s = (copyRowOrZero_row * H);
       for (int h = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (h < H); h = (h + 256)) {
-        const int idx = (d + h);
-        out[idx] = x[(s + h)];
+        const int idx = ((r * H) + h);
+        out[idx] = x[((copyRowOrZero_row * H) + h)];
       }
     } else {
       for (int h_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (h_1 < H); h_1 = (h_1 + 256)) {
-        const int idx_1 = (d + h_1);
+        const int idx_1 = ((r * H) + h_1);
         out[idx_1] = __float2bfloat16_rn(0.0f);
       }
     }

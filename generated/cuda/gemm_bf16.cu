@@ -19,31 +19,27 @@ extern "C" __global__ void __launch_bounds__(128) mimo_gemm_bf16_kernel(const __
   acc[6] = 0.0f;
   acc[7] = 0.0f;
   for (int k0 = 0; (k0 < K); k0 = (k0 + 16)) {
-    const int loadTile_base = ((m0 * K) + k0);
-    const int loadTile_rows = (M - m0);
-    const int loadTile_cols = (K - k0);
+    const int loadTile_at_c0 = k0;
     for (int i = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i < 512); i = (i + 128)) {
       const int r = (i / 16);
       const int c = (i % 16);
       const int idx = ((r * 16) + c);
       __nv_bfloat16 pick = __float2bfloat16_rn(0.0f);
-      if (((r < loadTile_rows) && (c < loadTile_cols))) {
-        pick = a[((loadTile_base + (r * K)) + c)];
+      if ((((m0 + r) < M) && ((loadTile_at_c0 + c) < K))) {
+        pick = a[(((m0 + r) * K) + (loadTile_at_c0 + c))];
       } else {
         pick = __float2bfloat16_rn(0.0f);
       }
       As[idx] = pick;
     }
-    const int loadTile_base_1 = ((k0 * N) + n0);
-    const int loadTile_rows_1 = (K - k0);
-    const int loadTile_cols_1 = (N - n0);
+    const int loadTile_at_r0_1 = k0;
     for (int i_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i_1 < 512); i_1 = (i_1 + 128)) {
       const int r_1 = (i_1 / 32);
       const int c_1 = (i_1 % 32);
       const int idx_1 = ((r_1 * 32) + c_1);
       __nv_bfloat16 pick_1 = __float2bfloat16_rn(0.0f);
-      if (((r_1 < loadTile_rows_1) && (c_1 < loadTile_cols_1))) {
-        pick_1 = b[((loadTile_base_1 + (r_1 * N)) + c_1)];
+      if ((((loadTile_at_r0_1 + r_1) < K) && ((n0 + c_1) < N))) {
+        pick_1 = b[(((loadTile_at_r0_1 + r_1) * N) + (n0 + c_1))];
       } else {
         pick_1 = __float2bfloat16_rn(0.0f);
       }
@@ -73,15 +69,12 @@ extern "C" __global__ void __launch_bounds__(128) mimo_gemm_bf16_kernel(const __
   Cs[((off_2 + ((fr_2_g + 8) * 32)) + ((fr_2_t * 2) + 8))] = acc[6];
   Cs[((off_2 + ((fr_2_g + 8) * 32)) + ((fr_2_t * 2) + 9))] = acc[7];
   __syncthreads();
-  const int storeTile_base = ((m0 * N) + n0);
-  const int storeTile_rows = (M - m0);
-  const int storeTile_cols = (N - n0);
   for (int i_2 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i_2 < 1024); i_2 = (i_2 + 128)) {
     const int r_2 = (i_2 / 32);
     const int c_2 = (i_2 % 32);
-    if (((r_2 < storeTile_rows) && (c_2 < storeTile_cols))) {
-      const int idx_2 = ((storeTile_base + (r_2 * N)) + c_2);
-      out[idx_2] = Cs[i_2];
+    if ((((m0 + r_2) < M) && ((n0 + c_2) < N))) {
+      const int idx_2 = (((m0 + r_2) * N) + (n0 + c_2));
+      out[idx_2] = Cs[((r_2 * 32) + c_2)];
     }
   }
 }

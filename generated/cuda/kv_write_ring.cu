@@ -5,26 +5,32 @@ extern "C" __global__ void __launch_bounds__(128) mimo_kv_write_ring_kernel(cons
   const int lane = (static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) % 32);
   for (int row = ((static_cast<int>(blockIdx.x) * 4) + (static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32)); (row < (T * HKV)); row = (row + (static_cast<int>(gridDim.x) * 4))) {
     const int t = (row / HKV);
+    const int kh = (row % HKV);
     const int b = batch_idx[t];
     const int pos = positions[t];
     const int later = (t + R);
     const bool superseded = (((later < T) && (batch_idx[later] == b)) && (positions[later] == (pos + R)));
     const bool store = (((((b >= 0) && (b < B)) && (pos >= 0)) && (R > 0)) && !(superseded));
-    const int cacheRow = (store ? ((((b * R) + (pos % R)) * HKV) + (row % HKV)) : 0);
-    const int writeRow_row = row;
+    const int seq = (store ? b : 0);
+    const int slot = (store ? (pos % R) : 0);
+    const int view = ((t * HKV) + kh);
+    const int view_1 = ((t * HKV) + kh);
+    const int view_2 = ((((seq * R) + slot) * HKV) + kh);
+    const int view_3 = ((((seq * R) + slot) * HKV) + kh);
+    const int view_4 = ((t * HKV) + kh);
     for (int d = lane; (d < DV); d = (d + 32)) {
-      const __nv_bfloat16 vs = __float2bfloat16_rn((0.707f * static_cast<float>(v[((writeRow_row * DV) + d)])));
-      const int idx = ((writeRow_row * DV) + d);
+      const __nv_bfloat16 vs = __float2bfloat16_rn((0.707f * static_cast<float>(v[((view_1 * DV) + d)])));
+      const int idx = ((view_4 * DV) + d);
       v_scaled[idx] = vs;
       if (store) {
-        const int idx_1 = ((cacheRow * DV) + d);
+        const int idx_1 = ((view_3 * DV) + d);
         v_cache[idx_1] = vs;
       }
     }
     if (store) {
       for (int d_1 = lane; (d_1 < DQK); d_1 = (d_1 + 32)) {
-        const int idx_2 = ((cacheRow * DQK) + d_1);
-        k_cache[idx_2] = k_rot[((writeRow_row * DQK) + d_1)];
+        const int idx_2 = ((view_2 * DQK) + d_1);
+        k_cache[idx_2] = k_rot[((view * DQK) + d_1)];
       }
     }
   }

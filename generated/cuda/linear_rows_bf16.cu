@@ -7,26 +7,24 @@ extern "C" __global__ void __launch_bounds__(64) mimo_linear_rows_bf16_kernel(co
   if ((n < N)) {
     for (int t0 = (static_cast<int>(blockIdx.y) * 4); (t0 < T); t0 = (t0 + (static_cast<int>(gridDim.y) * 4))) {
       const int rows = min((T - t0), 4);
-      const int dotRowsBf16_xOff = (t0 * K);
-      const int dotRowsBf16_wOff = (n * K);
       acc[0] = 0.0f;
       acc[1] = 0.0f;
       acc[2] = 0.0f;
       acc[3] = 0.0f;
       for (int k = 0; (k < K); k = (k + 1)) {
-        const float axpyRows_wv = static_cast<float>(w[(dotRowsBf16_wOff + k)]);
-        const int axpyRows_xOff = (dotRowsBf16_xOff + k);
+        const float axpyRows_wv = static_cast<float>(w[((n * K) + k)]);
+        const int axpyRows_k = k;
         if ((0 < rows)) {
-          acc[0] = (acc[0] + (axpyRows_wv * static_cast<float>(x[axpyRows_xOff])));
+          acc[0] = (acc[0] + (axpyRows_wv * static_cast<float>(x[((t0 * K) + axpyRows_k)])));
         }
         if ((1 < rows)) {
-          acc[1] = (acc[1] + (axpyRows_wv * static_cast<float>(x[(axpyRows_xOff + K)])));
+          acc[1] = (acc[1] + (axpyRows_wv * static_cast<float>(x[(((t0 + 1) * K) + axpyRows_k)])));
         }
         if ((2 < rows)) {
-          acc[2] = (acc[2] + (axpyRows_wv * static_cast<float>(x[(axpyRows_xOff + (2 * K))])));
+          acc[2] = (acc[2] + (axpyRows_wv * static_cast<float>(x[(((t0 + 2) * K) + axpyRows_k)])));
         }
         if ((3 < rows)) {
-          acc[3] = (acc[3] + (axpyRows_wv * static_cast<float>(x[(axpyRows_xOff + (3 * K))])));
+          acc[3] = (acc[3] + (axpyRows_wv * static_cast<float>(x[(((t0 + 3) * K) + axpyRows_k)])));
         }
       }
       if ((0 < rows)) {

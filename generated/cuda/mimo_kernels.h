@@ -6,19 +6,19 @@
 extern "C" {
 #endif
 // global-attention decode over a KV cache, split-K pass 1: per split p, unnormalised f32 acc[B*NQ,HQ,P,128] and running max/sum[B*NQ,HQ,P]
-cudaError_t mimo_global_decode_partial(const void* q, const void* k_cache, const void* v_cache, const void* seq_lens, void* part_acc, void* part_max, void* part_sum, int B, int NQ, int HQ, int HKV, int SMAX, int P, int DQK, int DV, cudaStream_t stream);
+cudaError_t mimo_global_decode_partial(const void* q, const void* k_cache, const void* v_cache, const void* seq_lens, void* part_acc, void* part_max, void* part_sum, int B, int NQ, int HQ, int HKV, int SMAX, int P, cudaStream_t stream);
 // global-attention decode, split-K pass 2: merges P partial states into bf16 out[B*NQ,HQ,128]
-cudaError_t mimo_decode_merge(const void* part_acc, const void* part_max, const void* part_sum, void* out, int B, int NQ, int HQ, int P, int DV, cudaStream_t stream);
+cudaError_t mimo_decode_merge(const void* part_acc, const void* part_max, const void* part_sum, void* out, int B, int NQ, int HQ, int P, cudaStream_t stream);
 // sliding-window decode with sink over a ring-buffer KV cache k_ring[B,R,HKV,192] v_ring[B,R,HKV,128] (position p in slot p % R) -> bf16 out[B*NQ,HQ,128]
-cudaError_t mimo_swa_decode(const void* q, const void* k_ring, const void* v_ring, const void* sink, const void* seq_lens, void* out, int B, int NQ, int HQ, int HKV, int R, int DQK, int DV, cudaStream_t stream);
+cudaError_t mimo_swa_decode(const void* q, const void* k_ring, const void* v_ring, const void* sink, const void* seq_lens, void* out, int B, int NQ, int HQ, int HKV, int R, cudaStream_t stream);
 // global-layer KV-cache write: k_cache[b,pos] = k_rot[t], v_cache[b,pos] = v_scaled[t] = bf16(V_SCALE*v[t]) for b = batch_idx[t], pos = positions[t]; bf16 [B,SMAX,HKV,DQK|DV] caches
 cudaError_t mimo_kv_write_linear(const void* k_rot, const void* v, const void* batch_idx, const void* positions, void* k_cache, void* v_cache, void* v_scaled, int T, int HKV, int DQK, int DV, int B, int SMAX, cudaStream_t stream);
 // sliding-window KV-cache write into ring buffers: slot = positions[t] % R; k_cache[b,slot] = k_rot[t], v_cache[b,slot] = v_scaled[t] = bf16(V_SCALE*v[t]), b = batch_idx[t]; bf16 [B,R,HKV,DQK|DV] caches
 cudaError_t mimo_kv_write_ring(const void* k_rot, const void* v, const void* batch_idx, const void* positions, void* k_cache, void* v_cache, void* v_scaled, int T, int HKV, int DQK, int DV, int B, int R, cudaStream_t stream);
 // sliding-window (WINDOW keys incl. self) varlen prefill attention with a per-head sink logit; bf16 q[T,HQ,192] k[S,HKV,192] v[S,HKV,128] -> out[T,HQ,128], f32 online softmax
-cudaError_t mimo_swa_prefill(const void* q, const void* k, const void* v, const void* sink, const void* cu_q, const void* cu_k, void* out, int T, int S, int HQ, int HKV, int DQK, int DV, int B1, cudaStream_t stream);
+cudaError_t mimo_swa_prefill(const void* q, const void* k, const void* v, const void* sink, const void* cu_q, const void* cu_k, void* out, int T, int S, int HQ, int HKV, int B, cudaStream_t stream);
 // causal varlen prefill attention (global layers: no window, no sink); bf16 q[T,HQ,192] k[S,HKV,192] v[S,HKV,128] -> out[T,HQ,128], f32 online softmax
-cudaError_t mimo_global_prefill(const void* q, const void* k, const void* v, const void* cu_q, const void* cu_k, void* out, int T, int S, int HQ, int HKV, int DQK, int DV, int B1, cudaStream_t stream);
+cudaError_t mimo_global_prefill(const void* q, const void* k, const void* v, const void* cu_q, const void* cu_k, void* out, int T, int S, int HQ, int HKV, int B, cudaStream_t stream);
 // partial rotate-half RoPE: q_rot/k_rot = q/k with dims [0, ROT) rotated by the cos/sin table row positions[t] (pairs i, i+ROT/2), dims >= ROT copied; bf16 q[T,HQ,DQK] k[T,HKV,DQK], f32 cos_sin[MAXPOS,ROT], f32 math
 cudaError_t mimo_rope(const void* q, const void* k, const void* positions, const void* cos_sin, void* q_rot, void* k_rot, int T, int HQ, int HKV, int DQK, int MAXPOS, int ROT, cudaStream_t stream);
 // y[i] = e4m3(x[i]); RNE, saturating to ±448, NaN -> 0x7f
@@ -39,10 +39,10 @@ cudaError_t mimo_cast_e5m2_to_f32(const void* x, void* y, int N, cudaStream_t st
 cudaError_t mimo_cast_e4m3_to_bf16(const void* x, void* y, int N, cudaStream_t stream);
 // y[i] = x[i]; e5m2 in, bf16 out, exact (NaN -> 0x7fff)
 cudaError_t mimo_cast_e5m2_to_bf16(const void* x, void* y, int N, cudaStream_t stream);
-// per token t and 1x128 group g along K: s = max(amax|x|, 1e-4)/448; q[t,k] = e4m3(x[t,k]/s); scales[t,g] = s (G = cdiv(K,128))
-cudaError_t mimo_quant_act_e4m3(const void* x, void* q, void* scales, int T, int K, int G, cudaStream_t stream);
-// out[n,k] = bf16(f32(w[n,k]) * scales[n/128, k/128]); 128x128 blocks (NB = cdiv(N,128), KB = cdiv(K,128))
-cudaError_t mimo_dequant_w_e4m3(const void* w, const void* scales, void* out, int N, int K, int NB, int KB, cudaStream_t stream);
+// per token t and 1x128 group g along K: s = max(amax|x|, 1e-4)/448; q[t,k] = e4m3(x[t,k]/s); scales[t,g] = s
+cudaError_t mimo_quant_act_e4m3(const void* x, void* q, void* scales, int T, int K, cudaStream_t stream);
+// out[n,k] = bf16(f32(w[n,k]) * scales[n/128, k/128]); 128x128 blocks
+cudaError_t mimo_dequant_w_e4m3(const void* w, const void* scales, void* out, int N, int K, cudaStream_t stream);
 // C[M,N] = A[M,K]·B[K,N]; bf16 inputs, f32 accumulate and output (tensor cores on CUDA)
 cudaError_t mimo_gemm_bf16(const void* a, const void* b, void* out, int M, int N, int K, cudaStream_t stream);
 // C[M,N] = A[M,K]·B[K,N]; f32 inputs, f32 accumulate and output
@@ -57,60 +57,60 @@ cudaError_t mimo_router_logits(const void* x, const void* w, void* logits, int T
 cudaError_t mimo_embed_tokens(const void* table, const void* ids, void* out, int V, int H, int T, cudaStream_t stream);
 // out[r, :] = x[rows[r], :]; zeros where rows[r] is outside [0, T) (never read); bf16
 cudaError_t mimo_gather_rows(const void* x, const void* rows, void* out, int T, int H, int R, cudaStream_t stream);
-// out[t, 0:H] = a[t, :], out[t, H:2H] = b[t, :]; out is [T, H2] with H2 = 2H; bf16
-cudaError_t mimo_concat_halves(const void* a, const void* b, void* out, int T, int H, int H2, cudaStream_t stream);
+// out[t, 0:H] = a[t, :], out[t, H:2H] = b[t, :]; out is [T, 2 * H]; bf16
+cudaError_t mimo_concat_halves(const void* a, const void* b, void* out, int T, int H, cudaStream_t stream);
 // out[t, :] = Σ_j w[t, j] * y[slotRow[t, j], :] (f32, slots in order, rows < 0 skipped), bf16 out; y[R, H] bf16 from either layout
 cudaError_t mimo_moe_combine(const void* y, const void* slotRow, const void* w, void* out, int R, int H, int T, int TOPK, cudaStream_t stream);
 // contiguous layout: h[M, F] = silu(x·Wg[e]ᵀ) * (x·Wu[e]ᵀ), e = rowExpert of the row tile; x[M, H], Wg/Wu[E, F, H] bf16, f32 accumulate (tensor cores on CUDA), bf16 out
 cudaError_t mimo_moe_gate_up_bf16(const void* x, const void* wg, const void* wu, const void* rowExpert, void* h, int M, int H, int E, int F, cudaStream_t stream);
 // masked layout: h[e, r, F] = silu(x[e, r]·Wg[e]ᵀ) * (x[e, r]·Wu[e]ᵀ) for r < min(maskedCount[e], C); x[E, C, H], Wg/Wu[E, F, H] bf16, bf16 out
 cudaError_t mimo_moe_gate_up_bf16_masked(const void* x, const void* wg, const void* wu, const void* maskedCount, void* h, int C, int H, int E, int F, cudaStream_t stream);
-// contiguous layout, FP8: h[M, F] = silu(x·Wgᵀ) * (x·Wuᵀ); xq[M, H] e4m3 with xs[M, HG] per (row, 128-K group), Wg/Wu[E, F, H] e4m3 with wgs/wus[E, FB, HG] per 128x128 block (HG = cdiv(H,128), FB = cdiv(F,128)); f32 accumulate, bf16 out
-cudaError_t mimo_moe_gate_up_fp8(const void* xq, const void* xs, const void* wg, const void* wu, const void* wgs, const void* wus, const void* rowExpert, void* h, int M, int H, int HG, int E, int F, int FB, cudaStream_t stream);
-// masked layout, FP8: as moe_gate_up_fp8 with xq[E, C, H], xs[E, C, HG] and maskedCount[E]; bf16 out h[E, C, F]
-cudaError_t mimo_moe_gate_up_fp8_masked(const void* xq, const void* xs, const void* wg, const void* wu, const void* wgs, const void* wus, const void* maskedCount, void* h, int C, int H, int HG, int E, int F, int FB, cudaStream_t stream);
+// contiguous layout, FP8: h[M, F] = silu(x·Wgᵀ) * (x·Wuᵀ); xq[M, H] e4m3 with xs[M, cdiv(H, 128)] per (row, 128-K group), Wg/Wu[E, F, H] e4m3 with wgs/wus[E, cdiv(F, 128), cdiv(H, 128)] per 128x128 block; f32 accumulate, bf16 out
+cudaError_t mimo_moe_gate_up_fp8(const void* xq, const void* xs, const void* wg, const void* wu, const void* wgs, const void* wus, const void* rowExpert, void* h, int M, int H, int E, int F, cudaStream_t stream);
+// masked layout, FP8: as moe_gate_up_fp8 with xq[E, C, H], xs[E, C, cdiv(H, 128)] and maskedCount[E]; bf16 out h[E, C, F]
+cudaError_t mimo_moe_gate_up_fp8_masked(const void* xq, const void* xs, const void* wg, const void* wu, const void* wgs, const void* wus, const void* maskedCount, void* h, int C, int H, int E, int F, cudaStream_t stream);
 // contiguous layout: y[M, H] = h·Wd[e]ᵀ, e = rowExpert of the row tile; h[M, F], Wd[E, H, F] bf16, f32 accumulate (tensor cores on CUDA), bf16 out
 cudaError_t mimo_moe_down_bf16(const void* h, const void* wd, const void* rowExpert, void* y, int M, int H, int E, int F, cudaStream_t stream);
 // masked layout: y[e, r, H] = h[e, r]·Wd[e]ᵀ for r < min(maskedCount[e], C); h[E, C, F], Wd[E, H, F] bf16, bf16 out
 cudaError_t mimo_moe_down_bf16_masked(const void* h, const void* wd, const void* maskedCount, void* y, int C, int H, int E, int F, cudaStream_t stream);
-// contiguous layout, FP8: y[M, H] = h·Wd[e]ᵀ; hq[M, F] e4m3 with hs[M, FG] per (row, 128-K group), Wd[E, H, F] e4m3 with wds[E, HB, FG] per 128x128 block (FG = cdiv(F,128), HB = cdiv(H,128)); f32 accumulate, bf16 out
-cudaError_t mimo_moe_down_fp8(const void* hq, const void* hs, const void* wd, const void* wds, const void* rowExpert, void* y, int M, int H, int HB, int E, int F, int FG, cudaStream_t stream);
-// masked layout, FP8: as moe_down_fp8 with hq[E, C, F], hs[E, C, FG] and maskedCount[E]; bf16 out y[E, C, H]
-cudaError_t mimo_moe_down_fp8_masked(const void* hq, const void* hs, const void* wd, const void* wds, const void* maskedCount, void* y, int C, int H, int HB, int E, int F, int FG, cudaStream_t stream);
+// contiguous layout, FP8: y[M, H] = h·Wd[e]ᵀ; hq[M, F] e4m3 with hs[M, cdiv(F, 128)] per (row, 128-K group), Wd[E, H, F] e4m3 with wds[E, cdiv(H, 128), cdiv(F, 128)] per 128x128 block; f32 accumulate, bf16 out
+cudaError_t mimo_moe_down_fp8(const void* hq, const void* hs, const void* wd, const void* wds, const void* rowExpert, void* y, int M, int H, int E, int F, cudaStream_t stream);
+// masked layout, FP8: as moe_down_fp8 with hq[E, C, F], hs[E, C, cdiv(F, 128)] and maskedCount[E]; bf16 out y[E, C, H]
+cudaError_t mimo_moe_down_fp8_masked(const void* hq, const void* hs, const void* wd, const void* wds, const void* maskedCount, void* y, int C, int H, int E, int F, cudaStream_t stream);
 // chunkCounts[c, e] = number of slots of chunk c (CH = 256 consecutive slots of ids[T, TOPK]) routed to expert e
-cudaError_t mimo_moe_count(const void* ids, void* chunkCounts, int T, int TOPK, int NC, int E, cudaStream_t stream);
+cudaError_t mimo_moe_count(const void* ids, void* chunkCounts, int T, int TOPK, int E, cudaStream_t stream);
 // per expert: chunkOffsets[c, e] = exclusive scan of chunkCounts over chunks, counts[e] = total, offsets[e] = start row of its ALIGN-padded block (contiguous layout); one workgroup
 cudaError_t mimo_moe_scan(const void* chunkCounts, void* chunkOffsets, void* counts, void* offsets, int NC, int E, cudaStream_t stream);
 // contiguous layout: rowIndex[MP] = slot t*TOPK+j of each permuted row (-1 on padding), rowExpert[MP] (-1 on padding), slotRow[T, TOPK] = row of each slot (-1 if not routed); MP >= T*TOPK + min(E, T*TOPK)*(ALIGN-1)
-cudaError_t mimo_moe_place_contiguous(const void* ids, const void* chunkOffsets, const void* counts, const void* offsets, void* rowIndex, void* rowExpert, void* slotRow, int T, int TOPK, int NC, int E, int MP, cudaStream_t stream);
+cudaError_t mimo_moe_place_contiguous(const void* ids, const void* chunkOffsets, const void* counts, const void* offsets, void* rowIndex, void* rowExpert, void* slotRow, int T, int TOPK, int E, int MP, cudaStream_t stream);
 // masked layout: rowIndex[E, C] = slot of row j of expert e (-1 past its count), slotRow[T, TOPK] = e*C + j (-1 if not routed or past the capacity C: dropped), maskedCount[E] = min(count, C)
-cudaError_t mimo_moe_place_masked(const void* ids, const void* chunkOffsets, const void* counts, void* rowIndex, void* slotRow, void* maskedCount, int T, int TOPK, int NC, int E, int C, cudaStream_t stream);
+cudaError_t mimo_moe_place_masked(const void* ids, const void* chunkOffsets, const void* counts, void* rowIndex, void* slotRow, void* maskedCount, int T, int TOPK, int E, int C, cudaStream_t stream);
 // xp[r, :] = x[rowIndex[r] / TOPK, :] (zeros where rowIndex[r] < 0); R = MP (contiguous) or E*C (masked); bf16
 cudaError_t mimo_moe_gather(const void* x, const void* rowIndex, void* xp, int T, int H, int R, int TOPK, cudaStream_t stream);
 // FP8 activations quantised per token (1x128 groups) gathered like moe_gather: xqp[r, :] = xq[t, :], xsp[r, :] = xs[t, :] for t = rowIndex[r] / TOPK; zeros (and scale 0) on padding
-cudaError_t mimo_moe_gather_fp8(const void* xq, const void* xs, const void* rowIndex, void* xqp, void* xsp, int T, int H, int HG, int R, int TOPK, cudaStream_t stream);
+cudaError_t mimo_moe_gather_fp8(const void* xq, const void* xs, const void* rowIndex, void* xqp, void* xsp, int T, int H, int R, int TOPK, cudaStream_t stream);
 // ids[t,:] = top-TOPK experts by sigmoid(logits[t,e]) + bias[e] (ties: lower id), weights[t,j] = sigmoid(logits[t,ids[t,j]]) / sum_j(...); one workgroup per token
 cudaError_t mimo_moe_router(const void* logits, const void* bias, void* ids, void* weights, int T, int E, int TOPK, cudaStream_t stream);
 // y[t,d] = x[t,d] * rsqrt(mean_d(x[t,d]^2) + EPS) * w[d]; bf16 in/out, f32 math
 cudaError_t mimo_rmsnorm(const void* x, const void* w, void* y, int T, int D, cudaStream_t stream);
 // h[t, f] = bf16(silu(x[t]·wg[f]) * (x[t]·wu[f])); x bf16 [T, H], wg, wu bf16 [F, H]; f32 math
 cudaError_t mimo_gate_up_rows_bf16(const void* x, const void* wg, const void* wu, void* h, int T, int H, int F, cudaStream_t stream);
-// h[t, f] = bf16(silu(x[t]·deq(wg)[f]) * (x[t]·deq(wu)[f])); wg, wu e4m3 [F, H] with wgs, wus f32 [FB, HG] 128x128 block scales; W8A16
-cudaError_t mimo_gate_up_rows_fp8(const void* x, const void* wg, const void* wu, const void* wgs, const void* wus, void* h, int T, int H, int F, int FB, int HG, cudaStream_t stream);
+// h[t, f] = bf16(silu(x[t]·deq(wg)[f]) * (x[t]·deq(wu)[f])); wg, wu e4m3 [F, H] with wgs, wus f32 [cdiv(F, 128), cdiv(H, 128)] block scales; W8A16
+cudaError_t mimo_gate_up_rows_fp8(const void* x, const void* wg, const void* wu, const void* wgs, const void* wus, void* h, int T, int H, int F, cudaStream_t stream);
 // y[t, n] = bf16(sum_k x[t, k] * w[n, k]); x bf16 [T, K], w bf16 [N, K]; f32 accumulation, one thread per n
 cudaError_t mimo_linear_rows_bf16(const void* x, const void* w, void* y, int T, int K, int N, cudaStream_t stream);
-// y[t, n] = bf16(sum_k x[t, k] * f32(w[n, k]) * ws[n/128, k/128]); x bf16 [T, K], w e4m3 [N, K], ws f32 [NB, KB] (cdiv(N|K, 128)); W8A16
-cudaError_t mimo_linear_rows_fp8(const void* x, const void* w, const void* ws, void* y, int T, int K, int N, int NB, int KB, cudaStream_t stream);
+// y[t, n] = bf16(sum_k x[t, k] * f32(w[n, k]) * ws[n/128, k/128]); x bf16 [T, K], w e4m3 [N, K], ws f32 [cdiv(N, 128), cdiv(K, 128)]; W8A16
+cudaError_t mimo_linear_rows_fp8(const void* x, const void* w, const void* ws, void* y, int T, int K, int N, cudaStream_t stream);
 // out[t, n] = sum_k x[t, k] * w[n, k] in f32; x bf16 [T, K], w bf16 [N, K] (lm_head, N up to 152576)
 cudaError_t mimo_logits_rows(const void* x, const void* w, void* out, int T, int K, int N, cudaStream_t stream);
 // h[t, j, f] = bf16(silu(x[t]·wg[e, f]) * (x[t]·wu[e, f])), e = ids[t, j]; zeros where e is outside [0, E); bf16 [E, F, H] weights
 cudaError_t mimo_moe_gate_up_rows_bf16(const void* x, const void* ids, const void* wg, const void* wu, void* h, int T, int TOPK, int H, int F, int E, cudaStream_t stream);
-// moe_gate_up_rows_bf16 with wg, wu e4m3 [E, F, H] and wgs, wus f32 [E, FB, HG] 128x128 block scales; W8A16
-cudaError_t mimo_moe_gate_up_rows_fp8(const void* x, const void* ids, const void* wg, const void* wu, const void* wgs, const void* wus, void* h, int T, int TOPK, int H, int F, int E, int FB, int HG, cudaStream_t stream);
+// moe_gate_up_rows_bf16 with wg, wu e4m3 [E, F, H] and wgs, wus f32 [E, cdiv(F, 128), cdiv(H, 128)] block scales; W8A16
+cudaError_t mimo_moe_gate_up_rows_fp8(const void* x, const void* ids, const void* wg, const void* wu, const void* wgs, const void* wus, void* h, int T, int TOPK, int H, int F, int E, cudaStream_t stream);
 // out[t, n] = bf16(sum_j w[t, j] * (h[t, j]·wd[ids[t, j], n])), j in order, f32; slots with ids outside [0, E) skipped; bf16 [E, H, F] weights
 cudaError_t mimo_moe_down_rows_bf16(const void* h, const void* ids, const void* wd, const void* w, void* out, int T, int TOPK, int H, int F, int E, cudaStream_t stream);
-// moe_down_rows_bf16 with wd e4m3 [E, H, F] and wds f32 [E, HB, FG] 128x128 block scales; W8A16
-cudaError_t mimo_moe_down_rows_fp8(const void* h, const void* ids, const void* wd, const void* wds, const void* w, void* out, int T, int TOPK, int H, int F, int E, int HB, int FG, cudaStream_t stream);
+// moe_down_rows_bf16 with wd e4m3 [E, H, F] and wds f32 [E, cdiv(H, 128), cdiv(F, 128)] block scales; W8A16
+cudaError_t mimo_moe_down_rows_fp8(const void* h, const void* ids, const void* wd, const void* wds, const void* w, void* out, int T, int TOPK, int H, int F, int E, cudaStream_t stream);
 // ids[b] = argmax_v logits[b,v], ties to the lower id; one workgroup per row
 cudaError_t mimo_sample_greedy(const void* logits, void* ids, int B, int V, cudaStream_t stream);
 // ids[b,:K], logprobs[b,:K] = top-K of log_softmax(logits[b,:]) (ties: lower id); chosen_logprob[b] = log_softmax(logits[b,:])[chosen[b]]; one workgroup per row
@@ -118,13 +118,13 @@ cudaError_t mimo_sample_logprobs(const void* logits, const void* chosen, void* i
 // ids[b] ~ softmax(logits[b,:] / temperature) after top-k then top-p (renormalised), u from a counter-based hash of (seed, step, b); one workgroup per row
 cudaError_t mimo_sample_token(const void* logits, void* ids, int B, int V, float temperature, int top_k, float top_p, unsigned seed, unsigned step, cudaStream_t stream);
 // accepted[b,:] = target_ids[b,0..a] then -1, a = number of leading draft[b,i] == target_ids[b,i]; accept_len[b] = a + 1
-cudaError_t mimo_verify_greedy(const void* draft, const void* target_ids, void* accepted, void* accept_len, int B, int N, int NP, cudaStream_t stream);
+cudaError_t mimo_verify_greedy(const void* draft, const void* target_ids, void* accepted, void* accept_len, int B, int N, cudaStream_t stream);
 // speculative sampling of N chained drafts against target logits[b,i,:] (filtered as sample_token): accept draft with probability p(draft), else draw from p without it and stop; bonus draw after N acceptances
-cudaError_t mimo_verify_sample(const void* draft, const void* logits, void* accepted, void* accept_len, int B, int N, int NP, int V, float temperature, int top_k, float top_p, unsigned seed, unsigned step, cudaStream_t stream);
+cudaError_t mimo_verify_sample(const void* draft, const void* logits, void* accepted, void* accept_len, int B, int N, int V, float temperature, int top_k, float top_p, unsigned seed, unsigned step, cudaStream_t stream);
 // y[r,:] = exp(x[r,:] - max x[r,:]) / sum exp(x[r,:] - max x[r,:]); f32
 cudaError_t mimo_softmax(const void* x, void* y, int R, int N, cudaStream_t stream);
-// out[t,f] = silu(gate[t,f]) * up[t,f]; bf16 in/out, f32 math
-cudaError_t mimo_swiglu(const void* gate, const void* up, void* out, int T, int F, cudaStream_t stream);
+// out[i] = silu(gate[i]) * up[i]; bf16 in/out, f32 math
+cudaError_t mimo_swiglu(const void* gate, const void* up, void* out, int N, cudaStream_t stream);
 #ifdef __cplusplus
 }
 #endif

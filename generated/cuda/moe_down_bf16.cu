@@ -10,7 +10,6 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_down_bf16_kernel(cons
   if (((e < 0) || (e >= E))) {
     return;
   }
-  const int downTileBf16_rows = (M - m0);
   const int n0 = (static_cast<int>(blockIdx.x) * 32);
   float acc[8];
   acc[0] = 0.0f;
@@ -21,34 +20,30 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_down_bf16_kernel(cons
   acc[5] = 0.0f;
   acc[6] = 0.0f;
   acc[7] = 0.0f;
-  const int downSpan_wBase = (((e * H) + n0) * F);
   const int warpRow_result = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) / 2) * 16);
   const int warpCol_result = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) % 2) * 16);
   for (int k = 0; (k < F); k = (k + 32)) {
-    const int loadTile_base = ((m0 * F) + k);
-    const int loadTile_cols = (F - k);
+    const int loadTile_at_c0 = k;
     for (int i = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i < 1024); i = (i + 128)) {
       const int r = (i / 32);
       const int c = (i % 32);
       const int idx = ((r * 32) + c);
       __nv_bfloat16 pick = __float2bfloat16_rn(0.0f);
-      if (((r < downTileBf16_rows) && (c < loadTile_cols))) {
-        pick = h[((loadTile_base + (r * F)) + c)];
+      if ((((m0 + r) < M) && ((loadTile_at_c0 + c) < F))) {
+        pick = h[(((m0 + r) * F) + (loadTile_at_c0 + c))];
       } else {
         pick = __float2bfloat16_rn(0.0f);
       }
       As[idx] = pick;
     }
-    const int loadTile_base_1 = (downSpan_wBase + k);
-    const int loadTile_rows_1 = (H - n0);
-    const int loadTile_cols_1 = (F - k);
+    const int loadTile_at_c0_1 = k;
     for (int i_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i_1 < 1024); i_1 = (i_1 + 128)) {
       const int r_1 = (i_1 / 32);
       const int c_1 = (i_1 % 32);
       const int idx_1 = ((r_1 * 32) + c_1);
       __nv_bfloat16 pick_1 = __float2bfloat16_rn(0.0f);
-      if (((r_1 < loadTile_rows_1) && (c_1 < loadTile_cols_1))) {
-        pick_1 = wd[((loadTile_base_1 + (r_1 * F)) + c_1)];
+      if ((((n0 + r_1) < H) && ((loadTile_at_c0_1 + c_1) < F))) {
+        pick_1 = wd[((((e * H) + (n0 + r_1)) * F) + (loadTile_at_c0_1 + c_1))];
       } else {
         pick_1 = __float2bfloat16_rn(0.0f);
       }
@@ -91,14 +86,12 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_down_bf16_kernel(cons
   Cs[((off_2 + ((fr_2_g + 8) * 32)) + ((fr_2_t * 2) + 8))] = acc[6];
   Cs[((off_2 + ((fr_2_g + 8) * 32)) + ((fr_2_t * 2) + 9))] = acc[7];
   __syncthreads();
-  const int storeTileBf16_base = ((m0 * H) + n0);
-  const int storeTileBf16_cols = (H - n0);
   for (int i_2 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i_2 < 1024); i_2 = (i_2 + 128)) {
     const int r_2 = (i_2 / 32);
     const int c_2 = (i_2 % 32);
-    if (((r_2 < downTileBf16_rows) && (c_2 < storeTileBf16_cols))) {
-      const int idx_2 = ((storeTileBf16_base + (r_2 * H)) + c_2);
-      y[idx_2] = __float2bfloat16_rn(Cs[i_2]);
+    if ((((m0 + r_2) < M) && ((n0 + c_2) < H))) {
+      const int idx_2 = (((m0 + r_2) * H) + (n0 + c_2));
+      y[idx_2] = __float2bfloat16_rn(Cs[((r_2 * 32) + c_2)]);
     }
   }
 }

@@ -8,18 +8,17 @@ extern "C" __global__ void __launch_bounds__(64) mimo_moe_down_rows_bf16_kernel(
     for (int t = static_cast<int>(blockIdx.y); (t < T); t = (t + static_cast<int>(gridDim.y))) {
       float acc = 0.0f;
       for (int j = 0; (j < TOPK); j = (j + 1)) {
-        const int s = ((t * TOPK) + j);
-        const int e = ids[s];
+        const int e = ids[((t * TOPK) + j)];
         if (((e >= 0) && (e < E))) {
-          const int dotRowsBf16_xOff = (s * F);
-          const int dotRowsBf16_wOff = (((e * H) + n) * F);
+          const int dotRowsBf16_xs_t0 = j;
+          const int view = ((e * H) + n);
           d[0] = 0.0f;
           for (int k = 0; (k < F); k = (k + 1)) {
-            const float axpyRows_wv = static_cast<float>(wd[(dotRowsBf16_wOff + k)]);
-            const int axpyRows_xOff = (dotRowsBf16_xOff + k);
-            d[0] = (d[0] + (axpyRows_wv * static_cast<float>(h[axpyRows_xOff])));
+            const float axpyRows_wv = static_cast<float>(wd[((view * F) + k)]);
+            const int axpyRows_k = k;
+            d[0] = (d[0] + (axpyRows_wv * static_cast<float>(h[((((t * TOPK) + dotRowsBf16_xs_t0) * F) + axpyRows_k)])));
           }
-          acc = (acc + (w[s] * d[0]));
+          acc = (acc + (w[((t * TOPK) + j)] * d[0]));
         }
       }
       const int idx_2 = ((t * H) + n);

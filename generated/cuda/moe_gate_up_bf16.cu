@@ -10,8 +10,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_gate_up_bf16_kernel(c
   if (((e < 0) || (e >= E))) {
     return;
   }
-  const int gluTileBf16_rows = (M - m0);
-  const int f0 = (static_cast<int>(blockIdx.x) * 32);
+  const int n0 = (static_cast<int>(blockIdx.x) * 32);
   float gate[8];
   gate[0] = 0.0f;
   gate[1] = 0.0f;
@@ -30,49 +29,43 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_gate_up_bf16_kernel(c
   up[5] = 0.0f;
   up[6] = 0.0f;
   up[7] = 0.0f;
-  const int gateUpSpan_wBase = (((e * F) + f0) * H);
   const int warpRow_result = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) / 2) * 16);
   const int warpCol_result = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) % 2) * 16);
   for (int k = 0; (k < H); k = (k + 16)) {
-    const int loadTile_base = ((m0 * H) + k);
-    const int loadTile_cols = (H - k);
+    const int loadTile_at_c0 = k;
     for (int i = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i < 512); i = (i + 128)) {
       const int r = (i / 16);
       const int c = (i % 16);
       const int idx = ((r * 16) + c);
       __nv_bfloat16 pick = __float2bfloat16_rn(0.0f);
-      if (((r < gluTileBf16_rows) && (c < loadTile_cols))) {
-        pick = x[((loadTile_base + (r * H)) + c)];
+      if ((((m0 + r) < M) && ((loadTile_at_c0 + c) < H))) {
+        pick = x[(((m0 + r) * H) + (loadTile_at_c0 + c))];
       } else {
         pick = __float2bfloat16_rn(0.0f);
       }
       As[idx] = pick;
     }
-    const int loadTile_base_1 = (gateUpSpan_wBase + k);
-    const int loadTile_rows_1 = (F - f0);
-    const int loadTile_cols_1 = (H - k);
+    const int loadTile_at_c0_1 = k;
     for (int i_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i_1 < 512); i_1 = (i_1 + 128)) {
       const int r_1 = (i_1 / 16);
       const int c_1 = (i_1 % 16);
       const int idx_1 = ((r_1 * 16) + c_1);
       __nv_bfloat16 pick_1 = __float2bfloat16_rn(0.0f);
-      if (((r_1 < loadTile_rows_1) && (c_1 < loadTile_cols_1))) {
-        pick_1 = wg[((loadTile_base_1 + (r_1 * H)) + c_1)];
+      if ((((n0 + r_1) < F) && ((loadTile_at_c0_1 + c_1) < H))) {
+        pick_1 = wg[((((e * F) + (n0 + r_1)) * H) + (loadTile_at_c0_1 + c_1))];
       } else {
         pick_1 = __float2bfloat16_rn(0.0f);
       }
       Bs[idx_1] = pick_1;
     }
-    const int loadTile_base_2 = (gateUpSpan_wBase + k);
-    const int loadTile_rows_2 = (F - f0);
-    const int loadTile_cols_2 = (H - k);
+    const int loadTile_at_c0_2 = k;
     for (int i_2 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i_2 < 512); i_2 = (i_2 + 128)) {
       const int r_2 = (i_2 / 16);
       const int c_2 = (i_2 % 16);
-      const int idx_2 = ((512 + (r_2 * 16)) + c_2);
+      const int idx_2 = (((32 + r_2) * 16) + c_2);
       __nv_bfloat16 pick_2 = __float2bfloat16_rn(0.0f);
-      if (((r_2 < loadTile_rows_2) && (c_2 < loadTile_cols_2))) {
-        pick_2 = wu[((loadTile_base_2 + (r_2 * H)) + c_2)];
+      if ((((n0 + r_2) < F) && ((loadTile_at_c0_2 + c_2) < H))) {
+        pick_2 = wu[((((e * F) + (n0 + r_2)) * H) + (loadTile_at_c0_2 + c_2))];
       } else {
         pick_2 = __float2bfloat16_rn(0.0f);
       }
@@ -126,16 +119,14 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_gate_up_bf16_kernel(c
   Cs[((off_5 + ((fr_5_g + 8) * 64)) + ((fr_5_t * 2) + 8))] = up[6];
   Cs[((off_5 + ((fr_5_g + 8) * 64)) + ((fr_5_t * 2) + 9))] = up[7];
   __syncthreads();
-  const int storeSwiGlu_base = ((m0 * F) + f0);
-  const int storeSwiGlu_cols = (F - f0);
   for (int i_3 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i_3 < 1024); i_3 = (i_3 + 128)) {
     const int r_3 = (i_3 / 32);
     const int c_3 = (i_3 % 32);
-    if (((r_3 < gluTileBf16_rows) && (c_3 < storeSwiGlu_cols))) {
-      const int idx_3 = ((storeSwiGlu_base + (r_3 * F)) + c_3);
+    if ((((m0 + r_3) < M) && ((n0 + c_3) < F))) {
+      const int idx_3 = (((m0 + r_3) * F) + (n0 + c_3));
       const float silu_x = Cs[((r_3 * 64) + c_3)];
       const float silu_result = (silu_x / (1.0f + expf(-(silu_x))));
-      h[idx_3] = __float2bfloat16_rn((silu_result * Cs[(((r_3 * 64) + 32) + c_3)]));
+      h[idx_3] = __float2bfloat16_rn((silu_result * Cs[((((r_3 * 2) + 1) * 32) + c_3)]));
     }
   }
 }

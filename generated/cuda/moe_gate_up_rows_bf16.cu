@@ -7,28 +7,30 @@ extern "C" __global__ void __launch_bounds__(64) mimo_moe_gate_up_rows_bf16_kern
   float u[1];
   if ((f < F)) {
     for (int s = static_cast<int>(blockIdx.y); (s < (T * TOPK)); s = (s + static_cast<int>(gridDim.y))) {
-      const int e = ids[s];
+      const int t = (s / TOPK);
+      const int j = (s % TOPK);
+      const int e = ids[((t * TOPK) + j)];
       float v = 0.0f;
       if (((e >= 0) && (e < E))) {
-        const int xOff = ((s / TOPK) * H);
-        const int wOff = (((e * F) + f) * H);
+        const int view = ((e * F) + f);
         g[0] = 0.0f;
         for (int k = 0; (k < H); k = (k + 1)) {
-          const float axpyRows_wv = static_cast<float>(wg[(wOff + k)]);
-          const int axpyRows_xOff = (xOff + k);
-          g[0] = (g[0] + (axpyRows_wv * static_cast<float>(x[axpyRows_xOff])));
+          const float axpyRows_wv = static_cast<float>(wg[((view * H) + k)]);
+          const int axpyRows_k = k;
+          g[0] = (g[0] + (axpyRows_wv * static_cast<float>(x[((t * H) + axpyRows_k)])));
         }
+        const int view_1 = ((e * F) + f);
         u[0] = 0.0f;
         for (int k_1 = 0; (k_1 < H); k_1 = (k_1 + 1)) {
-          const float axpyRows_wv_1 = static_cast<float>(wu[(wOff + k_1)]);
-          const int axpyRows_xOff_1 = (xOff + k_1);
-          u[0] = (u[0] + (axpyRows_wv_1 * static_cast<float>(x[axpyRows_xOff_1])));
+          const float axpyRows_wv_1 = static_cast<float>(wu[((view_1 * H) + k_1)]);
+          const int axpyRows_k_1 = k_1;
+          u[0] = (u[0] + (axpyRows_wv_1 * static_cast<float>(x[((t * H) + axpyRows_k_1)])));
         }
         const float silu_x = g[0];
         const float silu_result = (silu_x / (1.0f + expf(-(silu_x))));
         v = (silu_result * u[0]);
       }
-      const int idx_4 = ((s * F) + f);
+      const int idx_4 = ((((t * TOPK) + j) * F) + f);
       h[idx_4] = __float2bfloat16_rn(v);
     }
   }

@@ -4,8 +4,7 @@
 extern "C" __global__ void __launch_bounds__(256) mimo_moe_router_kernel(const float* __restrict__ logits, const float* __restrict__ bias, int* __restrict__ ids, float* __restrict__ weights, const int T, const int E, const int TOPK) {
   __shared__ __align__(16) float bestV[256];
   __shared__ __align__(16) int bestI[256];
-  const int row = (static_cast<int>(blockIdx.x) * E);
-  const int out = (static_cast<int>(blockIdx.x) * TOPK);
+  const int t = static_cast<int>(blockIdx.x);
   float prevV = mimo_f32_bits(0x7f7fffffu);
   int prevI = -1;
   float sum = 0.0f;
@@ -13,7 +12,7 @@ extern "C" __global__ void __launch_bounds__(256) mimo_moe_router_kernel(const f
     float v = mimo_f32_bits(0xff7fffffu);
     int id = E;
     for (int e = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (e < E); e = (e + 256)) {
-      const float sigmoid_x = logits[(row + e)];
+      const float sigmoid_x = logits[((t * E) + e)];
       const float sigmoid_result = (1.0f / (1.0f + expf(-(sigmoid_x))));
       const float s = (sigmoid_result + bias[e]);
       const float ranksAbove_v = prevV;
@@ -61,22 +60,22 @@ extern "C" __global__ void __launch_bounds__(256) mimo_moe_router_kernel(const f
     __syncthreads();
     float w = 0.0f;
     if ((prevI < E)) {
-      const float sigmoid_x_1 = logits[(row + prevI)];
+      const float sigmoid_x_1 = logits[((t * E) + prevI)];
       const float sigmoid_result_1 = (1.0f / (1.0f + expf(-(sigmoid_x_1))));
       w = sigmoid_result_1;
     }
     sum = (sum + w);
     if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) == 0)) {
-      const int idx_4 = (out + r);
+      const int idx_4 = ((t * TOPK) + r);
       ids[idx_4] = ((prevI < E) ? prevI : -1);
-      const int idx_5 = (out + r);
+      const int idx_5 = ((t * TOPK) + r);
       weights[idx_5] = w;
     }
   }
   if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) == 0)) {
     for (int r_1 = 0; (r_1 < TOPK); r_1 = (r_1 + 1)) {
-      const int idx_6 = (out + r_1);
-      weights[idx_6] = (weights[(out + r_1)] / (sum + 1e-20f));
+      const int idx_6 = ((t * TOPK) + r_1);
+      weights[idx_6] = (weights[((t * TOPK) + r_1)] / (sum + 1e-20f));
     }
   }
 }

@@ -3,10 +3,10 @@
 
 extern "C" __global__ void __launch_bounds__(128) mimo_rmsnorm_kernel(const __nv_bfloat16* __restrict__ x, const __nv_bfloat16* __restrict__ w, __nv_bfloat16* __restrict__ y, const int T, const int D) {
   __shared__ __align__(16) float scratch[128];
-  const int row = (static_cast<int>(blockIdx.x) * D);
+  const int t = static_cast<int>(blockIdx.x);
   float sumSq = 0.0f;
   for (int d = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (d < D); d = (d + 128)) {
-    const float v = static_cast<float>(x[(row + d)]);
+    const float v = static_cast<float>(x[((t * D) + d)]);
     sumSq = (sumSq + (v * v));
   }
   const float workgroupSum_value = sumSq;
@@ -26,8 +26,8 @@ extern "C" __global__ void __launch_bounds__(128) mimo_rmsnorm_kernel(const __nv
   __syncthreads();
   const float inv = rsqrtf(((total / static_cast<float>(D)) + 0.00001f));
   for (int d_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (d_1 < D); d_1 = (d_1 + 128)) {
-    const int idx_2 = (row + d_1);
-    y[idx_2] = __float2bfloat16_rn(((static_cast<float>(x[(row + d_1)]) * inv) * static_cast<float>(w[d_1])));
+    const int idx_2 = ((t * D) + d_1);
+    y[idx_2] = __float2bfloat16_rn(((static_cast<float>(x[((t * D) + d_1)]) * inv) * static_cast<float>(w[d_1])));
   }
 }
 

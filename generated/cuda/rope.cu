@@ -7,10 +7,12 @@ extern "C" __global__ void __launch_bounds__(128) mimo_rope_kernel(const __nv_bf
   const int rows = (qRows + (T * HKV));
   for (int row = ((static_cast<int>(blockIdx.x) * 4) + (static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32)); (row < rows); row = (row + (static_cast<int>(gridDim.x) * 4))) {
     if ((row < qRows)) {
-      const int ropeRow_row = row;
-      const int ropeRow_pos = positions[(row / HQ)];
+      const int t = (row / HQ);
+      const int h = (row % HQ);
+      const int view = ((t * HQ) + h);
+      const int view_1 = ((t * HQ) + h);
+      const int ropeRow_pos = positions[t];
       const int half = (min(ROT, DQK) / 2);
-      const int base = (ropeRow_row * DQK);
       const bool ok = (((ropeRow_pos >= 0) && (ropeRow_pos < MAXPOS)) && (ROT <= DQK));
       for (int i = lane; (i < half); i = (i + 32)) {
         float pick = 0.0f;
@@ -22,27 +24,29 @@ extern "C" __global__ void __launch_bounds__(128) mimo_rope_kernel(const __nv_bf
         const float cosT = pick;
         float pick_1 = 0.0f;
         if (ok) {
-          pick_1 = cos_sin[(((ropeRow_pos * ROT) + half) + i)];
+          pick_1 = cos_sin[((ropeRow_pos * ROT) + (half + i))];
         } else {
           pick_1 = 0.0f;
         }
         const float sinT = pick_1;
-        const float x1 = static_cast<float>(q[(base + i)]);
-        const float x2 = static_cast<float>(q[((base + half) + i)]);
-        const int idx = (base + i);
+        const float x1 = static_cast<float>(q[((view * DQK) + i)]);
+        const float x2 = static_cast<float>(q[((view * DQK) + (half + i))]);
+        const int idx = ((view_1 * DQK) + i);
         q_rot[idx] = __float2bfloat16_rn(((x1 * cosT) - (x2 * sinT)));
-        const int idx_1 = ((base + half) + i);
+        const int idx_1 = ((view_1 * DQK) + (half + i));
         q_rot[idx_1] = __float2bfloat16_rn(((x2 * cosT) + (x1 * sinT)));
       }
       for (int d = ((2 * half) + lane); (d < DQK); d = (d + 32)) {
-        const int idx_2 = (base + d);
-        q_rot[idx_2] = q[(base + d)];
+        const int idx_2 = ((view_1 * DQK) + d);
+        q_rot[idx_2] = q[((view * DQK) + d)];
       }
     } else {
-      const int kRow = (row - qRows);
-      const int ropeRow_pos_1 = positions[(kRow / HKV)];
+      const int t_1 = ((row - qRows) / HKV);
+      const int h_1 = ((row - qRows) % HKV);
+      const int view_2 = ((t_1 * HKV) + h_1);
+      const int view_3 = ((t_1 * HKV) + h_1);
+      const int ropeRow_pos_1 = positions[t_1];
       const int half_1 = (min(ROT, DQK) / 2);
-      const int base_1 = (kRow * DQK);
       const bool ok_1 = (((ropeRow_pos_1 >= 0) && (ropeRow_pos_1 < MAXPOS)) && (ROT <= DQK));
       for (int i_1 = lane; (i_1 < half_1); i_1 = (i_1 + 32)) {
         float pick_2 = 0.0f;
@@ -54,21 +58,21 @@ extern "C" __global__ void __launch_bounds__(128) mimo_rope_kernel(const __nv_bf
         const float cosT_1 = pick_2;
         float pick_3 = 0.0f;
         if (ok_1) {
-          pick_3 = cos_sin[(((ropeRow_pos_1 * ROT) + half_1) + i_1)];
+          pick_3 = cos_sin[((ropeRow_pos_1 * ROT) + (half_1 + i_1))];
         } else {
           pick_3 = 0.0f;
         }
         const float sinT_1 = pick_3;
-        const float x1_1 = static_cast<float>(k[(base_1 + i_1)]);
-        const float x2_1 = static_cast<float>(k[((base_1 + half_1) + i_1)]);
-        const int idx_3 = (base_1 + i_1);
+        const float x1_1 = static_cast<float>(k[((view_2 * DQK) + i_1)]);
+        const float x2_1 = static_cast<float>(k[((view_2 * DQK) + (half_1 + i_1))]);
+        const int idx_3 = ((view_3 * DQK) + i_1);
         k_rot[idx_3] = __float2bfloat16_rn(((x1_1 * cosT_1) - (x2_1 * sinT_1)));
-        const int idx_4 = ((base_1 + half_1) + i_1);
+        const int idx_4 = ((view_3 * DQK) + (half_1 + i_1));
         k_rot[idx_4] = __float2bfloat16_rn(((x2_1 * cosT_1) + (x1_1 * sinT_1)));
       }
       for (int d_1 = ((2 * half_1) + lane); (d_1 < DQK); d_1 = (d_1 + 32)) {
-        const int idx_5 = (base_1 + d_1);
-        k_rot[idx_5] = k[(base_1 + d_1)];
+        const int idx_5 = ((view_3 * DQK) + d_1);
+        k_rot[idx_5] = k[((view_2 * DQK) + d_1)];
       }
     }
   }

@@ -39,16 +39,16 @@ extern "C" __global__ void __launch_bounds__(128) mimo_router_logits_kernel(cons
         const int idx_3_u12 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
         part[idx_3_u12] = (part[idx_3_u12] + part[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s)]);
         const int idx_3_u13 = (128 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-        part[idx_3_u13] = (part[idx_3_u13] + part[((128 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))) + s)]);
+        part[idx_3_u13] = (part[idx_3_u13] + part[(128 + (static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s))]);
         const int idx_3_u14 = (256 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-        part[idx_3_u14] = (part[idx_3_u14] + part[((256 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))) + s)]);
+        part[idx_3_u14] = (part[idx_3_u14] + part[(256 + (static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s))]);
         const int idx_3_u15 = (384 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-        part[idx_3_u15] = (part[idx_3_u15] + part[((384 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))) + s)]);
+        part[idx_3_u15] = (part[idx_3_u15] + part[(384 + (static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s))]);
       }
       __syncthreads();
     }
     if (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < 4) && ((e0 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))) < E))) {
-      const int idx_4 = (((t * E) + e0) + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
+      const int idx_4 = ((t * E) + (e0 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))));
       logits[idx_4] = part[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128)];
     }
     __syncthreads();

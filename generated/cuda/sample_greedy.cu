@@ -4,11 +4,11 @@
 extern "C" __global__ void __launch_bounds__(256) mimo_sample_greedy_kernel(const float* __restrict__ logits, int* __restrict__ ids, const int B, const int V) {
   __shared__ __align__(16) float bestV[256];
   __shared__ __align__(16) int bestI[256];
-  const int row = (static_cast<int>(blockIdx.x) * V);
+  const int b = static_cast<int>(blockIdx.x);
   float v = mimo_f32_bits(0xff7fffffu);
   int id = V;
   for (int e = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (e < V); e = (e + 256)) {
-    const float x = logits[(row + e)];
+    const float x = logits[((b * V) + e)];
     const int ranksAbove_id = e;
     const float ranksAbove_w = v;
     const int ranksAbove_jd = id;
@@ -46,8 +46,7 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_greedy_kernel(cons
   const int best = bestI[0];
   __syncthreads();
   if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) == 0)) {
-    const int idx_4 = static_cast<int>(blockIdx.x);
-    ids[idx_4] = best;
+    ids[b] = best;
   }
 }
 

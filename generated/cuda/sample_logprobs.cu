@@ -5,10 +5,9 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_logprobs_kernel(co
   __shared__ __align__(16) float bestV[256];
   __shared__ __align__(16) int bestI[256];
   const int b = static_cast<int>(blockIdx.x);
-  const int row = (b * V);
   float mx = mimo_f32_bits(0xff7fffffu);
   for (int e = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (e < V); e = (e + 256)) {
-    mx = mimo_fmaxf(mx, logits[(row + e)]);
+    mx = mimo_fmaxf(mx, logits[((b * V) + e)]);
   }
   const float workgroupMax_value = mx;
   const int idx = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
@@ -27,7 +26,7 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_logprobs_kernel(co
   __syncthreads();
   float s_1 = 0.0f;
   for (int e_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (e_1 < V); e_1 = (e_1 + 256)) {
-    s_1 = (s_1 + expf((logits[(row + e_1)] - total)));
+    s_1 = (s_1 + expf((logits[((b * V) + e_1)] - total)));
   }
   const float workgroupSum_value = s_1;
   const int idx_2 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
@@ -51,7 +50,7 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_logprobs_kernel(co
     float v = mimo_f32_bits(0xff7fffffu);
     int id = V;
     for (int e_2 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (e_2 < V); e_2 = (e_2 + 256)) {
-      const float x = logits[(row + e_2)];
+      const float x = logits[((b * V) + e_2)];
       const float ranksAbove_v = prevV;
       const int ranksAbove_id = prevI;
       const int ranksAbove_jd = e_2;
@@ -99,7 +98,7 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_logprobs_kernel(co
     prevI = best;
     float pick = 0.0f;
     if ((prevI < V)) {
-      pick = logits[(row + prevI)];
+      pick = logits[((b * V) + prevI)];
     } else {
       pick = mimo_f32_bits(0xff7fffffu);
     }
@@ -115,7 +114,7 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_logprobs_kernel(co
     const int t = chosen[b];
     float pick_1 = 0.0f;
     if (((t >= 0) && (t < V))) {
-      pick_1 = ((logits[(row + t)] - total) - logSum);
+      pick_1 = ((logits[((b * V) + t)] - total) - logSum);
     } else {
       pick_1 = mimo_f32_bits(0x7f7fffffu);
     }

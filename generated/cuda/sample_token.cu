@@ -2,41 +2,41 @@
 #include "mimo_prelude.cuh"
 
 extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const float* __restrict__ logits, int* __restrict__ ids, const int B, const int V, const float temperature, const int top_k, const float top_p, const unsigned seed, const unsigned step) {
-  __shared__ __align__(16) float scratch[2048];
+  __shared__ __align__(16) float red[2048];
   __shared__ __align__(16) int pick[1];
-  const int row = (static_cast<int>(blockIdx.x) * V);
+  const int b = static_cast<int>(blockIdx.x);
   unsigned cutKey[2];
   int cutId[2];
   float mx = mimo_f32_bits(0xff7fffffu);
   for (int v = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (v < V); v = (v + 256)) {
-    mx = mimo_fmaxf(mx, logits[(row + v)]);
+    mx = mimo_fmaxf(mx, logits[((b * V) + v)]);
   }
   const float workgroupMax_value = mx;
   const int idx = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-  scratch[idx] = workgroupMax_value;
+  red[idx] = workgroupMax_value;
   __syncthreads();
   for (int s = 128; (s > 0); s = (s / 2)) {
     if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < s)) {
-      const float a = scratch[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
-      const float b = scratch[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s)];
+      const float a = red[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
+      const float b_1 = red[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s)];
       const int idx_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-      scratch[idx_1] = mimo_fmaxf(a, b);
+      red[idx_1] = mimo_fmaxf(a, b_1);
     }
     __syncthreads();
   }
-  const float total = scratch[0];
+  const float total = red[0];
   __syncthreads();
   cutKey[0] = 0u;
   cutId[0] = (V - 1);
   cutKey[1] = 0u;
   cutId[1] = (V - 1);
   if (((top_k > 0) && (top_k < V))) {
-    const float rankCut_amount = static_cast<float>(top_k);
+    const float rankCut_cut_amount = static_cast<float>(top_k);
     unsigned keys[8];
     int ids_1[8];
     float sums[8];
     unsigned key = 0u;
-    float target = rankCut_amount;
+    float target = rankCut_cut_amount;
     for (int sh = 30; (sh >= 0); sh = (sh - 3)) {
       keys[0] = (key + (0u << static_cast<unsigned>(sh)));
       ids_1[0] = (V - 1);
@@ -63,7 +63,7 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const
       sums[6] = 0.0f;
       sums[7] = 0.0f;
       for (int v_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (v_1 < V); v_1 = (v_1 + 256)) {
-        const float x = logits[(row + v_1)];
+        const float x = logits[((b * V) + v_1)];
         const unsigned bits = static_cast<unsigned>(__float_as_uint(x));
         const unsigned key_1 = (bits ^ ((0u - (bits >> 31u)) | 2147483648u));
         const unsigned rankKey_result = ((key_1 == 2147483647u) ? 2147483648u : key_1);
@@ -112,54 +112,54 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const
         sums[7] = (sums[7] + (atOrAbove_result_1_u25 ? w : 0.0f));
       }
       const int idx_8_u26 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-      scratch[idx_8_u26] = sums[0];
+      red[idx_8_u26] = sums[0];
       const int idx_8_u27 = (256 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      scratch[idx_8_u27] = sums[1];
+      red[idx_8_u27] = sums[1];
       const int idx_8_u28 = (512 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      scratch[idx_8_u28] = sums[2];
+      red[idx_8_u28] = sums[2];
       const int idx_8_u29 = (768 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      scratch[idx_8_u29] = sums[3];
+      red[idx_8_u29] = sums[3];
       const int idx_8_u30 = (1024 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      scratch[idx_8_u30] = sums[4];
+      red[idx_8_u30] = sums[4];
       const int idx_8_u31 = (1280 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      scratch[idx_8_u31] = sums[5];
+      red[idx_8_u31] = sums[5];
       const int idx_8_u32 = (1536 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      scratch[idx_8_u32] = sums[6];
+      red[idx_8_u32] = sums[6];
       const int idx_8_u33 = (1792 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      scratch[idx_8_u33] = sums[7];
+      red[idx_8_u33] = sums[7];
       __syncthreads();
       const int base = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) * 256) + ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) % 32) * 8));
       float part = 0.0f;
-      part = (part + scratch[base]);
-      part = (part + scratch[(base + 1)]);
-      part = (part + scratch[(base + 2)]);
-      part = (part + scratch[(base + 3)]);
-      part = (part + scratch[(base + 4)]);
-      part = (part + scratch[(base + 5)]);
-      part = (part + scratch[(base + 6)]);
-      part = (part + scratch[(base + 7)]);
-      scratch[base] = part;
+      part = (part + red[base]);
+      part = (part + red[(base + 1)]);
+      part = (part + red[(base + 2)]);
+      part = (part + red[(base + 3)]);
+      part = (part + red[(base + 4)]);
+      part = (part + red[(base + 5)]);
+      part = (part + red[(base + 6)]);
+      part = (part + red[(base + 7)]);
+      red[base] = part;
       __syncthreads();
       if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < 8)) {
         float total_1 = 0.0f;
         for (int g = 0; (g < 32); g = (g + 1)) {
-          total_1 = (total_1 + scratch[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 256) + (g * 8))]);
+          total_1 = (total_1 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 256) + (g * 8))]);
         }
         const int idx_10 = (static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 256);
-        scratch[idx_10] = total_1;
+        red[idx_10] = total_1;
       }
       __syncthreads();
-      sums[0] = scratch[0];
-      sums[1] = scratch[256];
-      sums[2] = scratch[512];
-      sums[3] = scratch[768];
-      sums[4] = scratch[1024];
-      sums[5] = scratch[1280];
-      sums[6] = scratch[1536];
-      sums[7] = scratch[1792];
+      sums[0] = red[0];
+      sums[1] = red[256];
+      sums[2] = red[512];
+      sums[3] = red[768];
+      sums[4] = red[1024];
+      sums[5] = red[1280];
+      sums[6] = red[1536];
+      sums[7] = red[1792];
       __syncthreads();
       if (((sh == 30) && false)) {
-        target = (rankCut_amount * sums[0]);
+        target = (rankCut_cut_amount * sums[0]);
       }
       unsigned next = key;
       if (((((1u << static_cast<unsigned>(sh)) >> static_cast<unsigned>(sh)) == 1u) && (sums[1] >= target))) {
@@ -188,7 +188,7 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const
     int first = V;
     int last = -1;
     for (int v_2 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (v_2 < V); v_2 = (v_2 + 256)) {
-      const float rankKey_x_1 = logits[(row + v_2)];
+      const float rankKey_x_1 = logits[((b * V) + v_2)];
       const unsigned bits_1 = static_cast<unsigned>(__float_as_uint(rankKey_x_1));
       const unsigned key_2 = (bits_1 ^ ((0u - (bits_1 >> 31u)) | 2147483648u));
       const unsigned rankKey_result_1 = ((key_2 == 2147483647u) ? 2147483648u : key_2);
@@ -199,34 +199,34 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const
     }
     const float workgroupMax_value_1 = -(static_cast<float>(first));
     const int idx_12 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-    scratch[idx_12] = workgroupMax_value_1;
+    red[idx_12] = workgroupMax_value_1;
     __syncthreads();
     for (int s_2 = 128; (s_2 > 0); s_2 = (s_2 / 2)) {
       if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < s_2)) {
-        const float a_1 = scratch[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
-        const float b_1 = scratch[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s_2)];
+        const float a_1 = red[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
+        const float b_2 = red[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s_2)];
         const int idx_13 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-        scratch[idx_13] = mimo_fmaxf(a_1, b_1);
+        red[idx_13] = mimo_fmaxf(a_1, b_2);
       }
       __syncthreads();
     }
-    const float total_2 = scratch[0];
+    const float total_2 = red[0];
     __syncthreads();
     int lo = (static_cast<int>(-(total_2)) - 1);
     const float workgroupMax_value_2 = static_cast<float>(last);
     const int idx_14 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-    scratch[idx_14] = workgroupMax_value_2;
+    red[idx_14] = workgroupMax_value_2;
     __syncthreads();
     for (int s_3 = 128; (s_3 > 0); s_3 = (s_3 / 2)) {
       if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < s_3)) {
-        const float a_2 = scratch[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
-        const float b_2 = scratch[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s_3)];
+        const float a_2 = red[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
+        const float b_3 = red[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s_3)];
         const int idx_15 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-        scratch[idx_15] = mimo_fmaxf(a_2, b_2);
+        red[idx_15] = mimo_fmaxf(a_2, b_3);
       }
       __syncthreads();
     }
-    const float total_3 = scratch[0];
+    const float total_3 = red[0];
     __syncthreads();
     int hi = static_cast<int>(total_3);
     for (int span = 1; (span < V); span = (span * 8)) {
@@ -257,7 +257,7 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const
       sums[7] = 0.0f;
       if (open) {
         for (int v_3 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (v_3 < V); v_3 = (v_3 + 256)) {
-          const float x_1 = logits[(row + v_3)];
+          const float x_1 = logits[((b * V) + v_3)];
           const unsigned bits_2 = static_cast<unsigned>(__float_as_uint(x_1));
           const unsigned key_3 = (bits_2 ^ ((0u - (bits_2 >> 31u)) | 2147483648u));
           const unsigned rankKey_result_2 = ((key_3 == 2147483647u) ? 2147483648u : key_3);
@@ -307,51 +307,51 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const
         }
       }
       const int idx_20_u81 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-      scratch[idx_20_u81] = sums[0];
+      red[idx_20_u81] = sums[0];
       const int idx_20_u82 = (256 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      scratch[idx_20_u82] = sums[1];
+      red[idx_20_u82] = sums[1];
       const int idx_20_u83 = (512 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      scratch[idx_20_u83] = sums[2];
+      red[idx_20_u83] = sums[2];
       const int idx_20_u84 = (768 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      scratch[idx_20_u84] = sums[3];
+      red[idx_20_u84] = sums[3];
       const int idx_20_u85 = (1024 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      scratch[idx_20_u85] = sums[4];
+      red[idx_20_u85] = sums[4];
       const int idx_20_u86 = (1280 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      scratch[idx_20_u86] = sums[5];
+      red[idx_20_u86] = sums[5];
       const int idx_20_u87 = (1536 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      scratch[idx_20_u87] = sums[6];
+      red[idx_20_u87] = sums[6];
       const int idx_20_u88 = (1792 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      scratch[idx_20_u88] = sums[7];
+      red[idx_20_u88] = sums[7];
       __syncthreads();
       const int base_1 = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) * 256) + ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) % 32) * 8));
       float part_1 = 0.0f;
-      part_1 = (part_1 + scratch[base_1]);
-      part_1 = (part_1 + scratch[(base_1 + 1)]);
-      part_1 = (part_1 + scratch[(base_1 + 2)]);
-      part_1 = (part_1 + scratch[(base_1 + 3)]);
-      part_1 = (part_1 + scratch[(base_1 + 4)]);
-      part_1 = (part_1 + scratch[(base_1 + 5)]);
-      part_1 = (part_1 + scratch[(base_1 + 6)]);
-      part_1 = (part_1 + scratch[(base_1 + 7)]);
-      scratch[base_1] = part_1;
+      part_1 = (part_1 + red[base_1]);
+      part_1 = (part_1 + red[(base_1 + 1)]);
+      part_1 = (part_1 + red[(base_1 + 2)]);
+      part_1 = (part_1 + red[(base_1 + 3)]);
+      part_1 = (part_1 + red[(base_1 + 4)]);
+      part_1 = (part_1 + red[(base_1 + 5)]);
+      part_1 = (part_1 + red[(base_1 + 6)]);
+      part_1 = (part_1 + red[(base_1 + 7)]);
+      red[base_1] = part_1;
       __syncthreads();
       if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < 8)) {
         float total_4 = 0.0f;
         for (int g_1 = 0; (g_1 < 32); g_1 = (g_1 + 1)) {
-          total_4 = (total_4 + scratch[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 256) + (g_1 * 8))]);
+          total_4 = (total_4 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 256) + (g_1 * 8))]);
         }
         const int idx_22 = (static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 256);
-        scratch[idx_22] = total_4;
+        red[idx_22] = total_4;
       }
       __syncthreads();
-      sums[0] = scratch[0];
-      sums[1] = scratch[256];
-      sums[2] = scratch[512];
-      sums[3] = scratch[768];
-      sums[4] = scratch[1024];
-      sums[5] = scratch[1280];
-      sums[6] = scratch[1536];
-      sums[7] = scratch[1792];
+      sums[0] = red[0];
+      sums[1] = red[256];
+      sums[2] = red[512];
+      sums[3] = red[768];
+      sums[4] = red[1024];
+      sums[5] = red[1280];
+      sums[6] = red[1536];
+      sums[7] = red[1792];
       __syncthreads();
       int nlo = lo;
       int nhi = hi;
@@ -435,7 +435,7 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const
       sums_1[6] = 0.0f;
       sums_1[7] = 0.0f;
       for (int v_4 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (v_4 < V); v_4 = (v_4 + 256)) {
-        const float x_2 = logits[(row + v_4)];
+        const float x_2 = logits[((b * V) + v_4)];
         const unsigned bits_3 = static_cast<unsigned>(__float_as_uint(x_2));
         const unsigned key_5 = (bits_3 ^ ((0u - (bits_3 >> 31u)) | 2147483648u));
         const unsigned rankKey_result_3 = ((key_5 == 2147483647u) ? 2147483648u : key_5);
@@ -495,51 +495,51 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const
         sums_1[7] = (sums_1[7] + (atOrAbove_result_5_u135 ? w_2 : 0.0f));
       }
       const int idx_30_u136 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-      scratch[idx_30_u136] = sums_1[0];
+      red[idx_30_u136] = sums_1[0];
       const int idx_30_u137 = (256 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      scratch[idx_30_u137] = sums_1[1];
+      red[idx_30_u137] = sums_1[1];
       const int idx_30_u138 = (512 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      scratch[idx_30_u138] = sums_1[2];
+      red[idx_30_u138] = sums_1[2];
       const int idx_30_u139 = (768 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      scratch[idx_30_u139] = sums_1[3];
+      red[idx_30_u139] = sums_1[3];
       const int idx_30_u140 = (1024 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      scratch[idx_30_u140] = sums_1[4];
+      red[idx_30_u140] = sums_1[4];
       const int idx_30_u141 = (1280 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      scratch[idx_30_u141] = sums_1[5];
+      red[idx_30_u141] = sums_1[5];
       const int idx_30_u142 = (1536 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      scratch[idx_30_u142] = sums_1[6];
+      red[idx_30_u142] = sums_1[6];
       const int idx_30_u143 = (1792 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      scratch[idx_30_u143] = sums_1[7];
+      red[idx_30_u143] = sums_1[7];
       __syncthreads();
       const int base_2 = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) * 256) + ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) % 32) * 8));
       float part_2 = 0.0f;
-      part_2 = (part_2 + scratch[base_2]);
-      part_2 = (part_2 + scratch[(base_2 + 1)]);
-      part_2 = (part_2 + scratch[(base_2 + 2)]);
-      part_2 = (part_2 + scratch[(base_2 + 3)]);
-      part_2 = (part_2 + scratch[(base_2 + 4)]);
-      part_2 = (part_2 + scratch[(base_2 + 5)]);
-      part_2 = (part_2 + scratch[(base_2 + 6)]);
-      part_2 = (part_2 + scratch[(base_2 + 7)]);
-      scratch[base_2] = part_2;
+      part_2 = (part_2 + red[base_2]);
+      part_2 = (part_2 + red[(base_2 + 1)]);
+      part_2 = (part_2 + red[(base_2 + 2)]);
+      part_2 = (part_2 + red[(base_2 + 3)]);
+      part_2 = (part_2 + red[(base_2 + 4)]);
+      part_2 = (part_2 + red[(base_2 + 5)]);
+      part_2 = (part_2 + red[(base_2 + 6)]);
+      part_2 = (part_2 + red[(base_2 + 7)]);
+      red[base_2] = part_2;
       __syncthreads();
       if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < 8)) {
         float total_5 = 0.0f;
         for (int g_2 = 0; (g_2 < 32); g_2 = (g_2 + 1)) {
-          total_5 = (total_5 + scratch[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 256) + (g_2 * 8))]);
+          total_5 = (total_5 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 256) + (g_2 * 8))]);
         }
         const int idx_32 = (static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 256);
-        scratch[idx_32] = total_5;
+        red[idx_32] = total_5;
       }
       __syncthreads();
-      sums_1[0] = scratch[0];
-      sums_1[1] = scratch[256];
-      sums_1[2] = scratch[512];
-      sums_1[3] = scratch[768];
-      sums_1[4] = scratch[1024];
-      sums_1[5] = scratch[1280];
-      sums_1[6] = scratch[1536];
-      sums_1[7] = scratch[1792];
+      sums_1[0] = red[0];
+      sums_1[1] = red[256];
+      sums_1[2] = red[512];
+      sums_1[3] = red[768];
+      sums_1[4] = red[1024];
+      sums_1[5] = red[1280];
+      sums_1[6] = red[1536];
+      sums_1[7] = red[1792];
       __syncthreads();
       if ((sh_1 == 30)) {
         target_1 = (top_p * sums_1[0]);
@@ -571,7 +571,7 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const
     int first_1 = V;
     int last_1 = -1;
     for (int v_5 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (v_5 < V); v_5 = (v_5 + 256)) {
-      const float rankKey_x_4 = logits[(row + v_5)];
+      const float rankKey_x_4 = logits[((b * V) + v_5)];
       const unsigned bits_4 = static_cast<unsigned>(__float_as_uint(rankKey_x_4));
       const unsigned key_6 = (bits_4 ^ ((0u - (bits_4 >> 31u)) | 2147483648u));
       const unsigned rankKey_result_4 = ((key_6 == 2147483647u) ? 2147483648u : key_6);
@@ -582,34 +582,34 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const
     }
     const float workgroupMax_value_3 = -(static_cast<float>(first_1));
     const int idx_34 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-    scratch[idx_34] = workgroupMax_value_3;
+    red[idx_34] = workgroupMax_value_3;
     __syncthreads();
     for (int s_4 = 128; (s_4 > 0); s_4 = (s_4 / 2)) {
       if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < s_4)) {
-        const float a_3 = scratch[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
-        const float b_3 = scratch[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s_4)];
+        const float a_3 = red[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
+        const float b_4 = red[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s_4)];
         const int idx_35 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-        scratch[idx_35] = mimo_fmaxf(a_3, b_3);
+        red[idx_35] = mimo_fmaxf(a_3, b_4);
       }
       __syncthreads();
     }
-    const float total_6 = scratch[0];
+    const float total_6 = red[0];
     __syncthreads();
     int lo_1 = (static_cast<int>(-(total_6)) - 1);
     const float workgroupMax_value_4 = static_cast<float>(last_1);
     const int idx_36 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-    scratch[idx_36] = workgroupMax_value_4;
+    red[idx_36] = workgroupMax_value_4;
     __syncthreads();
     for (int s_5 = 128; (s_5 > 0); s_5 = (s_5 / 2)) {
       if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < s_5)) {
-        const float a_4 = scratch[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
-        const float b_4 = scratch[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s_5)];
+        const float a_4 = red[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
+        const float b_5 = red[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s_5)];
         const int idx_37 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-        scratch[idx_37] = mimo_fmaxf(a_4, b_4);
+        red[idx_37] = mimo_fmaxf(a_4, b_5);
       }
       __syncthreads();
     }
-    const float total_7 = scratch[0];
+    const float total_7 = red[0];
     __syncthreads();
     int hi_1 = static_cast<int>(total_7);
     for (int span_1 = 1; (span_1 < V); span_1 = (span_1 * 8)) {
@@ -640,7 +640,7 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const
       sums_1[7] = 0.0f;
       if (open_1) {
         for (int v_6 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (v_6 < V); v_6 = (v_6 + 256)) {
-          const float x_3 = logits[(row + v_6)];
+          const float x_3 = logits[((b * V) + v_6)];
           const unsigned bits_5 = static_cast<unsigned>(__float_as_uint(x_3));
           const unsigned key_7 = (bits_5 ^ ((0u - (bits_5 >> 31u)) | 2147483648u));
           const unsigned rankKey_result_5 = ((key_7 == 2147483647u) ? 2147483648u : key_7);
@@ -701,51 +701,51 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const
         }
       }
       const int idx_42_u191 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-      scratch[idx_42_u191] = sums_1[0];
+      red[idx_42_u191] = sums_1[0];
       const int idx_42_u192 = (256 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      scratch[idx_42_u192] = sums_1[1];
+      red[idx_42_u192] = sums_1[1];
       const int idx_42_u193 = (512 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      scratch[idx_42_u193] = sums_1[2];
+      red[idx_42_u193] = sums_1[2];
       const int idx_42_u194 = (768 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      scratch[idx_42_u194] = sums_1[3];
+      red[idx_42_u194] = sums_1[3];
       const int idx_42_u195 = (1024 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      scratch[idx_42_u195] = sums_1[4];
+      red[idx_42_u195] = sums_1[4];
       const int idx_42_u196 = (1280 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      scratch[idx_42_u196] = sums_1[5];
+      red[idx_42_u196] = sums_1[5];
       const int idx_42_u197 = (1536 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      scratch[idx_42_u197] = sums_1[6];
+      red[idx_42_u197] = sums_1[6];
       const int idx_42_u198 = (1792 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      scratch[idx_42_u198] = sums_1[7];
+      red[idx_42_u198] = sums_1[7];
       __syncthreads();
       const int base_3 = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) * 256) + ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) % 32) * 8));
       float part_3 = 0.0f;
-      part_3 = (part_3 + scratch[base_3]);
-      part_3 = (part_3 + scratch[(base_3 + 1)]);
-      part_3 = (part_3 + scratch[(base_3 + 2)]);
-      part_3 = (part_3 + scratch[(base_3 + 3)]);
-      part_3 = (part_3 + scratch[(base_3 + 4)]);
-      part_3 = (part_3 + scratch[(base_3 + 5)]);
-      part_3 = (part_3 + scratch[(base_3 + 6)]);
-      part_3 = (part_3 + scratch[(base_3 + 7)]);
-      scratch[base_3] = part_3;
+      part_3 = (part_3 + red[base_3]);
+      part_3 = (part_3 + red[(base_3 + 1)]);
+      part_3 = (part_3 + red[(base_3 + 2)]);
+      part_3 = (part_3 + red[(base_3 + 3)]);
+      part_3 = (part_3 + red[(base_3 + 4)]);
+      part_3 = (part_3 + red[(base_3 + 5)]);
+      part_3 = (part_3 + red[(base_3 + 6)]);
+      part_3 = (part_3 + red[(base_3 + 7)]);
+      red[base_3] = part_3;
       __syncthreads();
       if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < 8)) {
         float total_8 = 0.0f;
         for (int g_3 = 0; (g_3 < 32); g_3 = (g_3 + 1)) {
-          total_8 = (total_8 + scratch[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 256) + (g_3 * 8))]);
+          total_8 = (total_8 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 256) + (g_3 * 8))]);
         }
         const int idx_44 = (static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 256);
-        scratch[idx_44] = total_8;
+        red[idx_44] = total_8;
       }
       __syncthreads();
-      sums_1[0] = scratch[0];
-      sums_1[1] = scratch[256];
-      sums_1[2] = scratch[512];
-      sums_1[3] = scratch[768];
-      sums_1[4] = scratch[1024];
-      sums_1[5] = scratch[1280];
-      sums_1[6] = scratch[1536];
-      sums_1[7] = scratch[1792];
+      sums_1[0] = red[0];
+      sums_1[1] = red[256];
+      sums_1[2] = red[512];
+      sums_1[3] = red[768];
+      sums_1[4] = red[1024];
+      sums_1[5] = red[1280];
+      sums_1[6] = red[1536];
+      sums_1[7] = red[1792];
       __syncthreads();
       int nlo_1 = lo_1;
       int nhi_1 = hi_1;
@@ -797,17 +797,16 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const
     cutKey[1] = key_4;
     cutId[1] = hi_1;
   }
-  const int uniformDraw_row = static_cast<int>(blockIdx.x);
-  const unsigned pcgHash_v_1 = (static_cast<unsigned>(uniformDraw_row) ^ 129708002u);
-  const unsigned state_1 = ((pcgHash_v_1 * 747796405u) + 2891336453u);
+  const unsigned pcgHash_v = (static_cast<unsigned>(b) ^ 129708002u);
+  const unsigned state_1 = ((pcgHash_v * 747796405u) + 2891336453u);
   const unsigned word_1 = (((state_1 >> ((state_1 >> 28u) + 4u)) ^ state_1) * 277803737u);
   const unsigned pcgHash_result_1 = ((word_1 >> 22u) ^ word_1);
-  const unsigned pcgHash_v_2 = (step ^ pcgHash_result_1);
-  const unsigned state_2 = ((pcgHash_v_2 * 747796405u) + 2891336453u);
+  const unsigned pcgHash_v_1 = (step ^ pcgHash_result_1);
+  const unsigned state_2 = ((pcgHash_v_1 * 747796405u) + 2891336453u);
   const unsigned word_2 = (((state_2 >> ((state_2 >> 28u) + 4u)) ^ state_2) * 277803737u);
   const unsigned pcgHash_result_2 = ((word_2 >> 22u) ^ word_2);
-  const unsigned pcgHash_v_3 = (seed ^ pcgHash_result_2);
-  const unsigned state_3 = ((pcgHash_v_3 * 747796405u) + 2891336453u);
+  const unsigned pcgHash_v_2 = (seed ^ pcgHash_result_2);
+  const unsigned state_3 = ((pcgHash_v_2 * 747796405u) + 2891336453u);
   const unsigned word_3 = (((state_3 >> ((state_3 >> 28u) + 4u)) ^ state_3) * 277803737u);
   const unsigned pcgHash_result_3 = ((word_3 >> 22u) ^ word_3);
   const float uniformDraw_result = (static_cast<float>((pcgHash_result_3 >> 8u)) * 5.9604645e-8f);
@@ -816,7 +815,7 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const
   const int hi_2 = min((lo_2 + chunk), V);
   float s_6 = 0.0f;
   for (int v_7 = lo_2; (v_7 < hi_2); v_7 = (v_7 + 1)) {
-    const float keptWeight_x = logits[(row + v_7)];
+    const float keptWeight_x = logits[((b * V) + v_7)];
     const int keptWeight_id = v_7;
     const unsigned bits_6 = static_cast<unsigned>(__float_as_uint(keptWeight_x));
     const unsigned key_8 = (bits_6 ^ ((0u - (bits_6 >> 31u)) | 2147483648u));
@@ -843,7 +842,7 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const
     s_6 = (s_6 + keptWeight_result);
   }
   const int idx_48 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-  scratch[idx_48] = s_6;
+  red[idx_48] = s_6;
   if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) == 0)) {
     pick[0] = -1;
   }
@@ -851,21 +850,21 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const
   if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) == 0)) {
     float run = 0.0f;
     for (int t = 0; (t < 256); t = (t + 1)) {
-      run = (run + scratch[t]);
+      run = (run + red[t]);
       const int idx_50 = t;
-      scratch[idx_50] = run;
+      red[idx_50] = run;
     }
   }
   __syncthreads();
-  const float incl = scratch[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
+  const float incl = red[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
   float pick_10 = 0.0f;
   if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) > 0)) {
-    pick_10 = scratch[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) - 1)];
+    pick_10 = red[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) - 1)];
   } else {
     pick_10 = 0.0f;
   }
   const float excl = pick_10;
-  const float total_9 = scratch[255];
+  const float total_9 = red[255];
   const float target_2 = (uniformDraw_result * total_9);
   const bool owner = (((excl <= target_2) && (target_2 < incl)) || (((target_2 >= total_9) && (incl == total_9)) && (excl < incl)));
   if (owner) {
@@ -873,7 +872,7 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const
     int found = -1;
     int last_2 = -1;
     for (int v_8 = lo_2; (v_8 < hi_2); v_8 = (v_8 + 1)) {
-      const float keptWeight_x_1 = logits[(row + v_8)];
+      const float keptWeight_x_1 = logits[((b * V) + v_8)];
       const int keptWeight_id_1 = v_8;
       const unsigned bits_7 = static_cast<unsigned>(__float_as_uint(keptWeight_x_1));
       const unsigned key_10 = (bits_7 ^ ((0u - (bits_7 >> 31u)) | 2147483648u));
@@ -911,8 +910,7 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const
   const int id = pick[0];
   __syncthreads();
   if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) == 0)) {
-    const int idx_52 = static_cast<int>(blockIdx.x);
-    ids[idx_52] = id;
+    ids[b] = id;
   }
 }
 

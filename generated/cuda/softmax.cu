@@ -3,10 +3,10 @@
 
 extern "C" __global__ void __launch_bounds__(128) mimo_softmax_kernel(const float* __restrict__ x, float* __restrict__ y, const int R, const int N) {
   __shared__ __align__(16) float scratch[128];
-  const int row = (static_cast<int>(blockIdx.x) * N);
+  const int r = static_cast<int>(blockIdx.x);
   float m = mimo_f32_bits(0xff7fffffu);
   for (int i = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i < N); i = (i + 128)) {
-    m = mimo_fmaxf(m, x[(row + i)]);
+    m = mimo_fmaxf(m, x[((r * N) + i)]);
   }
   const float workgroupMax_value = m;
   const int idx = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
@@ -25,7 +25,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_softmax_kernel(const floa
   __syncthreads();
   float s_1 = 0.0f;
   for (int i_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i_1 < N); i_1 = (i_1 + 128)) {
-    s_1 = (s_1 + expf((x[(row + i_1)] - total)));
+    s_1 = (s_1 + expf((x[((r * N) + i_1)] - total)));
   }
   const float workgroupSum_value = s_1;
   const int idx_2 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
@@ -44,8 +44,8 @@ extern "C" __global__ void __launch_bounds__(128) mimo_softmax_kernel(const floa
   __syncthreads();
   const float inv = (1.0f / total_1);
   for (int i_2 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i_2 < N); i_2 = (i_2 + 128)) {
-    const int idx_4 = (row + i_2);
-    y[idx_4] = (expf((x[(row + i_2)] - total)) * inv);
+    const int idx_4 = ((r * N) + i_2);
+    y[idx_4] = (expf((x[((r * N) + i_2)] - total)) * inv);
   }
 }
 

@@ -26,18 +26,17 @@ fn mimo_round_bf16(x: f32) -> f32 {
   return bitcast<f32>(mimo_bits_bf16(x) << 16u);
 }
 
-@compute @workgroup_size(128)
+@compute @workgroup_size(128, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   let wg_linear: i32 = (i32(wid.x) + (i32(wid.y) * i32(nwg.x)));
   if ((wg_linear >= min(params.T, 65535i))) {
     return;
   }
   for (var t: i32 = wg_linear; (t < params.T); t = (t + i32(nwg.x))) {
-    let row: i32 = (t * params.D);
     var sumSq: f32 = 0.0f;
     for (var d: i32 = i32(lidx); (d < params.D); d = (d + 128i)) {
-      let h: f32 = mimo_round_bf16((mimo_unpack_bf16(a[((row + d) >> 1u)], u32((((row + d) & 1i) * 16i))) + mimo_unpack_bf16(b[((row + d) >> 1u)], u32((((row + d) & 1i) * 16i)))));
-      let idx: i32 = (row + d);
+      let h: f32 = mimo_round_bf16((mimo_unpack_bf16(a[(((t * params.D) + d) >> 1u)], u32(((((t * params.D) + d) & 1i) * 16i))) + mimo_unpack_bf16(b[(((t * params.D) + d) >> 1u)], u32(((((t * params.D) + d) & 1i) * 16i)))));
+      let idx: i32 = ((t * params.D) + d);
       { let mimo_w = (idx >> 1u); let mimo_s = u32(((idx & 1i) * 16i)); atomicAnd(&sum[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&sum[mimo_w], (mimo_bits_bf16(h) & 0xffffu) << mimo_s); }
       let v: f32 = h;
       sumSq = (sumSq + (v * v));
@@ -59,8 +58,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     workgroupBarrier();
     let rmsInverse_result: f32 = inverseSqrt(((total / f32(params.D)) + 0.00001f));
     for (var d_1: i32 = i32(lidx); (d_1 < params.D); d_1 = (d_1 + 128i)) {
-      let idx_3: i32 = (row + d_1);
-      let rmsScaled_x: f32 = mimo_round_bf16((mimo_unpack_bf16(a[((row + d_1) >> 1u)], u32((((row + d_1) & 1i) * 16i))) + mimo_unpack_bf16(b[((row + d_1) >> 1u)], u32((((row + d_1) & 1i) * 16i)))));
+      let idx_3: i32 = ((t * params.D) + d_1);
+      let rmsScaled_x: f32 = mimo_round_bf16((mimo_unpack_bf16(a[(((t * params.D) + d_1) >> 1u)], u32(((((t * params.D) + d_1) & 1i) * 16i))) + mimo_unpack_bf16(b[(((t * params.D) + d_1) >> 1u)], u32(((((t * params.D) + d_1) & 1i) * 16i)))));
       let rmsScaled_w: f32 = mimo_unpack_bf16(w[(d_1 >> 1u)], u32(((d_1 & 1i) * 16i)));
       let rmsScaled_result: f32 = mimo_round_bf16(((rmsScaled_x * rmsInverse_result) * rmsScaled_w));
       { let mimo_w = (idx_3 >> 1u); let mimo_s = u32(((idx_3 & 1i) * 16i)); atomicAnd(&y[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&y[mimo_w], (mimo_bits_bf16(rmsScaled_result) & 0xffffu) << mimo_s); }

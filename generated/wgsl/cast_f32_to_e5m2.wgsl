@@ -21,7 +21,7 @@ fn mimo_bits_fp8e5m2(x: f32) -> u32 {
   return sign | u32(round(bitcast<f32>(a) * 65536.0));
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(256, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   let wg_linear: i32 = (i32(wid.x) + (i32(wid.y) * i32(nwg.x)));
   if ((wg_linear >= (((params.N + 256i) - 1i) / 256i))) {

@@ -3,7 +3,6 @@
 struct Params {
   T: i32,
   H: i32,
-  H2: i32,
 }
 @group(0) @binding(0) var<storage, read> a: array<u32>;
 @group(0) @binding(1) var<storage, read> b: array<u32>;
@@ -20,7 +19,7 @@ fn mimo_unpack_bf16(w: u32, s: u32) -> f32 {
   return bitcast<f32>(((w >> s) & 0xffffu) << 16u);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(256, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   let wg_linear: i32 = (i32(wid.x) + (i32(wid.y) * i32(nwg.x)));
   if ((wg_linear >= min(params.T, 65535i))) {
@@ -28,9 +27,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   }
   for (var t: i32 = wg_linear; (t < params.T); t = (t + i32(nwg.x))) {
     for (var h: i32 = i32(lidx); (h < params.H); h = (h + 256i)) {
-      let idx: i32 = ((t * params.H2) + h);
+      let idx: i32 = ((t * (2i * params.H)) + h);
       { let mimo_w = (idx >> 1u); let mimo_s = u32(((idx & 1i) * 16i)); atomicAnd(&out[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&out[mimo_w], (mimo_bits_bf16(mimo_unpack_bf16(a[(((t * params.H) + h) >> 1u)], u32(((((t * params.H) + h) & 1i) * 16i)))) & 0xffffu) << mimo_s); }
-      let idx_1: i32 = (((t * params.H2) + params.H) + h);
+      let idx_1: i32 = ((t * (2i * params.H)) + (params.H + h));
       { let mimo_w = (idx_1 >> 1u); let mimo_s = u32(((idx_1 & 1i) * 16i)); atomicAnd(&out[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&out[mimo_w], (mimo_bits_bf16(mimo_unpack_bf16(b[(((t * params.H) + h) >> 1u)], u32(((((t * params.H) + h) & 1i) * 16i)))) & 0xffffu) << mimo_s); }
     }
   }

@@ -5,7 +5,6 @@ struct Params {
   NQ: i32,
   HQ: i32,
   P: i32,
-  DV: i32,
 }
 @group(0) @binding(0) var<storage, read> part_acc: array<f32>;
 @group(0) @binding(1) var<storage, read> part_max: array<f32>;
@@ -29,22 +28,23 @@ fn mimo_max_f32(a: f32, b: f32) -> f32 {
   return select(select(max(a, b), b, nb), a, na);
 }
 
-@compute @workgroup_size(128)
+@compute @workgroup_size(128, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
-  let row: i32 = ((((i32(wid.z) * params.NQ) + i32(wid.y)) * params.HQ) + i32(wid.x));
-  if ((params.DV == 128i)) {
-    var mMax: f32 = bitcast<f32>(0xff7fffffu);
-    for (var p: i32 = 0i; (p < params.P); p = (p + 1i)) {
-      mMax = mimo_max_f32(mMax, part_max[((row * params.P) + p)]);
-    }
-    var sum: f32 = 0.0f;
-    var o: f32 = 0.0f;
-    for (var p_1: i32 = 0i; (p_1 < params.P); p_1 = (p_1 + 1i)) {
-      let w: f32 = mimo_exp_f32((part_max[((row * params.P) + p_1)] - mMax));
-      sum = (sum + (part_sum[((row * params.P) + p_1)] * w));
-      o = (o + (part_acc[((((row * params.P) + p_1) * 128i) + i32(lidx))] * w));
-    }
-    let idx: i32 = ((row * 128i) + i32(lidx));
-    { let mimo_w = (idx >> 1u); let mimo_s = u32(((idx & 1i) * 16i)); atomicAnd(&out[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&out[mimo_w], (mimo_bits_bf16(select(0.0f, (o / sum), (sum > 0.0f))) & 0xffffu) << mimo_s); }
+  let b: i32 = i32(wid.z);
+  let t: i32 = i32(wid.y);
+  let h: i32 = i32(wid.x);
+  let view: i32 = ((((b * params.NQ) + t) * params.HQ) + h);
+  var mMax: f32 = bitcast<f32>(0xff7fffffu);
+  for (var p: i32 = 0i; (p < params.P); p = (p + 1i)) {
+    mMax = mimo_max_f32(mMax, part_max[((view * params.P) + p)]);
   }
+  var sum: f32 = 0.0f;
+  var o: f32 = 0.0f;
+  for (var p_1: i32 = 0i; (p_1 < params.P); p_1 = (p_1 + 1i)) {
+    let w: f32 = mimo_exp_f32((part_max[((view * params.P) + p_1)] - mMax));
+    sum = (sum + (part_sum[((((((b * params.NQ) + t) * params.HQ) + h) * params.P) + p_1)] * w));
+    o = (o + (part_acc[((((((((b * params.NQ) + t) * params.HQ) + h) * params.P) + p_1) * 128i) + i32(lidx))] * w));
+  }
+  let idx: i32 = ((((((b * params.NQ) + t) * params.HQ) + h) * 128i) + i32(lidx));
+  { let mimo_w = (idx >> 1u); let mimo_s = u32(((idx & 1i) * 16i)); atomicAnd(&out[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&out[mimo_w], (mimo_bits_bf16(select(0.0f, (o / sum), (sum > 0.0f))) & 0xffffu) << mimo_s); }
 }

@@ -3,8 +3,6 @@
 struct Params {
   N: i32,
   K: i32,
-  NB: i32,
-  KB: i32,
 }
 @group(0) @binding(0) var<storage, read> w: array<u32>;
 @group(0) @binding(1) var<storage, read> scales: array<f32>;
@@ -27,7 +25,7 @@ fn mimo_unpack_fp8e4m3(w: u32, s: u32) -> f32 {
   return bitcast<f32>(sign | ((e + 120u) << 23u) | (m << 20u));
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(256, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   let wg_linear: i32 = (i32(wid.x) + (i32(wid.y) * i32(nwg.x)));
   if ((wg_linear >= (params.N * (((params.K + 1024i) - 1i) / 1024i)))) {
@@ -36,24 +34,24 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let chunks: i32 = (((params.K + 1024i) - 1i) / 1024i);
   let n: i32 = (wg_linear / chunks);
   let k0: i32 = (((wg_linear % chunks) * 1024i) + i32(lidx));
-  let srow: i32 = ((n / 128i) * params.KB);
-  if ((((k0 < params.K) && ((k0 / 128i) < params.KB)) && ((n / 128i) < params.NB))) {
+  let view: i32 = (n / 128i);
+  if ((k0 < params.K)) {
     let idx_u0: i32 = ((n * params.K) + k0);
-    { let mimo_w = (idx_u0 >> 1u); let mimo_s = u32(((idx_u0 & 1i) * 16i)); atomicAnd(&out[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&out[mimo_w], (mimo_bits_bf16((mimo_unpack_fp8e4m3(w[(((n * params.K) + k0) >> 2u)], u32(((((n * params.K) + k0) & 3i) * 8i))) * scales[(srow + (k0 / 128i))])) & 0xffffu) << mimo_s); }
+    { let mimo_w = (idx_u0 >> 1u); let mimo_s = u32(((idx_u0 & 1i) * 16i)); atomicAnd(&out[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&out[mimo_w], (mimo_bits_bf16((mimo_unpack_fp8e4m3(w[(((n * params.K) + k0) >> 2u)], u32(((((n * params.K) + k0) & 3i) * 8i))) * scales[((view * (((params.K + 128i) - 1i) / 128i)) + (k0 / 128i))])) & 0xffffu) << mimo_s); }
   }
   let k_u1: i32 = (k0 + 256i);
-  if ((((k_u1 < params.K) && ((k_u1 / 128i) < params.KB)) && ((n / 128i) < params.NB))) {
+  if ((k_u1 < params.K)) {
     let idx_u1: i32 = ((n * params.K) + k_u1);
-    { let mimo_w = (idx_u1 >> 1u); let mimo_s = u32(((idx_u1 & 1i) * 16i)); atomicAnd(&out[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&out[mimo_w], (mimo_bits_bf16((mimo_unpack_fp8e4m3(w[(((n * params.K) + k_u1) >> 2u)], u32(((((n * params.K) + k_u1) & 3i) * 8i))) * scales[(srow + (k_u1 / 128i))])) & 0xffffu) << mimo_s); }
+    { let mimo_w = (idx_u1 >> 1u); let mimo_s = u32(((idx_u1 & 1i) * 16i)); atomicAnd(&out[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&out[mimo_w], (mimo_bits_bf16((mimo_unpack_fp8e4m3(w[(((n * params.K) + k_u1) >> 2u)], u32(((((n * params.K) + k_u1) & 3i) * 8i))) * scales[((view * (((params.K + 128i) - 1i) / 128i)) + (k_u1 / 128i))])) & 0xffffu) << mimo_s); }
   }
   let k_u2: i32 = (k0 + 512i);
-  if ((((k_u2 < params.K) && ((k_u2 / 128i) < params.KB)) && ((n / 128i) < params.NB))) {
+  if ((k_u2 < params.K)) {
     let idx_u2: i32 = ((n * params.K) + k_u2);
-    { let mimo_w = (idx_u2 >> 1u); let mimo_s = u32(((idx_u2 & 1i) * 16i)); atomicAnd(&out[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&out[mimo_w], (mimo_bits_bf16((mimo_unpack_fp8e4m3(w[(((n * params.K) + k_u2) >> 2u)], u32(((((n * params.K) + k_u2) & 3i) * 8i))) * scales[(srow + (k_u2 / 128i))])) & 0xffffu) << mimo_s); }
+    { let mimo_w = (idx_u2 >> 1u); let mimo_s = u32(((idx_u2 & 1i) * 16i)); atomicAnd(&out[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&out[mimo_w], (mimo_bits_bf16((mimo_unpack_fp8e4m3(w[(((n * params.K) + k_u2) >> 2u)], u32(((((n * params.K) + k_u2) & 3i) * 8i))) * scales[((view * (((params.K + 128i) - 1i) / 128i)) + (k_u2 / 128i))])) & 0xffffu) << mimo_s); }
   }
   let k_u3: i32 = (k0 + 768i);
-  if ((((k_u3 < params.K) && ((k_u3 / 128i) < params.KB)) && ((n / 128i) < params.NB))) {
+  if ((k_u3 < params.K)) {
     let idx_u3: i32 = ((n * params.K) + k_u3);
-    { let mimo_w = (idx_u3 >> 1u); let mimo_s = u32(((idx_u3 & 1i) * 16i)); atomicAnd(&out[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&out[mimo_w], (mimo_bits_bf16((mimo_unpack_fp8e4m3(w[(((n * params.K) + k_u3) >> 2u)], u32(((((n * params.K) + k_u3) & 3i) * 8i))) * scales[(srow + (k_u3 / 128i))])) & 0xffffu) << mimo_s); }
+    { let mimo_w = (idx_u3 >> 1u); let mimo_s = u32(((idx_u3 & 1i) * 16i)); atomicAnd(&out[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&out[mimo_w], (mimo_bits_bf16((mimo_unpack_fp8e4m3(w[(((n * params.K) + k_u3) >> 2u)], u32(((((n * params.K) + k_u3) & 3i) * 8i))) * scales[((view * (((params.K + 128i) - 1i) / 128i)) + (k_u3 / 128i))])) & 0xffffu) << mimo_s); }
   }
 }

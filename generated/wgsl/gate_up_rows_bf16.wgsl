@@ -25,7 +25,7 @@ fn mimo_exp_f32(x: f32) -> f32 {
   return select(exp(x), x, (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u);
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(64, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   let f: i32 = ((i32(wid.x) * 64i) + i32(lidx));
   var g: array<f32, 4>;
@@ -33,48 +33,44 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if ((f < params.F)) {
     for (var t0: i32 = (i32(wid.y) * 4i); (t0 < params.T); t0 = (t0 + (i32(nwg.y) * 4i))) {
       let rows: i32 = min((params.T - t0), 4i);
-      let dotRowsBf16_xOff: i32 = (t0 * params.H);
-      let dotRowsBf16_wOff: i32 = (f * params.H);
       g[0i] = 0.0f;
       g[1i] = 0.0f;
       g[2i] = 0.0f;
       g[3i] = 0.0f;
       for (var k: i32 = 0i; (k < params.H); k = (k + 1i)) {
-        let axpyRows_wv: f32 = mimo_unpack_bf16(wg[((dotRowsBf16_wOff + k) >> 1u)], u32((((dotRowsBf16_wOff + k) & 1i) * 16i)));
-        let axpyRows_xOff: i32 = (dotRowsBf16_xOff + k);
+        let axpyRows_wv: f32 = mimo_unpack_bf16(wg[(((f * params.H) + k) >> 1u)], u32(((((f * params.H) + k) & 1i) * 16i)));
+        let axpyRows_k: i32 = k;
         if ((0i < rows)) {
-          g[0i] = (g[0i] + (axpyRows_wv * mimo_unpack_bf16(x[(axpyRows_xOff >> 1u)], u32(((axpyRows_xOff & 1i) * 16i)))));
+          g[0i] = (g[0i] + (axpyRows_wv * mimo_unpack_bf16(x[(((t0 * params.H) + axpyRows_k) >> 1u)], u32(((((t0 * params.H) + axpyRows_k) & 1i) * 16i)))));
         }
         if ((1i < rows)) {
-          g[1i] = (g[1i] + (axpyRows_wv * mimo_unpack_bf16(x[((axpyRows_xOff + params.H) >> 1u)], u32((((axpyRows_xOff + params.H) & 1i) * 16i)))));
+          g[1i] = (g[1i] + (axpyRows_wv * mimo_unpack_bf16(x[((((t0 + 1i) * params.H) + axpyRows_k) >> 1u)], u32((((((t0 + 1i) * params.H) + axpyRows_k) & 1i) * 16i)))));
         }
         if ((2i < rows)) {
-          g[2i] = (g[2i] + (axpyRows_wv * mimo_unpack_bf16(x[((axpyRows_xOff + (2i * params.H)) >> 1u)], u32((((axpyRows_xOff + (2i * params.H)) & 1i) * 16i)))));
+          g[2i] = (g[2i] + (axpyRows_wv * mimo_unpack_bf16(x[((((t0 + 2i) * params.H) + axpyRows_k) >> 1u)], u32((((((t0 + 2i) * params.H) + axpyRows_k) & 1i) * 16i)))));
         }
         if ((3i < rows)) {
-          g[3i] = (g[3i] + (axpyRows_wv * mimo_unpack_bf16(x[((axpyRows_xOff + (3i * params.H)) >> 1u)], u32((((axpyRows_xOff + (3i * params.H)) & 1i) * 16i)))));
+          g[3i] = (g[3i] + (axpyRows_wv * mimo_unpack_bf16(x[((((t0 + 3i) * params.H) + axpyRows_k) >> 1u)], u32((((((t0 + 3i) * params.H) + axpyRows_k) & 1i) * 16i)))));
         }
       }
-      let dotRowsBf16_xOff_1: i32 = (t0 * params.H);
-      let dotRowsBf16_wOff_1: i32 = (f * params.H);
       u[0i] = 0.0f;
       u[1i] = 0.0f;
       u[2i] = 0.0f;
       u[3i] = 0.0f;
       for (var k_1: i32 = 0i; (k_1 < params.H); k_1 = (k_1 + 1i)) {
-        let axpyRows_wv_1: f32 = mimo_unpack_bf16(wu[((dotRowsBf16_wOff_1 + k_1) >> 1u)], u32((((dotRowsBf16_wOff_1 + k_1) & 1i) * 16i)));
-        let axpyRows_xOff_1: i32 = (dotRowsBf16_xOff_1 + k_1);
+        let axpyRows_wv_1: f32 = mimo_unpack_bf16(wu[(((f * params.H) + k_1) >> 1u)], u32(((((f * params.H) + k_1) & 1i) * 16i)));
+        let axpyRows_k_1: i32 = k_1;
         if ((0i < rows)) {
-          u[0i] = (u[0i] + (axpyRows_wv_1 * mimo_unpack_bf16(x[(axpyRows_xOff_1 >> 1u)], u32(((axpyRows_xOff_1 & 1i) * 16i)))));
+          u[0i] = (u[0i] + (axpyRows_wv_1 * mimo_unpack_bf16(x[(((t0 * params.H) + axpyRows_k_1) >> 1u)], u32(((((t0 * params.H) + axpyRows_k_1) & 1i) * 16i)))));
         }
         if ((1i < rows)) {
-          u[1i] = (u[1i] + (axpyRows_wv_1 * mimo_unpack_bf16(x[((axpyRows_xOff_1 + params.H) >> 1u)], u32((((axpyRows_xOff_1 + params.H) & 1i) * 16i)))));
+          u[1i] = (u[1i] + (axpyRows_wv_1 * mimo_unpack_bf16(x[((((t0 + 1i) * params.H) + axpyRows_k_1) >> 1u)], u32((((((t0 + 1i) * params.H) + axpyRows_k_1) & 1i) * 16i)))));
         }
         if ((2i < rows)) {
-          u[2i] = (u[2i] + (axpyRows_wv_1 * mimo_unpack_bf16(x[((axpyRows_xOff_1 + (2i * params.H)) >> 1u)], u32((((axpyRows_xOff_1 + (2i * params.H)) & 1i) * 16i)))));
+          u[2i] = (u[2i] + (axpyRows_wv_1 * mimo_unpack_bf16(x[((((t0 + 2i) * params.H) + axpyRows_k_1) >> 1u)], u32((((((t0 + 2i) * params.H) + axpyRows_k_1) & 1i) * 16i)))));
         }
         if ((3i < rows)) {
-          u[3i] = (u[3i] + (axpyRows_wv_1 * mimo_unpack_bf16(x[((axpyRows_xOff_1 + (3i * params.H)) >> 1u)], u32((((axpyRows_xOff_1 + (3i * params.H)) & 1i) * 16i)))));
+          u[3i] = (u[3i] + (axpyRows_wv_1 * mimo_unpack_bf16(x[((((t0 + 3i) * params.H) + axpyRows_k_1) >> 1u)], u32((((((t0 + 3i) * params.H) + axpyRows_k_1) & 1i) * 16i)))));
         }
       }
       if ((0i < rows)) {

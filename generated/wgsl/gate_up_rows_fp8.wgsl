@@ -4,8 +4,6 @@ struct Params {
   T: i32,
   H: i32,
   F: i32,
-  FB: i32,
-  HG: i32,
 }
 @group(0) @binding(0) var<storage, read> x: array<u32>;
 @group(0) @binding(1) var<storage, read> wg: array<u32>;
@@ -39,64 +37,61 @@ fn mimo_exp_f32(x: f32) -> f32 {
   return select(exp(x), x, (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u);
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(64, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   let f: i32 = ((i32(wid.x) * 64i) + i32(lidx));
   var g: array<f32, 4>;
   var u: array<f32, 4>;
-  if (((f < params.F) && ((f / 128i) < params.FB))) {
-    let sOff: i32 = ((f / 128i) * params.HG);
+  if ((f < params.F)) {
     for (var t0: i32 = (i32(wid.y) * 4i); (t0 < params.T); t0 = (t0 + (i32(nwg.y) * 4i))) {
       let rows: i32 = min((params.T - t0), 4i);
-      let dotRowsFp8_xOff: i32 = (t0 * params.H);
-      let dotRowsFp8_wOff: i32 = (f * params.H);
+      let view: i32 = (f / 128i);
       g[0i] = 0.0f;
       g[1i] = 0.0f;
       g[2i] = 0.0f;
       g[3i] = 0.0f;
-      for (var kb: i32 = 0i; (kb < params.HG); kb = (kb + 1i)) {
-        let s: f32 = wgs[(sOff + kb)];
+      for (var kb: i32 = 0i; (kb < (((params.H + 128i) - 1i) / 128i)); kb = (kb + 1i)) {
+        let s: f32 = wgs[((view * (((params.H + 128i) - 1i) / 128i)) + kb)];
         let kEnd: i32 = min(params.H, ((kb * 128i) + 128i));
         for (var k: i32 = (kb * 128i); (k < kEnd); k = (k + 1i)) {
-          let axpyRows_wv: f32 = (mimo_unpack_fp8e4m3(wg[((dotRowsFp8_wOff + k) >> 2u)], u32((((dotRowsFp8_wOff + k) & 3i) * 8i))) * s);
-          let axpyRows_xOff: i32 = (dotRowsFp8_xOff + k);
+          let axpyRows_wv: f32 = (mimo_unpack_fp8e4m3(wg[(((f * params.H) + k) >> 2u)], u32(((((f * params.H) + k) & 3i) * 8i))) * s);
+          let axpyRows_k: i32 = k;
           if ((0i < rows)) {
-            g[0i] = (g[0i] + (axpyRows_wv * mimo_unpack_bf16(x[(axpyRows_xOff >> 1u)], u32(((axpyRows_xOff & 1i) * 16i)))));
+            g[0i] = (g[0i] + (axpyRows_wv * mimo_unpack_bf16(x[(((t0 * params.H) + axpyRows_k) >> 1u)], u32(((((t0 * params.H) + axpyRows_k) & 1i) * 16i)))));
           }
           if ((1i < rows)) {
-            g[1i] = (g[1i] + (axpyRows_wv * mimo_unpack_bf16(x[((axpyRows_xOff + params.H) >> 1u)], u32((((axpyRows_xOff + params.H) & 1i) * 16i)))));
+            g[1i] = (g[1i] + (axpyRows_wv * mimo_unpack_bf16(x[((((t0 + 1i) * params.H) + axpyRows_k) >> 1u)], u32((((((t0 + 1i) * params.H) + axpyRows_k) & 1i) * 16i)))));
           }
           if ((2i < rows)) {
-            g[2i] = (g[2i] + (axpyRows_wv * mimo_unpack_bf16(x[((axpyRows_xOff + (2i * params.H)) >> 1u)], u32((((axpyRows_xOff + (2i * params.H)) & 1i) * 16i)))));
+            g[2i] = (g[2i] + (axpyRows_wv * mimo_unpack_bf16(x[((((t0 + 2i) * params.H) + axpyRows_k) >> 1u)], u32((((((t0 + 2i) * params.H) + axpyRows_k) & 1i) * 16i)))));
           }
           if ((3i < rows)) {
-            g[3i] = (g[3i] + (axpyRows_wv * mimo_unpack_bf16(x[((axpyRows_xOff + (3i * params.H)) >> 1u)], u32((((axpyRows_xOff + (3i * params.H)) & 1i) * 16i)))));
+            g[3i] = (g[3i] + (axpyRows_wv * mimo_unpack_bf16(x[((((t0 + 3i) * params.H) + axpyRows_k) >> 1u)], u32((((((t0 + 3i) * params.H) + axpyRows_k) & 1i) * 16i)))));
           }
         }
       }
-      let dotRowsFp8_xOff_1: i32 = (t0 * params.H);
-      let dotRowsFp8_wOff_1: i32 = (f * params.H);
+      let view_1: i32 = (f / 128i);
       u[0i] = 0.0f;
       u[1i] = 0.0f;
       u[2i] = 0.0f;
       u[3i] = 0.0f;
-      for (var kb_1: i32 = 0i; (kb_1 < params.HG); kb_1 = (kb_1 + 1i)) {
-        let s_1: f32 = wus[(sOff + kb_1)];
+      for (var kb_1: i32 = 0i; (kb_1 < (((params.H + 128i) - 1i) / 128i)); kb_1 = (kb_1 + 1i)) {
+        let s_1: f32 = wus[((view_1 * (((params.H + 128i) - 1i) / 128i)) + kb_1)];
         let kEnd_1: i32 = min(params.H, ((kb_1 * 128i) + 128i));
         for (var k_1: i32 = (kb_1 * 128i); (k_1 < kEnd_1); k_1 = (k_1 + 1i)) {
-          let axpyRows_wv_1: f32 = (mimo_unpack_fp8e4m3(wu[((dotRowsFp8_wOff_1 + k_1) >> 2u)], u32((((dotRowsFp8_wOff_1 + k_1) & 3i) * 8i))) * s_1);
-          let axpyRows_xOff_1: i32 = (dotRowsFp8_xOff_1 + k_1);
+          let axpyRows_wv_1: f32 = (mimo_unpack_fp8e4m3(wu[(((f * params.H) + k_1) >> 2u)], u32(((((f * params.H) + k_1) & 3i) * 8i))) * s_1);
+          let axpyRows_k_1: i32 = k_1;
           if ((0i < rows)) {
-            u[0i] = (u[0i] + (axpyRows_wv_1 * mimo_unpack_bf16(x[(axpyRows_xOff_1 >> 1u)], u32(((axpyRows_xOff_1 & 1i) * 16i)))));
+            u[0i] = (u[0i] + (axpyRows_wv_1 * mimo_unpack_bf16(x[(((t0 * params.H) + axpyRows_k_1) >> 1u)], u32(((((t0 * params.H) + axpyRows_k_1) & 1i) * 16i)))));
           }
           if ((1i < rows)) {
-            u[1i] = (u[1i] + (axpyRows_wv_1 * mimo_unpack_bf16(x[((axpyRows_xOff_1 + params.H) >> 1u)], u32((((axpyRows_xOff_1 + params.H) & 1i) * 16i)))));
+            u[1i] = (u[1i] + (axpyRows_wv_1 * mimo_unpack_bf16(x[((((t0 + 1i) * params.H) + axpyRows_k_1) >> 1u)], u32((((((t0 + 1i) * params.H) + axpyRows_k_1) & 1i) * 16i)))));
           }
           if ((2i < rows)) {
-            u[2i] = (u[2i] + (axpyRows_wv_1 * mimo_unpack_bf16(x[((axpyRows_xOff_1 + (2i * params.H)) >> 1u)], u32((((axpyRows_xOff_1 + (2i * params.H)) & 1i) * 16i)))));
+            u[2i] = (u[2i] + (axpyRows_wv_1 * mimo_unpack_bf16(x[((((t0 + 2i) * params.H) + axpyRows_k_1) >> 1u)], u32((((((t0 + 2i) * params.H) + axpyRows_k_1) & 1i) * 16i)))));
           }
           if ((3i < rows)) {
-            u[3i] = (u[3i] + (axpyRows_wv_1 * mimo_unpack_bf16(x[((axpyRows_xOff_1 + (3i * params.H)) >> 1u)], u32((((axpyRows_xOff_1 + (3i * params.H)) & 1i) * 16i)))));
+            u[3i] = (u[3i] + (axpyRows_wv_1 * mimo_unpack_bf16(x[((((t0 + 3i) * params.H) + axpyRows_k_1) >> 1u)], u32((((((t0 + 3i) * params.H) + axpyRows_k_1) & 1i) * 16i)))));
           }
         }
       }

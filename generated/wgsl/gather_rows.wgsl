@@ -20,7 +20,7 @@ fn mimo_unpack_bf16(w: u32, s: u32) -> f32 {
   return bitcast<f32>(((w >> s) & 0xffffu) << 16u);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(256, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   let wg_linear: i32 = (i32(wid.x) + (i32(wid.y) * i32(nwg.x)));
   if ((wg_linear >= min(params.R, 65535i))) {
@@ -28,17 +28,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   }
   for (var r: i32 = wg_linear; (r < params.R); r = (r + i32(nwg.x))) {
     let copyRowOrZero_row: i32 = rows[r];
-    let copyRowOrZero_dstRow: i32 = r;
-    let d: i32 = (copyRowOrZero_dstRow * params.H);
     if (((copyRowOrZero_row >= 0i) && (copyRowOrZero_row < params.T))) {
-      let s: i32 = (copyRowOrZero_row * params.H);
       for (var h: i32 = i32(lidx); (h < params.H); h = (h + 256i)) {
-        let idx: i32 = (d + h);
-        { let mimo_w = (idx >> 1u); let mimo_s = u32(((idx & 1i) * 16i)); atomicAnd(&out[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&out[mimo_w], (mimo_bits_bf16(mimo_unpack_bf16(x[((s + h) >> 1u)], u32((((s + h) & 1i) * 16i)))) & 0xffffu) << mimo_s); }
+        let idx: i32 = ((r * params.H) + h);
+        { let mimo_w = (idx >> 1u); let mimo_s = u32(((idx & 1i) * 16i)); atomicAnd(&out[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&out[mimo_w], (mimo_bits_bf16(mimo_unpack_bf16(x[(((copyRowOrZero_row * params.H) + h) >> 1u)], u32(((((copyRowOrZero_row * params.H) + h) & 1i) * 16i)))) & 0xffffu) << mimo_s); }
       }
     } else {
       for (var h_1: i32 = i32(lidx); (h_1 < params.H); h_1 = (h_1 + 256i)) {
-        let idx_1: i32 = (d + h_1);
+        let idx_1: i32 = ((r * params.H) + h_1);
         { let mimo_w = (idx_1 >> 1u); let mimo_s = u32(((idx_1 & 1i) * 16i)); atomicAnd(&out[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&out[mimo_w], (mimo_bits_bf16(0.0f) & 0xffffu) << mimo_s); }
       }
     }

@@ -27,7 +27,7 @@ fn mimo_round_bf16(x: f32) -> f32 {
   return bitcast<f32>(mimo_bits_bf16(x) << 16u);
 }
 
-@compute @workgroup_size(32)
+@compute @workgroup_size(32, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   let m0: i32 = (i32(wid.y) * 16i);
   let n0: i32 = (i32(wid.x) * 16i);
@@ -42,31 +42,27 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   acc[6i] = 0.0f;
   acc[7i] = 0.0f;
   for (var k0: i32 = 0i; (k0 < params.K); k0 = (k0 + 16i)) {
-    let loadTile_base: i32 = ((m0 * params.K) + k0);
-    let loadTile_rows: i32 = (params.M - m0);
-    let loadTile_cols: i32 = (params.K - k0);
+    let loadTile_at_c0: i32 = k0;
     for (var i: i32 = i32(lidx); (i < 256i); i = (i + 32i)) {
       let r: i32 = (i / 16i);
       let c: i32 = (i % 16i);
       let idx: i32 = ((r * 16i) + c);
       var pick: f32 = mimo_round_bf16(0.0f);
-      if (((r < loadTile_rows) && (c < loadTile_cols))) {
-        pick = mimo_unpack_bf16(a[(((loadTile_base + (r * params.K)) + c) >> 1u)], u32(((((loadTile_base + (r * params.K)) + c) & 1i) * 16i)));
+      if ((((m0 + r) < params.M) && ((loadTile_at_c0 + c) < params.K))) {
+        pick = mimo_unpack_bf16(a[((((m0 + r) * params.K) + (loadTile_at_c0 + c)) >> 1u)], u32((((((m0 + r) * params.K) + (loadTile_at_c0 + c)) & 1i) * 16i)));
       } else {
         pick = mimo_round_bf16(0.0f);
       }
       As[idx] = pick;
     }
-    let loadTile_base_1: i32 = ((k0 * params.N) + n0);
-    let loadTile_rows_1: i32 = (params.K - k0);
-    let loadTile_cols_1: i32 = (params.N - n0);
+    let loadTile_at_r0_1: i32 = k0;
     for (var i_1: i32 = i32(lidx); (i_1 < 256i); i_1 = (i_1 + 32i)) {
       let r_1: i32 = (i_1 / 16i);
       let c_1: i32 = (i_1 % 16i);
       let idx_1: i32 = ((r_1 * 16i) + c_1);
       var pick_1: f32 = mimo_round_bf16(0.0f);
-      if (((r_1 < loadTile_rows_1) && (c_1 < loadTile_cols_1))) {
-        pick_1 = mimo_unpack_bf16(b[(((loadTile_base_1 + (r_1 * params.N)) + c_1) >> 1u)], u32(((((loadTile_base_1 + (r_1 * params.N)) + c_1) & 1i) * 16i)));
+      if ((((loadTile_at_r0_1 + r_1) < params.K) && ((n0 + c_1) < params.N))) {
+        pick_1 = mimo_unpack_bf16(b[((((loadTile_at_r0_1 + r_1) * params.N) + (n0 + c_1)) >> 1u)], u32((((((loadTile_at_r0_1 + r_1) * params.N) + (n0 + c_1)) & 1i) * 16i)));
       } else {
         pick_1 = mimo_round_bf16(0.0f);
       }
@@ -314,15 +310,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   Cs[((off_2 + (((fr_2_g * 2i) + 1i) * 16i)) + ((fr_2_t * 4i) + 2i))] = acc[6i];
   Cs[((off_2 + (((fr_2_g * 2i) + 1i) * 16i)) + ((fr_2_t * 4i) + 3i))] = acc[7i];
   workgroupBarrier();
-  let storeTile_base: i32 = ((m0 * params.N) + n0);
-  let storeTile_rows: i32 = (params.M - m0);
-  let storeTile_cols: i32 = (params.N - n0);
   for (var i_2: i32 = i32(lidx); (i_2 < 256i); i_2 = (i_2 + 32i)) {
     let r_2: i32 = (i_2 / 16i);
     let c_2: i32 = (i_2 % 16i);
-    if (((r_2 < storeTile_rows) && (c_2 < storeTile_cols))) {
-      let idx_2: i32 = ((storeTile_base + (r_2 * params.N)) + c_2);
-      out[idx_2] = Cs[i_2];
+    if ((((m0 + r_2) < params.M) && ((n0 + c_2) < params.N))) {
+      let idx_2: i32 = (((m0 + r_2) * params.N) + (n0 + c_2));
+      out[idx_2] = Cs[((r_2 * 16i) + c_2)];
     }
   }
 }

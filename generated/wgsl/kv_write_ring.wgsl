@@ -31,7 +31,7 @@ fn mimo_round_bf16(x: f32) -> f32 {
   return bitcast<f32>(mimo_bits_bf16(x) << 16u);
 }
 
-@compute @workgroup_size(128)
+@compute @workgroup_size(128, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   let wg_linear: i32 = (i32(wid.x) + (i32(wid.y) * i32(nwg.x)));
   if ((wg_linear >= min(((((params.T * params.HKV) + 4i) - 1i) / 4i), 65535i))) {
@@ -40,26 +40,32 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let lane: i32 = (i32(lidx) % 32i);
   for (var row: i32 = ((wg_linear * 4i) + (i32(lidx) / 32i)); (row < (params.T * params.HKV)); row = (row + (i32(nwg.x) * 4i))) {
     let t: i32 = (row / params.HKV);
+    let kh: i32 = (row % params.HKV);
     let b: i32 = batch_idx[t];
     let pos: i32 = positions[t];
     let later: i32 = (t + params.R);
     let superseded: bool = (((later < params.T) && (batch_idx[later] == b)) && (positions[later] == (pos + params.R)));
     let store: bool = (((((b >= 0i) && (b < params.B)) && (pos >= 0i)) && (params.R > 0i)) && !(superseded));
-    let cacheRow: i32 = select(0i, ((((b * params.R) + (pos % params.R)) * params.HKV) + (row % params.HKV)), store);
-    let writeRow_row: i32 = row;
+    let seq: i32 = select(0i, b, store);
+    let slot: i32 = select(0i, (pos % params.R), store);
+    let view: i32 = ((t * params.HKV) + kh);
+    let view_1: i32 = ((t * params.HKV) + kh);
+    let view_2: i32 = ((((seq * params.R) + slot) * params.HKV) + kh);
+    let view_3: i32 = ((((seq * params.R) + slot) * params.HKV) + kh);
+    let view_4: i32 = ((t * params.HKV) + kh);
     for (var d: i32 = lane; (d < params.DV); d = (d + 32i)) {
-      let vs: f32 = mimo_round_bf16((0.707f * mimo_unpack_bf16(v[(((writeRow_row * params.DV) + d) >> 1u)], u32(((((writeRow_row * params.DV) + d) & 1i) * 16i)))));
-      let idx: i32 = ((writeRow_row * params.DV) + d);
+      let vs: f32 = mimo_round_bf16((0.707f * mimo_unpack_bf16(v[(((view_1 * params.DV) + d) >> 1u)], u32(((((view_1 * params.DV) + d) & 1i) * 16i)))));
+      let idx: i32 = ((view_4 * params.DV) + d);
       { let mimo_w = (idx >> 1u); let mimo_s = u32(((idx & 1i) * 16i)); atomicAnd(&v_scaled[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&v_scaled[mimo_w], (mimo_bits_bf16(vs) & 0xffffu) << mimo_s); }
       if (store) {
-        let idx_1: i32 = ((cacheRow * params.DV) + d);
+        let idx_1: i32 = ((view_3 * params.DV) + d);
         { let mimo_w = (idx_1 >> 1u); let mimo_s = u32(((idx_1 & 1i) * 16i)); atomicAnd(&v_cache[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&v_cache[mimo_w], (mimo_bits_bf16(vs) & 0xffffu) << mimo_s); }
       }
     }
     if (store) {
       for (var d_1: i32 = lane; (d_1 < params.DQK); d_1 = (d_1 + 32i)) {
-        let idx_2: i32 = ((cacheRow * params.DQK) + d_1);
-        { let mimo_w = (idx_2 >> 1u); let mimo_s = u32(((idx_2 & 1i) * 16i)); atomicAnd(&k_cache[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&k_cache[mimo_w], (mimo_bits_bf16(mimo_unpack_bf16(k_rot[(((writeRow_row * params.DQK) + d_1) >> 1u)], u32(((((writeRow_row * params.DQK) + d_1) & 1i) * 16i)))) & 0xffffu) << mimo_s); }
+        let idx_2: i32 = ((view_2 * params.DQK) + d_1);
+        { let mimo_w = (idx_2 >> 1u); let mimo_s = u32(((idx_2 & 1i) * 16i)); atomicAnd(&k_cache[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&k_cache[mimo_w], (mimo_bits_bf16(mimo_unpack_bf16(k_rot[(((view * params.DQK) + d_1) >> 1u)], u32(((((view * params.DQK) + d_1) & 1i) * 16i)))) & 0xffffu) << mimo_s); }
       }
     }
   }

@@ -14,33 +14,32 @@ fn mimo_unpack_bf16(w: u32, s: u32) -> f32 {
   return bitcast<f32>(((w >> s) & 0xffffu) << 16u);
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(64, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   let n: i32 = ((i32(wid.x) * 64i) + i32(lidx));
   var acc: array<f32, 4>;
   if ((n < params.N)) {
     for (var t0: i32 = (i32(wid.y) * 4i); (t0 < params.T); t0 = (t0 + (i32(nwg.y) * 4i))) {
       let rows: i32 = min((params.T - t0), 4i);
-      let dotRowsBf16_xOff: i32 = (t0 * params.K);
-      let dotRowsBf16_wOff: i32 = (n * params.K);
+      let dotRowsBf16_xs_t0: i32 = t0;
       acc[0i] = 0.0f;
       acc[1i] = 0.0f;
       acc[2i] = 0.0f;
       acc[3i] = 0.0f;
       for (var k: i32 = 0i; (k < params.K); k = (k + 1i)) {
-        let axpyRows_wv: f32 = mimo_unpack_bf16(w[((dotRowsBf16_wOff + k) >> 1u)], u32((((dotRowsBf16_wOff + k) & 1i) * 16i)));
-        let axpyRows_xOff: i32 = (dotRowsBf16_xOff + k);
+        let axpyRows_wv: f32 = mimo_unpack_bf16(w[(((n * params.K) + k) >> 1u)], u32(((((n * params.K) + k) & 1i) * 16i)));
+        let axpyRows_k: i32 = k;
         if ((0i < rows)) {
-          acc[0i] = (acc[0i] + (axpyRows_wv * mimo_unpack_bf16(x[(axpyRows_xOff >> 1u)], u32(((axpyRows_xOff & 1i) * 16i)))));
+          acc[0i] = (acc[0i] + (axpyRows_wv * mimo_unpack_bf16(x[(((dotRowsBf16_xs_t0 * params.K) + axpyRows_k) >> 1u)], u32(((((dotRowsBf16_xs_t0 * params.K) + axpyRows_k) & 1i) * 16i)))));
         }
         if ((1i < rows)) {
-          acc[1i] = (acc[1i] + (axpyRows_wv * mimo_unpack_bf16(x[((axpyRows_xOff + params.K) >> 1u)], u32((((axpyRows_xOff + params.K) & 1i) * 16i)))));
+          acc[1i] = (acc[1i] + (axpyRows_wv * mimo_unpack_bf16(x[((((dotRowsBf16_xs_t0 + 1i) * params.K) + axpyRows_k) >> 1u)], u32((((((dotRowsBf16_xs_t0 + 1i) * params.K) + axpyRows_k) & 1i) * 16i)))));
         }
         if ((2i < rows)) {
-          acc[2i] = (acc[2i] + (axpyRows_wv * mimo_unpack_bf16(x[((axpyRows_xOff + (2i * params.K)) >> 1u)], u32((((axpyRows_xOff + (2i * params.K)) & 1i) * 16i)))));
+          acc[2i] = (acc[2i] + (axpyRows_wv * mimo_unpack_bf16(x[((((dotRowsBf16_xs_t0 + 2i) * params.K) + axpyRows_k) >> 1u)], u32((((((dotRowsBf16_xs_t0 + 2i) * params.K) + axpyRows_k) & 1i) * 16i)))));
         }
         if ((3i < rows)) {
-          acc[3i] = (acc[3i] + (axpyRows_wv * mimo_unpack_bf16(x[((axpyRows_xOff + (3i * params.K)) >> 1u)], u32((((axpyRows_xOff + (3i * params.K)) & 1i) * 16i)))));
+          acc[3i] = (acc[3i] + (axpyRows_wv * mimo_unpack_bf16(x[((((dotRowsBf16_xs_t0 + 3i) * params.K) + axpyRows_k) >> 1u)], u32((((((dotRowsBf16_xs_t0 + 3i) * params.K) + axpyRows_k) & 1i) * 16i)))));
         }
       }
       if ((0i < rows)) {

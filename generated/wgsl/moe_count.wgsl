@@ -3,7 +3,6 @@
 struct Params {
   T: i32,
   TOPK: i32,
-  NC: i32,
   E: i32,
 }
 @group(0) @binding(0) var<storage, read> ids: array<i32>;
@@ -11,10 +10,10 @@ struct Params {
 @group(0) @binding(2) var<uniform> params: Params;
 var<workgroup> sIds: array<i32, 256>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(256, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   let wg_linear: i32 = (i32(wid.x) + (i32(wid.y) * i32(nwg.x)));
-  if ((wg_linear >= params.NC)) {
+  if ((wg_linear >= ((((params.T * params.TOPK) + 256i) - 1i) / 256i))) {
     return;
   }
   let chunk: i32 = wg_linear;

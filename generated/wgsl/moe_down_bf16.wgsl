@@ -29,14 +29,13 @@ fn mimo_round_bf16(x: f32) -> f32 {
   return bitcast<f32>(mimo_bits_bf16(x) << 16u);
 }
 
-@compute @workgroup_size(128)
+@compute @workgroup_size(128, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   let m0: i32 = (i32(wid.y) * 32i);
   let e: i32 = rowExpert[m0];
   if (((e < 0i) || (e >= params.E))) {
     return;
   }
-  let downTileBf16_rows: i32 = (params.M - m0);
   let n0: i32 = (i32(wid.x) * 32i);
   var acc: array<f32, 8>;
   acc[0i] = 0.0f;
@@ -47,34 +46,30 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   acc[5i] = 0.0f;
   acc[6i] = 0.0f;
   acc[7i] = 0.0f;
-  let downSpan_wBase: i32 = (((e * params.H) + n0) * params.F);
   let warpRow_result: i32 = (((i32(lidx) / 32i) / 2i) * 16i);
   let warpCol_result: i32 = (((i32(lidx) / 32i) % 2i) * 16i);
   for (var k: i32 = 0i; (k < params.F); k = (k + 32i)) {
-    let loadTile_base: i32 = ((m0 * params.F) + k);
-    let loadTile_cols: i32 = (params.F - k);
+    let loadTile_at_c0: i32 = k;
     for (var i: i32 = i32(lidx); (i < 1024i); i = (i + 128i)) {
       let r: i32 = (i / 32i);
       let c: i32 = (i % 32i);
       let idx: i32 = ((r * 32i) + c);
       var pick: f32 = mimo_round_bf16(0.0f);
-      if (((r < downTileBf16_rows) && (c < loadTile_cols))) {
-        pick = mimo_unpack_bf16(h[(((loadTile_base + (r * params.F)) + c) >> 1u)], u32(((((loadTile_base + (r * params.F)) + c) & 1i) * 16i)));
+      if ((((m0 + r) < params.M) && ((loadTile_at_c0 + c) < params.F))) {
+        pick = mimo_unpack_bf16(h[((((m0 + r) * params.F) + (loadTile_at_c0 + c)) >> 1u)], u32((((((m0 + r) * params.F) + (loadTile_at_c0 + c)) & 1i) * 16i)));
       } else {
         pick = mimo_round_bf16(0.0f);
       }
       As[idx] = pick;
     }
-    let loadTile_base_1: i32 = (downSpan_wBase + k);
-    let loadTile_rows_1: i32 = (params.H - n0);
-    let loadTile_cols_1: i32 = (params.F - k);
+    let loadTile_at_c0_1: i32 = k;
     for (var i_1: i32 = i32(lidx); (i_1 < 1024i); i_1 = (i_1 + 128i)) {
       let r_1: i32 = (i_1 / 32i);
       let c_1: i32 = (i_1 % 32i);
       let idx_1: i32 = ((r_1 * 32i) + c_1);
       var pick_1: f32 = mimo_round_bf16(0.0f);
-      if (((r_1 < loadTile_rows_1) && (c_1 < loadTile_cols_1))) {
-        pick_1 = mimo_unpack_bf16(wd[(((loadTile_base_1 + (r_1 * params.F)) + c_1) >> 1u)], u32(((((loadTile_base_1 + (r_1 * params.F)) + c_1) & 1i) * 16i)));
+      if ((((n0 + r_1) < params.H) && ((loadTile_at_c0_1 + c_1) < params.F))) {
+        pick_1 = mimo_unpack_bf16(wd[(((((e * params.H) + (n0 + r_1)) * params.F) + (loadTile_at_c0_1 + c_1)) >> 1u)], u32(((((((e * params.H) + (n0 + r_1)) * params.F) + (loadTile_at_c0_1 + c_1)) & 1i) * 16i)));
       } else {
         pick_1 = mimo_round_bf16(0.0f);
       }
@@ -553,14 +548,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   Cs[((off_2 + (((fr_2_g * 2i) + 1i) * 32i)) + ((fr_2_t * 4i) + 2i))] = acc[6i];
   Cs[((off_2 + (((fr_2_g * 2i) + 1i) * 32i)) + ((fr_2_t * 4i) + 3i))] = acc[7i];
   workgroupBarrier();
-  let storeTileBf16_base: i32 = ((m0 * params.H) + n0);
-  let storeTileBf16_cols: i32 = (params.H - n0);
   for (var i_2: i32 = i32(lidx); (i_2 < 1024i); i_2 = (i_2 + 128i)) {
     let r_2: i32 = (i_2 / 32i);
     let c_2: i32 = (i_2 % 32i);
-    if (((r_2 < downTileBf16_rows) && (c_2 < storeTileBf16_cols))) {
-      let idx_2: i32 = ((storeTileBf16_base + (r_2 * params.H)) + c_2);
-      { let mimo_w = (idx_2 >> 1u); let mimo_s = u32(((idx_2 & 1i) * 16i)); atomicAnd(&y[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&y[mimo_w], (mimo_bits_bf16(Cs[i_2]) & 0xffffu) << mimo_s); }
+    if ((((m0 + r_2) < params.M) && ((n0 + c_2) < params.H))) {
+      let idx_2: i32 = (((m0 + r_2) * params.H) + (n0 + c_2));
+      { let mimo_w = (idx_2 >> 1u); let mimo_s = u32(((idx_2 & 1i) * 16i)); atomicAnd(&y[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&y[mimo_w], (mimo_bits_bf16(Cs[((r_2 * 32i) + c_2)]) & 0xffffu) << mimo_s); }
     }
   }
 }

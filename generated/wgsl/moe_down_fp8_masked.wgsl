@@ -3,10 +3,8 @@
 struct Params {
   C: i32,
   H: i32,
-  HB: i32,
   E: i32,
   F: i32,
-  FG: i32,
 }
 @group(0) @binding(0) var<storage, read> hq: array<u32>;
 @group(0) @binding(1) var<storage, read> hs: array<f32>;
@@ -54,18 +52,15 @@ fn mimo_round_fp8e4m3(x: f32) -> f32 {
   return mimo_unpack_fp8e4m3(mimo_bits_fp8e4m3(x), 0u);
 }
 
-@compute @workgroup_size(128)
+@compute @workgroup_size(128, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   let e: i32 = i32(wid.z);
   let m0: i32 = (i32(wid.y) * 32i);
   let n: i32 = min(maskedCount[e], params.C);
-  if ((((m0 >= n) || (params.FG != (((params.F + 128i) - 1i) / 128i))) || (params.HB != (((params.H + 128i) - 1i) / 128i)))) {
+  if ((m0 >= n)) {
     return;
   }
-  let downTileFp8_row0: i32 = ((e * params.C) + m0);
-  let downTileFp8_rows: i32 = (n - m0);
   let n0: i32 = (i32(wid.x) * 32i);
-  let wScale: i32 = (((e * params.HB) + (n0 / 128i)) * params.FG);
   var acc: array<f32, 8>;
   acc[0i] = 0.0f;
   acc[1i] = 0.0f;
@@ -86,47 +81,42 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     block[5i] = 0.0f;
     block[6i] = 0.0f;
     block[7i] = 0.0f;
-    let loadRowScales_base: i32 = ((downTileFp8_row0 * params.FG) + kg);
     for (var r: i32 = i32(lidx); (r < 32i); r = (r + 128i)) {
       let idx: i32 = r;
       var pick: f32 = 0.0f;
-      if ((r < downTileFp8_rows)) {
-        pick = hs[(loadRowScales_base + (r * params.FG))];
+      if (((m0 + r) < n)) {
+        pick = hs[((((e * params.C) + (m0 + r)) * (((params.F + 128i) - 1i) / 128i)) + kg)];
       } else {
         pick = 0.0f;
       }
       Ss[idx] = pick;
     }
-    let downSpan_wBase: i32 = (((e * params.H) + n0) * params.F);
-    let downSpan_k0: i32 = kb;
-    let downSpan_k1: i32 = min((kb + 128i), params.F);
+    let downSpan_span_k0: i32 = kb;
+    let downSpan_span_k1: i32 = min((kb + 128i), params.F);
     let warpRow_result: i32 = (((i32(lidx) / 32i) / 2i) * 16i);
     let warpCol_result: i32 = (((i32(lidx) / 32i) % 2i) * 16i);
-    for (var k: i32 = downSpan_k0; (k < downSpan_k1); k = (k + 32i)) {
-      let loadTile_base: i32 = ((downTileFp8_row0 * params.F) + k);
-      let loadTile_cols: i32 = (params.F - k);
+    for (var k: i32 = downSpan_span_k0; (k < downSpan_span_k1); k = (k + 32i)) {
+      let loadTile_at_c0: i32 = k;
       for (var i: i32 = i32(lidx); (i < 1024i); i = (i + 128i)) {
         let r_1: i32 = (i / 32i);
         let c: i32 = (i % 32i);
         let idx_1: i32 = ((r_1 * 32i) + c);
         var pick_1: f32 = mimo_round_fp8e4m3(0.0f);
-        if (((r_1 < downTileFp8_rows) && (c < loadTile_cols))) {
-          pick_1 = mimo_unpack_fp8e4m3(hq[(((loadTile_base + (r_1 * params.F)) + c) >> 2u)], u32(((((loadTile_base + (r_1 * params.F)) + c) & 3i) * 8i)));
+        if ((((m0 + r_1) < n) && ((loadTile_at_c0 + c) < params.F))) {
+          pick_1 = mimo_unpack_fp8e4m3(hq[(((((e * params.C) + (m0 + r_1)) * params.F) + (loadTile_at_c0 + c)) >> 2u)], u32(((((((e * params.C) + (m0 + r_1)) * params.F) + (loadTile_at_c0 + c)) & 3i) * 8i)));
         } else {
           pick_1 = mimo_round_fp8e4m3(0.0f);
         }
         As[idx_1] = pick_1;
       }
-      let loadTile_base_1: i32 = (downSpan_wBase + k);
-      let loadTile_rows_1: i32 = (params.H - n0);
-      let loadTile_cols_1: i32 = (params.F - k);
+      let loadTile_at_c0_1: i32 = k;
       for (var i_1: i32 = i32(lidx); (i_1 < 1024i); i_1 = (i_1 + 128i)) {
         let r_2: i32 = (i_1 / 32i);
         let c_1: i32 = (i_1 % 32i);
         let idx_2: i32 = ((r_2 * 32i) + c_1);
         var pick_2: f32 = mimo_round_fp8e4m3(0.0f);
-        if (((r_2 < loadTile_rows_1) && (c_1 < loadTile_cols_1))) {
-          pick_2 = mimo_unpack_fp8e4m3(wd[(((loadTile_base_1 + (r_2 * params.F)) + c_1) >> 2u)], u32(((((loadTile_base_1 + (r_2 * params.F)) + c_1) & 3i) * 8i)));
+        if ((((n0 + r_2) < params.H) && ((loadTile_at_c0_1 + c_1) < params.F))) {
+          pick_2 = mimo_unpack_fp8e4m3(wd[(((((e * params.H) + (n0 + r_2)) * params.F) + (loadTile_at_c0_1 + c_1)) >> 2u)], u32(((((((e * params.H) + (n0 + r_2)) * params.F) + (loadTile_at_c0_1 + c_1)) & 3i) * 8i)));
         } else {
           pick_2 = mimo_round_fp8e4m3(0.0f);
         }
@@ -156,7 +146,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       workgroupBarrier();
     }
     let warpRow_result_1: i32 = (((i32(lidx) / 32i) / 2i) * 16i);
-    let scale: f32 = wds[(wScale + kg)];
+    let scale: f32 = wds[((((e * (((params.H + 128i) - 1i) / 128i)) + (n0 / 128i)) * (((params.F + 128i) - 1i) / 128i)) + kg)];
     let fr_3_g: i32 = ((i32(lidx) & 31i) >> 2u);
     let acs_3_r0: f32 = (Ss[(warpRow_result_1 + (fr_3_g * 2i))] * scale);
     acc[0i] = fma(block[0i], acs_3_r0, acc[0i]);
@@ -184,14 +174,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   Cs[((off_3 + (((fr_4_g * 2i) + 1i) * 32i)) + ((fr_4_t * 4i) + 2i))] = acc[6i];
   Cs[((off_3 + (((fr_4_g * 2i) + 1i) * 32i)) + ((fr_4_t * 4i) + 3i))] = acc[7i];
   workgroupBarrier();
-  let storeTileBf16_base: i32 = ((downTileFp8_row0 * params.H) + n0);
-  let storeTileBf16_cols: i32 = (params.H - n0);
   for (var i_2: i32 = i32(lidx); (i_2 < 1024i); i_2 = (i_2 + 128i)) {
     let r_3: i32 = (i_2 / 32i);
     let c_2: i32 = (i_2 % 32i);
-    if (((r_3 < downTileFp8_rows) && (c_2 < storeTileBf16_cols))) {
-      let idx_3: i32 = ((storeTileBf16_base + (r_3 * params.H)) + c_2);
-      { let mimo_w = (idx_3 >> 1u); let mimo_s = u32(((idx_3 & 1i) * 16i)); atomicAnd(&y[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&y[mimo_w], (mimo_bits_bf16(Cs[i_2]) & 0xffffu) << mimo_s); }
+    if ((((m0 + r_3) < n) && ((n0 + c_2) < params.H))) {
+      let idx_3: i32 = ((((e * params.C) + (m0 + r_3)) * params.H) + (n0 + c_2));
+      { let mimo_w = (idx_3 >> 1u); let mimo_s = u32(((idx_3 & 1i) * 16i)); atomicAnd(&y[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&y[mimo_w], (mimo_bits_bf16(Cs[((r_3 * 32i) + c_2)]) & 0xffffu) << mimo_s); }
     }
   }
 }

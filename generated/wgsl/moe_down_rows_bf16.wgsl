@@ -24,7 +24,7 @@ fn mimo_unpack_bf16(w: u32, s: u32) -> f32 {
   return bitcast<f32>(((w >> s) & 0xffffu) << 16u);
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(64, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   let n: i32 = ((i32(wid.x) * 64i) + i32(lidx));
   var d: array<f32, 1>;
@@ -32,18 +32,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     for (var t: i32 = i32(wid.y); (t < params.T); t = (t + i32(nwg.y))) {
       var acc: f32 = 0.0f;
       for (var j: i32 = 0i; (j < params.TOPK); j = (j + 1i)) {
-        let s: i32 = ((t * params.TOPK) + j);
-        let e: i32 = ids[s];
+        let e: i32 = ids[((t * params.TOPK) + j)];
         if (((e >= 0i) && (e < params.E))) {
-          let dotRowsBf16_xOff: i32 = (s * params.F);
-          let dotRowsBf16_wOff: i32 = (((e * params.H) + n) * params.F);
+          let dotRowsBf16_xs_t0: i32 = j;
+          let view: i32 = ((e * params.H) + n);
           d[0i] = 0.0f;
           for (var k: i32 = 0i; (k < params.F); k = (k + 1i)) {
-            let axpyRows_wv: f32 = mimo_unpack_bf16(wd[((dotRowsBf16_wOff + k) >> 1u)], u32((((dotRowsBf16_wOff + k) & 1i) * 16i)));
-            let axpyRows_xOff: i32 = (dotRowsBf16_xOff + k);
-            d[0i] = (d[0i] + (axpyRows_wv * mimo_unpack_bf16(h[(axpyRows_xOff >> 1u)], u32(((axpyRows_xOff & 1i) * 16i)))));
+            let axpyRows_wv: f32 = mimo_unpack_bf16(wd[(((view * params.F) + k) >> 1u)], u32(((((view * params.F) + k) & 1i) * 16i)));
+            let axpyRows_k: i32 = k;
+            d[0i] = (d[0i] + (axpyRows_wv * mimo_unpack_bf16(h[(((((t * params.TOPK) + dotRowsBf16_xs_t0) * params.F) + axpyRows_k) >> 1u)], u32(((((((t * params.TOPK) + dotRowsBf16_xs_t0) * params.F) + axpyRows_k) & 1i) * 16i)))));
           }
-          acc = (acc + (w[s] * d[0i]));
+          acc = (acc + (w[((t * params.TOPK) + j)] * d[0i]));
         }
       }
       let idx_2: i32 = ((t * params.H) + n);

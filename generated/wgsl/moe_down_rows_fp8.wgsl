@@ -6,8 +6,6 @@ struct Params {
   H: i32,
   F: i32,
   E: i32,
-  HB: i32,
-  FG: i32,
 }
 @group(0) @binding(0) var<storage, read> h: array<u32>;
 @group(0) @binding(1) var<storage, read> ids: array<i32>;
@@ -37,31 +35,30 @@ fn mimo_unpack_fp8e4m3(w: u32, s: u32) -> f32 {
   return bitcast<f32>(sign | ((e + 120u) << 23u) | (m << 20u));
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(64, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   let n: i32 = ((i32(wid.x) * 64i) + i32(lidx));
   var d: array<f32, 1>;
-  if (((n < params.H) && ((n / 128i) < params.HB))) {
+  if ((n < params.H)) {
     for (var t: i32 = i32(wid.y); (t < params.T); t = (t + i32(nwg.y))) {
       var acc: f32 = 0.0f;
       for (var j: i32 = 0i; (j < params.TOPK); j = (j + 1i)) {
-        let s: i32 = ((t * params.TOPK) + j);
-        let e: i32 = ids[s];
+        let e: i32 = ids[((t * params.TOPK) + j)];
         if (((e >= 0i) && (e < params.E))) {
-          let dotRowsFp8_xOff: i32 = (s * params.F);
-          let dotRowsFp8_wOff: i32 = (((e * params.H) + n) * params.F);
-          let dotRowsFp8_sOff: i32 = (((e * params.HB) + (n / 128i)) * params.FG);
+          let dotRowsFp8_xs_t0: i32 = j;
+          let view: i32 = ((e * params.H) + n);
+          let view_1: i32 = ((e * (((params.H + 128i) - 1i) / 128i)) + (n / 128i));
           d[0i] = 0.0f;
-          for (var kb: i32 = 0i; (kb < params.FG); kb = (kb + 1i)) {
-            let s_1: f32 = wds[(dotRowsFp8_sOff + kb)];
+          for (var kb: i32 = 0i; (kb < (((params.F + 128i) - 1i) / 128i)); kb = (kb + 1i)) {
+            let s: f32 = wds[((view_1 * (((params.F + 128i) - 1i) / 128i)) + kb)];
             let kEnd: i32 = min(params.F, ((kb * 128i) + 128i));
             for (var k: i32 = (kb * 128i); (k < kEnd); k = (k + 1i)) {
-              let axpyRows_wv: f32 = (mimo_unpack_fp8e4m3(wd[((dotRowsFp8_wOff + k) >> 2u)], u32((((dotRowsFp8_wOff + k) & 3i) * 8i))) * s_1);
-              let axpyRows_xOff: i32 = (dotRowsFp8_xOff + k);
-              d[0i] = (d[0i] + (axpyRows_wv * mimo_unpack_bf16(h[(axpyRows_xOff >> 1u)], u32(((axpyRows_xOff & 1i) * 16i)))));
+              let axpyRows_wv: f32 = (mimo_unpack_fp8e4m3(wd[(((view * params.F) + k) >> 2u)], u32(((((view * params.F) + k) & 3i) * 8i))) * s);
+              let axpyRows_k: i32 = k;
+              d[0i] = (d[0i] + (axpyRows_wv * mimo_unpack_bf16(h[(((((t * params.TOPK) + dotRowsFp8_xs_t0) * params.F) + axpyRows_k) >> 1u)], u32(((((((t * params.TOPK) + dotRowsFp8_xs_t0) * params.F) + axpyRows_k) & 1i) * 16i)))));
             }
           }
-          acc = (acc + (w[s] * d[0i]));
+          acc = (acc + (w[((t * params.TOPK) + j)] * d[0i]));
         }
       }
       let idx_2: i32 = ((t * params.H) + n);

@@ -34,7 +34,7 @@ fn mimo_round_bf16(x: f32) -> f32 {
   return bitcast<f32>(mimo_bits_bf16(x) << 16u);
 }
 
-@compute @workgroup_size(128)
+@compute @workgroup_size(128, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   let e: i32 = i32(wid.z);
   let m0: i32 = (i32(wid.y) * 32i);
@@ -42,9 +42,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if ((m0 >= n)) {
     return;
   }
-  let gluTileBf16_row0: i32 = ((e * params.C) + m0);
-  let gluTileBf16_rows: i32 = (n - m0);
-  let f0: i32 = (i32(wid.x) * 32i);
+  let n0: i32 = (i32(wid.x) * 32i);
   var gate: array<f32, 8>;
   gate[0i] = 0.0f;
   gate[1i] = 0.0f;
@@ -63,49 +61,43 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   up[5i] = 0.0f;
   up[6i] = 0.0f;
   up[7i] = 0.0f;
-  let gateUpSpan_wBase: i32 = (((e * params.F) + f0) * params.H);
   let warpRow_result: i32 = (((i32(lidx) / 32i) / 2i) * 16i);
   let warpCol_result: i32 = (((i32(lidx) / 32i) % 2i) * 16i);
   for (var k: i32 = 0i; (k < params.H); k = (k + 16i)) {
-    let loadTile_base: i32 = ((gluTileBf16_row0 * params.H) + k);
-    let loadTile_cols: i32 = (params.H - k);
+    let loadTile_at_c0: i32 = k;
     for (var i: i32 = i32(lidx); (i < 512i); i = (i + 128i)) {
       let r: i32 = (i / 16i);
       let c: i32 = (i % 16i);
       let idx: i32 = ((r * 16i) + c);
       var pick: f32 = mimo_round_bf16(0.0f);
-      if (((r < gluTileBf16_rows) && (c < loadTile_cols))) {
-        pick = mimo_unpack_bf16(x[(((loadTile_base + (r * params.H)) + c) >> 1u)], u32(((((loadTile_base + (r * params.H)) + c) & 1i) * 16i)));
+      if ((((m0 + r) < n) && ((loadTile_at_c0 + c) < params.H))) {
+        pick = mimo_unpack_bf16(x[(((((e * params.C) + (m0 + r)) * params.H) + (loadTile_at_c0 + c)) >> 1u)], u32(((((((e * params.C) + (m0 + r)) * params.H) + (loadTile_at_c0 + c)) & 1i) * 16i)));
       } else {
         pick = mimo_round_bf16(0.0f);
       }
       As[idx] = pick;
     }
-    let loadTile_base_1: i32 = (gateUpSpan_wBase + k);
-    let loadTile_rows_1: i32 = (params.F - f0);
-    let loadTile_cols_1: i32 = (params.H - k);
+    let loadTile_at_c0_1: i32 = k;
     for (var i_1: i32 = i32(lidx); (i_1 < 512i); i_1 = (i_1 + 128i)) {
       let r_1: i32 = (i_1 / 16i);
       let c_1: i32 = (i_1 % 16i);
       let idx_1: i32 = ((r_1 * 16i) + c_1);
       var pick_1: f32 = mimo_round_bf16(0.0f);
-      if (((r_1 < loadTile_rows_1) && (c_1 < loadTile_cols_1))) {
-        pick_1 = mimo_unpack_bf16(wg[(((loadTile_base_1 + (r_1 * params.H)) + c_1) >> 1u)], u32(((((loadTile_base_1 + (r_1 * params.H)) + c_1) & 1i) * 16i)));
+      if ((((n0 + r_1) < params.F) && ((loadTile_at_c0_1 + c_1) < params.H))) {
+        pick_1 = mimo_unpack_bf16(wg[(((((e * params.F) + (n0 + r_1)) * params.H) + (loadTile_at_c0_1 + c_1)) >> 1u)], u32(((((((e * params.F) + (n0 + r_1)) * params.H) + (loadTile_at_c0_1 + c_1)) & 1i) * 16i)));
       } else {
         pick_1 = mimo_round_bf16(0.0f);
       }
       Bs[idx_1] = pick_1;
     }
-    let loadTile_base_2: i32 = (gateUpSpan_wBase + k);
-    let loadTile_rows_2: i32 = (params.F - f0);
-    let loadTile_cols_2: i32 = (params.H - k);
+    let loadTile_at_c0_2: i32 = k;
     for (var i_2: i32 = i32(lidx); (i_2 < 512i); i_2 = (i_2 + 128i)) {
       let r_2: i32 = (i_2 / 16i);
       let c_2: i32 = (i_2 % 16i);
-      let idx_2: i32 = ((512i + (r_2 * 16i)) + c_2);
+      let idx_2: i32 = (((32i + r_2) * 16i) + c_2);
       var pick_2: f32 = mimo_round_bf16(0.0f);
-      if (((r_2 < loadTile_rows_2) && (c_2 < loadTile_cols_2))) {
-        pick_2 = mimo_unpack_bf16(wu[(((loadTile_base_2 + (r_2 * params.H)) + c_2) >> 1u)], u32(((((loadTile_base_2 + (r_2 * params.H)) + c_2) & 1i) * 16i)));
+      if ((((n0 + r_2) < params.F) && ((loadTile_at_c0_2 + c_2) < params.H))) {
+        pick_2 = mimo_unpack_bf16(wu[(((((e * params.F) + (n0 + r_2)) * params.H) + (loadTile_at_c0_2 + c_2)) >> 1u)], u32(((((((e * params.F) + (n0 + r_2)) * params.H) + (loadTile_at_c0_2 + c_2)) & 1i) * 16i)));
       } else {
         pick_2 = mimo_round_bf16(0.0f);
       }
@@ -595,16 +587,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   Cs[((off_5 + (((fr_5_g * 2i) + 1i) * 64i)) + ((fr_5_t * 4i) + 2i))] = up[6i];
   Cs[((off_5 + (((fr_5_g * 2i) + 1i) * 64i)) + ((fr_5_t * 4i) + 3i))] = up[7i];
   workgroupBarrier();
-  let storeSwiGlu_base: i32 = ((gluTileBf16_row0 * params.F) + f0);
-  let storeSwiGlu_cols: i32 = (params.F - f0);
   for (var i_3: i32 = i32(lidx); (i_3 < 1024i); i_3 = (i_3 + 128i)) {
     let r_3: i32 = (i_3 / 32i);
     let c_3: i32 = (i_3 % 32i);
-    if (((r_3 < gluTileBf16_rows) && (c_3 < storeSwiGlu_cols))) {
-      let idx_3: i32 = ((storeSwiGlu_base + (r_3 * params.F)) + c_3);
+    if ((((m0 + r_3) < n) && ((n0 + c_3) < params.F))) {
+      let idx_3: i32 = ((((e * params.C) + (m0 + r_3)) * params.F) + (n0 + c_3));
       let silu_x: f32 = Cs[((r_3 * 64i) + c_3)];
       let silu_result: f32 = (silu_x / (1.0f + mimo_exp_f32(-(silu_x))));
-      { let mimo_w = (idx_3 >> 1u); let mimo_s = u32(((idx_3 & 1i) * 16i)); atomicAnd(&h[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&h[mimo_w], (mimo_bits_bf16((silu_result * Cs[(((r_3 * 64i) + 32i) + c_3)])) & 0xffffu) << mimo_s); }
+      { let mimo_w = (idx_3 >> 1u); let mimo_s = u32(((idx_3 & 1i) * 16i)); atomicAnd(&h[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&h[mimo_w], (mimo_bits_bf16((silu_result * Cs[((((r_3 * 2i) + 1i) * 32i) + c_3)])) & 0xffffu) << mimo_s); }
     }
   }
 }

@@ -3,10 +3,8 @@
 struct Params {
   M: i32,
   H: i32,
-  HG: i32,
   E: i32,
   F: i32,
-  FB: i32,
 }
 @group(0) @binding(0) var<storage, read> xq: array<u32>;
 @group(0) @binding(1) var<storage, read> xs: array<f32>;
@@ -60,16 +58,14 @@ fn mimo_round_fp8e4m3(x: f32) -> f32 {
   return mimo_unpack_fp8e4m3(mimo_bits_fp8e4m3(x), 0u);
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(64, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   let m0: i32 = (i32(wid.y) * 32i);
   let e: i32 = rowExpert[m0];
-  if (((((e < 0i) || (e >= params.E)) || (params.HG != (((params.H + 128i) - 1i) / 128i))) || (params.FB != (((params.F + 128i) - 1i) / 128i)))) {
+  if (((e < 0i) || (e >= params.E))) {
     return;
   }
-  let gluTileFp8_rows: i32 = (params.M - m0);
-  let f0: i32 = (i32(wid.x) * 16i);
-  let wScale: i32 = (((e * params.FB) + (f0 / 128i)) * params.HG);
+  let n0: i32 = (i32(wid.x) * 16i);
   var gate: array<f32, 8>;
   gate[0i] = 0.0f;
   gate[1i] = 0.0f;
@@ -108,61 +104,54 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     upBlock[5i] = 0.0f;
     upBlock[6i] = 0.0f;
     upBlock[7i] = 0.0f;
-    let loadRowScales_base: i32 = ((m0 * params.HG) + kg);
     for (var r: i32 = i32(lidx); (r < 32i); r = (r + 64i)) {
       let idx: i32 = r;
       var pick: f32 = 0.0f;
-      if ((r < gluTileFp8_rows)) {
-        pick = xs[(loadRowScales_base + (r * params.HG))];
+      if (((m0 + r) < params.M)) {
+        pick = xs[(((m0 + r) * (((params.H + 128i) - 1i) / 128i)) + kg)];
       } else {
         pick = 0.0f;
       }
       Ss[idx] = pick;
     }
-    let gateUpSpan_wBase: i32 = (((e * params.F) + f0) * params.H);
-    let gateUpSpan_k0: i32 = kb;
-    let gateUpSpan_k1: i32 = min((kb + 128i), params.H);
+    let gateUpSpan_span_k0: i32 = kb;
+    let gateUpSpan_span_k1: i32 = min((kb + 128i), params.H);
     let warpRow_result: i32 = ((i32(lidx) / 32i) * 16i);
-    for (var k: i32 = gateUpSpan_k0; (k < gateUpSpan_k1); k = (k + 32i)) {
-      let loadTile_base: i32 = ((m0 * params.H) + k);
-      let loadTile_cols: i32 = (params.H - k);
+    for (var k: i32 = gateUpSpan_span_k0; (k < gateUpSpan_span_k1); k = (k + 32i)) {
+      let loadTile_at_c0: i32 = k;
       for (var i: i32 = i32(lidx); (i < 1024i); i = (i + 64i)) {
         let r_1: i32 = (i / 32i);
         let c: i32 = (i % 32i);
         let idx_1: i32 = ((r_1 * 32i) + c);
         var pick_1: f32 = mimo_round_fp8e4m3(0.0f);
-        if (((r_1 < gluTileFp8_rows) && (c < loadTile_cols))) {
-          pick_1 = mimo_unpack_fp8e4m3(xq[(((loadTile_base + (r_1 * params.H)) + c) >> 2u)], u32(((((loadTile_base + (r_1 * params.H)) + c) & 3i) * 8i)));
+        if ((((m0 + r_1) < params.M) && ((loadTile_at_c0 + c) < params.H))) {
+          pick_1 = mimo_unpack_fp8e4m3(xq[((((m0 + r_1) * params.H) + (loadTile_at_c0 + c)) >> 2u)], u32((((((m0 + r_1) * params.H) + (loadTile_at_c0 + c)) & 3i) * 8i)));
         } else {
           pick_1 = mimo_round_fp8e4m3(0.0f);
         }
         As[idx_1] = pick_1;
       }
-      let loadTile_base_1: i32 = (gateUpSpan_wBase + k);
-      let loadTile_rows_1: i32 = (params.F - f0);
-      let loadTile_cols_1: i32 = (params.H - k);
+      let loadTile_at_c0_1: i32 = k;
       for (var i_1: i32 = i32(lidx); (i_1 < 512i); i_1 = (i_1 + 64i)) {
         let r_2: i32 = (i_1 / 32i);
         let c_1: i32 = (i_1 % 32i);
         let idx_2: i32 = ((r_2 * 32i) + c_1);
         var pick_2: f32 = mimo_round_fp8e4m3(0.0f);
-        if (((r_2 < loadTile_rows_1) && (c_1 < loadTile_cols_1))) {
-          pick_2 = mimo_unpack_fp8e4m3(wg[(((loadTile_base_1 + (r_2 * params.H)) + c_1) >> 2u)], u32(((((loadTile_base_1 + (r_2 * params.H)) + c_1) & 3i) * 8i)));
+        if ((((n0 + r_2) < params.F) && ((loadTile_at_c0_1 + c_1) < params.H))) {
+          pick_2 = mimo_unpack_fp8e4m3(wg[(((((e * params.F) + (n0 + r_2)) * params.H) + (loadTile_at_c0_1 + c_1)) >> 2u)], u32(((((((e * params.F) + (n0 + r_2)) * params.H) + (loadTile_at_c0_1 + c_1)) & 3i) * 8i)));
         } else {
           pick_2 = mimo_round_fp8e4m3(0.0f);
         }
         Bs[idx_2] = pick_2;
       }
-      let loadTile_base_2: i32 = (gateUpSpan_wBase + k);
-      let loadTile_rows_2: i32 = (params.F - f0);
-      let loadTile_cols_2: i32 = (params.H - k);
+      let loadTile_at_c0_2: i32 = k;
       for (var i_2: i32 = i32(lidx); (i_2 < 512i); i_2 = (i_2 + 64i)) {
         let r_3: i32 = (i_2 / 32i);
         let c_2: i32 = (i_2 % 32i);
-        let idx_3: i32 = ((512i + (r_3 * 32i)) + c_2);
+        let idx_3: i32 = (((16i + r_3) * 32i) + c_2);
         var pick_3: f32 = mimo_round_fp8e4m3(0.0f);
-        if (((r_3 < loadTile_rows_2) && (c_2 < loadTile_cols_2))) {
-          pick_3 = mimo_unpack_fp8e4m3(wu[(((loadTile_base_2 + (r_3 * params.H)) + c_2) >> 2u)], u32(((((loadTile_base_2 + (r_3 * params.H)) + c_2) & 3i) * 8i)));
+        if ((((n0 + r_3) < params.F) && ((loadTile_at_c0_2 + c_2) < params.H))) {
+          pick_3 = mimo_unpack_fp8e4m3(wu[(((((e * params.F) + (n0 + r_3)) * params.H) + (loadTile_at_c0_2 + c_2)) >> 2u)], u32(((((((e * params.F) + (n0 + r_3)) * params.H) + (loadTile_at_c0_2 + c_2)) & 3i) * 8i)));
         } else {
           pick_3 = mimo_round_fp8e4m3(0.0f);
         }
@@ -210,7 +199,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       workgroupBarrier();
     }
     let warpRow_result_1: i32 = ((i32(lidx) / 32i) * 16i);
-    let scale: f32 = wgs[(wScale + kg)];
+    let scale: f32 = wgs[((((e * (((params.F + 128i) - 1i) / 128i)) + (n0 / 128i)) * (((params.H + 128i) - 1i) / 128i)) + kg)];
     let fr_6_g: i32 = ((i32(lidx) & 31i) >> 2u);
     let acs_6_r0: f32 = (Ss[(warpRow_result_1 + (fr_6_g * 2i))] * scale);
     gate[0i] = fma(gateBlock[0i], acs_6_r0, gate[0i]);
@@ -223,7 +212,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     gate[6i] = fma(gateBlock[6i], acs_6_r1, gate[6i]);
     gate[7i] = fma(gateBlock[7i], acs_6_r1, gate[7i]);
     let warpRow_result_2: i32 = ((i32(lidx) / 32i) * 16i);
-    let scale_1: f32 = wus[(wScale + kg)];
+    let scale_1: f32 = wus[((((e * (((params.F + 128i) - 1i) / 128i)) + (n0 / 128i)) * (((params.H + 128i) - 1i) / 128i)) + kg)];
     let fr_7_g: i32 = ((i32(lidx) & 31i) >> 2u);
     let acs_7_r0: f32 = (Ss[(warpRow_result_2 + (fr_7_g * 2i))] * scale_1);
     up[0i] = fma(upBlock[0i], acs_7_r0, up[0i]);
@@ -261,16 +250,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   Cs[((off_7 + (((fr_9_g * 2i) + 1i) * 32i)) + ((fr_9_t * 4i) + 2i))] = up[6i];
   Cs[((off_7 + (((fr_9_g * 2i) + 1i) * 32i)) + ((fr_9_t * 4i) + 3i))] = up[7i];
   workgroupBarrier();
-  let storeSwiGlu_base: i32 = ((m0 * params.F) + f0);
-  let storeSwiGlu_cols: i32 = (params.F - f0);
   for (var i_3: i32 = i32(lidx); (i_3 < 512i); i_3 = (i_3 + 64i)) {
     let r_4: i32 = (i_3 / 16i);
     let c_3: i32 = (i_3 % 16i);
-    if (((r_4 < gluTileFp8_rows) && (c_3 < storeSwiGlu_cols))) {
-      let idx_4: i32 = ((storeSwiGlu_base + (r_4 * params.F)) + c_3);
+    if ((((m0 + r_4) < params.M) && ((n0 + c_3) < params.F))) {
+      let idx_4: i32 = (((m0 + r_4) * params.F) + (n0 + c_3));
       let silu_x: f32 = Cs[((r_4 * 32i) + c_3)];
       let silu_result: f32 = (silu_x / (1.0f + mimo_exp_f32(-(silu_x))));
-      { let mimo_w = (idx_4 >> 1u); let mimo_s = u32(((idx_4 & 1i) * 16i)); atomicAnd(&h[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&h[mimo_w], (mimo_bits_bf16((silu_result * Cs[(((r_4 * 32i) + 16i) + c_3)])) & 0xffffu) << mimo_s); }
+      { let mimo_w = (idx_4 >> 1u); let mimo_s = u32(((idx_4 & 1i) * 16i)); atomicAnd(&h[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&h[mimo_w], (mimo_bits_bf16((silu_result * Cs[((((r_4 * 2i) + 1i) * 16i) + c_3)])) & 0xffffu) << mimo_s); }
     }
   }
 }

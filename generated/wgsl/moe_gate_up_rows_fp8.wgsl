@@ -6,8 +6,6 @@ struct Params {
   H: i32,
   F: i32,
   E: i32,
-  FB: i32,
-  HG: i32,
 }
 @group(0) @binding(0) var<storage, read> x: array<u32>;
 @group(0) @binding(1) var<storage, read> ids: array<i32>;
@@ -42,44 +40,47 @@ fn mimo_exp_f32(x: f32) -> f32 {
   return select(exp(x), x, (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u);
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(64, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   let f: i32 = ((i32(wid.x) * 64i) + i32(lidx));
   var g: array<f32, 1>;
   var u: array<f32, 1>;
-  if (((f < params.F) && ((f / 128i) < params.FB))) {
+  if ((f < params.F)) {
     for (var s: i32 = i32(wid.y); (s < (params.T * params.TOPK)); s = (s + i32(nwg.y))) {
-      let e: i32 = ids[s];
+      let t: i32 = (s / params.TOPK);
+      let j: i32 = (s % params.TOPK);
+      let e: i32 = ids[((t * params.TOPK) + j)];
       var v: f32 = 0.0f;
       if (((e >= 0i) && (e < params.E))) {
-        let xOff: i32 = ((s / params.TOPK) * params.H);
-        let wOff: i32 = (((e * params.F) + f) * params.H);
-        let sOff: i32 = (((e * params.FB) + (f / 128i)) * params.HG);
+        let view: i32 = ((e * params.F) + f);
+        let view_1: i32 = ((e * (((params.F + 128i) - 1i) / 128i)) + (f / 128i));
         g[0i] = 0.0f;
-        for (var kb: i32 = 0i; (kb < params.HG); kb = (kb + 1i)) {
-          let s_1: f32 = wgs[(sOff + kb)];
+        for (var kb: i32 = 0i; (kb < (((params.H + 128i) - 1i) / 128i)); kb = (kb + 1i)) {
+          let s_1: f32 = wgs[((view_1 * (((params.H + 128i) - 1i) / 128i)) + kb)];
           let kEnd: i32 = min(params.H, ((kb * 128i) + 128i));
           for (var k: i32 = (kb * 128i); (k < kEnd); k = (k + 1i)) {
-            let axpyRows_wv: f32 = (mimo_unpack_fp8e4m3(wg[((wOff + k) >> 2u)], u32((((wOff + k) & 3i) * 8i))) * s_1);
-            let axpyRows_xOff: i32 = (xOff + k);
-            g[0i] = (g[0i] + (axpyRows_wv * mimo_unpack_bf16(x[(axpyRows_xOff >> 1u)], u32(((axpyRows_xOff & 1i) * 16i)))));
+            let axpyRows_wv: f32 = (mimo_unpack_fp8e4m3(wg[(((view * params.H) + k) >> 2u)], u32(((((view * params.H) + k) & 3i) * 8i))) * s_1);
+            let axpyRows_k: i32 = k;
+            g[0i] = (g[0i] + (axpyRows_wv * mimo_unpack_bf16(x[(((t * params.H) + axpyRows_k) >> 1u)], u32(((((t * params.H) + axpyRows_k) & 1i) * 16i)))));
           }
         }
+        let view_2: i32 = ((e * params.F) + f);
+        let view_3: i32 = ((e * (((params.F + 128i) - 1i) / 128i)) + (f / 128i));
         u[0i] = 0.0f;
-        for (var kb_1: i32 = 0i; (kb_1 < params.HG); kb_1 = (kb_1 + 1i)) {
-          let s_2: f32 = wus[(sOff + kb_1)];
+        for (var kb_1: i32 = 0i; (kb_1 < (((params.H + 128i) - 1i) / 128i)); kb_1 = (kb_1 + 1i)) {
+          let s_2: f32 = wus[((view_3 * (((params.H + 128i) - 1i) / 128i)) + kb_1)];
           let kEnd_1: i32 = min(params.H, ((kb_1 * 128i) + 128i));
           for (var k_1: i32 = (kb_1 * 128i); (k_1 < kEnd_1); k_1 = (k_1 + 1i)) {
-            let axpyRows_wv_1: f32 = (mimo_unpack_fp8e4m3(wu[((wOff + k_1) >> 2u)], u32((((wOff + k_1) & 3i) * 8i))) * s_2);
-            let axpyRows_xOff_1: i32 = (xOff + k_1);
-            u[0i] = (u[0i] + (axpyRows_wv_1 * mimo_unpack_bf16(x[(axpyRows_xOff_1 >> 1u)], u32(((axpyRows_xOff_1 & 1i) * 16i)))));
+            let axpyRows_wv_1: f32 = (mimo_unpack_fp8e4m3(wu[(((view_2 * params.H) + k_1) >> 2u)], u32(((((view_2 * params.H) + k_1) & 3i) * 8i))) * s_2);
+            let axpyRows_k_1: i32 = k_1;
+            u[0i] = (u[0i] + (axpyRows_wv_1 * mimo_unpack_bf16(x[(((t * params.H) + axpyRows_k_1) >> 1u)], u32(((((t * params.H) + axpyRows_k_1) & 1i) * 16i)))));
           }
         }
         let silu_x: f32 = g[0i];
         let silu_result: f32 = (silu_x / (1.0f + mimo_exp_f32(-(silu_x))));
         v = (silu_result * u[0i]);
       }
-      let idx_4: i32 = ((s * params.F) + f);
+      let idx_4: i32 = ((((t * params.TOPK) + j) * params.F) + f);
       { let mimo_w = (idx_4 >> 1u); let mimo_s = u32(((idx_4 & 1i) * 16i)); atomicAnd(&h[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&h[mimo_w], (mimo_bits_bf16(v) & 0xffffu) << mimo_s); }
     }
   }

@@ -25,7 +25,7 @@ fn mimo_round_bf16(x: f32) -> f32 {
   return bitcast<f32>(mimo_bits_bf16(x) << 16u);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(256, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   let wg_linear: i32 = (i32(wid.x) + (i32(wid.y) * i32(nwg.x)));
   if ((wg_linear >= params.R)) {
@@ -33,12 +33,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   }
   let r: i32 = wg_linear;
   let s: i32 = rowIndex[r];
-  let src: i32 = (select(0i, (s / params.TOPK), (s >= 0i)) * params.H);
+  let t: i32 = select(0i, (s / params.TOPK), (s >= 0i));
   for (var h: i32 = i32(lidx); (h < params.H); h = (h + 256i)) {
     let idx: i32 = ((r * params.H) + h);
     var pick: f32 = mimo_round_bf16(0.0f);
     if ((s >= 0i)) {
-      pick = mimo_unpack_bf16(x[((src + h) >> 1u)], u32((((src + h) & 1i) * 16i)));
+      pick = mimo_unpack_bf16(x[(((t * params.H) + h) >> 1u)], u32(((((t * params.H) + h) & 1i) * 16i)));
     } else {
       pick = mimo_round_bf16(0.0f);
     }

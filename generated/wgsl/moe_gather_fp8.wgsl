@@ -3,7 +3,6 @@
 struct Params {
   T: i32,
   H: i32,
-  HG: i32,
   R: i32,
   TOPK: i32,
 }
@@ -42,7 +41,7 @@ fn mimo_round_fp8e4m3(x: f32) -> f32 {
   return mimo_unpack_fp8e4m3(mimo_bits_fp8e4m3(x), 0u);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(256, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   let wg_linear: i32 = (i32(wid.x) + (i32(wid.y) * i32(nwg.x)));
   if ((wg_linear >= params.R)) {
@@ -61,11 +60,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     }
     { let mimo_w = (idx >> 2u); let mimo_s = u32(((idx & 3i) * 8i)); atomicAnd(&xqp[mimo_w], ~(0xffu << mimo_s)); atomicOr(&xqp[mimo_w], (mimo_bits_fp8e4m3(pick) & 0xffu) << mimo_s); }
   }
-  for (var g: i32 = i32(lidx); (g < params.HG); g = (g + 256i)) {
-    let idx_1: i32 = ((r * params.HG) + g);
+  for (var g: i32 = i32(lidx); (g < (((params.H + 128i) - 1i) / 128i)); g = (g + 256i)) {
+    let idx_1: i32 = ((r * (((params.H + 128i) - 1i) / 128i)) + g);
     var pick_1: f32 = 0.0f;
     if ((s >= 0i)) {
-      pick_1 = xs[((t * params.HG) + g)];
+      pick_1 = xs[((t * (((params.H + 128i) - 1i) / 128i)) + g)];
     } else {
       pick_1 = 0.0f;
     }

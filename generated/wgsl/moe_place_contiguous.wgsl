@@ -3,7 +3,6 @@
 struct Params {
   T: i32,
   TOPK: i32,
-  NC: i32,
   E: i32,
   MP: i32,
 }
@@ -17,14 +16,14 @@ struct Params {
 @group(0) @binding(7) var<uniform> params: Params;
 var<workgroup> sIds: array<i32, 256>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(256, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   let wg_linear: i32 = (i32(wid.x) + (i32(wid.y) * i32(nwg.x)));
-  if ((wg_linear >= max(params.NC, 1i))) {
+  if ((wg_linear >= max(((((params.T * params.TOPK) + 256i) - 1i) / 256i), 1i))) {
     return;
   }
   let slots: i32 = (params.T * params.TOPK);
-  for (var chunk: i32 = wg_linear; (chunk < params.NC); chunk = (chunk + i32(nwg.x))) {
+  for (var chunk: i32 = wg_linear; (chunk < (((slots + 256i) - 1i) / 256i)); chunk = (chunk + i32(nwg.x))) {
     let loadChunk_chunk: i32 = chunk;
     let s: i32 = ((loadChunk_chunk * 256i) + i32(lidx));
     let idx: i32 = i32(lidx);

@@ -3,7 +3,6 @@
 struct Params {
   T: i32,
   TOPK: i32,
-  NC: i32,
   E: i32,
   C: i32,
 }
@@ -16,14 +15,14 @@ struct Params {
 @group(0) @binding(6) var<uniform> params: Params;
 var<workgroup> sIds: array<i32, 256>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(256, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   let wg_linear: i32 = (i32(wid.x) + (i32(wid.y) * i32(nwg.x)));
-  if ((wg_linear >= max(params.NC, 1i))) {
+  if ((wg_linear >= max(((((params.T * params.TOPK) + 256i) - 1i) / 256i), 1i))) {
     return;
   }
   let slots: i32 = (params.T * params.TOPK);
-  for (var chunk: i32 = wg_linear; (chunk < params.NC); chunk = (chunk + i32(nwg.x))) {
+  for (var chunk: i32 = wg_linear; (chunk < (((slots + 256i) - 1i) / 256i)); chunk = (chunk + i32(nwg.x))) {
     let loadChunk_chunk: i32 = chunk;
     let s: i32 = ((loadChunk_chunk * 256i) + i32(lidx));
     let idx: i32 = i32(lidx);
@@ -38,7 +37,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let s_1: i32 = ((chunk * 256i) + i32(lidx));
     let e: i32 = sIds[i32(lidx)];
     if ((s_1 < slots)) {
-      var row: i32 = -1i;
+      var rank: i32 = -1i;
       if (((e >= 0i) && (e < params.E))) {
         let rankInChunk_before: i32 = i32(lidx);
         var n: i32 = 0i;
@@ -48,28 +47,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
           }
         }
         let rankInChunk_result: i32 = n;
-        let rank: i32 = (chunkOffsets[((chunk * params.E) + e)] + rankInChunk_result);
-        if ((rank < params.C)) {
-          row = ((e * params.C) + rank);
-        }
+        rank = (chunkOffsets[((chunk * params.E) + e)] + rankInChunk_result);
       }
-      slotRow[s_1] = row;
-      if ((row >= 0i)) {
-        let idx_2: i32 = row;
+      let kept: bool = ((rank >= 0i) && (rank < params.C));
+      slotRow[s_1] = select(-1i, ((e * params.C) + rank), kept);
+      if (kept) {
+        let idx_2: i32 = ((e * params.C) + rank);
         rowIndex[idx_2] = s_1;
       }
     }
     workgroupBarrier();
   }
   let stride: i32 = (i32(nwg.x) * 256i);
-  for (var row_1: i32 = ((wg_linear * 256i) + i32(lidx)); (row_1 < (params.E * params.C)); row_1 = (row_1 + stride)) {
-    if (((row_1 % params.C) >= counts[(row_1 / params.C)])) {
-      let idx_3: i32 = row_1;
+  for (var i: i32 = ((wg_linear * 256i) + i32(lidx)); (i < (params.E * params.C)); i = (i + stride)) {
+    let e_1: i32 = (i / params.C);
+    let j_1: i32 = (i % params.C);
+    if ((j_1 >= counts[e_1])) {
+      let idx_3: i32 = ((e_1 * params.C) + j_1);
       rowIndex[idx_3] = -1i;
     }
   }
-  for (var e_1: i32 = ((wg_linear * 256i) + i32(lidx)); (e_1 < params.E); e_1 = (e_1 + stride)) {
-    let idx_4: i32 = e_1;
-    maskedCount[idx_4] = min(counts[e_1], params.C);
+  for (var e_2: i32 = ((wg_linear * 256i) + i32(lidx)); (e_2 < params.E); e_2 = (e_2 + stride)) {
+    let idx_4: i32 = e_2;
+    maskedCount[idx_4] = min(counts[e_2], params.C);
   }
 }

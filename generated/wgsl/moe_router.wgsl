@@ -17,14 +17,13 @@ fn mimo_exp_f32(x: f32) -> f32 {
   return select(exp(x), x, (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(256, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   let wg_linear: i32 = (i32(wid.x) + (i32(wid.y) * i32(nwg.x)));
   if ((wg_linear >= params.T)) {
     return;
   }
-  let row: i32 = (wg_linear * params.E);
-  let out: i32 = (wg_linear * params.TOPK);
+  let t: i32 = wg_linear;
   var prevV: f32 = bitcast<f32>(0x7f7fffffu);
   var prevI: i32 = -1i;
   var sum: f32 = 0.0f;
@@ -32,7 +31,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     var v: f32 = bitcast<f32>(0xff7fffffu);
     var id: i32 = params.E;
     for (var e: i32 = i32(lidx); (e < params.E); e = (e + 256i)) {
-      let sigmoid_x: f32 = logits[(row + e)];
+      let sigmoid_x: f32 = logits[((t * params.E) + e)];
       let sigmoid_result: f32 = (1.0f / (1.0f + mimo_exp_f32(-(sigmoid_x))));
       let s: f32 = (sigmoid_result + bias[e]);
       let ranksAbove_v: f32 = prevV;
@@ -80,22 +79,22 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     workgroupBarrier();
     var w: f32 = 0.0f;
     if ((prevI < params.E)) {
-      let sigmoid_x_1: f32 = logits[(row + prevI)];
+      let sigmoid_x_1: f32 = logits[((t * params.E) + prevI)];
       let sigmoid_result_1: f32 = (1.0f / (1.0f + mimo_exp_f32(-(sigmoid_x_1))));
       w = sigmoid_result_1;
     }
     sum = (sum + w);
     if ((i32(lidx) == 0i)) {
-      let idx_4: i32 = (out + r);
+      let idx_4: i32 = ((t * params.TOPK) + r);
       ids[idx_4] = select(-1i, prevI, (prevI < params.E));
-      let idx_5: i32 = (out + r);
+      let idx_5: i32 = ((t * params.TOPK) + r);
       weights[idx_5] = w;
     }
   }
   if ((i32(lidx) == 0i)) {
     for (var r_1: i32 = 0i; (r_1 < params.TOPK); r_1 = (r_1 + 1i)) {
-      let idx_6: i32 = (out + r_1);
-      weights[idx_6] = (weights[(out + r_1)] / (sum + 1e-20f));
+      let idx_6: i32 = ((t * params.TOPK) + r_1);
+      weights[idx_6] = (weights[((t * params.TOPK) + r_1)] / (sum + 1e-20f));
     }
   }
 }

@@ -11,7 +11,7 @@ struct Params {
 @group(0) @binding(4) var<uniform> params: Params;
 var<workgroup> sums: array<i32, 256>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(256, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   let per: i32 = (((params.E + 256i) - 1i) / 256i);
   let e0: i32 = min((i32(lidx) * per), params.E);

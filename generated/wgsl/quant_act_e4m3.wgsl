@@ -3,7 +3,6 @@
 struct Params {
   T: i32,
   K: i32,
-  G: i32,
 }
 @group(0) @binding(0) var<storage, read> x: array<u32>;
 @group(0) @binding(1) var<storage, read_write> q: array<atomic<u32>>;
@@ -35,7 +34,7 @@ fn mimo_max_f32(a: f32, b: f32) -> f32 {
   return select(select(max(a, b), b, nb), a, na);
 }
 
-@compute @workgroup_size(128)
+@compute @workgroup_size(128, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   let wg_linear: i32 = (i32(wid.x) + (i32(wid.y) * i32(nwg.x)));
   if ((wg_linear >= (params.T * (((params.K + 512i) - 1i) / 512i)))) {
@@ -45,47 +44,47 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let t: i32 = (wg_linear / chunks);
   let g: i32 = (((wg_linear % chunks) * 4i) + (i32(lidx) / 32i));
   let lane: i32 = (i32(lidx) % 32i);
-  let row: i32 = (t * params.K);
   var v: array<f32, 4>;
   var amax: f32 = 0.0f;
-  let k_u0: i32 = ((g * 128i) + lane);
+  let groupColumn_result_u0: i32 = ((g * 128i) + lane);
   var pick_u0: f32 = 0.0f;
-  if ((k_u0 < params.K)) {
-    pick_u0 = mimo_unpack_bf16(x[((row + k_u0) >> 1u)], u32((((row + k_u0) & 1i) * 16i)));
+  if ((groupColumn_result_u0 < params.K)) {
+    pick_u0 = mimo_unpack_bf16(x[(((t * params.K) + groupColumn_result_u0) >> 1u)], u32(((((t * params.K) + groupColumn_result_u0) & 1i) * 16i)));
   } else {
     pick_u0 = 0.0f;
   }
   v[0i] = pick_u0;
   amax = mimo_max_f32(amax, abs(v[0i]));
-  let k_u1: i32 = (((g * 128i) + lane) + 32i);
+  let groupColumn_result_u1: i32 = (((g * 128i) + lane) + 32i);
   var pick_u1: f32 = 0.0f;
-  if ((k_u1 < params.K)) {
-    pick_u1 = mimo_unpack_bf16(x[((row + k_u1) >> 1u)], u32((((row + k_u1) & 1i) * 16i)));
+  if ((groupColumn_result_u1 < params.K)) {
+    pick_u1 = mimo_unpack_bf16(x[(((t * params.K) + groupColumn_result_u1) >> 1u)], u32(((((t * params.K) + groupColumn_result_u1) & 1i) * 16i)));
   } else {
     pick_u1 = 0.0f;
   }
   v[1i] = pick_u1;
   amax = mimo_max_f32(amax, abs(v[1i]));
-  let k_u2: i32 = (((g * 128i) + lane) + 64i);
+  let groupColumn_result_u2: i32 = (((g * 128i) + lane) + 64i);
   var pick_u2: f32 = 0.0f;
-  if ((k_u2 < params.K)) {
-    pick_u2 = mimo_unpack_bf16(x[((row + k_u2) >> 1u)], u32((((row + k_u2) & 1i) * 16i)));
+  if ((groupColumn_result_u2 < params.K)) {
+    pick_u2 = mimo_unpack_bf16(x[(((t * params.K) + groupColumn_result_u2) >> 1u)], u32(((((t * params.K) + groupColumn_result_u2) & 1i) * 16i)));
   } else {
     pick_u2 = 0.0f;
   }
   v[2i] = pick_u2;
   amax = mimo_max_f32(amax, abs(v[2i]));
-  let k_u3: i32 = (((g * 128i) + lane) + 96i);
+  let groupColumn_result_u3: i32 = (((g * 128i) + lane) + 96i);
   var pick_u3: f32 = 0.0f;
-  if ((k_u3 < params.K)) {
-    pick_u3 = mimo_unpack_bf16(x[((row + k_u3) >> 1u)], u32((((row + k_u3) & 1i) * 16i)));
+  if ((groupColumn_result_u3 < params.K)) {
+    pick_u3 = mimo_unpack_bf16(x[(((t * params.K) + groupColumn_result_u3) >> 1u)], u32(((((t * params.K) + groupColumn_result_u3) & 1i) * 16i)));
   } else {
     pick_u3 = 0.0f;
   }
   v[3i] = pick_u3;
   amax = mimo_max_f32(amax, abs(v[3i]));
+  let groupMax_amax: f32 = amax;
   let idx_1: i32 = i32(lidx);
-  red[idx_1] = amax;
+  red[idx_1] = groupMax_amax;
   workgroupBarrier();
   for (var s: i32 = 16i; (s > 0i); s = (s / 2i)) {
     if ((lane < s)) {
@@ -94,29 +93,30 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     }
     workgroupBarrier();
   }
-  let scale: f32 = (mimo_max_f32(red[(i32(lidx) - lane)], 0.0001f) / 448.0f);
-  let k_1_u4: i32 = ((g * 128i) + lane);
-  if ((k_1_u4 < params.K)) {
-    let idx_3_u4: i32 = (row + k_1_u4);
+  let groupMax_result: f32 = red[(i32(lidx) - lane)];
+  let scale: f32 = (mimo_max_f32(groupMax_result, 0.0001f) / 448.0f);
+  let groupColumn_result_1_u4: i32 = ((g * 128i) + lane);
+  if ((groupColumn_result_1_u4 < params.K)) {
+    let idx_3_u4: i32 = ((t * params.K) + groupColumn_result_1_u4);
     { let mimo_w = (idx_3_u4 >> 2u); let mimo_s = u32(((idx_3_u4 & 3i) * 8i)); atomicAnd(&q[mimo_w], ~(0xffu << mimo_s)); atomicOr(&q[mimo_w], (mimo_bits_fp8e4m3((v[0i] / scale)) & 0xffu) << mimo_s); }
   }
-  let k_1_u5: i32 = (((g * 128i) + lane) + 32i);
-  if ((k_1_u5 < params.K)) {
-    let idx_3_u5: i32 = (row + k_1_u5);
+  let groupColumn_result_1_u5: i32 = (((g * 128i) + lane) + 32i);
+  if ((groupColumn_result_1_u5 < params.K)) {
+    let idx_3_u5: i32 = ((t * params.K) + groupColumn_result_1_u5);
     { let mimo_w = (idx_3_u5 >> 2u); let mimo_s = u32(((idx_3_u5 & 3i) * 8i)); atomicAnd(&q[mimo_w], ~(0xffu << mimo_s)); atomicOr(&q[mimo_w], (mimo_bits_fp8e4m3((v[1i] / scale)) & 0xffu) << mimo_s); }
   }
-  let k_1_u6: i32 = (((g * 128i) + lane) + 64i);
-  if ((k_1_u6 < params.K)) {
-    let idx_3_u6: i32 = (row + k_1_u6);
+  let groupColumn_result_1_u6: i32 = (((g * 128i) + lane) + 64i);
+  if ((groupColumn_result_1_u6 < params.K)) {
+    let idx_3_u6: i32 = ((t * params.K) + groupColumn_result_1_u6);
     { let mimo_w = (idx_3_u6 >> 2u); let mimo_s = u32(((idx_3_u6 & 3i) * 8i)); atomicAnd(&q[mimo_w], ~(0xffu << mimo_s)); atomicOr(&q[mimo_w], (mimo_bits_fp8e4m3((v[2i] / scale)) & 0xffu) << mimo_s); }
   }
-  let k_1_u7: i32 = (((g * 128i) + lane) + 96i);
-  if ((k_1_u7 < params.K)) {
-    let idx_3_u7: i32 = (row + k_1_u7);
+  let groupColumn_result_1_u7: i32 = (((g * 128i) + lane) + 96i);
+  if ((groupColumn_result_1_u7 < params.K)) {
+    let idx_3_u7: i32 = ((t * params.K) + groupColumn_result_1_u7);
     { let mimo_w = (idx_3_u7 >> 2u); let mimo_s = u32(((idx_3_u7 & 3i) * 8i)); atomicAnd(&q[mimo_w], ~(0xffu << mimo_s)); atomicOr(&q[mimo_w], (mimo_bits_fp8e4m3((v[3i] / scale)) & 0xffu) << mimo_s); }
   }
-  if ((((lane == 0i) && ((g * 128i) < params.K)) && (g < params.G))) {
-    let idx_4: i32 = ((t * params.G) + g);
+  if (((lane == 0i) && ((g * 128i) < params.K))) {
+    let idx_4: i32 = ((t * (((params.K + 128i) - 1i) / 128i)) + g);
     scales[idx_4] = scale;
   }
 }

@@ -20,16 +20,16 @@ fn mimo_unpack_bf16(w: u32, s: u32) -> f32 {
   return bitcast<f32>(((w >> s) & 0xffffu) << 16u);
 }
 
-@compute @workgroup_size(128)
+@compute @workgroup_size(128, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   let wg_linear: i32 = (i32(wid.x) + (i32(wid.y) * i32(nwg.x)));
   if ((wg_linear >= params.T)) {
     return;
   }
-  let row: i32 = (wg_linear * params.D);
+  let t: i32 = wg_linear;
   var sumSq: f32 = 0.0f;
   for (var d: i32 = i32(lidx); (d < params.D); d = (d + 128i)) {
-    let v: f32 = mimo_unpack_bf16(x[((row + d) >> 1u)], u32((((row + d) & 1i) * 16i)));
+    let v: f32 = mimo_unpack_bf16(x[(((t * params.D) + d) >> 1u)], u32(((((t * params.D) + d) & 1i) * 16i)));
     sumSq = (sumSq + (v * v));
   }
   let workgroupSum_value: f32 = sumSq;
@@ -49,7 +49,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   workgroupBarrier();
   let inv: f32 = inverseSqrt(((total / f32(params.D)) + 0.00001f));
   for (var d_1: i32 = i32(lidx); (d_1 < params.D); d_1 = (d_1 + 128i)) {
-    let idx_2: i32 = (row + d_1);
-    { let mimo_w = (idx_2 >> 1u); let mimo_s = u32(((idx_2 & 1i) * 16i)); atomicAnd(&y[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&y[mimo_w], (mimo_bits_bf16(((mimo_unpack_bf16(x[((row + d_1) >> 1u)], u32((((row + d_1) & 1i) * 16i))) * inv) * mimo_unpack_bf16(w[(d_1 >> 1u)], u32(((d_1 & 1i) * 16i))))) & 0xffffu) << mimo_s); }
+    let idx_2: i32 = ((t * params.D) + d_1);
+    { let mimo_w = (idx_2 >> 1u); let mimo_s = u32(((idx_2 & 1i) * 16i)); atomicAnd(&y[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&y[mimo_w], (mimo_bits_bf16(((mimo_unpack_bf16(x[(((t * params.D) + d_1) >> 1u)], u32(((((t * params.D) + d_1) & 1i) * 16i))) * inv) * mimo_unpack_bf16(w[(d_1 >> 1u)], u32(((d_1 & 1i) * 16i))))) & 0xffffu) << mimo_s); }
   }
 }

@@ -26,7 +26,7 @@ fn mimo_unpack_bf16(w: u32, s: u32) -> f32 {
   return bitcast<f32>(((w >> s) & 0xffffu) << 16u);
 }
 
-@compute @workgroup_size(128)
+@compute @workgroup_size(128, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   let wg_linear: i32 = (i32(wid.x) + (i32(wid.y) * i32(nwg.x)));
   if ((wg_linear >= min(((((params.T * (params.HQ + params.HKV)) + 4i) - 1i) / 4i), 65535i))) {
@@ -37,10 +37,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let rows: i32 = (qRows + (params.T * params.HKV));
   for (var row: i32 = ((wg_linear * 4i) + (i32(lidx) / 32i)); (row < rows); row = (row + (i32(nwg.x) * 4i))) {
     if ((row < qRows)) {
-      let ropeRow_row: i32 = row;
-      let ropeRow_pos: i32 = positions[(row / params.HQ)];
+      let t: i32 = (row / params.HQ);
+      let h: i32 = (row % params.HQ);
+      let view: i32 = ((t * params.HQ) + h);
+      let view_1: i32 = ((t * params.HQ) + h);
+      let ropeRow_pos: i32 = positions[t];
       let half: i32 = (min(params.ROT, params.DQK) / 2i);
-      let base: i32 = (ropeRow_row * params.DQK);
       let ok: bool = (((ropeRow_pos >= 0i) && (ropeRow_pos < params.MAXPOS)) && (params.ROT <= params.DQK));
       for (var i: i32 = lane; (i < half); i = (i + 32i)) {
         var pick: f32 = 0.0f;
@@ -52,27 +54,29 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         let cosT: f32 = pick;
         var pick_1: f32 = 0.0f;
         if (ok) {
-          pick_1 = cos_sin[(((ropeRow_pos * params.ROT) + half) + i)];
+          pick_1 = cos_sin[((ropeRow_pos * params.ROT) + (half + i))];
         } else {
           pick_1 = 0.0f;
         }
         let sinT: f32 = pick_1;
-        let x1: f32 = mimo_unpack_bf16(q[((base + i) >> 1u)], u32((((base + i) & 1i) * 16i)));
-        let x2: f32 = mimo_unpack_bf16(q[(((base + half) + i) >> 1u)], u32(((((base + half) + i) & 1i) * 16i)));
-        let idx: i32 = (base + i);
+        let x1: f32 = mimo_unpack_bf16(q[(((view * params.DQK) + i) >> 1u)], u32(((((view * params.DQK) + i) & 1i) * 16i)));
+        let x2: f32 = mimo_unpack_bf16(q[(((view * params.DQK) + (half + i)) >> 1u)], u32(((((view * params.DQK) + (half + i)) & 1i) * 16i)));
+        let idx: i32 = ((view_1 * params.DQK) + i);
         { let mimo_w = (idx >> 1u); let mimo_s = u32(((idx & 1i) * 16i)); atomicAnd(&q_rot[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&q_rot[mimo_w], (mimo_bits_bf16(((x1 * cosT) - (x2 * sinT))) & 0xffffu) << mimo_s); }
-        let idx_1: i32 = ((base + half) + i);
+        let idx_1: i32 = ((view_1 * params.DQK) + (half + i));
         { let mimo_w = (idx_1 >> 1u); let mimo_s = u32(((idx_1 & 1i) * 16i)); atomicAnd(&q_rot[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&q_rot[mimo_w], (mimo_bits_bf16(((x2 * cosT) + (x1 * sinT))) & 0xffffu) << mimo_s); }
       }
       for (var d: i32 = ((2i * half) + lane); (d < params.DQK); d = (d + 32i)) {
-        let idx_2: i32 = (base + d);
-        { let mimo_w = (idx_2 >> 1u); let mimo_s = u32(((idx_2 & 1i) * 16i)); atomicAnd(&q_rot[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&q_rot[mimo_w], (mimo_bits_bf16(mimo_unpack_bf16(q[((base + d) >> 1u)], u32((((base + d) & 1i) * 16i)))) & 0xffffu) << mimo_s); }
+        let idx_2: i32 = ((view_1 * params.DQK) + d);
+        { let mimo_w = (idx_2 >> 1u); let mimo_s = u32(((idx_2 & 1i) * 16i)); atomicAnd(&q_rot[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&q_rot[mimo_w], (mimo_bits_bf16(mimo_unpack_bf16(q[(((view * params.DQK) + d) >> 1u)], u32(((((view * params.DQK) + d) & 1i) * 16i)))) & 0xffffu) << mimo_s); }
       }
     } else {
-      let kRow: i32 = (row - qRows);
-      let ropeRow_pos_1: i32 = positions[(kRow / params.HKV)];
+      let t_1: i32 = ((row - qRows) / params.HKV);
+      let h_1: i32 = ((row - qRows) % params.HKV);
+      let view_2: i32 = ((t_1 * params.HKV) + h_1);
+      let view_3: i32 = ((t_1 * params.HKV) + h_1);
+      let ropeRow_pos_1: i32 = positions[t_1];
       let half_1: i32 = (min(params.ROT, params.DQK) / 2i);
-      let base_1: i32 = (kRow * params.DQK);
       let ok_1: bool = (((ropeRow_pos_1 >= 0i) && (ropeRow_pos_1 < params.MAXPOS)) && (params.ROT <= params.DQK));
       for (var i_1: i32 = lane; (i_1 < half_1); i_1 = (i_1 + 32i)) {
         var pick_2: f32 = 0.0f;
@@ -84,21 +88,21 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         let cosT_1: f32 = pick_2;
         var pick_3: f32 = 0.0f;
         if (ok_1) {
-          pick_3 = cos_sin[(((ropeRow_pos_1 * params.ROT) + half_1) + i_1)];
+          pick_3 = cos_sin[((ropeRow_pos_1 * params.ROT) + (half_1 + i_1))];
         } else {
           pick_3 = 0.0f;
         }
         let sinT_1: f32 = pick_3;
-        let x1_1: f32 = mimo_unpack_bf16(k[((base_1 + i_1) >> 1u)], u32((((base_1 + i_1) & 1i) * 16i)));
-        let x2_1: f32 = mimo_unpack_bf16(k[(((base_1 + half_1) + i_1) >> 1u)], u32(((((base_1 + half_1) + i_1) & 1i) * 16i)));
-        let idx_3: i32 = (base_1 + i_1);
+        let x1_1: f32 = mimo_unpack_bf16(k[(((view_2 * params.DQK) + i_1) >> 1u)], u32(((((view_2 * params.DQK) + i_1) & 1i) * 16i)));
+        let x2_1: f32 = mimo_unpack_bf16(k[(((view_2 * params.DQK) + (half_1 + i_1)) >> 1u)], u32(((((view_2 * params.DQK) + (half_1 + i_1)) & 1i) * 16i)));
+        let idx_3: i32 = ((view_3 * params.DQK) + i_1);
         { let mimo_w = (idx_3 >> 1u); let mimo_s = u32(((idx_3 & 1i) * 16i)); atomicAnd(&k_rot[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&k_rot[mimo_w], (mimo_bits_bf16(((x1_1 * cosT_1) - (x2_1 * sinT_1))) & 0xffffu) << mimo_s); }
-        let idx_4: i32 = ((base_1 + half_1) + i_1);
+        let idx_4: i32 = ((view_3 * params.DQK) + (half_1 + i_1));
         { let mimo_w = (idx_4 >> 1u); let mimo_s = u32(((idx_4 & 1i) * 16i)); atomicAnd(&k_rot[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&k_rot[mimo_w], (mimo_bits_bf16(((x2_1 * cosT_1) + (x1_1 * sinT_1))) & 0xffffu) << mimo_s); }
       }
       for (var d_1: i32 = ((2i * half_1) + lane); (d_1 < params.DQK); d_1 = (d_1 + 32i)) {
-        let idx_5: i32 = (base_1 + d_1);
-        { let mimo_w = (idx_5 >> 1u); let mimo_s = u32(((idx_5 & 1i) * 16i)); atomicAnd(&k_rot[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&k_rot[mimo_w], (mimo_bits_bf16(mimo_unpack_bf16(k[((base_1 + d_1) >> 1u)], u32((((base_1 + d_1) & 1i) * 16i)))) & 0xffffu) << mimo_s); }
+        let idx_5: i32 = ((view_3 * params.DQK) + d_1);
+        { let mimo_w = (idx_5 >> 1u); let mimo_s = u32(((idx_5 & 1i) * 16i)); atomicAnd(&k_rot[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&k_rot[mimo_w], (mimo_bits_bf16(mimo_unpack_bf16(k[(((view_2 * params.DQK) + d_1) >> 1u)], u32(((((view_2 * params.DQK) + d_1) & 1i) * 16i)))) & 0xffffu) << mimo_s); }
       }
     }
   }

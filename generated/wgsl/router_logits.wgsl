@@ -15,7 +15,7 @@ fn mimo_unpack_bf16(w: u32, s: u32) -> f32 {
   return bitcast<f32>(((w >> s) & 0xffffu) << 16u);
 }
 
-@compute @workgroup_size(128)
+@compute @workgroup_size(128, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   let e0: i32 = (i32(wid.x) * 4i);
   var acc: array<f32, 4>;
@@ -53,16 +53,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         let idx_3_u12: i32 = i32(lidx);
         part[idx_3_u12] = (part[idx_3_u12] + part[(i32(lidx) + s)]);
         let idx_3_u13: i32 = (128i + i32(lidx));
-        part[idx_3_u13] = (part[idx_3_u13] + part[((128i + i32(lidx)) + s)]);
+        part[idx_3_u13] = (part[idx_3_u13] + part[(128i + (i32(lidx) + s))]);
         let idx_3_u14: i32 = (256i + i32(lidx));
-        part[idx_3_u14] = (part[idx_3_u14] + part[((256i + i32(lidx)) + s)]);
+        part[idx_3_u14] = (part[idx_3_u14] + part[(256i + (i32(lidx) + s))]);
         let idx_3_u15: i32 = (384i + i32(lidx));
-        part[idx_3_u15] = (part[idx_3_u15] + part[((384i + i32(lidx)) + s)]);
+        part[idx_3_u15] = (part[idx_3_u15] + part[(384i + (i32(lidx) + s))]);
       }
       workgroupBarrier();
     }
     if (((i32(lidx) < 4i) && ((e0 + i32(lidx)) < params.E))) {
-      let idx_4: i32 = (((t * params.E) + e0) + i32(lidx));
+      let idx_4: i32 = ((t * params.E) + (e0 + i32(lidx)));
       logits[idx_4] = part[(i32(lidx) * 128i)];
     }
     workgroupBarrier();

@@ -10,17 +10,17 @@ struct Params {
 var<workgroup> bestV: array<f32, 256>;
 var<workgroup> bestI: array<i32, 256>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(256, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   let wg_linear: i32 = (i32(wid.x) + (i32(wid.y) * i32(nwg.x)));
   if ((wg_linear >= params.B)) {
     return;
   }
-  let row: i32 = (wg_linear * params.V);
+  let b: i32 = wg_linear;
   var v: f32 = bitcast<f32>(0xff7fffffu);
   var id: i32 = params.V;
   for (var e: i32 = i32(lidx); (e < params.V); e = (e + 256i)) {
-    let x: f32 = logits[(row + e)];
+    let x: f32 = logits[((b * params.V) + e)];
     let ranksAbove_id: i32 = e;
     let ranksAbove_w: f32 = v;
     let ranksAbove_jd: i32 = id;
@@ -58,7 +58,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let best: i32 = bestI[0i];
   workgroupBarrier();
   if ((i32(lidx) == 0i)) {
-    let idx_4: i32 = wg_linear;
-    ids[idx_4] = best;
+    ids[b] = best;
   }
 }

@@ -24,17 +24,16 @@ fn mimo_max_f32(a: f32, b: f32) -> f32 {
   return select(select(max(a, b), b, nb), a, na);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(256, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   let wg_linear: i32 = (i32(wid.x) + (i32(wid.y) * i32(nwg.x)));
   if ((wg_linear >= params.B)) {
     return;
   }
   let b: i32 = wg_linear;
-  let row: i32 = (b * params.V);
   var mx: f32 = bitcast<f32>(0xff7fffffu);
   for (var e: i32 = i32(lidx); (e < params.V); e = (e + 256i)) {
-    mx = mimo_max_f32(mx, logits[(row + e)]);
+    mx = mimo_max_f32(mx, logits[((b * params.V) + e)]);
   }
   let workgroupMax_value: f32 = mx;
   let idx: i32 = i32(lidx);
@@ -53,7 +52,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   workgroupBarrier();
   var s_1: f32 = 0.0f;
   for (var e_1: i32 = i32(lidx); (e_1 < params.V); e_1 = (e_1 + 256i)) {
-    s_1 = (s_1 + mimo_exp_f32((logits[(row + e_1)] - total)));
+    s_1 = (s_1 + mimo_exp_f32((logits[((b * params.V) + e_1)] - total)));
   }
   let workgroupSum_value: f32 = s_1;
   let idx_2: i32 = i32(lidx);
@@ -77,7 +76,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     var v: f32 = bitcast<f32>(0xff7fffffu);
     var id: i32 = params.V;
     for (var e_2: i32 = i32(lidx); (e_2 < params.V); e_2 = (e_2 + 256i)) {
-      let x: f32 = logits[(row + e_2)];
+      let x: f32 = logits[((b * params.V) + e_2)];
       let ranksAbove_v: f32 = prevV;
       let ranksAbove_id: i32 = prevI;
       let ranksAbove_jd: i32 = e_2;
@@ -125,7 +124,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     prevI = best;
     var pick: f32 = 0.0f;
     if ((prevI < params.V)) {
-      pick = logits[(row + prevI)];
+      pick = logits[((b * params.V) + prevI)];
     } else {
       pick = bitcast<f32>(0xff7fffffu);
     }
@@ -141,7 +140,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let t: i32 = chosen[b];
     var pick_1: f32 = 0.0f;
     if (((t >= 0i) && (t < params.V))) {
-      pick_1 = ((logits[(row + t)] - total) - logSum);
+      pick_1 = ((logits[((b * params.V) + t)] - total) - logSum);
     } else {
       pick_1 = bitcast<f32>(0x7f7fffffu);
     }

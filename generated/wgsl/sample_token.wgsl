@@ -12,7 +12,7 @@ struct Params {
 @group(0) @binding(0) var<storage, read> logits: array<f32>;
 @group(0) @binding(1) var<storage, read_write> ids: array<i32>;
 @group(0) @binding(2) var<uniform> params: Params;
-var<workgroup> scratch: array<f32, 2048>;
+var<workgroup> red: array<f32, 2048>;
 var<workgroup> pick: array<i32, 1>;
 
 fn mimo_exp_f32(x: f32) -> f32 {
@@ -25,45 +25,45 @@ fn mimo_max_f32(a: f32, b: f32) -> f32 {
   return select(select(max(a, b), b, nb), a, na);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(256, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   let wg_linear: i32 = (i32(wid.x) + (i32(wid.y) * i32(nwg.x)));
   if ((wg_linear >= params.B)) {
     return;
   }
-  let row: i32 = (wg_linear * params.V);
+  let b: i32 = wg_linear;
   var cutKey: array<u32, 2>;
   var cutId: array<i32, 2>;
   var mx: f32 = bitcast<f32>(0xff7fffffu);
   for (var v: i32 = i32(lidx); (v < params.V); v = (v + 256i)) {
-    mx = mimo_max_f32(mx, logits[(row + v)]);
+    mx = mimo_max_f32(mx, logits[((b * params.V) + v)]);
   }
   let workgroupMax_value: f32 = mx;
   let idx: i32 = i32(lidx);
-  scratch[idx] = workgroupMax_value;
+  red[idx] = workgroupMax_value;
   workgroupBarrier();
   for (var s: i32 = 128i; (s > 0i); s = (s / 2i)) {
     if ((i32(lidx) < s)) {
-      let a: f32 = scratch[i32(lidx)];
-      let b: f32 = scratch[(i32(lidx) + s)];
+      let a: f32 = red[i32(lidx)];
+      let b_1: f32 = red[(i32(lidx) + s)];
       let idx_1: i32 = i32(lidx);
-      scratch[idx_1] = mimo_max_f32(a, b);
+      red[idx_1] = mimo_max_f32(a, b_1);
     }
     workgroupBarrier();
   }
-  let total: f32 = scratch[0i];
+  let total: f32 = red[0i];
   workgroupBarrier();
   cutKey[0i] = 0u;
   cutId[0i] = (params.V - 1i);
   cutKey[1i] = 0u;
   cutId[1i] = (params.V - 1i);
   if (((params.top_k > 0i) && (params.top_k < params.V))) {
-    let rankCut_amount: f32 = f32(params.top_k);
+    let rankCut_cut_amount: f32 = f32(params.top_k);
     var keys: array<u32, 8>;
     var ids_1: array<i32, 8>;
     var sums: array<f32, 8>;
     var key: u32 = 0u;
-    var target_3: f32 = rankCut_amount;
+    var target_3: f32 = rankCut_cut_amount;
     for (var sh: i32 = 30i; (sh >= 0i); sh = (sh - 3i)) {
       keys[0i] = (key + (0u << u32(sh)));
       ids_1[0i] = (params.V - 1i);
@@ -90,7 +90,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       sums[6i] = 0.0f;
       sums[7i] = 0.0f;
       for (var v_1: i32 = i32(lidx); (v_1 < params.V); v_1 = (v_1 + 256i)) {
-        let x: f32 = logits[(row + v_1)];
+        let x: f32 = logits[((b * params.V) + v_1)];
         let bits: u32 = bitcast<u32>(x);
         let key_1: u32 = (bits ^ ((0u - (bits >> 31u)) | 2147483648u));
         let rankKey_result: u32 = select(key_1, 2147483648u, (key_1 == 2147483647u));
@@ -139,54 +139,54 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         sums[7i] = (sums[7i] + select(0.0f, w, atOrAbove_result_1_u25));
       }
       let idx_8_u26: i32 = i32(lidx);
-      scratch[idx_8_u26] = sums[0i];
+      red[idx_8_u26] = sums[0i];
       let idx_8_u27: i32 = (256i + i32(lidx));
-      scratch[idx_8_u27] = sums[1i];
+      red[idx_8_u27] = sums[1i];
       let idx_8_u28: i32 = (512i + i32(lidx));
-      scratch[idx_8_u28] = sums[2i];
+      red[idx_8_u28] = sums[2i];
       let idx_8_u29: i32 = (768i + i32(lidx));
-      scratch[idx_8_u29] = sums[3i];
+      red[idx_8_u29] = sums[3i];
       let idx_8_u30: i32 = (1024i + i32(lidx));
-      scratch[idx_8_u30] = sums[4i];
+      red[idx_8_u30] = sums[4i];
       let idx_8_u31: i32 = (1280i + i32(lidx));
-      scratch[idx_8_u31] = sums[5i];
+      red[idx_8_u31] = sums[5i];
       let idx_8_u32: i32 = (1536i + i32(lidx));
-      scratch[idx_8_u32] = sums[6i];
+      red[idx_8_u32] = sums[6i];
       let idx_8_u33: i32 = (1792i + i32(lidx));
-      scratch[idx_8_u33] = sums[7i];
+      red[idx_8_u33] = sums[7i];
       workgroupBarrier();
       let base: i32 = (((i32(lidx) / 32i) * 256i) + ((i32(lidx) % 32i) * 8i));
       var part: f32 = 0.0f;
-      part = (part + scratch[base]);
-      part = (part + scratch[(base + 1i)]);
-      part = (part + scratch[(base + 2i)]);
-      part = (part + scratch[(base + 3i)]);
-      part = (part + scratch[(base + 4i)]);
-      part = (part + scratch[(base + 5i)]);
-      part = (part + scratch[(base + 6i)]);
-      part = (part + scratch[(base + 7i)]);
-      scratch[base] = part;
+      part = (part + red[base]);
+      part = (part + red[(base + 1i)]);
+      part = (part + red[(base + 2i)]);
+      part = (part + red[(base + 3i)]);
+      part = (part + red[(base + 4i)]);
+      part = (part + red[(base + 5i)]);
+      part = (part + red[(base + 6i)]);
+      part = (part + red[(base + 7i)]);
+      red[base] = part;
       workgroupBarrier();
       if ((i32(lidx) < 8i)) {
         var total_1: f32 = 0.0f;
         for (var g: i32 = 0i; (g < 32i); g = (g + 1i)) {
-          total_1 = (total_1 + scratch[((i32(lidx) * 256i) + (g * 8i))]);
+          total_1 = (total_1 + red[((i32(lidx) * 256i) + (g * 8i))]);
         }
         let idx_10: i32 = (i32(lidx) * 256i);
-        scratch[idx_10] = total_1;
+        red[idx_10] = total_1;
       }
       workgroupBarrier();
-      sums[0i] = scratch[0i];
-      sums[1i] = scratch[256i];
-      sums[2i] = scratch[512i];
-      sums[3i] = scratch[768i];
-      sums[4i] = scratch[1024i];
-      sums[5i] = scratch[1280i];
-      sums[6i] = scratch[1536i];
-      sums[7i] = scratch[1792i];
+      sums[0i] = red[0i];
+      sums[1i] = red[256i];
+      sums[2i] = red[512i];
+      sums[3i] = red[768i];
+      sums[4i] = red[1024i];
+      sums[5i] = red[1280i];
+      sums[6i] = red[1536i];
+      sums[7i] = red[1792i];
       workgroupBarrier();
       if (((sh == 30i) && false)) {
-        target_3 = (rankCut_amount * sums[0i]);
+        target_3 = (rankCut_cut_amount * sums[0i]);
       }
       var next: u32 = key;
       if (((((1u << u32(sh)) >> u32(sh)) == 1u) && (sums[1i] >= target_3))) {
@@ -215,7 +215,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     var first: i32 = params.V;
     var last: i32 = -1i;
     for (var v_2: i32 = i32(lidx); (v_2 < params.V); v_2 = (v_2 + 256i)) {
-      let rankKey_x_1: f32 = logits[(row + v_2)];
+      let rankKey_x_1: f32 = logits[((b * params.V) + v_2)];
       let bits_1: u32 = bitcast<u32>(rankKey_x_1);
       let key_2: u32 = (bits_1 ^ ((0u - (bits_1 >> 31u)) | 2147483648u));
       let rankKey_result_1: u32 = select(key_2, 2147483648u, (key_2 == 2147483647u));
@@ -226,34 +226,34 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     }
     let workgroupMax_value_1: f32 = -(f32(first));
     let idx_12: i32 = i32(lidx);
-    scratch[idx_12] = workgroupMax_value_1;
+    red[idx_12] = workgroupMax_value_1;
     workgroupBarrier();
     for (var s_2: i32 = 128i; (s_2 > 0i); s_2 = (s_2 / 2i)) {
       if ((i32(lidx) < s_2)) {
-        let a_1: f32 = scratch[i32(lidx)];
-        let b_1: f32 = scratch[(i32(lidx) + s_2)];
+        let a_1: f32 = red[i32(lidx)];
+        let b_2: f32 = red[(i32(lidx) + s_2)];
         let idx_13: i32 = i32(lidx);
-        scratch[idx_13] = mimo_max_f32(a_1, b_1);
+        red[idx_13] = mimo_max_f32(a_1, b_2);
       }
       workgroupBarrier();
     }
-    let total_2: f32 = scratch[0i];
+    let total_2: f32 = red[0i];
     workgroupBarrier();
     var lo: i32 = (i32(-(total_2)) - 1i);
     let workgroupMax_value_2: f32 = f32(last);
     let idx_14: i32 = i32(lidx);
-    scratch[idx_14] = workgroupMax_value_2;
+    red[idx_14] = workgroupMax_value_2;
     workgroupBarrier();
     for (var s_3: i32 = 128i; (s_3 > 0i); s_3 = (s_3 / 2i)) {
       if ((i32(lidx) < s_3)) {
-        let a_2: f32 = scratch[i32(lidx)];
-        let b_2: f32 = scratch[(i32(lidx) + s_3)];
+        let a_2: f32 = red[i32(lidx)];
+        let b_3: f32 = red[(i32(lidx) + s_3)];
         let idx_15: i32 = i32(lidx);
-        scratch[idx_15] = mimo_max_f32(a_2, b_2);
+        red[idx_15] = mimo_max_f32(a_2, b_3);
       }
       workgroupBarrier();
     }
-    let total_3: f32 = scratch[0i];
+    let total_3: f32 = red[0i];
     workgroupBarrier();
     var hi: i32 = i32(total_3);
     for (var span: i32 = 1i; (span < params.V); span = (span * 8i)) {
@@ -284,7 +284,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       sums[7i] = 0.0f;
       if (open) {
         for (var v_3: i32 = i32(lidx); (v_3 < params.V); v_3 = (v_3 + 256i)) {
-          let x_1: f32 = logits[(row + v_3)];
+          let x_1: f32 = logits[((b * params.V) + v_3)];
           let bits_2: u32 = bitcast<u32>(x_1);
           let key_3: u32 = (bits_2 ^ ((0u - (bits_2 >> 31u)) | 2147483648u));
           let rankKey_result_2: u32 = select(key_3, 2147483648u, (key_3 == 2147483647u));
@@ -334,51 +334,51 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         }
       }
       let idx_20_u81: i32 = i32(lidx);
-      scratch[idx_20_u81] = sums[0i];
+      red[idx_20_u81] = sums[0i];
       let idx_20_u82: i32 = (256i + i32(lidx));
-      scratch[idx_20_u82] = sums[1i];
+      red[idx_20_u82] = sums[1i];
       let idx_20_u83: i32 = (512i + i32(lidx));
-      scratch[idx_20_u83] = sums[2i];
+      red[idx_20_u83] = sums[2i];
       let idx_20_u84: i32 = (768i + i32(lidx));
-      scratch[idx_20_u84] = sums[3i];
+      red[idx_20_u84] = sums[3i];
       let idx_20_u85: i32 = (1024i + i32(lidx));
-      scratch[idx_20_u85] = sums[4i];
+      red[idx_20_u85] = sums[4i];
       let idx_20_u86: i32 = (1280i + i32(lidx));
-      scratch[idx_20_u86] = sums[5i];
+      red[idx_20_u86] = sums[5i];
       let idx_20_u87: i32 = (1536i + i32(lidx));
-      scratch[idx_20_u87] = sums[6i];
+      red[idx_20_u87] = sums[6i];
       let idx_20_u88: i32 = (1792i + i32(lidx));
-      scratch[idx_20_u88] = sums[7i];
+      red[idx_20_u88] = sums[7i];
       workgroupBarrier();
       let base_1: i32 = (((i32(lidx) / 32i) * 256i) + ((i32(lidx) % 32i) * 8i));
       var part_1: f32 = 0.0f;
-      part_1 = (part_1 + scratch[base_1]);
-      part_1 = (part_1 + scratch[(base_1 + 1i)]);
-      part_1 = (part_1 + scratch[(base_1 + 2i)]);
-      part_1 = (part_1 + scratch[(base_1 + 3i)]);
-      part_1 = (part_1 + scratch[(base_1 + 4i)]);
-      part_1 = (part_1 + scratch[(base_1 + 5i)]);
-      part_1 = (part_1 + scratch[(base_1 + 6i)]);
-      part_1 = (part_1 + scratch[(base_1 + 7i)]);
-      scratch[base_1] = part_1;
+      part_1 = (part_1 + red[base_1]);
+      part_1 = (part_1 + red[(base_1 + 1i)]);
+      part_1 = (part_1 + red[(base_1 + 2i)]);
+      part_1 = (part_1 + red[(base_1 + 3i)]);
+      part_1 = (part_1 + red[(base_1 + 4i)]);
+      part_1 = (part_1 + red[(base_1 + 5i)]);
+      part_1 = (part_1 + red[(base_1 + 6i)]);
+      part_1 = (part_1 + red[(base_1 + 7i)]);
+      red[base_1] = part_1;
       workgroupBarrier();
       if ((i32(lidx) < 8i)) {
         var total_4: f32 = 0.0f;
         for (var g_1: i32 = 0i; (g_1 < 32i); g_1 = (g_1 + 1i)) {
-          total_4 = (total_4 + scratch[((i32(lidx) * 256i) + (g_1 * 8i))]);
+          total_4 = (total_4 + red[((i32(lidx) * 256i) + (g_1 * 8i))]);
         }
         let idx_22: i32 = (i32(lidx) * 256i);
-        scratch[idx_22] = total_4;
+        red[idx_22] = total_4;
       }
       workgroupBarrier();
-      sums[0i] = scratch[0i];
-      sums[1i] = scratch[256i];
-      sums[2i] = scratch[512i];
-      sums[3i] = scratch[768i];
-      sums[4i] = scratch[1024i];
-      sums[5i] = scratch[1280i];
-      sums[6i] = scratch[1536i];
-      sums[7i] = scratch[1792i];
+      sums[0i] = red[0i];
+      sums[1i] = red[256i];
+      sums[2i] = red[512i];
+      sums[3i] = red[768i];
+      sums[4i] = red[1024i];
+      sums[5i] = red[1280i];
+      sums[6i] = red[1536i];
+      sums[7i] = red[1792i];
       workgroupBarrier();
       var nlo: i32 = lo;
       var nhi: i32 = hi;
@@ -462,7 +462,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       sums_1[6i] = 0.0f;
       sums_1[7i] = 0.0f;
       for (var v_4: i32 = i32(lidx); (v_4 < params.V); v_4 = (v_4 + 256i)) {
-        let x_2: f32 = logits[(row + v_4)];
+        let x_2: f32 = logits[((b * params.V) + v_4)];
         let bits_3: u32 = bitcast<u32>(x_2);
         let key_5: u32 = (bits_3 ^ ((0u - (bits_3 >> 31u)) | 2147483648u));
         let rankKey_result_3: u32 = select(key_5, 2147483648u, (key_5 == 2147483647u));
@@ -522,51 +522,51 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         sums_1[7i] = (sums_1[7i] + select(0.0f, w_2, atOrAbove_result_5_u135));
       }
       let idx_30_u136: i32 = i32(lidx);
-      scratch[idx_30_u136] = sums_1[0i];
+      red[idx_30_u136] = sums_1[0i];
       let idx_30_u137: i32 = (256i + i32(lidx));
-      scratch[idx_30_u137] = sums_1[1i];
+      red[idx_30_u137] = sums_1[1i];
       let idx_30_u138: i32 = (512i + i32(lidx));
-      scratch[idx_30_u138] = sums_1[2i];
+      red[idx_30_u138] = sums_1[2i];
       let idx_30_u139: i32 = (768i + i32(lidx));
-      scratch[idx_30_u139] = sums_1[3i];
+      red[idx_30_u139] = sums_1[3i];
       let idx_30_u140: i32 = (1024i + i32(lidx));
-      scratch[idx_30_u140] = sums_1[4i];
+      red[idx_30_u140] = sums_1[4i];
       let idx_30_u141: i32 = (1280i + i32(lidx));
-      scratch[idx_30_u141] = sums_1[5i];
+      red[idx_30_u141] = sums_1[5i];
       let idx_30_u142: i32 = (1536i + i32(lidx));
-      scratch[idx_30_u142] = sums_1[6i];
+      red[idx_30_u142] = sums_1[6i];
       let idx_30_u143: i32 = (1792i + i32(lidx));
-      scratch[idx_30_u143] = sums_1[7i];
+      red[idx_30_u143] = sums_1[7i];
       workgroupBarrier();
       let base_2: i32 = (((i32(lidx) / 32i) * 256i) + ((i32(lidx) % 32i) * 8i));
       var part_2: f32 = 0.0f;
-      part_2 = (part_2 + scratch[base_2]);
-      part_2 = (part_2 + scratch[(base_2 + 1i)]);
-      part_2 = (part_2 + scratch[(base_2 + 2i)]);
-      part_2 = (part_2 + scratch[(base_2 + 3i)]);
-      part_2 = (part_2 + scratch[(base_2 + 4i)]);
-      part_2 = (part_2 + scratch[(base_2 + 5i)]);
-      part_2 = (part_2 + scratch[(base_2 + 6i)]);
-      part_2 = (part_2 + scratch[(base_2 + 7i)]);
-      scratch[base_2] = part_2;
+      part_2 = (part_2 + red[base_2]);
+      part_2 = (part_2 + red[(base_2 + 1i)]);
+      part_2 = (part_2 + red[(base_2 + 2i)]);
+      part_2 = (part_2 + red[(base_2 + 3i)]);
+      part_2 = (part_2 + red[(base_2 + 4i)]);
+      part_2 = (part_2 + red[(base_2 + 5i)]);
+      part_2 = (part_2 + red[(base_2 + 6i)]);
+      part_2 = (part_2 + red[(base_2 + 7i)]);
+      red[base_2] = part_2;
       workgroupBarrier();
       if ((i32(lidx) < 8i)) {
         var total_5: f32 = 0.0f;
         for (var g_2: i32 = 0i; (g_2 < 32i); g_2 = (g_2 + 1i)) {
-          total_5 = (total_5 + scratch[((i32(lidx) * 256i) + (g_2 * 8i))]);
+          total_5 = (total_5 + red[((i32(lidx) * 256i) + (g_2 * 8i))]);
         }
         let idx_32: i32 = (i32(lidx) * 256i);
-        scratch[idx_32] = total_5;
+        red[idx_32] = total_5;
       }
       workgroupBarrier();
-      sums_1[0i] = scratch[0i];
-      sums_1[1i] = scratch[256i];
-      sums_1[2i] = scratch[512i];
-      sums_1[3i] = scratch[768i];
-      sums_1[4i] = scratch[1024i];
-      sums_1[5i] = scratch[1280i];
-      sums_1[6i] = scratch[1536i];
-      sums_1[7i] = scratch[1792i];
+      sums_1[0i] = red[0i];
+      sums_1[1i] = red[256i];
+      sums_1[2i] = red[512i];
+      sums_1[3i] = red[768i];
+      sums_1[4i] = red[1024i];
+      sums_1[5i] = red[1280i];
+      sums_1[6i] = red[1536i];
+      sums_1[7i] = red[1792i];
       workgroupBarrier();
       if ((sh_1 == 30i)) {
         target_1 = (params.top_p * sums_1[0i]);
@@ -598,7 +598,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     var first_1: i32 = params.V;
     var last_1: i32 = -1i;
     for (var v_5: i32 = i32(lidx); (v_5 < params.V); v_5 = (v_5 + 256i)) {
-      let rankKey_x_4: f32 = logits[(row + v_5)];
+      let rankKey_x_4: f32 = logits[((b * params.V) + v_5)];
       let bits_4: u32 = bitcast<u32>(rankKey_x_4);
       let key_6: u32 = (bits_4 ^ ((0u - (bits_4 >> 31u)) | 2147483648u));
       let rankKey_result_4: u32 = select(key_6, 2147483648u, (key_6 == 2147483647u));
@@ -609,34 +609,34 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     }
     let workgroupMax_value_3: f32 = -(f32(first_1));
     let idx_34: i32 = i32(lidx);
-    scratch[idx_34] = workgroupMax_value_3;
+    red[idx_34] = workgroupMax_value_3;
     workgroupBarrier();
     for (var s_4: i32 = 128i; (s_4 > 0i); s_4 = (s_4 / 2i)) {
       if ((i32(lidx) < s_4)) {
-        let a_3: f32 = scratch[i32(lidx)];
-        let b_3: f32 = scratch[(i32(lidx) + s_4)];
+        let a_3: f32 = red[i32(lidx)];
+        let b_4: f32 = red[(i32(lidx) + s_4)];
         let idx_35: i32 = i32(lidx);
-        scratch[idx_35] = mimo_max_f32(a_3, b_3);
+        red[idx_35] = mimo_max_f32(a_3, b_4);
       }
       workgroupBarrier();
     }
-    let total_6: f32 = scratch[0i];
+    let total_6: f32 = red[0i];
     workgroupBarrier();
     var lo_1: i32 = (i32(-(total_6)) - 1i);
     let workgroupMax_value_4: f32 = f32(last_1);
     let idx_36: i32 = i32(lidx);
-    scratch[idx_36] = workgroupMax_value_4;
+    red[idx_36] = workgroupMax_value_4;
     workgroupBarrier();
     for (var s_5: i32 = 128i; (s_5 > 0i); s_5 = (s_5 / 2i)) {
       if ((i32(lidx) < s_5)) {
-        let a_4: f32 = scratch[i32(lidx)];
-        let b_4: f32 = scratch[(i32(lidx) + s_5)];
+        let a_4: f32 = red[i32(lidx)];
+        let b_5: f32 = red[(i32(lidx) + s_5)];
         let idx_37: i32 = i32(lidx);
-        scratch[idx_37] = mimo_max_f32(a_4, b_4);
+        red[idx_37] = mimo_max_f32(a_4, b_5);
       }
       workgroupBarrier();
     }
-    let total_7: f32 = scratch[0i];
+    let total_7: f32 = red[0i];
     workgroupBarrier();
     var hi_1: i32 = i32(total_7);
     for (var span_1: i32 = 1i; (span_1 < params.V); span_1 = (span_1 * 8i)) {
@@ -667,7 +667,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       sums_1[7i] = 0.0f;
       if (open_1) {
         for (var v_6: i32 = i32(lidx); (v_6 < params.V); v_6 = (v_6 + 256i)) {
-          let x_3: f32 = logits[(row + v_6)];
+          let x_3: f32 = logits[((b * params.V) + v_6)];
           let bits_5: u32 = bitcast<u32>(x_3);
           let key_7: u32 = (bits_5 ^ ((0u - (bits_5 >> 31u)) | 2147483648u));
           let rankKey_result_5: u32 = select(key_7, 2147483648u, (key_7 == 2147483647u));
@@ -728,51 +728,51 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         }
       }
       let idx_42_u191: i32 = i32(lidx);
-      scratch[idx_42_u191] = sums_1[0i];
+      red[idx_42_u191] = sums_1[0i];
       let idx_42_u192: i32 = (256i + i32(lidx));
-      scratch[idx_42_u192] = sums_1[1i];
+      red[idx_42_u192] = sums_1[1i];
       let idx_42_u193: i32 = (512i + i32(lidx));
-      scratch[idx_42_u193] = sums_1[2i];
+      red[idx_42_u193] = sums_1[2i];
       let idx_42_u194: i32 = (768i + i32(lidx));
-      scratch[idx_42_u194] = sums_1[3i];
+      red[idx_42_u194] = sums_1[3i];
       let idx_42_u195: i32 = (1024i + i32(lidx));
-      scratch[idx_42_u195] = sums_1[4i];
+      red[idx_42_u195] = sums_1[4i];
       let idx_42_u196: i32 = (1280i + i32(lidx));
-      scratch[idx_42_u196] = sums_1[5i];
+      red[idx_42_u196] = sums_1[5i];
       let idx_42_u197: i32 = (1536i + i32(lidx));
-      scratch[idx_42_u197] = sums_1[6i];
+      red[idx_42_u197] = sums_1[6i];
       let idx_42_u198: i32 = (1792i + i32(lidx));
-      scratch[idx_42_u198] = sums_1[7i];
+      red[idx_42_u198] = sums_1[7i];
       workgroupBarrier();
       let base_3: i32 = (((i32(lidx) / 32i) * 256i) + ((i32(lidx) % 32i) * 8i));
       var part_3: f32 = 0.0f;
-      part_3 = (part_3 + scratch[base_3]);
-      part_3 = (part_3 + scratch[(base_3 + 1i)]);
-      part_3 = (part_3 + scratch[(base_3 + 2i)]);
-      part_3 = (part_3 + scratch[(base_3 + 3i)]);
-      part_3 = (part_3 + scratch[(base_3 + 4i)]);
-      part_3 = (part_3 + scratch[(base_3 + 5i)]);
-      part_3 = (part_3 + scratch[(base_3 + 6i)]);
-      part_3 = (part_3 + scratch[(base_3 + 7i)]);
-      scratch[base_3] = part_3;
+      part_3 = (part_3 + red[base_3]);
+      part_3 = (part_3 + red[(base_3 + 1i)]);
+      part_3 = (part_3 + red[(base_3 + 2i)]);
+      part_3 = (part_3 + red[(base_3 + 3i)]);
+      part_3 = (part_3 + red[(base_3 + 4i)]);
+      part_3 = (part_3 + red[(base_3 + 5i)]);
+      part_3 = (part_3 + red[(base_3 + 6i)]);
+      part_3 = (part_3 + red[(base_3 + 7i)]);
+      red[base_3] = part_3;
       workgroupBarrier();
       if ((i32(lidx) < 8i)) {
         var total_8: f32 = 0.0f;
         for (var g_3: i32 = 0i; (g_3 < 32i); g_3 = (g_3 + 1i)) {
-          total_8 = (total_8 + scratch[((i32(lidx) * 256i) + (g_3 * 8i))]);
+          total_8 = (total_8 + red[((i32(lidx) * 256i) + (g_3 * 8i))]);
         }
         let idx_44: i32 = (i32(lidx) * 256i);
-        scratch[idx_44] = total_8;
+        red[idx_44] = total_8;
       }
       workgroupBarrier();
-      sums_1[0i] = scratch[0i];
-      sums_1[1i] = scratch[256i];
-      sums_1[2i] = scratch[512i];
-      sums_1[3i] = scratch[768i];
-      sums_1[4i] = scratch[1024i];
-      sums_1[5i] = scratch[1280i];
-      sums_1[6i] = scratch[1536i];
-      sums_1[7i] = scratch[1792i];
+      sums_1[0i] = red[0i];
+      sums_1[1i] = red[256i];
+      sums_1[2i] = red[512i];
+      sums_1[3i] = red[768i];
+      sums_1[4i] = red[1024i];
+      sums_1[5i] = red[1280i];
+      sums_1[6i] = red[1536i];
+      sums_1[7i] = red[1792i];
       workgroupBarrier();
       var nlo_1: i32 = lo_1;
       var nhi_1: i32 = hi_1;
@@ -824,17 +824,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     cutKey[1i] = key_4;
     cutId[1i] = hi_1;
   }
-  let uniformDraw_row: i32 = wg_linear;
-  let pcgHash_v_1: u32 = (u32(uniformDraw_row) ^ 129708002u);
-  let state_1: u32 = ((pcgHash_v_1 * 747796405u) + 2891336453u);
+  let pcgHash_v: u32 = (u32(b) ^ 129708002u);
+  let state_1: u32 = ((pcgHash_v * 747796405u) + 2891336453u);
   let word_1: u32 = (((state_1 >> ((state_1 >> 28u) + 4u)) ^ state_1) * 277803737u);
   let pcgHash_result_1: u32 = ((word_1 >> 22u) ^ word_1);
-  let pcgHash_v_2: u32 = (params.step_1 ^ pcgHash_result_1);
-  let state_2: u32 = ((pcgHash_v_2 * 747796405u) + 2891336453u);
+  let pcgHash_v_1: u32 = (params.step_1 ^ pcgHash_result_1);
+  let state_2: u32 = ((pcgHash_v_1 * 747796405u) + 2891336453u);
   let word_2: u32 = (((state_2 >> ((state_2 >> 28u) + 4u)) ^ state_2) * 277803737u);
   let pcgHash_result_2: u32 = ((word_2 >> 22u) ^ word_2);
-  let pcgHash_v_3: u32 = (params.seed ^ pcgHash_result_2);
-  let state_3: u32 = ((pcgHash_v_3 * 747796405u) + 2891336453u);
+  let pcgHash_v_2: u32 = (params.seed ^ pcgHash_result_2);
+  let state_3: u32 = ((pcgHash_v_2 * 747796405u) + 2891336453u);
   let word_3: u32 = (((state_3 >> ((state_3 >> 28u) + 4u)) ^ state_3) * 277803737u);
   let pcgHash_result_3: u32 = ((word_3 >> 22u) ^ word_3);
   let uniformDraw_result: f32 = (f32((pcgHash_result_3 >> 8u)) * 5.9604645e-8f);
@@ -843,7 +842,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let hi_2: i32 = min((lo_2 + chunk), params.V);
   var s_6: f32 = 0.0f;
   for (var v_7: i32 = lo_2; (v_7 < hi_2); v_7 = (v_7 + 1i)) {
-    let keptWeight_x: f32 = logits[(row + v_7)];
+    let keptWeight_x: f32 = logits[((b * params.V) + v_7)];
     let keptWeight_id: i32 = v_7;
     let bits_6: u32 = bitcast<u32>(keptWeight_x);
     let key_8: u32 = (bits_6 ^ ((0u - (bits_6 >> 31u)) | 2147483648u));
@@ -870,7 +869,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     s_6 = (s_6 + keptWeight_result);
   }
   let idx_48: i32 = i32(lidx);
-  scratch[idx_48] = s_6;
+  red[idx_48] = s_6;
   if ((i32(lidx) == 0i)) {
     pick[0i] = -1i;
   }
@@ -878,21 +877,21 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if ((i32(lidx) == 0i)) {
     var run: f32 = 0.0f;
     for (var t: i32 = 0i; (t < 256i); t = (t + 1i)) {
-      run = (run + scratch[t]);
+      run = (run + red[t]);
       let idx_50: i32 = t;
-      scratch[idx_50] = run;
+      red[idx_50] = run;
     }
   }
   workgroupBarrier();
-  let incl: f32 = scratch[i32(lidx)];
+  let incl: f32 = red[i32(lidx)];
   var pick_10: f32 = 0.0f;
   if ((i32(lidx) > 0i)) {
-    pick_10 = scratch[(i32(lidx) - 1i)];
+    pick_10 = red[(i32(lidx) - 1i)];
   } else {
     pick_10 = 0.0f;
   }
   let excl: f32 = pick_10;
-  let total_9: f32 = scratch[255i];
+  let total_9: f32 = red[255i];
   let target_2: f32 = (uniformDraw_result * total_9);
   let owner: bool = (((excl <= target_2) && (target_2 < incl)) || (((target_2 >= total_9) && (incl == total_9)) && (excl < incl)));
   if (owner) {
@@ -900,7 +899,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     var found: i32 = -1i;
     var last_2: i32 = -1i;
     for (var v_8: i32 = lo_2; (v_8 < hi_2); v_8 = (v_8 + 1i)) {
-      let keptWeight_x_1: f32 = logits[(row + v_8)];
+      let keptWeight_x_1: f32 = logits[((b * params.V) + v_8)];
       let keptWeight_id_1: i32 = v_8;
       let bits_7: u32 = bitcast<u32>(keptWeight_x_1);
       let key_10: u32 = (bits_7 ^ ((0u - (bits_7 >> 31u)) | 2147483648u));
@@ -938,7 +937,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let id: i32 = pick[0i];
   workgroupBarrier();
   if ((i32(lidx) == 0i)) {
-    let idx_52: i32 = wg_linear;
-    ids[idx_52] = id;
+    ids[b] = id;
   }
 }

@@ -19,16 +19,16 @@ fn mimo_max_f32(a: f32, b: f32) -> f32 {
   return select(select(max(a, b), b, nb), a, na);
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(64, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   let wg_linear: i32 = (i32(wid.x) + (i32(wid.y) * i32(nwg.x)));
   if ((wg_linear >= params.R)) {
     return;
   }
-  let row: i32 = (wg_linear * params.N);
+  let r: i32 = wg_linear;
   var m: f32 = bitcast<f32>(0xff7fffffu);
   for (var i: i32 = i32(lidx); (i < params.N); i = (i + 64i)) {
-    m = mimo_max_f32(m, x[(row + i)]);
+    m = mimo_max_f32(m, x[((r * params.N) + i)]);
   }
   let workgroupMax_value: f32 = m;
   let idx: i32 = i32(lidx);
@@ -47,7 +47,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   workgroupBarrier();
   var s_1: f32 = 0.0f;
   for (var i_1: i32 = i32(lidx); (i_1 < params.N); i_1 = (i_1 + 64i)) {
-    s_1 = (s_1 + mimo_exp_f32((x[(row + i_1)] - total)));
+    s_1 = (s_1 + mimo_exp_f32((x[((r * params.N) + i_1)] - total)));
   }
   let workgroupSum_value: f32 = s_1;
   let idx_2: i32 = i32(lidx);
@@ -66,7 +66,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   workgroupBarrier();
   let inv: f32 = (1.0f / total_1);
   for (var i_2: i32 = i32(lidx); (i_2 < params.N); i_2 = (i_2 + 64i)) {
-    let idx_4: i32 = (row + i_2);
-    y[idx_4] = (mimo_exp_f32((x[(row + i_2)] - total)) * inv);
+    let idx_4: i32 = ((r * params.N) + i_2);
+    y[idx_4] = (mimo_exp_f32((x[((r * params.N) + i_2)] - total)) * inv);
   }
 }

@@ -5,9 +5,7 @@ struct Params {
   S: i32,
   HQ: i32,
   HKV: i32,
-  DQK: i32,
-  DV: i32,
-  B1: i32,
+  B: i32,
 }
 @group(0) @binding(0) var<storage, read> q: array<u32>;
 @group(0) @binding(1) var<storage, read> k: array<u32>;
@@ -21,7 +19,9 @@ var<workgroup> Qs: array<f32, 768>;
 var<workgroup> part: array<f32, 512>;
 var<workgroup> scores: array<f32, 128>;
 var<workgroup> probs: array<f32, 128>;
-var<workgroup> rowState: array<f32, 12>;
+var<workgroup> m: array<f32, 4>;
+var<workgroup> alpha: array<f32, 4>;
+var<workgroup> l: array<f32, 4>;
 
 fn mimo_bits_bf16(x: f32) -> u32 {
   let u = bitcast<u32>(x);
@@ -43,20 +43,15 @@ fn mimo_max_f32(a: f32, b: f32) -> f32 {
   return select(select(max(a, b), b, nb), a, na);
 }
 
-@compute @workgroup_size(128)
+@compute @workgroup_size(128, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
-  var dots: array<f32, 4>;
-  var acc: array<f32, 4>;
-  let dimsOk: bool = ((params.DQK == 192i) && (params.DV == 128i));
-  let prefill_m0: f32 = sink[i32(wid.x)];
+  let prefill_start_m0: f32 = sink[i32(wid.x)];
   let h: i32 = i32(wid.x);
-  let kh: i32 = (h / (params.HQ / params.HKV));
-  let nSeq: i32 = (params.B1 - 1i);
   let blk: i32 = i32(wid.y);
   var seq: i32 = -1i;
   var i0: i32 = 0i;
   var first: i32 = 0i;
-  for (var b: i32 = 0i; (b < select(0i, nSeq, dimsOk)); b = (b + 1i)) {
+  for (var b: i32 = 0i; (b < params.B); b = (b + 1i)) {
     let nb: i32 = ((((cu_q[(b + 1i)] - cu_q[b]) + 4i) - 1i) / 4i);
     if ((blk < (first + nb))) {
       seq = b;
@@ -95,71 +90,77 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let kLen: i32 = pick_3;
   let nRows: i32 = max(0i, min(4i, (qLen - i0)));
   let pos0: i32 = ((kLen - qLen) + i0);
+  let first_1: i32 = (qStart + i0);
   let lo: i32 = max(0i, ((pos0 - 128i) + 1i));
   let hi: i32 = min(kLen, (pos0 + nRows));
+  var dots: array<f32, 4>;
+  var acc: array<f32, 4>;
+  let attend_keys_kh: i32 = (h / (params.HQ / params.HKV));
+  let attend_keys_ring: i32 = (kLen + 1i);
   if ((i32(lidx) < 4i)) {
     let idx: i32 = i32(lidx);
-    rowState[idx] = prefill_m0;
-    let idx_1: i32 = (8i + i32(lidx));
-    rowState[idx_1] = 1.0f;
+    m[idx] = prefill_start_m0;
+    let idx_1: i32 = i32(lidx);
+    l[idx_1] = 1.0f;
   }
   acc[0i] = 0.0f;
   acc[1i] = 0.0f;
   acc[2i] = 0.0f;
   acc[3i] = 0.0f;
-  let loadQueries_qOff: i32 = ((((qStart + i0) * params.HQ) + h) * 192i);
-  let loadQueries_qStride: i32 = (params.HQ * 192i);
   for (var i: i32 = i32(lidx); (i < 768i); i = (i + 128i)) {
     let r_1: i32 = (i / 192i);
-    let idx_3: i32 = i;
+    let d: i32 = (i % 192i);
+    let idx_3: i32 = ((r_1 * 192i) + d);
     var pick_4: f32 = 0.0f;
     if ((r_1 < nRows)) {
-      pick_4 = mimo_unpack_bf16(q[(((loadQueries_qOff + (r_1 * loadQueries_qStride)) + (i % 192i)) >> 1u)], u32(((((loadQueries_qOff + (r_1 * loadQueries_qStride)) + (i % 192i)) & 1i) * 16i)));
+      pick_4 = mimo_unpack_bf16(q[((((((first_1 + r_1) * params.HQ) + h) * 192i) + d) >> 1u)], u32((((((((first_1 + r_1) * params.HQ) + h) * 192i) + d) & 1i) * 16i)));
     } else {
       pick_4 = 0.0f;
     }
     Qs[idx_3] = pick_4;
   }
   workgroupBarrier();
-  let attendKeys_ring: i32 = (kLen + 1i);
   for (var k0: i32 = lo; (k0 < hi); k0 = (k0 + 32i)) {
     let scoreTile_k0: i32 = k0;
     let jj: i32 = (i32(lidx) / 4i);
-    let d0: i32 = ((i32(lidx) % 4i) * 48i);
+    let sl: i32 = (i32(lidx) % 4i);
+    let d0: i32 = (sl * 48i);
     let j: i32 = (scoreTile_k0 + jj);
     dots[0i] = 0.0f;
     dots[1i] = 0.0f;
     dots[2i] = 0.0f;
     dots[3i] = 0.0f;
     if ((j < hi)) {
-      let kOff: i32 = (((((kStart + (j % attendKeys_ring)) * params.HKV) + kh) * 192i) + d0);
-      for (var d: i32 = 0i; (d < 48i); d = (d + 1i)) {
-        let kd: f32 = mimo_unpack_bf16(k[((kOff + d) >> 1u)], u32((((kOff + d) & 1i) * 16i)));
-        dots[0i] = (dots[0i] + (Qs[(d0 + d)] * kd));
-        dots[1i] = (dots[1i] + (Qs[((192i + d0) + d)] * kd));
-        dots[2i] = (dots[2i] + (Qs[((384i + d0) + d)] * kd));
-        dots[3i] = (dots[3i] + (Qs[((576i + d0) + d)] * kd));
+      let view: i32 = (((kStart + (j % attend_keys_ring)) * params.HKV) + attend_keys_kh);
+      for (var d_1: i32 = 0i; (d_1 < 48i); d_1 = (d_1 + 1i)) {
+        let kd: f32 = mimo_unpack_bf16(k[(((view * 192i) + (d0 + d_1)) >> 1u)], u32(((((view * 192i) + (d0 + d_1)) & 1i) * 16i)));
+        dots[0i] = (dots[0i] + (Qs[(d0 + d_1)] * kd));
+        dots[1i] = (dots[1i] + (Qs[(192i + (d0 + d_1))] * kd));
+        dots[2i] = (dots[2i] + (Qs[(384i + (d0 + d_1))] * kd));
+        dots[3i] = (dots[3i] + (Qs[(576i + (d0 + d_1))] * kd));
       }
     }
-    let idx_6_u12: i32 = ((jj * 4i) + (i32(lidx) % 4i));
+    let idx_6_u12: i32 = ((jj * 4i) + sl);
     part[idx_6_u12] = dots[0i];
-    let idx_6_u13: i32 = (((32i + jj) * 4i) + (i32(lidx) % 4i));
+    let idx_6_u13: i32 = (((32i + jj) * 4i) + sl);
     part[idx_6_u13] = dots[1i];
-    let idx_6_u14: i32 = (((64i + jj) * 4i) + (i32(lidx) % 4i));
+    let idx_6_u14: i32 = (((64i + jj) * 4i) + sl);
     part[idx_6_u14] = dots[2i];
-    let idx_6_u15: i32 = (((96i + jj) * 4i) + (i32(lidx) % 4i));
+    let idx_6_u15: i32 = (((96i + jj) * 4i) + sl);
     part[idx_6_u15] = dots[3i];
     workgroupBarrier();
     for (var t: i32 = i32(lidx); (t < 128i); t = (t + 128i)) {
-      let pos: i32 = (pos0 + (t / 32i));
-      let key: i32 = (scoreTile_k0 + (t % 32i));
+      let r_5: i32 = (t / 32i);
+      let jt: i32 = (t % 32i);
+      let pos: i32 = (pos0 + r_5);
+      let key: i32 = (scoreTile_k0 + jt);
       var s: f32 = 0.0f;
-      s = (s + part[(t * 4i)]);
-      s = (s + part[((t * 4i) + 1i)]);
-      s = (s + part[((t * 4i) + 2i)]);
-      s = (s + part[((t * 4i) + 3i)]);
-      let visible: bool = (((((t / 32i) < nRows) && (key < hi)) && (key <= pos)) && (key > (pos - 128i)));
-      let idx_7: i32 = t;
+      s = (s + part[(((r_5 * 32i) + jt) * 4i)]);
+      s = (s + part[((((r_5 * 32i) + jt) * 4i) + 1i)]);
+      s = (s + part[((((r_5 * 32i) + jt) * 4i) + 2i)]);
+      s = (s + part[((((r_5 * 32i) + jt) * 4i) + 3i)]);
+      let visible: bool = ((((r_5 < nRows) && (key < hi)) && (key <= pos)) && (key > (pos - 128i)));
+      let idx_7: i32 = ((r_5 * 32i) + jt);
       scores[idx_7] = select(bitcast<f32>(0xff7fffffu), (s * 0.07216878f), visible);
     }
     workgroupBarrier();
@@ -168,27 +169,28 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       for (var j_1: i32 = 0i; (j_1 < 32i); j_1 = (j_1 + 1i)) {
         tileMax = mimo_max_f32(tileMax, scores[((i32(lidx) * 32i) + j_1)]);
       }
-      let m: f32 = rowState[i32(lidx)];
-      let mNew: f32 = mimo_max_f32(m, tileMax);
-      let alpha: f32 = mimo_exp_f32((m - mNew));
+      let m_1: f32 = m[i32(lidx)];
+      let mNew: f32 = mimo_max_f32(m_1, tileMax);
+      let alpha_1: f32 = mimo_exp_f32((m_1 - mNew));
       let idx_8: i32 = i32(lidx);
-      rowState[idx_8] = mNew;
-      let idx_9: i32 = (4i + i32(lidx));
-      rowState[idx_9] = alpha;
-      let idx_10: i32 = (8i + i32(lidx));
-      rowState[idx_10] = (rowState[(8i + i32(lidx))] * alpha);
+      m[idx_8] = mNew;
+      let idx_9: i32 = i32(lidx);
+      alpha[idx_9] = alpha_1;
+      let idx_10: i32 = i32(lidx);
+      l[idx_10] = (l[i32(lidx)] * alpha_1);
     }
     workgroupBarrier();
-    acc[0i] = (acc[0i] * rowState[4i]);
-    acc[1i] = (acc[1i] * rowState[5i]);
-    acc[2i] = (acc[2i] * rowState[6i]);
-    acc[3i] = (acc[3i] * rowState[7i]);
+    acc[0i] = (acc[0i] * alpha[0i]);
+    acc[1i] = (acc[1i] * alpha[1i]);
+    acc[2i] = (acc[2i] * alpha[2i]);
+    acc[3i] = (acc[3i] * alpha[3i]);
     for (var t_1: i32 = i32(lidx); (t_1 < 128i); t_1 = (t_1 + 128i)) {
-      let s_1: f32 = scores[t_1];
-      let idx_12: i32 = t_1;
+      let r_7: i32 = (t_1 / 32i);
+      let s_1: f32 = scores[((r_7 * 32i) + (t_1 % 32i))];
+      let idx_12: i32 = ((r_7 * 32i) + (t_1 % 32i));
       var pick_5: f32 = 0.0f;
       if ((s_1 > bitcast<f32>(0xff7fffffu))) {
-        pick_5 = mimo_exp_f32((s_1 - rowState[(t_1 / 32i)]));
+        pick_5 = mimo_exp_f32((s_1 - m[r_7]));
       } else {
         pick_5 = 0.0f;
       }
@@ -196,10 +198,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     }
     workgroupBarrier();
     let accumulateTile_k0: i32 = k0;
-    let first_1: i32 = (accumulateTile_k0 % attendKeys_ring);
+    let first_2: i32 = (accumulateTile_k0 % attend_keys_ring);
     for (var j_2: i32 = 0i; ((j_2 < 32i) && ((accumulateTile_k0 + j_2) < hi)); j_2 = (j_2 + 1i)) {
-      let row: i32 = (((kStart + first_1) + j_2) - select(0i, attendKeys_ring, ((first_1 + j_2) >= attendKeys_ring)));
-      let vd: f32 = mimo_unpack_bf16(v[(((((row * params.HKV) + kh) * 128i) + i32(lidx)) >> 1u)], u32(((((((row * params.HKV) + kh) * 128i) + i32(lidx)) & 1i) * 16i)));
+      let row: i32 = (((kStart + first_2) + j_2) - select(0i, attend_keys_ring, ((first_2 + j_2) >= attend_keys_ring)));
+      let vd: f32 = mimo_unpack_bf16(v[(((((row * params.HKV) + attend_keys_kh) * 128i) + i32(lidx)) >> 1u)], u32(((((((row * params.HKV) + attend_keys_kh) * 128i) + i32(lidx)) & 1i) * 16i)));
       acc[0i] = (acc[0i] + (probs[j_2] * vd));
       acc[1i] = (acc[1i] + (probs[(32i + j_2)] * vd));
       acc[2i] = (acc[2i] + (probs[(64i + j_2)] * vd));
@@ -210,52 +212,50 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       for (var j_3: i32 = 0i; (j_3 < 32i); j_3 = (j_3 + 1i)) {
         sum = (sum + probs[((i32(lidx) * 32i) + j_3)]);
       }
-      let idx_14: i32 = (8i + i32(lidx));
-      rowState[idx_14] = (rowState[(8i + i32(lidx))] + sum);
+      let idx_14: i32 = i32(lidx);
+      l[idx_14] = (l[i32(lidx)] + sum);
     }
   }
   workgroupBarrier();
-  let storeRows_outOff: i32 = ((((qStart + i0) * params.HQ) + h) * 128i);
-  let storeRows_outStride: i32 = (params.HQ * 128i);
-  let l_u28: f32 = rowState[8i];
+  let l_1_u28: f32 = l[0i];
   if ((0i < nRows)) {
-    let idx_15_u28: i32 = (storeRows_outOff + i32(lidx));
+    let idx_15_u28: i32 = ((((first_1 * params.HQ) + h) * 128i) + i32(lidx));
     var pick_6_u28: f32 = 0.0f;
-    if ((l_u28 > 0.0f)) {
-      pick_6_u28 = (acc[0i] / l_u28);
+    if ((l_1_u28 > 0.0f)) {
+      pick_6_u28 = (acc[0i] / l_1_u28);
     } else {
       pick_6_u28 = 0.0f;
     }
     { let mimo_w = (idx_15_u28 >> 1u); let mimo_s = u32(((idx_15_u28 & 1i) * 16i)); atomicAnd(&out[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&out[mimo_w], (mimo_bits_bf16(pick_6_u28) & 0xffffu) << mimo_s); }
   }
-  let l_u29: f32 = rowState[9i];
+  let l_1_u29: f32 = l[1i];
   if ((1i < nRows)) {
-    let idx_15_u29: i32 = ((storeRows_outOff + storeRows_outStride) + i32(lidx));
+    let idx_15_u29: i32 = (((((first_1 + 1i) * params.HQ) + h) * 128i) + i32(lidx));
     var pick_6_u29: f32 = 0.0f;
-    if ((l_u29 > 0.0f)) {
-      pick_6_u29 = (acc[1i] / l_u29);
+    if ((l_1_u29 > 0.0f)) {
+      pick_6_u29 = (acc[1i] / l_1_u29);
     } else {
       pick_6_u29 = 0.0f;
     }
     { let mimo_w = (idx_15_u29 >> 1u); let mimo_s = u32(((idx_15_u29 & 1i) * 16i)); atomicAnd(&out[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&out[mimo_w], (mimo_bits_bf16(pick_6_u29) & 0xffffu) << mimo_s); }
   }
-  let l_u30: f32 = rowState[10i];
+  let l_1_u30: f32 = l[2i];
   if ((2i < nRows)) {
-    let idx_15_u30: i32 = ((storeRows_outOff + (2i * storeRows_outStride)) + i32(lidx));
+    let idx_15_u30: i32 = (((((first_1 + 2i) * params.HQ) + h) * 128i) + i32(lidx));
     var pick_6_u30: f32 = 0.0f;
-    if ((l_u30 > 0.0f)) {
-      pick_6_u30 = (acc[2i] / l_u30);
+    if ((l_1_u30 > 0.0f)) {
+      pick_6_u30 = (acc[2i] / l_1_u30);
     } else {
       pick_6_u30 = 0.0f;
     }
     { let mimo_w = (idx_15_u30 >> 1u); let mimo_s = u32(((idx_15_u30 & 1i) * 16i)); atomicAnd(&out[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&out[mimo_w], (mimo_bits_bf16(pick_6_u30) & 0xffffu) << mimo_s); }
   }
-  let l_u31: f32 = rowState[11i];
+  let l_1_u31: f32 = l[3i];
   if ((3i < nRows)) {
-    let idx_15_u31: i32 = ((storeRows_outOff + (3i * storeRows_outStride)) + i32(lidx));
+    let idx_15_u31: i32 = (((((first_1 + 3i) * params.HQ) + h) * 128i) + i32(lidx));
     var pick_6_u31: f32 = 0.0f;
-    if ((l_u31 > 0.0f)) {
-      pick_6_u31 = (acc[3i] / l_u31);
+    if ((l_1_u31 > 0.0f)) {
+      pick_6_u31 = (acc[3i] / l_1_u31);
     } else {
       pick_6_u31 = 0.0f;
     }

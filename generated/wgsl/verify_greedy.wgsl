@@ -3,7 +3,6 @@
 struct Params {
   B: i32,
   N: i32,
-  NP: i32,
 }
 @group(0) @binding(0) var<storage, read> draft: array<i32>;
 @group(0) @binding(1) var<storage, read> target_ids: array<i32>;
@@ -11,7 +10,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> accept_len: array<i32>;
 @group(0) @binding(4) var<uniform> params: Params;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(64, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   let wg_linear: i32 = (i32(wid.x) + (i32(wid.y) * i32(nwg.x)));
   if ((wg_linear >= (((params.B + 64i) - 1i) / 64i))) {
@@ -21,9 +20,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   if ((b < params.B)) {
     var live: bool = true;
     var len: i32 = 0i;
-    for (var i: i32 = 0i; (i < params.NP); i = (i + 1i)) {
-      let t: i32 = target_ids[((b * params.NP) + i)];
-      let idx: i32 = ((b * params.NP) + i);
+    for (var i: i32 = 0i; (i <= params.N); i = (i + 1i)) {
+      let t: i32 = target_ids[((b * (params.N + 1i)) + i)];
+      let idx: i32 = ((b * (params.N + 1i)) + i);
       accepted[idx] = select(-1i, t, live);
       if (live) {
         len = (i + 1i);

@@ -3,7 +3,6 @@
 struct Params {
   B: i32,
   N: i32,
-  NP: i32,
   V: i32,
   temperature: f32,
   top_k: i32,
@@ -16,7 +15,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> accepted: array<i32>;
 @group(0) @binding(3) var<storage, read_write> accept_len: array<i32>;
 @group(0) @binding(4) var<uniform> params: Params;
-var<workgroup> scratch: array<f32, 1024>;
+var<workgroup> red: array<f32, 1024>;
 var<workgroup> pick: array<i32, 1>;
 
 fn mimo_exp_f32(x: f32) -> f32 {
@@ -29,7 +28,7 @@ fn mimo_max_f32(a: f32, b: f32) -> f32 {
   return select(select(max(a, b), b, nb), a, na);
 }
 
-@compute @workgroup_size(128)
+@compute @workgroup_size(128, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {
   let wg_linear: i32 = (i32(wid.x) + (i32(wid.y) * i32(nwg.x)));
   if ((wg_linear >= params.B)) {
@@ -40,41 +39,41 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var cutId: array<i32, 2>;
   var done: bool = false;
   var len: i32 = 0i;
-  for (var i: i32 = 0i; (i < params.NP); i = (i + 1i)) {
-    let row: i32 = (((b * params.NP) + i) * params.V);
+  for (var i: i32 = 0i; (i <= params.N); i = (i + 1i)) {
+    let view: i32 = ((b * (params.N + 1i)) + i);
     let live: bool = !(done);
     var mx: f32 = bitcast<f32>(0xff7fffffu);
     if (live) {
       for (var v: i32 = i32(lidx); (v < params.V); v = (v + 128i)) {
-        mx = mimo_max_f32(mx, logits[(row + v)]);
+        mx = mimo_max_f32(mx, logits[((view * params.V) + v)]);
       }
     }
     let workgroupMax_value: f32 = mx;
     let idx: i32 = i32(lidx);
-    scratch[idx] = workgroupMax_value;
+    red[idx] = workgroupMax_value;
     workgroupBarrier();
     for (var s: i32 = 64i; (s > 0i); s = (s / 2i)) {
       if ((i32(lidx) < s)) {
-        let a: f32 = scratch[i32(lidx)];
-        let b_1: f32 = scratch[(i32(lidx) + s)];
+        let a: f32 = red[i32(lidx)];
+        let b_1: f32 = red[(i32(lidx) + s)];
         let idx_1: i32 = i32(lidx);
-        scratch[idx_1] = mimo_max_f32(a, b_1);
+        red[idx_1] = mimo_max_f32(a, b_1);
       }
       workgroupBarrier();
     }
-    let total: f32 = scratch[0i];
+    let total: f32 = red[0i];
     workgroupBarrier();
     cutKey[0i] = 0u;
     cutId[0i] = (params.V - 1i);
     cutKey[1i] = 0u;
     cutId[1i] = (params.V - 1i);
     if (((params.top_k > 0i) && (params.top_k < params.V))) {
-      let rankCut_amount: f32 = f32(params.top_k);
+      let rankCut_cut_amount: f32 = f32(params.top_k);
       var keys: array<u32, 8>;
       var ids: array<i32, 8>;
       var sums: array<f32, 8>;
       var key: u32 = 0u;
-      var target_3: f32 = rankCut_amount;
+      var target_3: f32 = rankCut_cut_amount;
       for (var sh: i32 = 30i; (sh >= 0i); sh = (sh - 3i)) {
         keys[0i] = (key + (0u << u32(sh)));
         ids[0i] = (params.V - 1i);
@@ -102,7 +101,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         sums[7i] = 0.0f;
         if (live) {
           for (var v_1: i32 = i32(lidx); (v_1 < params.V); v_1 = (v_1 + 128i)) {
-            let x: f32 = logits[(row + v_1)];
+            let x: f32 = logits[((view * params.V) + v_1)];
             let bits: u32 = bitcast<u32>(x);
             let key_1: u32 = (bits ^ ((0u - (bits >> 31u)) | 2147483648u));
             let rankKey_result: u32 = select(key_1, 2147483648u, (key_1 == 2147483647u));
@@ -152,67 +151,67 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
           }
         }
         let idx_8_u26: i32 = i32(lidx);
-        scratch[idx_8_u26] = sums[0i];
+        red[idx_8_u26] = sums[0i];
         let idx_8_u27: i32 = (128i + i32(lidx));
-        scratch[idx_8_u27] = sums[1i];
+        red[idx_8_u27] = sums[1i];
         let idx_8_u28: i32 = (256i + i32(lidx));
-        scratch[idx_8_u28] = sums[2i];
+        red[idx_8_u28] = sums[2i];
         let idx_8_u29: i32 = (384i + i32(lidx));
-        scratch[idx_8_u29] = sums[3i];
+        red[idx_8_u29] = sums[3i];
         let idx_8_u30: i32 = (512i + i32(lidx));
-        scratch[idx_8_u30] = sums[4i];
+        red[idx_8_u30] = sums[4i];
         let idx_8_u31: i32 = (640i + i32(lidx));
-        scratch[idx_8_u31] = sums[5i];
+        red[idx_8_u31] = sums[5i];
         let idx_8_u32: i32 = (768i + i32(lidx));
-        scratch[idx_8_u32] = sums[6i];
+        red[idx_8_u32] = sums[6i];
         let idx_8_u33: i32 = (896i + i32(lidx));
-        scratch[idx_8_u33] = sums[7i];
+        red[idx_8_u33] = sums[7i];
         workgroupBarrier();
         let base: i32 = (((i32(lidx) / 16i) * 128i) + ((i32(lidx) % 16i) * 8i));
         var part: f32 = 0.0f;
-        part = (part + scratch[base]);
-        part = (part + scratch[(base + 1i)]);
-        part = (part + scratch[(base + 2i)]);
-        part = (part + scratch[(base + 3i)]);
-        part = (part + scratch[(base + 4i)]);
-        part = (part + scratch[(base + 5i)]);
-        part = (part + scratch[(base + 6i)]);
-        part = (part + scratch[(base + 7i)]);
-        scratch[base] = part;
+        part = (part + red[base]);
+        part = (part + red[(base + 1i)]);
+        part = (part + red[(base + 2i)]);
+        part = (part + red[(base + 3i)]);
+        part = (part + red[(base + 4i)]);
+        part = (part + red[(base + 5i)]);
+        part = (part + red[(base + 6i)]);
+        part = (part + red[(base + 7i)]);
+        red[base] = part;
         workgroupBarrier();
         if ((i32(lidx) < 8i)) {
           var total_1: f32 = 0.0f;
-          total_1 = (total_1 + scratch[(i32(lidx) * 128i)]);
-          total_1 = (total_1 + scratch[((i32(lidx) * 128i) + 8i)]);
-          total_1 = (total_1 + scratch[((i32(lidx) * 128i) + 16i)]);
-          total_1 = (total_1 + scratch[((i32(lidx) * 128i) + 24i)]);
-          total_1 = (total_1 + scratch[((i32(lidx) * 128i) + 32i)]);
-          total_1 = (total_1 + scratch[((i32(lidx) * 128i) + 40i)]);
-          total_1 = (total_1 + scratch[((i32(lidx) * 128i) + 48i)]);
-          total_1 = (total_1 + scratch[((i32(lidx) * 128i) + 56i)]);
-          total_1 = (total_1 + scratch[((i32(lidx) * 128i) + 64i)]);
-          total_1 = (total_1 + scratch[((i32(lidx) * 128i) + 72i)]);
-          total_1 = (total_1 + scratch[((i32(lidx) * 128i) + 80i)]);
-          total_1 = (total_1 + scratch[((i32(lidx) * 128i) + 88i)]);
-          total_1 = (total_1 + scratch[((i32(lidx) * 128i) + 96i)]);
-          total_1 = (total_1 + scratch[((i32(lidx) * 128i) + 104i)]);
-          total_1 = (total_1 + scratch[((i32(lidx) * 128i) + 112i)]);
-          total_1 = (total_1 + scratch[((i32(lidx) * 128i) + 120i)]);
+          total_1 = (total_1 + red[(i32(lidx) * 128i)]);
+          total_1 = (total_1 + red[((i32(lidx) * 128i) + 8i)]);
+          total_1 = (total_1 + red[((i32(lidx) * 128i) + 16i)]);
+          total_1 = (total_1 + red[((i32(lidx) * 128i) + 24i)]);
+          total_1 = (total_1 + red[((i32(lidx) * 128i) + 32i)]);
+          total_1 = (total_1 + red[((i32(lidx) * 128i) + 40i)]);
+          total_1 = (total_1 + red[((i32(lidx) * 128i) + 48i)]);
+          total_1 = (total_1 + red[((i32(lidx) * 128i) + 56i)]);
+          total_1 = (total_1 + red[((i32(lidx) * 128i) + 64i)]);
+          total_1 = (total_1 + red[((i32(lidx) * 128i) + 72i)]);
+          total_1 = (total_1 + red[((i32(lidx) * 128i) + 80i)]);
+          total_1 = (total_1 + red[((i32(lidx) * 128i) + 88i)]);
+          total_1 = (total_1 + red[((i32(lidx) * 128i) + 96i)]);
+          total_1 = (total_1 + red[((i32(lidx) * 128i) + 104i)]);
+          total_1 = (total_1 + red[((i32(lidx) * 128i) + 112i)]);
+          total_1 = (total_1 + red[((i32(lidx) * 128i) + 120i)]);
           let idx_10: i32 = (i32(lidx) * 128i);
-          scratch[idx_10] = total_1;
+          red[idx_10] = total_1;
         }
         workgroupBarrier();
-        sums[0i] = scratch[0i];
-        sums[1i] = scratch[128i];
-        sums[2i] = scratch[256i];
-        sums[3i] = scratch[384i];
-        sums[4i] = scratch[512i];
-        sums[5i] = scratch[640i];
-        sums[6i] = scratch[768i];
-        sums[7i] = scratch[896i];
+        sums[0i] = red[0i];
+        sums[1i] = red[128i];
+        sums[2i] = red[256i];
+        sums[3i] = red[384i];
+        sums[4i] = red[512i];
+        sums[5i] = red[640i];
+        sums[6i] = red[768i];
+        sums[7i] = red[896i];
         workgroupBarrier();
         if (((sh == 30i) && false)) {
-          target_3 = (rankCut_amount * sums[0i]);
+          target_3 = (rankCut_cut_amount * sums[0i]);
         }
         var next: u32 = key;
         if (((((1u << u32(sh)) >> u32(sh)) == 1u) && (sums[1i] >= target_3))) {
@@ -242,7 +241,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       var last: i32 = -1i;
       if (live) {
         for (var v_2: i32 = i32(lidx); (v_2 < params.V); v_2 = (v_2 + 128i)) {
-          let rankKey_x_1: f32 = logits[(row + v_2)];
+          let rankKey_x_1: f32 = logits[((view * params.V) + v_2)];
           let bits_1: u32 = bitcast<u32>(rankKey_x_1);
           let key_2: u32 = (bits_1 ^ ((0u - (bits_1 >> 31u)) | 2147483648u));
           let rankKey_result_1: u32 = select(key_2, 2147483648u, (key_2 == 2147483647u));
@@ -254,34 +253,34 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       }
       let workgroupMax_value_1: f32 = -(f32(first));
       let idx_12: i32 = i32(lidx);
-      scratch[idx_12] = workgroupMax_value_1;
+      red[idx_12] = workgroupMax_value_1;
       workgroupBarrier();
       for (var s_2: i32 = 64i; (s_2 > 0i); s_2 = (s_2 / 2i)) {
         if ((i32(lidx) < s_2)) {
-          let a_1: f32 = scratch[i32(lidx)];
-          let b_2: f32 = scratch[(i32(lidx) + s_2)];
+          let a_1: f32 = red[i32(lidx)];
+          let b_2: f32 = red[(i32(lidx) + s_2)];
           let idx_13: i32 = i32(lidx);
-          scratch[idx_13] = mimo_max_f32(a_1, b_2);
+          red[idx_13] = mimo_max_f32(a_1, b_2);
         }
         workgroupBarrier();
       }
-      let total_2: f32 = scratch[0i];
+      let total_2: f32 = red[0i];
       workgroupBarrier();
       var lo: i32 = (i32(-(total_2)) - 1i);
       let workgroupMax_value_2: f32 = f32(last);
       let idx_14: i32 = i32(lidx);
-      scratch[idx_14] = workgroupMax_value_2;
+      red[idx_14] = workgroupMax_value_2;
       workgroupBarrier();
       for (var s_3: i32 = 64i; (s_3 > 0i); s_3 = (s_3 / 2i)) {
         if ((i32(lidx) < s_3)) {
-          let a_2: f32 = scratch[i32(lidx)];
-          let b_3: f32 = scratch[(i32(lidx) + s_3)];
+          let a_2: f32 = red[i32(lidx)];
+          let b_3: f32 = red[(i32(lidx) + s_3)];
           let idx_15: i32 = i32(lidx);
-          scratch[idx_15] = mimo_max_f32(a_2, b_3);
+          red[idx_15] = mimo_max_f32(a_2, b_3);
         }
         workgroupBarrier();
       }
-      let total_3: f32 = scratch[0i];
+      let total_3: f32 = red[0i];
       workgroupBarrier();
       var hi: i32 = i32(total_3);
       for (var span: i32 = 1i; (span < params.V); span = (span * 8i)) {
@@ -313,7 +312,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         sums[7i] = 0.0f;
         if (massAtCuts_active_1) {
           for (var v_3: i32 = i32(lidx); (v_3 < params.V); v_3 = (v_3 + 128i)) {
-            let x_1: f32 = logits[(row + v_3)];
+            let x_1: f32 = logits[((view * params.V) + v_3)];
             let bits_2: u32 = bitcast<u32>(x_1);
             let key_3: u32 = (bits_2 ^ ((0u - (bits_2 >> 31u)) | 2147483648u));
             let rankKey_result_2: u32 = select(key_3, 2147483648u, (key_3 == 2147483647u));
@@ -363,64 +362,64 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
           }
         }
         let idx_20_u97: i32 = i32(lidx);
-        scratch[idx_20_u97] = sums[0i];
+        red[idx_20_u97] = sums[0i];
         let idx_20_u98: i32 = (128i + i32(lidx));
-        scratch[idx_20_u98] = sums[1i];
+        red[idx_20_u98] = sums[1i];
         let idx_20_u99: i32 = (256i + i32(lidx));
-        scratch[idx_20_u99] = sums[2i];
+        red[idx_20_u99] = sums[2i];
         let idx_20_u100: i32 = (384i + i32(lidx));
-        scratch[idx_20_u100] = sums[3i];
+        red[idx_20_u100] = sums[3i];
         let idx_20_u101: i32 = (512i + i32(lidx));
-        scratch[idx_20_u101] = sums[4i];
+        red[idx_20_u101] = sums[4i];
         let idx_20_u102: i32 = (640i + i32(lidx));
-        scratch[idx_20_u102] = sums[5i];
+        red[idx_20_u102] = sums[5i];
         let idx_20_u103: i32 = (768i + i32(lidx));
-        scratch[idx_20_u103] = sums[6i];
+        red[idx_20_u103] = sums[6i];
         let idx_20_u104: i32 = (896i + i32(lidx));
-        scratch[idx_20_u104] = sums[7i];
+        red[idx_20_u104] = sums[7i];
         workgroupBarrier();
         let base_1: i32 = (((i32(lidx) / 16i) * 128i) + ((i32(lidx) % 16i) * 8i));
         var part_1: f32 = 0.0f;
-        part_1 = (part_1 + scratch[base_1]);
-        part_1 = (part_1 + scratch[(base_1 + 1i)]);
-        part_1 = (part_1 + scratch[(base_1 + 2i)]);
-        part_1 = (part_1 + scratch[(base_1 + 3i)]);
-        part_1 = (part_1 + scratch[(base_1 + 4i)]);
-        part_1 = (part_1 + scratch[(base_1 + 5i)]);
-        part_1 = (part_1 + scratch[(base_1 + 6i)]);
-        part_1 = (part_1 + scratch[(base_1 + 7i)]);
-        scratch[base_1] = part_1;
+        part_1 = (part_1 + red[base_1]);
+        part_1 = (part_1 + red[(base_1 + 1i)]);
+        part_1 = (part_1 + red[(base_1 + 2i)]);
+        part_1 = (part_1 + red[(base_1 + 3i)]);
+        part_1 = (part_1 + red[(base_1 + 4i)]);
+        part_1 = (part_1 + red[(base_1 + 5i)]);
+        part_1 = (part_1 + red[(base_1 + 6i)]);
+        part_1 = (part_1 + red[(base_1 + 7i)]);
+        red[base_1] = part_1;
         workgroupBarrier();
         if ((i32(lidx) < 8i)) {
           var total_4: f32 = 0.0f;
-          total_4 = (total_4 + scratch[(i32(lidx) * 128i)]);
-          total_4 = (total_4 + scratch[((i32(lidx) * 128i) + 8i)]);
-          total_4 = (total_4 + scratch[((i32(lidx) * 128i) + 16i)]);
-          total_4 = (total_4 + scratch[((i32(lidx) * 128i) + 24i)]);
-          total_4 = (total_4 + scratch[((i32(lidx) * 128i) + 32i)]);
-          total_4 = (total_4 + scratch[((i32(lidx) * 128i) + 40i)]);
-          total_4 = (total_4 + scratch[((i32(lidx) * 128i) + 48i)]);
-          total_4 = (total_4 + scratch[((i32(lidx) * 128i) + 56i)]);
-          total_4 = (total_4 + scratch[((i32(lidx) * 128i) + 64i)]);
-          total_4 = (total_4 + scratch[((i32(lidx) * 128i) + 72i)]);
-          total_4 = (total_4 + scratch[((i32(lidx) * 128i) + 80i)]);
-          total_4 = (total_4 + scratch[((i32(lidx) * 128i) + 88i)]);
-          total_4 = (total_4 + scratch[((i32(lidx) * 128i) + 96i)]);
-          total_4 = (total_4 + scratch[((i32(lidx) * 128i) + 104i)]);
-          total_4 = (total_4 + scratch[((i32(lidx) * 128i) + 112i)]);
-          total_4 = (total_4 + scratch[((i32(lidx) * 128i) + 120i)]);
+          total_4 = (total_4 + red[(i32(lidx) * 128i)]);
+          total_4 = (total_4 + red[((i32(lidx) * 128i) + 8i)]);
+          total_4 = (total_4 + red[((i32(lidx) * 128i) + 16i)]);
+          total_4 = (total_4 + red[((i32(lidx) * 128i) + 24i)]);
+          total_4 = (total_4 + red[((i32(lidx) * 128i) + 32i)]);
+          total_4 = (total_4 + red[((i32(lidx) * 128i) + 40i)]);
+          total_4 = (total_4 + red[((i32(lidx) * 128i) + 48i)]);
+          total_4 = (total_4 + red[((i32(lidx) * 128i) + 56i)]);
+          total_4 = (total_4 + red[((i32(lidx) * 128i) + 64i)]);
+          total_4 = (total_4 + red[((i32(lidx) * 128i) + 72i)]);
+          total_4 = (total_4 + red[((i32(lidx) * 128i) + 80i)]);
+          total_4 = (total_4 + red[((i32(lidx) * 128i) + 88i)]);
+          total_4 = (total_4 + red[((i32(lidx) * 128i) + 96i)]);
+          total_4 = (total_4 + red[((i32(lidx) * 128i) + 104i)]);
+          total_4 = (total_4 + red[((i32(lidx) * 128i) + 112i)]);
+          total_4 = (total_4 + red[((i32(lidx) * 128i) + 120i)]);
           let idx_22: i32 = (i32(lidx) * 128i);
-          scratch[idx_22] = total_4;
+          red[idx_22] = total_4;
         }
         workgroupBarrier();
-        sums[0i] = scratch[0i];
-        sums[1i] = scratch[128i];
-        sums[2i] = scratch[256i];
-        sums[3i] = scratch[384i];
-        sums[4i] = scratch[512i];
-        sums[5i] = scratch[640i];
-        sums[6i] = scratch[768i];
-        sums[7i] = scratch[896i];
+        sums[0i] = red[0i];
+        sums[1i] = red[128i];
+        sums[2i] = red[256i];
+        sums[3i] = red[384i];
+        sums[4i] = red[512i];
+        sums[5i] = red[640i];
+        sums[6i] = red[768i];
+        sums[7i] = red[896i];
         workgroupBarrier();
         var nlo: i32 = lo;
         var nhi: i32 = hi;
@@ -505,7 +504,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         sums_1[7i] = 0.0f;
         if (live) {
           for (var v_4: i32 = i32(lidx); (v_4 < params.V); v_4 = (v_4 + 128i)) {
-            let x_2: f32 = logits[(row + v_4)];
+            let x_2: f32 = logits[((view * params.V) + v_4)];
             let bits_3: u32 = bitcast<u32>(x_2);
             let key_5: u32 = (bits_3 ^ ((0u - (bits_3 >> 31u)) | 2147483648u));
             let rankKey_result_3: u32 = select(key_5, 2147483648u, (key_5 == 2147483647u));
@@ -566,64 +565,64 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
           }
         }
         let idx_30_u168: i32 = i32(lidx);
-        scratch[idx_30_u168] = sums_1[0i];
+        red[idx_30_u168] = sums_1[0i];
         let idx_30_u169: i32 = (128i + i32(lidx));
-        scratch[idx_30_u169] = sums_1[1i];
+        red[idx_30_u169] = sums_1[1i];
         let idx_30_u170: i32 = (256i + i32(lidx));
-        scratch[idx_30_u170] = sums_1[2i];
+        red[idx_30_u170] = sums_1[2i];
         let idx_30_u171: i32 = (384i + i32(lidx));
-        scratch[idx_30_u171] = sums_1[3i];
+        red[idx_30_u171] = sums_1[3i];
         let idx_30_u172: i32 = (512i + i32(lidx));
-        scratch[idx_30_u172] = sums_1[4i];
+        red[idx_30_u172] = sums_1[4i];
         let idx_30_u173: i32 = (640i + i32(lidx));
-        scratch[idx_30_u173] = sums_1[5i];
+        red[idx_30_u173] = sums_1[5i];
         let idx_30_u174: i32 = (768i + i32(lidx));
-        scratch[idx_30_u174] = sums_1[6i];
+        red[idx_30_u174] = sums_1[6i];
         let idx_30_u175: i32 = (896i + i32(lidx));
-        scratch[idx_30_u175] = sums_1[7i];
+        red[idx_30_u175] = sums_1[7i];
         workgroupBarrier();
         let base_2: i32 = (((i32(lidx) / 16i) * 128i) + ((i32(lidx) % 16i) * 8i));
         var part_2: f32 = 0.0f;
-        part_2 = (part_2 + scratch[base_2]);
-        part_2 = (part_2 + scratch[(base_2 + 1i)]);
-        part_2 = (part_2 + scratch[(base_2 + 2i)]);
-        part_2 = (part_2 + scratch[(base_2 + 3i)]);
-        part_2 = (part_2 + scratch[(base_2 + 4i)]);
-        part_2 = (part_2 + scratch[(base_2 + 5i)]);
-        part_2 = (part_2 + scratch[(base_2 + 6i)]);
-        part_2 = (part_2 + scratch[(base_2 + 7i)]);
-        scratch[base_2] = part_2;
+        part_2 = (part_2 + red[base_2]);
+        part_2 = (part_2 + red[(base_2 + 1i)]);
+        part_2 = (part_2 + red[(base_2 + 2i)]);
+        part_2 = (part_2 + red[(base_2 + 3i)]);
+        part_2 = (part_2 + red[(base_2 + 4i)]);
+        part_2 = (part_2 + red[(base_2 + 5i)]);
+        part_2 = (part_2 + red[(base_2 + 6i)]);
+        part_2 = (part_2 + red[(base_2 + 7i)]);
+        red[base_2] = part_2;
         workgroupBarrier();
         if ((i32(lidx) < 8i)) {
           var total_5: f32 = 0.0f;
-          total_5 = (total_5 + scratch[(i32(lidx) * 128i)]);
-          total_5 = (total_5 + scratch[((i32(lidx) * 128i) + 8i)]);
-          total_5 = (total_5 + scratch[((i32(lidx) * 128i) + 16i)]);
-          total_5 = (total_5 + scratch[((i32(lidx) * 128i) + 24i)]);
-          total_5 = (total_5 + scratch[((i32(lidx) * 128i) + 32i)]);
-          total_5 = (total_5 + scratch[((i32(lidx) * 128i) + 40i)]);
-          total_5 = (total_5 + scratch[((i32(lidx) * 128i) + 48i)]);
-          total_5 = (total_5 + scratch[((i32(lidx) * 128i) + 56i)]);
-          total_5 = (total_5 + scratch[((i32(lidx) * 128i) + 64i)]);
-          total_5 = (total_5 + scratch[((i32(lidx) * 128i) + 72i)]);
-          total_5 = (total_5 + scratch[((i32(lidx) * 128i) + 80i)]);
-          total_5 = (total_5 + scratch[((i32(lidx) * 128i) + 88i)]);
-          total_5 = (total_5 + scratch[((i32(lidx) * 128i) + 96i)]);
-          total_5 = (total_5 + scratch[((i32(lidx) * 128i) + 104i)]);
-          total_5 = (total_5 + scratch[((i32(lidx) * 128i) + 112i)]);
-          total_5 = (total_5 + scratch[((i32(lidx) * 128i) + 120i)]);
+          total_5 = (total_5 + red[(i32(lidx) * 128i)]);
+          total_5 = (total_5 + red[((i32(lidx) * 128i) + 8i)]);
+          total_5 = (total_5 + red[((i32(lidx) * 128i) + 16i)]);
+          total_5 = (total_5 + red[((i32(lidx) * 128i) + 24i)]);
+          total_5 = (total_5 + red[((i32(lidx) * 128i) + 32i)]);
+          total_5 = (total_5 + red[((i32(lidx) * 128i) + 40i)]);
+          total_5 = (total_5 + red[((i32(lidx) * 128i) + 48i)]);
+          total_5 = (total_5 + red[((i32(lidx) * 128i) + 56i)]);
+          total_5 = (total_5 + red[((i32(lidx) * 128i) + 64i)]);
+          total_5 = (total_5 + red[((i32(lidx) * 128i) + 72i)]);
+          total_5 = (total_5 + red[((i32(lidx) * 128i) + 80i)]);
+          total_5 = (total_5 + red[((i32(lidx) * 128i) + 88i)]);
+          total_5 = (total_5 + red[((i32(lidx) * 128i) + 96i)]);
+          total_5 = (total_5 + red[((i32(lidx) * 128i) + 104i)]);
+          total_5 = (total_5 + red[((i32(lidx) * 128i) + 112i)]);
+          total_5 = (total_5 + red[((i32(lidx) * 128i) + 120i)]);
           let idx_32: i32 = (i32(lidx) * 128i);
-          scratch[idx_32] = total_5;
+          red[idx_32] = total_5;
         }
         workgroupBarrier();
-        sums_1[0i] = scratch[0i];
-        sums_1[1i] = scratch[128i];
-        sums_1[2i] = scratch[256i];
-        sums_1[3i] = scratch[384i];
-        sums_1[4i] = scratch[512i];
-        sums_1[5i] = scratch[640i];
-        sums_1[6i] = scratch[768i];
-        sums_1[7i] = scratch[896i];
+        sums_1[0i] = red[0i];
+        sums_1[1i] = red[128i];
+        sums_1[2i] = red[256i];
+        sums_1[3i] = red[384i];
+        sums_1[4i] = red[512i];
+        sums_1[5i] = red[640i];
+        sums_1[6i] = red[768i];
+        sums_1[7i] = red[896i];
         workgroupBarrier();
         if ((sh_1 == 30i)) {
           target_1 = (params.top_p * sums_1[0i]);
@@ -656,7 +655,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       var last_1: i32 = -1i;
       if (live) {
         for (var v_5: i32 = i32(lidx); (v_5 < params.V); v_5 = (v_5 + 128i)) {
-          let rankKey_x_4: f32 = logits[(row + v_5)];
+          let rankKey_x_4: f32 = logits[((view * params.V) + v_5)];
           let bits_4: u32 = bitcast<u32>(rankKey_x_4);
           let key_6: u32 = (bits_4 ^ ((0u - (bits_4 >> 31u)) | 2147483648u));
           let rankKey_result_4: u32 = select(key_6, 2147483648u, (key_6 == 2147483647u));
@@ -668,34 +667,34 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       }
       let workgroupMax_value_3: f32 = -(f32(first_1));
       let idx_34: i32 = i32(lidx);
-      scratch[idx_34] = workgroupMax_value_3;
+      red[idx_34] = workgroupMax_value_3;
       workgroupBarrier();
       for (var s_4: i32 = 64i; (s_4 > 0i); s_4 = (s_4 / 2i)) {
         if ((i32(lidx) < s_4)) {
-          let a_3: f32 = scratch[i32(lidx)];
-          let b_4: f32 = scratch[(i32(lidx) + s_4)];
+          let a_3: f32 = red[i32(lidx)];
+          let b_4: f32 = red[(i32(lidx) + s_4)];
           let idx_35: i32 = i32(lidx);
-          scratch[idx_35] = mimo_max_f32(a_3, b_4);
+          red[idx_35] = mimo_max_f32(a_3, b_4);
         }
         workgroupBarrier();
       }
-      let total_6: f32 = scratch[0i];
+      let total_6: f32 = red[0i];
       workgroupBarrier();
       var lo_1: i32 = (i32(-(total_6)) - 1i);
       let workgroupMax_value_4: f32 = f32(last_1);
       let idx_36: i32 = i32(lidx);
-      scratch[idx_36] = workgroupMax_value_4;
+      red[idx_36] = workgroupMax_value_4;
       workgroupBarrier();
       for (var s_5: i32 = 64i; (s_5 > 0i); s_5 = (s_5 / 2i)) {
         if ((i32(lidx) < s_5)) {
-          let a_4: f32 = scratch[i32(lidx)];
-          let b_5: f32 = scratch[(i32(lidx) + s_5)];
+          let a_4: f32 = red[i32(lidx)];
+          let b_5: f32 = red[(i32(lidx) + s_5)];
           let idx_37: i32 = i32(lidx);
-          scratch[idx_37] = mimo_max_f32(a_4, b_5);
+          red[idx_37] = mimo_max_f32(a_4, b_5);
         }
         workgroupBarrier();
       }
-      let total_7: f32 = scratch[0i];
+      let total_7: f32 = red[0i];
       workgroupBarrier();
       var hi_1: i32 = i32(total_7);
       for (var span_1: i32 = 1i; (span_1 < params.V); span_1 = (span_1 * 8i)) {
@@ -727,7 +726,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         sums_1[7i] = 0.0f;
         if (massAtCuts_active_3) {
           for (var v_6: i32 = i32(lidx); (v_6 < params.V); v_6 = (v_6 + 128i)) {
-            let x_3: f32 = logits[(row + v_6)];
+            let x_3: f32 = logits[((view * params.V) + v_6)];
             let bits_5: u32 = bitcast<u32>(x_3);
             let key_7: u32 = (bits_5 ^ ((0u - (bits_5 >> 31u)) | 2147483648u));
             let rankKey_result_5: u32 = select(key_7, 2147483648u, (key_7 == 2147483647u));
@@ -788,64 +787,64 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
           }
         }
         let idx_42_u239: i32 = i32(lidx);
-        scratch[idx_42_u239] = sums_1[0i];
+        red[idx_42_u239] = sums_1[0i];
         let idx_42_u240: i32 = (128i + i32(lidx));
-        scratch[idx_42_u240] = sums_1[1i];
+        red[idx_42_u240] = sums_1[1i];
         let idx_42_u241: i32 = (256i + i32(lidx));
-        scratch[idx_42_u241] = sums_1[2i];
+        red[idx_42_u241] = sums_1[2i];
         let idx_42_u242: i32 = (384i + i32(lidx));
-        scratch[idx_42_u242] = sums_1[3i];
+        red[idx_42_u242] = sums_1[3i];
         let idx_42_u243: i32 = (512i + i32(lidx));
-        scratch[idx_42_u243] = sums_1[4i];
+        red[idx_42_u243] = sums_1[4i];
         let idx_42_u244: i32 = (640i + i32(lidx));
-        scratch[idx_42_u244] = sums_1[5i];
+        red[idx_42_u244] = sums_1[5i];
         let idx_42_u245: i32 = (768i + i32(lidx));
-        scratch[idx_42_u245] = sums_1[6i];
+        red[idx_42_u245] = sums_1[6i];
         let idx_42_u246: i32 = (896i + i32(lidx));
-        scratch[idx_42_u246] = sums_1[7i];
+        red[idx_42_u246] = sums_1[7i];
         workgroupBarrier();
         let base_3: i32 = (((i32(lidx) / 16i) * 128i) + ((i32(lidx) % 16i) * 8i));
         var part_3: f32 = 0.0f;
-        part_3 = (part_3 + scratch[base_3]);
-        part_3 = (part_3 + scratch[(base_3 + 1i)]);
-        part_3 = (part_3 + scratch[(base_3 + 2i)]);
-        part_3 = (part_3 + scratch[(base_3 + 3i)]);
-        part_3 = (part_3 + scratch[(base_3 + 4i)]);
-        part_3 = (part_3 + scratch[(base_3 + 5i)]);
-        part_3 = (part_3 + scratch[(base_3 + 6i)]);
-        part_3 = (part_3 + scratch[(base_3 + 7i)]);
-        scratch[base_3] = part_3;
+        part_3 = (part_3 + red[base_3]);
+        part_3 = (part_3 + red[(base_3 + 1i)]);
+        part_3 = (part_3 + red[(base_3 + 2i)]);
+        part_3 = (part_3 + red[(base_3 + 3i)]);
+        part_3 = (part_3 + red[(base_3 + 4i)]);
+        part_3 = (part_3 + red[(base_3 + 5i)]);
+        part_3 = (part_3 + red[(base_3 + 6i)]);
+        part_3 = (part_3 + red[(base_3 + 7i)]);
+        red[base_3] = part_3;
         workgroupBarrier();
         if ((i32(lidx) < 8i)) {
           var total_8: f32 = 0.0f;
-          total_8 = (total_8 + scratch[(i32(lidx) * 128i)]);
-          total_8 = (total_8 + scratch[((i32(lidx) * 128i) + 8i)]);
-          total_8 = (total_8 + scratch[((i32(lidx) * 128i) + 16i)]);
-          total_8 = (total_8 + scratch[((i32(lidx) * 128i) + 24i)]);
-          total_8 = (total_8 + scratch[((i32(lidx) * 128i) + 32i)]);
-          total_8 = (total_8 + scratch[((i32(lidx) * 128i) + 40i)]);
-          total_8 = (total_8 + scratch[((i32(lidx) * 128i) + 48i)]);
-          total_8 = (total_8 + scratch[((i32(lidx) * 128i) + 56i)]);
-          total_8 = (total_8 + scratch[((i32(lidx) * 128i) + 64i)]);
-          total_8 = (total_8 + scratch[((i32(lidx) * 128i) + 72i)]);
-          total_8 = (total_8 + scratch[((i32(lidx) * 128i) + 80i)]);
-          total_8 = (total_8 + scratch[((i32(lidx) * 128i) + 88i)]);
-          total_8 = (total_8 + scratch[((i32(lidx) * 128i) + 96i)]);
-          total_8 = (total_8 + scratch[((i32(lidx) * 128i) + 104i)]);
-          total_8 = (total_8 + scratch[((i32(lidx) * 128i) + 112i)]);
-          total_8 = (total_8 + scratch[((i32(lidx) * 128i) + 120i)]);
+          total_8 = (total_8 + red[(i32(lidx) * 128i)]);
+          total_8 = (total_8 + red[((i32(lidx) * 128i) + 8i)]);
+          total_8 = (total_8 + red[((i32(lidx) * 128i) + 16i)]);
+          total_8 = (total_8 + red[((i32(lidx) * 128i) + 24i)]);
+          total_8 = (total_8 + red[((i32(lidx) * 128i) + 32i)]);
+          total_8 = (total_8 + red[((i32(lidx) * 128i) + 40i)]);
+          total_8 = (total_8 + red[((i32(lidx) * 128i) + 48i)]);
+          total_8 = (total_8 + red[((i32(lidx) * 128i) + 56i)]);
+          total_8 = (total_8 + red[((i32(lidx) * 128i) + 64i)]);
+          total_8 = (total_8 + red[((i32(lidx) * 128i) + 72i)]);
+          total_8 = (total_8 + red[((i32(lidx) * 128i) + 80i)]);
+          total_8 = (total_8 + red[((i32(lidx) * 128i) + 88i)]);
+          total_8 = (total_8 + red[((i32(lidx) * 128i) + 96i)]);
+          total_8 = (total_8 + red[((i32(lidx) * 128i) + 104i)]);
+          total_8 = (total_8 + red[((i32(lidx) * 128i) + 112i)]);
+          total_8 = (total_8 + red[((i32(lidx) * 128i) + 120i)]);
           let idx_44: i32 = (i32(lidx) * 128i);
-          scratch[idx_44] = total_8;
+          red[idx_44] = total_8;
         }
         workgroupBarrier();
-        sums_1[0i] = scratch[0i];
-        sums_1[1i] = scratch[128i];
-        sums_1[2i] = scratch[256i];
-        sums_1[3i] = scratch[384i];
-        sums_1[4i] = scratch[512i];
-        sums_1[5i] = scratch[640i];
-        sums_1[6i] = scratch[768i];
-        sums_1[7i] = scratch[896i];
+        sums_1[0i] = red[0i];
+        sums_1[1i] = red[128i];
+        sums_1[2i] = red[256i];
+        sums_1[3i] = red[384i];
+        sums_1[4i] = red[512i];
+        sums_1[5i] = red[640i];
+        sums_1[6i] = red[768i];
+        sums_1[7i] = red[896i];
         workgroupBarrier();
         var nlo_1: i32 = lo_1;
         var nhi_1: i32 = hi_1;
@@ -897,43 +896,45 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       cutKey[1i] = key_4;
       cutId[1i] = hi_1;
     }
-    let massAtOrAbove_key: u32 = cutKey[1i];
-    let massAtOrAbove_id: i32 = cutId[1i];
     var s_6: f32 = 0.0f;
     if (live) {
       for (var v_7: i32 = i32(lidx); (v_7 < params.V); v_7 = (v_7 + 128i)) {
-        let x_4: f32 = logits[(row + v_7)];
+        let x_4: f32 = logits[((view * params.V) + v_7)];
         let bits_6: u32 = bitcast<u32>(x_4);
         let key_8: u32 = (bits_6 ^ ((0u - (bits_6 >> 31u)) | 2147483648u));
         let rankKey_result_6: u32 = select(key_8, 2147483648u, (key_8 == 2147483647u));
         let atOrAbove_id_8: i32 = v_7;
-        let atOrAbove_result_8: bool = ((rankKey_result_6 > massAtOrAbove_key) || ((rankKey_result_6 == massAtOrAbove_key) && (atOrAbove_id_8 <= massAtOrAbove_id)));
-        if (atOrAbove_result_8) {
-          let atOrAbove_id_9: i32 = v_7;
-          let atOrAbove_cutKey_9: u32 = cutKey[0i];
-          let atOrAbove_cutId_9: i32 = cutId[0i];
-          let atOrAbove_result_9: bool = ((rankKey_result_6 > atOrAbove_cutKey_9) || ((rankKey_result_6 == atOrAbove_cutKey_9) && (atOrAbove_id_9 <= atOrAbove_cutId_9)));
-          if (atOrAbove_result_9) {
-            let weight_result_4: f32 = mimo_exp_f32(((x_4 - total) / params.temperature));
-            s_6 = (s_6 + weight_result_4);
-          }
+        let atOrAbove_cutKey_8: u32 = cutKey[1i];
+        let atOrAbove_cutId_8: i32 = cutId[1i];
+        let atOrAbove_result_8: bool = ((rankKey_result_6 > atOrAbove_cutKey_8) || ((rankKey_result_6 == atOrAbove_cutKey_8) && (atOrAbove_id_8 <= atOrAbove_cutId_8)));
+        var logic: bool = atOrAbove_result_8;
+        if (logic) {
+          let atOrAbove_id_10: i32 = v_7;
+          let atOrAbove_cutKey_10: u32 = cutKey[0i];
+          let atOrAbove_cutId_10: i32 = cutId[0i];
+          let atOrAbove_result_10: bool = ((rankKey_result_6 > atOrAbove_cutKey_10) || ((rankKey_result_6 == atOrAbove_cutKey_10) && (atOrAbove_id_10 <= atOrAbove_cutId_10)));
+          logic = atOrAbove_result_10;
+        }
+        if (logic) {
+          let weight_result_4: f32 = mimo_exp_f32(((x_4 - total) / params.temperature));
+          s_6 = (s_6 + weight_result_4);
         }
       }
     }
     let workgroupSum_value: f32 = s_6;
     let idx_48: i32 = i32(lidx);
-    scratch[idx_48] = workgroupSum_value;
+    red[idx_48] = workgroupSum_value;
     workgroupBarrier();
     for (var s_7: i32 = 64i; (s_7 > 0i); s_7 = (s_7 / 2i)) {
       if ((i32(lidx) < s_7)) {
-        let a_5: f32 = scratch[i32(lidx)];
-        let b_6: f32 = scratch[(i32(lidx) + s_7)];
+        let a_5: f32 = red[i32(lidx)];
+        let b_6: f32 = red[(i32(lidx) + s_7)];
         let idx_49: i32 = i32(lidx);
-        scratch[idx_49] = (a_5 + b_6);
+        red[idx_49] = (a_5 + b_6);
       }
       workgroupBarrier();
     }
-    let total_9: f32 = scratch[0i];
+    let total_9: f32 = red[0i];
     workgroupBarrier();
     var pick_9: i32 = 0i;
     if ((i < params.N)) {
@@ -944,21 +945,21 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let t: i32 = pick_9;
     var pick_11: f32 = 0.0f;
     if (((t >= 0i) && (t < params.V))) {
-      let keptWeight_x: f32 = logits[(row + t)];
+      let keptWeight_x: f32 = logits[((view * params.V) + t)];
       let bits_7: u32 = bitcast<u32>(keptWeight_x);
       let key_9: u32 = (bits_7 ^ ((0u - (bits_7 >> 31u)) | 2147483648u));
       let rankKey_result_7: u32 = select(key_9, 2147483648u, (key_9 == 2147483647u));
-      let atOrAbove_cutKey_10: u32 = cutKey[0i];
-      let atOrAbove_cutId_10: i32 = cutId[0i];
-      let atOrAbove_result_10: bool = ((rankKey_result_7 > atOrAbove_cutKey_10) || ((rankKey_result_7 == atOrAbove_cutKey_10) && (t <= atOrAbove_cutId_10)));
-      var logic: bool = atOrAbove_result_10;
-      if (logic) {
-        let atOrAbove_cutKey_12: u32 = cutKey[1i];
-        let atOrAbove_cutId_12: i32 = cutId[1i];
-        let atOrAbove_result_12: bool = ((rankKey_result_7 > atOrAbove_cutKey_12) || ((rankKey_result_7 == atOrAbove_cutKey_12) && (t <= atOrAbove_cutId_12)));
-        logic = atOrAbove_result_12;
+      let atOrAbove_cutKey_11: u32 = cutKey[0i];
+      let atOrAbove_cutId_11: i32 = cutId[0i];
+      let atOrAbove_result_11: bool = ((rankKey_result_7 > atOrAbove_cutKey_11) || ((rankKey_result_7 == atOrAbove_cutKey_11) && (t <= atOrAbove_cutId_11)));
+      var logic_1: bool = atOrAbove_result_11;
+      if (logic_1) {
+        let atOrAbove_cutKey_13: u32 = cutKey[1i];
+        let atOrAbove_cutId_13: i32 = cutId[1i];
+        let atOrAbove_result_13: bool = ((rankKey_result_7 > atOrAbove_cutKey_13) || ((rankKey_result_7 == atOrAbove_cutKey_13) && (t <= atOrAbove_cutId_13)));
+        logic_1 = atOrAbove_result_13;
       }
-      let kept: bool = (logic && (t != -1i));
+      let kept: bool = (logic_1 && (t != -1i));
       var pick_10: f32 = 0.0f;
       if (kept) {
         let weight_result_5: f32 = mimo_exp_f32(((keptWeight_x - total) / params.temperature));
@@ -972,8 +973,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       pick_11 = 0.0f;
     }
     let pt: f32 = pick_11;
-    var logic_1: bool = live;
-    if (logic_1) {
+    var logic_2: bool = live;
+    if (logic_2) {
       let uniformDraw_stream_1: i32 = (2i * i);
       let pcgHash_v_4: u32 = u32(uniformDraw_stream_1);
       let state_4: u32 = ((pcgHash_v_4 * 747796405u) + 2891336453u);
@@ -992,9 +993,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let word_7: u32 = (((state_7 >> ((state_7 >> 28u) + 4u)) ^ state_7) * 277803737u);
       let pcgHash_result_7: u32 = ((word_7 >> 22u) ^ word_7);
       let uniformDraw_result_1: f32 = (f32((pcgHash_result_7 >> 8u)) * 5.9604645e-8f);
-      logic_1 = (uniformDraw_result_1 < pt);
+      logic_2 = (uniformDraw_result_1 < pt);
     }
-    let accept: bool = logic_1;
+    let accept: bool = logic_2;
     let uniformDraw_stream_2: i32 = ((2i * i) + 1i);
     let pcgHash_v_8: u32 = u32(uniformDraw_stream_2);
     let state_8: u32 = ((pcgHash_v_8 * 747796405u) + 2891336453u);
@@ -1020,22 +1021,22 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     var s_8: f32 = 0.0f;
     if (drawKept_active) {
       for (var v_8: i32 = lo_2; (v_8 < hi_2); v_8 = (v_8 + 1i)) {
-        let keptWeight_x_1: f32 = logits[(row + v_8)];
+        let keptWeight_x_1: f32 = logits[((view * params.V) + v_8)];
         let keptWeight_id_1: i32 = v_8;
         let bits_8: u32 = bitcast<u32>(keptWeight_x_1);
         let key_11: u32 = (bits_8 ^ ((0u - (bits_8 >> 31u)) | 2147483648u));
         let rankKey_result_8: u32 = select(key_11, 2147483648u, (key_11 == 2147483647u));
-        let atOrAbove_cutKey_13: u32 = cutKey[0i];
-        let atOrAbove_cutId_13: i32 = cutId[0i];
-        let atOrAbove_result_13: bool = ((rankKey_result_8 > atOrAbove_cutKey_13) || ((rankKey_result_8 == atOrAbove_cutKey_13) && (keptWeight_id_1 <= atOrAbove_cutId_13)));
-        var logic_2: bool = atOrAbove_result_13;
-        if (logic_2) {
-          let atOrAbove_cutKey_15: u32 = cutKey[1i];
-          let atOrAbove_cutId_15: i32 = cutId[1i];
-          let atOrAbove_result_15: bool = ((rankKey_result_8 > atOrAbove_cutKey_15) || ((rankKey_result_8 == atOrAbove_cutKey_15) && (keptWeight_id_1 <= atOrAbove_cutId_15)));
-          logic_2 = atOrAbove_result_15;
+        let atOrAbove_cutKey_14: u32 = cutKey[0i];
+        let atOrAbove_cutId_14: i32 = cutId[0i];
+        let atOrAbove_result_14: bool = ((rankKey_result_8 > atOrAbove_cutKey_14) || ((rankKey_result_8 == atOrAbove_cutKey_14) && (keptWeight_id_1 <= atOrAbove_cutId_14)));
+        var logic_3: bool = atOrAbove_result_14;
+        if (logic_3) {
+          let atOrAbove_cutKey_16: u32 = cutKey[1i];
+          let atOrAbove_cutId_16: i32 = cutId[1i];
+          let atOrAbove_result_16: bool = ((rankKey_result_8 > atOrAbove_cutKey_16) || ((rankKey_result_8 == atOrAbove_cutKey_16) && (keptWeight_id_1 <= atOrAbove_cutId_16)));
+          logic_3 = atOrAbove_result_16;
         }
-        let kept_1: bool = (logic_2 && (keptWeight_id_1 != t));
+        let kept_1: bool = (logic_3 && (keptWeight_id_1 != t));
         var pick_12: f32 = 0.0f;
         if (kept_1) {
           let weight_result_6: f32 = mimo_exp_f32(((keptWeight_x_1 - total) / params.temperature));
@@ -1048,7 +1049,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       }
     }
     let idx_50: i32 = i32(lidx);
-    scratch[idx_50] = s_8;
+    red[idx_50] = s_8;
     if ((i32(lidx) == 0i)) {
       pick[0i] = -1i;
     }
@@ -1056,21 +1057,21 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if ((i32(lidx) == 0i)) {
       var run: f32 = 0.0f;
       for (var t_1: i32 = 0i; (t_1 < 128i); t_1 = (t_1 + 1i)) {
-        run = (run + scratch[t_1]);
+        run = (run + red[t_1]);
         let idx_52: i32 = t_1;
-        scratch[idx_52] = run;
+        red[idx_52] = run;
       }
     }
     workgroupBarrier();
-    let incl: f32 = scratch[i32(lidx)];
+    let incl: f32 = red[i32(lidx)];
     var pick_13: f32 = 0.0f;
     if ((i32(lidx) > 0i)) {
-      pick_13 = scratch[(i32(lidx) - 1i)];
+      pick_13 = red[(i32(lidx) - 1i)];
     } else {
       pick_13 = 0.0f;
     }
     let excl: f32 = pick_13;
-    let total_10: f32 = scratch[127i];
+    let total_10: f32 = red[127i];
     let target_2: f32 = (uniformDraw_result_2 * total_10);
     let owner: bool = (((excl <= target_2) && (target_2 < incl)) || (((target_2 >= total_10) && (incl == total_10)) && (excl < incl)));
     if ((drawKept_active && owner)) {
@@ -1078,22 +1079,22 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       var found: i32 = -1i;
       var last_2: i32 = -1i;
       for (var v_9: i32 = lo_2; (v_9 < hi_2); v_9 = (v_9 + 1i)) {
-        let keptWeight_x_2: f32 = logits[(row + v_9)];
+        let keptWeight_x_2: f32 = logits[((view * params.V) + v_9)];
         let keptWeight_id_2: i32 = v_9;
         let bits_9: u32 = bitcast<u32>(keptWeight_x_2);
         let key_13: u32 = (bits_9 ^ ((0u - (bits_9 >> 31u)) | 2147483648u));
         let rankKey_result_9: u32 = select(key_13, 2147483648u, (key_13 == 2147483647u));
-        let atOrAbove_cutKey_16: u32 = cutKey[0i];
-        let atOrAbove_cutId_16: i32 = cutId[0i];
-        let atOrAbove_result_16: bool = ((rankKey_result_9 > atOrAbove_cutKey_16) || ((rankKey_result_9 == atOrAbove_cutKey_16) && (keptWeight_id_2 <= atOrAbove_cutId_16)));
-        var logic_3: bool = atOrAbove_result_16;
-        if (logic_3) {
-          let atOrAbove_cutKey_18: u32 = cutKey[1i];
-          let atOrAbove_cutId_18: i32 = cutId[1i];
-          let atOrAbove_result_18: bool = ((rankKey_result_9 > atOrAbove_cutKey_18) || ((rankKey_result_9 == atOrAbove_cutKey_18) && (keptWeight_id_2 <= atOrAbove_cutId_18)));
-          logic_3 = atOrAbove_result_18;
+        let atOrAbove_cutKey_17: u32 = cutKey[0i];
+        let atOrAbove_cutId_17: i32 = cutId[0i];
+        let atOrAbove_result_17: bool = ((rankKey_result_9 > atOrAbove_cutKey_17) || ((rankKey_result_9 == atOrAbove_cutKey_17) && (keptWeight_id_2 <= atOrAbove_cutId_17)));
+        var logic_4: bool = atOrAbove_result_17;
+        if (logic_4) {
+          let atOrAbove_cutKey_19: u32 = cutKey[1i];
+          let atOrAbove_cutId_19: i32 = cutId[1i];
+          let atOrAbove_result_19: bool = ((rankKey_result_9 > atOrAbove_cutKey_19) || ((rankKey_result_9 == atOrAbove_cutKey_19) && (keptWeight_id_2 <= atOrAbove_cutId_19)));
+          logic_4 = atOrAbove_result_19;
         }
-        let kept_2: bool = (logic_3 && (keptWeight_id_2 != t));
+        let kept_2: bool = (logic_4 && (keptWeight_id_2 != t));
         var pick_14: f32 = 0.0f;
         if (kept_2) {
           let weight_result_7: f32 = mimo_exp_f32(((keptWeight_x_2 - total) / params.temperature));
@@ -1117,7 +1118,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     workgroupBarrier();
     if (live) {
       if ((i32(lidx) == 0i)) {
-        let idx_54: i32 = ((b * params.NP) + i);
+        let idx_54: i32 = ((b * (params.N + 1i)) + i);
         accepted[idx_54] = select(id, t, accept);
       }
       len = (i + 1i);
@@ -1125,8 +1126,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     }
   }
   if ((i32(lidx) == 0i)) {
-    for (var i_5: i32 = len; (i_5 < params.NP); i_5 = (i_5 + 1i)) {
-      let idx_55: i32 = ((b * params.NP) + i_5);
+    for (var i_5: i32 = len; (i_5 <= params.N); i_5 = (i_5 + 1i)) {
+      let idx_55: i32 = ((b * (params.N + 1i)) + i_5);
       accepted[idx_55] = -1i;
     }
     accept_len[b] = len;

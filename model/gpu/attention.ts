@@ -54,10 +54,10 @@ export async function attention(
   else await r.launch('kv_write_linear', writeArgs, { T, HKV, DQK, DV, B: kv.B, SMAX: kv.SMAX });
 
   const out = r.tensor(`${role}.out`, 'bf16', T * HQ * DV);
-  const dims = { HQ, HKV, DQK, DV };
+  const dims = { HQ, HKV };
   if (plan.mode === 'fresh') {
     const args = { q: qRot, k: kRot, v: vScaled, cu_q: plan.cu!, cu_k: plan.cu!, out };
-    const s = { T, S: T, ...dims, B1: plan.cu!.length };
+    const s = { T, S: T, ...dims, B: plan.cu!.length - 1 };
     if (ring) await r.launch('swa_prefill', { ...args, sink: w.sink! }, s);
     else await r.launch('global_prefill', args, s);
   } else if (plan.mode === 'uniform') {
@@ -69,7 +69,7 @@ export async function attention(
       const rows = kv.B * NQ * HQ * P;
       const part = { part_acc: r.tensor(`${role}.pacc`, 'f32', rows * DV), part_max: r.tensor(`${role}.pmax`, 'f32', rows), part_sum: r.tensor(`${role}.psum`, 'f32', rows) };
       await r.launch('global_decode_partial', { q: qRot, k_cache: cache.k, v_cache: cache.v, seq_lens: plan.seqLens!, ...part }, { B: kv.B, NQ, ...dims, SMAX: kv.SMAX, P });
-      await r.launch('decode_merge', { ...part, out }, { B: kv.B, NQ, HQ, P, DV });
+      await r.launch('decode_merge', { ...part, out }, { B: kv.B, NQ, HQ, P });
     }
   } else {
     // Per-step inputs are keyed by content: cu.N holds [0, N].
@@ -79,10 +79,10 @@ export async function attention(
     if (ring) {
       r.copy(kRot, 0, kAll, hist * HKV * DQK, T * HKV * DQK);
       r.copy(vScaled, 0, vAll, hist * HKV * DV, T * HKV * DV);
-      await r.launch('swa_prefill', { q: qRot, k: kAll, v: vAll, sink: w.sink!, cu_q: cuQ, cu_k: cuK, out }, { T, S: hist + T, ...dims, B1: 2 });
+      await r.launch('swa_prefill', { q: qRot, k: kAll, v: vAll, sink: w.sink!, cu_q: cuQ, cu_k: cuK, out }, { T, S: hist + T, ...dims, B: 1 });
     } else {
       await r.launch('global_prefill', { q: qRot, k: kv.view(cache.k, plan.seq), v: kv.view(cache.v, plan.seq), cu_q: cuQ, cu_k: cuK, out },
-        { T, S: kv.SMAX, ...dims, B1: 2 });
+        { T, S: kv.SMAX, ...dims, B: 1 });
     }
   }
   return linear(r, `${role}.o`, out, T, w.o);

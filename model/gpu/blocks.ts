@@ -28,7 +28,7 @@ async function quantise(r: Recorder, role: string, x: DeviceTensor, T: number, K
   const G = cdiv(K, FP8_BLOCK);
   const q = r.tensor(`${role}.xq`, 'fp8e4m3', T * K);
   const s = r.tensor(`${role}.xs`, 'f32', T * G);
-  await r.launch('quant_act_e4m3', { x, q, scales: s }, { T, K, G });
+  await r.launch('quant_act_e4m3', { x, q, scales: s }, { T, K });
   return { q, s };
 }
 
@@ -37,7 +37,7 @@ export async function linear(r: Recorder, role: string, x: DeviceTensor, T: numb
   const y = r.tensor(`${role}.y`, 'bf16', T * L.n);
   if (T <= ROWS_MAX) {
     if (!L.s) await r.launch('linear_rows_bf16', { x, w: L.w, y }, { T, K: L.k, N: L.n });
-    else await r.launch('linear_rows_fp8', { x, w: L.w, ws: L.s, y }, { T, K: L.k, N: L.n, NB: cdiv(L.n, FP8_BLOCK), KB: cdiv(L.k, FP8_BLOCK) });
+    else await r.launch('linear_rows_fp8', { x, w: L.w, ws: L.s, y }, { T, K: L.k, N: L.n });
     return y;
   }
   const maskedCount = countOf(r, T);
@@ -45,8 +45,7 @@ export async function linear(r: Recorder, role: string, x: DeviceTensor, T: numb
     await r.launch('moe_down_bf16_masked', { h: x, wd: L.w, maskedCount, y }, { C: T, H: L.n, E: 1, F: L.k });
   } else {
     const { q, s } = await quantise(r, role, x, T, L.k);
-    await r.launch('moe_down_fp8_masked', { hq: q, hs: s, wd: L.w, wds: L.s, maskedCount, y },
-      { C: T, H: L.n, HB: cdiv(L.n, FP8_BLOCK), E: 1, F: L.k, FG: cdiv(L.k, FP8_BLOCK) });
+    await r.launch('moe_down_fp8_masked', { hq: q, hs: s, wd: L.w, wds: L.s, maskedCount, y }, { C: T, H: L.n, E: 1, F: L.k });
   }
   return y;
 }
@@ -57,7 +56,7 @@ export async function denseFfn(r: Recorder, role: string, x: DeviceTensor, T: nu
   const h = r.tensor(`${role}.h`, 'bf16', T * F);
   if (T <= ROWS_MAX) {
     if (!w.gate.s) await r.launch('gate_up_rows_bf16', { x, wg: w.gate.w, wu: w.up.w, h }, { T, H, F });
-    else await r.launch('gate_up_rows_fp8', { x, wg: w.gate.w, wu: w.up.w, wgs: w.gate.s, wus: w.up.s!, h }, { T, H, F, FB: cdiv(F, FP8_BLOCK), HG: cdiv(H, FP8_BLOCK) });
+    else await r.launch('gate_up_rows_fp8', { x, wg: w.gate.w, wu: w.up.w, wgs: w.gate.s, wus: w.up.s!, h }, { T, H, F });
     return linear(r, `${role}.down`, h, T, w.down);
   }
   const maskedCount = countOf(r, T);
@@ -65,8 +64,7 @@ export async function denseFfn(r: Recorder, role: string, x: DeviceTensor, T: nu
     await r.launch('moe_gate_up_bf16_masked', { x, wg: w.gate.w, wu: w.up.w, maskedCount, h }, { C: T, H, E: 1, F });
   } else {
     const { q, s } = await quantise(r, `${role}.in`, x, T, H);
-    await r.launch('moe_gate_up_fp8_masked', { xq: q, xs: s, wg: w.gate.w, wu: w.up.w, wgs: w.gate.s, wus: w.up.s!, maskedCount, h },
-      { C: T, H, HG: cdiv(H, FP8_BLOCK), E: 1, F, FB: cdiv(F, FP8_BLOCK) });
+    await r.launch('moe_gate_up_fp8_masked', { xq: q, xs: s, wg: w.gate.w, wu: w.up.w, wgs: w.gate.s, wus: w.up.s!, maskedCount, h }, { C: T, H, E: 1, F });
   }
   return linear(r, `${role}.down`, h, T, w.down);
 }
@@ -89,12 +87,12 @@ export async function moeFfn(r: Recorder, role: string, x: DeviceTensor, T: numb
   const chunkOffsets = r.tensor(`${role}.chunkOffsets`, 'i32', NC * E);
   const counts = r.tensor(`${role}.counts`, 'i32', E);
   const offsets = r.tensor(`${role}.offsets`, 'i32', E);
-  await r.launch('moe_count', { ids, chunkCounts }, { T, TOPK, NC, E });
+  await r.launch('moe_count', { ids, chunkCounts }, { T, TOPK, E });
   await r.launch('moe_scan', { chunkCounts, chunkOffsets, counts, offsets }, { NC, E });
   const rowIndex = r.tensor(`${role}.rowIndex`, 'i32', MP);
   const rowExpert = r.tensor(`${role}.rowExpert`, 'i32', MP);
   const slotRow = r.tensor(`${role}.slotRow`, 'i32', T * TOPK);
-  await r.launch('moe_place_contiguous', { ids, chunkOffsets, counts, offsets, rowIndex, rowExpert, slotRow }, { T, TOPK, NC, E, MP });
+  await r.launch('moe_place_contiguous', { ids, chunkOffsets, counts, offsets, rowIndex, rowExpert, slotRow }, { T, TOPK, E, MP });
   const h = r.tensor(`${role}.h`, 'bf16', MP * F);
   const y = r.tensor(`${role}.y`, 'bf16', MP * H);
   if (!w.gate.s) {
@@ -103,16 +101,13 @@ export async function moeFfn(r: Recorder, role: string, x: DeviceTensor, T: numb
     await r.launch('moe_gate_up_bf16', { x: xp, wg: w.gate.w, wu: w.up.w, rowExpert, h }, { M: MP, H, E, F });
     await r.launch('moe_down_bf16', { h, wd: w.down.w, rowExpert, y }, { M: MP, H, E, F });
   } else {
-    const HG = cdiv(H, FP8_BLOCK);
     const { q, s } = await quantise(r, `${role}.in`, x, T, H);
     const xqp = r.tensor(`${role}.xqp`, 'fp8e4m3', MP * H);
-    const xsp = r.tensor(`${role}.xsp`, 'f32', MP * HG);
-    await r.launch('moe_gather_fp8', { xq: q, xs: s, rowIndex, xqp, xsp }, { T, H, HG, R: MP, TOPK });
-    await r.launch('moe_gate_up_fp8', { xq: xqp, xs: xsp, wg: w.gate.w, wu: w.up.w, wgs: w.gate.s, wus: w.up.s!, rowExpert, h },
-      { M: MP, H, HG, E, F, FB: cdiv(F, FP8_BLOCK) });
+    const xsp = r.tensor(`${role}.xsp`, 'f32', MP * cdiv(H, FP8_BLOCK));
+    await r.launch('moe_gather_fp8', { xq: q, xs: s, rowIndex, xqp, xsp }, { T, H, R: MP, TOPK });
+    await r.launch('moe_gate_up_fp8', { xq: xqp, xs: xsp, wg: w.gate.w, wu: w.up.w, wgs: w.gate.s, wus: w.up.s!, rowExpert, h }, { M: MP, H, E, F });
     const hq = await quantise(r, `${role}.mid`, h, MP, F);
-    await r.launch('moe_down_fp8', { hq: hq.q, hs: hq.s, wd: w.down.w, wds: w.down.s!, rowExpert, y },
-      { M: MP, H, HB: cdiv(H, FP8_BLOCK), E, F, FG: cdiv(F, FP8_BLOCK) });
+    await r.launch('moe_down_fp8', { hq: hq.q, hs: hq.s, wd: w.down.w, wds: w.down.s!, rowExpert, y }, { M: MP, H, E, F });
   }
   const out = r.tensor(`${role}.out`, 'bf16', T * H);
   await r.launch('moe_combine', { y, slotRow, w: weights, out }, { R: MP, H, T, TOPK });
@@ -123,13 +118,12 @@ export async function moeFfn(r: Recorder, role: string, x: DeviceTensor, T: numb
 async function moeRows(r: Recorder, role: string, x: DeviceTensor, T: number, H: number, E: number, TOPK: number, F: number, ids: DeviceTensor, weights: DeviceTensor, w: MoeWeights): Promise<DeviceTensor> {
   const h = r.tensor(`${role}.h`, 'bf16', T * TOPK * F);
   const out = r.tensor(`${role}.out`, 'bf16', T * H);
-  const FB = cdiv(F, FP8_BLOCK), HG = cdiv(H, FP8_BLOCK);
   if (!w.gate.s) {
     await r.launch('moe_gate_up_rows_bf16', { x, ids, wg: w.gate.w, wu: w.up.w, h }, { T, TOPK, H, F, E });
     await r.launch('moe_down_rows_bf16', { h, ids, wd: w.down.w, w: weights, out }, { T, TOPK, H, F, E });
   } else {
-    await r.launch('moe_gate_up_rows_fp8', { x, ids, wg: w.gate.w, wu: w.up.w, wgs: w.gate.s, wus: w.up.s!, h }, { T, TOPK, H, F, E, FB, HG });
-    await r.launch('moe_down_rows_fp8', { h, ids, wd: w.down.w, wds: w.down.s!, w: weights, out }, { T, TOPK, H, F, E, HB: cdiv(H, FP8_BLOCK), FG: FB });
+    await r.launch('moe_gate_up_rows_fp8', { x, ids, wg: w.gate.w, wu: w.up.w, wgs: w.gate.s, wus: w.up.s!, h }, { T, TOPK, H, F, E });
+    await r.launch('moe_down_rows_fp8', { h, ids, wd: w.down.w, wds: w.down.s!, w: weights, out }, { T, TOPK, H, F, E });
   }
   return out;
 }

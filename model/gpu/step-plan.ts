@@ -18,7 +18,7 @@ export interface DevicePlan {
   readonly cachePos: DeviceTensor;
   /** Cache slot per row; -1 for the padding rows of a uniform step (not written). */
   readonly batchIdx: DeviceTensor;
-  /** fresh: cumulative row counts, B1 entries. */
+  /** fresh: cumulative row counts, B + 1 entries (B sequences). */
   readonly cu?: DeviceTensor;
   /** uniform: tokens per slot, cache lengths after the step ([B], 0 for idle slots), the longest. */
   readonly NQ?: number;

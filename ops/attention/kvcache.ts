@@ -23,17 +23,16 @@ import {
  * at HKV = 4).
  */
 function writeRow(
-  k_rot: Tensor<bf16, readonly string[]>, v: Tensor<bf16, readonly string[]>,
-  k_cache: Out<bf16, readonly string[]>, v_cache: Out<bf16, readonly string[]>, v_scaled: Out<bf16, readonly string[]>,
-  row: i32, cacheRow: i32, store: boolean, lane: i32, DQK: i32, DV: i32, LANES: i32, V_SCALE: f32,
+  src: { k: Tensor<bf16, ['DQK']>; v: Tensor<bf16, ['DV']> }, dst: { k: Out<bf16, ['DQK']>; v: Out<bf16, ['DV']> },
+  v_scaled: Out<bf16, ['DV']>, store: boolean, lane: i32, c: { DQK: i32; DV: i32; LANES: i32; V_SCALE: f32 },
 ): void {
-  for (let d = lane; d < DV; d += LANES) {
-    const vs = bf16(V_SCALE * f32(v[row * DV + d]));
-    v_scaled[row * DV + d] = vs;
-    if (store) v_cache[cacheRow * DV + d] = vs;
+  for (let d = lane; d < c.DV; d += c.LANES) {
+    const vs = bf16(c.V_SCALE * f32(src.v[d]));
+    v_scaled[d] = vs;
+    if (store) dst.v[d] = vs;
   }
   if (store) {
-    for (let d = lane; d < DQK; d += LANES) k_cache[cacheRow * DQK + d] = k_rot[row * DQK + d];
+    for (let d = lane; d < c.DQK; d += c.LANES) dst.k[d] = src.k[d];
   }
 }
 
@@ -63,11 +62,14 @@ export const kv_write_linear = kernel(
     const teams = c.WG / c.LANES;
     for (let row = workgroupId.x * teams + localIndex / c.LANES; row < c.T * c.HKV; row += numWorkgroups.x * teams) {
       const t = row / c.HKV;
+      const kh = row % c.HKV;
       const b = batch_idx[t];
       const pos = positions[t];
       const store = b >= 0 && b < c.B && pos >= 0 && pos < c.SMAX;
-      const cacheRow = store ? (b * c.SMAX + pos) * c.HKV + (row % c.HKV) : 0;
-      writeRow(k_rot, v, k_cache, v_cache, v_scaled, row, cacheRow, store, lane, c.DQK, c.DV, c.LANES, c.V_SCALE);
+      // A skipped token addresses row [0][0]: its b and pos may be anything.
+      const seq = store ? b : 0;
+      const slot = store ? pos : 0;
+      writeRow({ k: k_rot[t][kh], v: v[t][kh] }, { k: k_cache[seq][slot][kh], v: v_cache[seq][slot][kh] }, v_scaled[t][kh], store, lane, c);
     }
   },
 );
@@ -98,14 +100,16 @@ export const kv_write_ring = kernel(
     const teams = c.WG / c.LANES;
     for (let row = workgroupId.x * teams + localIndex / c.LANES; row < c.T * c.HKV; row += numWorkgroups.x * teams) {
       const t = row / c.HKV;
+      const kh = row % c.HKV;
       const b = batch_idx[t];
       const pos = positions[t];
       // Overwritten in this same launch by the token R later (same slot, later position)?
       const later = t + c.R;
       const superseded = later < c.T && batch_idx[later] === b && positions[later] === pos + c.R;
       const store = b >= 0 && b < c.B && pos >= 0 && c.R > 0 && !superseded;
-      const cacheRow = store ? (b * c.R + pos % c.R) * c.HKV + (row % c.HKV) : 0;
-      writeRow(k_rot, v, k_cache, v_cache, v_scaled, row, cacheRow, store, lane, c.DQK, c.DV, c.LANES, c.V_SCALE);
+      const seq = store ? b : 0;
+      const slot = store ? pos % c.R : 0;
+      writeRow({ k: k_rot[t][kh], v: v[t][kh] }, { k: k_cache[seq][slot][kh], v: v_cache[seq][slot][kh] }, v_scaled[t][kh], store, lane, c);
     }
   },
 );

@@ -20,23 +20,22 @@ import {
  * constants and may assume NaN-free arithmetic).
  */
 function ropeRow(
-  x: Tensor<bf16, readonly string[]>, out: Out<bf16, readonly string[]>, cos_sin: Tensor<f32, readonly string[]>,
-  row: i32, pos: i32, lane: i32, D: i32, ROT: i32, MAXPOS: i32, LANES: i32,
+  x: Tensor<bf16, ['DQK']>, out: Out<bf16, ['DQK']>, cos_sin: Tensor<f32, ['MAXPOS', 'ROT']>, pos: i32, lane: i32,
+  c: { DQK: i32; ROT: i32; MAXPOS: i32; LANES: i32 },
 ): void {
-  const half = min(ROT, D) / 2;
-  const base = row * D;
+  const half = min(c.ROT, c.DQK) / 2;
   // Outside the table (or a table wider than the head): cos = sin = 0, never an out-of-bounds read.
-  const ok = pos >= 0 && pos < MAXPOS && ROT <= D;
-  for (let i = lane; i < half; i += LANES) {
-    const cosT = ok ? cos_sin[pos * ROT + i] : 0.0;
-    const sinT = ok ? cos_sin[pos * ROT + half + i] : 0.0;
-    const x1 = f32(x[base + i]);
-    const x2 = f32(x[base + half + i]);
-    out[base + i] = bf16(x1 * cosT - x2 * sinT);
-    out[base + half + i] = bf16(x2 * cosT + x1 * sinT);
+  const ok = pos >= 0 && pos < c.MAXPOS && c.ROT <= c.DQK;
+  for (let i = lane; i < half; i += c.LANES) {
+    const cosT = ok ? cos_sin[pos][i] : 0.0;
+    const sinT = ok ? cos_sin[pos][half + i] : 0.0;
+    const x1 = f32(x[i]);
+    const x2 = f32(x[half + i]);
+    out[i] = bf16(x1 * cosT - x2 * sinT);
+    out[half + i] = bf16(x2 * cosT + x1 * sinT);
   }
-  for (let d = 2 * half + lane; d < D; d += LANES) {
-    out[base + d] = x[base + d];
+  for (let d = 2 * half + lane; d < c.DQK; d += c.LANES) {
+    out[d] = x[d];
   }
 }
 
@@ -68,10 +67,13 @@ export const rope = kernel(
     const rows = qRows + c.T * c.HKV;
     for (let row = workgroupId.x * teams + localIndex / c.LANES; row < rows; row += numWorkgroups.x * teams) {
       if (row < qRows) {
-        ropeRow(q, q_rot, cos_sin, row, positions[row / c.HQ], lane, c.DQK, c.ROT, c.MAXPOS, c.LANES);
+        const t = row / c.HQ;
+        const h = row % c.HQ;
+        ropeRow(q[t][h], q_rot[t][h], cos_sin, positions[t], lane, c);
       } else {
-        const kRow = row - qRows;
-        ropeRow(k, k_rot, cos_sin, kRow, positions[kRow / c.HKV], lane, c.DQK, c.ROT, c.MAXPOS, c.LANES);
+        const t = (row - qRows) / c.HKV;
+        const h = (row - qRows) % c.HKV;
+        ropeRow(k[t][h], k_rot[t][h], cos_sin, positions[t], lane, c);
       }
     }
   },

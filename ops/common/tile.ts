@@ -1,6 +1,6 @@
 import {
-  bf16, f32, localIndex,
-  type fp8e4m3, type i32, type Out, type Shared, type Tensor,
+  bf16, localIndex,
+  type Dim, type f32, type fp8e4m3, type i32, type Out, type Shared, type Tensor,
 } from '../../compiler/dsl/index.js';
 import { silu } from '../swiglu.js';
 
@@ -9,7 +9,20 @@ import { silu } from '../swiglu.js';
  * is computed by (rows/16) x (cols/16) warps, each owning the 16x16 fragment at
  * (warpRow, warpCol), warps numbered row-major; operands are staged in shared memory by
  * the load helpers, which zero-fill everything outside the matrix so that any shape works.
+ * Consecutive threads take consecutive columns, so global reads and writes are coalesced.
  */
+
+type Staged = bf16 | f32 | fp8e4m3;
+
+/**
+ * Where a block tile lies in a matrix (a tensor or a view of one): its first row r0 and
+ * column c0, and the matrix's valid rows and cols. Elements past them load as zero and
+ * are not stored.
+ */
+export type At = { r0: i32; c0: i32; rows: i32; cols: i32 };
+
+/** An R x C tile moved by `threads` threads (compile-time sizes). */
+export type TileShape = { R: i32; C: i32; threads: i32 };
 
 /** Threads of a tileRows x tileCols block tile: one warp per 16x16 fragment (the kernel's workgroup size). */
 export function tileThreads(tileRows: i32, tileCols: i32): i32 {
@@ -27,71 +40,56 @@ export function warpCol(tileCols: i32): i32 {
 }
 
 /**
- * Stages an R x C block of a row-major matrix: element (r, c) = src[base + r*ld + c] for
- * r < rows and c < cols, zero elsewhere, stored at dst[dOff + r*rs + c*cs]. rs = C, cs = 1
- * keeps the block row-major; rs = 1, cs = R stores it transposed (a [N, K] weight block
- * read along K becomes the K-major B operand of the MMA). Consecutive threads take
- * consecutive c, so global reads are coalesced either way.
+ * dst[r][c] = src[r0 + r][c0 + c], zero outside the matrix. A [N, K] weight block staged
+ * this way stays [N, K]: mmaTransposedB reads it along K.
  */
-export function loadTile(
-  dst: Shared<bf16 | f32 | fp8e4m3>, dOff: i32, rs: i32, cs: i32,
-  src: Tensor<bf16 | f32 | fp8e4m3, readonly string[]>, base: i32, ld: i32, rows: i32, cols: i32,
-  R: i32, C: i32, threads: i32,
-): void {
-  for (let i = localIndex; i < R * C; i += threads) {
-    const r = i / C;
-    const c = i % C;
-    dst[dOff + r * rs + c * cs] = r < rows && c < cols ? src[base + r * ld + c] : 0;
+export function loadTile(dst: Shared<Staged, [number, number]>, src: Tensor<Staged, [Dim, Dim]>, at: At, t: TileShape): void {
+  for (let i = localIndex; i < t.R * t.C; i += t.threads) {
+    const r = i / t.C;
+    const c = i % t.C;
+    dst[r][c] = at.r0 + r < at.rows && at.c0 + c < at.cols ? src[at.r0 + r][at.c0 + c] : 0;
   }
 }
 
-/** dst[r] = src[base + r*ld] for r < rows, 0 for rows <= r < R: one scale per tile row. */
-export function loadRowScales(dst: Shared<f32>, src: Tensor<f32, readonly string[]>, base: i32, ld: i32, rows: i32, R: i32, threads: i32): void {
+/** dst[r] = src[r0 + r][col] for the tile's R rows, 0 past the valid rows: one scale per tile row. */
+export function loadRowScales(dst: Shared<f32>, src: Tensor<f32, [Dim, Dim]>, at: { r0: i32; rows: i32; col: i32 }, R: i32, threads: i32): void {
   for (let r = localIndex; r < R; r += threads) {
-    dst[r] = r < rows ? src[base + r * ld] : 0.0;
+    dst[r] = at.r0 + r < at.rows ? src[at.r0 + r][at.col] : 0.0;
   }
 }
 
-/** Writes an R x C f32 tile (row stride C in shared) to out[base + r*ld + c] for r < rows, c < cols. */
-export function storeTile(
-  out: Out<f32, readonly string[]>, base: i32, ld: i32, rows: i32, cols: i32,
-  src: Shared<f32>, R: i32, C: i32, threads: i32,
-): void {
-  for (let i = localIndex; i < R * C; i += threads) {
-    const r = i / C;
-    const c = i % C;
-    if (r < rows && c < cols) {
-      out[base + r * ld + c] = src[i];
+/** out[r0 + r][c0 + c] = src[r][c] inside the matrix. */
+export function storeTile(out: Out<f32, [Dim, Dim]>, src: Shared<f32, [number, number]>, at: At, t: TileShape): void {
+  for (let i = localIndex; i < t.R * t.C; i += t.threads) {
+    const r = i / t.C;
+    const c = i % t.C;
+    if (at.r0 + r < at.rows && at.c0 + c < at.cols) {
+      out[at.r0 + r][at.c0 + c] = src[r][c];
     }
   }
 }
 
 /** storeTile rounding to bf16. */
-export function storeTileBf16(
-  out: Out<bf16, readonly string[]>, base: i32, ld: i32, rows: i32, cols: i32,
-  src: Shared<f32>, R: i32, C: i32, threads: i32,
-): void {
-  for (let i = localIndex; i < R * C; i += threads) {
-    const r = i / C;
-    const c = i % C;
-    if (r < rows && c < cols) {
-      out[base + r * ld + c] = bf16(src[i]);
+export function storeTileBf16(out: Out<bf16, [Dim, Dim]>, src: Shared<f32, [number, number]>, at: At, t: TileShape): void {
+  for (let i = localIndex; i < t.R * t.C; i += t.threads) {
+    const r = i / t.C;
+    const c = i % t.C;
+    if (at.r0 + r < at.rows && at.c0 + c < at.cols) {
+      out[at.r0 + r][at.c0 + c] = bf16(src[r][c]);
     }
   }
 }
 
 /**
- * SwiGLU epilogue from Cs (BM x 2BN: gate columns, then up columns):
- * out[base + r*ld + c] = bf16(silu(gate) * up), in f32, for r < rows, c < cols.
+ * SwiGLU epilogue of a gate/up tile, src[r][0][c] = gate and src[r][1][c] = up (f32):
+ * out[r0 + r][c0 + c] = bf16(silu(gate) * up) inside the matrix.
  */
-export function storeSwiGlu(
-  out: Out<bf16, readonly string[]>, Cs: Shared<f32>, base: i32, ld: i32, rows: i32, cols: i32, BM: i32, BN: i32, threads: i32,
-): void {
-  for (let i = localIndex; i < BM * BN; i += threads) {
-    const r = i / BN;
-    const c = i % BN;
-    if (r < rows && c < cols) {
-      out[base + r * ld + c] = bf16(silu(Cs[r * 2 * BN + c]) * Cs[r * 2 * BN + BN + c]);
+export function storeSwiGlu(out: Out<bf16, [Dim, Dim]>, src: Shared<f32, [number, number, number]>, at: At, t: TileShape): void {
+  for (let i = localIndex; i < t.R * t.C; i += t.threads) {
+    const r = i / t.C;
+    const c = i % t.C;
+    if (at.r0 + r < at.rows && at.c0 + c < at.cols) {
+      out[at.r0 + r][at.c0 + c] = bf16(silu(src[r][0][c]) * src[r][1][c]);
     }
   }
 }

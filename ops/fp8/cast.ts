@@ -18,14 +18,14 @@ const elementwise = {
 type Ctx = { N: i32; WG: i32 };
 
 /** The element this thread owns. */
-function element(WG: i32): i32 {
-  return workgroupId.x * WG + localId.x;
+function element(cfg: { WG: i32 }): i32 {
+  return workgroupId.x * cfg.WG + localId.x;
 }
 
 export const cast_f32_to_e4m3 = kernel(
   { doc: 'y[i] = e4m3(x[i]); RNE, saturating to ±448, NaN -> 0x7f', ...elementwise },
   (x: Tensor<f32, ['N']>, y: Out<fp8e4m3, ['N']>, c: Ctx) => {
-    const i = element(c.WG);
+    const i = element(c);
     if (i < c.N) y[i] = fp8e4m3(x[i]);
   },
 );
@@ -33,7 +33,7 @@ export const cast_f32_to_e4m3 = kernel(
 export const cast_f32_to_e5m2 = kernel(
   { doc: 'y[i] = e5m2(x[i]); RNE, saturating to ±57344, NaN -> 0x7f', ...elementwise },
   (x: Tensor<f32, ['N']>, y: Out<fp8e5m2, ['N']>, c: Ctx) => {
-    const i = element(c.WG);
+    const i = element(c);
     if (i < c.N) y[i] = fp8e5m2(x[i]);
   },
 );
@@ -41,7 +41,7 @@ export const cast_f32_to_e5m2 = kernel(
 export const cast_bf16_to_e4m3 = kernel(
   { doc: 'y[i] = e4m3(x[i]); bf16 in, one RNE rounding, saturating, NaN -> 0x7f', ...elementwise },
   (x: Tensor<bf16, ['N']>, y: Out<fp8e4m3, ['N']>, c: Ctx) => {
-    const i = element(c.WG);
+    const i = element(c);
     if (i < c.N) y[i] = fp8e4m3(f32(x[i]));
   },
 );
@@ -49,7 +49,7 @@ export const cast_bf16_to_e4m3 = kernel(
 export const cast_bf16_to_e5m2 = kernel(
   { doc: 'y[i] = e5m2(x[i]); bf16 in, one RNE rounding, saturating, NaN -> 0x7f', ...elementwise },
   (x: Tensor<bf16, ['N']>, y: Out<fp8e5m2, ['N']>, c: Ctx) => {
-    const i = element(c.WG);
+    const i = element(c);
     if (i < c.N) y[i] = fp8e5m2(f32(x[i]));
   },
 );
@@ -57,7 +57,7 @@ export const cast_bf16_to_e5m2 = kernel(
 export const cast_f32_to_bf16 = kernel(
   { doc: 'y[i] = bf16(x[i]); RNE, overflow -> ±inf, NaN -> 0x7fff', ...elementwise },
   (x: Tensor<f32, ['N']>, y: Out<bf16, ['N']>, c: Ctx) => {
-    const i = element(c.WG);
+    const i = element(c);
     if (i < c.N) y[i] = bf16(x[i]);
   },
 );
@@ -65,7 +65,7 @@ export const cast_f32_to_bf16 = kernel(
 export const cast_e4m3_to_f32 = kernel(
   { doc: 'y[i] = x[i]; e4m3 in, exact', ...elementwise },
   (x: Tensor<fp8e4m3, ['N']>, y: Out<f32, ['N']>, c: Ctx) => {
-    const i = element(c.WG);
+    const i = element(c);
     if (i < c.N) y[i] = f32(x[i]);
   },
 );
@@ -73,7 +73,7 @@ export const cast_e4m3_to_f32 = kernel(
 export const cast_e5m2_to_f32 = kernel(
   { doc: 'y[i] = x[i]; e5m2 in, exact', ...elementwise },
   (x: Tensor<fp8e5m2, ['N']>, y: Out<f32, ['N']>, c: Ctx) => {
-    const i = element(c.WG);
+    const i = element(c);
     if (i < c.N) y[i] = f32(x[i]);
   },
 );
@@ -81,7 +81,7 @@ export const cast_e5m2_to_f32 = kernel(
 export const cast_e4m3_to_bf16 = kernel(
   { doc: 'y[i] = x[i]; e4m3 in, bf16 out, exact (NaN -> 0x7fff)', ...elementwise },
   (x: Tensor<fp8e4m3, ['N']>, y: Out<bf16, ['N']>, c: Ctx) => {
-    const i = element(c.WG);
+    const i = element(c);
     if (i < c.N) y[i] = bf16(f32(x[i]));
   },
 );
@@ -89,7 +89,7 @@ export const cast_e4m3_to_bf16 = kernel(
 export const cast_e5m2_to_bf16 = kernel(
   { doc: 'y[i] = x[i]; e5m2 in, bf16 out, exact (NaN -> 0x7fff)', ...elementwise },
   (x: Tensor<fp8e5m2, ['N']>, y: Out<bf16, ['N']>, c: Ctx) => {
-    const i = element(c.WG);
+    const i = element(c);
     if (i < c.N) y[i] = bf16(f32(x[i]));
   },
 );

@@ -44,16 +44,15 @@ export const add_rmsnorm = kernel(
   ) => {
     const scratch = shared(f32, c.WG);
     for (let t = workgroupId.x; t < c.T; t += numWorkgroups.x) {
-      const row = t * c.D;
       let sumSq = 0.0;
       for (let d = localIndex; d < c.D; d += c.WG) {
-        const h = bf16(f32(a[row + d]) + f32(b[row + d]));
-        sum[row + d] = h;
+        const h = bf16(f32(a[t][d]) + f32(b[t][d]));
+        sum[t][d] = h;
         const v = f32(h);
         sumSq += v * v;
       }
       const inv = rmsInverse(scratch, sumSq, c.D, c.WG, c.EPS);
-      for (let d = localIndex; d < c.D; d += c.WG) y[row + d] = rmsScaled(f32(bf16(f32(a[row + d]) + f32(b[row + d]))), inv, w[d]);
+      for (let d = localIndex; d < c.D; d += c.WG) y[t][d] = rmsScaled(f32(bf16(f32(a[t][d]) + f32(b[t][d]))), inv, w[d]);
     }
   },
 );

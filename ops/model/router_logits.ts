@@ -24,25 +24,25 @@ export const router_logits = kernel(
   },
   (x: Tensor<bf16, ['T', 'H']>, w: Tensor<f32, ['E', 'H']>, logits: Out<f32, ['T', 'E']>, c: { T: i32; H: i32; E: i32; EG: i32; WG: i32 }) => {
     const e0 = workgroupId.x * c.EG;
-    const part = shared(f32, c.EG * c.WG);
+    const part = shared(f32, c.EG, c.WG);
     const acc = local(f32, c.EG);
     for (let t = workgroupId.y; t < c.T; t += numWorkgroups.y) {
       for (let j = 0; j < c.EG; j++) acc[j] = 0.0;
       for (let h = localIndex; h < c.H; h += c.WG) {
-        const xv = f32(x[t * c.H + h]);
+        const xv = f32(x[t][h]);
         for (let j = 0; j < c.EG; j++) {
-          if (e0 + j < c.E) acc[j] += xv * w[(e0 + j) * c.H + h];
+          if (e0 + j < c.E) acc[j] += xv * w[e0 + j][h];
         }
       }
-      for (let j = 0; j < c.EG; j++) part[j * c.WG + localIndex] = acc[j];
+      for (let j = 0; j < c.EG; j++) part[j][localIndex] = acc[j];
       barrier();
       for (let s = c.WG / 2; s > 0; s = s / 2) {
         if (localIndex < s) {
-          for (let j = 0; j < c.EG; j++) part[j * c.WG + localIndex] += part[j * c.WG + localIndex + s];
+          for (let j = 0; j < c.EG; j++) part[j][localIndex] += part[j][localIndex + s];
         }
         barrier();
       }
-      if (localIndex < c.EG && e0 + localIndex < c.E) logits[t * c.E + e0 + localIndex] = part[localIndex * c.WG];
+      if (localIndex < c.EG && e0 + localIndex < c.E) logits[t][e0 + localIndex] = part[localIndex][0];
       // The next token's partials overwrite part[]: everyone must have read this one's sums.
       barrier();
     }

@@ -1,4 +1,4 @@
-import { kernel, bf16, localIndex, min, numWorkgroups, workgroupId, type i32, type Out, type Tensor } from '../../compiler/dsl/index.js';
+import { kernel, bf16, localIndex, min, numWorkgroups, workgroupId, type Dim, type i32, type Out, type Tensor } from '../../compiler/dsl/index.js';
 
 /**
  * Row copies of the forward pass: the token embedding, the last-position gather before the
@@ -8,18 +8,14 @@ import { kernel, bf16, localIndex, min, numWorkgroups, workgroupId, type i32, ty
  */
 
 /**
- * dst row `dstRow` = src row `row` when 0 <= row < rows, else zeros. An `if` rather than a
- * select, so that an invalid row reads nothing at all (even src[0], which may not exist).
+ * dst = src[row] when 0 <= row < rows, else zeros. An `if` rather than a select, so that an
+ * invalid row reads nothing at all (even src[0], which may not exist).
  */
-function copyRowOrZero(
-  src: Tensor<bf16, readonly string[]>, row: i32, rows: i32, dst: Out<bf16, readonly string[]>, dstRow: i32, H: i32, WG: i32,
-): void {
-  const d = dstRow * H;
+function copyRowOrZero(src: Tensor<bf16, [Dim, Dim]>, row: i32, rows: i32, dst: Out<bf16, [Dim]>, c: { H: i32; WG: i32 }): void {
   if (row >= 0 && row < rows) {
-    const s = row * H;
-    for (let h = localIndex; h < H; h += WG) dst[d + h] = src[s + h];
+    for (let h = localIndex; h < c.H; h += c.WG) dst[h] = src[row][h];
   } else {
-    for (let h = localIndex; h < H; h += WG) dst[d + h] = bf16(0.0);
+    for (let h = localIndex; h < c.H; h += c.WG) dst[h] = bf16(0.0);
   }
 }
 
@@ -32,7 +28,7 @@ export const embed_tokens = kernel(
     grid: (c) => [min(c.T, 65535)],
   },
   (table: Tensor<bf16, ['V', 'H']>, ids: Tensor<i32, ['T']>, out: Out<bf16, ['T', 'H']>, c: { V: i32; H: i32; T: i32; WG: i32 }) => {
-    for (let t = workgroupId.x; t < c.T; t += numWorkgroups.x) copyRowOrZero(table, ids[t], c.V, out, t, c.H, c.WG);
+    for (let t = workgroupId.x; t < c.T; t += numWorkgroups.x) copyRowOrZero(table, ids[t], c.V, out[t], c);
   },
 );
 
@@ -45,28 +41,23 @@ export const gather_rows = kernel(
     grid: (c) => [min(c.R, 65535)],
   },
   (x: Tensor<bf16, ['T', 'H']>, rows: Tensor<i32, ['R']>, out: Out<bf16, ['R', 'H']>, c: { T: i32; H: i32; R: i32; WG: i32 }) => {
-    for (let r = workgroupId.x; r < c.R; r += numWorkgroups.x) copyRowOrZero(x, rows[r], c.T, out, r, c.H, c.WG);
+    for (let r = workgroupId.x; r < c.R; r += numWorkgroups.x) copyRowOrZero(x, rows[r], c.T, out[r], c);
   },
 );
 
-/**
- * H2 must be 2H: tensors are checked by element count only, and H2 is a shape symbol of
- * its own because shapes name symbols, not expressions.
- */
 export const concat_halves = kernel(
   {
-    doc: 'out[t, 0:H] = a[t, :], out[t, H:2H] = b[t, :]; out is [T, H2] with H2 = 2H; bf16',
+    doc: 'out[t, 0:H] = a[t, :], out[t, H:2H] = b[t, :]; out is [T, 2 * H]; bf16',
     tunables: { WG: [256, 128, 64] },
-    requires: (c) => [c.H2 === 2 * c.H],
     constraints: (c) => [c.WG % 32 === 0],
     workgroup: (c) => [c.WG],
     grid: (c) => [min(c.T, 65535)],
   },
-  (a: Tensor<bf16, ['T', 'H']>, b: Tensor<bf16, ['T', 'H']>, out: Out<bf16, ['T', 'H2']>, c: { T: i32; H: i32; H2: i32; WG: i32 }) => {
+  (a: Tensor<bf16, ['T', 'H']>, b: Tensor<bf16, ['T', 'H']>, out: Out<bf16, ['T', '2 * H']>, c: { T: i32; H: i32; WG: i32 }) => {
     for (let t = workgroupId.x; t < c.T; t += numWorkgroups.x) {
       for (let h = localIndex; h < c.H; h += c.WG) {
-        out[t * c.H2 + h] = a[t * c.H + h];
-        out[t * c.H2 + c.H + h] = b[t * c.H + h];
+        out[t][h] = a[t][h];
+        out[t][c.H + h] = b[t][h];
       }
     }
   },

@@ -23,12 +23,12 @@ export const moe_combine = kernel(
     for (let h = localIndex; h < c.H; h += c.WG) {
       let acc = 0.0;
       for (let j = 0; j < c.TOPK; j++) {
-        const row = slotRow[t * c.TOPK + j];
+        const row = slotRow[t][j];
         if (row >= 0 && row < c.R) {
-          acc += w[t * c.TOPK + j] * f32(y[row * c.H + h]);
+          acc += w[t][j] * f32(y[row][h]);
         }
       }
-      out[t * c.H + h] = bf16(acc);
+      out[t][h] = bf16(acc);
     }
   },
 );

@@ -1,13 +1,14 @@
 import {
   kernel, barrier, cdiv, localIndex, max, min, numWorkgroups, shared, workgroupId,
-  bf16, fp8e4m3, i32, type f32, type Out, type Shared, type Tensor,
+  bf16, fp8e4m3, i32, type Dim, type f32, type Out, type Shared, type Tensor,
 } from '../../compiler/dsl/index.js';
 
 /**
  * Grouping of routed tokens by expert (DeepGEMM's two MoE layouts, ../shared/design.md).
  *
  * Input: the router's expert ids ids[T, TOPK] (slot s = t*TOPK + j of the flattened array;
- * ids outside [0, E) mean "not routed" and are skipped).
+ * ids outside [0, E) mean "not routed" and are skipped). The kernels work on slots, so they
+ * read ids and write slotRow through .flat: a slot is the unit of the math here.
  *
  *   moe_count            per chunk of CH = 256 slots, how many slots go to each expert
  *   moe_scan             chunk offsets per expert (exclusive scan over chunks), per-expert
@@ -32,10 +33,10 @@ import {
  * MOE_ALIGN and MOE_CHUNK mirror ALIGN and CH (test/moe.test.ts checks it).
  */
 
-/** Loads chunk `chunk` (CH slots) of the flattened ids into shared memory, -1 past the end. */
-function loadChunk(ids: Tensor<i32, readonly string[]>, sIds: Shared<i32>, chunk: i32, slots: i32, CH: i32): void {
+/** Loads chunk `chunk` (CH slots) of the ids into shared memory, -1 past the last slot. */
+function loadChunk(ids: Tensor<i32, [Dim, Dim]>, sIds: Shared<i32>, chunk: i32, slots: i32, CH: i32): void {
   const s = chunk * CH + localIndex;
-  sIds[localIndex] = s < slots ? ids[s] : -1;
+  sIds[localIndex] = s < slots ? ids.flat[s] : -1;
 }
 
 /** How many of the first `before` slots of the staged chunk go to expert e. */
@@ -54,24 +55,22 @@ function alignUp(n: i32, a: i32): i32 {
   return ((n + a - 1) / a) * a;
 }
 
-type CountCtx = { T: i32; TOPK: i32; NC: i32; E: i32; CH: i32 };
+type CountCtx = { T: i32; TOPK: i32; E: i32; CH: i32 };
 
 export const moe_count = kernel(
   {
     doc: 'chunkCounts[c, e] = number of slots of chunk c (CH = 256 consecutive slots of ids[T, TOPK]) routed to expert e',
-    // Fewer chunks would leave slots uncounted.
-    requires: (c) => [c.NC === cdiv(c.T * c.TOPK, c.CH)],
     consts: { CH: 256 },
     workgroup: (c) => [c.CH],
-    grid: (c) => [c.NC],
+    grid: (c) => [cdiv(c.T * c.TOPK, c.CH)],
   },
-  (ids: Tensor<i32, ['T', 'TOPK']>, chunkCounts: Out<i32, ['NC', 'E']>, c: CountCtx) => {
+  (ids: Tensor<i32, ['T', 'TOPK']>, chunkCounts: Out<i32, ['cdiv(T * TOPK, CH)', 'E']>, c: CountCtx) => {
     const sIds = shared(i32, c.CH);
     const chunk = workgroupId.x;
     loadChunk(ids, sIds, chunk, c.T * c.TOPK, c.CH);
     barrier();
     for (let e = localIndex; e < c.E; e += c.CH) {
-      chunkCounts[chunk * c.E + e] = rankInChunk(sIds, e, c.CH);
+      chunkCounts[chunk][e] = rankInChunk(sIds, e, c.CH);
     }
   },
 );
@@ -97,8 +96,8 @@ export const moe_scan = kernel(
     for (let e = e0; e < e1; e++) {
       let run = 0;
       for (let ch = 0; ch < c.NC; ch++) {
-        chunkOffsets[ch * c.E + e] = run;
-        run += chunkCounts[ch * c.E + e];
+        chunkOffsets[ch][e] = run;
+        run += chunkCounts[ch][e];
       }
       counts[e] = run;
       padded += alignUp(run, c.ALIGN);
@@ -120,26 +119,26 @@ export const moe_scan = kernel(
   },
 );
 
-type PlaceCtx = { T: i32; TOPK: i32; NC: i32; E: i32; MP: i32; CH: i32; ALIGN: i32 };
+type PlaceCtx = { T: i32; TOPK: i32; E: i32; MP: i32; CH: i32; ALIGN: i32 };
 
 export const moe_place_contiguous = kernel(
   {
     doc: 'contiguous layout: rowIndex[MP] = slot t*TOPK+j of each permuted row (-1 on padding), rowExpert[MP] (-1 on padding), slotRow[T, TOPK] = row of each slot (-1 if not routed); MP >= T*TOPK + min(E, T*TOPK)*(ALIGN-1)',
     // A smaller MP drops slots (their slotRow is -1) instead of failing.
-    requires: (c) => [c.NC === cdiv(c.T * c.TOPK, c.CH), c.MP >= c.T * c.TOPK + min(c.E, c.T * c.TOPK) * (c.ALIGN - 1)],
+    requires: (c) => [c.MP >= c.T * c.TOPK + min(c.E, c.T * c.TOPK) * (c.ALIGN - 1)],
     consts: { CH: 256, ALIGN: 32 },
     workgroup: (c) => [c.CH],
-    grid: (c) => [max(c.NC, 1)],
+    grid: (c) => [max(cdiv(c.T * c.TOPK, c.CH), 1)],
   },
   (
-    ids: Tensor<i32, ['T', 'TOPK']>, chunkOffsets: Tensor<i32, ['NC', 'E']>, counts: Tensor<i32, ['E']>, offsets: Tensor<i32, ['E']>,
+    ids: Tensor<i32, ['T', 'TOPK']>, chunkOffsets: Tensor<i32, ['cdiv(T * TOPK, CH)', 'E']>, counts: Tensor<i32, ['E']>, offsets: Tensor<i32, ['E']>,
     rowIndex: Out<i32, ['MP']>, rowExpert: Out<i32, ['MP']>, slotRow: Out<i32, ['T', 'TOPK']>,
     c: PlaceCtx,
   ) => {
     const sIds = shared(i32, c.CH);
     const slots = c.T * c.TOPK;
     // Routed slots: one workgroup per chunk.
-    for (let chunk = workgroupId.x; chunk < c.NC; chunk += numWorkgroups.x) {
+    for (let chunk = workgroupId.x; chunk < cdiv(slots, c.CH); chunk += numWorkgroups.x) {
       loadChunk(ids, sIds, chunk, slots, c.CH);
       barrier();
       const s = chunk * c.CH + localIndex;
@@ -147,12 +146,12 @@ export const moe_place_contiguous = kernel(
       if (s < slots) {
         let row = -1;
         if (e >= 0 && e < c.E) {
-          row = offsets[e] + chunkOffsets[chunk * c.E + e] + rankInChunk(sIds, e, localIndex);
+          row = offsets[e] + chunkOffsets[chunk][e] + rankInChunk(sIds, e, localIndex);
         }
         if (row >= c.MP) {
           row = -1; // MP too small for this routing: the slot is dropped, never written out of bounds
         }
-        slotRow[s] = row;
+        slotRow.flat[s] = row;
         if (row >= 0) {
           rowIndex[row] = s;
           rowExpert[row] = e;
@@ -181,42 +180,42 @@ export const moe_place_contiguous = kernel(
 export const moe_place_masked = kernel(
   {
     doc: 'masked layout: rowIndex[E, C] = slot of row j of expert e (-1 past its count), slotRow[T, TOPK] = e*C + j (-1 if not routed or past the capacity C: dropped), maskedCount[E] = min(count, C)',
-    requires: (c) => [c.NC === cdiv(c.T * c.TOPK, c.CH)],
     consts: { CH: 256 },
     workgroup: (c) => [c.CH],
-    grid: (c) => [max(c.NC, 1)],
+    grid: (c) => [max(cdiv(c.T * c.TOPK, c.CH), 1)],
   },
   (
-    ids: Tensor<i32, ['T', 'TOPK']>, chunkOffsets: Tensor<i32, ['NC', 'E']>, counts: Tensor<i32, ['E']>,
+    ids: Tensor<i32, ['T', 'TOPK']>, chunkOffsets: Tensor<i32, ['cdiv(T * TOPK, CH)', 'E']>, counts: Tensor<i32, ['E']>,
     rowIndex: Out<i32, ['E', 'C']>, slotRow: Out<i32, ['T', 'TOPK']>, maskedCount: Out<i32, ['E']>,
-    c: { T: i32; TOPK: i32; NC: i32; E: i32; C: i32; CH: i32 },
+    c: { T: i32; TOPK: i32; E: i32; C: i32; CH: i32 },
   ) => {
     const sIds = shared(i32, c.CH);
     const slots = c.T * c.TOPK;
-    for (let chunk = workgroupId.x; chunk < c.NC; chunk += numWorkgroups.x) {
+    for (let chunk = workgroupId.x; chunk < cdiv(slots, c.CH); chunk += numWorkgroups.x) {
       loadChunk(ids, sIds, chunk, slots, c.CH);
       barrier();
       const s = chunk * c.CH + localIndex;
       const e = sIds[localIndex];
       if (s < slots) {
-        let row = -1;
+        let rank = -1;
         if (e >= 0 && e < c.E) {
-          const rank = chunkOffsets[chunk * c.E + e] + rankInChunk(sIds, e, localIndex);
-          if (rank < c.C) {
-            row = e * c.C + rank;
-          }
+          rank = chunkOffsets[chunk][e] + rankInChunk(sIds, e, localIndex);
         }
-        slotRow[s] = row;
-        if (row >= 0) {
-          rowIndex[row] = s;
+        // Ranks past the capacity are dropped; a kept slot's row is e*C + rank of y[E*C, H].
+        const kept = rank >= 0 && rank < c.C;
+        slotRow.flat[s] = kept ? e * c.C + rank : -1;
+        if (kept) {
+          rowIndex[e][rank] = s;
         }
       }
       barrier();
     }
     const stride = numWorkgroups.x * c.CH;
-    for (let row = workgroupId.x * c.CH + localIndex; row < c.E * c.C; row += stride) {
-      if (row % c.C >= counts[row / c.C]) {
-        rowIndex[row] = -1;
+    for (let i = workgroupId.x * c.CH + localIndex; i < c.E * c.C; i += stride) {
+      const e = i / c.C;
+      const j = i % c.C;
+      if (j >= counts[e]) {
+        rowIndex[e][j] = -1;
       }
     }
     for (let e = workgroupId.x * c.CH + localIndex; e < c.E; e += stride) {
@@ -236,9 +235,9 @@ export const moe_gather = kernel(
   (x: Tensor<bf16, ['T', 'H']>, rowIndex: Tensor<i32, ['R']>, xp: Out<bf16, ['R', 'H']>, c: { T: i32; H: i32; R: i32; TOPK: i32; WG: i32 }) => {
     const r = workgroupId.x;
     const s = rowIndex[r];
-    const src = (s >= 0 ? s / c.TOPK : 0) * c.H;
+    const t = s >= 0 ? s / c.TOPK : 0;
     for (let h = localIndex; h < c.H; h += c.WG) {
-      xp[r * c.H + h] = s >= 0 ? x[src + h] : bf16(0.0);
+      xp[r][h] = s >= 0 ? x[t][h] : bf16(0.0);
     }
   },
 );
@@ -247,23 +246,23 @@ export const moe_gather_fp8 = kernel(
   {
     doc: 'FP8 activations quantised per token (1x128 groups) gathered like moe_gather: xqp[r, :] = xq[t, :], xsp[r, :] = xs[t, :] for t = rowIndex[r] / TOPK; zeros (and scale 0) on padding',
     tunables: { WG: [256, 128] },
-    requires: (c) => [c.HG === cdiv(c.H, 128), c.TOPK >= 1],
+    requires: (c) => [c.TOPK >= 1],
     workgroup: (c) => [c.WG],
     grid: (c) => [c.R],
   },
   (
-    xq: Tensor<fp8e4m3, ['T', 'H']>, xs: Tensor<f32, ['T', 'HG']>, rowIndex: Tensor<i32, ['R']>,
-    xqp: Out<fp8e4m3, ['R', 'H']>, xsp: Out<f32, ['R', 'HG']>,
-    c: { T: i32; H: i32; HG: i32; R: i32; TOPK: i32; WG: i32 },
+    xq: Tensor<fp8e4m3, ['T', 'H']>, xs: Tensor<f32, ['T', 'cdiv(H, 128)']>, rowIndex: Tensor<i32, ['R']>,
+    xqp: Out<fp8e4m3, ['R', 'H']>, xsp: Out<f32, ['R', 'cdiv(H, 128)']>,
+    c: { T: i32; H: i32; R: i32; TOPK: i32; WG: i32 },
   ) => {
     const r = workgroupId.x;
     const s = rowIndex[r];
     const t = s >= 0 ? s / c.TOPK : 0;
     for (let h = localIndex; h < c.H; h += c.WG) {
-      xqp[r * c.H + h] = s >= 0 ? xq[t * c.H + h] : fp8e4m3(0.0);
+      xqp[r][h] = s >= 0 ? xq[t][h] : fp8e4m3(0.0);
     }
-    for (let g = localIndex; g < c.HG; g += c.WG) {
-      xsp[r * c.HG + g] = s >= 0 ? xs[t * c.HG + g] : 0.0;
+    for (let g = localIndex; g < cdiv(c.H, 128); g += c.WG) {
+      xsp[r][g] = s >= 0 ? xs[t][g] : 0.0;
     }
   },
 );

@@ -32,8 +32,7 @@ export const moe_router = kernel(
     logits: Tensor<f32, ['T', 'E']>, bias: Tensor<f32, ['E']>, ids: Out<i32, ['T', 'TOPK']>, weights: Out<f32, ['T', 'TOPK']>,
     c: { T: i32; E: i32; TOPK: i32; WG: i32 },
   ) => {
-    const row = workgroupId.x * c.E;
-    const out = workgroupId.x * c.TOPK;
+    const t = workgroupId.x;
     const bestV = shared(f32, c.WG);
     const bestI = shared(i32, c.WG);
     // Round r picks the best expert ranked strictly below round r-1's pick, so no expert is
@@ -45,7 +44,7 @@ export const moe_router = kernel(
       let v = -F32_MAX;
       let id = c.E;
       for (let e = localIndex; e < c.E; e += c.WG) {
-        const s = sigmoid(logits[row + e]) + bias[e];
+        const s = sigmoid(logits[t][e]) + bias[e];
         if (ranksAbove(prevV, prevI, s, e) && ranksAbove(s, e, v, id)) {
           v = s;
           id = e;
@@ -66,15 +65,15 @@ export const moe_router = kernel(
       barrier();
       // Every thread holds the same pick; thread 0 writes it with its unbiased score.
       let w = 0.0;
-      if (prevI < c.E) w = sigmoid(logits[row + prevI]);
+      if (prevI < c.E) w = sigmoid(logits[t][prevI]);
       sum += w;
       if (localIndex === 0) {
-        ids[out + r] = prevI < c.E ? prevI : -1;
-        weights[out + r] = w;
+        ids[t][r] = prevI < c.E ? prevI : -1;
+        weights[t][r] = w;
       }
     }
     if (localIndex === 0) {
-      for (let r = 0; r < c.TOPK; r++) weights[out + r] = weights[out + r] / (sum + 1e-20);
+      for (let r = 0; r < c.TOPK; r++) weights[t][r] = weights[t][r] / (sum + 1e-20);
     }
   },
 );

@@ -30,7 +30,5 @@ export function moeDims(T: number, TOPK: number, E: number): MoeDims {
   return { slots, NC: cdiv(slots, MOE_CHUNK), MP: slots + Math.min(E, slots) * (MOE_ALIGN - 1) };
 }
 
-/** Scale-tensor dims of the FP8 kernels for an FFN of hidden size H and width F. */
-export function fp8Dims(H: number, F: number): { HG: number; FB: number; FG: number; HB: number } {
-  return { HG: cdiv(H, FP8_BLOCK), FB: cdiv(F, FP8_BLOCK), FG: cdiv(F, FP8_BLOCK), HB: cdiv(H, FP8_BLOCK) };
-}
+/** FP8 scale groups along a dimension of n elements: the kernels' scale-tensor dimension 'cdiv(n, 128)'. */
+export const scaleGroups = (n: number): number => cdiv(n, FP8_BLOCK);

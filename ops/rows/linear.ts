@@ -1,7 +1,7 @@
 import {
   kernel, bf16, cdiv, f32, local, localIndex, min, numWorkgroups, workgroupId, type fp8e4m3, type i32, type Out, type Tensor,
 } from '../../compiler/dsl/index.js';
-import { dotRowsBf16, dotRowsFp8 } from './dot.js';
+import { dotRowsBf16, dotRowsFp8, storeRows } from './dot.js';
 
 /**
  * Linear layers for decode (few rows): y = x·Wᵀ with W a PyTorch [N, K] weight, GEMV-style.
@@ -33,11 +33,9 @@ export const linear_rows_bf16 = kernel(
     const acc = local(f32, c.TMAX);
     if (n < c.N) {
       for (let t0 = workgroupId.y * c.TMAX; t0 < c.T; t0 += numWorkgroups.y * c.TMAX) {
-        const rows = min(c.T - t0, c.TMAX);
-        dotRowsBf16(x, t0 * c.K, rows, w, n * c.K, c.K, acc, c.TMAX);
-        for (let j = 0; j < c.TMAX; j++) {
-          if (j < rows) y[(t0 + j) * c.N + n] = bf16(acc[j]);
-        }
+        const xs = { x, t0, rows: min(c.T - t0, c.TMAX), K: c.K, TMAX: c.TMAX };
+        dotRowsBf16(xs, w[n], acc);
+        storeRows(acc, xs, y, n);
       }
     }
   },
@@ -45,24 +43,20 @@ export const linear_rows_bf16 = kernel(
 
 export const linear_rows_fp8 = kernel(
   {
-    doc: 'y[t, n] = bf16(sum_k x[t, k] * f32(w[n, k]) * ws[n/128, k/128]); x bf16 [T, K], w e4m3 [N, K], ws f32 [NB, KB] (cdiv(N|K, 128)); W8A16',
+    doc: 'y[t, n] = bf16(sum_k x[t, k] * f32(w[n, k]) * ws[n/128, k/128]); x bf16 [T, K], w e4m3 [N, K], ws f32 [cdiv(N, 128), cdiv(K, 128)]; W8A16',
     ...rowsLaunch,
-    requires: (c) => [c.NB === cdiv(c.N, c.GROUP), c.KB === cdiv(c.K, c.GROUP)],
   },
   (
-    x: Tensor<bf16, ['T', 'K']>, w: Tensor<fp8e4m3, ['N', 'K']>, ws: Tensor<f32, ['NB', 'KB']>, y: Out<bf16, ['T', 'N']>,
-    c: { T: i32; K: i32; N: i32; NB: i32; KB: i32; WG: i32; TMAX: i32; GROUP: i32 },
+    x: Tensor<bf16, ['T', 'K']>, w: Tensor<fp8e4m3, ['N', 'K']>, ws: Tensor<f32, ['cdiv(N, GROUP)', 'cdiv(K, GROUP)']>, y: Out<bf16, ['T', 'N']>,
+    c: { T: i32; K: i32; N: i32; WG: i32; TMAX: i32; GROUP: i32 },
   ) => {
     const n = workgroupId.x * c.WG + localIndex;
     const acc = local(f32, c.TMAX);
-    // n / GROUP < NB keeps a too-small scale tensor from being read past its end.
-    if (n < c.N && n / c.GROUP < c.NB) {
+    if (n < c.N) {
       for (let t0 = workgroupId.y * c.TMAX; t0 < c.T; t0 += numWorkgroups.y * c.TMAX) {
-        const rows = min(c.T - t0, c.TMAX);
-        dotRowsFp8(x, t0 * c.K, rows, w, n * c.K, c.K, ws, (n / c.GROUP) * c.KB, c.KB, acc, c.TMAX, c.GROUP);
-        for (let j = 0; j < c.TMAX; j++) {
-          if (j < rows) y[(t0 + j) * c.N + n] = bf16(acc[j]);
-        }
+        const xs = { x, t0, rows: min(c.T - t0, c.TMAX), K: c.K, TMAX: c.TMAX };
+        dotRowsFp8(xs, w[n], ws[n / c.GROUP], acc, c.GROUP);
+        storeRows(acc, xs, y, n);
       }
     }
   },
@@ -77,9 +71,9 @@ export const logits_rows = kernel(
     if (n < c.N) {
       for (let t0 = workgroupId.y * c.TMAX; t0 < c.T; t0 += numWorkgroups.y * c.TMAX) {
         const rows = min(c.T - t0, c.TMAX);
-        dotRowsBf16(x, t0 * c.K, rows, w, n * c.K, c.K, acc, c.TMAX);
+        dotRowsBf16({ x, t0, rows, K: c.K, TMAX: c.TMAX }, w[n], acc);
         for (let j = 0; j < c.TMAX; j++) {
-          if (j < rows) out[(t0 + j) * c.N + n] = acc[j];
+          if (j < rows) out[t0 + j][n] = acc[j];
         }
       }
     }

@@ -1,5 +1,5 @@
 import {
-  exp, f32, i32, local, localIndex, max, min, u32, F32_MAX, type Local, type Shared, type Tensor,
+  exp, f32, i32, local, localIndex, max, min, shared, u32, F32_MAX, type Local, type Shared, type Tensor,
 } from '../../compiler/dsl/index.js';
 import { workgroupMax, workgroupSum } from '../common/reduce.js';
 import { workgroupSumLanes } from './lanes.js';
@@ -29,6 +29,28 @@ import { rankKey } from './rank.js';
  * loop runs on after a rejection: WGSL wants barriers in uniform control flow).
  */
 
+/** The sampling parameters and the workgroup size: members of sample_token's and verify_sample's context. */
+export type Filter = { V: i32; temperature: f32; top_k: i32; top_p: f32; WG: i32 };
+/** The two cuts of a row, per thread (every thread holds the same). */
+export type Cuts = { cutKey: Local<u32>; cutId: Local<i32> };
+/** The cuts plus the workgroup scratch of the reductions (8 * WG floats) and of a draw's pick. */
+export type Workspace = { cutKey: Local<u32>; cutId: Local<i32>; red: Shared<f32>; pick: Shared<i32> };
+/** Eight candidate cuts (keys[d], ids[d]) asked about in one pass, and their weights. */
+type Lanes = { keys: Local<u32>; ids: Local<i32>; sums: Local<f32> };
+/** What a bisection weighs: token counts, or with `byMass` the weights (row max m) of the tokens the top-k cut keeps. */
+type Weighing = { m: f32; byMass: boolean };
+/** A cut to find: `amount` tokens (or of the mass, with byMass), into slot `slot` of the cuts. */
+type Cut = { m: f32; byMass: boolean; amount: f32; slot: i32 };
+
+/** Declares a row's cuts and scratch; call it once per kernel. */
+export function filterWorkspace(cfg: { WG: i32 }): Workspace {
+  const cutKey = local(u32, 2);
+  const cutId = local(i32, 2);
+  const red = shared(f32, 8 * cfg.WG);
+  const pick = shared(i32, 1);
+  return { cutKey, cutId, red, pick };
+}
+
 /** exp((x - m) / T): the token's unnormalised probability at temperature T (the row max weighs 1). */
 export function weight(x: f32, m: f32, temperature: f32): f32 {
   return exp((x - m) / temperature);
@@ -40,104 +62,83 @@ export function atOrAbove(key: u32, id: i32, cutKey: u32, cutId: i32): boolean {
 }
 
 /** The token's weight in the filtered distribution (0 outside both cuts, or when it is `exclude`). */
-export function keptWeight(x: f32, id: i32, m: f32, temperature: f32, cutKey: Local<u32>, cutId: Local<i32>, exclude: i32): f32 {
+export function keptWeight(x: f32, id: i32, m: f32, c: { temperature: f32 }, cuts: Cuts, exclude: i32): f32 {
   const key = rankKey(x);
-  const kept = atOrAbove(key, id, cutKey[0], cutId[0]) && atOrAbove(key, id, cutKey[1], cutId[1]) && id !== exclude;
-  return kept ? weight(x, m, temperature) : 0.0;
+  const kept = atOrAbove(key, id, cuts.cutKey[0], cuts.cutId[0]) && atOrAbove(key, id, cuts.cutKey[1], cuts.cutId[1]) && id !== exclude;
+  return kept ? weight(x, m, c.temperature) : 0.0;
 }
 
-/**
- * Sum over the row of the tokens at or above (key, id): each counts 1, or with `byMass`
- * its weight if the top-k cut keeps it. Every thread gets the sum.
- */
-export function massAtOrAbove(
-  logits: Tensor<f32, readonly string[]>, row: i32, V: i32, key: u32, id: i32, m: f32, temperature: f32, byMass: boolean,
-  cutKey: Local<u32>, cutId: Local<i32>, active: boolean, red: Shared<f32>, WG: i32,
-): f32 {
-  let s = 0.0;
-  if (active) {
-    for (let v = localIndex; v < V; v += WG) {
-      const x = logits[row + v];
-      const k = rankKey(x);
-      if (atOrAbove(k, v, key, id)) {
-        if (!byMass) s += 1.0;
-        else if (atOrAbove(k, v, cutKey[0], cutId[0])) s += weight(x, m, temperature);
-      }
-    }
-  }
-  return workgroupSum(red, s, WG);
-}
-
-/**
- * The weights of the tokens at or above each of 8 cuts (keys[d], ids[d]) in one pass
- * over the row, into sums[d] (every thread gets them): one pass answers seven bisection
- * questions. A token weighs 1, or with `byMass` its weight if the top-k cut keeps it.
- */
-function massAtCuts(
-  logits: Tensor<f32, readonly string[]>, row: i32, V: i32, m: f32, temperature: f32, byMass: boolean,
-  keys: Local<u32>, ids: Local<i32>, sums: Local<f32>, cutKey: Local<u32>, cutId: Local<i32>, active: boolean, red: Shared<f32>, WG: i32,
-): void {
-  for (let d = 0; d < 8; d++) sums[d] = 0.0;
-  if (active) {
-    for (let v = localIndex; v < V; v += WG) {
-      const x = logits[row + v];
-      const k = rankKey(x);
-      const w = !byMass ? 1.0 : atOrAbove(k, v, cutKey[0], cutId[0]) ? weight(x, m, temperature) : 0.0;
-      for (let d = 0; d < 8; d++) sums[d] += atOrAbove(k, v, keys[d], ids[d]) ? w : 0.0;
-    }
-  }
-  workgroupSumLanes(red, sums, WG);
-}
-
-/**
- * Finds the cut (see the module comment) into cutKey[slot], cutId[slot]: the target is
- * `amount` tokens, or with `byMass` the fraction `amount` of the top-k mass. The key is
- * built 3 bits a pass (2 in the first), the tie ids are narrowed 8-fold a pass.
- */
-function rankCut(
-  logits: Tensor<f32, readonly string[]>, row: i32, V: i32, m: f32, temperature: f32, byMass: boolean, amount: f32, slot: i32,
-  cutKey: Local<u32>, cutId: Local<i32>, active: boolean, red: Shared<f32>, WG: i32,
-): void {
+/** Declares the eight lanes of a bisection pass. */
+function cutLanes(): Lanes {
   const keys = local(u32, 8);
   const ids = local(i32, 8);
   const sums = local(f32, 8);
+  return { keys, ids, sums };
+}
+
+/**
+ * The weights of the tokens at or above each of the 8 lanes' cuts in one pass over the
+ * row, into lanes.sums (every thread gets them): one pass answers seven bisection
+ * questions. A token weighs 1, or with `byMass` its weight if the top-k cut keeps it.
+ */
+function massAtCuts(row: Tensor<f32, ['V']>, c: Filter, ws: Workspace, lanes: Lanes, by: Weighing, active: boolean): void {
+  for (let d = 0; d < 8; d++) lanes.sums[d] = 0.0;
+  if (active) {
+    for (let v = localIndex; v < c.V; v += c.WG) {
+      const x = row[v];
+      const k = rankKey(x);
+      const w = !by.byMass ? 1.0 : atOrAbove(k, v, ws.cutKey[0], ws.cutId[0]) ? weight(x, by.m, c.temperature) : 0.0;
+      for (let d = 0; d < 8; d++) lanes.sums[d] += atOrAbove(k, v, lanes.keys[d], lanes.ids[d]) ? w : 0.0;
+    }
+  }
+  workgroupSumLanes(ws.red, lanes.sums, c.WG);
+}
+
+/**
+ * Finds the cut (see the module comment) into slot `cut.slot` of ws's cuts: the target is
+ * `cut.amount` tokens, or with `byMass` the fraction `amount` of the top-k mass. The key
+ * is built 3 bits a pass (2 in the first), the tie ids are narrowed 8-fold a pass.
+ */
+function rankCut(row: Tensor<f32, ['V']>, c: Filter, ws: Workspace, cut: Cut, active: boolean): void {
+  const lanes = cutLanes();
+  const { keys, ids, sums } = lanes;
   let key = u32(0);
-  let target = amount;
+  let target = cut.amount;
   for (let sh = 30; sh >= 0; sh -= 3) {
     // Lane d asks F(key + d << sh); shifts that overflow (d >= 4 at sh = 30) are not candidates.
     for (let d = 0; d < 8; d++) {
       keys[d] = key + (u32(d) << u32(sh));
-      ids[d] = V - 1;
+      ids[d] = c.V - 1;
     }
-    massAtCuts(logits, row, V, m, temperature, byMass, keys, ids, sums, cutKey, cutId, active, red, WG);
+    massAtCuts(row, c, ws, lanes, cut, active);
     // The first pass's lane 0 is F(0), the whole (top-k) mass: the same sum, bit for bit, as every later F.
-    if (sh === 30 && byMass) target = amount * sums[0];
+    if (sh === 30 && cut.byMass) target = cut.amount * sums[0];
     let next = key;
     for (let d = 1; d < 8; d++) {
       if ((u32(d) << u32(sh)) >> u32(sh) === u32(d) && sums[d] >= target) next = keys[d];
     }
     key = next;
   }
-  let first = V;
+  let first = c.V;
   let last = -1;
   if (active) {
-    for (let v = localIndex; v < V; v += WG) {
-      if (rankKey(logits[row + v]) === key) {
+    for (let v = localIndex; v < c.V; v += c.WG) {
+      if (rankKey(row[v]) === key) {
         first = min(first, v);
         last = v;
       }
     }
   }
   // Invariants: weight(at or above (key, lo)) < target <= weight(at or above (key, hi)).
-  let lo = i32(-workgroupMax(red, -f32(first), WG)) - 1;
-  let hi = i32(workgroupMax(red, f32(last), WG));
-  for (let span = 1; span < V; span *= 8) {
+  let lo = i32(-workgroupMax(ws.red, -f32(first), c.WG)) - 1;
+  let hi = i32(workgroupMax(ws.red, f32(last), c.WG));
+  for (let span = 1; span < c.V; span *= 8) {
     const open = hi - lo > 1;
     for (let d = 0; d < 8; d++) {
       keys[d] = key;
       ids[d] = lo + ((hi - lo) * d + 7) / 8;
     }
-    massAtCuts(logits, row, V, m, temperature, byMass, keys, ids, sums, cutKey, cutId, active && open, red, WG);
+    massAtCuts(row, c, ws, lanes, cut, active && open);
     let nlo = lo;
     let nhi = hi;
     for (let d = 1; d < 8; d++) {
@@ -147,37 +148,39 @@ function rankCut(
     lo = nlo;
     hi = nhi;
   }
-  cutKey[slot] = key;
-  cutId[slot] = hi;
+  ws.cutKey[cut.slot] = key;
+  ws.cutId[cut.slot] = hi;
 }
 
 /**
- * Filters row `row` (V logits): returns the row max m and leaves the top-k cut in slot 0
- * and the top-p cut in slot 1 of cutKey/cutId. topK = 0 or >= V and topP >= 1 are off.
+ * Filters one row of V logits: returns the row max m and leaves the top-k cut in slot 0
+ * and the top-p cut in slot 1 of ws's cuts. top_k = 0 or >= V and top_p >= 1 are off.
  * Every thread gets the same results.
  */
-export function filterRow(
-  logits: Tensor<f32, readonly string[]>, row: i32, V: i32, temperature: f32, topK: i32, topP: f32,
-  cutKey: Local<u32>, cutId: Local<i32>, active: boolean, red: Shared<f32>, WG: i32,
-): f32 {
+export function filterRow(row: Tensor<f32, ['V']>, c: Filter, ws: Workspace, active: boolean): f32 {
   let mx = -F32_MAX;
   if (active) {
-    for (let v = localIndex; v < V; v += WG) mx = max(mx, logits[row + v]);
+    for (let v = localIndex; v < c.V; v += c.WG) mx = max(mx, row[v]);
   }
-  const m = workgroupMax(red, mx, WG);
+  const m = workgroupMax(ws.red, mx, c.WG);
   for (let s = 0; s < 2; s++) {
-    cutKey[s] = u32(0);
-    cutId[s] = V - 1;
+    ws.cutKey[s] = u32(0);
+    ws.cutId[s] = c.V - 1;
   }
-  if (topK > 0 && topK < V) rankCut(logits, row, V, m, temperature, false, f32(topK), 0, cutKey, cutId, active, red, WG);
-  if (topP < 1.0) rankCut(logits, row, V, m, temperature, true, topP, 1, cutKey, cutId, active, red, WG);
+  if (c.top_k > 0 && c.top_k < c.V) rankCut(row, c, ws, { m, byMass: false, amount: f32(c.top_k), slot: 0 }, active);
+  if (c.top_p < 1.0) rankCut(row, c, ws, { m, byMass: true, amount: c.top_p, slot: 1 }, active);
   return m;
 }
 
 /** Total weight of the filtered distribution of filterRow's cuts (every thread gets it). */
-export function keptMass(
-  logits: Tensor<f32, readonly string[]>, row: i32, V: i32, m: f32, temperature: f32,
-  cutKey: Local<u32>, cutId: Local<i32>, active: boolean, red: Shared<f32>, WG: i32,
-): f32 {
-  return massAtOrAbove(logits, row, V, cutKey[1], cutId[1], m, temperature, true, cutKey, cutId, active, red, WG);
+export function keptMass(row: Tensor<f32, ['V']>, c: Filter, ws: Workspace, m: f32, active: boolean): f32 {
+  let s = 0.0;
+  if (active) {
+    for (let v = localIndex; v < c.V; v += c.WG) {
+      const x = row[v];
+      const k = rankKey(x);
+      if (atOrAbove(k, v, ws.cutKey[1], ws.cutId[1]) && atOrAbove(k, v, ws.cutKey[0], ws.cutId[0])) s += weight(x, m, c.temperature);
+    }
+  }
+  return workgroupSum(ws.red, s, c.WG);
 }

@@ -14,19 +14,19 @@ export const sample_greedy = kernel(
     grid: (c) => [c.B],
   },
   (logits: Tensor<f32, ['B', 'V']>, ids: Out<i32, ['B']>, c: { B: i32; V: i32; WG: i32 }) => {
-    const row = workgroupId.x * c.V;
+    const b = workgroupId.x;
     const bestV = shared(f32, c.WG);
     const bestI = shared(i32, c.WG);
     let v = -F32_MAX;
     let id = c.V;
     for (let e = localIndex; e < c.V; e += c.WG) {
-      const x = logits[row + e];
+      const x = logits[b][e];
       if (ranksAbove(x, e, v, id)) {
         v = x;
         id = e;
       }
     }
     const best = workgroupArgmax(bestV, bestI, v, id, c.WG);
-    if (localIndex === 0) ids[workgroupId.x] = best;
+    if (localIndex === 0) ids[b] = best;
   },
 );

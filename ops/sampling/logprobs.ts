@@ -23,14 +23,14 @@ export const sample_logprobs = kernel(
     chosen_logprob: Out<f32, ['B']>, c: { B: i32; V: i32; K: i32; WG: i32 },
   ) => {
     const b = workgroupId.x;
-    const row = b * c.V;
+    const row = logits[b];
     const bestV = shared(f32, c.WG);
     const bestI = shared(i32, c.WG);
     let mx = -F32_MAX;
-    for (let e = localIndex; e < c.V; e += c.WG) mx = max(mx, logits[row + e]);
+    for (let e = localIndex; e < c.V; e += c.WG) mx = max(mx, row[e]);
     const m = workgroupMax(bestV, mx, c.WG);
     let s = 0.0;
-    for (let e = localIndex; e < c.V; e += c.WG) s += exp(logits[row + e] - m);
+    for (let e = localIndex; e < c.V; e += c.WG) s += exp(row[e] - m);
     const logSum = log(workgroupSum(bestV, s, c.WG));
     let prevV = F32_MAX;
     let prevI = -1;
@@ -38,22 +38,22 @@ export const sample_logprobs = kernel(
       let v = -F32_MAX;
       let id = c.V;
       for (let e = localIndex; e < c.V; e += c.WG) {
-        const x = logits[row + e];
+        const x = row[e];
         if (ranksAbove(prevV, prevI, x, e) && ranksAbove(x, e, v, id)) {
           v = x;
           id = e;
         }
       }
       prevI = workgroupArgmax(bestV, bestI, v, id, c.WG);
-      prevV = prevI < c.V ? logits[row + prevI] : -F32_MAX;
+      prevV = prevI < c.V ? row[prevI] : -F32_MAX;
       if (localIndex === 0) {
-        ids[b * c.K + r] = prevI < c.V ? prevI : -1;
-        logprobs[b * c.K + r] = prevI < c.V ? prevV - m - logSum : -F32_MAX;
+        ids[b][r] = prevI < c.V ? prevI : -1;
+        logprobs[b][r] = prevI < c.V ? prevV - m - logSum : -F32_MAX;
       }
     }
     if (localIndex === 0) {
       const t = chosen[b];
-      chosen_logprob[b] = t >= 0 && t < c.V ? logits[row + t] - m - logSum : F32_MAX;
+      chosen_logprob[b] = t >= 0 && t < c.V ? row[t] - m - logSum : F32_MAX;
     }
   },
 );

@@ -1,6 +1,6 @@
-import { kernel, local, localIndex, shared, workgroupId, f32, i32, u32, type Out, type Tensor } from '../../compiler/dsl/index.js';
+import { kernel, localIndex, workgroupId, type f32, type i32, type Out, type Tensor, type u32 } from '../../compiler/dsl/index.js';
 import { drawKept } from './draw.js';
-import { filterRow } from './filter.js';
+import { filterRow, filterWorkspace } from './filter.js';
 import { uniformDraw } from './random.js';
 
 /**
@@ -27,14 +27,10 @@ export const sample_token = kernel(
     logits: Tensor<f32, ['B', 'V']>, ids: Out<i32, ['B']>,
     c: { B: i32; V: i32; temperature: f32; top_k: i32; top_p: f32; seed: u32; step: u32; WG: i32 },
   ) => {
-    const row = workgroupId.x * c.V;
-    const scratch = shared(f32, 8 * c.WG);
-    const pick = shared(i32, 1);
-    const cutKey = local(u32, 2);
-    const cutId = local(i32, 2);
-    const m = filterRow(logits, row, c.V, c.temperature, c.top_k, c.top_p, cutKey, cutId, true, scratch, c.WG);
-    const u = uniformDraw(c.seed, c.step, workgroupId.x, 0);
-    const id = drawKept(logits, row, c.V, m, c.temperature, cutKey, cutId, -1, u, true, scratch, pick, c.WG);
-    if (localIndex === 0) ids[workgroupId.x] = id;
+    const b = workgroupId.x;
+    const ws = filterWorkspace(c);
+    const m = filterRow(logits[b], c, ws, true);
+    const id = drawKept(logits[b], c, ws, m, { u: uniformDraw(c.seed, c.step, b, 0), exclude: -1 }, true);
+    if (localIndex === 0) ids[b] = id;
   },
 );

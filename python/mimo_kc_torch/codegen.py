@@ -104,7 +104,10 @@ def op_function(k: dict) -> str:
     body.append(f'  const c10::Device device = mimo_kc::launch_device(K, "{first}", t_{first});')
     for b in k["bindings"]:
         d = mf.DTYPES[b["dtype"]]
-        dims = ", ".join(f'{{"{s}", v_{s}}}' for s in b["shape"])
+        dims = ", ".join(
+            f"{{nullptr, {e['v']}}}" if e["k"] == "num" else f"{{{_c_string(text)}, static_cast<int64_t>({f.cpp(e)})}}"
+            for text, e in zip(b["shape"], b["shapeExpr"])
+        )
         body.append(f'  mimo_kc::check_tensor(K, "{b["name"]}", t_{b["name"]}, {d.aten}, "{b["dtype"]}", {{{dims}}}, device);')
     outs = [b["name"] for b in k["bindings"] if mf.writable(b)]
     for i, o in enumerate(outs):

@@ -47,7 +47,7 @@ class MimoMLP(torch.nn.Module):
         torch.ops.mimo_kc.rmsnorm(x, self.norm_weight, h, t, self.hidden)
         gate, up = self._linear_bf16(h, self.gate_t), self._linear_bf16(h, self.up_t)
         act = torch.empty_like(gate)
-        torch.ops.mimo_kc.swiglu(gate, up, act, t, self.intermediate)
+        torch.ops.mimo_kc.swiglu(gate.view(-1), up.view(-1), act.view(-1), t * self.intermediate)
         y = torch.empty(t, self.hidden, dtype=torch.float32, device=x.device)
         torch.ops.mimo_kc.gemm_bf16(act, self.down_t, y, t, self.hidden, self.intermediate)
         return y

@@ -4,7 +4,7 @@ import type { CatalogueCase } from './types.js';
  * Hostile names (issue 13): identifiers that WGSL, CUDA C++, the C library's macros or our
  * own generated code reserve or already use, names that collide once renamed, kernel
  * names no file system or linker takes. Every accepted case runs on the three backends;
- * `expect` is computed here in plain JS. compiler/passes/naming.ts is what they test.
+ * `expect` is computed here in plain JS. compiler/codegen/naming.ts is what they test.
  */
 
 const IMPORTS = 'kernel, cdiv, exp, f32, i32, u32, max, min, localIndex, workgroupId, shared, local, barrier, subgroupMax, F32_MAX, type Tensor, type Out';
@@ -185,10 +185,11 @@ export const k = kernel(
 export const softmax = kernel(
   { doc: 'ops/softmax.ts with WG = 32', workgroup: () => [32], grid: (c) => [c.R] },
   (x: Tensor<f32, ['R', 'N']>, y: Out<f32, ['R', 'N']>, c: { R: i32; N: i32 }) => {
-    const row = workgroupId.x * c.N;
+    const xr = x[workgroupId.x];
+    const yr = y[workgroupId.x];
     const scratch = shared(f32, 32);
     let m = -F32_MAX;
-    for (let i = localIndex; i < c.N; i += 32) m = max(m, x[row + i]);
+    for (let i = localIndex; i < c.N; i += 32) m = max(m, xr[i]);
     scratch[localIndex] = m;
     barrier();
     for (let s = 16; s > 0; s = s >> 1) {
@@ -198,7 +199,7 @@ export const softmax = kernel(
     const rowMax = scratch[0];
     barrier();
     let sum = 0.0;
-    for (let i = localIndex; i < c.N; i += 32) sum += exp(x[row + i] - rowMax);
+    for (let i = localIndex; i < c.N; i += 32) sum += exp(xr[i] - rowMax);
     scratch[localIndex] = sum;
     barrier();
     for (let s = 16; s > 0; s = s >> 1) {
@@ -206,7 +207,7 @@ export const softmax = kernel(
       barrier();
     }
     const inv = 1.0 / scratch[0];
-    for (let i = localIndex; i < c.N; i += 32) y[row + i] = exp(x[row + i] - rowMax) * inv;
+    for (let i = localIndex; i < c.N; i += 32) yr[i] = exp(xr[i] - rowMax) * inv;
   },
 );
 `,

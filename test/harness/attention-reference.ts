@@ -11,9 +11,10 @@
  * KV-cache kernels that test/attention.test.ts, test/rope-kvcache.test.ts and
  * examples/run-all-ops.mts share (varlen batches, decode caches, KV writes).
  */
-import { packArray, unpackArray } from '../../compiler/ir/numerics.js';
-import type { HostArray, LaunchArgs } from '../../backends/common/args.js';
+import { packArray } from '../../compiler/ir/numerics.js';
+import type { HostArray, LaunchArgs } from '../../compiler/launch/args.js';
 import { uniform } from './prng.js';
+import { bf16 } from './bf16.js';
 
 export interface AttentionShape {
   readonly HQ: number;
@@ -134,7 +135,6 @@ export function ropeRows(x: ArrayLike<number>, positions: ArrayLike<number>, H: 
 // Varlen batches, prefill and decode inputs
 
 const { DQK, DV, WINDOW, SCALE, V_SCALE } = MIMO_ATTENTION;
-const bf16 = (v: ArrayLike<number>) => unpackArray('bf16', packArray('bf16', v));
 /** The bf16 NaN that output buffers start as: an element a kernel should write but does not shows up. */
 export const BF16_NAN = 0x7fc0;
 
@@ -168,15 +168,15 @@ export type Kind = 'swa' | 'global';
 /** Query tokens of a batch. */
 export const batchTokens = (b: Batch): number => b.cuQ[b.cuQ.length - 1];
 
-/** swa_prefill / global_prefill arguments; sinks (swa only) default to zeros, out starts as NaN. */
-export function prefillArgs(kind: Kind, b: Batch, sinks?: Float32Array, dims: { DQK: number; DV: number } = { DQK, DV }): LaunchArgs {
+/** swa_prefill / global_prefill arguments (B sequences: B + 1 offsets); sinks (swa only) default to zeros, out starts as NaN. */
+export function prefillArgs(kind: Kind, b: Batch, sinks?: Float32Array): LaunchArgs {
   const T = batchTokens(b), S = b.cuK[b.cuK.length - 1];
   const tensors: Record<string, HostArray> = {
     q: packArray('bf16', b.q), k: packArray('bf16', b.k), v: packArray('bf16', b.v),
-    cu_q: Int32Array.from(b.cuQ), cu_k: Int32Array.from(b.cuK), out: new Uint16Array(T * b.HQ * dims.DV).fill(BF16_NAN),
+    cu_q: Int32Array.from(b.cuQ), cu_k: Int32Array.from(b.cuK), out: new Uint16Array(T * b.HQ * DV).fill(BF16_NAN),
   };
   if (kind === 'swa') tensors.sink = sinks ?? new Float32Array(b.HQ);
-  return { tensors, scalars: { T, S, HQ: b.HQ, HKV: b.HKV, ...dims, B1: b.cuQ.length } };
+  return { tensors, scalars: { T, S, HQ: b.HQ, HKV: b.HKV, B: b.cuQ.length - 1 } };
 }
 
 /** The float64 reference of a batch. It slices its inputs per key: plain arrays make that ~20x faster than typed ones. */
@@ -249,7 +249,7 @@ export function globalDecodeArgs(c: DecodeCase, P: number, SMAX: number): Launch
       q: packArray('bf16', decodeQueries(c)), k_cache: decodeCache(c, c.full.k, DQK, SMAX), v_cache: decodeCache(c, c.full.v, DV, SMAX), seq_lens: Int32Array.from(c.lens),
       part_acc: new Float32Array(rowsN * P * DV).fill(NaN), part_max: new Float32Array(rowsN * P).fill(NaN), part_sum: new Float32Array(rowsN * P).fill(NaN),
     },
-    scalars: { B: c.lens.length, NQ: c.NQ, HQ: c.HQ, HKV: c.HKV, SMAX, P, DQK, DV },
+    scalars: { B: c.lens.length, NQ: c.NQ, HQ: c.HQ, HKV: c.HKV, SMAX, P },
   };
 }
 
@@ -260,7 +260,7 @@ export function decodeMergeArgs(c: DecodeCase, P: number, part: Record<string, H
   const rowsN = c.lens.length * c.NQ * c.HQ;
   return {
     tensors: { part_acc: part.part_acc, part_max: part.part_max, part_sum: part.part_sum, out: new Uint16Array(rowsN * DV).fill(BF16_NAN) },
-    scalars: { B: c.lens.length, NQ: c.NQ, HQ: c.HQ, P, DV },
+    scalars: { B: c.lens.length, NQ: c.NQ, HQ: c.HQ, P },
   };
 }
 
@@ -290,7 +290,7 @@ export function swaDecodeArgs(c: DecodeCase, R: number, sinks: Float32Array): La
       q: packArray('bf16', decodeQueries(c)), k_ring: decodeCache(c, c.full.k, DQK, R), v_ring: decodeCache(c, c.full.v, DV, R),
       sink: sinks, seq_lens: Int32Array.from(c.lens), out: new Uint16Array(B * c.NQ * c.HQ * DV).fill(BF16_NAN),
     },
-    scalars: { B, NQ: c.NQ, HQ: c.HQ, HKV: c.HKV, R, DQK, DV },
+    scalars: { B, NQ: c.NQ, HQ: c.HQ, HKV: c.HKV, R },
   };
 }
 

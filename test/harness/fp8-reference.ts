@@ -9,8 +9,9 @@
  * dequant_w_e4m3: bf16(f32(w) * s) bit for bit, i.e. the RNE bf16 of the f32 product; it
  * differs from the bf16 of the exact product only at a bf16 tie (double rounding).
  */
-import { BF16, E4M3, decode, encode, packArray, unpackArray } from '../../compiler/ir/numerics.js';
+import { BF16, E4M3, decode, encode } from '../../compiler/ir/numerics.js';
 import { FP8_BLOCK as GROUP, cdiv } from '../../ops/moe/shapes.js';
+import { bf16 } from './bf16.js';
 import { prng } from './prng.js';
 
 const fround = Math.fround;
@@ -30,7 +31,7 @@ export function activations(seed: number, T: number, K: number): Float32Array {
       }
     }
   }
-  return unpackArray('bf16', packArray('bf16', x));
+  return bf16(x);
 }
 
 interface QuantRef { scales: Float32Array; exact: Uint8Array; viaF32: Uint8Array; quotient: Float64Array }

@@ -5,11 +5,12 @@
  * At the end: the inputs and grouped-GEMM launch arguments that test/moe.test.ts and
  * examples/run-all-ops.mts share.
  */
-import { E4M3, decode, encode, packArray, unpackArray } from '../../compiler/ir/numerics.js';
-import type { HostArray, LaunchArgs } from '../../backends/common/args.js';
-import { FP8_BLOCK, MOE_ALIGN, MOE_CHUNK, cdiv, fp8Dims, moeDims } from '../../ops/moe/shapes.js';
+import { E4M3, decode, encode } from '../../compiler/ir/numerics.js';
+import type { HostArray, LaunchArgs } from '../../compiler/launch/args.js';
+import { FP8_BLOCK, MOE_ALIGN, MOE_CHUNK, cdiv, moeDims } from '../../ops/moe/shapes.js';
 import { prng, uniform } from './prng.js';
 import { silu } from './reference.js';
+import { bf16, bf16Bits } from './bf16.js';
 
 export interface RoutingRef {
   counts: Int32Array;
@@ -286,8 +287,6 @@ export function capacity(ids: Int32Array, T: number, TOPK: number, E: number): n
   return Math.max(1, ...routeRef(ids, T, TOPK, E, 1).counts);
 }
 
-const bf16 = (v: ArrayLike<number>) => unpackArray('bf16', packArray('bf16', v));
-const pk = (v: ArrayLike<number>) => packArray('bf16', v) as Uint16Array;
 
 /** Expert weights [E, N, K] ~ U(-1, 1)/sqrt(K) so outputs stay O(1); bf16-representable. */
 export const expertWeights = (seed: number, E: number, N: number, K: number): Float32Array => bf16(uniform(seed, E * N * K, -1 / Math.sqrt(K), 1 / Math.sqrt(K)));
@@ -327,31 +326,29 @@ function layoutParts(L: GemmRows): { sfx: string; shape: Record<string, number>;
 /** moe_gate_up_bf16(_masked) on permuted rows x[rows, H] (floats; sent as bf16). */
 export function gateUpBf16Launch(L: GemmRows, x: ArrayLike<number>, wts: Pick<Weights, 'wg' | 'wu'>, d: FfnDims): Launch {
   const { sfx, shape, tag } = layoutParts(L);
-  return [`moe_gate_up_bf16${sfx}`, { tensors: { x: pk(x), wg: pk(wts.wg), wu: pk(wts.wu), ...tag, h: new Uint16Array(L.rows * d.F) }, scalars: { ...shape, H: d.H, E: d.E, F: d.F } }];
+  return [`moe_gate_up_bf16${sfx}`, { tensors: { x: bf16Bits(x), wg: bf16Bits(wts.wg), wu: bf16Bits(wts.wu), ...tag, h: new Uint16Array(L.rows * d.F) }, scalars: { ...shape, H: d.H, E: d.E, F: d.F } }];
 }
 
 /** moe_down_bf16(_masked) on h[rows, F] (floats; sent as bf16). */
 export function downBf16Launch(L: GemmRows, h: ArrayLike<number>, wts: Pick<Weights, 'wd'>, d: FfnDims): Launch {
   const { sfx, shape, tag } = layoutParts(L);
-  return [`moe_down_bf16${sfx}`, { tensors: { h: pk(h), wd: pk(wts.wd), ...tag, y: new Uint16Array(L.rows * d.H) }, scalars: { ...shape, H: d.H, E: d.E, F: d.F } }];
+  return [`moe_down_bf16${sfx}`, { tensors: { h: bf16Bits(h), wd: bf16Bits(wts.wd), ...tag, y: new Uint16Array(L.rows * d.H) }, scalars: { ...shape, H: d.H, E: d.E, F: d.F } }];
 }
 
-/** moe_gate_up_fp8(_masked) on quantised rows (codes xq[rows, H], scales xs[rows, HG]). */
+/** moe_gate_up_fp8(_masked) on quantised rows (codes xq[rows, H], scales xs[rows, cdiv(H, 128)]). */
 export function gateUpFp8Launch(L: GemmRows, xq: Uint8Array, xs: Float32Array, qw: QuantWeights, d: FfnDims): Launch {
   const { sfx, shape, tag } = layoutParts(L);
-  const { HG, FB } = fp8Dims(d.H, d.F);
   return [`moe_gate_up_fp8${sfx}`, {
     tensors: { xq, xs, wg: qw.wg.q, wu: qw.wu.q, wgs: qw.wg.s, wus: qw.wu.s, ...tag, h: new Uint16Array(L.rows * d.F) },
-    scalars: { ...shape, H: d.H, HG, E: d.E, F: d.F, FB },
+    scalars: { ...shape, H: d.H, E: d.E, F: d.F },
   }];
 }
 
 /** moe_down_fp8(_masked) on h quantised per (row, 128 group). */
 export function downFp8Launch(L: GemmRows, hq: Quantised, qw: QuantWeights, d: FfnDims): Launch {
   const { sfx, shape, tag } = layoutParts(L);
-  const { HB, FG } = fp8Dims(d.H, d.F);
   return [`moe_down_fp8${sfx}`, {
     tensors: { hq: hq.q, hs: hq.s, wd: qw.wd.q, wds: qw.wd.s, ...tag, y: new Uint16Array(L.rows * d.H) },
-    scalars: { ...shape, H: d.H, HB, E: d.E, F: d.F, FG },
+    scalars: { ...shape, H: d.H, E: d.E, F: d.F },
   }];
 }

@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT } from '../../compiler/frontend/source.js';
+import { NVCC, CUDA_INCLUDE } from './cuda-toolkit.js';
 
 /**
  * NVIDIA's own number conversions as ground truth: test/fixtures/nvidia_cvt.cu, host code
@@ -10,7 +11,6 @@ import { REPO_ROOT } from '../../compiler/frontend/source.js';
  * cached under .cache/nvidia-cvt/ by the hash of the source, the headers and the compiler's
  * version. Without nvcc the same header code is built with g++ (-x c++ -I<cuda>/include).
  */
-const NVCC = process.env.NVCC ?? (fs.existsSync('/usr/local/bin/nvcc') ? '/usr/local/bin/nvcc' : 'nvcc');
 
 function compiler(): { cmd: string; args: string[]; version: Buffer } {
   try {
@@ -19,7 +19,6 @@ function compiler(): { cmd: string; args: string[]; version: Buffer } {
     return { cmd: 'g++', args: ['-std=c++17', '-O2', '-x', 'c++'], version: execFileSync('g++', ['--version']) };
   }
 }
-const CUDA_INCLUDE = process.env.CUDA_INCLUDE ?? '/usr/local/cuda/include';
 const SOURCE = path.join(REPO_ROOT, 'test/fixtures/nvidia_cvt.cu');
 
 function truthBinary(): string {

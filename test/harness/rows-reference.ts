@@ -12,12 +12,11 @@
  * below a wrong term (~1/K). A bf16 output adds its rounding, at most half an ulp: 2^-8
  * relative (possibly to the other side of a tie the f32 error moved: still < 2^-8 + atol).
  */
-import { packArray, unpackArray } from '../../compiler/ir/numerics.js';
-import type { HostArray, LaunchArgs } from '../../backends/common/args.js';
-import { cdiv } from '../../ops/moe/shapes.js';
+import type { HostArray, LaunchArgs } from '../../compiler/launch/args.js';
 import type { Tolerance } from './close.js';
 import { combineRef, downRef, expertWeights, gatherRef, gluRef, quantBlocks, type Quantised } from './moe-reference.js';
 import { prng, uniform } from './prng.js';
+import { bf16, bf16Bits, nanBf16 } from './bf16.js';
 
 export type RowsKernel =
   | 'linear_rows_bf16' | 'linear_rows_fp8' | 'logits_rows'
@@ -44,10 +43,7 @@ export function rowsTolerance(name: RowsKernel, K: number): Tolerance {
   return { rtol: name === 'logits_rows' ? 0 : 2 ** -8, atol: 2 ** -16 * Math.sqrt(K) };
 }
 
-const bf16 = (v: ArrayLike<number>) => unpackArray('bf16', packArray('bf16', v));
-const pk = (v: ArrayLike<number>) => packArray('bf16', v) as Uint16Array;
 /** bf16 NaN in every output element, so one the kernel does not write fails the comparison. */
-const nanBf16 = (n: number) => new Uint16Array(n).fill(0x7fc0);
 const iota = (n: number) => Int32Array.from({ length: n }, (_, i) => i);
 
 /**
@@ -69,7 +65,7 @@ function weight(fp8: boolean, seed: number, E: number, N: number, K: number, nam
   const key = `${seed} ${E} ${N} ${K}`;
   let m = weights.get(key);
   if (!m) weights.set(key, (m = { w: expertWeights(seed, E, N, K) }));
-  if (!fp8) return { tensors: { [name]: pk(m.w) }, values: m.w };
+  if (!fp8) return { tensors: { [name]: bf16Bits(m.w) }, values: m.w };
   const q = (m.q ??= quantBlocks(m.w, E, N, K));
   return { tensors: { [name]: q.q, [scaleName]: q.s }, values: q.deq };
 }
@@ -86,16 +82,16 @@ export function rowsLaunch(name: RowsKernel, d: RowsDims, seed: number): RowsLau
     const w = weight(fp8, seed + 1, 1, N, K, 'w', 'ws');
     const logits = name === 'logits_rows';
     const out = logits ? 'out' : 'y';
-    const tensors = { x: pk(x), ...w.tensors, [out]: logits ? new Float32Array(T * N).fill(NaN) : nanBf16(T * N) };
-    Object.assign(scalars, { N, K }, fp8 ? { NB: cdiv(N, 128), KB: cdiv(K, 128) } : {});
+    const tensors = { x: bf16Bits(x), ...w.tensors, [out]: logits ? new Float32Array(T * N).fill(NaN) : nanBf16(T * N) };
+    Object.assign(scalars, { N, K });
     return { name, args: { tensors, scalars }, out, want: downRef(x, w.values, () => 0, T, N, K) };
   }
   if (name === 'gate_up_rows_bf16' || name === 'gate_up_rows_fp8') {
     const [F, H] = [N, K];
     const wg = weight(fp8, seed + 1, 1, F, H, 'wg', 'wgs');
     const wu = weight(fp8, seed + 2, 1, F, H, 'wu', 'wus');
-    Object.assign(scalars, { H, F }, fp8 ? { FB: cdiv(F, 128), HG: cdiv(H, 128) } : {});
-    const tensors = { x: pk(x), ...wg.tensors, ...wu.tensors, h: nanBf16(T * F) };
+    Object.assign(scalars, { H, F });
+    const tensors = { x: bf16Bits(x), ...wg.tensors, ...wu.tensors, h: nanBf16(T * F) };
     return { name, args: { tensors, scalars }, out: 'h', want: gluRef(x, wg.values, wu.values, () => 0, T, F, H) };
   }
   const E = d.E ?? 8;
@@ -107,8 +103,8 @@ export function rowsLaunch(name: RowsKernel, d: RowsDims, seed: number): RowsLau
     const [F, H] = [N, K];
     const wg = weight(fp8, seed + 1, E, F, H, 'wg', 'wgs');
     const wu = weight(fp8, seed + 2, E, F, H, 'wu', 'wus');
-    Object.assign(scalars, { H, F }, fp8 ? { FB: cdiv(F, 128), HG: cdiv(H, 128) } : {});
-    const tensors = { x: pk(x), ids, ...wg.tensors, ...wu.tensors, h: nanBf16(T * TOPK * F) };
+    Object.assign(scalars, { H, F });
+    const tensors = { x: bf16Bits(x), ids, ...wg.tensors, ...wu.tensors, h: nanBf16(T * TOPK * F) };
     const want = gluRef(gatherRef(x, iota(T * TOPK), TOPK, H), wg.values, wu.values, expertOf, T * TOPK, F, H);
     return { name, args: { tensors, scalars }, out: 'h', want };
   }
@@ -117,8 +113,8 @@ export function rowsLaunch(name: RowsKernel, d: RowsDims, seed: number): RowsLau
   const h = bf16(uniform(seed + 4, T * TOPK * F));
   const rw = Float32Array.from(uniform(seed + 5, T * TOPK, 0, 1));
   const wd = weight(fp8, seed + 1, E, H, F, 'wd', 'wds');
-  Object.assign(scalars, { H, F }, fp8 ? { HB: cdiv(H, 128), FG: cdiv(F, 128) } : {});
-  const tensors = { h: pk(h), ids, ...wd.tensors, w: rw, out: nanBf16(T * H) };
+  Object.assign(scalars, { H, F });
+  const tensors = { h: bf16Bits(h), ids, ...wd.tensors, w: rw, out: nanBf16(T * H) };
   const y = downRef(h, wd.values, expertOf, T * TOPK, H, F);
   const want = combineRef(y, Int32Array.from(iota(T * TOPK), (s) => (expertOf(s) < 0 ? -1 : s)), rw, T, TOPK, H);
   return { name, args: { tensors, scalars }, out: 'out', want };

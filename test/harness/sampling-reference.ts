@@ -26,6 +26,8 @@ export interface SamplingParams {
   readonly topP: number;
 }
 export const NO_FILTER: SamplingParams = { temperature: 1, topK: 0, topP: 1 };
+/** The kernels' runtime scalars for `s` and a draw's seed and step. */
+export const scalarsOf = (s: SamplingParams, seed: number, step: number) => ({ temperature: s.temperature, top_k: s.topK, top_p: s.topP, seed, step });
 
 /** Token ids by value descending, equal values by id ascending. */
 export function tokenOrder(row: ArrayLike<number>): number[] {

@@ -12,7 +12,8 @@ const PY = path.join(VENV, 'bin/python');
 const REQUIREMENTS = ['torch==2.13.0+cpu', 'numpy'];
 const READY = path.join(VENV, '.mimo-ready');
 
-const tail = (s: string, n = 30) => s.trim().split('\n').slice(-n).join('\n');
+/** The last `n` lines of a child process's output, for a failure message. */
+export const tail = (s: string, n = 40): string => s.trim().split('\n').slice(-n).join('\n');
 
 const ready = () => fs.existsSync(READY) && fs.readFileSync(READY, 'utf8') === REQUIREMENTS.join('\n');
 const sleep = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);

@@ -1,4 +1,5 @@
-import type { Expr, Kernel, Stmt } from '../../ir/nodes.js';
+import type { Expr, Stmt } from '../../ir/nodes.js';
+import type { LoweredKernel } from '../../ir/lowered.js';
 import type { DType } from '../../ir/types.js';
 
 /**
@@ -35,7 +36,7 @@ export interface Dialect {
 }
 
 export class CLikeRenderer {
-  constructor(private readonly d: Dialect, private readonly k: Kernel) {}
+  constructor(private readonly d: Dialect, private readonly k: LoweredKernel) {}
 
   expr(e: Expr): string {
     const d = this.d;
@@ -88,7 +89,7 @@ export class CLikeRenderer {
       case 'continue': return [`${ind}continue;`];
       case 'return': return [`${ind}return;`];
       case 'barrier': return [ind + d.barrier()];
-      case 'localArray': return [ind + d.localArray(s.name, s.type, s.size.k === 'num' ? s.size.v : NaN)];
+      case 'localArray': return [ind + d.localArray(s.name, s.type, this.k.facts.localSizes.get(s.name)!)];
       case 'atomic': return [ind + d.atomic(s, this.expr(s.index), this.expr(s.value))];
       case 'subgroup': return [ind + d.subgroup(s, this.expr(s.value), s.laneMask && this.expr(s.laneMask))];
       case 'mmaSync': return [ind + d.mmaSync(s, s.a.map((x) => this.expr(x)), s.b.map((x) => this.expr(x)))];
@@ -96,23 +97,6 @@ export class CLikeRenderer {
         throw new Error(`tile op '${s.k}' reached the renderer of ${this.k.name}; lowerTileOps must run first`);
     }
   }
-}
-
-/** Every buffer that an atomic touches (targets that type atomic memory differently need it). */
-export function atomicBuffers(k: Kernel): Set<string> {
-  const out = new Set<string>();
-  const visit = (stmts: readonly Stmt[]) => {
-    for (const s of stmts) {
-      if (s.k === 'atomic' || s.k === 'storePacked') out.add(s.buf);
-      if (s.k === 'if') {
-        visit(s.then);
-        visit(s.else);
-      }
-      if (s.k === 'for') visit(s.body);
-    }
-  };
-  visit(k.body);
-  return out;
 }
 
 /** Decimal text that parses back to exactly this f32, or undefined when none is safe. */

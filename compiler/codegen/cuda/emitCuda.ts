@@ -1,11 +1,12 @@
-import type { Kernel, MmaDType } from '../../ir/nodes.js';
+import type { KernelBase, MmaDType } from '../../ir/nodes.js';
+import type { LoweredKernel } from '../../ir/lowered.js';
 import type { DType } from '../../ir/types.js';
 import { STORAGE_ONLY } from '../../ir/types.js';
 import { CLikeRenderer, f32Decimal, type Dialect } from '../common/clike.js';
 import { sizeToCpp } from './sizeCpp.js';
 import { CUDA_RESERVED } from './reserved.js';
-import { CompileError } from '../../frontend/errors.js';
-import { kernelBaseName, nameIdentifiers } from '../../passes/naming.js';
+import { CompileError } from '../../common/errors.js';
+import { kernelBaseName, nameIdentifiers } from '../naming.js';
 import { archGuard, type CudaArch } from './arch.js';
 
 /** The prelude function of each tensor-core operand type (mimo_prelude.cuh). */
@@ -16,11 +17,11 @@ export const CUDA_TYPE: Record<DType, string> = {
 };
 const MATH: Record<string, string> = { exp: 'expf', exp2: 'exp2f', log: 'logf', sqrt: 'sqrtf', rsqrt: 'rsqrtf', tanh: 'tanhf', floor: 'floorf', fma: 'fmaf' };
 
-export const kernelSymbol = (k: Kernel) => `mimo_${kernelBaseName(k.name)}_kernel`;
-export const launcherSymbol = (k: Kernel) => `mimo_${kernelBaseName(k.name)}`;
+export const kernelSymbol = (k: Pick<KernelBase, 'name'>) => `mimo_${kernelBaseName(k.name)}_kernel`;
+export const launcherSymbol = (k: Pick<KernelBase, 'name'>) => `mimo_${kernelBaseName(k.name)}`;
 
 /** Host signature of the extern "C" launcher, shared by the .cu file and mimo_kernels.h. */
-export function launcherSignature(k: Kernel): string {
+export function launcherSignature(k: LoweredKernel): string {
   const n = nameIdentifiers(k, CUDA_RESERVED);
   const args = [
     ...k.tensors.map((t) => `${t.access === 'read' ? 'const void*' : 'void*'} ${n.buffer(t.name)}`),
@@ -34,7 +35,7 @@ export function launcherSignature(k: Kernel): string {
  * Renders a specialised, tile-lowered kernel as a CUDA C++ translation unit with its launcher;
  * `arch` (mimo-compile --arch) sets the lowest architecture the file compiles for.
  */
-export function emitCuda(k: Kernel, header: string, arch: CudaArch = 'sm_80'): string {
+export function emitCuda(k: LoweredKernel, header: string, arch: CudaArch = 'sm_80'): string {
   const names = nameIdentifiers(k, CUDA_RESERVED);
   const [ident, buf] = [names.value, names.buffer];
   const d: Dialect = {
@@ -108,9 +109,7 @@ export function emitCuda(k: Kernel, header: string, arch: CudaArch = 'sm_80'): s
     assign: (n, v) => `${n} = ${v};`,
   };
   const r = new CLikeRenderer(d, k);
-  const wg = k.workgroup.map((w) => (w.k === 'num' ? w.v : NaN));
-  while (wg.length < 3) wg.push(1);
-  const threads = wg[0] * wg[1] * wg[2];
+  const wg = k.workgroup;
   const params = [
     ...k.tensors.map((t) => `${t.access === 'read' ? 'const ' : ''}${CUDA_TYPE[t.dtype]}* __restrict__ ${buf(t.name)}`),
     ...k.scalars.map((s) => `const ${CUDA_TYPE[s.dtype]} ${ident(s.name)}`),
@@ -125,8 +124,8 @@ export function emitCuda(k: Kernel, header: string, arch: CudaArch = 'sm_80'): s
     '#include "mimo_prelude.cuh"',
     ...archGuard(arch, k.name),
     '',
-    `extern "C" __global__ void __launch_bounds__(${threads}) ${kernelSymbol(k)}(${params.join(', ')}) {`,
-    ...k.shared.map((s) => `  __shared__ __align__(16) ${CUDA_TYPE[s.dtype]} ${buf(s.name)}[${s.size.k === 'num' ? s.size.v : NaN}];`),
+    `extern "C" __global__ void __launch_bounds__(${k.facts.threads}) ${kernelSymbol(k)}(${params.join(', ')}) {`,
+    ...k.shared.map((s) => `  __shared__ __align__(16) ${CUDA_TYPE[s.dtype]} ${buf(s.name)}[${s.size}];`),
     ...r.block(k.body, '  '),
     '}',
     '',

@@ -1,7 +1,7 @@
-import type { TargetReserved } from '../../passes/naming.js';
+import type { TargetReserved } from '../naming.js';
 
 /**
- * Names a CUDA C++ identifier of ours must not take (compiler/passes/naming.ts renames
+ * Names a CUDA C++ identifier of ours must not take (compiler/codegen/naming.ts renames
  * them). A generated .cu is compiled by nvcc and, for the CPU emulator, by g++ after
  * backends/cuda/include/mimo_cuda_emu.h, so a name must survive both: C++ keywords, the
  * macros those headers define (`g++ -dM -E` of the emulator build and `nvcc -E -Xcompiler
@@ -36,13 +36,6 @@ stream grid_x grid_y grid_z main argc argv
 
 const words = (s: string) => s.split(/\s+/).filter(Boolean);
 const WORDS = new Set([...words(CPP_KEYWORDS), ...words(MACROS), ...words(USED)]);
-
-/** Global names of mimo_prelude.cuh and mimo_cuda_emu.h that a kernel's launcher symbol must not equal. */
-export const PRELUDE_GLOBALS: ReadonlySet<string> = new Set(words(`
-mimo_emu mimo_emu_swap mimo_f32_bits mimo_fp8x2_to_f16x2 mimo_ld_u32 mimo_mma_m16n8k16_bf16 mimo_mma_m16n8k16_f16
-mimo_mma_m16n8k32_e4m3 mimo_mma_m16n8k32_e5m2 mimo_mma_m16n8k32_fp8 mimo_mma_m16n8k32_fp8_via_f16 mimo_pack2 mimo_pack4
-mimo_pack_bf16x2 mimo_pack_f16x2 mimo_warp_max mimo_warp_sum mimo_fmaxf mimo_fminf mimo_max_of
-`));
 
 export const CUDA_RESERVED: TargetReserved = {
   // Upper-case names with an underscore are the C library's and CUDA's macro families

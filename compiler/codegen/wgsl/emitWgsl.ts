@@ -1,11 +1,11 @@
-import type { Kernel } from '../../ir/nodes.js';
+import type { LoweredKernel } from '../../ir/lowered.js';
 import type { DType } from '../../ir/types.js';
-import { CLikeRenderer, atomicBuffers, f32Decimal, type Dialect } from '../common/clike.js';
+import { CLikeRenderer, f32Decimal, type Dialect } from '../common/clike.js';
 import { WGSL_RESERVED } from './reserved.js';
 import { WGSL_HELPERS, helperNames } from './helpers.js';
 import { bindingLayout } from '../layout.js';
-import { CompileError } from '../../frontend/errors.js';
-import { nameIdentifiers } from '../../passes/naming.js';
+import { CompileError } from '../../common/errors.js';
+import { nameIdentifiers } from '../naming.js';
 
 const TYPE: Partial<Record<DType, string>> = { f32: 'f32', i32: 'i32', u32: 'u32', bool: 'bool' };
 const MATH: Record<string, string> = { exp: 'exp', exp2: 'exp2', log: 'log', sqrt: 'sqrt', rsqrt: 'inverseSqrt', tanh: 'tanh', abs: 'abs', floor: 'floor', max: 'max', min: 'min', fma: 'fma' };
@@ -19,7 +19,7 @@ const NAN_SAFE: Record<string, string> = { max: 'mimo_max_f32', min: 'mimo_min_f
  * Renders a specialised, tile-lowered and storage-legalised kernel as one WGSL module with
  * entry point `main`. Bindings follow codegen/layout.ts (the manifest uses the same).
  */
-export function emitWgsl(k: Kernel, header: string): string {
+export function emitWgsl(k: LoweredKernel, header: string): string {
   const type = (t: DType): string => {
     const s = TYPE[t];
     if (!s) throw new CompileError(`WGSL has no ${t} values; run legalisePackedStorage first`, k.loc, undefined, undefined, k.name);
@@ -27,9 +27,8 @@ export function emitWgsl(k: Kernel, header: string): string {
   };
   const names = nameIdentifiers(k, WGSL_RESERVED);
   const [ident, buf] = [names.value, names.buffer];
-  const atomics = atomicBuffers(k);
+  const { atomics, subgroups: usesSubgroups } = k.facts;
   const tensorOf = new Map(k.tensors.map((t) => [t.name, t]));
-  const usesSubgroups = JSON.stringify(k.body).includes('"subgroup');
   const d: Dialect = {
     ident,
     literal(v, t) {
@@ -129,13 +128,12 @@ export function emitWgsl(k: Kernel, header: string): string {
   }
   if (layout.uniform) lines.push(`@group(0) @binding(${layout.uniform.binding}) var<uniform> params: Params;`);
   // WGSL atomics operate on atomic<T> only, so an array any atomic touches is declared so (and its plain accesses become atomicLoad/atomicStore).
-  for (const s of k.shared) lines.push(`var<workgroup> ${buf(s.name)}: array<${atomics.has(s.name) ? `atomic<${type(s.dtype)}>` : type(s.dtype)}, ${s.size.k === 'num' ? s.size.v : NaN}>;`);
+  for (const s of k.shared) lines.push(`var<workgroup> ${buf(s.name)}: array<${atomics.has(s.name) ? `atomic<${type(s.dtype)}>` : type(s.dtype)}, ${s.size}>;`);
   const text = bodyLines.join('\n');
   for (const h of helperNames(text)) lines.push('', WGSL_HELPERS[h]);
-  const wg = k.workgroup.map((w) => (w.k === 'num' ? w.v : NaN));
   const builtins = ['@builtin(local_invocation_id) lid: vec3<u32>', '@builtin(workgroup_id) wid: vec3<u32>', '@builtin(num_workgroups) nwg: vec3<u32>', '@builtin(local_invocation_index) lidx: u32'];
   if (usesSubgroups) builtins.push('@builtin(subgroup_invocation_id) sg_lane: u32', '@builtin(subgroup_size) sg_size: u32');
-  lines.push('', `@compute @workgroup_size(${wg.join(', ')})`, `fn main(${builtins.join(', ')}) {`);
+  lines.push('', `@compute @workgroup_size(${k.workgroup.join(', ')})`, `fn main(${builtins.join(', ')}) {`);
   lines.push(...bodyLines, '}', '');
   return lines.join('\n');
 }

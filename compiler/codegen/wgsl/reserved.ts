@@ -1,7 +1,7 @@
-import type { TargetReserved } from '../../passes/naming.js';
+import type { TargetReserved } from '../naming.js';
 
 /**
- * Names a WGSL identifier of ours must not take (compiler/passes/naming.ts renames them):
+ * Names a WGSL identifier of ours must not take (compiler/codegen/naming.ts renames them):
  * keywords and reserved words (WGSL spec, "Keyword and Token Summary" and "Reserved
  * Words"), predeclared types, enumerants and built-in functions (a declaration may shadow
  * them, but then our own uses of `f32`, `max` or `select` in that scope break), and the

@@ -24,6 +24,7 @@ extern "C" const char* mimo_kc_error_string(cudaError_t err);
 
 namespace mimo_kc {
 
+// One dimension of a binding: its formula text (`T`, `cdiv(K, 128)`), or nullptr for a literal size.
 struct Dim {
   const char* name;
   int64_t value;
@@ -58,7 +59,9 @@ inline std::string shape_text(const char* dtype, std::initializer_list<Dim> shap
   s << dtype << "[";
   const char* sep = "";
   for (const Dim& d : shape) {
-    s << sep << d.name << "=" << d.value;
+    s << sep;
+    if (d.name) s << d.name << "=";
+    s << d.value;
     sep = ", ";
   }
   s << "]";

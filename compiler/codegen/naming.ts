@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { Kernel } from '../ir/nodes.js';
+import type { KernelBase } from '../ir/nodes.js';
 import { forEachStmt } from '../ir/walk.js';
-import { PRELUDE_GLOBALS } from '../codegen/cuda/reserved.js';
+import { PRELUDE_GLOBALS } from './cuda/prelude-globals.js';
 
 /**
  * What a target forbids as an identifier: whole words (a keyword, a macro, a name the
@@ -32,7 +32,7 @@ export interface Names {
  * keyword) and a user's `loop_` stay two variables. Passes that invent names put a `.` in
  * them, which no DSL identifier contains, so theirs never equal a user's before this pass.
  */
-export function nameIdentifiers(k: Kernel, reserved: TargetReserved): Names {
+export function nameIdentifiers(k: KernelBase & { readonly shared: readonly { readonly name: string }[] }, reserved: TargetReserved): Names {
   const order: [ns: 'b' | 'v', name: string][] = [
     ...k.tensors.map((t) => ['b', t.name] as ['b', string]),
     ...k.scalars.map((s) => ['v', s.name] as ['v', string]),

@@ -1,5 +1,5 @@
-import type { SourceLoc } from '../ir/types.js';
-import { formatLoc } from '../ir/types.js';
+import type { SourceLoc } from './source-loc.js';
+import { formatLoc } from './source-loc.js';
 
 /**
  * A user-facing compile error. Every error the compiler reports about a kernel is one

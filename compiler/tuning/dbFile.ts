@@ -1,7 +1,8 @@
 /**
  * The tuning database as a file: its types, and reading one with its errors naming the
- * file. Apart from db.ts (keys, entries, saving) so that a CLI can check a --tuning path
- * before loading the compiler.
+ * file. The compiler reads it (mimo-compile --tuning); the autotuner writes it
+ * (autotune/db.ts: keys, entries, saving). Dependency-free, so that a CLI can check a
+ * --tuning path before loading the compiler.
  */
 import fs from 'node:fs';
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { GpuContext } from '../../backends/webgpu/device.js';
+import type { GpuContext } from './device.js';
 
 /**
  * Tuning results are only valid on the device they were measured on: the adapter's

@@ -1,8 +1,8 @@
 import type { Kernel } from '../ir/nodes.js';
 import type { TunableChoice } from '../passes/specialise.js';
 import { COMPILER_VERSION } from '../version.js';
-import { irHash } from '../compile.js';
-import type { TuningFile } from './db.js';
+import { irHash } from '../ir/hash.js';
+import type { TuningFile } from './dbFile.js';
 
 /**
  * The tuned configurations of a kernel in a database: for each best configuration that

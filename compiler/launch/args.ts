@@ -1,6 +1,6 @@
-import type { DType } from '../../compiler/ir/types.js';
-import { initialisedBy, type Kernel, type Precondition, type SizeExpr } from '../../compiler/ir/nodes.js';
-import { evalSize, sizeToString } from '../../compiler/ir/size.js';
+import type { DType } from '../ir/types.js';
+import { initialisedBy, type KernelBase, type Precondition, type SizeExpr } from '../ir/nodes.js';
+import { elementCount, evalSize, sizeSymbols, sizeToString } from '../ir/size.js';
 
 /** Host arrays, one per dtype: narrow floats travel as their bit patterns. */
 export type HostArray = Float32Array | Int32Array | Uint32Array | Uint16Array | Uint8Array;
@@ -64,7 +64,7 @@ export class KernelLaunchError extends Error {
 /** What launch checking needs of a kernel: a manifest entry, or a Kernel's IR (signatureOf). */
 export interface LaunchSignature {
   readonly name: string;
-  readonly bindings: readonly { readonly name: string; readonly dtype: DType; readonly shape: readonly string[]; readonly initialisedBy?: 'kernel' | 'caller' }[];
+  readonly bindings: readonly { readonly name: string; readonly dtype: DType; readonly shapeExpr: readonly SizeExpr[]; readonly initialisedBy?: 'kernel' | 'caller' }[];
   readonly scalars: readonly { readonly name: string; readonly dtype: DType; readonly isDim: boolean }[];
   readonly gridExpr: readonly SizeExpr[];
   /** Absent: none declared (a hand-written signature). */
@@ -75,9 +75,9 @@ export interface LaunchSignature {
 }
 
 /** The signature of a (specialised) IR kernel, for the interpreter. */
-export const signatureOf = (k: Kernel): LaunchSignature => ({
+export const signatureOf = (k: KernelBase): LaunchSignature => ({
   name: k.name,
-  bindings: k.tensors.map((t) => ({ ...t, initialisedBy: initialisedBy(t) })),
+  bindings: k.tensors.map((t) => ({ ...t, shapeExpr: t.shape, initialisedBy: initialisedBy(t) })),
   scalars: k.scalars,
   gridExpr: k.grid,
   requires: k.requires,
@@ -112,11 +112,6 @@ function checkScalar(kernel: string, s: LaunchSignature['scalars'][number], v: u
   return v;
 }
 
-const symbols = (e: SizeExpr, out: Set<string>): Set<string> => {
-  if (e.k === 'sym') out.add(e.name);
-  else if (e.k === 'op') symbols(e.b, symbols(e.a, out));
-  return out;
-};
 /** In order of appearance, as the formula reads. */
 const valuesOf = (names: Iterable<string>, env: Readonly<Record<string, number>>): Record<string, number> =>
   Object.fromEntries([...names].map((n) => [n, env[n]]));
@@ -132,7 +127,7 @@ export function checkPreconditions(m: LaunchSignature, env: Readonly<Record<stri
     const a = evalSize(p.lhs, env);
     const b = evalSize(p.rhs, env);
     if (HOLDS[p.rel](a, b)) continue;
-    const values = valuesOf(symbols(p.rhs, symbols(p.lhs, new Set())), env);
+    const values = valuesOf(sizeSymbols(p.rhs, sizeSymbols(p.lhs)), env);
     const need = p.lhs.k === 'sym' ? `needs ${p.lhs.name} ${p.rel} ${b}` : `${sizeToString(p.lhs)} = ${a}, needs ${p.rel} ${b}`;
     throw new KernelLaunchError(m.name, p.text, values, `precondition ${p.text} failed: ${listValues(values)} (${need})`);
   }
@@ -147,7 +142,7 @@ function checkGrid(m: LaunchSignature, env: Readonly<Record<string, number>>, li
   const grid = m.gridExpr.map((g) => evalSize(g, env)) as [number, number, number];
   const fail = (i: number, detail: string): never => {
     const f = sizeToString(m.gridExpr[i]);
-    const values = valuesOf(symbols(m.gridExpr[i], new Set()), env);
+    const values = valuesOf(sizeSymbols(m.gridExpr[i]), env);
     throw new KernelLaunchError(m.name, f, values, `grid ${'xyz'[i]} = ${f} = ${grid[i]}${Object.keys(values).length ? ` (${listValues(values)})` : ''}: ${detail}`);
   };
   grid.forEach((g, i) => {
@@ -158,11 +153,17 @@ function checkGrid(m: LaunchSignature, env: Readonly<Record<string, number>>, li
   const empty = grid.findIndex((g) => g === 0);
   if (empty >= 0) {
     for (const b of m.bindings) {
-      const n = b.shape.reduce((p, d) => p * env[d], 1);
+      const n = evalSize(elementCount(b.shapeExpr), env);
       if (b.initialisedBy === 'kernel' && n > 0) fail(empty, `an empty grid would leave output '${b.name}' (${n} elements) unwritten`);
     }
   }
   return grid;
+}
+
+/** `bf16[T=4, HQ=2, 192]`, `f32[T=4, cdiv(K, 128)=3]`: each dimension with its value. */
+function describeShape(b: LaunchSignature['bindings'][number], env: Readonly<Record<string, number>>): string {
+  const dims = b.shapeExpr.map((d) => (d.k === 'num' ? String(d.v) : `${sizeToString(d)}=${evalSize(d, env)}`));
+  return `${b.dtype}[${dims.join(', ')}]`;
 }
 
 /**
@@ -179,9 +180,10 @@ export function checkLaunch(m: LaunchSignature, args: unknown, tensorLength?: (n
   for (const name of Object.keys(args.scalars)) {
     if (!m.scalars.some((s) => s.name === name)) throw new KernelArgError(m.name, name, `unknown scalar (expected: ${m.scalars.map((s) => s.name).join(', ')})`);
   }
+  const full = { ...m.consts, ...m.tunables, ...env };
   for (const b of m.bindings) {
-    const want = b.shape.reduce((p, d) => p * env[d], 1);
-    const shape = `${b.dtype}[${b.shape.map((d) => `${d}=${env[d]}`).join(', ')}]`;
+    const want = evalSize(elementCount(b.shapeExpr), full);
+    const shape = describeShape(b, full);
     if (want > MAX_ELEMENTS) throw new KernelArgError(m.name, b.name, `${shape} = ${want} elements is more than i32 indexing reaches (${MAX_ELEMENTS})`);
     const external = tensorLength?.(b.name);
     if (external !== undefined) {
@@ -197,7 +199,6 @@ export function checkLaunch(m: LaunchSignature, args: unknown, tensorLength?: (n
   for (const name of Object.keys(args.tensors)) {
     if (!m.bindings.some((b) => b.name === name)) throw new KernelArgError(m.name, name, `unknown tensor (expected: ${m.bindings.map((b) => b.name).join(', ')})`);
   }
-  const full = { ...m.consts, ...m.tunables, ...env };
   checkPreconditions(m, full);
   return { env, grid: checkGrid(m, full, limits) };
 }

@@ -28,6 +28,7 @@ const LAYERS: readonly Layer[] = [
   { name: 'backends', rank: 5, prefixes: ['backends/'] },
   { name: 'autotune', rank: 6, prefixes: ['compiler/autotune/'] },
   { name: 'cli', rank: 6, prefixes: ['compiler/cli/'] },
+  { name: 'report', rank: 6, prefixes: ['compiler/report/'] },
   { name: 'model', rank: 6, prefixes: ['model/'] },
 ];
 const TOOLS_RANK = 6;

@@ -1,0 +1,3 @@
+#!/usr/bin/env node
+import { runCli } from './run-cli.js';
+await runCli('compiler/cli/mimo-report');

@@ -61,7 +61,7 @@ test('launch parameter types match every generated __global__ signature', () => 
   const LETTER: Record<string, string> = { int: 'i', unsigned: 'u', float: 'f' };
   for (const m of Object.values(module.manifest.kernels)) {
     const src = module.sources[m.name];
-    const sig = new RegExp(`__global__ void __launch_bounds__\\(\\d+\\) ${m.kernelSymbol}\\(([^)]*)\\)`).exec(src);
+    const sig = new RegExp(`__global__ void __launch_bounds__\\(\\d+(?:, \\d+)?\\) ${m.kernelSymbol}\\(([^)]*)\\)`).exec(src);
     assert.ok(sig, `${m.file}: no __global__ ${m.kernelSymbol}`);
     const fromSource = sig![1].split(',').map((p) => (p.includes('*') ? 'p' : LETTER[p.trim().split(/\s+/).slice(-2)[0]] ?? `?${p}`)).join('');
     assert.is(launchParamTypes(m), fromSource, m.name);

@@ -195,6 +195,12 @@ export interface KernelConfig<C> {
   readonly workgroup: (c: C) => readonly number[];
   /** Workgroups to launch (1 to 3 dims), as formulas of shape symbols and constants. */
   readonly grid: (c: C) => readonly number[];
+  /**
+   * CUDA: workgroups per SM the registers must leave room for (`__launch_bounds__`'s second
+   * argument, so ptxas caps registers at 65536 / (threads * minBlocksPerSM)). For a kernel
+   * whose register choice by ptxas spills; other kernels leave it to ptxas.
+   */
+  readonly minBlocksPerSM?: number;
 }
 
 export interface KernelDecl {

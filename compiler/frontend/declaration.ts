@@ -25,6 +25,7 @@ export interface KernelDeclaration {
   readonly requires: Precondition[];
   readonly workgroup: SizeExpr[];
   readonly grid: SizeExpr[];
+  readonly minBlocksPerSM?: number;
   /** Name of the context parameter, or undefined when it is destructured. */
   readonly ctxParam: string | undefined;
   /** Every context member name, by kind. */
@@ -135,7 +136,8 @@ function parseKernel(name: string, call: Node & { getArguments(): Node[] }): Ker
   const docProp = configProperty(cfgNode, 'doc');
   const docInit = docProp && Node.isPropertyAssignment(docProp) ? docProp.getInitializer() : undefined;
   const doc = docInit && Node.isStringLiteral(docInit) ? docInit.getLiteralValue() : docInit && Node.isNoSubstitutionTemplateLiteral(docInit) ? docInit.getLiteralValue() : '';
-  return { name, doc, call, body: bodyNode, tensors, scalars, tunables, consts, constraints, requires, workgroup, grid, ctxParam, ctxKinds, ctxTypes };
+  const minBlocksPerSM = parseMinBlocks(cfgNode);
+  return { name, doc, call, body: bodyNode, tensors, scalars, tunables, consts, constraints, requires, workgroup, grid, ...(minBlocksPerSM ? { minBlocksPerSM } : {}), ctxParam, ctxKinds, ctxTypes };
 }
 
 function parseTensorParam(p: Node & { getName(): string; getTypeNode(): TypeNode | undefined }): TensorParam {
@@ -172,6 +174,16 @@ function parseDim(e: TypeNode, tensor: string): SizeExpr {
 /** `requires` may name every context member: runtime scalars too, since the host checks it with their values. */
 function parseRequires(fn: { body: Node; param: string | undefined } | undefined, names: ReadonlySet<string>): Precondition[] {
   return fn ? arrayElements(fn.body, 'requires').flatMap((e) => lowerRequires(e, names, fn.param)) : [];
+}
+
+function parseMinBlocks(cfg: ObjectLiteralExpression): number | undefined {
+  const prop = configProperty(cfg, 'minBlocksPerSM');
+  if (!prop) return undefined;
+  const v = Node.isPropertyAssignment(prop) ? prop.getInitializer() : undefined;
+  if (!v || !Node.isNumericLiteral(v) || !Number.isInteger(numericValue(v)) || numericValue(v) < 1 || numericValue(v) > 32) {
+    throw errorAt(v ?? prop, 'minBlocksPerSM must be an integer literal from 1 to 32', 'the workgroups per SM the registers must leave room for');
+  }
+  return numericValue(v);
 }
 
 function parseTunables(cfg: ObjectLiteralExpression): Tunable[] {

@@ -61,6 +61,7 @@ function lowerChecked(sf: SourceFile): Kernel[] {
           name: decl.name, doc: decl.doc, file: relFile(sf), loc: locOf(decl.call),
           tensors: decl.tensors, scalars: decl.scalars, tunables: decl.tunables, constraints: decl.constraints, requires: decl.requires,
           consts: decl.consts, workgroup: decl.workgroup, grid: decl.grid, shared: L.shared, body: stmts,
+          ...(decl.minBlocksPerSM ? { minBlocksPerSM: decl.minBlocksPerSM } : {}),
         });
       } catch (e) {
         collect(e);

@@ -152,6 +152,8 @@ export interface KernelBase {
   readonly consts: Readonly<Record<string, number>>;
   /** Workgroups to launch: formulas of the runtime shape symbols (the host evaluates them). */
   readonly grid: readonly SizeExpr[];
+  /** CUDA occupancy hint (dsl KernelConfig.minBlocksPerSM). */
+  readonly minBlocksPerSM?: number;
   readonly body: readonly Stmt[];
 }
 

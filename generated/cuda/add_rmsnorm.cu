@@ -3,9 +3,10 @@
 
 extern "C" __global__ void __launch_bounds__(128) mimo_add_rmsnorm_kernel(const __nv_bfloat16* __restrict__ a, const __nv_bfloat16* __restrict__ b, const __nv_bfloat16* __restrict__ w, __nv_bfloat16* __restrict__ sum, __nv_bfloat16* __restrict__ y, const int T, const int D) {
   __shared__ __align__(16) float scratch[128];
+  __builtin_assume(threadIdx.x < 128u);
   for (int t = static_cast<int>(blockIdx.x); (t < T); t = (t + static_cast<int>(gridDim.x))) {
     float sumSq = 0.0f;
-    for (int d = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (d < D); d = (d + 128)) {
+    for (int d = static_cast<int>(threadIdx.x); (d < D); d = (d + 128)) {
       const __nv_bfloat16 h = __float2bfloat16_rn((static_cast<float>(a[((t * D) + d)]) + static_cast<float>(b[((t * D) + d)])));
       const int idx = ((t * D) + d);
       sum[idx] = h;
@@ -13,27 +14,43 @@ extern "C" __global__ void __launch_bounds__(128) mimo_add_rmsnorm_kernel(const 
       sumSq = (sumSq + (v * v));
     }
     const float rmsInverse_sumSq = sumSq;
-    const int idx_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-    scratch[idx_1] = rmsInverse_sumSq;
-    __syncthreads();
-    for (int s = 64; (s > 0); s = (s / 2)) {
-      if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < s)) {
-        const float a_1 = scratch[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
-        const float b_1 = scratch[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s)];
-        const int idx_2 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-        scratch[idx_2] = (a_1 + b_1);
+    float x = rmsInverse_sumSq;
+    int run = 128;
+    int live = 128;
+    {
+      for (; (run > 32); ) {
+        const float sg_1 = mimo_warp_sum(x);
+        x = sg_1;
+        if ((static_cast<int>(threadIdx.x & 31u) == 0)) {
+          const int idx_1 = (static_cast<int>(threadIdx.x) / 32);
+          scratch[idx_1] = x;
+        }
+        __syncthreads();
+        run = (run / 32);
+        live = (live / 32);
+        float pick = 0.0f;
+        if ((run > 32)) {
+          pick = scratch[min(static_cast<int>(threadIdx.x), (live - 1))];
+        } else {
+          pick = scratch[(((static_cast<int>(threadIdx.x) / 128) * run) + (static_cast<int>(threadIdx.x & 31u) % run))];
+        }
+        x = pick;
+        __syncthreads();
       }
-      __syncthreads();
     }
-    const float total = scratch[0];
-    __syncthreads();
-    const float rmsInverse_result = rsqrtf(((total / static_cast<float>(D)) + 0.00001f));
-    for (int d_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (d_1 < D); d_1 = (d_1 + 128)) {
-      const int idx_3 = ((t * D) + d_1);
+    for (int m = (run / 2); (m > 0); m = (m / 2)) {
+      const float sg_2 = __shfl_xor_sync(0xffffffffu, x, m);
+      const float y_1 = sg_2;
+      x = (x + y_1);
+    }
+    const float reduceRuns_result = x;
+    const float rmsInverse_result = rsqrtf(((reduceRuns_result / static_cast<float>(D)) + 0.00001f));
+    for (int d_1 = static_cast<int>(threadIdx.x); (d_1 < D); d_1 = (d_1 + 128)) {
+      const int idx_2 = ((t * D) + d_1);
       const float rmsScaled_x = static_cast<float>(__float2bfloat16_rn((static_cast<float>(a[((t * D) + d_1)]) + static_cast<float>(b[((t * D) + d_1)]))));
       const __nv_bfloat16 rmsScaled_w = w[d_1];
       const __nv_bfloat16 rmsScaled_result = __float2bfloat16_rn(((rmsScaled_x * rmsInverse_result) * static_cast<float>(rmsScaled_w)));
-      y[idx_3] = rmsScaled_result;
+      y[idx_2] = rmsScaled_result;
     }
   }
 }

@@ -2,6 +2,7 @@
 #include "mimo_prelude.cuh"
 
 extern "C" __global__ void __launch_bounds__(256) mimo_cast_e5m2_to_f32_kernel(const __nv_fp8_e5m2* __restrict__ x, float* __restrict__ y, const int N) {
+  __builtin_assume(threadIdx.x < 256u);
   const int element_result = ((static_cast<int>(blockIdx.x) * 256) + static_cast<int>(threadIdx.x));
   if ((element_result < N)) {
     y[element_result] = static_cast<float>(x[element_result]);

@@ -2,6 +2,7 @@
 #include "mimo_prelude.cuh"
 
 extern "C" __global__ void __launch_bounds__(256) mimo_cast_f32_to_bf16_kernel(const float* __restrict__ x, __nv_bfloat16* __restrict__ y, const int N) {
+  __builtin_assume(threadIdx.x < 256u);
   const int element_result = ((static_cast<int>(blockIdx.x) * 256) + static_cast<int>(threadIdx.x));
   if ((element_result < N)) {
     y[element_result] = __float2bfloat16_rn(x[element_result]);

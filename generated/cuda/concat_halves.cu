@@ -2,8 +2,9 @@
 #include "mimo_prelude.cuh"
 
 extern "C" __global__ void __launch_bounds__(256) mimo_concat_halves_kernel(const __nv_bfloat16* __restrict__ a, const __nv_bfloat16* __restrict__ b, __nv_bfloat16* __restrict__ out, const int T, const int H) {
+  __builtin_assume(threadIdx.x < 256u);
   for (int t = static_cast<int>(blockIdx.x); (t < T); t = (t + static_cast<int>(gridDim.x))) {
-    for (int h = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (h < H); h = (h + 256)) {
+    for (int h = static_cast<int>(threadIdx.x); (h < H); h = (h + 256)) {
       const int idx = ((t * (2 * H)) + h);
       out[idx] = a[((t * H) + h)];
       const int idx_1 = ((t * (2 * H)) + (H + h));

@@ -2,6 +2,7 @@
 #include "mimo_prelude.cuh"
 
 extern "C" __global__ void __launch_bounds__(128) mimo_decode_merge_kernel(const float* __restrict__ part_acc, const float* __restrict__ part_max, const float* __restrict__ part_sum, __nv_bfloat16* __restrict__ out, const int B, const int NQ, const int HQ, const int P) {
+  __builtin_assume(threadIdx.x < 128u);
   const int b = static_cast<int>(blockIdx.z);
   const int t = static_cast<int>(blockIdx.y);
   const int h = static_cast<int>(blockIdx.x);
@@ -15,9 +16,9 @@ extern "C" __global__ void __launch_bounds__(128) mimo_decode_merge_kernel(const
   for (int p_1 = 0; (p_1 < P); p_1 = (p_1 + 1)) {
     const float w = expf((part_max[((view * P) + p_1)] - mMax));
     sum = (sum + (part_sum[((((((b * NQ) + t) * HQ) + h) * P) + p_1)] * w));
-    o = (o + (part_acc[((((((((b * NQ) + t) * HQ) + h) * P) + p_1) * 128) + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)))] * w));
+    o = (o + (part_acc[((((((((b * NQ) + t) * HQ) + h) * P) + p_1) * 128) + static_cast<int>(threadIdx.x))] * w));
   }
-  const int idx = ((((((b * NQ) + t) * HQ) + h) * 128) + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
+  const int idx = ((((((b * NQ) + t) * HQ) + h) * 128) + static_cast<int>(threadIdx.x));
   out[idx] = __float2bfloat16_rn(((sum > 0.0f) ? (o / sum) : 0.0f));
 }
 

@@ -2,9 +2,10 @@
 #include "mimo_prelude.cuh"
 
 extern "C" __global__ void __launch_bounds__(256) mimo_dequant_w_e4m3_kernel(const __nv_fp8_e4m3* __restrict__ w, const float* __restrict__ scales, __nv_bfloat16* __restrict__ out, const int N, const int K) {
+  __builtin_assume(threadIdx.x < 256u);
   const int chunks = (((K + 1024) - 1) / 1024);
   const int n = (static_cast<int>(blockIdx.x) / chunks);
-  const int k0 = (((static_cast<int>(blockIdx.x) % chunks) * 1024) + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
+  const int k0 = (((static_cast<int>(blockIdx.x) % chunks) * 1024) + static_cast<int>(threadIdx.x));
   const int view = (n / 128);
   if ((k0 < K)) {
     const int idx_u0 = ((n * K) + k0);

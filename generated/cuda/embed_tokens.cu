@@ -2,15 +2,16 @@
 #include "mimo_prelude.cuh"
 
 extern "C" __global__ void __launch_bounds__(256) mimo_embed_tokens_kernel(const __nv_bfloat16* __restrict__ table, const int* __restrict__ ids, __nv_bfloat16* __restrict__ out, const int V, const int H, const int T) {
+  __builtin_assume(threadIdx.x < 256u);
   for (int t = static_cast<int>(blockIdx.x); (t < T); t = (t + static_cast<int>(gridDim.x))) {
     const int copyRowOrZero_row = ids[t];
     if (((copyRowOrZero_row >= 0) && (copyRowOrZero_row < V))) {
-      for (int h = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (h < H); h = (h + 256)) {
+      for (int h = static_cast<int>(threadIdx.x); (h < H); h = (h + 256)) {
         const int idx = ((t * H) + h);
         out[idx] = table[((copyRowOrZero_row * H) + h)];
       }
     } else {
-      for (int h_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (h_1 < H); h_1 = (h_1 + 256)) {
+      for (int h_1 = static_cast<int>(threadIdx.x); (h_1 < H); h_1 = (h_1 + 256)) {
         const int idx_1 = ((t * H) + h_1);
         out[idx_1] = __float2bfloat16_rn(0.0f);
       }

@@ -2,7 +2,8 @@
 #include "mimo_prelude.cuh"
 
 extern "C" __global__ void __launch_bounds__(64) mimo_gate_up_rows_bf16_kernel(const __nv_bfloat16* __restrict__ x, const __nv_bfloat16* __restrict__ wg, const __nv_bfloat16* __restrict__ wu, __nv_bfloat16* __restrict__ h, const int T, const int H, const int F) {
-  const int f = ((static_cast<int>(blockIdx.x) * 64) + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
+  __builtin_assume(threadIdx.x < 64u);
+  const int f = ((static_cast<int>(blockIdx.x) * 64) + static_cast<int>(threadIdx.x));
   float g[4];
   float u[4];
   if ((f < F)) {

@@ -2,15 +2,16 @@
 #include "mimo_prelude.cuh"
 
 extern "C" __global__ void __launch_bounds__(256) mimo_gather_rows_kernel(const __nv_bfloat16* __restrict__ x, const int* __restrict__ rows, __nv_bfloat16* __restrict__ out, const int T, const int H, const int R) {
+  __builtin_assume(threadIdx.x < 256u);
   for (int r = static_cast<int>(blockIdx.x); (r < R); r = (r + static_cast<int>(gridDim.x))) {
     const int copyRowOrZero_row = rows[r];
     if (((copyRowOrZero_row >= 0) && (copyRowOrZero_row < T))) {
-      for (int h = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (h < H); h = (h + 256)) {
+      for (int h = static_cast<int>(threadIdx.x); (h < H); h = (h + 256)) {
         const int idx = ((r * H) + h);
         out[idx] = x[((copyRowOrZero_row * H) + h)];
       }
     } else {
-      for (int h_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (h_1 < H); h_1 = (h_1 + 256)) {
+      for (int h_1 = static_cast<int>(threadIdx.x); (h_1 < H); h_1 = (h_1 + 256)) {
         const int idx_1 = ((r * H) + h_1);
         out[idx_1] = __float2bfloat16_rn(0.0f);
       }

@@ -5,10 +5,11 @@ extern "C" __global__ void __launch_bounds__(128) mimo_gemm_bf16_kernel(const __
   __shared__ __align__(16) __nv_bfloat16 As[512];
   __shared__ __align__(16) __nv_bfloat16 Bs[512];
   __shared__ __align__(16) float Cs[1024];
+  __builtin_assume(threadIdx.x < 128u);
   const int m0 = (static_cast<int>(blockIdx.y) * 32);
   const int n0 = (static_cast<int>(blockIdx.x) * 32);
-  const int warpRow_result = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) / 2) * 16);
-  const int warpCol_result = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) % 2) * 16);
+  const int warpRow_result = (((static_cast<int>(threadIdx.x) / 32) / 2) * 16);
+  const int warpCol_result = (((static_cast<int>(threadIdx.x) / 32) % 2) * 16);
   float acc[8];
   acc[0] = 0.0f;
   acc[1] = 0.0f;
@@ -20,7 +21,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_gemm_bf16_kernel(const __
   acc[7] = 0.0f;
   for (int k0 = 0; (k0 < K); k0 = (k0 + 16)) {
     const int loadTile_at_c0 = k0;
-    for (int i = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i < 512); i = (i + 128)) {
+    for (int i = static_cast<int>(threadIdx.x); (i < 512); i = (i + 128)) {
       const int r = (i / 16);
       const int c = (i % 16);
       const int idx = ((r * 16) + c);
@@ -33,7 +34,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_gemm_bf16_kernel(const __
       As[idx] = pick;
     }
     const int loadTile_at_r0_1 = k0;
-    for (int i_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i_1 < 512); i_1 = (i_1 + 128)) {
+    for (int i_1 = static_cast<int>(threadIdx.x); (i_1 < 512); i_1 = (i_1 + 128)) {
       const int r_1 = (i_1 / 32);
       const int c_1 = (i_1 % 32);
       const int idx_1 = ((r_1 * 32) + c_1);
@@ -47,8 +48,8 @@ extern "C" __global__ void __launch_bounds__(128) mimo_gemm_bf16_kernel(const __
     }
     __syncthreads();
     const int off_u0 = (warpRow_result * 16);
-    const int mma_1_g_u0 = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) >> 2);
-    const int mma_1_tk_u0 = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) & 3) * 2);
+    const int mma_1_g_u0 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
+    const int mma_1_tk_u0 = (((static_cast<int>(threadIdx.x) & 31) & 3) * 2);
     const unsigned mma_1_a0_u0 = mimo_ld_u32(&As[((off_u0 + (mma_1_g_u0 * 16)) + mma_1_tk_u0)]);
     const unsigned mma_1_a1_u0 = mimo_ld_u32(&As[((off_u0 + ((mma_1_g_u0 + 8) * 16)) + mma_1_tk_u0)]);
     const unsigned mma_1_a2_u0 = mimo_ld_u32(&As[((off_u0 + (mma_1_g_u0 * 16)) + (mma_1_tk_u0 + 8))]);
@@ -58,8 +59,8 @@ extern "C" __global__ void __launch_bounds__(128) mimo_gemm_bf16_kernel(const __
     __syncthreads();
   }
   const int off_2 = ((warpRow_result * 32) + warpCol_result);
-  const int fr_2_g = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) >> 2);
-  const int fr_2_t = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) & 3);
+  const int fr_2_g = ((static_cast<int>(threadIdx.x) & 31) >> 2);
+  const int fr_2_t = ((static_cast<int>(threadIdx.x) & 31) & 3);
   Cs[((off_2 + (fr_2_g * 32)) + (fr_2_t * 2))] = acc[0];
   Cs[((off_2 + (fr_2_g * 32)) + ((fr_2_t * 2) + 1))] = acc[1];
   Cs[((off_2 + ((fr_2_g + 8) * 32)) + (fr_2_t * 2))] = acc[2];
@@ -69,7 +70,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_gemm_bf16_kernel(const __
   Cs[((off_2 + ((fr_2_g + 8) * 32)) + ((fr_2_t * 2) + 8))] = acc[6];
   Cs[((off_2 + ((fr_2_g + 8) * 32)) + ((fr_2_t * 2) + 9))] = acc[7];
   __syncthreads();
-  for (int i_2 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i_2 < 1024); i_2 = (i_2 + 128)) {
+  for (int i_2 = static_cast<int>(threadIdx.x); (i_2 < 1024); i_2 = (i_2 + 128)) {
     const int r_2 = (i_2 / 32);
     const int c_2 = (i_2 % 32);
     if ((((m0 + r_2) < M) && ((n0 + c_2) < N))) {

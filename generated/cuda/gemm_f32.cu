@@ -5,10 +5,11 @@ extern "C" __global__ void __launch_bounds__(128) mimo_gemm_f32_kernel(const flo
   __shared__ __align__(16) float As[512];
   __shared__ __align__(16) float Bs[512];
   __shared__ __align__(16) float Cs[1024];
+  __builtin_assume(threadIdx.x < 128u);
   const int m0 = (static_cast<int>(blockIdx.y) * 32);
   const int n0 = (static_cast<int>(blockIdx.x) * 32);
-  const int warpRow_result = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) / 2) * 16);
-  const int warpCol_result = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) % 2) * 16);
+  const int warpRow_result = (((static_cast<int>(threadIdx.x) / 32) / 2) * 16);
+  const int warpCol_result = (((static_cast<int>(threadIdx.x) / 32) % 2) * 16);
   float acc[8];
   acc[0] = 0.0f;
   acc[1] = 0.0f;
@@ -20,7 +21,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_gemm_f32_kernel(const flo
   acc[7] = 0.0f;
   for (int k0 = 0; (k0 < K); k0 = (k0 + 16)) {
     const int loadTile_at_c0 = k0;
-    for (int i = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i < 512); i = (i + 128)) {
+    for (int i = static_cast<int>(threadIdx.x); (i < 512); i = (i + 128)) {
       const int r = (i / 16);
       const int c = (i % 16);
       const int idx = ((r * 16) + c);
@@ -33,7 +34,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_gemm_f32_kernel(const flo
       As[idx] = pick;
     }
     const int loadTile_at_r0_1 = k0;
-    for (int i_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i_1 < 512); i_1 = (i_1 + 128)) {
+    for (int i_1 = static_cast<int>(threadIdx.x); (i_1 < 512); i_1 = (i_1 + 128)) {
       const int r_1 = (i_1 / 32);
       const int c_1 = (i_1 % 32);
       const int idx_1 = ((r_1 * 32) + c_1);
@@ -47,8 +48,8 @@ extern "C" __global__ void __launch_bounds__(128) mimo_gemm_f32_kernel(const flo
     }
     __syncthreads();
     const int off_u16 = (warpRow_result * 16);
-    const int mma_1_g_u16 = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) >> 2);
-    const int mma_1_t_u16 = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) & 3);
+    const int mma_1_g_u16 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
+    const int mma_1_t_u16 = ((static_cast<int>(threadIdx.x) & 31) & 3);
     const float mma_1_a0_u0_u16 = As[(off_u16 + (mma_1_g_u16 * 32))];
     const float mma_1_a1_u0_u16 = As[(off_u16 + (((mma_1_g_u16 * 2) + 1) * 16))];
     const float mma_1_b0_u0_u16 = Bs[(warpCol_result + (mma_1_t_u16 * 4))];
@@ -276,8 +277,8 @@ extern "C" __global__ void __launch_bounds__(128) mimo_gemm_f32_kernel(const flo
     __syncthreads();
   }
   const int off_2 = ((warpRow_result * 32) + warpCol_result);
-  const int fr_2_g = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) >> 2);
-  const int fr_2_t = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) & 3);
+  const int fr_2_g = ((static_cast<int>(threadIdx.x) & 31) >> 2);
+  const int fr_2_t = ((static_cast<int>(threadIdx.x) & 31) & 3);
   Cs[((off_2 + (fr_2_g * 64)) + (fr_2_t * 4))] = acc[0];
   Cs[((off_2 + (fr_2_g * 64)) + ((fr_2_t * 4) + 1))] = acc[1];
   Cs[((off_2 + (fr_2_g * 64)) + ((fr_2_t * 4) + 2))] = acc[2];
@@ -287,7 +288,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_gemm_f32_kernel(const flo
   Cs[((off_2 + (((fr_2_g * 2) + 1) * 32)) + ((fr_2_t * 4) + 2))] = acc[6];
   Cs[((off_2 + (((fr_2_g * 2) + 1) * 32)) + ((fr_2_t * 4) + 3))] = acc[7];
   __syncthreads();
-  for (int i_2 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i_2 < 1024); i_2 = (i_2 + 128)) {
+  for (int i_2 = static_cast<int>(threadIdx.x); (i_2 < 1024); i_2 = (i_2 + 128)) {
     const int r_2 = (i_2 / 32);
     const int c_2 = (i_2 % 32);
     if ((((m0 + r_2) < M) && ((n0 + c_2) < N))) {

@@ -2,8 +2,9 @@
 #include "mimo_prelude.cuh"
 
 extern "C" __global__ void __launch_bounds__(128) mimo_kv_write_linear_kernel(const __nv_bfloat16* __restrict__ k_rot, const __nv_bfloat16* __restrict__ v, const int* __restrict__ batch_idx, const int* __restrict__ positions, __nv_bfloat16* __restrict__ k_cache, __nv_bfloat16* __restrict__ v_cache, __nv_bfloat16* __restrict__ v_scaled, const int T, const int HKV, const int DQK, const int DV, const int B, const int SMAX) {
-  const int lane = (static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) % 32);
-  for (int row = ((static_cast<int>(blockIdx.x) * 4) + (static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32)); (row < (T * HKV)); row = (row + (static_cast<int>(gridDim.x) * 4))) {
+  __builtin_assume(threadIdx.x < 128u);
+  const int lane = (static_cast<int>(threadIdx.x) % 32);
+  for (int row = ((static_cast<int>(blockIdx.x) * 4) + (static_cast<int>(threadIdx.x) / 32)); (row < (T * HKV)); row = (row + (static_cast<int>(gridDim.x) * 4))) {
     const int t = (row / HKV);
     const int kh = (row % HKV);
     const int b = batch_idx[t];

@@ -2,7 +2,8 @@
 #include "mimo_prelude.cuh"
 
 extern "C" __global__ void __launch_bounds__(64) mimo_linear_rows_bf16_kernel(const __nv_bfloat16* __restrict__ x, const __nv_bfloat16* __restrict__ w, __nv_bfloat16* __restrict__ y, const int T, const int K, const int N) {
-  const int n = ((static_cast<int>(blockIdx.x) * 64) + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
+  __builtin_assume(threadIdx.x < 64u);
+  const int n = ((static_cast<int>(blockIdx.x) * 64) + static_cast<int>(threadIdx.x));
   float acc[4];
   if ((n < N)) {
     for (int t0 = (static_cast<int>(blockIdx.y) * 4); (t0 < T); t0 = (t0 + (static_cast<int>(gridDim.y) * 4))) {

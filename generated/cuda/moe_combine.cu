@@ -2,8 +2,9 @@
 #include "mimo_prelude.cuh"
 
 extern "C" __global__ void __launch_bounds__(256) mimo_moe_combine_kernel(const __nv_bfloat16* __restrict__ y, const int* __restrict__ slotRow, const float* __restrict__ w, __nv_bfloat16* __restrict__ out, const int R, const int H, const int T, const int TOPK) {
+  __builtin_assume(threadIdx.x < 256u);
   const int t = static_cast<int>(blockIdx.x);
-  for (int h = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (h < H); h = (h + 256)) {
+  for (int h = static_cast<int>(threadIdx.x); (h < H); h = (h + 256)) {
     float acc = 0.0f;
     for (int j = 0; (j < TOPK); j = (j + 1)) {
       const int row = slotRow[((t * TOPK) + j)];

@@ -3,10 +3,11 @@
 
 extern "C" __global__ void __launch_bounds__(256) mimo_moe_count_kernel(const int* __restrict__ ids, int* __restrict__ chunkCounts, const int T, const int TOPK, const int E) {
   __shared__ __align__(16) int sIds[256];
+  __builtin_assume(threadIdx.x < 256u);
   const int chunk = static_cast<int>(blockIdx.x);
   const int loadChunk_slots = (T * TOPK);
-  const int s = ((chunk * 256) + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-  const int idx = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
+  const int s = ((chunk * 256) + static_cast<int>(threadIdx.x));
+  const int idx = static_cast<int>(threadIdx.x);
   int pick = 0;
   if ((s < loadChunk_slots)) {
     pick = ids[s];
@@ -15,7 +16,7 @@ extern "C" __global__ void __launch_bounds__(256) mimo_moe_count_kernel(const in
   }
   sIds[idx] = pick;
   __syncthreads();
-  for (int e = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (e < E); e = (e + 256)) {
+  for (int e = static_cast<int>(threadIdx.x); (e < E); e = (e + 256)) {
     const int idx_1 = ((chunk * E) + e);
     const int rankInChunk_e = e;
     int n = 0;

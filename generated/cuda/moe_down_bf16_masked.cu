@@ -5,6 +5,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_down_bf16_masked_kern
   __shared__ __align__(16) __nv_bfloat16 As[1024];
   __shared__ __align__(16) __nv_bfloat16 Bs[1024];
   __shared__ __align__(16) float Cs[1024];
+  __builtin_assume(threadIdx.x < 128u);
   const int e = static_cast<int>(blockIdx.z);
   const int m0 = (static_cast<int>(blockIdx.y) * 32);
   const int n = min(maskedCount[e], C);
@@ -21,11 +22,11 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_down_bf16_masked_kern
   acc[5] = 0.0f;
   acc[6] = 0.0f;
   acc[7] = 0.0f;
-  const int warpRow_result = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) / 2) * 16);
-  const int warpCol_result = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) % 2) * 16);
+  const int warpRow_result = (((static_cast<int>(threadIdx.x) / 32) / 2) * 16);
+  const int warpCol_result = (((static_cast<int>(threadIdx.x) / 32) % 2) * 16);
   for (int k = 0; (k < F); k = (k + 32)) {
     const int loadTile_at_c0 = k;
-    for (int i = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i < 1024); i = (i + 128)) {
+    for (int i = static_cast<int>(threadIdx.x); (i < 1024); i = (i + 128)) {
       const int r = (i / 32);
       const int c = (i % 32);
       const int idx = ((r * 32) + c);
@@ -38,7 +39,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_down_bf16_masked_kern
       As[idx] = pick;
     }
     const int loadTile_at_c0_1 = k;
-    for (int i_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i_1 < 1024); i_1 = (i_1 + 128)) {
+    for (int i_1 = static_cast<int>(threadIdx.x); (i_1 < 1024); i_1 = (i_1 + 128)) {
       const int r_1 = (i_1 / 32);
       const int c_1 = (i_1 % 32);
       const int idx_1 = ((r_1 * 32) + c_1);
@@ -53,8 +54,8 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_down_bf16_masked_kern
     __syncthreads();
     const int off_u0 = (warpRow_result * 32);
     const int off_1_u0 = (warpCol_result * 32);
-    const int mma_1_g_u0 = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) >> 2);
-    const int mma_1_tk_u0 = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) & 3) * 2);
+    const int mma_1_g_u0 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
+    const int mma_1_tk_u0 = (((static_cast<int>(threadIdx.x) & 31) & 3) * 2);
     const unsigned mma_1_a0_u0 = mimo_ld_u32(&As[((off_u0 + (mma_1_g_u0 * 32)) + mma_1_tk_u0)]);
     const unsigned mma_1_a1_u0 = mimo_ld_u32(&As[((off_u0 + ((mma_1_g_u0 + 8) * 32)) + mma_1_tk_u0)]);
     const unsigned mma_1_a2_u0 = mimo_ld_u32(&As[((off_u0 + (mma_1_g_u0 * 32)) + (mma_1_tk_u0 + 8))]);
@@ -63,8 +64,8 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_down_bf16_masked_kern
     mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[4]), {mma_1_a0_u0, mma_1_a1_u0, mma_1_a2_u0, mma_1_a3_u0}, {mimo_ld_u32(&Bs[((off_1_u0 + ((mma_1_g_u0 + 8) * 32)) + mma_1_tk_u0)]), mimo_ld_u32(&Bs[((off_1_u0 + ((mma_1_g_u0 + 8) * 32)) + (mma_1_tk_u0 + 8))])});
     const int off_u1 = ((warpRow_result * 32) + 16);
     const int off_1_u1 = ((warpCol_result * 32) + 16);
-    const int mma_1_g_u1 = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) >> 2);
-    const int mma_1_tk_u1 = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) & 3) * 2);
+    const int mma_1_g_u1 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
+    const int mma_1_tk_u1 = (((static_cast<int>(threadIdx.x) & 31) & 3) * 2);
     const unsigned mma_1_a0_u1 = mimo_ld_u32(&As[((off_u1 + (mma_1_g_u1 * 32)) + mma_1_tk_u1)]);
     const unsigned mma_1_a1_u1 = mimo_ld_u32(&As[((off_u1 + ((mma_1_g_u1 + 8) * 32)) + mma_1_tk_u1)]);
     const unsigned mma_1_a2_u1 = mimo_ld_u32(&As[((off_u1 + (mma_1_g_u1 * 32)) + (mma_1_tk_u1 + 8))]);
@@ -73,11 +74,11 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_down_bf16_masked_kern
     mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[4]), {mma_1_a0_u1, mma_1_a1_u1, mma_1_a2_u1, mma_1_a3_u1}, {mimo_ld_u32(&Bs[((off_1_u1 + ((mma_1_g_u1 + 8) * 32)) + mma_1_tk_u1)]), mimo_ld_u32(&Bs[((off_1_u1 + ((mma_1_g_u1 + 8) * 32)) + (mma_1_tk_u1 + 8))])});
     __syncthreads();
   }
-  const int warpRow_result_1 = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) / 2) * 16);
-  const int warpCol_result_1 = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) % 2) * 16);
+  const int warpRow_result_1 = (((static_cast<int>(threadIdx.x) / 32) / 2) * 16);
+  const int warpCol_result_1 = (((static_cast<int>(threadIdx.x) / 32) % 2) * 16);
   const int off_2 = ((warpRow_result_1 * 32) + warpCol_result_1);
-  const int fr_2_g = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) >> 2);
-  const int fr_2_t = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) & 3);
+  const int fr_2_g = ((static_cast<int>(threadIdx.x) & 31) >> 2);
+  const int fr_2_t = ((static_cast<int>(threadIdx.x) & 31) & 3);
   Cs[((off_2 + (fr_2_g * 32)) + (fr_2_t * 2))] = acc[0];
   Cs[((off_2 + (fr_2_g * 32)) + ((fr_2_t * 2) + 1))] = acc[1];
   Cs[((off_2 + ((fr_2_g + 8) * 32)) + (fr_2_t * 2))] = acc[2];
@@ -87,7 +88,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_down_bf16_masked_kern
   Cs[((off_2 + ((fr_2_g + 8) * 32)) + ((fr_2_t * 2) + 8))] = acc[6];
   Cs[((off_2 + ((fr_2_g + 8) * 32)) + ((fr_2_t * 2) + 9))] = acc[7];
   __syncthreads();
-  for (int i_2 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i_2 < 1024); i_2 = (i_2 + 128)) {
+  for (int i_2 = static_cast<int>(threadIdx.x); (i_2 < 1024); i_2 = (i_2 + 128)) {
     const int r_2 = (i_2 / 32);
     const int c_2 = (i_2 % 32);
     if ((((m0 + r_2) < n) && ((n0 + c_2) < H))) {

@@ -6,6 +6,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_down_fp8_kernel(const
   __shared__ __align__(16) __nv_fp8_e4m3 Bs[1024];
   __shared__ __align__(16) float Cs[1024];
   __shared__ __align__(16) float Ss[32];
+  __builtin_assume(threadIdx.x < 128u);
   const int m0 = (static_cast<int>(blockIdx.y) * 32);
   const int e = rowExpert[m0];
   if (((e < 0) || (e >= E))) {
@@ -32,7 +33,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_down_fp8_kernel(const
     block[5] = 0.0f;
     block[6] = 0.0f;
     block[7] = 0.0f;
-    for (int r = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (r < 32); r = (r + 128)) {
+    for (int r = static_cast<int>(threadIdx.x); (r < 32); r = (r + 128)) {
       const int idx = r;
       float pick = 0.0f;
       if (((m0 + r) < M)) {
@@ -44,11 +45,11 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_down_fp8_kernel(const
     }
     const int downSpan_span_k0 = kb;
     const int downSpan_span_k1 = min((kb + 128), F);
-    const int warpRow_result = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) / 2) * 16);
-    const int warpCol_result = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) % 2) * 16);
+    const int warpRow_result = (((static_cast<int>(threadIdx.x) / 32) / 2) * 16);
+    const int warpCol_result = (((static_cast<int>(threadIdx.x) / 32) % 2) * 16);
     for (int k = downSpan_span_k0; (k < downSpan_span_k1); k = (k + 32)) {
       const int loadTile_at_c0 = k;
-      for (int i = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i < 1024); i = (i + 128)) {
+      for (int i = static_cast<int>(threadIdx.x); (i < 1024); i = (i + 128)) {
         const int r_1 = (i / 32);
         const int c = (i % 32);
         const int idx_1 = ((r_1 * 32) + c);
@@ -61,7 +62,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_down_fp8_kernel(const
         As[idx_1] = pick_1;
       }
       const int loadTile_at_c0_1 = k;
-      for (int i_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i_1 < 1024); i_1 = (i_1 + 128)) {
+      for (int i_1 = static_cast<int>(threadIdx.x); (i_1 < 1024); i_1 = (i_1 + 128)) {
         const int r_2 = (i_1 / 32);
         const int c_1 = (i_1 % 32);
         const int idx_2 = ((r_2 * 32) + c_1);
@@ -76,8 +77,8 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_down_fp8_kernel(const
       __syncthreads();
       const int off_u0 = (warpRow_result * 32);
       const int off_1_u0 = (warpCol_result * 32);
-      const int mma_2_g_u0 = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) >> 2);
-      const int mma_2_tk_u0 = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) & 3) * 4);
+      const int mma_2_g_u0 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
+      const int mma_2_tk_u0 = (((static_cast<int>(threadIdx.x) & 31) & 3) * 4);
       const unsigned mma_2_a0_u0 = mimo_ld_u32(&As[((off_u0 + (mma_2_g_u0 * 32)) + mma_2_tk_u0)]);
       const unsigned mma_2_a1_u0 = mimo_ld_u32(&As[((off_u0 + ((mma_2_g_u0 + 8) * 32)) + mma_2_tk_u0)]);
       const unsigned mma_2_a2_u0 = mimo_ld_u32(&As[((off_u0 + (mma_2_g_u0 * 32)) + (mma_2_tk_u0 + 16))]);
@@ -86,9 +87,9 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_down_fp8_kernel(const
       mimo_mma_m16n8k32_e4m3(*reinterpret_cast<float(*)[4]>(&block[4]), {mma_2_a0_u0, mma_2_a1_u0, mma_2_a2_u0, mma_2_a3_u0}, {mimo_ld_u32(&Bs[((off_1_u0 + ((mma_2_g_u0 + 8) * 32)) + mma_2_tk_u0)]), mimo_ld_u32(&Bs[((off_1_u0 + ((mma_2_g_u0 + 8) * 32)) + (mma_2_tk_u0 + 16))])});
       __syncthreads();
     }
-    const int warpRow_result_1 = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) / 2) * 16);
+    const int warpRow_result_1 = (((static_cast<int>(threadIdx.x) / 32) / 2) * 16);
     const float scale = wds[((((e * (((H + 128) - 1) / 128)) + (n0 / 128)) * (((F + 128) - 1) / 128)) + kg)];
-    const int fr_3_g = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) >> 2);
+    const int fr_3_g = ((static_cast<int>(threadIdx.x) & 31) >> 2);
     const float acs_3_r0 = (Ss[(warpRow_result_1 + fr_3_g)] * scale);
     acc[0] = fmaf(block[0], acs_3_r0, acc[0]);
     acc[1] = fmaf(block[1], acs_3_r0, acc[1]);
@@ -101,11 +102,11 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_down_fp8_kernel(const
     acc[7] = fmaf(block[7], acs_3_r1, acc[7]);
     __syncthreads();
   }
-  const int warpRow_result_2 = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) / 2) * 16);
-  const int warpCol_result_1 = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) % 2) * 16);
+  const int warpRow_result_2 = (((static_cast<int>(threadIdx.x) / 32) / 2) * 16);
+  const int warpCol_result_1 = (((static_cast<int>(threadIdx.x) / 32) % 2) * 16);
   const int off_3 = ((warpRow_result_2 * 32) + warpCol_result_1);
-  const int fr_4_g = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) >> 2);
-  const int fr_4_t = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) & 3);
+  const int fr_4_g = ((static_cast<int>(threadIdx.x) & 31) >> 2);
+  const int fr_4_t = ((static_cast<int>(threadIdx.x) & 31) & 3);
   Cs[((off_3 + (fr_4_g * 32)) + (fr_4_t * 2))] = acc[0];
   Cs[((off_3 + (fr_4_g * 32)) + ((fr_4_t * 2) + 1))] = acc[1];
   Cs[((off_3 + ((fr_4_g + 8) * 32)) + (fr_4_t * 2))] = acc[2];
@@ -115,7 +116,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_down_fp8_kernel(const
   Cs[((off_3 + ((fr_4_g + 8) * 32)) + ((fr_4_t * 2) + 8))] = acc[6];
   Cs[((off_3 + ((fr_4_g + 8) * 32)) + ((fr_4_t * 2) + 9))] = acc[7];
   __syncthreads();
-  for (int i_2 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i_2 < 1024); i_2 = (i_2 + 128)) {
+  for (int i_2 = static_cast<int>(threadIdx.x); (i_2 < 1024); i_2 = (i_2 + 128)) {
     const int r_3 = (i_2 / 32);
     const int c_2 = (i_2 % 32);
     if ((((m0 + r_3) < M) && ((n0 + c_2) < H))) {

@@ -2,7 +2,8 @@
 #include "mimo_prelude.cuh"
 
 extern "C" __global__ void __launch_bounds__(64) mimo_moe_down_rows_bf16_kernel(const __nv_bfloat16* __restrict__ h, const int* __restrict__ ids, const __nv_bfloat16* __restrict__ wd, const float* __restrict__ w, __nv_bfloat16* __restrict__ out, const int T, const int TOPK, const int H, const int F, const int E) {
-  const int n = ((static_cast<int>(blockIdx.x) * 64) + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
+  __builtin_assume(threadIdx.x < 64u);
+  const int n = ((static_cast<int>(blockIdx.x) * 64) + static_cast<int>(threadIdx.x));
   float d[1];
   if ((n < H)) {
     for (int t = static_cast<int>(blockIdx.y); (t < T); t = (t + static_cast<int>(gridDim.y))) {

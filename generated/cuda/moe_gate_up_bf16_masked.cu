@@ -5,6 +5,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_gate_up_bf16_masked_k
   __shared__ __align__(16) __nv_bfloat16 As[512];
   __shared__ __align__(16) __nv_bfloat16 Bs[1024];
   __shared__ __align__(16) float Cs[2048];
+  __builtin_assume(threadIdx.x < 128u);
   const int e = static_cast<int>(blockIdx.z);
   const int m0 = (static_cast<int>(blockIdx.y) * 32);
   const int n = min(maskedCount[e], C);
@@ -30,11 +31,11 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_gate_up_bf16_masked_k
   up[5] = 0.0f;
   up[6] = 0.0f;
   up[7] = 0.0f;
-  const int warpRow_result = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) / 2) * 16);
-  const int warpCol_result = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) % 2) * 16);
+  const int warpRow_result = (((static_cast<int>(threadIdx.x) / 32) / 2) * 16);
+  const int warpCol_result = (((static_cast<int>(threadIdx.x) / 32) % 2) * 16);
   for (int k = 0; (k < H); k = (k + 16)) {
     const int loadTile_at_c0 = k;
-    for (int i = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i < 512); i = (i + 128)) {
+    for (int i = static_cast<int>(threadIdx.x); (i < 512); i = (i + 128)) {
       const int r = (i / 16);
       const int c = (i % 16);
       const int idx = ((r * 16) + c);
@@ -47,7 +48,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_gate_up_bf16_masked_k
       As[idx] = pick;
     }
     const int loadTile_at_c0_1 = k;
-    for (int i_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i_1 < 512); i_1 = (i_1 + 128)) {
+    for (int i_1 = static_cast<int>(threadIdx.x); (i_1 < 512); i_1 = (i_1 + 128)) {
       const int r_1 = (i_1 / 16);
       const int c_1 = (i_1 % 16);
       const int idx_1 = ((r_1 * 16) + c_1);
@@ -60,7 +61,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_gate_up_bf16_masked_k
       Bs[idx_1] = pick_1;
     }
     const int loadTile_at_c0_2 = k;
-    for (int i_2 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i_2 < 512); i_2 = (i_2 + 128)) {
+    for (int i_2 = static_cast<int>(threadIdx.x); (i_2 < 512); i_2 = (i_2 + 128)) {
       const int r_2 = (i_2 / 16);
       const int c_2 = (i_2 % 16);
       const int idx_2 = (((32 + r_2) * 16) + c_2);
@@ -75,8 +76,8 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_gate_up_bf16_masked_k
     __syncthreads();
     const int off_u0 = (warpRow_result * 16);
     const int off_1_u0 = (warpCol_result * 16);
-    const int mma_2_g_u0 = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) >> 2);
-    const int mma_2_tk_u0 = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) & 3) * 2);
+    const int mma_2_g_u0 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
+    const int mma_2_tk_u0 = (((static_cast<int>(threadIdx.x) & 31) & 3) * 2);
     const unsigned mma_2_a0_u0 = mimo_ld_u32(&As[((off_u0 + (mma_2_g_u0 * 16)) + mma_2_tk_u0)]);
     const unsigned mma_2_a1_u0 = mimo_ld_u32(&As[((off_u0 + ((mma_2_g_u0 + 8) * 16)) + mma_2_tk_u0)]);
     const unsigned mma_2_a2_u0 = mimo_ld_u32(&As[((off_u0 + (mma_2_g_u0 * 16)) + (mma_2_tk_u0 + 8))]);
@@ -85,8 +86,8 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_gate_up_bf16_masked_k
     mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&gate[4]), {mma_2_a0_u0, mma_2_a1_u0, mma_2_a2_u0, mma_2_a3_u0}, {mimo_ld_u32(&Bs[((off_1_u0 + ((mma_2_g_u0 + 8) * 16)) + mma_2_tk_u0)]), mimo_ld_u32(&Bs[((off_1_u0 + ((mma_2_g_u0 + 8) * 16)) + (mma_2_tk_u0 + 8))])});
     const int off_2_u0 = (warpRow_result * 16);
     const int off_3_u0 = ((32 + warpCol_result) * 16);
-    const int mma_3_g_u0 = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) >> 2);
-    const int mma_3_tk_u0 = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) & 3) * 2);
+    const int mma_3_g_u0 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
+    const int mma_3_tk_u0 = (((static_cast<int>(threadIdx.x) & 31) & 3) * 2);
     const unsigned mma_3_a0_u0 = mimo_ld_u32(&As[((off_2_u0 + (mma_3_g_u0 * 16)) + mma_3_tk_u0)]);
     const unsigned mma_3_a1_u0 = mimo_ld_u32(&As[((off_2_u0 + ((mma_3_g_u0 + 8) * 16)) + mma_3_tk_u0)]);
     const unsigned mma_3_a2_u0 = mimo_ld_u32(&As[((off_2_u0 + (mma_3_g_u0 * 16)) + (mma_3_tk_u0 + 8))]);
@@ -95,11 +96,11 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_gate_up_bf16_masked_k
     mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&up[4]), {mma_3_a0_u0, mma_3_a1_u0, mma_3_a2_u0, mma_3_a3_u0}, {mimo_ld_u32(&Bs[((off_3_u0 + ((mma_3_g_u0 + 8) * 16)) + mma_3_tk_u0)]), mimo_ld_u32(&Bs[((off_3_u0 + ((mma_3_g_u0 + 8) * 16)) + (mma_3_tk_u0 + 8))])});
     __syncthreads();
   }
-  const int warpRow_result_1 = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) / 2) * 16);
-  const int warpCol_result_1 = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) % 2) * 16);
+  const int warpRow_result_1 = (((static_cast<int>(threadIdx.x) / 32) / 2) * 16);
+  const int warpCol_result_1 = (((static_cast<int>(threadIdx.x) / 32) % 2) * 16);
   const int off_4 = ((warpRow_result_1 * 64) + warpCol_result_1);
-  const int fr_4_g = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) >> 2);
-  const int fr_4_t = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) & 3);
+  const int fr_4_g = ((static_cast<int>(threadIdx.x) & 31) >> 2);
+  const int fr_4_t = ((static_cast<int>(threadIdx.x) & 31) & 3);
   Cs[((off_4 + (fr_4_g * 64)) + (fr_4_t * 2))] = gate[0];
   Cs[((off_4 + (fr_4_g * 64)) + ((fr_4_t * 2) + 1))] = gate[1];
   Cs[((off_4 + ((fr_4_g + 8) * 64)) + (fr_4_t * 2))] = gate[2];
@@ -109,8 +110,8 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_gate_up_bf16_masked_k
   Cs[((off_4 + ((fr_4_g + 8) * 64)) + ((fr_4_t * 2) + 8))] = gate[6];
   Cs[((off_4 + ((fr_4_g + 8) * 64)) + ((fr_4_t * 2) + 9))] = gate[7];
   const int off_5 = (((warpRow_result_1 * 64) + 32) + warpCol_result_1);
-  const int fr_5_g = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) >> 2);
-  const int fr_5_t = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) & 3);
+  const int fr_5_g = ((static_cast<int>(threadIdx.x) & 31) >> 2);
+  const int fr_5_t = ((static_cast<int>(threadIdx.x) & 31) & 3);
   Cs[((off_5 + (fr_5_g * 64)) + (fr_5_t * 2))] = up[0];
   Cs[((off_5 + (fr_5_g * 64)) + ((fr_5_t * 2) + 1))] = up[1];
   Cs[((off_5 + ((fr_5_g + 8) * 64)) + (fr_5_t * 2))] = up[2];
@@ -120,7 +121,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_gate_up_bf16_masked_k
   Cs[((off_5 + ((fr_5_g + 8) * 64)) + ((fr_5_t * 2) + 8))] = up[6];
   Cs[((off_5 + ((fr_5_g + 8) * 64)) + ((fr_5_t * 2) + 9))] = up[7];
   __syncthreads();
-  for (int i_3 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i_3 < 1024); i_3 = (i_3 + 128)) {
+  for (int i_3 = static_cast<int>(threadIdx.x); (i_3 < 1024); i_3 = (i_3 + 128)) {
     const int r_3 = (i_3 / 32);
     const int c_3 = (i_3 % 32);
     if ((((m0 + r_3) < n) && ((n0 + c_3) < F))) {

@@ -6,6 +6,7 @@ extern "C" __global__ void __launch_bounds__(64) mimo_moe_gate_up_fp8_kernel(con
   __shared__ __align__(16) __nv_fp8_e4m3 Bs[1024];
   __shared__ __align__(16) float Cs[1024];
   __shared__ __align__(16) float Ss[32];
+  __builtin_assume(threadIdx.x < 64u);
   const int m0 = (static_cast<int>(blockIdx.y) * 32);
   const int e = rowExpert[m0];
   if (((e < 0) || (e >= E))) {
@@ -50,7 +51,7 @@ extern "C" __global__ void __launch_bounds__(64) mimo_moe_gate_up_fp8_kernel(con
     upBlock[5] = 0.0f;
     upBlock[6] = 0.0f;
     upBlock[7] = 0.0f;
-    for (int r = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (r < 32); r = (r + 64)) {
+    for (int r = static_cast<int>(threadIdx.x); (r < 32); r = (r + 64)) {
       const int idx = r;
       float pick = 0.0f;
       if (((m0 + r) < M)) {
@@ -62,10 +63,10 @@ extern "C" __global__ void __launch_bounds__(64) mimo_moe_gate_up_fp8_kernel(con
     }
     const int gateUpSpan_span_k0 = kb;
     const int gateUpSpan_span_k1 = min((kb + 128), H);
-    const int warpRow_result = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) * 16);
+    const int warpRow_result = ((static_cast<int>(threadIdx.x) / 32) * 16);
     for (int k = gateUpSpan_span_k0; (k < gateUpSpan_span_k1); k = (k + 32)) {
       const int loadTile_at_c0 = k;
-      for (int i = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i < 1024); i = (i + 64)) {
+      for (int i = static_cast<int>(threadIdx.x); (i < 1024); i = (i + 64)) {
         const int r_1 = (i / 32);
         const int c = (i % 32);
         const int idx_1 = ((r_1 * 32) + c);
@@ -78,7 +79,7 @@ extern "C" __global__ void __launch_bounds__(64) mimo_moe_gate_up_fp8_kernel(con
         As[idx_1] = pick_1;
       }
       const int loadTile_at_c0_1 = k;
-      for (int i_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i_1 < 512); i_1 = (i_1 + 64)) {
+      for (int i_1 = static_cast<int>(threadIdx.x); (i_1 < 512); i_1 = (i_1 + 64)) {
         const int r_2 = (i_1 / 32);
         const int c_1 = (i_1 % 32);
         const int idx_2 = ((r_2 * 32) + c_1);
@@ -91,7 +92,7 @@ extern "C" __global__ void __launch_bounds__(64) mimo_moe_gate_up_fp8_kernel(con
         Bs[idx_2] = pick_2;
       }
       const int loadTile_at_c0_2 = k;
-      for (int i_2 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i_2 < 512); i_2 = (i_2 + 64)) {
+      for (int i_2 = static_cast<int>(threadIdx.x); (i_2 < 512); i_2 = (i_2 + 64)) {
         const int r_3 = (i_2 / 32);
         const int c_2 = (i_2 % 32);
         const int idx_3 = (((16 + r_3) * 32) + c_2);
@@ -105,8 +106,8 @@ extern "C" __global__ void __launch_bounds__(64) mimo_moe_gate_up_fp8_kernel(con
       }
       __syncthreads();
       const int off_u0 = (warpRow_result * 32);
-      const int mma_4_g_u0 = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) >> 2);
-      const int mma_4_tk_u0 = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) & 3) * 4);
+      const int mma_4_g_u0 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
+      const int mma_4_tk_u0 = (((static_cast<int>(threadIdx.x) & 31) & 3) * 4);
       const unsigned mma_4_a0_u0 = mimo_ld_u32(&As[((off_u0 + (mma_4_g_u0 * 32)) + mma_4_tk_u0)]);
       const unsigned mma_4_a1_u0 = mimo_ld_u32(&As[((off_u0 + ((mma_4_g_u0 + 8) * 32)) + mma_4_tk_u0)]);
       const unsigned mma_4_a2_u0 = mimo_ld_u32(&As[((off_u0 + (mma_4_g_u0 * 32)) + (mma_4_tk_u0 + 16))]);
@@ -114,8 +115,8 @@ extern "C" __global__ void __launch_bounds__(64) mimo_moe_gate_up_fp8_kernel(con
       mimo_mma_m16n8k32_e4m3(*reinterpret_cast<float(*)[4]>(&gateBlock[0]), {mma_4_a0_u0, mma_4_a1_u0, mma_4_a2_u0, mma_4_a3_u0}, {mimo_ld_u32(&Bs[((mma_4_g_u0 * 32) + mma_4_tk_u0)]), mimo_ld_u32(&Bs[((mma_4_g_u0 * 32) + (mma_4_tk_u0 + 16))])});
       mimo_mma_m16n8k32_e4m3(*reinterpret_cast<float(*)[4]>(&gateBlock[4]), {mma_4_a0_u0, mma_4_a1_u0, mma_4_a2_u0, mma_4_a3_u0}, {mimo_ld_u32(&Bs[(((mma_4_g_u0 + 8) * 32) + mma_4_tk_u0)]), mimo_ld_u32(&Bs[(((mma_4_g_u0 + 8) * 32) + (mma_4_tk_u0 + 16))])});
       const int off_2_u0 = (warpRow_result * 32);
-      const int mma_5_g_u0 = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) >> 2);
-      const int mma_5_tk_u0 = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) & 3) * 4);
+      const int mma_5_g_u0 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
+      const int mma_5_tk_u0 = (((static_cast<int>(threadIdx.x) & 31) & 3) * 4);
       const unsigned mma_5_a0_u0 = mimo_ld_u32(&As[((off_2_u0 + (mma_5_g_u0 * 32)) + mma_5_tk_u0)]);
       const unsigned mma_5_a1_u0 = mimo_ld_u32(&As[((off_2_u0 + ((mma_5_g_u0 + 8) * 32)) + mma_5_tk_u0)]);
       const unsigned mma_5_a2_u0 = mimo_ld_u32(&As[((off_2_u0 + (mma_5_g_u0 * 32)) + (mma_5_tk_u0 + 16))]);
@@ -124,9 +125,9 @@ extern "C" __global__ void __launch_bounds__(64) mimo_moe_gate_up_fp8_kernel(con
       mimo_mma_m16n8k32_e4m3(*reinterpret_cast<float(*)[4]>(&upBlock[4]), {mma_5_a0_u0, mma_5_a1_u0, mma_5_a2_u0, mma_5_a3_u0}, {mimo_ld_u32(&Bs[((512 + ((mma_5_g_u0 + 8) * 32)) + mma_5_tk_u0)]), mimo_ld_u32(&Bs[((512 + ((mma_5_g_u0 + 8) * 32)) + (mma_5_tk_u0 + 16))])});
       __syncthreads();
     }
-    const int warpRow_result_1 = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) * 16);
+    const int warpRow_result_1 = ((static_cast<int>(threadIdx.x) / 32) * 16);
     const float scale = wgs[((((e * (((F + 128) - 1) / 128)) + (n0 / 128)) * (((H + 128) - 1) / 128)) + kg)];
-    const int fr_6_g = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) >> 2);
+    const int fr_6_g = ((static_cast<int>(threadIdx.x) & 31) >> 2);
     const float acs_6_r0 = (Ss[(warpRow_result_1 + fr_6_g)] * scale);
     gate[0] = fmaf(gateBlock[0], acs_6_r0, gate[0]);
     gate[1] = fmaf(gateBlock[1], acs_6_r0, gate[1]);
@@ -137,9 +138,9 @@ extern "C" __global__ void __launch_bounds__(64) mimo_moe_gate_up_fp8_kernel(con
     gate[5] = fmaf(gateBlock[5], acs_6_r0, gate[5]);
     gate[6] = fmaf(gateBlock[6], acs_6_r1, gate[6]);
     gate[7] = fmaf(gateBlock[7], acs_6_r1, gate[7]);
-    const int warpRow_result_2 = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) * 16);
+    const int warpRow_result_2 = ((static_cast<int>(threadIdx.x) / 32) * 16);
     const float scale_1 = wus[((((e * (((F + 128) - 1) / 128)) + (n0 / 128)) * (((H + 128) - 1) / 128)) + kg)];
-    const int fr_7_g = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) >> 2);
+    const int fr_7_g = ((static_cast<int>(threadIdx.x) & 31) >> 2);
     const float acs_7_r0 = (Ss[(warpRow_result_2 + fr_7_g)] * scale_1);
     up[0] = fmaf(upBlock[0], acs_7_r0, up[0]);
     up[1] = fmaf(upBlock[1], acs_7_r0, up[1]);
@@ -152,10 +153,10 @@ extern "C" __global__ void __launch_bounds__(64) mimo_moe_gate_up_fp8_kernel(con
     up[7] = fmaf(upBlock[7], acs_7_r1, up[7]);
     __syncthreads();
   }
-  const int warpRow_result_3 = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) * 16);
+  const int warpRow_result_3 = ((static_cast<int>(threadIdx.x) / 32) * 16);
   const int off_6 = (warpRow_result_3 * 32);
-  const int fr_8_g = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) >> 2);
-  const int fr_8_t = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) & 3);
+  const int fr_8_g = ((static_cast<int>(threadIdx.x) & 31) >> 2);
+  const int fr_8_t = ((static_cast<int>(threadIdx.x) & 31) & 3);
   Cs[((off_6 + (fr_8_g * 32)) + (fr_8_t * 2))] = gate[0];
   Cs[((off_6 + (fr_8_g * 32)) + ((fr_8_t * 2) + 1))] = gate[1];
   Cs[((off_6 + ((fr_8_g + 8) * 32)) + (fr_8_t * 2))] = gate[2];
@@ -165,8 +166,8 @@ extern "C" __global__ void __launch_bounds__(64) mimo_moe_gate_up_fp8_kernel(con
   Cs[((off_6 + ((fr_8_g + 8) * 32)) + ((fr_8_t * 2) + 8))] = gate[6];
   Cs[((off_6 + ((fr_8_g + 8) * 32)) + ((fr_8_t * 2) + 9))] = gate[7];
   const int off_7 = ((warpRow_result_3 * 32) + 16);
-  const int fr_9_g = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) >> 2);
-  const int fr_9_t = ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31) & 3);
+  const int fr_9_g = ((static_cast<int>(threadIdx.x) & 31) >> 2);
+  const int fr_9_t = ((static_cast<int>(threadIdx.x) & 31) & 3);
   Cs[((off_7 + (fr_9_g * 32)) + (fr_9_t * 2))] = up[0];
   Cs[((off_7 + (fr_9_g * 32)) + ((fr_9_t * 2) + 1))] = up[1];
   Cs[((off_7 + ((fr_9_g + 8) * 32)) + (fr_9_t * 2))] = up[2];
@@ -176,7 +177,7 @@ extern "C" __global__ void __launch_bounds__(64) mimo_moe_gate_up_fp8_kernel(con
   Cs[((off_7 + ((fr_9_g + 8) * 32)) + ((fr_9_t * 2) + 8))] = up[6];
   Cs[((off_7 + ((fr_9_g + 8) * 32)) + ((fr_9_t * 2) + 9))] = up[7];
   __syncthreads();
-  for (int i_3 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i_3 < 512); i_3 = (i_3 + 64)) {
+  for (int i_3 = static_cast<int>(threadIdx.x); (i_3 < 512); i_3 = (i_3 + 64)) {
     const int r_4 = (i_3 / 16);
     const int c_3 = (i_3 % 16);
     if ((((m0 + r_4) < M) && ((n0 + c_3) < F))) {

@@ -2,10 +2,11 @@
 #include "mimo_prelude.cuh"
 
 extern "C" __global__ void __launch_bounds__(256) mimo_moe_gather_kernel(const __nv_bfloat16* __restrict__ x, const int* __restrict__ rowIndex, __nv_bfloat16* __restrict__ xp, const int T, const int H, const int R, const int TOPK) {
+  __builtin_assume(threadIdx.x < 256u);
   const int r = static_cast<int>(blockIdx.x);
   const int s = rowIndex[r];
   const int t = ((s >= 0) ? (s / TOPK) : 0);
-  for (int h = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (h < H); h = (h + 256)) {
+  for (int h = static_cast<int>(threadIdx.x); (h < H); h = (h + 256)) {
     const int idx = ((r * H) + h);
     __nv_bfloat16 pick = __float2bfloat16_rn(0.0f);
     if ((s >= 0)) {

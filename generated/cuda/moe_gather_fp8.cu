@@ -2,10 +2,11 @@
 #include "mimo_prelude.cuh"
 
 extern "C" __global__ void __launch_bounds__(256) mimo_moe_gather_fp8_kernel(const __nv_fp8_e4m3* __restrict__ xq, const float* __restrict__ xs, const int* __restrict__ rowIndex, __nv_fp8_e4m3* __restrict__ xqp, float* __restrict__ xsp, const int T, const int H, const int R, const int TOPK) {
+  __builtin_assume(threadIdx.x < 256u);
   const int r = static_cast<int>(blockIdx.x);
   const int s = rowIndex[r];
   const int t = ((s >= 0) ? (s / TOPK) : 0);
-  for (int h = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (h < H); h = (h + 256)) {
+  for (int h = static_cast<int>(threadIdx.x); (h < H); h = (h + 256)) {
     const int idx = ((r * H) + h);
     __nv_fp8_e4m3 pick = __nv_fp8_e4m3(0.0f);
     if ((s >= 0)) {
@@ -15,7 +16,7 @@ extern "C" __global__ void __launch_bounds__(256) mimo_moe_gather_fp8_kernel(con
     }
     xqp[idx] = pick;
   }
-  for (int g = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (g < (((H + 128) - 1) / 128)); g = (g + 256)) {
+  for (int g = static_cast<int>(threadIdx.x); (g < (((H + 128) - 1) / 128)); g = (g + 256)) {
     const int idx_1 = ((r * (((H + 128) - 1) / 128)) + g);
     float pick_1 = 0.0f;
     if ((s >= 0)) {

@@ -3,11 +3,12 @@
 
 extern "C" __global__ void __launch_bounds__(256) mimo_moe_place_contiguous_kernel(const int* __restrict__ ids, const int* __restrict__ chunkOffsets, const int* __restrict__ counts, const int* __restrict__ offsets, int* __restrict__ rowIndex, int* __restrict__ rowExpert, int* __restrict__ slotRow, const int T, const int TOPK, const int E, const int MP) {
   __shared__ __align__(16) int sIds[256];
+  __builtin_assume(threadIdx.x < 256u);
   const int slots = (T * TOPK);
   for (int chunk = static_cast<int>(blockIdx.x); (chunk < (((slots + 256) - 1) / 256)); chunk = (chunk + static_cast<int>(gridDim.x))) {
     const int loadChunk_chunk = chunk;
-    const int s = ((loadChunk_chunk * 256) + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-    const int idx = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
+    const int s = ((loadChunk_chunk * 256) + static_cast<int>(threadIdx.x));
+    const int idx = static_cast<int>(threadIdx.x);
     int pick = 0;
     if ((s < slots)) {
       pick = ids[s];
@@ -16,12 +17,12 @@ extern "C" __global__ void __launch_bounds__(256) mimo_moe_place_contiguous_kern
     }
     sIds[idx] = pick;
     __syncthreads();
-    const int s_1 = ((chunk * 256) + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-    const int e = sIds[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
+    const int s_1 = ((chunk * 256) + static_cast<int>(threadIdx.x));
+    const int e = sIds[static_cast<int>(threadIdx.x)];
     if ((s_1 < slots)) {
       int row = -1;
       if (((e >= 0) && (e < E))) {
-        const int rankInChunk_before = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
+        const int rankInChunk_before = static_cast<int>(threadIdx.x);
         int n = 0;
         for (int j = 0; (j < rankInChunk_before); j = (j + 1)) {
           if ((sIds[j] == e)) {
@@ -45,7 +46,7 @@ extern "C" __global__ void __launch_bounds__(256) mimo_moe_place_contiguous_kern
     __syncthreads();
   }
   const int stride = (static_cast<int>(gridDim.x) * 256);
-  for (int i = ((static_cast<int>(blockIdx.x) * 256) + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))); (i < (E * 32)); i = (i + stride)) {
+  for (int i = ((static_cast<int>(blockIdx.x) * 256) + static_cast<int>(threadIdx.x)); (i < (E * 32)); i = (i + stride)) {
     const int e_1 = (i / 32);
     const int row_1 = ((offsets[e_1] + counts[e_1]) + (i % 32));
     const int alignUp_n = counts[e_1];
@@ -64,7 +65,7 @@ extern "C" __global__ void __launch_bounds__(256) mimo_moe_place_contiguous_kern
     pick_1 = 0;
   }
   const int total = pick_1;
-  for (int row_2 = ((total + (static_cast<int>(blockIdx.x) * 256)) + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))); (row_2 < MP); row_2 = (row_2 + stride)) {
+  for (int row_2 = ((total + (static_cast<int>(blockIdx.x) * 256)) + static_cast<int>(threadIdx.x)); (row_2 < MP); row_2 = (row_2 + stride)) {
     const int idx_6 = row_2;
     rowIndex[idx_6] = -1;
     const int idx_7 = row_2;

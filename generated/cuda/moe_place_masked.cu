@@ -3,11 +3,12 @@
 
 extern "C" __global__ void __launch_bounds__(256) mimo_moe_place_masked_kernel(const int* __restrict__ ids, const int* __restrict__ chunkOffsets, const int* __restrict__ counts, int* __restrict__ rowIndex, int* __restrict__ slotRow, int* __restrict__ maskedCount, const int T, const int TOPK, const int E, const int C) {
   __shared__ __align__(16) int sIds[256];
+  __builtin_assume(threadIdx.x < 256u);
   const int slots = (T * TOPK);
   for (int chunk = static_cast<int>(blockIdx.x); (chunk < (((slots + 256) - 1) / 256)); chunk = (chunk + static_cast<int>(gridDim.x))) {
     const int loadChunk_chunk = chunk;
-    const int s = ((loadChunk_chunk * 256) + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-    const int idx = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
+    const int s = ((loadChunk_chunk * 256) + static_cast<int>(threadIdx.x));
+    const int idx = static_cast<int>(threadIdx.x);
     int pick = 0;
     if ((s < slots)) {
       pick = ids[s];
@@ -16,12 +17,12 @@ extern "C" __global__ void __launch_bounds__(256) mimo_moe_place_masked_kernel(c
     }
     sIds[idx] = pick;
     __syncthreads();
-    const int s_1 = ((chunk * 256) + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-    const int e = sIds[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
+    const int s_1 = ((chunk * 256) + static_cast<int>(threadIdx.x));
+    const int e = sIds[static_cast<int>(threadIdx.x)];
     if ((s_1 < slots)) {
       int rank = -1;
       if (((e >= 0) && (e < E))) {
-        const int rankInChunk_before = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
+        const int rankInChunk_before = static_cast<int>(threadIdx.x);
         int n = 0;
         for (int j = 0; (j < rankInChunk_before); j = (j + 1)) {
           if ((sIds[j] == e)) {
@@ -41,7 +42,7 @@ extern "C" __global__ void __launch_bounds__(256) mimo_moe_place_masked_kernel(c
     __syncthreads();
   }
   const int stride = (static_cast<int>(gridDim.x) * 256);
-  for (int i = ((static_cast<int>(blockIdx.x) * 256) + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))); (i < (E * C)); i = (i + stride)) {
+  for (int i = ((static_cast<int>(blockIdx.x) * 256) + static_cast<int>(threadIdx.x)); (i < (E * C)); i = (i + stride)) {
     const int e_1 = (i / C);
     const int j_1 = (i % C);
     if ((j_1 >= counts[e_1])) {
@@ -49,7 +50,7 @@ extern "C" __global__ void __launch_bounds__(256) mimo_moe_place_masked_kernel(c
       rowIndex[idx_3] = -1;
     }
   }
-  for (int e_2 = ((static_cast<int>(blockIdx.x) * 256) + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))); (e_2 < E); e_2 = (e_2 + stride)) {
+  for (int e_2 = ((static_cast<int>(blockIdx.x) * 256) + static_cast<int>(threadIdx.x)); (e_2 < E); e_2 = (e_2 + stride)) {
     const int idx_4 = e_2;
     maskedCount[idx_4] = min(counts[e_2], C);
   }

@@ -2,8 +2,8 @@
 #include "mimo_prelude.cuh"
 
 extern "C" __global__ void __launch_bounds__(256) mimo_moe_router_kernel(const float* __restrict__ logits, const float* __restrict__ bias, int* __restrict__ ids, float* __restrict__ weights, const int T, const int E, const int TOPK) {
-  __shared__ __align__(16) float bestV[256];
-  __shared__ __align__(16) int bestI[256];
+  __shared__ __align__(16) float scratch[256];
+  __builtin_assume(threadIdx.x < 256u);
   const int t = static_cast<int>(blockIdx.x);
   float prevV = mimo_f32_bits(0x7f7fffffu);
   int prevI = -1;
@@ -11,7 +11,7 @@ extern "C" __global__ void __launch_bounds__(256) mimo_moe_router_kernel(const f
   for (int r = 0; (r < TOPK); r = (r + 1)) {
     float v = mimo_f32_bits(0xff7fffffu);
     int id = E;
-    for (int e = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (e < E); e = (e + 256)) {
+    for (int e = static_cast<int>(threadIdx.x); (e < E); e = (e + 256)) {
       const float sigmoid_x = logits[((t * E) + e)];
       const float sigmoid_result = (1.0f / (1.0f + expf(-(sigmoid_x))));
       const float s = (sigmoid_result + bias[e]);
@@ -32,32 +32,70 @@ extern "C" __global__ void __launch_bounds__(256) mimo_moe_router_kernel(const f
         id = e;
       }
     }
-    const int idx = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-    bestV[idx] = v;
-    const int idx_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-    bestI[idx_1] = id;
-    __syncthreads();
-    for (int h = 128; (h > 0); h = (h / 2)) {
-      bool logic_1 = (static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < h);
-      if (logic_1) {
-        const float ranksAbove_v_4 = bestV[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + h)];
-        const int ranksAbove_id_4 = bestI[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + h)];
-        const float ranksAbove_w_4 = bestV[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
-        const int ranksAbove_jd_4 = bestI[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
-        const bool ranksAbove_result_4 = ((ranksAbove_v_4 > ranksAbove_w_4) || ((ranksAbove_v_4 == ranksAbove_w_4) && (ranksAbove_id_4 < ranksAbove_jd_4)));
-        logic_1 = ranksAbove_result_4;
+    const float workgroupMax_value = v;
+    float x = workgroupMax_value;
+    int run = 256;
+    int live = 256;
+    {
+      for (; (run > 32); ) {
+        const float sg = mimo_warp_max(x);
+        x = sg;
+        if ((static_cast<int>(threadIdx.x & 31u) == 0)) {
+          const int idx = (static_cast<int>(threadIdx.x) / 32);
+          scratch[idx] = x;
+        }
+        __syncthreads();
+        run = (run / 32);
+        live = (live / 32);
+        float pick = 0.0f;
+        if ((run > 32)) {
+          pick = scratch[min(static_cast<int>(threadIdx.x), (live - 1))];
+        } else {
+          pick = scratch[(((static_cast<int>(threadIdx.x) / 256) * run) + (static_cast<int>(threadIdx.x & 31u) % run))];
+        }
+        x = pick;
+        __syncthreads();
       }
-      if (logic_1) {
-        const int idx_2 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-        bestV[idx_2] = bestV[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + h)];
-        const int idx_3 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-        bestI[idx_3] = bestI[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + h)];
-      }
-      __syncthreads();
     }
-    prevV = bestV[0];
-    prevI = bestI[0];
-    __syncthreads();
+    for (int m = (run / 2); (m > 0); m = (m / 2)) {
+      const float sg_2 = __shfl_xor_sync(0xffffffffu, x, m);
+      const float y = sg_2;
+      x = mimo_fmaxf(x, y);
+    }
+    const float reduceRuns_result = x;
+    prevV = reduceRuns_result;
+    const float workgroupMax_value_1 = ((v == prevV) ? -(static_cast<float>(id)) : -(static_cast<float>(E)));
+    float x_1 = workgroupMax_value_1;
+    int run_1 = 256;
+    int live_1 = 256;
+    {
+      for (; (run_1 > 32); ) {
+        const float sg_3 = mimo_warp_max(x_1);
+        x_1 = sg_3;
+        if ((static_cast<int>(threadIdx.x & 31u) == 0)) {
+          const int idx_1 = (static_cast<int>(threadIdx.x) / 32);
+          scratch[idx_1] = x_1;
+        }
+        __syncthreads();
+        run_1 = (run_1 / 32);
+        live_1 = (live_1 / 32);
+        float pick_1 = 0.0f;
+        if ((run_1 > 32)) {
+          pick_1 = scratch[min(static_cast<int>(threadIdx.x), (live_1 - 1))];
+        } else {
+          pick_1 = scratch[(((static_cast<int>(threadIdx.x) / 256) * run_1) + (static_cast<int>(threadIdx.x & 31u) % run_1))];
+        }
+        x_1 = pick_1;
+        __syncthreads();
+      }
+    }
+    for (int m_1 = (run_1 / 2); (m_1 > 0); m_1 = (m_1 / 2)) {
+      const float sg_5 = __shfl_xor_sync(0xffffffffu, x_1, m_1);
+      const float y_1 = sg_5;
+      x_1 = mimo_fmaxf(x_1, y_1);
+    }
+    const float reduceRuns_result_1 = x_1;
+    prevI = static_cast<int>(-(reduceRuns_result_1));
     float w = 0.0f;
     if ((prevI < E)) {
       const float sigmoid_x_1 = logits[((t * E) + prevI)];
@@ -65,17 +103,17 @@ extern "C" __global__ void __launch_bounds__(256) mimo_moe_router_kernel(const f
       w = sigmoid_result_1;
     }
     sum = (sum + w);
-    if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) == 0)) {
-      const int idx_4 = ((t * TOPK) + r);
-      ids[idx_4] = ((prevI < E) ? prevI : -1);
-      const int idx_5 = ((t * TOPK) + r);
-      weights[idx_5] = w;
+    if ((static_cast<int>(threadIdx.x) == 0)) {
+      const int idx_2 = ((t * TOPK) + r);
+      ids[idx_2] = ((prevI < E) ? prevI : -1);
+      const int idx_3 = ((t * TOPK) + r);
+      weights[idx_3] = w;
     }
   }
-  if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) == 0)) {
+  if ((static_cast<int>(threadIdx.x) == 0)) {
     for (int r_1 = 0; (r_1 < TOPK); r_1 = (r_1 + 1)) {
-      const int idx_6 = ((t * TOPK) + r_1);
-      weights[idx_6] = (weights[((t * TOPK) + r_1)] / (sum + 1e-20f));
+      const int idx_4 = ((t * TOPK) + r_1);
+      weights[idx_4] = (weights[((t * TOPK) + r_1)] / (sum + 1e-20f));
     }
   }
 }

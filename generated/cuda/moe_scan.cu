@@ -3,8 +3,9 @@
 
 extern "C" __global__ void __launch_bounds__(256) mimo_moe_scan_kernel(const int* __restrict__ chunkCounts, int* __restrict__ chunkOffsets, int* __restrict__ counts, int* __restrict__ offsets, const int NC, const int E) {
   __shared__ __align__(16) int sums[256];
+  __builtin_assume(threadIdx.x < 256u);
   const int per = (((E + 256) - 1) / 256);
-  const int e0 = min((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * per), E);
+  const int e0 = min((static_cast<int>(threadIdx.x) * per), E);
   const int e1 = min((e0 + per), E);
   int padded = 0;
   for (int e = e0; (e < e1); e = (e + 1)) {
@@ -20,23 +21,23 @@ extern "C" __global__ void __launch_bounds__(256) mimo_moe_scan_kernel(const int
     const int alignUp_result = ((((alignUp_n + 32) - 1) / 32) * 32);
     padded = (padded + alignUp_result);
   }
-  const int idx_2 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
+  const int idx_2 = static_cast<int>(threadIdx.x);
   sums[idx_2] = padded;
   __syncthreads();
   for (int off = 1; (off < 256); off = (off * 2)) {
     int pick = 0;
-    if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) >= off)) {
-      pick = sums[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) - off)];
+    if ((static_cast<int>(threadIdx.x) >= off)) {
+      pick = sums[(static_cast<int>(threadIdx.x) - off)];
     } else {
       pick = 0;
     }
     const int add = pick;
     __syncthreads();
-    const int idx_3 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-    sums[idx_3] = (sums[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))] + add);
+    const int idx_3 = static_cast<int>(threadIdx.x);
+    sums[idx_3] = (sums[static_cast<int>(threadIdx.x)] + add);
     __syncthreads();
   }
-  int row = (sums[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))] - padded);
+  int row = (sums[static_cast<int>(threadIdx.x)] - padded);
   for (int e_1 = e0; (e_1 < e1); e_1 = (e_1 + 1)) {
     const int idx_4 = e_1;
     offsets[idx_4] = row;

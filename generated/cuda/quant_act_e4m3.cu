@@ -3,10 +3,11 @@
 
 extern "C" __global__ void __launch_bounds__(128) mimo_quant_act_e4m3_kernel(const __nv_bfloat16* __restrict__ x, __nv_fp8_e4m3* __restrict__ q, float* __restrict__ scales, const int T, const int K) {
   __shared__ __align__(16) float red[128];
+  __builtin_assume(threadIdx.x < 128u);
   const int chunks = (((K + 512) - 1) / 512);
   const int t = (static_cast<int>(blockIdx.x) / chunks);
-  const int g = (((static_cast<int>(blockIdx.x) % chunks) * 4) + (static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32));
-  const int lane = (static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) % 32);
+  const int g = (((static_cast<int>(blockIdx.x) % chunks) * 4) + (static_cast<int>(threadIdx.x) / 32));
+  const int lane = (static_cast<int>(threadIdx.x) % 32);
   float v[4];
   float amax = 0.0f;
   const int groupColumn_result_u0 = ((g * 128) + lane);
@@ -46,41 +47,60 @@ extern "C" __global__ void __launch_bounds__(128) mimo_quant_act_e4m3_kernel(con
   v[3] = pick_u3;
   amax = mimo_fmaxf(amax, fabsf(v[3]));
   const float groupMax_amax = amax;
-  const int idx_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-  red[idx_1] = groupMax_amax;
-  __syncthreads();
-  for (int s = 16; (s > 0); s = (s / 2)) {
-    if ((lane < s)) {
-      const int idx_2 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-      red[idx_2] = mimo_fmaxf(red[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))], red[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s)]);
+  float x_1 = groupMax_amax;
+  int run = 32;
+  int live = 128;
+  {
+    for (; (run > 32); ) {
+      const float sg = mimo_warp_max(x_1);
+      x_1 = sg;
+      if ((static_cast<int>(threadIdx.x & 31u) == 0)) {
+        const int idx_1 = (static_cast<int>(threadIdx.x) / 32);
+        red[idx_1] = x_1;
+      }
+      __syncthreads();
+      run = (run / 32);
+      live = (live / 32);
+      float pick_1 = 0.0f;
+      if ((run > 32)) {
+        pick_1 = red[min(static_cast<int>(threadIdx.x), (live - 1))];
+      } else {
+        pick_1 = red[(((static_cast<int>(threadIdx.x) / 32) * run) + (static_cast<int>(threadIdx.x & 31u) % run))];
+      }
+      x_1 = pick_1;
+      __syncthreads();
     }
-    __syncthreads();
   }
-  const float groupMax_result = red[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) - lane)];
-  const float scale = (mimo_fmaxf(groupMax_result, 0.0001f) / 448.0f);
+  for (int m = (run / 2); (m > 0); m = (m / 2)) {
+    const float sg_2 = __shfl_xor_sync(0xffffffffu, x_1, m);
+    const float y = sg_2;
+    x_1 = mimo_fmaxf(x_1, y);
+  }
+  const float reduceRuns_result = x_1;
+  const float scale = (mimo_fmaxf(reduceRuns_result, 0.0001f) / 448.0f);
   const int groupColumn_result_1_u4 = ((g * 128) + lane);
   if ((groupColumn_result_1_u4 < K)) {
-    const int idx_3_u4 = ((t * K) + groupColumn_result_1_u4);
-    q[idx_3_u4] = __nv_fp8_e4m3((v[0] / scale));
+    const int idx_2_u4 = ((t * K) + groupColumn_result_1_u4);
+    q[idx_2_u4] = __nv_fp8_e4m3((v[0] / scale));
   }
   const int groupColumn_result_1_u5 = (((g * 128) + lane) + 32);
   if ((groupColumn_result_1_u5 < K)) {
-    const int idx_3_u5 = ((t * K) + groupColumn_result_1_u5);
-    q[idx_3_u5] = __nv_fp8_e4m3((v[1] / scale));
+    const int idx_2_u5 = ((t * K) + groupColumn_result_1_u5);
+    q[idx_2_u5] = __nv_fp8_e4m3((v[1] / scale));
   }
   const int groupColumn_result_1_u6 = (((g * 128) + lane) + 64);
   if ((groupColumn_result_1_u6 < K)) {
-    const int idx_3_u6 = ((t * K) + groupColumn_result_1_u6);
-    q[idx_3_u6] = __nv_fp8_e4m3((v[2] / scale));
+    const int idx_2_u6 = ((t * K) + groupColumn_result_1_u6);
+    q[idx_2_u6] = __nv_fp8_e4m3((v[2] / scale));
   }
   const int groupColumn_result_1_u7 = (((g * 128) + lane) + 96);
   if ((groupColumn_result_1_u7 < K)) {
-    const int idx_3_u7 = ((t * K) + groupColumn_result_1_u7);
-    q[idx_3_u7] = __nv_fp8_e4m3((v[3] / scale));
+    const int idx_2_u7 = ((t * K) + groupColumn_result_1_u7);
+    q[idx_2_u7] = __nv_fp8_e4m3((v[3] / scale));
   }
   if (((lane == 0) && ((g * 128) < K))) {
-    const int idx_4 = ((t * (((K + 128) - 1) / 128)) + g);
-    scales[idx_4] = scale;
+    const int idx_3 = ((t * (((K + 128) - 1) / 128)) + g);
+    scales[idx_3] = scale;
   }
 }
 

@@ -2,7 +2,8 @@
 #include "mimo_prelude.cuh"
 
 extern "C" __global__ void __launch_bounds__(256) mimo_residual_add_kernel(const __nv_bfloat16* __restrict__ a, const __nv_bfloat16* __restrict__ b, __nv_bfloat16* __restrict__ out, const int N) {
-  for (int i = ((static_cast<int>(blockIdx.x) * 256) + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))); (i < N); i = (i + (static_cast<int>(gridDim.x) * 256))) {
+  __builtin_assume(threadIdx.x < 256u);
+  for (int i = ((static_cast<int>(blockIdx.x) * 256) + static_cast<int>(threadIdx.x)); (i < N); i = (i + (static_cast<int>(gridDim.x) * 256))) {
     const int idx = i;
     out[idx] = __float2bfloat16_rn((static_cast<float>(a[i]) + static_cast<float>(b[i])));
   }

@@ -3,31 +3,48 @@
 
 extern "C" __global__ void __launch_bounds__(128) mimo_rmsnorm_kernel(const __nv_bfloat16* __restrict__ x, const __nv_bfloat16* __restrict__ w, __nv_bfloat16* __restrict__ y, const int T, const int D) {
   __shared__ __align__(16) float scratch[128];
+  __builtin_assume(threadIdx.x < 128u);
   const int t = static_cast<int>(blockIdx.x);
   float sumSq = 0.0f;
-  for (int d = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (d < D); d = (d + 128)) {
+  for (int d = static_cast<int>(threadIdx.x); (d < D); d = (d + 128)) {
     const float v = static_cast<float>(x[((t * D) + d)]);
     sumSq = (sumSq + (v * v));
   }
   const float workgroupSum_value = sumSq;
-  const int idx = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-  scratch[idx] = workgroupSum_value;
-  __syncthreads();
-  for (int s = 64; (s > 0); s = (s / 2)) {
-    if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < s)) {
-      const float a = scratch[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
-      const float b = scratch[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s)];
-      const int idx_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-      scratch[idx_1] = (a + b);
+  float x_1 = workgroupSum_value;
+  int run = 128;
+  int live = 128;
+  {
+    for (; (run > 32); ) {
+      const float sg_1 = mimo_warp_sum(x_1);
+      x_1 = sg_1;
+      if ((static_cast<int>(threadIdx.x & 31u) == 0)) {
+        const int idx = (static_cast<int>(threadIdx.x) / 32);
+        scratch[idx] = x_1;
+      }
+      __syncthreads();
+      run = (run / 32);
+      live = (live / 32);
+      float pick = 0.0f;
+      if ((run > 32)) {
+        pick = scratch[min(static_cast<int>(threadIdx.x), (live - 1))];
+      } else {
+        pick = scratch[(((static_cast<int>(threadIdx.x) / 128) * run) + (static_cast<int>(threadIdx.x & 31u) % run))];
+      }
+      x_1 = pick;
+      __syncthreads();
     }
-    __syncthreads();
   }
-  const float total = scratch[0];
-  __syncthreads();
-  const float inv = rsqrtf(((total / static_cast<float>(D)) + 0.00001f));
-  for (int d_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (d_1 < D); d_1 = (d_1 + 128)) {
-    const int idx_2 = ((t * D) + d_1);
-    y[idx_2] = __float2bfloat16_rn(((static_cast<float>(x[((t * D) + d_1)]) * inv) * static_cast<float>(w[d_1])));
+  for (int m = (run / 2); (m > 0); m = (m / 2)) {
+    const float sg_2 = __shfl_xor_sync(0xffffffffu, x_1, m);
+    const float y_1 = sg_2;
+    x_1 = (x_1 + y_1);
+  }
+  const float reduceRuns_result = x_1;
+  const float inv = rsqrtf(((reduceRuns_result / static_cast<float>(D)) + 0.00001f));
+  for (int d_1 = static_cast<int>(threadIdx.x); (d_1 < D); d_1 = (d_1 + 128)) {
+    const int idx_1 = ((t * D) + d_1);
+    y[idx_1] = __float2bfloat16_rn(((static_cast<float>(x[((t * D) + d_1)]) * inv) * static_cast<float>(w[d_1])));
   }
 }
 

@@ -2,10 +2,11 @@
 #include "mimo_prelude.cuh"
 
 extern "C" __global__ void __launch_bounds__(128) mimo_rope_kernel(const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ k, const int* __restrict__ positions, const float* __restrict__ cos_sin, __nv_bfloat16* __restrict__ q_rot, __nv_bfloat16* __restrict__ k_rot, const int T, const int HQ, const int HKV, const int DQK, const int MAXPOS, const int ROT) {
-  const int lane = (static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) % 32);
+  __builtin_assume(threadIdx.x < 128u);
+  const int lane = (static_cast<int>(threadIdx.x) % 32);
   const int qRows = (T * HQ);
   const int rows = (qRows + (T * HKV));
-  for (int row = ((static_cast<int>(blockIdx.x) * 4) + (static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32)); (row < rows); row = (row + (static_cast<int>(gridDim.x) * 4))) {
+  for (int row = ((static_cast<int>(blockIdx.x) * 4) + (static_cast<int>(threadIdx.x) / 32)); (row < rows); row = (row + (static_cast<int>(gridDim.x) * 4))) {
     if ((row < qRows)) {
       const int t = (row / HQ);
       const int h = (row % HQ);

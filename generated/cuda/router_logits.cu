@@ -3,6 +3,7 @@
 
 extern "C" __global__ void __launch_bounds__(128) mimo_router_logits_kernel(const __nv_bfloat16* __restrict__ x, const float* __restrict__ w, float* __restrict__ logits, const int T, const int H, const int E) {
   __shared__ __align__(16) float part[512];
+  __builtin_assume(threadIdx.x < 128u);
   const int e0 = (static_cast<int>(blockIdx.x) * 4);
   float acc[4];
   for (int t = static_cast<int>(blockIdx.y); (t < T); t = (t + static_cast<int>(gridDim.y))) {
@@ -10,7 +11,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_router_logits_kernel(cons
     acc[1] = 0.0f;
     acc[2] = 0.0f;
     acc[3] = 0.0f;
-    for (int h = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (h < H); h = (h + 128)) {
+    for (int h = static_cast<int>(threadIdx.x); (h < H); h = (h + 128)) {
       const float xv = static_cast<float>(x[((t * H) + h)]);
       if ((e0 < E)) {
         acc[0] = (acc[0] + (xv * w[((e0 * H) + h)]));
@@ -25,31 +26,31 @@ extern "C" __global__ void __launch_bounds__(128) mimo_router_logits_kernel(cons
         acc[3] = (acc[3] + (xv * w[(((e0 + 3) * H) + h)]));
       }
     }
-    const int idx_2_u8 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
+    const int idx_2_u8 = static_cast<int>(threadIdx.x);
     part[idx_2_u8] = acc[0];
-    const int idx_2_u9 = (128 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
+    const int idx_2_u9 = (128 + static_cast<int>(threadIdx.x));
     part[idx_2_u9] = acc[1];
-    const int idx_2_u10 = (256 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
+    const int idx_2_u10 = (256 + static_cast<int>(threadIdx.x));
     part[idx_2_u10] = acc[2];
-    const int idx_2_u11 = (384 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
+    const int idx_2_u11 = (384 + static_cast<int>(threadIdx.x));
     part[idx_2_u11] = acc[3];
     __syncthreads();
     for (int s = 64; (s > 0); s = (s / 2)) {
-      if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < s)) {
-        const int idx_3_u12 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-        part[idx_3_u12] = (part[idx_3_u12] + part[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s)]);
-        const int idx_3_u13 = (128 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-        part[idx_3_u13] = (part[idx_3_u13] + part[(128 + (static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s))]);
-        const int idx_3_u14 = (256 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-        part[idx_3_u14] = (part[idx_3_u14] + part[(256 + (static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s))]);
-        const int idx_3_u15 = (384 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-        part[idx_3_u15] = (part[idx_3_u15] + part[(384 + (static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s))]);
+      if ((static_cast<int>(threadIdx.x) < s)) {
+        const int idx_3_u12 = static_cast<int>(threadIdx.x);
+        part[idx_3_u12] = (part[idx_3_u12] + part[(static_cast<int>(threadIdx.x) + s)]);
+        const int idx_3_u13 = (128 + static_cast<int>(threadIdx.x));
+        part[idx_3_u13] = (part[idx_3_u13] + part[(128 + (static_cast<int>(threadIdx.x) + s))]);
+        const int idx_3_u14 = (256 + static_cast<int>(threadIdx.x));
+        part[idx_3_u14] = (part[idx_3_u14] + part[(256 + (static_cast<int>(threadIdx.x) + s))]);
+        const int idx_3_u15 = (384 + static_cast<int>(threadIdx.x));
+        part[idx_3_u15] = (part[idx_3_u15] + part[(384 + (static_cast<int>(threadIdx.x) + s))]);
       }
       __syncthreads();
     }
-    if (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < 4) && ((e0 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))) < E))) {
-      const int idx_4 = ((t * E) + (e0 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))));
-      logits[idx_4] = part[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128)];
+    if (((static_cast<int>(threadIdx.x) < 4) && ((e0 + static_cast<int>(threadIdx.x)) < E))) {
+      const int idx_4 = ((t * E) + (e0 + static_cast<int>(threadIdx.x)));
+      logits[idx_4] = part[(static_cast<int>(threadIdx.x) * 128)];
     }
     __syncthreads();
   }

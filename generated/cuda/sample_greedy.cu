@@ -4,10 +4,11 @@
 extern "C" __global__ void __launch_bounds__(256) mimo_sample_greedy_kernel(const float* __restrict__ logits, int* __restrict__ ids, const int B, const int V) {
   __shared__ __align__(16) float bestV[256];
   __shared__ __align__(16) int bestI[256];
+  __builtin_assume(threadIdx.x < 256u);
   const int b = static_cast<int>(blockIdx.x);
   float v = mimo_f32_bits(0xff7fffffu);
   int id = V;
-  for (int e = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (e < V); e = (e + 256)) {
+  for (int e = static_cast<int>(threadIdx.x); (e < V); e = (e + 256)) {
     const float x = logits[((b * V) + e)];
     const int ranksAbove_id = e;
     const float ranksAbove_w = v;
@@ -20,32 +21,32 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_greedy_kernel(cons
   }
   const float workgroupArgmax_v = v;
   const int workgroupArgmax_id = id;
-  const int idx = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
+  const int idx = static_cast<int>(threadIdx.x);
   bestV[idx] = workgroupArgmax_v;
-  const int idx_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
+  const int idx_1 = static_cast<int>(threadIdx.x);
   bestI[idx_1] = workgroupArgmax_id;
   __syncthreads();
   for (int h = 128; (h > 0); h = (h / 2)) {
-    bool logic = (static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < h);
+    bool logic = (static_cast<int>(threadIdx.x) < h);
     if (logic) {
-      const float ranksAbove_v_2 = bestV[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + h)];
-      const int ranksAbove_id_2 = bestI[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + h)];
-      const float ranksAbove_w_2 = bestV[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
-      const int ranksAbove_jd_2 = bestI[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
+      const float ranksAbove_v_2 = bestV[(static_cast<int>(threadIdx.x) + h)];
+      const int ranksAbove_id_2 = bestI[(static_cast<int>(threadIdx.x) + h)];
+      const float ranksAbove_w_2 = bestV[static_cast<int>(threadIdx.x)];
+      const int ranksAbove_jd_2 = bestI[static_cast<int>(threadIdx.x)];
       const bool ranksAbove_result_2 = ((ranksAbove_v_2 > ranksAbove_w_2) || ((ranksAbove_v_2 == ranksAbove_w_2) && (ranksAbove_id_2 < ranksAbove_jd_2)));
       logic = ranksAbove_result_2;
     }
     if (logic) {
-      const int idx_2 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-      bestV[idx_2] = bestV[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + h)];
-      const int idx_3 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-      bestI[idx_3] = bestI[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + h)];
+      const int idx_2 = static_cast<int>(threadIdx.x);
+      bestV[idx_2] = bestV[(static_cast<int>(threadIdx.x) + h)];
+      const int idx_3 = static_cast<int>(threadIdx.x);
+      bestI[idx_3] = bestI[(static_cast<int>(threadIdx.x) + h)];
     }
     __syncthreads();
   }
   const int best = bestI[0];
   __syncthreads();
-  if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) == 0)) {
+  if ((static_cast<int>(threadIdx.x) == 0)) {
     ids[b] = best;
   }
 }

@@ -4,121 +4,154 @@
 extern "C" __global__ void __launch_bounds__(256) mimo_sample_logprobs_kernel(const float* __restrict__ logits, const int* __restrict__ chosen, int* __restrict__ ids, float* __restrict__ logprobs, float* __restrict__ chosen_logprob, const int B, const int V, const int K) {
   __shared__ __align__(16) float bestV[256];
   __shared__ __align__(16) int bestI[256];
+  __builtin_assume(threadIdx.x < 256u);
   const int b = static_cast<int>(blockIdx.x);
   float mx = mimo_f32_bits(0xff7fffffu);
-  for (int e = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (e < V); e = (e + 256)) {
+  for (int e = static_cast<int>(threadIdx.x); (e < V); e = (e + 256)) {
     mx = mimo_fmaxf(mx, logits[((b * V) + e)]);
   }
   const float workgroupMax_value = mx;
-  const int idx = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-  bestV[idx] = workgroupMax_value;
-  __syncthreads();
-  for (int s = 128; (s > 0); s = (s / 2)) {
-    if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < s)) {
-      const float a = bestV[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
-      const float b_1 = bestV[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s)];
-      const int idx_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-      bestV[idx_1] = mimo_fmaxf(a, b_1);
+  float x = workgroupMax_value;
+  int run = 256;
+  int live = 256;
+  {
+    for (; (run > 32); ) {
+      const float sg = mimo_warp_max(x);
+      x = sg;
+      if ((static_cast<int>(threadIdx.x & 31u) == 0)) {
+        const int idx = (static_cast<int>(threadIdx.x) / 32);
+        bestV[idx] = x;
+      }
+      __syncthreads();
+      run = (run / 32);
+      live = (live / 32);
+      float pick = 0.0f;
+      if ((run > 32)) {
+        pick = bestV[min(static_cast<int>(threadIdx.x), (live - 1))];
+      } else {
+        pick = bestV[(((static_cast<int>(threadIdx.x) / 256) * run) + (static_cast<int>(threadIdx.x & 31u) % run))];
+      }
+      x = pick;
+      __syncthreads();
     }
-    __syncthreads();
   }
-  const float total = bestV[0];
-  __syncthreads();
-  float s_1 = 0.0f;
-  for (int e_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (e_1 < V); e_1 = (e_1 + 256)) {
-    s_1 = (s_1 + expf((logits[((b * V) + e_1)] - total)));
+  for (int m = (run / 2); (m > 0); m = (m / 2)) {
+    const float sg_2 = __shfl_xor_sync(0xffffffffu, x, m);
+    const float y = sg_2;
+    x = mimo_fmaxf(x, y);
   }
-  const float workgroupSum_value = s_1;
-  const int idx_2 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-  bestV[idx_2] = workgroupSum_value;
-  __syncthreads();
-  for (int s_2 = 128; (s_2 > 0); s_2 = (s_2 / 2)) {
-    if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < s_2)) {
-      const float a_1 = bestV[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
-      const float b_2 = bestV[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s_2)];
-      const int idx_3 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-      bestV[idx_3] = (a_1 + b_2);
+  const float reduceRuns_result = x;
+  float s = 0.0f;
+  for (int e_1 = static_cast<int>(threadIdx.x); (e_1 < V); e_1 = (e_1 + 256)) {
+    s = (s + expf((logits[((b * V) + e_1)] - reduceRuns_result)));
+  }
+  const float workgroupSum_value = s;
+  float x_1 = workgroupSum_value;
+  int run_1 = 256;
+  int live_1 = 256;
+  {
+    for (; (run_1 > 32); ) {
+      const float sg_4 = mimo_warp_sum(x_1);
+      x_1 = sg_4;
+      if ((static_cast<int>(threadIdx.x & 31u) == 0)) {
+        const int idx_1 = (static_cast<int>(threadIdx.x) / 32);
+        bestV[idx_1] = x_1;
+      }
+      __syncthreads();
+      run_1 = (run_1 / 32);
+      live_1 = (live_1 / 32);
+      float pick_1 = 0.0f;
+      if ((run_1 > 32)) {
+        pick_1 = bestV[min(static_cast<int>(threadIdx.x), (live_1 - 1))];
+      } else {
+        pick_1 = bestV[(((static_cast<int>(threadIdx.x) / 256) * run_1) + (static_cast<int>(threadIdx.x & 31u) % run_1))];
+      }
+      x_1 = pick_1;
+      __syncthreads();
     }
-    __syncthreads();
   }
-  const float total_1 = bestV[0];
-  __syncthreads();
-  const float logSum = logf(total_1);
+  for (int m_2 = (run_1 / 2); (m_2 > 0); m_2 = (m_2 / 2)) {
+    const float sg_5 = __shfl_xor_sync(0xffffffffu, x_1, m_2);
+    const float y_1 = sg_5;
+    x_1 = (x_1 + y_1);
+  }
+  const float reduceRuns_result_1 = x_1;
+  const float logSum = logf(reduceRuns_result_1);
   float prevV = mimo_f32_bits(0x7f7fffffu);
   int prevI = -1;
   for (int r = 0; (r < K); r = (r + 1)) {
     float v = mimo_f32_bits(0xff7fffffu);
     int id = V;
-    for (int e_2 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (e_2 < V); e_2 = (e_2 + 256)) {
-      const float x = logits[((b * V) + e_2)];
+    for (int e_2 = static_cast<int>(threadIdx.x); (e_2 < V); e_2 = (e_2 + 256)) {
+      const float x_2 = logits[((b * V) + e_2)];
       const float ranksAbove_v = prevV;
       const int ranksAbove_id = prevI;
       const int ranksAbove_jd = e_2;
-      const bool ranksAbove_result = ((ranksAbove_v > x) || ((ranksAbove_v == x) && (ranksAbove_id < ranksAbove_jd)));
+      const bool ranksAbove_result = ((ranksAbove_v > x_2) || ((ranksAbove_v == x_2) && (ranksAbove_id < ranksAbove_jd)));
       bool logic = ranksAbove_result;
       if (logic) {
         const int ranksAbove_id_2 = e_2;
         const float ranksAbove_w_2 = v;
         const int ranksAbove_jd_2 = id;
-        const bool ranksAbove_result_2 = ((x > ranksAbove_w_2) || ((x == ranksAbove_w_2) && (ranksAbove_id_2 < ranksAbove_jd_2)));
+        const bool ranksAbove_result_2 = ((x_2 > ranksAbove_w_2) || ((x_2 == ranksAbove_w_2) && (ranksAbove_id_2 < ranksAbove_jd_2)));
         logic = ranksAbove_result_2;
       }
       if (logic) {
-        v = x;
+        v = x_2;
         id = e_2;
       }
     }
     const float workgroupArgmax_v = v;
     const int workgroupArgmax_id = id;
-    const int idx_4 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-    bestV[idx_4] = workgroupArgmax_v;
-    const int idx_5 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-    bestI[idx_5] = workgroupArgmax_id;
+    const int idx_2 = static_cast<int>(threadIdx.x);
+    bestV[idx_2] = workgroupArgmax_v;
+    const int idx_3 = static_cast<int>(threadIdx.x);
+    bestI[idx_3] = workgroupArgmax_id;
     __syncthreads();
     for (int h = 128; (h > 0); h = (h / 2)) {
-      bool logic_1 = (static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < h);
+      bool logic_1 = (static_cast<int>(threadIdx.x) < h);
       if (logic_1) {
-        const float ranksAbove_v_4 = bestV[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + h)];
-        const int ranksAbove_id_4 = bestI[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + h)];
-        const float ranksAbove_w_4 = bestV[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
-        const int ranksAbove_jd_4 = bestI[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
+        const float ranksAbove_v_4 = bestV[(static_cast<int>(threadIdx.x) + h)];
+        const int ranksAbove_id_4 = bestI[(static_cast<int>(threadIdx.x) + h)];
+        const float ranksAbove_w_4 = bestV[static_cast<int>(threadIdx.x)];
+        const int ranksAbove_jd_4 = bestI[static_cast<int>(threadIdx.x)];
         const bool ranksAbove_result_4 = ((ranksAbove_v_4 > ranksAbove_w_4) || ((ranksAbove_v_4 == ranksAbove_w_4) && (ranksAbove_id_4 < ranksAbove_jd_4)));
         logic_1 = ranksAbove_result_4;
       }
       if (logic_1) {
-        const int idx_6 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-        bestV[idx_6] = bestV[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + h)];
-        const int idx_7 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-        bestI[idx_7] = bestI[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + h)];
+        const int idx_4 = static_cast<int>(threadIdx.x);
+        bestV[idx_4] = bestV[(static_cast<int>(threadIdx.x) + h)];
+        const int idx_5 = static_cast<int>(threadIdx.x);
+        bestI[idx_5] = bestI[(static_cast<int>(threadIdx.x) + h)];
       }
       __syncthreads();
     }
     const int best = bestI[0];
     __syncthreads();
     prevI = best;
-    float pick = 0.0f;
+    float pick_2 = 0.0f;
     if ((prevI < V)) {
-      pick = logits[((b * V) + prevI)];
+      pick_2 = logits[((b * V) + prevI)];
     } else {
-      pick = mimo_f32_bits(0xff7fffffu);
+      pick_2 = mimo_f32_bits(0xff7fffffu);
     }
-    prevV = pick;
-    if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) == 0)) {
-      const int idx_8 = ((b * K) + r);
-      ids[idx_8] = ((prevI < V) ? prevI : -1);
-      const int idx_9 = ((b * K) + r);
-      logprobs[idx_9] = ((prevI < V) ? ((prevV - total) - logSum) : mimo_f32_bits(0xff7fffffu));
+    prevV = pick_2;
+    if ((static_cast<int>(threadIdx.x) == 0)) {
+      const int idx_6 = ((b * K) + r);
+      ids[idx_6] = ((prevI < V) ? prevI : -1);
+      const int idx_7 = ((b * K) + r);
+      logprobs[idx_7] = ((prevI < V) ? ((prevV - reduceRuns_result) - logSum) : mimo_f32_bits(0xff7fffffu));
     }
   }
-  if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) == 0)) {
+  if ((static_cast<int>(threadIdx.x) == 0)) {
     const int t = chosen[b];
-    float pick_1 = 0.0f;
+    float pick_3 = 0.0f;
     if (((t >= 0) && (t < V))) {
-      pick_1 = ((logits[((b * V) + t)] - total) - logSum);
+      pick_3 = ((logits[((b * V) + t)] - reduceRuns_result) - logSum);
     } else {
-      pick_1 = mimo_f32_bits(0x7f7fffffu);
+      pick_3 = mimo_f32_bits(0x7f7fffffu);
     }
-    chosen_logprob[b] = pick_1;
+    chosen_logprob[b] = pick_3;
   }
 }
 

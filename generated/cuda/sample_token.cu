@@ -4,28 +4,45 @@
 extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const float* __restrict__ logits, int* __restrict__ ids, const int B, const int V, const float temperature, const int top_k, const float top_p, const unsigned seed, const unsigned step) {
   __shared__ __align__(16) float red[2048];
   __shared__ __align__(16) int pick[1];
+  __builtin_assume(threadIdx.x < 256u);
   const int b = static_cast<int>(blockIdx.x);
   unsigned cutKey[2];
   int cutId[2];
   float mx = mimo_f32_bits(0xff7fffffu);
-  for (int v = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (v < V); v = (v + 256)) {
+  for (int v = static_cast<int>(threadIdx.x); (v < V); v = (v + 256)) {
     mx = mimo_fmaxf(mx, logits[((b * V) + v)]);
   }
   const float workgroupMax_value = mx;
-  const int idx = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-  red[idx] = workgroupMax_value;
-  __syncthreads();
-  for (int s = 128; (s > 0); s = (s / 2)) {
-    if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < s)) {
-      const float a = red[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
-      const float b_1 = red[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s)];
-      const int idx_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-      red[idx_1] = mimo_fmaxf(a, b_1);
+  float x = workgroupMax_value;
+  int run = 256;
+  int live = 256;
+  {
+    for (; (run > 32); ) {
+      const float sg = mimo_warp_max(x);
+      x = sg;
+      if ((static_cast<int>(threadIdx.x & 31u) == 0)) {
+        const int idx = (static_cast<int>(threadIdx.x) / 32);
+        red[idx] = x;
+      }
+      __syncthreads();
+      run = (run / 32);
+      live = (live / 32);
+      float pick_1 = 0.0f;
+      if ((run > 32)) {
+        pick_1 = red[min(static_cast<int>(threadIdx.x), (live - 1))];
+      } else {
+        pick_1 = red[(((static_cast<int>(threadIdx.x) / 256) * run) + (static_cast<int>(threadIdx.x & 31u) % run))];
+      }
+      x = pick_1;
+      __syncthreads();
     }
-    __syncthreads();
   }
-  const float total = red[0];
-  __syncthreads();
+  for (int m = (run / 2); (m > 0); m = (m / 2)) {
+    const float sg_2 = __shfl_xor_sync(0xffffffffu, x, m);
+    const float y = sg_2;
+    x = mimo_fmaxf(x, y);
+  }
+  const float reduceRuns_result = x;
   cutKey[0] = 0u;
   cutId[0] = (V - 1);
   cutKey[1] = 0u;
@@ -62,14 +79,14 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const
       sums[5] = 0.0f;
       sums[6] = 0.0f;
       sums[7] = 0.0f;
-      for (int v_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (v_1 < V); v_1 = (v_1 + 256)) {
-        const float x = logits[((b * V) + v_1)];
-        const unsigned bits = static_cast<unsigned>(__float_as_uint(x));
+      for (int v_1 = static_cast<int>(threadIdx.x); (v_1 < V); v_1 = (v_1 + 256)) {
+        const float x_1 = logits[((b * V) + v_1)];
+        const unsigned bits = static_cast<unsigned>(__float_as_uint(x_1));
         const unsigned key_1 = (bits ^ ((0u - (bits >> 31u)) | 2147483648u));
         const unsigned rankKey_result = ((key_1 == 2147483647u) ? 2147483648u : key_1);
-        float pick_2 = 0.0f;
-        pick_2 = 1.0f;
-        const float w = pick_2;
+        float pick_3 = 0.0f;
+        pick_3 = 1.0f;
+        const float w = pick_3;
         const int atOrAbove_id_1_u18 = v_1;
         const unsigned atOrAbove_cutKey_1_u18 = keys[0];
         const int atOrAbove_cutId_1_u18 = ids_1[0];
@@ -111,24 +128,24 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const
         const bool atOrAbove_result_1_u25 = ((rankKey_result > atOrAbove_cutKey_1_u25) || ((rankKey_result == atOrAbove_cutKey_1_u25) && (atOrAbove_id_1_u25 <= atOrAbove_cutId_1_u25)));
         sums[7] = (sums[7] + (atOrAbove_result_1_u25 ? w : 0.0f));
       }
-      const int idx_8_u26 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-      red[idx_8_u26] = sums[0];
-      const int idx_8_u27 = (256 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      red[idx_8_u27] = sums[1];
-      const int idx_8_u28 = (512 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      red[idx_8_u28] = sums[2];
-      const int idx_8_u29 = (768 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      red[idx_8_u29] = sums[3];
-      const int idx_8_u30 = (1024 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      red[idx_8_u30] = sums[4];
-      const int idx_8_u31 = (1280 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      red[idx_8_u31] = sums[5];
-      const int idx_8_u32 = (1536 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      red[idx_8_u32] = sums[6];
-      const int idx_8_u33 = (1792 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      red[idx_8_u33] = sums[7];
+      const int idx_7_u26 = static_cast<int>(threadIdx.x);
+      red[idx_7_u26] = sums[0];
+      const int idx_7_u27 = (256 + static_cast<int>(threadIdx.x));
+      red[idx_7_u27] = sums[1];
+      const int idx_7_u28 = (512 + static_cast<int>(threadIdx.x));
+      red[idx_7_u28] = sums[2];
+      const int idx_7_u29 = (768 + static_cast<int>(threadIdx.x));
+      red[idx_7_u29] = sums[3];
+      const int idx_7_u30 = (1024 + static_cast<int>(threadIdx.x));
+      red[idx_7_u30] = sums[4];
+      const int idx_7_u31 = (1280 + static_cast<int>(threadIdx.x));
+      red[idx_7_u31] = sums[5];
+      const int idx_7_u32 = (1536 + static_cast<int>(threadIdx.x));
+      red[idx_7_u32] = sums[6];
+      const int idx_7_u33 = (1792 + static_cast<int>(threadIdx.x));
+      red[idx_7_u33] = sums[7];
       __syncthreads();
-      const int base = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) * 256) + ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) % 32) * 8));
+      const int base = (((static_cast<int>(threadIdx.x) / 32) * 256) + ((static_cast<int>(threadIdx.x) % 32) * 8));
       float part = 0.0f;
       part = (part + red[base]);
       part = (part + red[(base + 1)]);
@@ -140,13 +157,13 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const
       part = (part + red[(base + 7)]);
       red[base] = part;
       __syncthreads();
-      if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < 8)) {
-        float total_1 = 0.0f;
+      if ((static_cast<int>(threadIdx.x) < 8)) {
+        float total = 0.0f;
         for (int g = 0; (g < 32); g = (g + 1)) {
-          total_1 = (total_1 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 256) + (g * 8))]);
+          total = (total + red[((static_cast<int>(threadIdx.x) * 256) + (g * 8))]);
         }
-        const int idx_10 = (static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 256);
-        red[idx_10] = total_1;
+        const int idx_9 = (static_cast<int>(threadIdx.x) * 256);
+        red[idx_9] = total;
       }
       __syncthreads();
       sums[0] = red[0];
@@ -187,7 +204,7 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const
     }
     int first = V;
     int last = -1;
-    for (int v_2 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (v_2 < V); v_2 = (v_2 + 256)) {
+    for (int v_2 = static_cast<int>(threadIdx.x); (v_2 < V); v_2 = (v_2 + 256)) {
       const float rankKey_x_1 = logits[((b * V) + v_2)];
       const unsigned bits_1 = static_cast<unsigned>(__float_as_uint(rankKey_x_1));
       const unsigned key_2 = (bits_1 ^ ((0u - (bits_1 >> 31u)) | 2147483648u));
@@ -198,37 +215,69 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const
       }
     }
     const float workgroupMax_value_1 = -(static_cast<float>(first));
-    const int idx_12 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-    red[idx_12] = workgroupMax_value_1;
-    __syncthreads();
-    for (int s_2 = 128; (s_2 > 0); s_2 = (s_2 / 2)) {
-      if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < s_2)) {
-        const float a_1 = red[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
-        const float b_2 = red[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s_2)];
-        const int idx_13 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-        red[idx_13] = mimo_fmaxf(a_1, b_2);
+    float x_2 = workgroupMax_value_1;
+    int run_1 = 256;
+    int live_1 = 256;
+    {
+      for (; (run_1 > 32); ) {
+        const float sg_3 = mimo_warp_max(x_2);
+        x_2 = sg_3;
+        if ((static_cast<int>(threadIdx.x & 31u) == 0)) {
+          const int idx_11 = (static_cast<int>(threadIdx.x) / 32);
+          red[idx_11] = x_2;
+        }
+        __syncthreads();
+        run_1 = (run_1 / 32);
+        live_1 = (live_1 / 32);
+        float pick_4 = 0.0f;
+        if ((run_1 > 32)) {
+          pick_4 = red[min(static_cast<int>(threadIdx.x), (live_1 - 1))];
+        } else {
+          pick_4 = red[(((static_cast<int>(threadIdx.x) / 256) * run_1) + (static_cast<int>(threadIdx.x & 31u) % run_1))];
+        }
+        x_2 = pick_4;
+        __syncthreads();
       }
-      __syncthreads();
     }
-    const float total_2 = red[0];
-    __syncthreads();
-    int lo = (static_cast<int>(-(total_2)) - 1);
+    for (int m_2 = (run_1 / 2); (m_2 > 0); m_2 = (m_2 / 2)) {
+      const float sg_5 = __shfl_xor_sync(0xffffffffu, x_2, m_2);
+      const float y_1 = sg_5;
+      x_2 = mimo_fmaxf(x_2, y_1);
+    }
+    const float reduceRuns_result_1 = x_2;
+    int lo = (static_cast<int>(-(reduceRuns_result_1)) - 1);
     const float workgroupMax_value_2 = static_cast<float>(last);
-    const int idx_14 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-    red[idx_14] = workgroupMax_value_2;
-    __syncthreads();
-    for (int s_3 = 128; (s_3 > 0); s_3 = (s_3 / 2)) {
-      if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < s_3)) {
-        const float a_2 = red[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
-        const float b_3 = red[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s_3)];
-        const int idx_15 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-        red[idx_15] = mimo_fmaxf(a_2, b_3);
+    float x_3 = workgroupMax_value_2;
+    int run_2 = 256;
+    int live_2 = 256;
+    {
+      for (; (run_2 > 32); ) {
+        const float sg_6 = mimo_warp_max(x_3);
+        x_3 = sg_6;
+        if ((static_cast<int>(threadIdx.x & 31u) == 0)) {
+          const int idx_12 = (static_cast<int>(threadIdx.x) / 32);
+          red[idx_12] = x_3;
+        }
+        __syncthreads();
+        run_2 = (run_2 / 32);
+        live_2 = (live_2 / 32);
+        float pick_5 = 0.0f;
+        if ((run_2 > 32)) {
+          pick_5 = red[min(static_cast<int>(threadIdx.x), (live_2 - 1))];
+        } else {
+          pick_5 = red[(((static_cast<int>(threadIdx.x) / 256) * run_2) + (static_cast<int>(threadIdx.x & 31u) % run_2))];
+        }
+        x_3 = pick_5;
+        __syncthreads();
       }
-      __syncthreads();
     }
-    const float total_3 = red[0];
-    __syncthreads();
-    int hi = static_cast<int>(total_3);
+    for (int m_3 = (run_2 / 2); (m_3 > 0); m_3 = (m_3 / 2)) {
+      const float sg_8 = __shfl_xor_sync(0xffffffffu, x_3, m_3);
+      const float y_2 = sg_8;
+      x_3 = mimo_fmaxf(x_3, y_2);
+    }
+    const float reduceRuns_result_2 = x_3;
+    int hi = static_cast<int>(reduceRuns_result_2);
     for (int span = 1; (span < V); span = (span * 8)) {
       const bool open = ((hi - lo) > 1);
       keys[0] = key;
@@ -256,14 +305,14 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const
       sums[6] = 0.0f;
       sums[7] = 0.0f;
       if (open) {
-        for (int v_3 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (v_3 < V); v_3 = (v_3 + 256)) {
-          const float x_1 = logits[((b * V) + v_3)];
-          const unsigned bits_2 = static_cast<unsigned>(__float_as_uint(x_1));
+        for (int v_3 = static_cast<int>(threadIdx.x); (v_3 < V); v_3 = (v_3 + 256)) {
+          const float x_4 = logits[((b * V) + v_3)];
+          const unsigned bits_2 = static_cast<unsigned>(__float_as_uint(x_4));
           const unsigned key_3 = (bits_2 ^ ((0u - (bits_2 >> 31u)) | 2147483648u));
           const unsigned rankKey_result_2 = ((key_3 == 2147483647u) ? 2147483648u : key_3);
-          float pick_4 = 0.0f;
-          pick_4 = 1.0f;
-          const float w_1 = pick_4;
+          float pick_7 = 0.0f;
+          pick_7 = 1.0f;
+          const float w_1 = pick_7;
           const int atOrAbove_id_3_u73 = v_3;
           const unsigned atOrAbove_cutKey_3_u73 = keys[0];
           const int atOrAbove_cutId_3_u73 = ids_1[0];
@@ -306,24 +355,24 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const
           sums[7] = (sums[7] + (atOrAbove_result_3_u80 ? w_1 : 0.0f));
         }
       }
-      const int idx_20_u81 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-      red[idx_20_u81] = sums[0];
-      const int idx_20_u82 = (256 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      red[idx_20_u82] = sums[1];
-      const int idx_20_u83 = (512 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      red[idx_20_u83] = sums[2];
-      const int idx_20_u84 = (768 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      red[idx_20_u84] = sums[3];
-      const int idx_20_u85 = (1024 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      red[idx_20_u85] = sums[4];
-      const int idx_20_u86 = (1280 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      red[idx_20_u86] = sums[5];
-      const int idx_20_u87 = (1536 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      red[idx_20_u87] = sums[6];
-      const int idx_20_u88 = (1792 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      red[idx_20_u88] = sums[7];
+      const int idx_17_u81 = static_cast<int>(threadIdx.x);
+      red[idx_17_u81] = sums[0];
+      const int idx_17_u82 = (256 + static_cast<int>(threadIdx.x));
+      red[idx_17_u82] = sums[1];
+      const int idx_17_u83 = (512 + static_cast<int>(threadIdx.x));
+      red[idx_17_u83] = sums[2];
+      const int idx_17_u84 = (768 + static_cast<int>(threadIdx.x));
+      red[idx_17_u84] = sums[3];
+      const int idx_17_u85 = (1024 + static_cast<int>(threadIdx.x));
+      red[idx_17_u85] = sums[4];
+      const int idx_17_u86 = (1280 + static_cast<int>(threadIdx.x));
+      red[idx_17_u86] = sums[5];
+      const int idx_17_u87 = (1536 + static_cast<int>(threadIdx.x));
+      red[idx_17_u87] = sums[6];
+      const int idx_17_u88 = (1792 + static_cast<int>(threadIdx.x));
+      red[idx_17_u88] = sums[7];
       __syncthreads();
-      const int base_1 = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) * 256) + ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) % 32) * 8));
+      const int base_1 = (((static_cast<int>(threadIdx.x) / 32) * 256) + ((static_cast<int>(threadIdx.x) % 32) * 8));
       float part_1 = 0.0f;
       part_1 = (part_1 + red[base_1]);
       part_1 = (part_1 + red[(base_1 + 1)]);
@@ -335,13 +384,13 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const
       part_1 = (part_1 + red[(base_1 + 7)]);
       red[base_1] = part_1;
       __syncthreads();
-      if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < 8)) {
-        float total_4 = 0.0f;
+      if ((static_cast<int>(threadIdx.x) < 8)) {
+        float total_1 = 0.0f;
         for (int g_1 = 0; (g_1 < 32); g_1 = (g_1 + 1)) {
-          total_4 = (total_4 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 256) + (g_1 * 8))]);
+          total_1 = (total_1 + red[((static_cast<int>(threadIdx.x) * 256) + (g_1 * 8))]);
         }
-        const int idx_22 = (static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 256);
-        red[idx_22] = total_4;
+        const int idx_19 = (static_cast<int>(threadIdx.x) * 256);
+        red[idx_19] = total_1;
       }
       __syncthreads();
       sums[0] = red[0];
@@ -434,25 +483,25 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const
       sums_1[5] = 0.0f;
       sums_1[6] = 0.0f;
       sums_1[7] = 0.0f;
-      for (int v_4 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (v_4 < V); v_4 = (v_4 + 256)) {
-        const float x_2 = logits[((b * V) + v_4)];
-        const unsigned bits_3 = static_cast<unsigned>(__float_as_uint(x_2));
+      for (int v_4 = static_cast<int>(threadIdx.x); (v_4 < V); v_4 = (v_4 + 256)) {
+        const float x_5 = logits[((b * V) + v_4)];
+        const unsigned bits_3 = static_cast<unsigned>(__float_as_uint(x_5));
         const unsigned key_5 = (bits_3 ^ ((0u - (bits_3 >> 31u)) | 2147483648u));
         const unsigned rankKey_result_3 = ((key_5 == 2147483647u) ? 2147483648u : key_5);
-        float pick_6 = 0.0f;
+        float pick_9 = 0.0f;
         const int atOrAbove_id_4 = v_4;
         const unsigned atOrAbove_cutKey_4 = cutKey[0];
         const int atOrAbove_cutId_4 = cutId[0];
         const bool atOrAbove_result_4 = ((rankKey_result_3 > atOrAbove_cutKey_4) || ((rankKey_result_3 == atOrAbove_cutKey_4) && (atOrAbove_id_4 <= atOrAbove_cutId_4)));
-        float pick_5 = 0.0f;
+        float pick_8 = 0.0f;
         if (atOrAbove_result_4) {
-          const float weight_result_2 = expf(((x_2 - total) / temperature));
-          pick_5 = weight_result_2;
+          const float weight_result_2 = expf(((x_5 - reduceRuns_result) / temperature));
+          pick_8 = weight_result_2;
         } else {
-          pick_5 = 0.0f;
+          pick_8 = 0.0f;
         }
-        pick_6 = pick_5;
-        const float w_2 = pick_6;
+        pick_9 = pick_8;
+        const float w_2 = pick_9;
         const int atOrAbove_id_5_u128 = v_4;
         const unsigned atOrAbove_cutKey_5_u128 = keys_1[0];
         const int atOrAbove_cutId_5_u128 = ids_2[0];
@@ -494,24 +543,24 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const
         const bool atOrAbove_result_5_u135 = ((rankKey_result_3 > atOrAbove_cutKey_5_u135) || ((rankKey_result_3 == atOrAbove_cutKey_5_u135) && (atOrAbove_id_5_u135 <= atOrAbove_cutId_5_u135)));
         sums_1[7] = (sums_1[7] + (atOrAbove_result_5_u135 ? w_2 : 0.0f));
       }
-      const int idx_30_u136 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-      red[idx_30_u136] = sums_1[0];
-      const int idx_30_u137 = (256 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      red[idx_30_u137] = sums_1[1];
-      const int idx_30_u138 = (512 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      red[idx_30_u138] = sums_1[2];
-      const int idx_30_u139 = (768 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      red[idx_30_u139] = sums_1[3];
-      const int idx_30_u140 = (1024 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      red[idx_30_u140] = sums_1[4];
-      const int idx_30_u141 = (1280 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      red[idx_30_u141] = sums_1[5];
-      const int idx_30_u142 = (1536 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      red[idx_30_u142] = sums_1[6];
-      const int idx_30_u143 = (1792 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      red[idx_30_u143] = sums_1[7];
+      const int idx_27_u136 = static_cast<int>(threadIdx.x);
+      red[idx_27_u136] = sums_1[0];
+      const int idx_27_u137 = (256 + static_cast<int>(threadIdx.x));
+      red[idx_27_u137] = sums_1[1];
+      const int idx_27_u138 = (512 + static_cast<int>(threadIdx.x));
+      red[idx_27_u138] = sums_1[2];
+      const int idx_27_u139 = (768 + static_cast<int>(threadIdx.x));
+      red[idx_27_u139] = sums_1[3];
+      const int idx_27_u140 = (1024 + static_cast<int>(threadIdx.x));
+      red[idx_27_u140] = sums_1[4];
+      const int idx_27_u141 = (1280 + static_cast<int>(threadIdx.x));
+      red[idx_27_u141] = sums_1[5];
+      const int idx_27_u142 = (1536 + static_cast<int>(threadIdx.x));
+      red[idx_27_u142] = sums_1[6];
+      const int idx_27_u143 = (1792 + static_cast<int>(threadIdx.x));
+      red[idx_27_u143] = sums_1[7];
       __syncthreads();
-      const int base_2 = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) * 256) + ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) % 32) * 8));
+      const int base_2 = (((static_cast<int>(threadIdx.x) / 32) * 256) + ((static_cast<int>(threadIdx.x) % 32) * 8));
       float part_2 = 0.0f;
       part_2 = (part_2 + red[base_2]);
       part_2 = (part_2 + red[(base_2 + 1)]);
@@ -523,13 +572,13 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const
       part_2 = (part_2 + red[(base_2 + 7)]);
       red[base_2] = part_2;
       __syncthreads();
-      if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < 8)) {
-        float total_5 = 0.0f;
+      if ((static_cast<int>(threadIdx.x) < 8)) {
+        float total_2 = 0.0f;
         for (int g_2 = 0; (g_2 < 32); g_2 = (g_2 + 1)) {
-          total_5 = (total_5 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 256) + (g_2 * 8))]);
+          total_2 = (total_2 + red[((static_cast<int>(threadIdx.x) * 256) + (g_2 * 8))]);
         }
-        const int idx_32 = (static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 256);
-        red[idx_32] = total_5;
+        const int idx_29 = (static_cast<int>(threadIdx.x) * 256);
+        red[idx_29] = total_2;
       }
       __syncthreads();
       sums_1[0] = red[0];
@@ -570,7 +619,7 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const
     }
     int first_1 = V;
     int last_1 = -1;
-    for (int v_5 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (v_5 < V); v_5 = (v_5 + 256)) {
+    for (int v_5 = static_cast<int>(threadIdx.x); (v_5 < V); v_5 = (v_5 + 256)) {
       const float rankKey_x_4 = logits[((b * V) + v_5)];
       const unsigned bits_4 = static_cast<unsigned>(__float_as_uint(rankKey_x_4));
       const unsigned key_6 = (bits_4 ^ ((0u - (bits_4 >> 31u)) | 2147483648u));
@@ -581,37 +630,69 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const
       }
     }
     const float workgroupMax_value_3 = -(static_cast<float>(first_1));
-    const int idx_34 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-    red[idx_34] = workgroupMax_value_3;
-    __syncthreads();
-    for (int s_4 = 128; (s_4 > 0); s_4 = (s_4 / 2)) {
-      if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < s_4)) {
-        const float a_3 = red[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
-        const float b_4 = red[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s_4)];
-        const int idx_35 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-        red[idx_35] = mimo_fmaxf(a_3, b_4);
+    float x_6 = workgroupMax_value_3;
+    int run_3 = 256;
+    int live_3 = 256;
+    {
+      for (; (run_3 > 32); ) {
+        const float sg_9 = mimo_warp_max(x_6);
+        x_6 = sg_9;
+        if ((static_cast<int>(threadIdx.x & 31u) == 0)) {
+          const int idx_31 = (static_cast<int>(threadIdx.x) / 32);
+          red[idx_31] = x_6;
+        }
+        __syncthreads();
+        run_3 = (run_3 / 32);
+        live_3 = (live_3 / 32);
+        float pick_10 = 0.0f;
+        if ((run_3 > 32)) {
+          pick_10 = red[min(static_cast<int>(threadIdx.x), (live_3 - 1))];
+        } else {
+          pick_10 = red[(((static_cast<int>(threadIdx.x) / 256) * run_3) + (static_cast<int>(threadIdx.x & 31u) % run_3))];
+        }
+        x_6 = pick_10;
+        __syncthreads();
       }
-      __syncthreads();
     }
-    const float total_6 = red[0];
-    __syncthreads();
-    int lo_1 = (static_cast<int>(-(total_6)) - 1);
+    for (int m_4 = (run_3 / 2); (m_4 > 0); m_4 = (m_4 / 2)) {
+      const float sg_11 = __shfl_xor_sync(0xffffffffu, x_6, m_4);
+      const float y_3 = sg_11;
+      x_6 = mimo_fmaxf(x_6, y_3);
+    }
+    const float reduceRuns_result_3 = x_6;
+    int lo_1 = (static_cast<int>(-(reduceRuns_result_3)) - 1);
     const float workgroupMax_value_4 = static_cast<float>(last_1);
-    const int idx_36 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-    red[idx_36] = workgroupMax_value_4;
-    __syncthreads();
-    for (int s_5 = 128; (s_5 > 0); s_5 = (s_5 / 2)) {
-      if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < s_5)) {
-        const float a_4 = red[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
-        const float b_5 = red[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s_5)];
-        const int idx_37 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-        red[idx_37] = mimo_fmaxf(a_4, b_5);
+    float x_7 = workgroupMax_value_4;
+    int run_4 = 256;
+    int live_4 = 256;
+    {
+      for (; (run_4 > 32); ) {
+        const float sg_12 = mimo_warp_max(x_7);
+        x_7 = sg_12;
+        if ((static_cast<int>(threadIdx.x & 31u) == 0)) {
+          const int idx_32 = (static_cast<int>(threadIdx.x) / 32);
+          red[idx_32] = x_7;
+        }
+        __syncthreads();
+        run_4 = (run_4 / 32);
+        live_4 = (live_4 / 32);
+        float pick_11 = 0.0f;
+        if ((run_4 > 32)) {
+          pick_11 = red[min(static_cast<int>(threadIdx.x), (live_4 - 1))];
+        } else {
+          pick_11 = red[(((static_cast<int>(threadIdx.x) / 256) * run_4) + (static_cast<int>(threadIdx.x & 31u) % run_4))];
+        }
+        x_7 = pick_11;
+        __syncthreads();
       }
-      __syncthreads();
     }
-    const float total_7 = red[0];
-    __syncthreads();
-    int hi_1 = static_cast<int>(total_7);
+    for (int m_5 = (run_4 / 2); (m_5 > 0); m_5 = (m_5 / 2)) {
+      const float sg_14 = __shfl_xor_sync(0xffffffffu, x_7, m_5);
+      const float y_4 = sg_14;
+      x_7 = mimo_fmaxf(x_7, y_4);
+    }
+    const float reduceRuns_result_4 = x_7;
+    int hi_1 = static_cast<int>(reduceRuns_result_4);
     for (int span_1 = 1; (span_1 < V); span_1 = (span_1 * 8)) {
       const bool open_1 = ((hi_1 - lo_1) > 1);
       keys_1[0] = key_4;
@@ -639,25 +720,25 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const
       sums_1[6] = 0.0f;
       sums_1[7] = 0.0f;
       if (open_1) {
-        for (int v_6 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (v_6 < V); v_6 = (v_6 + 256)) {
-          const float x_3 = logits[((b * V) + v_6)];
-          const unsigned bits_5 = static_cast<unsigned>(__float_as_uint(x_3));
+        for (int v_6 = static_cast<int>(threadIdx.x); (v_6 < V); v_6 = (v_6 + 256)) {
+          const float x_8 = logits[((b * V) + v_6)];
+          const unsigned bits_5 = static_cast<unsigned>(__float_as_uint(x_8));
           const unsigned key_7 = (bits_5 ^ ((0u - (bits_5 >> 31u)) | 2147483648u));
           const unsigned rankKey_result_5 = ((key_7 == 2147483647u) ? 2147483648u : key_7);
-          float pick_8 = 0.0f;
+          float pick_13 = 0.0f;
           const int atOrAbove_id_6 = v_6;
           const unsigned atOrAbove_cutKey_6 = cutKey[0];
           const int atOrAbove_cutId_6 = cutId[0];
           const bool atOrAbove_result_6 = ((rankKey_result_5 > atOrAbove_cutKey_6) || ((rankKey_result_5 == atOrAbove_cutKey_6) && (atOrAbove_id_6 <= atOrAbove_cutId_6)));
-          float pick_7 = 0.0f;
+          float pick_12 = 0.0f;
           if (atOrAbove_result_6) {
-            const float weight_result_3 = expf(((x_3 - total) / temperature));
-            pick_7 = weight_result_3;
+            const float weight_result_3 = expf(((x_8 - reduceRuns_result) / temperature));
+            pick_12 = weight_result_3;
           } else {
-            pick_7 = 0.0f;
+            pick_12 = 0.0f;
           }
-          pick_8 = pick_7;
-          const float w_3 = pick_8;
+          pick_13 = pick_12;
+          const float w_3 = pick_13;
           const int atOrAbove_id_7_u183 = v_6;
           const unsigned atOrAbove_cutKey_7_u183 = keys_1[0];
           const int atOrAbove_cutId_7_u183 = ids_2[0];
@@ -700,24 +781,24 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const
           sums_1[7] = (sums_1[7] + (atOrAbove_result_7_u190 ? w_3 : 0.0f));
         }
       }
-      const int idx_42_u191 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-      red[idx_42_u191] = sums_1[0];
-      const int idx_42_u192 = (256 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      red[idx_42_u192] = sums_1[1];
-      const int idx_42_u193 = (512 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      red[idx_42_u193] = sums_1[2];
-      const int idx_42_u194 = (768 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      red[idx_42_u194] = sums_1[3];
-      const int idx_42_u195 = (1024 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      red[idx_42_u195] = sums_1[4];
-      const int idx_42_u196 = (1280 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      red[idx_42_u196] = sums_1[5];
-      const int idx_42_u197 = (1536 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      red[idx_42_u197] = sums_1[6];
-      const int idx_42_u198 = (1792 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-      red[idx_42_u198] = sums_1[7];
+      const int idx_37_u191 = static_cast<int>(threadIdx.x);
+      red[idx_37_u191] = sums_1[0];
+      const int idx_37_u192 = (256 + static_cast<int>(threadIdx.x));
+      red[idx_37_u192] = sums_1[1];
+      const int idx_37_u193 = (512 + static_cast<int>(threadIdx.x));
+      red[idx_37_u193] = sums_1[2];
+      const int idx_37_u194 = (768 + static_cast<int>(threadIdx.x));
+      red[idx_37_u194] = sums_1[3];
+      const int idx_37_u195 = (1024 + static_cast<int>(threadIdx.x));
+      red[idx_37_u195] = sums_1[4];
+      const int idx_37_u196 = (1280 + static_cast<int>(threadIdx.x));
+      red[idx_37_u196] = sums_1[5];
+      const int idx_37_u197 = (1536 + static_cast<int>(threadIdx.x));
+      red[idx_37_u197] = sums_1[6];
+      const int idx_37_u198 = (1792 + static_cast<int>(threadIdx.x));
+      red[idx_37_u198] = sums_1[7];
       __syncthreads();
-      const int base_3 = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 32) * 256) + ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) % 32) * 8));
+      const int base_3 = (((static_cast<int>(threadIdx.x) / 32) * 256) + ((static_cast<int>(threadIdx.x) % 32) * 8));
       float part_3 = 0.0f;
       part_3 = (part_3 + red[base_3]);
       part_3 = (part_3 + red[(base_3 + 1)]);
@@ -729,13 +810,13 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const
       part_3 = (part_3 + red[(base_3 + 7)]);
       red[base_3] = part_3;
       __syncthreads();
-      if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < 8)) {
-        float total_8 = 0.0f;
+      if ((static_cast<int>(threadIdx.x) < 8)) {
+        float total_3 = 0.0f;
         for (int g_3 = 0; (g_3 < 32); g_3 = (g_3 + 1)) {
-          total_8 = (total_8 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 256) + (g_3 * 8))]);
+          total_3 = (total_3 + red[((static_cast<int>(threadIdx.x) * 256) + (g_3 * 8))]);
         }
-        const int idx_44 = (static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 256);
-        red[idx_44] = total_8;
+        const int idx_39 = (static_cast<int>(threadIdx.x) * 256);
+        red[idx_39] = total_3;
       }
       __syncthreads();
       sums_1[0] = red[0];
@@ -811,9 +892,9 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const
   const unsigned pcgHash_result_3 = ((word_3 >> 22u) ^ word_3);
   const float uniformDraw_result = (static_cast<float>((pcgHash_result_3 >> 8u)) * 5.9604645e-8f);
   const int chunk = (((V + 256) - 1) / 256);
-  const int lo_2 = (static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * chunk);
+  const int lo_2 = (static_cast<int>(threadIdx.x) * chunk);
   const int hi_2 = min((lo_2 + chunk), V);
-  float s_6 = 0.0f;
+  float s_1 = 0.0f;
   for (int v_7 = lo_2; (v_7 < hi_2); v_7 = (v_7 + 1)) {
     const float keptWeight_x = logits[((b * V) + v_7)];
     const int keptWeight_id = v_7;
@@ -831,44 +912,44 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const
       logic = atOrAbove_result_10;
     }
     const bool kept = (logic && (keptWeight_id != -1));
-    float pick_9 = 0.0f;
+    float pick_14 = 0.0f;
     if (kept) {
-      const float weight_result_4 = expf(((keptWeight_x - total) / temperature));
-      pick_9 = weight_result_4;
+      const float weight_result_4 = expf(((keptWeight_x - reduceRuns_result) / temperature));
+      pick_14 = weight_result_4;
     } else {
-      pick_9 = 0.0f;
+      pick_14 = 0.0f;
     }
-    const float keptWeight_result = pick_9;
-    s_6 = (s_6 + keptWeight_result);
+    const float keptWeight_result = pick_14;
+    s_1 = (s_1 + keptWeight_result);
   }
-  const int idx_48 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-  red[idx_48] = s_6;
-  if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) == 0)) {
+  const int idx_43 = static_cast<int>(threadIdx.x);
+  red[idx_43] = s_1;
+  if ((static_cast<int>(threadIdx.x) == 0)) {
     pick[0] = -1;
   }
   __syncthreads();
-  if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) == 0)) {
-    float run = 0.0f;
+  if ((static_cast<int>(threadIdx.x) == 0)) {
+    float run_5 = 0.0f;
     for (int t = 0; (t < 256); t = (t + 1)) {
-      run = (run + red[t]);
-      const int idx_50 = t;
-      red[idx_50] = run;
+      run_5 = (run_5 + red[t]);
+      const int idx_45 = t;
+      red[idx_45] = run_5;
     }
   }
   __syncthreads();
-  const float incl = red[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
-  float pick_10 = 0.0f;
-  if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) > 0)) {
-    pick_10 = red[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) - 1)];
+  const float incl = red[static_cast<int>(threadIdx.x)];
+  float pick_15 = 0.0f;
+  if ((static_cast<int>(threadIdx.x) > 0)) {
+    pick_15 = red[(static_cast<int>(threadIdx.x) - 1)];
   } else {
-    pick_10 = 0.0f;
+    pick_15 = 0.0f;
   }
-  const float excl = pick_10;
-  const float total_9 = red[255];
-  const float target_2 = (uniformDraw_result * total_9);
-  const bool owner = (((excl <= target_2) && (target_2 < incl)) || (((target_2 >= total_9) && (incl == total_9)) && (excl < incl)));
+  const float excl = pick_15;
+  const float total_4 = red[255];
+  const float target_2 = (uniformDraw_result * total_4);
+  const bool owner = (((excl <= target_2) && (target_2 < incl)) || (((target_2 >= total_4) && (incl == total_4)) && (excl < incl)));
   if (owner) {
-    float run_1 = excl;
+    float run_6 = excl;
     int found = -1;
     int last_2 = -1;
     for (int v_8 = lo_2; (v_8 < hi_2); v_8 = (v_8 + 1)) {
@@ -888,18 +969,18 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const
         logic_1 = atOrAbove_result_13;
       }
       const bool kept_1 = (logic_1 && (keptWeight_id_1 != -1));
-      float pick_11 = 0.0f;
+      float pick_16 = 0.0f;
       if (kept_1) {
-        const float weight_result_5 = expf(((keptWeight_x_1 - total) / temperature));
-        pick_11 = weight_result_5;
+        const float weight_result_5 = expf(((keptWeight_x_1 - reduceRuns_result) / temperature));
+        pick_16 = weight_result_5;
       } else {
-        pick_11 = 0.0f;
+        pick_16 = 0.0f;
       }
-      const float keptWeight_result_1 = pick_11;
+      const float keptWeight_result_1 = pick_16;
       if ((keptWeight_result_1 > 0.0f)) {
         last_2 = v_8;
-        run_1 = (run_1 + keptWeight_result_1);
-        if (((found < 0) && (run_1 > target_2))) {
+        run_6 = (run_6 + keptWeight_result_1);
+        if (((found < 0) && (run_6 > target_2))) {
           found = v_8;
         }
       }
@@ -909,7 +990,7 @@ extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const
   __syncthreads();
   const int id = pick[0];
   __syncthreads();
-  if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) == 0)) {
+  if ((static_cast<int>(threadIdx.x) == 0)) {
     ids[b] = id;
   }
 }

@@ -3,49 +3,82 @@
 
 extern "C" __global__ void __launch_bounds__(128) mimo_softmax_kernel(const float* __restrict__ x, float* __restrict__ y, const int R, const int N) {
   __shared__ __align__(16) float scratch[128];
+  __builtin_assume(threadIdx.x < 128u);
   const int r = static_cast<int>(blockIdx.x);
   float m = mimo_f32_bits(0xff7fffffu);
-  for (int i = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i < N); i = (i + 128)) {
+  for (int i = static_cast<int>(threadIdx.x); (i < N); i = (i + 128)) {
     m = mimo_fmaxf(m, x[((r * N) + i)]);
   }
   const float workgroupMax_value = m;
-  const int idx = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-  scratch[idx] = workgroupMax_value;
-  __syncthreads();
-  for (int s = 64; (s > 0); s = (s / 2)) {
-    if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < s)) {
-      const float a = scratch[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
-      const float b = scratch[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s)];
-      const int idx_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-      scratch[idx_1] = mimo_fmaxf(a, b);
+  float x_1 = workgroupMax_value;
+  int run = 128;
+  int live = 128;
+  {
+    for (; (run > 32); ) {
+      const float sg = mimo_warp_max(x_1);
+      x_1 = sg;
+      if ((static_cast<int>(threadIdx.x & 31u) == 0)) {
+        const int idx = (static_cast<int>(threadIdx.x) / 32);
+        scratch[idx] = x_1;
+      }
+      __syncthreads();
+      run = (run / 32);
+      live = (live / 32);
+      float pick = 0.0f;
+      if ((run > 32)) {
+        pick = scratch[min(static_cast<int>(threadIdx.x), (live - 1))];
+      } else {
+        pick = scratch[(((static_cast<int>(threadIdx.x) / 128) * run) + (static_cast<int>(threadIdx.x & 31u) % run))];
+      }
+      x_1 = pick;
+      __syncthreads();
     }
-    __syncthreads();
   }
-  const float total = scratch[0];
-  __syncthreads();
-  float s_1 = 0.0f;
-  for (int i_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i_1 < N); i_1 = (i_1 + 128)) {
-    s_1 = (s_1 + expf((x[((r * N) + i_1)] - total)));
+  for (int m_1 = (run / 2); (m_1 > 0); m_1 = (m_1 / 2)) {
+    const float sg_2 = __shfl_xor_sync(0xffffffffu, x_1, m_1);
+    const float y_1 = sg_2;
+    x_1 = mimo_fmaxf(x_1, y_1);
   }
-  const float workgroupSum_value = s_1;
-  const int idx_2 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-  scratch[idx_2] = workgroupSum_value;
-  __syncthreads();
-  for (int s_2 = 64; (s_2 > 0); s_2 = (s_2 / 2)) {
-    if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < s_2)) {
-      const float a_1 = scratch[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
-      const float b_1 = scratch[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s_2)];
-      const int idx_3 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-      scratch[idx_3] = (a_1 + b_1);
+  const float reduceRuns_result = x_1;
+  float s = 0.0f;
+  for (int i_1 = static_cast<int>(threadIdx.x); (i_1 < N); i_1 = (i_1 + 128)) {
+    s = (s + expf((x[((r * N) + i_1)] - reduceRuns_result)));
+  }
+  const float workgroupSum_value = s;
+  float x_2 = workgroupSum_value;
+  int run_1 = 128;
+  int live_1 = 128;
+  {
+    for (; (run_1 > 32); ) {
+      const float sg_4 = mimo_warp_sum(x_2);
+      x_2 = sg_4;
+      if ((static_cast<int>(threadIdx.x & 31u) == 0)) {
+        const int idx_1 = (static_cast<int>(threadIdx.x) / 32);
+        scratch[idx_1] = x_2;
+      }
+      __syncthreads();
+      run_1 = (run_1 / 32);
+      live_1 = (live_1 / 32);
+      float pick_1 = 0.0f;
+      if ((run_1 > 32)) {
+        pick_1 = scratch[min(static_cast<int>(threadIdx.x), (live_1 - 1))];
+      } else {
+        pick_1 = scratch[(((static_cast<int>(threadIdx.x) / 128) * run_1) + (static_cast<int>(threadIdx.x & 31u) % run_1))];
+      }
+      x_2 = pick_1;
+      __syncthreads();
     }
-    __syncthreads();
   }
-  const float total_1 = scratch[0];
-  __syncthreads();
-  const float inv = (1.0f / total_1);
-  for (int i_2 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i_2 < N); i_2 = (i_2 + 128)) {
-    const int idx_4 = ((r * N) + i_2);
-    y[idx_4] = (expf((x[((r * N) + i_2)] - total)) * inv);
+  for (int m_2 = (run_1 / 2); (m_2 > 0); m_2 = (m_2 / 2)) {
+    const float sg_5 = __shfl_xor_sync(0xffffffffu, x_2, m_2);
+    const float y_2 = sg_5;
+    x_2 = (x_2 + y_2);
+  }
+  const float reduceRuns_result_1 = x_2;
+  const float inv = (1.0f / reduceRuns_result_1);
+  for (int i_2 = static_cast<int>(threadIdx.x); (i_2 < N); i_2 = (i_2 + 128)) {
+    const int idx_2 = ((r * N) + i_2);
+    y[idx_2] = (expf((x[((r * N) + i_2)] - reduceRuns_result)) * inv);
   }
 }
 

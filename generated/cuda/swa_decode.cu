@@ -9,6 +9,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_swa_decode_kernel(const _
   __shared__ __align__(16) float m[4];
   __shared__ __align__(16) float alpha[4];
   __shared__ __align__(16) float l[4];
+  __builtin_assume(threadIdx.x < 128u);
   const int h = static_cast<int>(blockIdx.x);
   const int b = (static_cast<int>(blockIdx.y) / (((NQ + 4) - 1) / 4));
   const int r0 = ((static_cast<int>(blockIdx.y) % (((NQ + 4) - 1) / 4)) * 4);
@@ -20,17 +21,17 @@ extern "C" __global__ void __launch_bounds__(128) mimo_swa_decode_kernel(const _
   float acc[4];
   const int attend_keys_kh = (h / (HQ / HKV));
   const float attend_m0 = sink[h];
-  if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < 4)) {
-    const int idx = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
+  if ((static_cast<int>(threadIdx.x) < 4)) {
+    const int idx = static_cast<int>(threadIdx.x);
     m[idx] = attend_m0;
-    const int idx_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
+    const int idx_1 = static_cast<int>(threadIdx.x);
     l[idx_1] = 1.0f;
   }
   acc[0] = 0.0f;
   acc[1] = 0.0f;
   acc[2] = 0.0f;
   acc[3] = 0.0f;
-  for (int i = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i < 768); i = (i + 128)) {
+  for (int i = static_cast<int>(threadIdx.x); (i < 768); i = (i + 128)) {
     const int r_1 = (i / 192);
     const int d = (i % 192);
     const int idx_3 = ((r_1 * 192) + d);
@@ -45,8 +46,8 @@ extern "C" __global__ void __launch_bounds__(128) mimo_swa_decode_kernel(const _
   __syncthreads();
   for (int k0 = lo; (k0 < hi); k0 = (k0 + 32)) {
     const int scoreTile_k0 = k0;
-    const int jj = (static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 4);
-    const int sl = (static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) % 4);
+    const int jj = (static_cast<int>(threadIdx.x) / 4);
+    const int sl = (static_cast<int>(threadIdx.x) % 4);
     const int d0 = (sl * 48);
     const int j = (scoreTile_k0 + jj);
     dots[0] = 0.0f;
@@ -72,7 +73,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_swa_decode_kernel(const _
     const int idx_6_u15 = (((96 + jj) * 4) + sl);
     part[idx_6_u15] = dots[3];
     __syncthreads();
-    for (int t = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (t < 128); t = (t + 128)) {
+    for (int t = static_cast<int>(threadIdx.x); (t < 128); t = (t + 128)) {
       const int r_5 = (t / 32);
       const int jt = (t % 32);
       const int pos = (pos0 + r_5);
@@ -87,27 +88,27 @@ extern "C" __global__ void __launch_bounds__(128) mimo_swa_decode_kernel(const _
       scores[idx_7] = (visible ? (s * 0.07216878f) : mimo_f32_bits(0xff7fffffu));
     }
     __syncthreads();
-    if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < 4)) {
+    if ((static_cast<int>(threadIdx.x) < 4)) {
       float tileMax = mimo_f32_bits(0xff7fffffu);
       for (int j_1 = 0; (j_1 < 32); j_1 = (j_1 + 1)) {
-        tileMax = mimo_fmaxf(tileMax, scores[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 32) + j_1)]);
+        tileMax = mimo_fmaxf(tileMax, scores[((static_cast<int>(threadIdx.x) * 32) + j_1)]);
       }
-      const float m_1 = m[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
+      const float m_1 = m[static_cast<int>(threadIdx.x)];
       const float mNew = mimo_fmaxf(m_1, tileMax);
       const float alpha_1 = expf((m_1 - mNew));
-      const int idx_8 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
+      const int idx_8 = static_cast<int>(threadIdx.x);
       m[idx_8] = mNew;
-      const int idx_9 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
+      const int idx_9 = static_cast<int>(threadIdx.x);
       alpha[idx_9] = alpha_1;
-      const int idx_10 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-      l[idx_10] = (l[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))] * alpha_1);
+      const int idx_10 = static_cast<int>(threadIdx.x);
+      l[idx_10] = (l[static_cast<int>(threadIdx.x)] * alpha_1);
     }
     __syncthreads();
     acc[0] = (acc[0] * alpha[0]);
     acc[1] = (acc[1] * alpha[1]);
     acc[2] = (acc[2] * alpha[2]);
     acc[3] = (acc[3] * alpha[3]);
-    for (int t_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (t_1 < 128); t_1 = (t_1 + 128)) {
+    for (int t_1 = static_cast<int>(threadIdx.x); (t_1 < 128); t_1 = (t_1 + 128)) {
       const int r_7 = (t_1 / 32);
       const float s_1 = scores[((r_7 * 32) + (t_1 % 32))];
       const int idx_12 = ((r_7 * 32) + (t_1 % 32));
@@ -124,25 +125,25 @@ extern "C" __global__ void __launch_bounds__(128) mimo_swa_decode_kernel(const _
     const int first = (accumulateTile_k0 % R);
     for (int j_2 = 0; ((j_2 < 32) && ((accumulateTile_k0 + j_2) < hi)); j_2 = (j_2 + 1)) {
       const int row = ((first + j_2) - (((first + j_2) >= R) ? R : 0));
-      const float vd = static_cast<float>(v_ring[((((((b * R) + row) * HKV) + attend_keys_kh) * 128) + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)))]);
+      const float vd = static_cast<float>(v_ring[((((((b * R) + row) * HKV) + attend_keys_kh) * 128) + static_cast<int>(threadIdx.x))]);
       acc[0] = (acc[0] + (probs[j_2] * vd));
       acc[1] = (acc[1] + (probs[(32 + j_2)] * vd));
       acc[2] = (acc[2] + (probs[(64 + j_2)] * vd));
       acc[3] = (acc[3] + (probs[(96 + j_2)] * vd));
     }
-    if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < 4)) {
+    if ((static_cast<int>(threadIdx.x) < 4)) {
       float sum = 0.0f;
       for (int j_3 = 0; (j_3 < 32); j_3 = (j_3 + 1)) {
-        sum = (sum + probs[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 32) + j_3)]);
+        sum = (sum + probs[((static_cast<int>(threadIdx.x) * 32) + j_3)]);
       }
-      const int idx_14 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-      l[idx_14] = (l[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))] + sum);
+      const int idx_14 = static_cast<int>(threadIdx.x);
+      l[idx_14] = (l[static_cast<int>(threadIdx.x)] + sum);
     }
   }
   __syncthreads();
   const float l_1_u28 = l[0];
   if ((0 < nRows)) {
-    const int idx_15_u28 = ((((((b * NQ) + r0) * HQ) + h) * 128) + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
+    const int idx_15_u28 = ((((((b * NQ) + r0) * HQ) + h) * 128) + static_cast<int>(threadIdx.x));
     float pick_2_u28 = 0.0f;
     if ((l_1_u28 > 0.0f)) {
       pick_2_u28 = (acc[0] / l_1_u28);
@@ -153,7 +154,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_swa_decode_kernel(const _
   }
   const float l_1_u29 = l[1];
   if ((1 < nRows)) {
-    const int idx_15_u29 = ((((((b * NQ) + (r0 + 1)) * HQ) + h) * 128) + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
+    const int idx_15_u29 = ((((((b * NQ) + (r0 + 1)) * HQ) + h) * 128) + static_cast<int>(threadIdx.x));
     float pick_2_u29 = 0.0f;
     if ((l_1_u29 > 0.0f)) {
       pick_2_u29 = (acc[1] / l_1_u29);
@@ -164,7 +165,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_swa_decode_kernel(const _
   }
   const float l_1_u30 = l[2];
   if ((2 < nRows)) {
-    const int idx_15_u30 = ((((((b * NQ) + (r0 + 2)) * HQ) + h) * 128) + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
+    const int idx_15_u30 = ((((((b * NQ) + (r0 + 2)) * HQ) + h) * 128) + static_cast<int>(threadIdx.x));
     float pick_2_u30 = 0.0f;
     if ((l_1_u30 > 0.0f)) {
       pick_2_u30 = (acc[2] / l_1_u30);
@@ -175,7 +176,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_swa_decode_kernel(const _
   }
   const float l_1_u31 = l[3];
   if ((3 < nRows)) {
-    const int idx_15_u31 = ((((((b * NQ) + (r0 + 3)) * HQ) + h) * 128) + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
+    const int idx_15_u31 = ((((((b * NQ) + (r0 + 3)) * HQ) + h) * 128) + static_cast<int>(threadIdx.x));
     float pick_2_u31 = 0.0f;
     if ((l_1_u31 > 0.0f)) {
       pick_2_u31 = (acc[3] / l_1_u31);

@@ -9,6 +9,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_swa_prefill_kernel(const 
   __shared__ __align__(16) float m[4];
   __shared__ __align__(16) float alpha[4];
   __shared__ __align__(16) float l[4];
+  __builtin_assume(threadIdx.x < 128u);
   const float prefill_start_m0 = sink[static_cast<int>(blockIdx.x)];
   const int h = static_cast<int>(blockIdx.x);
   const int blk = static_cast<int>(blockIdx.y);
@@ -61,17 +62,17 @@ extern "C" __global__ void __launch_bounds__(128) mimo_swa_prefill_kernel(const 
   float acc[4];
   const int attend_keys_kh = (h / (HQ / HKV));
   const int attend_keys_ring = (kLen + 1);
-  if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < 4)) {
-    const int idx = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
+  if ((static_cast<int>(threadIdx.x) < 4)) {
+    const int idx = static_cast<int>(threadIdx.x);
     m[idx] = prefill_start_m0;
-    const int idx_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
+    const int idx_1 = static_cast<int>(threadIdx.x);
     l[idx_1] = 1.0f;
   }
   acc[0] = 0.0f;
   acc[1] = 0.0f;
   acc[2] = 0.0f;
   acc[3] = 0.0f;
-  for (int i = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (i < 768); i = (i + 128)) {
+  for (int i = static_cast<int>(threadIdx.x); (i < 768); i = (i + 128)) {
     const int r_1 = (i / 192);
     const int d = (i % 192);
     const int idx_3 = ((r_1 * 192) + d);
@@ -86,8 +87,8 @@ extern "C" __global__ void __launch_bounds__(128) mimo_swa_prefill_kernel(const 
   __syncthreads();
   for (int k0 = lo; (k0 < hi); k0 = (k0 + 32)) {
     const int scoreTile_k0 = k0;
-    const int jj = (static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 4);
-    const int sl = (static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) % 4);
+    const int jj = (static_cast<int>(threadIdx.x) / 4);
+    const int sl = (static_cast<int>(threadIdx.x) % 4);
     const int d0 = (sl * 48);
     const int j = (scoreTile_k0 + jj);
     dots[0] = 0.0f;
@@ -113,7 +114,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_swa_prefill_kernel(const 
     const int idx_6_u15 = (((96 + jj) * 4) + sl);
     part[idx_6_u15] = dots[3];
     __syncthreads();
-    for (int t = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (t < 128); t = (t + 128)) {
+    for (int t = static_cast<int>(threadIdx.x); (t < 128); t = (t + 128)) {
       const int r_5 = (t / 32);
       const int jt = (t % 32);
       const int pos = (pos0 + r_5);
@@ -128,27 +129,27 @@ extern "C" __global__ void __launch_bounds__(128) mimo_swa_prefill_kernel(const 
       scores[idx_7] = (visible ? (s * 0.07216878f) : mimo_f32_bits(0xff7fffffu));
     }
     __syncthreads();
-    if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < 4)) {
+    if ((static_cast<int>(threadIdx.x) < 4)) {
       float tileMax = mimo_f32_bits(0xff7fffffu);
       for (int j_1 = 0; (j_1 < 32); j_1 = (j_1 + 1)) {
-        tileMax = mimo_fmaxf(tileMax, scores[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 32) + j_1)]);
+        tileMax = mimo_fmaxf(tileMax, scores[((static_cast<int>(threadIdx.x) * 32) + j_1)]);
       }
-      const float m_1 = m[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
+      const float m_1 = m[static_cast<int>(threadIdx.x)];
       const float mNew = mimo_fmaxf(m_1, tileMax);
       const float alpha_1 = expf((m_1 - mNew));
-      const int idx_8 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
+      const int idx_8 = static_cast<int>(threadIdx.x);
       m[idx_8] = mNew;
-      const int idx_9 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
+      const int idx_9 = static_cast<int>(threadIdx.x);
       alpha[idx_9] = alpha_1;
-      const int idx_10 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-      l[idx_10] = (l[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))] * alpha_1);
+      const int idx_10 = static_cast<int>(threadIdx.x);
+      l[idx_10] = (l[static_cast<int>(threadIdx.x)] * alpha_1);
     }
     __syncthreads();
     acc[0] = (acc[0] * alpha[0]);
     acc[1] = (acc[1] * alpha[1]);
     acc[2] = (acc[2] * alpha[2]);
     acc[3] = (acc[3] * alpha[3]);
-    for (int t_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (t_1 < 128); t_1 = (t_1 + 128)) {
+    for (int t_1 = static_cast<int>(threadIdx.x); (t_1 < 128); t_1 = (t_1 + 128)) {
       const int r_7 = (t_1 / 32);
       const float s_1 = scores[((r_7 * 32) + (t_1 % 32))];
       const int idx_12 = ((r_7 * 32) + (t_1 % 32));
@@ -165,25 +166,25 @@ extern "C" __global__ void __launch_bounds__(128) mimo_swa_prefill_kernel(const 
     const int first_2 = (accumulateTile_k0 % attend_keys_ring);
     for (int j_2 = 0; ((j_2 < 32) && ((accumulateTile_k0 + j_2) < hi)); j_2 = (j_2 + 1)) {
       const int row = (((kStart + first_2) + j_2) - (((first_2 + j_2) >= attend_keys_ring) ? attend_keys_ring : 0));
-      const float vd = static_cast<float>(v[((((row * HKV) + attend_keys_kh) * 128) + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)))]);
+      const float vd = static_cast<float>(v[((((row * HKV) + attend_keys_kh) * 128) + static_cast<int>(threadIdx.x))]);
       acc[0] = (acc[0] + (probs[j_2] * vd));
       acc[1] = (acc[1] + (probs[(32 + j_2)] * vd));
       acc[2] = (acc[2] + (probs[(64 + j_2)] * vd));
       acc[3] = (acc[3] + (probs[(96 + j_2)] * vd));
     }
-    if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < 4)) {
+    if ((static_cast<int>(threadIdx.x) < 4)) {
       float sum = 0.0f;
       for (int j_3 = 0; (j_3 < 32); j_3 = (j_3 + 1)) {
-        sum = (sum + probs[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 32) + j_3)]);
+        sum = (sum + probs[((static_cast<int>(threadIdx.x) * 32) + j_3)]);
       }
-      const int idx_14 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-      l[idx_14] = (l[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))] + sum);
+      const int idx_14 = static_cast<int>(threadIdx.x);
+      l[idx_14] = (l[static_cast<int>(threadIdx.x)] + sum);
     }
   }
   __syncthreads();
   const float l_1_u28 = l[0];
   if ((0 < nRows)) {
-    const int idx_15_u28 = ((((first_1 * HQ) + h) * 128) + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
+    const int idx_15_u28 = ((((first_1 * HQ) + h) * 128) + static_cast<int>(threadIdx.x));
     float pick_6_u28 = 0.0f;
     if ((l_1_u28 > 0.0f)) {
       pick_6_u28 = (acc[0] / l_1_u28);
@@ -194,7 +195,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_swa_prefill_kernel(const 
   }
   const float l_1_u29 = l[1];
   if ((1 < nRows)) {
-    const int idx_15_u29 = (((((first_1 + 1) * HQ) + h) * 128) + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
+    const int idx_15_u29 = (((((first_1 + 1) * HQ) + h) * 128) + static_cast<int>(threadIdx.x));
     float pick_6_u29 = 0.0f;
     if ((l_1_u29 > 0.0f)) {
       pick_6_u29 = (acc[1] / l_1_u29);
@@ -205,7 +206,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_swa_prefill_kernel(const 
   }
   const float l_1_u30 = l[2];
   if ((2 < nRows)) {
-    const int idx_15_u30 = (((((first_1 + 2) * HQ) + h) * 128) + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
+    const int idx_15_u30 = (((((first_1 + 2) * HQ) + h) * 128) + static_cast<int>(threadIdx.x));
     float pick_6_u30 = 0.0f;
     if ((l_1_u30 > 0.0f)) {
       pick_6_u30 = (acc[2] / l_1_u30);
@@ -216,7 +217,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_swa_prefill_kernel(const 
   }
   const float l_1_u31 = l[3];
   if ((3 < nRows)) {
-    const int idx_15_u31 = (((((first_1 + 3) * HQ) + h) * 128) + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
+    const int idx_15_u31 = (((((first_1 + 3) * HQ) + h) * 128) + static_cast<int>(threadIdx.x));
     float pick_6_u31 = 0.0f;
     if ((l_1_u31 > 0.0f)) {
       pick_6_u31 = (acc[3] / l_1_u31);

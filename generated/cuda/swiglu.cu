@@ -2,6 +2,7 @@
 #include "mimo_prelude.cuh"
 
 extern "C" __global__ void __launch_bounds__(256) mimo_swiglu_kernel(const __nv_bfloat16* __restrict__ gate, const __nv_bfloat16* __restrict__ up, __nv_bfloat16* __restrict__ out, const int N) {
+  __builtin_assume(threadIdx.x < 256u);
   const int i = ((static_cast<int>(blockIdx.x) * 256) + static_cast<int>(threadIdx.x));
   if ((i < N)) {
     const float silu_x = static_cast<float>(gate[i]);

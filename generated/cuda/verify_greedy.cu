@@ -2,7 +2,8 @@
 #include "mimo_prelude.cuh"
 
 extern "C" __global__ void __launch_bounds__(64) mimo_verify_greedy_kernel(const int* __restrict__ draft, const int* __restrict__ target_ids, int* __restrict__ accepted, int* __restrict__ accept_len, const int B, const int N) {
-  const int b = ((static_cast<int>(blockIdx.x) * 64) + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
+  __builtin_assume(threadIdx.x < 64u);
+  const int b = ((static_cast<int>(blockIdx.x) * 64) + static_cast<int>(threadIdx.x));
   if ((b < B)) {
     bool live = true;
     int len = 0;

@@ -4,6 +4,7 @@
 extern "C" __global__ void __launch_bounds__(128) mimo_verify_sample_kernel(const int* __restrict__ draft, const float* __restrict__ logits, int* __restrict__ accepted, int* __restrict__ accept_len, const int B, const int N, const int V, const float temperature, const int top_k, const float top_p, const unsigned seed, const unsigned step) {
   __shared__ __align__(16) float red[1024];
   __shared__ __align__(16) int pick[1];
+  __builtin_assume(threadIdx.x < 128u);
   const int b = static_cast<int>(blockIdx.x);
   unsigned cutKey[2];
   int cutId[2];
@@ -14,25 +15,41 @@ extern "C" __global__ void __launch_bounds__(128) mimo_verify_sample_kernel(cons
     const bool live = !(done);
     float mx = mimo_f32_bits(0xff7fffffu);
     if (live) {
-      for (int v = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (v < V); v = (v + 128)) {
+      for (int v = static_cast<int>(threadIdx.x); (v < V); v = (v + 128)) {
         mx = mimo_fmaxf(mx, logits[((view * V) + v)]);
       }
     }
     const float workgroupMax_value = mx;
-    const int idx = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-    red[idx] = workgroupMax_value;
-    __syncthreads();
-    for (int s = 64; (s > 0); s = (s / 2)) {
-      if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < s)) {
-        const float a = red[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
-        const float b_1 = red[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s)];
-        const int idx_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-        red[idx_1] = mimo_fmaxf(a, b_1);
+    float x = workgroupMax_value;
+    int run = 128;
+    int live_1 = 128;
+    {
+      for (; (run > 32); ) {
+        const float sg = mimo_warp_max(x);
+        x = sg;
+        if ((static_cast<int>(threadIdx.x & 31u) == 0)) {
+          const int idx = (static_cast<int>(threadIdx.x) / 32);
+          red[idx] = x;
+        }
+        __syncthreads();
+        run = (run / 32);
+        live_1 = (live_1 / 32);
+        float pick_1 = 0.0f;
+        if ((run > 32)) {
+          pick_1 = red[min(static_cast<int>(threadIdx.x), (live_1 - 1))];
+        } else {
+          pick_1 = red[(((static_cast<int>(threadIdx.x) / 128) * run) + (static_cast<int>(threadIdx.x & 31u) % run))];
+        }
+        x = pick_1;
+        __syncthreads();
       }
-      __syncthreads();
     }
-    const float total = red[0];
-    __syncthreads();
+    for (int m = (run / 2); (m > 0); m = (m / 2)) {
+      const float sg_2 = __shfl_xor_sync(0xffffffffu, x, m);
+      const float y = sg_2;
+      x = mimo_fmaxf(x, y);
+    }
+    const float reduceRuns_result = x;
     cutKey[0] = 0u;
     cutId[0] = (V - 1);
     cutKey[1] = 0u;
@@ -70,14 +87,14 @@ extern "C" __global__ void __launch_bounds__(128) mimo_verify_sample_kernel(cons
         sums[6] = 0.0f;
         sums[7] = 0.0f;
         if (live) {
-          for (int v_1 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (v_1 < V); v_1 = (v_1 + 128)) {
-            const float x = logits[((view * V) + v_1)];
-            const unsigned bits = static_cast<unsigned>(__float_as_uint(x));
+          for (int v_1 = static_cast<int>(threadIdx.x); (v_1 < V); v_1 = (v_1 + 128)) {
+            const float x_1 = logits[((view * V) + v_1)];
+            const unsigned bits = static_cast<unsigned>(__float_as_uint(x_1));
             const unsigned key_1 = (bits ^ ((0u - (bits >> 31u)) | 2147483648u));
             const unsigned rankKey_result = ((key_1 == 2147483647u) ? 2147483648u : key_1);
-            float pick_2 = 0.0f;
-            pick_2 = 1.0f;
-            const float w = pick_2;
+            float pick_3 = 0.0f;
+            pick_3 = 1.0f;
+            const float w = pick_3;
             const int atOrAbove_id_1_u18 = v_1;
             const unsigned atOrAbove_cutKey_1_u18 = keys[0];
             const int atOrAbove_cutId_1_u18 = ids[0];
@@ -120,24 +137,24 @@ extern "C" __global__ void __launch_bounds__(128) mimo_verify_sample_kernel(cons
             sums[7] = (sums[7] + (atOrAbove_result_1_u25 ? w : 0.0f));
           }
         }
-        const int idx_8_u26 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-        red[idx_8_u26] = sums[0];
-        const int idx_8_u27 = (128 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-        red[idx_8_u27] = sums[1];
-        const int idx_8_u28 = (256 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-        red[idx_8_u28] = sums[2];
-        const int idx_8_u29 = (384 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-        red[idx_8_u29] = sums[3];
-        const int idx_8_u30 = (512 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-        red[idx_8_u30] = sums[4];
-        const int idx_8_u31 = (640 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-        red[idx_8_u31] = sums[5];
-        const int idx_8_u32 = (768 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-        red[idx_8_u32] = sums[6];
-        const int idx_8_u33 = (896 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-        red[idx_8_u33] = sums[7];
+        const int idx_7_u26 = static_cast<int>(threadIdx.x);
+        red[idx_7_u26] = sums[0];
+        const int idx_7_u27 = (128 + static_cast<int>(threadIdx.x));
+        red[idx_7_u27] = sums[1];
+        const int idx_7_u28 = (256 + static_cast<int>(threadIdx.x));
+        red[idx_7_u28] = sums[2];
+        const int idx_7_u29 = (384 + static_cast<int>(threadIdx.x));
+        red[idx_7_u29] = sums[3];
+        const int idx_7_u30 = (512 + static_cast<int>(threadIdx.x));
+        red[idx_7_u30] = sums[4];
+        const int idx_7_u31 = (640 + static_cast<int>(threadIdx.x));
+        red[idx_7_u31] = sums[5];
+        const int idx_7_u32 = (768 + static_cast<int>(threadIdx.x));
+        red[idx_7_u32] = sums[6];
+        const int idx_7_u33 = (896 + static_cast<int>(threadIdx.x));
+        red[idx_7_u33] = sums[7];
         __syncthreads();
-        const int base = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 16) * 128) + ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) % 16) * 8));
+        const int base = (((static_cast<int>(threadIdx.x) / 16) * 128) + ((static_cast<int>(threadIdx.x) % 16) * 8));
         float part = 0.0f;
         part = (part + red[base]);
         part = (part + red[(base + 1)]);
@@ -149,26 +166,26 @@ extern "C" __global__ void __launch_bounds__(128) mimo_verify_sample_kernel(cons
         part = (part + red[(base + 7)]);
         red[base] = part;
         __syncthreads();
-        if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < 8)) {
-          float total_1 = 0.0f;
-          total_1 = (total_1 + red[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128)]);
-          total_1 = (total_1 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 8)]);
-          total_1 = (total_1 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 16)]);
-          total_1 = (total_1 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 24)]);
-          total_1 = (total_1 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 32)]);
-          total_1 = (total_1 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 40)]);
-          total_1 = (total_1 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 48)]);
-          total_1 = (total_1 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 56)]);
-          total_1 = (total_1 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 64)]);
-          total_1 = (total_1 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 72)]);
-          total_1 = (total_1 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 80)]);
-          total_1 = (total_1 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 88)]);
-          total_1 = (total_1 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 96)]);
-          total_1 = (total_1 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 104)]);
-          total_1 = (total_1 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 112)]);
-          total_1 = (total_1 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 120)]);
-          const int idx_10 = (static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128);
-          red[idx_10] = total_1;
+        if ((static_cast<int>(threadIdx.x) < 8)) {
+          float total = 0.0f;
+          total = (total + red[(static_cast<int>(threadIdx.x) * 128)]);
+          total = (total + red[((static_cast<int>(threadIdx.x) * 128) + 8)]);
+          total = (total + red[((static_cast<int>(threadIdx.x) * 128) + 16)]);
+          total = (total + red[((static_cast<int>(threadIdx.x) * 128) + 24)]);
+          total = (total + red[((static_cast<int>(threadIdx.x) * 128) + 32)]);
+          total = (total + red[((static_cast<int>(threadIdx.x) * 128) + 40)]);
+          total = (total + red[((static_cast<int>(threadIdx.x) * 128) + 48)]);
+          total = (total + red[((static_cast<int>(threadIdx.x) * 128) + 56)]);
+          total = (total + red[((static_cast<int>(threadIdx.x) * 128) + 64)]);
+          total = (total + red[((static_cast<int>(threadIdx.x) * 128) + 72)]);
+          total = (total + red[((static_cast<int>(threadIdx.x) * 128) + 80)]);
+          total = (total + red[((static_cast<int>(threadIdx.x) * 128) + 88)]);
+          total = (total + red[((static_cast<int>(threadIdx.x) * 128) + 96)]);
+          total = (total + red[((static_cast<int>(threadIdx.x) * 128) + 104)]);
+          total = (total + red[((static_cast<int>(threadIdx.x) * 128) + 112)]);
+          total = (total + red[((static_cast<int>(threadIdx.x) * 128) + 120)]);
+          const int idx_9 = (static_cast<int>(threadIdx.x) * 128);
+          red[idx_9] = total;
         }
         __syncthreads();
         sums[0] = red[0];
@@ -210,7 +227,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_verify_sample_kernel(cons
       int first = V;
       int last = -1;
       if (live) {
-        for (int v_2 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (v_2 < V); v_2 = (v_2 + 128)) {
+        for (int v_2 = static_cast<int>(threadIdx.x); (v_2 < V); v_2 = (v_2 + 128)) {
           const float rankKey_x_1 = logits[((view * V) + v_2)];
           const unsigned bits_1 = static_cast<unsigned>(__float_as_uint(rankKey_x_1));
           const unsigned key_2 = (bits_1 ^ ((0u - (bits_1 >> 31u)) | 2147483648u));
@@ -222,37 +239,69 @@ extern "C" __global__ void __launch_bounds__(128) mimo_verify_sample_kernel(cons
         }
       }
       const float workgroupMax_value_1 = -(static_cast<float>(first));
-      const int idx_12 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-      red[idx_12] = workgroupMax_value_1;
-      __syncthreads();
-      for (int s_2 = 64; (s_2 > 0); s_2 = (s_2 / 2)) {
-        if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < s_2)) {
-          const float a_1 = red[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
-          const float b_2 = red[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s_2)];
-          const int idx_13 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-          red[idx_13] = mimo_fmaxf(a_1, b_2);
+      float x_2 = workgroupMax_value_1;
+      int run_1 = 128;
+      int live_2 = 128;
+      {
+        for (; (run_1 > 32); ) {
+          const float sg_3 = mimo_warp_max(x_2);
+          x_2 = sg_3;
+          if ((static_cast<int>(threadIdx.x & 31u) == 0)) {
+            const int idx_11 = (static_cast<int>(threadIdx.x) / 32);
+            red[idx_11] = x_2;
+          }
+          __syncthreads();
+          run_1 = (run_1 / 32);
+          live_2 = (live_2 / 32);
+          float pick_4 = 0.0f;
+          if ((run_1 > 32)) {
+            pick_4 = red[min(static_cast<int>(threadIdx.x), (live_2 - 1))];
+          } else {
+            pick_4 = red[(((static_cast<int>(threadIdx.x) / 128) * run_1) + (static_cast<int>(threadIdx.x & 31u) % run_1))];
+          }
+          x_2 = pick_4;
+          __syncthreads();
         }
-        __syncthreads();
       }
-      const float total_2 = red[0];
-      __syncthreads();
-      int lo = (static_cast<int>(-(total_2)) - 1);
+      for (int m_2 = (run_1 / 2); (m_2 > 0); m_2 = (m_2 / 2)) {
+        const float sg_5 = __shfl_xor_sync(0xffffffffu, x_2, m_2);
+        const float y_1 = sg_5;
+        x_2 = mimo_fmaxf(x_2, y_1);
+      }
+      const float reduceRuns_result_1 = x_2;
+      int lo = (static_cast<int>(-(reduceRuns_result_1)) - 1);
       const float workgroupMax_value_2 = static_cast<float>(last);
-      const int idx_14 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-      red[idx_14] = workgroupMax_value_2;
-      __syncthreads();
-      for (int s_3 = 64; (s_3 > 0); s_3 = (s_3 / 2)) {
-        if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < s_3)) {
-          const float a_2 = red[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
-          const float b_3 = red[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s_3)];
-          const int idx_15 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-          red[idx_15] = mimo_fmaxf(a_2, b_3);
+      float x_3 = workgroupMax_value_2;
+      int run_2 = 128;
+      int live_3 = 128;
+      {
+        for (; (run_2 > 32); ) {
+          const float sg_6 = mimo_warp_max(x_3);
+          x_3 = sg_6;
+          if ((static_cast<int>(threadIdx.x & 31u) == 0)) {
+            const int idx_12 = (static_cast<int>(threadIdx.x) / 32);
+            red[idx_12] = x_3;
+          }
+          __syncthreads();
+          run_2 = (run_2 / 32);
+          live_3 = (live_3 / 32);
+          float pick_5 = 0.0f;
+          if ((run_2 > 32)) {
+            pick_5 = red[min(static_cast<int>(threadIdx.x), (live_3 - 1))];
+          } else {
+            pick_5 = red[(((static_cast<int>(threadIdx.x) / 128) * run_2) + (static_cast<int>(threadIdx.x & 31u) % run_2))];
+          }
+          x_3 = pick_5;
+          __syncthreads();
         }
-        __syncthreads();
       }
-      const float total_3 = red[0];
-      __syncthreads();
-      int hi = static_cast<int>(total_3);
+      for (int m_3 = (run_2 / 2); (m_3 > 0); m_3 = (m_3 / 2)) {
+        const float sg_8 = __shfl_xor_sync(0xffffffffu, x_3, m_3);
+        const float y_2 = sg_8;
+        x_3 = mimo_fmaxf(x_3, y_2);
+      }
+      const float reduceRuns_result_2 = x_3;
+      int hi = static_cast<int>(reduceRuns_result_2);
       for (int span = 1; (span < V); span = (span * 8)) {
         const bool open = ((hi - lo) > 1);
         keys[0] = key;
@@ -281,14 +330,14 @@ extern "C" __global__ void __launch_bounds__(128) mimo_verify_sample_kernel(cons
         sums[6] = 0.0f;
         sums[7] = 0.0f;
         if (massAtCuts_active_1) {
-          for (int v_3 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (v_3 < V); v_3 = (v_3 + 128)) {
-            const float x_1 = logits[((view * V) + v_3)];
-            const unsigned bits_2 = static_cast<unsigned>(__float_as_uint(x_1));
+          for (int v_3 = static_cast<int>(threadIdx.x); (v_3 < V); v_3 = (v_3 + 128)) {
+            const float x_4 = logits[((view * V) + v_3)];
+            const unsigned bits_2 = static_cast<unsigned>(__float_as_uint(x_4));
             const unsigned key_3 = (bits_2 ^ ((0u - (bits_2 >> 31u)) | 2147483648u));
             const unsigned rankKey_result_2 = ((key_3 == 2147483647u) ? 2147483648u : key_3);
-            float pick_4 = 0.0f;
-            pick_4 = 1.0f;
-            const float w_1 = pick_4;
+            float pick_7 = 0.0f;
+            pick_7 = 1.0f;
+            const float w_1 = pick_7;
             const int atOrAbove_id_3_u89 = v_3;
             const unsigned atOrAbove_cutKey_3_u89 = keys[0];
             const int atOrAbove_cutId_3_u89 = ids[0];
@@ -331,24 +380,24 @@ extern "C" __global__ void __launch_bounds__(128) mimo_verify_sample_kernel(cons
             sums[7] = (sums[7] + (atOrAbove_result_3_u96 ? w_1 : 0.0f));
           }
         }
-        const int idx_20_u97 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-        red[idx_20_u97] = sums[0];
-        const int idx_20_u98 = (128 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-        red[idx_20_u98] = sums[1];
-        const int idx_20_u99 = (256 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-        red[idx_20_u99] = sums[2];
-        const int idx_20_u100 = (384 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-        red[idx_20_u100] = sums[3];
-        const int idx_20_u101 = (512 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-        red[idx_20_u101] = sums[4];
-        const int idx_20_u102 = (640 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-        red[idx_20_u102] = sums[5];
-        const int idx_20_u103 = (768 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-        red[idx_20_u103] = sums[6];
-        const int idx_20_u104 = (896 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-        red[idx_20_u104] = sums[7];
+        const int idx_17_u97 = static_cast<int>(threadIdx.x);
+        red[idx_17_u97] = sums[0];
+        const int idx_17_u98 = (128 + static_cast<int>(threadIdx.x));
+        red[idx_17_u98] = sums[1];
+        const int idx_17_u99 = (256 + static_cast<int>(threadIdx.x));
+        red[idx_17_u99] = sums[2];
+        const int idx_17_u100 = (384 + static_cast<int>(threadIdx.x));
+        red[idx_17_u100] = sums[3];
+        const int idx_17_u101 = (512 + static_cast<int>(threadIdx.x));
+        red[idx_17_u101] = sums[4];
+        const int idx_17_u102 = (640 + static_cast<int>(threadIdx.x));
+        red[idx_17_u102] = sums[5];
+        const int idx_17_u103 = (768 + static_cast<int>(threadIdx.x));
+        red[idx_17_u103] = sums[6];
+        const int idx_17_u104 = (896 + static_cast<int>(threadIdx.x));
+        red[idx_17_u104] = sums[7];
         __syncthreads();
-        const int base_1 = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 16) * 128) + ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) % 16) * 8));
+        const int base_1 = (((static_cast<int>(threadIdx.x) / 16) * 128) + ((static_cast<int>(threadIdx.x) % 16) * 8));
         float part_1 = 0.0f;
         part_1 = (part_1 + red[base_1]);
         part_1 = (part_1 + red[(base_1 + 1)]);
@@ -360,26 +409,26 @@ extern "C" __global__ void __launch_bounds__(128) mimo_verify_sample_kernel(cons
         part_1 = (part_1 + red[(base_1 + 7)]);
         red[base_1] = part_1;
         __syncthreads();
-        if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < 8)) {
-          float total_4 = 0.0f;
-          total_4 = (total_4 + red[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128)]);
-          total_4 = (total_4 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 8)]);
-          total_4 = (total_4 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 16)]);
-          total_4 = (total_4 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 24)]);
-          total_4 = (total_4 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 32)]);
-          total_4 = (total_4 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 40)]);
-          total_4 = (total_4 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 48)]);
-          total_4 = (total_4 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 56)]);
-          total_4 = (total_4 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 64)]);
-          total_4 = (total_4 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 72)]);
-          total_4 = (total_4 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 80)]);
-          total_4 = (total_4 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 88)]);
-          total_4 = (total_4 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 96)]);
-          total_4 = (total_4 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 104)]);
-          total_4 = (total_4 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 112)]);
-          total_4 = (total_4 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 120)]);
-          const int idx_22 = (static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128);
-          red[idx_22] = total_4;
+        if ((static_cast<int>(threadIdx.x) < 8)) {
+          float total_1 = 0.0f;
+          total_1 = (total_1 + red[(static_cast<int>(threadIdx.x) * 128)]);
+          total_1 = (total_1 + red[((static_cast<int>(threadIdx.x) * 128) + 8)]);
+          total_1 = (total_1 + red[((static_cast<int>(threadIdx.x) * 128) + 16)]);
+          total_1 = (total_1 + red[((static_cast<int>(threadIdx.x) * 128) + 24)]);
+          total_1 = (total_1 + red[((static_cast<int>(threadIdx.x) * 128) + 32)]);
+          total_1 = (total_1 + red[((static_cast<int>(threadIdx.x) * 128) + 40)]);
+          total_1 = (total_1 + red[((static_cast<int>(threadIdx.x) * 128) + 48)]);
+          total_1 = (total_1 + red[((static_cast<int>(threadIdx.x) * 128) + 56)]);
+          total_1 = (total_1 + red[((static_cast<int>(threadIdx.x) * 128) + 64)]);
+          total_1 = (total_1 + red[((static_cast<int>(threadIdx.x) * 128) + 72)]);
+          total_1 = (total_1 + red[((static_cast<int>(threadIdx.x) * 128) + 80)]);
+          total_1 = (total_1 + red[((static_cast<int>(threadIdx.x) * 128) + 88)]);
+          total_1 = (total_1 + red[((static_cast<int>(threadIdx.x) * 128) + 96)]);
+          total_1 = (total_1 + red[((static_cast<int>(threadIdx.x) * 128) + 104)]);
+          total_1 = (total_1 + red[((static_cast<int>(threadIdx.x) * 128) + 112)]);
+          total_1 = (total_1 + red[((static_cast<int>(threadIdx.x) * 128) + 120)]);
+          const int idx_19 = (static_cast<int>(threadIdx.x) * 128);
+          red[idx_19] = total_1;
         }
         __syncthreads();
         sums[0] = red[0];
@@ -473,25 +522,25 @@ extern "C" __global__ void __launch_bounds__(128) mimo_verify_sample_kernel(cons
         sums_1[6] = 0.0f;
         sums_1[7] = 0.0f;
         if (live) {
-          for (int v_4 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (v_4 < V); v_4 = (v_4 + 128)) {
-            const float x_2 = logits[((view * V) + v_4)];
-            const unsigned bits_3 = static_cast<unsigned>(__float_as_uint(x_2));
+          for (int v_4 = static_cast<int>(threadIdx.x); (v_4 < V); v_4 = (v_4 + 128)) {
+            const float x_5 = logits[((view * V) + v_4)];
+            const unsigned bits_3 = static_cast<unsigned>(__float_as_uint(x_5));
             const unsigned key_5 = (bits_3 ^ ((0u - (bits_3 >> 31u)) | 2147483648u));
             const unsigned rankKey_result_3 = ((key_5 == 2147483647u) ? 2147483648u : key_5);
-            float pick_6 = 0.0f;
+            float pick_9 = 0.0f;
             const int atOrAbove_id_4 = v_4;
             const unsigned atOrAbove_cutKey_4 = cutKey[0];
             const int atOrAbove_cutId_4 = cutId[0];
             const bool atOrAbove_result_4 = ((rankKey_result_3 > atOrAbove_cutKey_4) || ((rankKey_result_3 == atOrAbove_cutKey_4) && (atOrAbove_id_4 <= atOrAbove_cutId_4)));
-            float pick_5 = 0.0f;
+            float pick_8 = 0.0f;
             if (atOrAbove_result_4) {
-              const float weight_result_2 = expf(((x_2 - total) / temperature));
-              pick_5 = weight_result_2;
+              const float weight_result_2 = expf(((x_5 - reduceRuns_result) / temperature));
+              pick_8 = weight_result_2;
             } else {
-              pick_5 = 0.0f;
+              pick_8 = 0.0f;
             }
-            pick_6 = pick_5;
-            const float w_2 = pick_6;
+            pick_9 = pick_8;
+            const float w_2 = pick_9;
             const int atOrAbove_id_5_u160 = v_4;
             const unsigned atOrAbove_cutKey_5_u160 = keys_1[0];
             const int atOrAbove_cutId_5_u160 = ids_1[0];
@@ -534,24 +583,24 @@ extern "C" __global__ void __launch_bounds__(128) mimo_verify_sample_kernel(cons
             sums_1[7] = (sums_1[7] + (atOrAbove_result_5_u167 ? w_2 : 0.0f));
           }
         }
-        const int idx_30_u168 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-        red[idx_30_u168] = sums_1[0];
-        const int idx_30_u169 = (128 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-        red[idx_30_u169] = sums_1[1];
-        const int idx_30_u170 = (256 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-        red[idx_30_u170] = sums_1[2];
-        const int idx_30_u171 = (384 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-        red[idx_30_u171] = sums_1[3];
-        const int idx_30_u172 = (512 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-        red[idx_30_u172] = sums_1[4];
-        const int idx_30_u173 = (640 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-        red[idx_30_u173] = sums_1[5];
-        const int idx_30_u174 = (768 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-        red[idx_30_u174] = sums_1[6];
-        const int idx_30_u175 = (896 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-        red[idx_30_u175] = sums_1[7];
+        const int idx_27_u168 = static_cast<int>(threadIdx.x);
+        red[idx_27_u168] = sums_1[0];
+        const int idx_27_u169 = (128 + static_cast<int>(threadIdx.x));
+        red[idx_27_u169] = sums_1[1];
+        const int idx_27_u170 = (256 + static_cast<int>(threadIdx.x));
+        red[idx_27_u170] = sums_1[2];
+        const int idx_27_u171 = (384 + static_cast<int>(threadIdx.x));
+        red[idx_27_u171] = sums_1[3];
+        const int idx_27_u172 = (512 + static_cast<int>(threadIdx.x));
+        red[idx_27_u172] = sums_1[4];
+        const int idx_27_u173 = (640 + static_cast<int>(threadIdx.x));
+        red[idx_27_u173] = sums_1[5];
+        const int idx_27_u174 = (768 + static_cast<int>(threadIdx.x));
+        red[idx_27_u174] = sums_1[6];
+        const int idx_27_u175 = (896 + static_cast<int>(threadIdx.x));
+        red[idx_27_u175] = sums_1[7];
         __syncthreads();
-        const int base_2 = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 16) * 128) + ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) % 16) * 8));
+        const int base_2 = (((static_cast<int>(threadIdx.x) / 16) * 128) + ((static_cast<int>(threadIdx.x) % 16) * 8));
         float part_2 = 0.0f;
         part_2 = (part_2 + red[base_2]);
         part_2 = (part_2 + red[(base_2 + 1)]);
@@ -563,26 +612,26 @@ extern "C" __global__ void __launch_bounds__(128) mimo_verify_sample_kernel(cons
         part_2 = (part_2 + red[(base_2 + 7)]);
         red[base_2] = part_2;
         __syncthreads();
-        if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < 8)) {
-          float total_5 = 0.0f;
-          total_5 = (total_5 + red[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128)]);
-          total_5 = (total_5 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 8)]);
-          total_5 = (total_5 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 16)]);
-          total_5 = (total_5 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 24)]);
-          total_5 = (total_5 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 32)]);
-          total_5 = (total_5 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 40)]);
-          total_5 = (total_5 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 48)]);
-          total_5 = (total_5 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 56)]);
-          total_5 = (total_5 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 64)]);
-          total_5 = (total_5 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 72)]);
-          total_5 = (total_5 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 80)]);
-          total_5 = (total_5 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 88)]);
-          total_5 = (total_5 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 96)]);
-          total_5 = (total_5 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 104)]);
-          total_5 = (total_5 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 112)]);
-          total_5 = (total_5 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 120)]);
-          const int idx_32 = (static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128);
-          red[idx_32] = total_5;
+        if ((static_cast<int>(threadIdx.x) < 8)) {
+          float total_2 = 0.0f;
+          total_2 = (total_2 + red[(static_cast<int>(threadIdx.x) * 128)]);
+          total_2 = (total_2 + red[((static_cast<int>(threadIdx.x) * 128) + 8)]);
+          total_2 = (total_2 + red[((static_cast<int>(threadIdx.x) * 128) + 16)]);
+          total_2 = (total_2 + red[((static_cast<int>(threadIdx.x) * 128) + 24)]);
+          total_2 = (total_2 + red[((static_cast<int>(threadIdx.x) * 128) + 32)]);
+          total_2 = (total_2 + red[((static_cast<int>(threadIdx.x) * 128) + 40)]);
+          total_2 = (total_2 + red[((static_cast<int>(threadIdx.x) * 128) + 48)]);
+          total_2 = (total_2 + red[((static_cast<int>(threadIdx.x) * 128) + 56)]);
+          total_2 = (total_2 + red[((static_cast<int>(threadIdx.x) * 128) + 64)]);
+          total_2 = (total_2 + red[((static_cast<int>(threadIdx.x) * 128) + 72)]);
+          total_2 = (total_2 + red[((static_cast<int>(threadIdx.x) * 128) + 80)]);
+          total_2 = (total_2 + red[((static_cast<int>(threadIdx.x) * 128) + 88)]);
+          total_2 = (total_2 + red[((static_cast<int>(threadIdx.x) * 128) + 96)]);
+          total_2 = (total_2 + red[((static_cast<int>(threadIdx.x) * 128) + 104)]);
+          total_2 = (total_2 + red[((static_cast<int>(threadIdx.x) * 128) + 112)]);
+          total_2 = (total_2 + red[((static_cast<int>(threadIdx.x) * 128) + 120)]);
+          const int idx_29 = (static_cast<int>(threadIdx.x) * 128);
+          red[idx_29] = total_2;
         }
         __syncthreads();
         sums_1[0] = red[0];
@@ -624,7 +673,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_verify_sample_kernel(cons
       int first_1 = V;
       int last_1 = -1;
       if (live) {
-        for (int v_5 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (v_5 < V); v_5 = (v_5 + 128)) {
+        for (int v_5 = static_cast<int>(threadIdx.x); (v_5 < V); v_5 = (v_5 + 128)) {
           const float rankKey_x_4 = logits[((view * V) + v_5)];
           const unsigned bits_4 = static_cast<unsigned>(__float_as_uint(rankKey_x_4));
           const unsigned key_6 = (bits_4 ^ ((0u - (bits_4 >> 31u)) | 2147483648u));
@@ -636,37 +685,69 @@ extern "C" __global__ void __launch_bounds__(128) mimo_verify_sample_kernel(cons
         }
       }
       const float workgroupMax_value_3 = -(static_cast<float>(first_1));
-      const int idx_34 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-      red[idx_34] = workgroupMax_value_3;
-      __syncthreads();
-      for (int s_4 = 64; (s_4 > 0); s_4 = (s_4 / 2)) {
-        if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < s_4)) {
-          const float a_3 = red[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
-          const float b_4 = red[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s_4)];
-          const int idx_35 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-          red[idx_35] = mimo_fmaxf(a_3, b_4);
+      float x_6 = workgroupMax_value_3;
+      int run_3 = 128;
+      int live_4 = 128;
+      {
+        for (; (run_3 > 32); ) {
+          const float sg_9 = mimo_warp_max(x_6);
+          x_6 = sg_9;
+          if ((static_cast<int>(threadIdx.x & 31u) == 0)) {
+            const int idx_31 = (static_cast<int>(threadIdx.x) / 32);
+            red[idx_31] = x_6;
+          }
+          __syncthreads();
+          run_3 = (run_3 / 32);
+          live_4 = (live_4 / 32);
+          float pick_10 = 0.0f;
+          if ((run_3 > 32)) {
+            pick_10 = red[min(static_cast<int>(threadIdx.x), (live_4 - 1))];
+          } else {
+            pick_10 = red[(((static_cast<int>(threadIdx.x) / 128) * run_3) + (static_cast<int>(threadIdx.x & 31u) % run_3))];
+          }
+          x_6 = pick_10;
+          __syncthreads();
         }
-        __syncthreads();
       }
-      const float total_6 = red[0];
-      __syncthreads();
-      int lo_1 = (static_cast<int>(-(total_6)) - 1);
+      for (int m_4 = (run_3 / 2); (m_4 > 0); m_4 = (m_4 / 2)) {
+        const float sg_11 = __shfl_xor_sync(0xffffffffu, x_6, m_4);
+        const float y_3 = sg_11;
+        x_6 = mimo_fmaxf(x_6, y_3);
+      }
+      const float reduceRuns_result_3 = x_6;
+      int lo_1 = (static_cast<int>(-(reduceRuns_result_3)) - 1);
       const float workgroupMax_value_4 = static_cast<float>(last_1);
-      const int idx_36 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-      red[idx_36] = workgroupMax_value_4;
-      __syncthreads();
-      for (int s_5 = 64; (s_5 > 0); s_5 = (s_5 / 2)) {
-        if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < s_5)) {
-          const float a_4 = red[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
-          const float b_5 = red[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s_5)];
-          const int idx_37 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-          red[idx_37] = mimo_fmaxf(a_4, b_5);
+      float x_7 = workgroupMax_value_4;
+      int run_4 = 128;
+      int live_5 = 128;
+      {
+        for (; (run_4 > 32); ) {
+          const float sg_12 = mimo_warp_max(x_7);
+          x_7 = sg_12;
+          if ((static_cast<int>(threadIdx.x & 31u) == 0)) {
+            const int idx_32 = (static_cast<int>(threadIdx.x) / 32);
+            red[idx_32] = x_7;
+          }
+          __syncthreads();
+          run_4 = (run_4 / 32);
+          live_5 = (live_5 / 32);
+          float pick_11 = 0.0f;
+          if ((run_4 > 32)) {
+            pick_11 = red[min(static_cast<int>(threadIdx.x), (live_5 - 1))];
+          } else {
+            pick_11 = red[(((static_cast<int>(threadIdx.x) / 128) * run_4) + (static_cast<int>(threadIdx.x & 31u) % run_4))];
+          }
+          x_7 = pick_11;
+          __syncthreads();
         }
-        __syncthreads();
       }
-      const float total_7 = red[0];
-      __syncthreads();
-      int hi_1 = static_cast<int>(total_7);
+      for (int m_5 = (run_4 / 2); (m_5 > 0); m_5 = (m_5 / 2)) {
+        const float sg_14 = __shfl_xor_sync(0xffffffffu, x_7, m_5);
+        const float y_4 = sg_14;
+        x_7 = mimo_fmaxf(x_7, y_4);
+      }
+      const float reduceRuns_result_4 = x_7;
+      int hi_1 = static_cast<int>(reduceRuns_result_4);
       for (int span_1 = 1; (span_1 < V); span_1 = (span_1 * 8)) {
         const bool open_1 = ((hi_1 - lo_1) > 1);
         keys_1[0] = key_4;
@@ -695,25 +776,25 @@ extern "C" __global__ void __launch_bounds__(128) mimo_verify_sample_kernel(cons
         sums_1[6] = 0.0f;
         sums_1[7] = 0.0f;
         if (massAtCuts_active_3) {
-          for (int v_6 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (v_6 < V); v_6 = (v_6 + 128)) {
-            const float x_3 = logits[((view * V) + v_6)];
-            const unsigned bits_5 = static_cast<unsigned>(__float_as_uint(x_3));
+          for (int v_6 = static_cast<int>(threadIdx.x); (v_6 < V); v_6 = (v_6 + 128)) {
+            const float x_8 = logits[((view * V) + v_6)];
+            const unsigned bits_5 = static_cast<unsigned>(__float_as_uint(x_8));
             const unsigned key_7 = (bits_5 ^ ((0u - (bits_5 >> 31u)) | 2147483648u));
             const unsigned rankKey_result_5 = ((key_7 == 2147483647u) ? 2147483648u : key_7);
-            float pick_8 = 0.0f;
+            float pick_13 = 0.0f;
             const int atOrAbove_id_6 = v_6;
             const unsigned atOrAbove_cutKey_6 = cutKey[0];
             const int atOrAbove_cutId_6 = cutId[0];
             const bool atOrAbove_result_6 = ((rankKey_result_5 > atOrAbove_cutKey_6) || ((rankKey_result_5 == atOrAbove_cutKey_6) && (atOrAbove_id_6 <= atOrAbove_cutId_6)));
-            float pick_7 = 0.0f;
+            float pick_12 = 0.0f;
             if (atOrAbove_result_6) {
-              const float weight_result_3 = expf(((x_3 - total) / temperature));
-              pick_7 = weight_result_3;
+              const float weight_result_3 = expf(((x_8 - reduceRuns_result) / temperature));
+              pick_12 = weight_result_3;
             } else {
-              pick_7 = 0.0f;
+              pick_12 = 0.0f;
             }
-            pick_8 = pick_7;
-            const float w_3 = pick_8;
+            pick_13 = pick_12;
+            const float w_3 = pick_13;
             const int atOrAbove_id_7_u231 = v_6;
             const unsigned atOrAbove_cutKey_7_u231 = keys_1[0];
             const int atOrAbove_cutId_7_u231 = ids_1[0];
@@ -756,24 +837,24 @@ extern "C" __global__ void __launch_bounds__(128) mimo_verify_sample_kernel(cons
             sums_1[7] = (sums_1[7] + (atOrAbove_result_7_u238 ? w_3 : 0.0f));
           }
         }
-        const int idx_42_u239 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-        red[idx_42_u239] = sums_1[0];
-        const int idx_42_u240 = (128 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-        red[idx_42_u240] = sums_1[1];
-        const int idx_42_u241 = (256 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-        red[idx_42_u241] = sums_1[2];
-        const int idx_42_u242 = (384 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-        red[idx_42_u242] = sums_1[3];
-        const int idx_42_u243 = (512 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-        red[idx_42_u243] = sums_1[4];
-        const int idx_42_u244 = (640 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-        red[idx_42_u244] = sums_1[5];
-        const int idx_42_u245 = (768 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-        red[idx_42_u245] = sums_1[6];
-        const int idx_42_u246 = (896 + static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)));
-        red[idx_42_u246] = sums_1[7];
+        const int idx_37_u239 = static_cast<int>(threadIdx.x);
+        red[idx_37_u239] = sums_1[0];
+        const int idx_37_u240 = (128 + static_cast<int>(threadIdx.x));
+        red[idx_37_u240] = sums_1[1];
+        const int idx_37_u241 = (256 + static_cast<int>(threadIdx.x));
+        red[idx_37_u241] = sums_1[2];
+        const int idx_37_u242 = (384 + static_cast<int>(threadIdx.x));
+        red[idx_37_u242] = sums_1[3];
+        const int idx_37_u243 = (512 + static_cast<int>(threadIdx.x));
+        red[idx_37_u243] = sums_1[4];
+        const int idx_37_u244 = (640 + static_cast<int>(threadIdx.x));
+        red[idx_37_u244] = sums_1[5];
+        const int idx_37_u245 = (768 + static_cast<int>(threadIdx.x));
+        red[idx_37_u245] = sums_1[6];
+        const int idx_37_u246 = (896 + static_cast<int>(threadIdx.x));
+        red[idx_37_u246] = sums_1[7];
         __syncthreads();
-        const int base_3 = (((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) / 16) * 128) + ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) % 16) * 8));
+        const int base_3 = (((static_cast<int>(threadIdx.x) / 16) * 128) + ((static_cast<int>(threadIdx.x) % 16) * 8));
         float part_3 = 0.0f;
         part_3 = (part_3 + red[base_3]);
         part_3 = (part_3 + red[(base_3 + 1)]);
@@ -785,26 +866,26 @@ extern "C" __global__ void __launch_bounds__(128) mimo_verify_sample_kernel(cons
         part_3 = (part_3 + red[(base_3 + 7)]);
         red[base_3] = part_3;
         __syncthreads();
-        if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < 8)) {
-          float total_8 = 0.0f;
-          total_8 = (total_8 + red[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128)]);
-          total_8 = (total_8 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 8)]);
-          total_8 = (total_8 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 16)]);
-          total_8 = (total_8 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 24)]);
-          total_8 = (total_8 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 32)]);
-          total_8 = (total_8 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 40)]);
-          total_8 = (total_8 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 48)]);
-          total_8 = (total_8 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 56)]);
-          total_8 = (total_8 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 64)]);
-          total_8 = (total_8 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 72)]);
-          total_8 = (total_8 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 80)]);
-          total_8 = (total_8 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 88)]);
-          total_8 = (total_8 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 96)]);
-          total_8 = (total_8 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 104)]);
-          total_8 = (total_8 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 112)]);
-          total_8 = (total_8 + red[((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128) + 120)]);
-          const int idx_44 = (static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * 128);
-          red[idx_44] = total_8;
+        if ((static_cast<int>(threadIdx.x) < 8)) {
+          float total_3 = 0.0f;
+          total_3 = (total_3 + red[(static_cast<int>(threadIdx.x) * 128)]);
+          total_3 = (total_3 + red[((static_cast<int>(threadIdx.x) * 128) + 8)]);
+          total_3 = (total_3 + red[((static_cast<int>(threadIdx.x) * 128) + 16)]);
+          total_3 = (total_3 + red[((static_cast<int>(threadIdx.x) * 128) + 24)]);
+          total_3 = (total_3 + red[((static_cast<int>(threadIdx.x) * 128) + 32)]);
+          total_3 = (total_3 + red[((static_cast<int>(threadIdx.x) * 128) + 40)]);
+          total_3 = (total_3 + red[((static_cast<int>(threadIdx.x) * 128) + 48)]);
+          total_3 = (total_3 + red[((static_cast<int>(threadIdx.x) * 128) + 56)]);
+          total_3 = (total_3 + red[((static_cast<int>(threadIdx.x) * 128) + 64)]);
+          total_3 = (total_3 + red[((static_cast<int>(threadIdx.x) * 128) + 72)]);
+          total_3 = (total_3 + red[((static_cast<int>(threadIdx.x) * 128) + 80)]);
+          total_3 = (total_3 + red[((static_cast<int>(threadIdx.x) * 128) + 88)]);
+          total_3 = (total_3 + red[((static_cast<int>(threadIdx.x) * 128) + 96)]);
+          total_3 = (total_3 + red[((static_cast<int>(threadIdx.x) * 128) + 104)]);
+          total_3 = (total_3 + red[((static_cast<int>(threadIdx.x) * 128) + 112)]);
+          total_3 = (total_3 + red[((static_cast<int>(threadIdx.x) * 128) + 120)]);
+          const int idx_39 = (static_cast<int>(threadIdx.x) * 128);
+          red[idx_39] = total_3;
         }
         __syncthreads();
         sums_1[0] = red[0];
@@ -866,11 +947,11 @@ extern "C" __global__ void __launch_bounds__(128) mimo_verify_sample_kernel(cons
       cutKey[1] = key_4;
       cutId[1] = hi_1;
     }
-    float s_6 = 0.0f;
+    float s_1 = 0.0f;
     if (live) {
-      for (int v_7 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)); (v_7 < V); v_7 = (v_7 + 128)) {
-        const float x_4 = logits[((view * V) + v_7)];
-        const unsigned bits_6 = static_cast<unsigned>(__float_as_uint(x_4));
+      for (int v_7 = static_cast<int>(threadIdx.x); (v_7 < V); v_7 = (v_7 + 128)) {
+        const float x_9 = logits[((view * V) + v_7)];
+        const unsigned bits_6 = static_cast<unsigned>(__float_as_uint(x_9));
         const unsigned key_8 = (bits_6 ^ ((0u - (bits_6 >> 31u)) | 2147483648u));
         const unsigned rankKey_result_6 = ((key_8 == 2147483647u) ? 2147483648u : key_8);
         const int atOrAbove_id_8 = v_7;
@@ -886,34 +967,50 @@ extern "C" __global__ void __launch_bounds__(128) mimo_verify_sample_kernel(cons
           logic = atOrAbove_result_10;
         }
         if (logic) {
-          const float weight_result_4 = expf(((x_4 - total) / temperature));
-          s_6 = (s_6 + weight_result_4);
+          const float weight_result_4 = expf(((x_9 - reduceRuns_result) / temperature));
+          s_1 = (s_1 + weight_result_4);
         }
       }
     }
-    const float workgroupSum_value = s_6;
-    const int idx_48 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-    red[idx_48] = workgroupSum_value;
-    __syncthreads();
-    for (int s_7 = 64; (s_7 > 0); s_7 = (s_7 / 2)) {
-      if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) < s_7)) {
-        const float a_5 = red[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
-        const float b_6 = red[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) + s_7)];
-        const int idx_49 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-        red[idx_49] = (a_5 + b_6);
+    const float workgroupSum_value = s_1;
+    float x_10 = workgroupSum_value;
+    int run_5 = 128;
+    int live_6 = 128;
+    {
+      for (; (run_5 > 32); ) {
+        const float sg_16 = mimo_warp_sum(x_10);
+        x_10 = sg_16;
+        if ((static_cast<int>(threadIdx.x & 31u) == 0)) {
+          const int idx_43 = (static_cast<int>(threadIdx.x) / 32);
+          red[idx_43] = x_10;
+        }
+        __syncthreads();
+        run_5 = (run_5 / 32);
+        live_6 = (live_6 / 32);
+        float pick_14 = 0.0f;
+        if ((run_5 > 32)) {
+          pick_14 = red[min(static_cast<int>(threadIdx.x), (live_6 - 1))];
+        } else {
+          pick_14 = red[(((static_cast<int>(threadIdx.x) / 128) * run_5) + (static_cast<int>(threadIdx.x & 31u) % run_5))];
+        }
+        x_10 = pick_14;
+        __syncthreads();
       }
-      __syncthreads();
     }
-    const float total_9 = red[0];
-    __syncthreads();
-    int pick_9 = 0;
+    for (int m_7 = (run_5 / 2); (m_7 > 0); m_7 = (m_7 / 2)) {
+      const float sg_17 = __shfl_xor_sync(0xffffffffu, x_10, m_7);
+      const float y_5 = sg_17;
+      x_10 = (x_10 + y_5);
+    }
+    const float reduceRuns_result_5 = x_10;
+    int pick_15 = 0;
     if ((i < N)) {
-      pick_9 = draft[((b * N) + i)];
+      pick_15 = draft[((b * N) + i)];
     } else {
-      pick_9 = -1;
+      pick_15 = -1;
     }
-    const int t = pick_9;
-    float pick_11 = 0.0f;
+    const int t = pick_15;
+    float pick_17 = 0.0f;
     if (((t >= 0) && (t < V))) {
       const float keptWeight_x = logits[((view * V) + t)];
       const unsigned bits_7 = static_cast<unsigned>(__float_as_uint(keptWeight_x));
@@ -930,19 +1027,19 @@ extern "C" __global__ void __launch_bounds__(128) mimo_verify_sample_kernel(cons
         logic_1 = atOrAbove_result_13;
       }
       const bool kept = (logic_1 && (t != -1));
-      float pick_10 = 0.0f;
+      float pick_16 = 0.0f;
       if (kept) {
-        const float weight_result_5 = expf(((keptWeight_x - total) / temperature));
-        pick_10 = weight_result_5;
+        const float weight_result_5 = expf(((keptWeight_x - reduceRuns_result) / temperature));
+        pick_16 = weight_result_5;
       } else {
-        pick_10 = 0.0f;
+        pick_16 = 0.0f;
       }
-      const float keptWeight_result = pick_10;
-      pick_11 = (keptWeight_result / total_9);
+      const float keptWeight_result = pick_16;
+      pick_17 = (keptWeight_result / reduceRuns_result_5);
     } else {
-      pick_11 = 0.0f;
+      pick_17 = 0.0f;
     }
-    const float pt = pick_11;
+    const float pt = pick_17;
     bool logic_2 = live;
     if (logic_2) {
       const int uniformDraw_stream_1 = (2 * i);
@@ -986,9 +1083,9 @@ extern "C" __global__ void __launch_bounds__(128) mimo_verify_sample_kernel(cons
     const float uniformDraw_result_2 = (static_cast<float>((pcgHash_result_11 >> 8u)) * 5.9604645e-8f);
     const bool drawKept_active = (live && !(accept));
     const int chunk = (((V + 128) - 1) / 128);
-    const int lo_2 = (static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) * chunk);
+    const int lo_2 = (static_cast<int>(threadIdx.x) * chunk);
     const int hi_2 = min((lo_2 + chunk), V);
-    float s_8 = 0.0f;
+    float s_2 = 0.0f;
     if (drawKept_active) {
       for (int v_8 = lo_2; (v_8 < hi_2); v_8 = (v_8 + 1)) {
         const float keptWeight_x_1 = logits[((view * V) + v_8)];
@@ -1007,45 +1104,45 @@ extern "C" __global__ void __launch_bounds__(128) mimo_verify_sample_kernel(cons
           logic_3 = atOrAbove_result_16;
         }
         const bool kept_1 = (logic_3 && (keptWeight_id_1 != t));
-        float pick_12 = 0.0f;
+        float pick_18 = 0.0f;
         if (kept_1) {
-          const float weight_result_6 = expf(((keptWeight_x_1 - total) / temperature));
-          pick_12 = weight_result_6;
+          const float weight_result_6 = expf(((keptWeight_x_1 - reduceRuns_result) / temperature));
+          pick_18 = weight_result_6;
         } else {
-          pick_12 = 0.0f;
+          pick_18 = 0.0f;
         }
-        const float keptWeight_result_1 = pick_12;
-        s_8 = (s_8 + keptWeight_result_1);
+        const float keptWeight_result_1 = pick_18;
+        s_2 = (s_2 + keptWeight_result_1);
       }
     }
-    const int idx_50 = static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
-    red[idx_50] = s_8;
-    if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) == 0)) {
+    const int idx_44 = static_cast<int>(threadIdx.x);
+    red[idx_44] = s_2;
+    if ((static_cast<int>(threadIdx.x) == 0)) {
       pick[0] = -1;
     }
     __syncthreads();
-    if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) == 0)) {
-      float run = 0.0f;
+    if ((static_cast<int>(threadIdx.x) == 0)) {
+      float run_6 = 0.0f;
       for (int t_1 = 0; (t_1 < 128); t_1 = (t_1 + 1)) {
-        run = (run + red[t_1]);
-        const int idx_52 = t_1;
-        red[idx_52] = run;
+        run_6 = (run_6 + red[t_1]);
+        const int idx_46 = t_1;
+        red[idx_46] = run_6;
       }
     }
     __syncthreads();
-    const float incl = red[static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))];
-    float pick_13 = 0.0f;
-    if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) > 0)) {
-      pick_13 = red[(static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) - 1)];
+    const float incl = red[static_cast<int>(threadIdx.x)];
+    float pick_19 = 0.0f;
+    if ((static_cast<int>(threadIdx.x) > 0)) {
+      pick_19 = red[(static_cast<int>(threadIdx.x) - 1)];
     } else {
-      pick_13 = 0.0f;
+      pick_19 = 0.0f;
     }
-    const float excl = pick_13;
-    const float total_10 = red[127];
-    const float target_2 = (uniformDraw_result_2 * total_10);
-    const bool owner = (((excl <= target_2) && (target_2 < incl)) || (((target_2 >= total_10) && (incl == total_10)) && (excl < incl)));
+    const float excl = pick_19;
+    const float total_4 = red[127];
+    const float target_2 = (uniformDraw_result_2 * total_4);
+    const bool owner = (((excl <= target_2) && (target_2 < incl)) || (((target_2 >= total_4) && (incl == total_4)) && (excl < incl)));
     if ((drawKept_active && owner)) {
-      float run_1 = excl;
+      float run_7 = excl;
       int found = -1;
       int last_2 = -1;
       for (int v_9 = lo_2; (v_9 < hi_2); v_9 = (v_9 + 1)) {
@@ -1065,18 +1162,18 @@ extern "C" __global__ void __launch_bounds__(128) mimo_verify_sample_kernel(cons
           logic_4 = atOrAbove_result_19;
         }
         const bool kept_2 = (logic_4 && (keptWeight_id_2 != t));
-        float pick_14 = 0.0f;
+        float pick_20 = 0.0f;
         if (kept_2) {
-          const float weight_result_7 = expf(((keptWeight_x_2 - total) / temperature));
-          pick_14 = weight_result_7;
+          const float weight_result_7 = expf(((keptWeight_x_2 - reduceRuns_result) / temperature));
+          pick_20 = weight_result_7;
         } else {
-          pick_14 = 0.0f;
+          pick_20 = 0.0f;
         }
-        const float keptWeight_result_2 = pick_14;
+        const float keptWeight_result_2 = pick_20;
         if ((keptWeight_result_2 > 0.0f)) {
           last_2 = v_9;
-          run_1 = (run_1 + keptWeight_result_2);
-          if (((found < 0) && (run_1 > target_2))) {
+          run_7 = (run_7 + keptWeight_result_2);
+          if (((found < 0) && (run_7 > target_2))) {
             found = v_9;
           }
         }
@@ -1087,18 +1184,18 @@ extern "C" __global__ void __launch_bounds__(128) mimo_verify_sample_kernel(cons
     const int id = pick[0];
     __syncthreads();
     if (live) {
-      if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) == 0)) {
-        const int idx_54 = ((b * (N + 1)) + i);
-        accepted[idx_54] = (accept ? t : id);
+      if ((static_cast<int>(threadIdx.x) == 0)) {
+        const int idx_48 = ((b * (N + 1)) + i);
+        accepted[idx_48] = (accept ? t : id);
       }
       len = (i + 1);
       done = !(accept);
     }
   }
-  if ((static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) == 0)) {
+  if ((static_cast<int>(threadIdx.x) == 0)) {
     for (int i_5 = len; (i_5 <= N); i_5 = (i_5 + 1)) {
-      const int idx_55 = ((b * (N + 1)) + i_5);
-      accepted[idx_55] = -1;
+      const int idx_49 = ((b * (N + 1)) + i_5);
+      accepted[idx_49] = -1;
     }
     accept_len[b] = len;
   }

@@ -35,6 +35,8 @@ export const global_decode_partial = kernel(
     // Query heads not a multiple of the KV heads would misgroup GQA.
     requires: (c) => [c.HKV >= 1, c.HQ % c.HKV === 0],
     consts: { SCALE: 0.07216878364870323, HEAD_QK: 192, HEAD_V: 128 },
+    // With the threadIdx.x bound, ptxas's own choice for sm_80 (48 registers) spills a value of the key loop.
+    minBlocksPerSM: 8,
     workgroup: (c) => [c.HEAD_V],
     grid: (c) => [c.P, c.HQ, c.B * cdiv(c.NQ, c.BQ)],
   },

@@ -1,6 +1,7 @@
 import {
-  kernel, abs, barrier, cdiv, local, localIndex, max, shared, workgroupId, bf16, f32, fp8e4m3, type i32, type Out, type Tensor,
+  kernel, abs, cdiv, local, localIndex, max, shared, workgroupId, bf16, f32, fp8e4m3, type i32, type Out, type Tensor,
 } from '../../compiler/dsl/index.js';
+import { runMax } from '../common/reduce.js';
 
 /**
  * Block FP8 (DeepSeek-V3 / DeepGEMM recipe, MiMo-V2-Flash `weight_block_size: [128, 128]`):
@@ -8,7 +9,8 @@ import {
  * scale per 128x128 block. scale = max(amax, 1e-4) / 448, q = e4m3(x / scale) (RNE,
  * saturating). A partial last group (K or N not a multiple of 128) has its own scale over
  * the elements it has, so scale tensors are [rows, cdiv(cols, 128)]. Inputs are assumed
- * finite: max() of a NaN differs between targets (CUDA fmaxf drops it, WGSL leaves it open).
+ * finite: a NaN makes its group's amax, and so its scale, NaN (max propagates NaN on every
+ * backend) rather than being quantised.
  */
 
 /** Where a thread sits in quant_act_e4m3: tpg threads share a 128-group, each owns EPT of its elements. */
@@ -19,16 +21,10 @@ function groupColumn(at: GroupLane, j: i32): i32 {
   return at.g * 128 + at.lane + j * at.tpg;
 }
 
-/** max of `amax` over the tpg lanes of each group: a tree over the lanes, in the workgroup's own scratch. */
+/** max of `amax` over the tpg lanes of each group (consecutive threads), in the workgroup's own scratch. */
 function groupMax(cfg: { WG: i32 }, at: GroupLane, amax: f32): f32 {
   const red = shared(f32, cfg.WG);
-  red[localIndex] = amax;
-  barrier();
-  for (let s = at.tpg / 2; s > 0; s = s / 2) {
-    if (at.lane < s) red[localIndex] = max(red[localIndex], red[localIndex + s]);
-    barrier();
-  }
-  return red[localIndex - at.lane];
+  return runMax(red, amax, at.tpg, cfg.WG);
 }
 
 export const quant_act_e4m3 = kernel(

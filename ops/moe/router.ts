@@ -1,6 +1,7 @@
 import {
-  kernel, barrier, exp, localIndex, shared, workgroupId, F32_MAX, f32, i32, type Out, type Tensor,
+  kernel, exp, localIndex, shared, workgroupId, F32_MAX, f32, i32, type Out, type Tensor,
 } from '../../compiler/dsl/index.js';
+import { workgroupMax } from '../common/reduce.js';
 
 /**
  * MiMo-V2-Flash MoE gate (DeepSeek-V3 `noaux_tc` with n_group = topk_group = 1):
@@ -23,8 +24,10 @@ export const moe_router = kernel(
   {
     doc: 'ids[t,:] = top-TOPK experts by sigmoid(logits[t,e]) + bias[e] (ties: lower id), weights[t,j] = sigmoid(logits[t,ids[t,j]]) / sum_j(...); one workgroup per token',
     tunables: { WG: [256, 64, 128] },
-    // The argmax is a tree over the workgroup: a power of two.
+    // The argmax reductions need a power-of-two workgroup.
     constraints: (c) => [256 % c.WG === 0, c.WG >= 32],
+    // Expert ids travel through an f32 reduction: exact below 2^24.
+    requires: (c) => [c.E <= 16777216],
     workgroup: (c) => [c.WG],
     grid: (c) => [c.T],
   },
@@ -33,8 +36,7 @@ export const moe_router = kernel(
     c: { T: i32; E: i32; TOPK: i32; WG: i32 },
   ) => {
     const t = workgroupId.x;
-    const bestV = shared(f32, c.WG);
-    const bestI = shared(i32, c.WG);
+    const scratch = shared(f32, c.WG);
     // Round r picks the best expert ranked strictly below round r-1's pick, so no expert is
     // picked twice and nothing needs marking. "No expert" is id E with score -F32_MAX.
     let prevV = F32_MAX;
@@ -50,19 +52,10 @@ export const moe_router = kernel(
           id = e;
         }
       }
-      bestV[localIndex] = v;
-      bestI[localIndex] = id;
-      barrier();
-      for (let h = c.WG / 2; h > 0; h = h / 2) {
-        if (localIndex < h && ranksAbove(bestV[localIndex + h], bestI[localIndex + h], bestV[localIndex], bestI[localIndex])) {
-          bestV[localIndex] = bestV[localIndex + h];
-          bestI[localIndex] = bestI[localIndex + h];
-        }
-        barrier();
-      }
-      prevV = bestV[0];
-      prevI = bestI[0];
-      barrier();
+      // The workgroup's best: the highest score (never NaN: a NaN score ranks above nothing, so
+      // no thread keeps one), then the lowest id among the threads holding it.
+      prevV = workgroupMax(scratch, v, c.WG);
+      prevI = i32(-workgroupMax(scratch, v === prevV ? -f32(id) : -f32(c.E), c.WG));
       // Every thread holds the same pick; thread 0 writes it with its unbiased score.
       let w = 0.0;
       if (prevI < c.E) w = sigmoid(logits[t][prevI]);

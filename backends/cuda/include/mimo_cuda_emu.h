@@ -56,6 +56,7 @@
 //   * Warp collective whose mask does not contain the calling lane; mma when not all 32 lanes of the warp
 //     exist/participate (or one returns while it is pending); nested launch from a kernel; concurrent
 //     launches from several host threads (the emulator state and __shared__ statics are process-global).
+//   * __builtin_assume(cond) with cond false (nvcc takes it as a hint; here it is checked).
 //
 // NOT EMULATED
 //   * Memory-model effects: no data races are detected, everything is sequentially consistent,
@@ -753,6 +754,11 @@ inline void mma_m16n8k32(int kind, float (&acc)[4], const unsigned (&a)[4], cons
 #define blockDim (static_cast<const dim3&>(::mimo_emu::g.block_dim))
 #define gridDim (static_cast<const dim3&>(::mimo_emu::g.grid_dim))
 constexpr int warpSize = 32;
+// nvcc's optimisation hint (the generated kernels state their thread-index bound with it); here
+// it is checked, so a launch that breaks the kernel's assumption aborts instead of misbehaving.
+#undef __builtin_assume
+#define __builtin_assume(cond) \
+  ((cond) ? static_cast<void>(0) : ::mimo_emu::fatal("%s:%d: __builtin_assume(%s) is false", __FILE__, __LINE__, #cond))
 
 // ---- launch ----------------------------------------------------------------------------------------------
 // Evaluates `kernel`, grid/block/smem/stream and the arguments once, then runs the grid synchronously.

@@ -38,6 +38,11 @@ export function launcherSignature(k: LoweredKernel): string {
 export function emitCuda(k: LoweredKernel, header: string, arch: CudaArch = 'sm_80'): string {
   const names = nameIdentifiers(k, CUDA_RESERVED);
   const [ident, buf] = [names.value, names.buffer];
+  // A 1-D workgroup's linear index is threadIdx.x, which the bound at the top of the kernel
+  // lets nvcc range-check: strided loops then compile without a x4-unrolled remainder.
+  const wg = k.workgroup;
+  const oneD = wg[1] === 1 && wg[2] === 1;
+  const linear = oneD ? 'threadIdx.x' : '(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))';
   const d: Dialect = {
     ident,
     literal(v, t) {
@@ -54,11 +59,11 @@ export function emitCuda(k: LoweredKernel, header: string, arch: CudaArch = 'sm_
     builtin(e) {
       const axis = 'xyz'[e.axis];
       switch (e.name) {
-        case 'localId': return `static_cast<int>(threadIdx.${axis})`;
+        case 'localId': return oneD && e.axis > 0 ? '0' : `static_cast<int>(threadIdx.${axis})`;
         case 'workgroupId': return `static_cast<int>(blockIdx.${axis})`;
         case 'numWorkgroups': return `static_cast<int>(gridDim.${axis})`;
-        case 'localIndex': return 'static_cast<int>(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z))';
-        case 'subgroupLane': return 'static_cast<int>((threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z)) & 31u)';
+        case 'localIndex': return `static_cast<int>(${linear})`;
+        case 'subgroupLane': return `static_cast<int>(${linear} & 31u)`;
         case 'subgroupSize': return '32';
       }
     },
@@ -109,7 +114,6 @@ export function emitCuda(k: LoweredKernel, header: string, arch: CudaArch = 'sm_
     assign: (n, v) => `${n} = ${v};`,
   };
   const r = new CLikeRenderer(d, k);
-  const wg = k.workgroup;
   const params = [
     ...k.tensors.map((t) => `${t.access === 'read' ? 'const ' : ''}${CUDA_TYPE[t.dtype]}* __restrict__ ${buf(t.name)}`),
     ...k.scalars.map((s) => `const ${CUDA_TYPE[s.dtype]} ${ident(s.name)}`),
@@ -124,8 +128,9 @@ export function emitCuda(k: LoweredKernel, header: string, arch: CudaArch = 'sm_
     '#include "mimo_prelude.cuh"',
     ...archGuard(arch, k.name),
     '',
-    `extern "C" __global__ void __launch_bounds__(${k.facts.threads}) ${kernelSymbol(k)}(${params.join(', ')}) {`,
+    `extern "C" __global__ void __launch_bounds__(${k.facts.threads}${k.minBlocksPerSM ? `, ${k.minBlocksPerSM}` : ''}) ${kernelSymbol(k)}(${params.join(', ')}) {`,
     ...k.shared.map((s) => `  __shared__ __align__(16) ${CUDA_TYPE[s.dtype]} ${buf(s.name)}[${s.size}];`),
+    ...(oneD ? [`  __builtin_assume(threadIdx.x < ${wg[0]}u);`] : []),
     ...r.block(k.body, '  '),
     '}',
     '',

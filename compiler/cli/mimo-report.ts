@@ -20,7 +20,7 @@ Usage: mimo-report [options]
   -h, --help                 show this help
 
 Per kernel: registers, spills and static shared memory (ptxas -v), occupancy, the SASS
-instruction mix (needs nvdisasm: bash scripts/setup-cuda-tools.sh); per preset shape:
+instruction mix (needs nvdisasm: npx mimo-kc setup-cuda-tools); per preset shape:
 bytes, FLOPs, L2 traffic, the estimated time and fraction of the roofline, and the bound.
 Exit codes: 0 done, 1 nvcc or nvdisasm failed, 2 a usage error.
 ${COMPILER_VERSION}`;

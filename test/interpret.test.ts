@@ -8,6 +8,7 @@ import { loadKernels } from '../compiler/compile.js';
 import { lowerForTarget } from '../compiler/passes/pipeline.js';
 import type { TunableChoice } from '../compiler/passes/specialise.js';
 import { InterpretError, interpret } from '../compiler/interpret/interpret.js';
+import { evalCall } from '../compiler/ir/semantics.js';
 
 /**
  * Interpret mode's own semantics and the faults it must report: out-of-bounds, divergent
@@ -308,6 +309,15 @@ sem('hand-built IR: i32 shared memory tracks written elements with a bitmap', ()
   interpret(s(i32c(4)), { tensors: { y }, scalars: { N: 4 } });
   assert.equal(Array.from(y), [0, 1, 2, 3]);
   throws(() => interpret(s(i32c(2)), { tensors: { y }, scalars: { N: 4 } }), ["hand.ts:3:9: [kernel hand_shared] read of shared 's' at index 2", 'thread (2,0,0)']);
+});
+
+sem('f32 fma rounds once: a*b + c summed in float64 would land on an f32 tie and round to even the wrong way', () => {
+  // a*b = 1 + 2^-30 exactly (13325 * 80581 = 2^30 + 1); + 2^24 rounds in float64 to 2^24 + 1, an f32 tie.
+  const a = 13325 * 2 ** -14, b = 80581 * 2 ** -16, c = 2 ** 24;
+  assert.is(Math.fround(a * b + c), 2 ** 24, 'the double-rounded value this guards against');
+  assert.is(evalCall('fma', 'f32', [a, b, c]), 2 ** 24 + 2);
+  assert.is(evalCall('fma', 'f32', [-a, b, -c]), -(2 ** 24 + 2));
+  assert.is(evalCall('fma', 'f32', [2, 3, 1]), 7);
 });
 
 sem.run();

@@ -2,6 +2,7 @@ import type { MmaDType } from '../ir/nodes.js';
 import { mmaDepth } from '../ir/nodes.js';
 import type { NarrowType } from '../ir/numerics.js';
 import { decodeTable, type MmaLane } from './state.js';
+import { fmaF32 } from '../ir/numerics.js';
 
 /**
  * One warp's tensor-core step (IR `mmaSync`), PTX ISA "Matrix Fragments for mma.m16n8k16
@@ -50,27 +51,8 @@ export function mmaWarp(dtype: MmaDType, lanes: readonly MmaLane[]): void {
     for (let i = 0; i < 4; i++) {
       const row = g + (i >= 2 ? 8 : 0), col = 2 * t + (i & 1);
       let d = acc[i];
-      for (let k = 0; k < depth; k++) d = fmaExactProduct(A[row * depth + k], B[k * 8 + col], d);
+      for (let k = 0; k < depth; k++) d = fmaF32(A[row * depth + k], B[k * 8 + col], d);
       acc[i] = d;
     }
   }
-}
-
-/**
- * fma(a, b, c) rounded once to f32, for a*b exact in float64 (true of every mma operand
- * type). The float64 sum s = a*b + c may itself be rounded; rounding s to f32 is then
- * wrong only when s lies exactly on an f32 tie, and the sign of the two-sum error term
- * says which way the exact value lies.
- */
-export function fmaExactProduct(a: number, b: number, c: number): number {
-  const p = a * b;
-  const s = p + c;
-  const r = Math.fround(s);
-  if (r === s || !Number.isFinite(s)) return r;
-  const bb = s - p;
-  const err = (p - (s - bb)) + (c - bb);
-  if (err === 0) return r;
-  const other = 2 * s - r; // the f32 on the far side of s, when s is their midpoint
-  if (Math.fround(other) !== other || other - s !== s - r) return r;
-  return (err > 0) === (other > r) ? other : r;
 }

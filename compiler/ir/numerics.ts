@@ -100,3 +100,22 @@ export function unpackArray(t: NarrowType, bits: ArrayLike<number>): Float32Arra
   for (let i = 0; i < bits.length; i++) out[i] = decode(FORMATS[t], bits[i]);
   return out;
 }
+
+/**
+ * fma(a, b, c) rounded once to f32, for a*b exact in float64 (true of f32 operands and of
+ * every mma operand type): the DSL's fma and the tensor-core accumulation. The float64 sum s = a*b + c may itself be rounded; rounding s to f32 is then
+ * wrong only when s lies exactly on an f32 tie, and the sign of the two-sum error term
+ * says which way the exact value lies.
+ */
+export function fmaF32(a: number, b: number, c: number): number {
+  const p = a * b;
+  const s = p + c;
+  const r = Math.fround(s);
+  if (r === s || !Number.isFinite(s)) return r;
+  const bb = s - p;
+  const err = (p - (s - bb)) + (c - bb);
+  if (err === 0) return r;
+  const other = 2 * s - r; // the f32 on the far side of s, when s is their midpoint
+  if (Math.fround(other) !== other || other - s !== s - r) return r;
+  return (err > 0) === (other > r) ? other : r;
+}

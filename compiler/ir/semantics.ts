@@ -1,7 +1,7 @@
 import type { BinOp, MathFn, UnOp } from './nodes.js';
 import type { DType } from './types.js';
 import { STORAGE_ONLY } from './types.js';
-import { FORMATS, bitsF32, decode, encode, f32Bits, roundTo, type NarrowType } from './numerics.js';
+import { FORMATS, bitsF32, decode, encode, f32Bits, fmaF32, roundTo, type NarrowType } from './numerics.js';
 
 /**
  * The meaning of every IR operation on host numbers: what constant folding computes and
@@ -98,7 +98,8 @@ export function evalCall(fn: MathFn, type: DType, args: readonly number[]): numb
     case 'floor': return normalise(type, Math.floor(a));
     case 'max': return normalise(type, Math.max(a, b));
     case 'min': return normalise(type, Math.min(a, b));
-    case 'fma': return normalise(type, a * b + c);
+    // a*b + c in float64 then to f32 would round twice; an f32 fma rounds once.
+    case 'fma': return type === 'f32' ? fmaF32(a, b, c) : normalise(type, a * b + c);
     case 'pack2': case 'pack4':
       // Operand packing exists only after CUDA tensor-core lowering; nothing evaluates it.
       throw new RangeError(`${fn} has no host value: only the CUDA emitter renders it`);

@@ -4,7 +4,7 @@ import type { Expr, Kernel, MmaDType, Stmt } from '../compiler/ir/nodes.js';
 import { mmaDepth } from '../compiler/ir/nodes.js';
 import type { DType } from '../compiler/ir/types.js';
 import { FORMATS, decode, encode, packArray, unpackArray, type NarrowType } from '../compiler/ir/numerics.js';
-import { evalSize } from '../compiler/ir/size.js';
+import { elementCount, evalSize } from '../compiler/ir/size.js';
 import { forEachStmt } from '../compiler/ir/walk.js';
 import type { TargetName } from '../compiler/common/target.js';
 import { loadKernels } from '../compiler/compile.js';
@@ -236,7 +236,7 @@ function launch(k: Kernel, c: Case, seed: number): { tensors: Record<string, Hos
   const ints = c.ints?.(c.dims, r) ?? {};
   const tensors: Record<string, HostArray> = {};
   for (const t of k.tensors) {
-    const n = t.shape.reduce((p, e) => p * evalSize(e, { ...k.consts, ...c.dims }), 1);
+    const n = evalSize(elementCount(t.shape), { ...k.consts, ...c.dims });
     if (ints[t.name]) tensors[t.name] = ints[t.name];
     // InOut outputs start at zero like Out ones: the MoE GEMMs leave padding rows as the caller set them, which the references take as 0.
     else if (t.access !== 'read') tensors[t.name] = HOST_ARRAY[t.dtype as Exclude<DType, 'bool'>].create(n);

@@ -76,13 +76,19 @@ function returned(L: Lowerer, fn: FunctionDeclaration, name: string, ret: Node, 
 /** `{ Qs, acc: rowAcc, n: 4 }`: members that are references alias them, values become temporaries. */
 export function groupOf(L: Lowerer, lit: Node & { getProperties(): Node[] }): Binding {
   const members = new Map<string, Binding>();
+  for (const [key, init] of literalMembers(L, lit)) members.set(key, valueBinding(L, init, key));
+  return { kind: 'group', members };
+}
+
+/** The members of an object literal, name to value node (`{ k0 }` names k0's identifier), in source order. */
+function literalMembers(L: Lowerer, lit: Node & { getProperties(): Node[] }): Map<string, Node> {
+  const out = new Map<string, Node>();
   for (const p of lit.getProperties()) {
     const init = Node.isShorthandPropertyAssignment(p) ? p.getNameNode() : Node.isPropertyAssignment(p) ? p.getInitializerOrThrow() : undefined;
     if (!init) throw L.error(p, 'object members are `name` or `name: value`', 'spreads and methods are not supported in kernels');
-    const key = (p as Node & { getName(): string }).getName();
-    members.set(key, valueBinding(L, init, key));
+    out.set((p as Node & { getName(): string }).getName(), init);
   }
-  return { kind: 'group', members };
+  return out;
 }
 
 /** An untyped member value: a reference as itself, anything else as an immutable temporary. */
@@ -160,12 +166,7 @@ function bindObject(L: Lowerer, what: string, base: string, members: readonly { 
     return given;
   }
   if (!Node.isObjectLiteralExpression(arg)) throw L.error(arg, `${what} must be an object literal, a group or the kernel context`, `e.g. { ${members.slice(0, 2).map((m) => m.name).join(', ')} }`);
-  const props = new Map<string, Node>();
-  for (const p of arg.getProperties()) {
-    const init = Node.isShorthandPropertyAssignment(p) ? p.getNameNode() : Node.isPropertyAssignment(p) ? p.getInitializerOrThrow() : undefined;
-    if (!init) throw L.error(p, 'object members are `name` or `name: value`');
-    props.set((p as Node & { getName(): string }).getName(), init);
-  }
+  const props = literalMembers(L, arg);
   const out = new Map<string, Binding>();
   for (const m of members) {
     const init = props.get(m.name);

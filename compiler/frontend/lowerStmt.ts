@@ -142,8 +142,8 @@ function bindingInit(L: Lowerer, init: Node, d: VariableDeclaration): Binding | 
       if (!dt || !(DTYPES as readonly string[]).includes(dt) || dt === 'bool') throw L.error(dtNode ?? init, `${dsl}(dtype, ...sizes): dtype must be a DSL scalar type`);
       if (!sizeNodes.length) throw L.error(init, `${dsl}(dtype, ...sizes) needs at least one size`);
       const sizes = sizeNodes.map((n) => constantSize(L, n, dsl));
-      const dims: Extent[] = sizes.map((sz, i) => ({ e: sizeAsExpr(sz), text: sizeNodes[i].getText() }));
-      const size = sizes.reduce((a, b) => ({ k: 'op', op: '*', a, b }));
+      const dims: Extent[] = sizes.map((sz, i) => ({ e: sz.e, text: sizeNodes[i].getText() }));
+      const size = sizes.map((sz) => sz.size).reduce((a, b) => ({ k: 'op', op: '*', a, b }));
       const dtype = dt as DType;
       if (dsl === 'shared') return { kind: 'buffer', space: 'shared', buf: L.addShared(d, base, dtype, size), label: base, dtype, writable: true, dims, bounds: [] };
       const irName = L.fresh(base);
@@ -169,15 +169,12 @@ function bindingInit(L: Lowerer, init: Node, d: VariableDeclaration): Binding | 
   return undefined;
 }
 
-/** A compile-time size as the i32 expression a dimension's extent is (its symbols are tunables and consts). */
-function sizeAsExpr(e: SizeExpr): Expr {
-  if (e.k === 'num') return { k: 'const', type: 'i32', value: e.v };
-  if (e.k === 'sym') return { k: 'sym', type: 'i32', name: e.name };
-  return { k: 'bin', op: e.op as '+', type: 'i32', a: sizeAsExpr(e.a), b: sizeAsExpr(e.b) };
-}
-
-/** Shared and local sizes: literals, tunables and consts only, so memory is known at compile time. */
-function constantSize(L: Lowerer, node: Node, what: string): SizeExpr {
+/**
+ * Shared and local sizes: literals, tunables and consts only, so memory is known at compile
+ * time. Returns the size formula and the i32 expression it was lowered from (the extent of
+ * that dimension when the array is indexed).
+ */
+function constantSize(L: Lowerer, node: Node, what: string): { size: SizeExpr; e: Expr } {
   const e = requireInt(L, L.expr(node), node, `${what} size`);
   const toSize = (x: Expr): SizeExpr => {
     if (x.k === 'const') return { k: 'num', v: x.value as number };
@@ -188,7 +185,7 @@ function constantSize(L: Lowerer, node: Node, what: string): SizeExpr {
   };
   const size = toSize(e);
   if (size.k === 'num' && !(size.v > 0)) throw L.error(node, `${what} array size must be positive, got ${size.v}`);
-  return size;
+  return { size, e };
 }
 
 function lowerExprStatement(L: Lowerer, node: Node): void {

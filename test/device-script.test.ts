@@ -6,11 +6,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT } from '../compiler/frontend/source.js';
 import { tail, torchVenv } from './harness/torch-venv.js';
+import { MACHINES } from '../compiler/report/machine.js';
 
 /**
  * The H200 check (bench/device/h200-check.sh, check.py) dry-run here, where no GPU is: the CPU
  * build of every op through the CUDA emulator, the correctness phase (every kernel of the
- * manifest PASS against the float64 PyTorch references), the peers table at tiny shapes with
+ * manifest PASS against the float64 PyTorch references), the peers table and the GEMM table at tiny shapes with
  * a row for each op it compares, and the autotune phase as far as this machine allows (skipped
  * with its reason without bench/device/carry/, else the carried node and CLI start and report
  * that there is no GPU). Then the self-check that the cases can fail (every op a no-op: every
@@ -19,9 +20,11 @@ import { tail, torchVenv } from './harness/torch-venv.js';
 const SCRIPT = path.join(REPO_ROOT, 'bench/device/h200-check.sh');
 const CHECK = path.join(REPO_ROOT, 'bench/device/check.py');
 const KERNELS = Object.keys(JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'generated/cuda/manifest.json'), 'utf8')).kernels).length;
-const TABLE_ROWS = ['cast_bf16_to_e4m3', 'quant_act_e4m3', 'moe_gate_up_bf16', 'moe_down_bf16', 'moe_gate_up_fp8', 'moe_down_fp8', 'swa_prefill', 'global_prefill', 'global_decode'];
-// flex_attention and torch._grouped_mm run on the CPU too; torch._scaled_grouped_mm is CUDA-only.
-const PEER_ON_CPU = new Set(['cast_bf16_to_e4m3', 'quant_act_e4m3', 'moe_gate_up_bf16', 'moe_down_bf16', 'swa_prefill', 'global_prefill', 'global_decode']);
+const GEMM_ROWS = ['gemm_bf16', 'moe_gate_up_bf16', 'moe_down_bf16', 'moe_gate_up_fp8', 'moe_down_fp8', 'moe_gate_up_fp8_masked', 'moe_down_fp8_masked'];
+const TABLE_ROWS = ['cast_bf16_to_e4m3', 'quant_act_e4m3', ...GEMM_ROWS, 'swa_prefill', 'global_prefill', 'global_decode'];
+// Every peer runs on the CPU too, but torch._scaled_grouped_mm is CUDA-only: the FP8 rows take
+// the loop of torch._scaled_mm per expert there, and must say so.
+const FP8_ROWS = new Set(['moe_gate_up_fp8', 'moe_down_fp8', 'moe_gate_up_fp8_masked', 'moe_down_fp8_masked']);
 
 test('h200-check.sh --dry-run: every phase runs, every kernel passes, the table is produced', () => {
   const env = torchVenv('device-script');
@@ -53,14 +56,25 @@ test('h200-check.sh --dry-run: every phase runs, every kernel passes, the table 
     const cells = row!.split('|').map((c) => c.trim());
     assert.ok(Number(cells[3]) > 0, `${name}: ours ms is '${cells[3]}'`);
     assert.not.ok(row!.includes('ERROR'), `${name}: ${row}`);
-    if (PEER_ON_CPU.has(name)) {
-      assert.ok(Number(cells[5]) > 0, `${name}: the peer did not run on the CPU: ${row}`);
-      // The peers compute the same function: DeepGEMM's diff against ours, far under 1e-3.
-      assert.ok(Number(cells[9]) < 1e-4, `${name}: diff vs peer '${cells[9]}'`);
-    } else {
-      assert.ok(cells[10].includes('peer n/a'), `${name}: expected 'peer n/a' on the CPU: ${row}`);
+    assert.ok(Number(cells[5]) > 0, `${name}: the peer did not run on the CPU: ${row}`);
+    // The peers compute the same function: DeepGEMM's diff against ours, far under 1e-3.
+    assert.ok(Number(cells[9]) < 1e-4, `${name}: diff vs peer '${cells[9]}'`);
+    if (FP8_ROWS.has(name)) {
+      assert.match(cells[4], /^torch\._scaled_mm loop over \d+ experts/, `${name}: the fallback peer is not named: ${row}`);
+      assert.match(cells[10], /torch\._scaled_grouped_mm unavailable \(NotImplementedError/, `${name}: no reason for the fallback: ${row}`);
     }
   }
+  // The GEMM table: rates against the published peaks, the same numbers as compiler/report/machine.ts.
+  const gemmTable = md.slice(md.indexOf('GEMMs against the published H200 peaks'));
+  assert.ok(gemmTable.includes('| op | shape | ours ms | ours TFLOP/s | % of tensor peak | ours TB/s | % of HBM | peer |'), `no GEMM table:\n${md}`);
+  for (const name of GEMM_ROWS) {
+    const cells = gemmTable.split('\n').find((l) => l.startsWith(`| ${name} |`))?.split('|').map((c) => c.trim());
+    assert.ok(cells && Number(cells[3]) > 0 && Number(cells[9]) > 0 && /%$/.test(cells[5]), `${name}: GEMM table row ${cells?.join(' | ')}`);
+  }
+  const py = fs.readFileSync(path.join(REPO_ROOT, 'bench/device/peers_gemm.py'), 'utf8');
+  const constant = (name: string) => Number(new RegExp(`^${name} = ([0-9.e]+)$`, 'm').exec(py)?.[1]);
+  const h200 = MACHINES.sm_90a;
+  assert.equal([constant('PUBLISHED_BF16'), constant('PUBLISHED_FP8'), constant('PUBLISHED_HBM')], [h200.tensorPeak.bf16, h200.tensorPeak.fp8, h200.hbm]);
   const summary = JSON.parse(fs.readFileSync(path.join(out, 'h200-summary.json'), 'utf8'));
   assert.equal(summary.phases.correct.failed, []);
   assert.is(summary.phases.build.ok, true);

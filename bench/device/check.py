@@ -5,8 +5,9 @@ Phases, each with a time budget (the whole run is planned under 8 minutes on the
   build    the torch extension of every kernel (python/mimo_kc_torch: nvcc for sm_90a, one unit)
   correct  every kernel against float64 PyTorch references at small odd shapes: PASS/FAIL per
            kernel; a kernel of the manifest without a case is a FAIL (no silent gaps)
-  peers    the table of ours against PyTorch's kernels at the model's shapes (peers.py), to
-           stdout and OUT/h200-table.md
+  peers    the table of ours against PyTorch's kernels at the model's shapes (peers.py), then
+           the GEMMs' TFLOP/s against the published peaks (peers_gemm.py), to stdout and
+           OUT/h200-table.md
 Exit status: 0 all passed; 1 a correctness FAIL (or the build failed); 2 a peers row where our
 op failed or disagreed with its peer; 3 a usage error.
 
@@ -160,6 +161,7 @@ def main(argv=None) -> int:
             code = 1
     if "peers" in a.phases:
         import peers
+        import peers_gemm
 
         t0 = time.time()
         rows = peers.run(dev, a.dry_run, t0 + budgets["peers"], log)
@@ -167,7 +169,7 @@ def main(argv=None) -> int:
                  f"({peers.PEAK_FP8 / 1e12:.0f} FP8), {peers.HBM_BW / 1e12:.1f} TB/s HBM; peer/ours > 1: ours is faster.")
         if a.dry_run:
             title += " DRY RUN on the CPU (emulated CUDA, tiny shapes): the numbers mean nothing."
-        md = peers.table(rows, title)
+        md = peers.table(rows, title) + "\n" + peers_gemm.table(rows)
         (out / "h200-table.md").write_text(md)
         bad = peers.bad(rows)
         phase_done("peers", t0, rows=len(rows), bad=bad)

@@ -1,128 +1,26 @@
 """The peers table: our ops against PyTorch's own kernels in the same run, at MiMo-V2-Flash's
 shapes (model/presets.ts: hidden 4096; SWA 64 query / 8 KV heads, window 128 with a sink;
 global 64 / 4; 256 experts, top 8, width 2048; head dims 192 / 128), as ratios and as a
-fraction of the H200's limits. Each row: ours ms, the peer's ms, peer / ours (> 1: ours is
+fraction of the H200's limits (peers_gemm.py adds the GEMMs' own table: TFLOP/s against the
+published peaks). Each row: ours ms, the peer's ms, peer / ours (> 1: ours is
 faster), our time's fraction of the roofline floor max(FLOPs / peak, bytes / bandwidth), and
 how far our output is from the peer's (DeepGEMM's diff; the peers compute the same function).
 
 Peer kernels: flex_attention (compiled on CUDA) with the same mask and the sink applied
-through its log-sum-exp; torch._grouped_mm and torch._scaled_grouped_mm (FP8 with row-wise
-scales: all our block scales are 1 here, so both compute the same products); torch's own
-casts. A peer that cannot run here is 'n/a' with its reason; our op failing is an error.
+through its log-sum-exp; for the GEMMs (peers_gemm.py) torch.matmul, torch._grouped_mm and
+torch._scaled_grouped_mm; torch's own casts. A peer that cannot run here is 'n/a' with its reason; our op failing is an error.
 """
 from __future__ import annotations
 
-import statistics
 import time
-from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
 from common import GROUP, cdiv
+from peer_common import AGREE, DRY, H200, HBM_BW, PEAK_BF16, PEAK_FP8, Bench, Row, Sizes, first_line, measure  # noqa: F401 (check.py reads the peaks here)
+import peers_gemm
 
-# The H200 limits the fractions are taken against: dense BF16 at the ~790 TFLOP/s measured on
-# this workplace's H200s (/work/.library/device/KINDS.md; FP8 counted at twice that) and HBM3e at
-# the datasheet's 4.8 TB/s.
-PEAK_BF16 = 790e12
-PEAK_FP8 = 2 * PEAK_BF16
-HBM_BW = 4.8e12
 DQK, DV, WINDOW = 192, 128, 128
-AGREE = 1e-3  # DeepGEMM's acceptance; a larger diff between ours and the peer is flagged
-
-
-@dataclass(frozen=True)
-class Sizes:
-    """The shapes of one table: the model's on the H200, tiny ones for the CPU dry run."""
-
-    prefill_t: int
-    swa_heads: tuple[int, int]  # (query, KV)
-    global_heads: tuple[int, int]
-    decode_b: int
-    decode_ctx: int
-    decode_p: int
-    experts: int
-    rows_per_expert: int
-    hidden: int
-    width: int
-    cast_n: int
-    quant_t: int
-
-
-H200 = Sizes(prefill_t=8192, swa_heads=(64, 8), global_heads=(64, 4), decode_b=16, decode_ctx=16384, decode_p=16, experts=256, rows_per_expert=128, hidden=4096, width=2048, cast_n=1 << 28, quant_t=32768)
-DRY = Sizes(prefill_t=160, swa_heads=(4, 2), global_heads=(2, 1), decode_b=2, decode_ctx=256, decode_p=2, experts=4, rows_per_expert=32, hidden=256, width=128, cast_n=4096, quant_t=8)
-
-
-@dataclass
-class Row:
-    name: str
-    shape: str
-    ours_ms: float | None = None
-    peer: str = ""
-    peer_ms: float | None = None
-    floor_ms: float | None = None
-    limit: str = ""
-    diff: float | None = None
-    note: str = ""
-    error: str = ""
-
-
-class Bench:
-    """Times callables on one device: CUDA events on a GPU (median of reps after warm-ups), the
-    host clock on the CPU dry run."""
-
-    def __init__(self, dev: str, warmup: int, reps: int):
-        self.dev, self.warmup, self.reps = dev, warmup, reps
-
-    def ms(self, fn: Callable[[], object]) -> float:
-        for _ in range(self.warmup):
-            fn()
-        times = []
-        for _ in range(self.reps):
-            if self.dev == "cuda":
-                a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                a.record()
-                fn()
-                b.record()
-                b.synchronize()
-                times.append(a.elapsed_time(b))
-            else:
-                t0 = time.perf_counter()
-                fn()
-                times.append((time.perf_counter() - t0) * 1e3)
-        return statistics.median(times)
-
-
-def diff(got: torch.Tensor, want: torch.Tensor) -> float:
-    """DeepGEMM's 1 - 2 sum(xy) / sum(x^2 + y^2), on the tensors' device (the outputs here are
-    hundreds of MB: a host copy would take longer than the timing)."""
-    x, y = got.double().flatten(), want.to(got.device).double().flatten()
-    sq = float((x * x + y * y).sum())
-    return 0.0 if sq == 0 else 1 - 2 * float((x * y).sum()) / sq
-
-
-def floor_ms(flops: float, nbytes: float, peak: float) -> tuple[float, str]:
-    """The roofline floor and which limit sets it."""
-    tf, tb = flops / peak * 1e3, nbytes / HBM_BW * 1e3
-    return (tf, f"{peak / 1e12:.0f} TFLOP/s") if tf >= tb else (tb, f"{HBM_BW / 1e12:.1f} TB/s")
-
-
-def measure(row: Row, b: Bench, ours, peer, peer_name: str, flops: float, nbytes: float, peak: float = PEAK_BF16, compare=None):
-    """Fills a row: ours must run (else the row is an error); a peer that cannot is 'n/a'."""
-    row.floor_ms, row.limit = floor_ms(flops, nbytes, peak)
-    row.peer = peer_name
-    try:
-        row.ours_ms = b.ms(ours)
-    except Exception as e:  # our op failing at the model's shape is what this row reports
-        row.error = f"ours failed: {type(e).__name__}: {str(e).splitlines()[0][:160]}"
-        return
-    try:
-        row.peer_ms = b.ms(peer)
-    except Exception as e:
-        row.note = f"peer n/a: {type(e).__name__}: {str(e).splitlines()[0][:120]}"
-        return
-    if compare is not None:
-        row.diff = diff(*compare())
 
 
 def attention_rows(dev: str, s: Sizes, b: Bench, ops, flex) -> list[Row]:
@@ -183,62 +81,6 @@ def attention_rows(dev: str, s: Sizes, b: Bench, ops, flex) -> list[Row]:
     return rows
 
 
-def grouped_rows(dev: str, s: Sizes, b: Bench, ops) -> list[Row]:
-    """The MoE expert GEMMs at prefill: every expert holds rows_per_expert rows (balanced routing,
-    already ALIGN-padded), the contiguous layout; the peer gets the same rows as group offsets."""
-    e, r, h, f = s.experts, s.rows_per_expert, s.hidden, s.width
-    m = e * r
-    g = torch.Generator(device=dev).manual_seed(6)
-    # Drawn in place as bf16: an f32 temporary of a 4 GB weight would be 17 GB.
-    rnd = lambda *shape, scale=1.0: torch.empty(*shape, dtype=torch.bfloat16, device=dev).uniform_(-scale, scale, generator=g)
-    row_expert = torch.arange(e, dtype=torch.int32, device=dev).repeat_interleave(r)
-    offs = torch.arange(1, e + 1, dtype=torch.int32, device=dev) * r
-    rows = []
-    x = rnd(m, h)
-    wgu = rnd(e, 2 * f, h, scale=h**-0.5)  # gate rows then up rows: the peer's one GEMM
-    wg, wu = wgu[:, :f].contiguous(), wgu[:, f:].contiguous()
-    wd = rnd(e, h, f, scale=f**-0.5)
-    hbuf, y = torch.empty(m, f, dtype=torch.bfloat16, device=dev), torch.empty(m, h, dtype=torch.bfloat16, device=dev)
-    glu = lambda gu: torch.nn.functional.silu(gu[:, :f]) * gu[:, f:]
-    shape = f"E={e} M={m} H={h} F={f}"
-
-    row = Row("moe_gate_up_bf16", shape)
-    rows.append(row)
-    peer = lambda: glu(torch._grouped_mm(x, wgu.transpose(-2, -1), offs=offs))
-    measure(row, b, lambda: ops.moe_gate_up_bf16(x, wg, wu, row_expert, hbuf, m, h, e, f), peer, "torch._grouped_mm + silu*mul",
-            2 * m * h * 2 * f, 2 * (wgu.numel() + x.numel() + hbuf.numel()), compare=lambda: (hbuf, peer()))
-    row = Row("moe_down_bf16", shape)
-    rows.append(row)
-    peer = lambda: torch._grouped_mm(hbuf, wd.transpose(-2, -1), offs=offs)
-    measure(row, b, lambda: ops.moe_down_bf16(hbuf, wd, row_expert, y, m, h, e, f), peer, "torch._grouped_mm",
-            2 * m * f * h, 2 * (wd.numel() + hbuf.numel() + y.numel()), compare=lambda: (y, peer()))
-
-    # FP8 with every scale 1: our 128x128 / 1x128 block scales and the peer's row-wise ones agree.
-    e4 = torch.float8_e4m3fn
-    # Times 16 keeps the codes off the subnormals; every value stays far under 448 (no saturation).
-    xq, wguq, wdq = ((t * 16).to(e4) for t in (x, wgu, wd))
-    wgq, wuq = wguq[:, :f].contiguous(), wguq[:, f:].contiguous()
-    hg, fb, hb, fg = cdiv(h, GROUP), cdiv(f, GROUP), cdiv(h, GROUP), cdiv(f, GROUP)
-    one = lambda *shape: torch.ones(*shape, device=dev)
-    xs, wgs, hs, wds = one(m, hg), one(e, fb, hg), one(m, fg), one(e, hb, fg)
-    hq8 = (hbuf * 16).to(e4)
-    shape8 = shape + " e4m3"
-
-    row = Row("moe_gate_up_fp8", shape8)
-    rows.append(row)
-    peer = lambda: glu(torch._scaled_grouped_mm(xq, wguq.transpose(-2, -1), one(m), one(e, 2 * f), offs=offs, out_dtype=torch.bfloat16))
-    measure(row, b, lambda: ops.moe_gate_up_fp8(xq, xs, wgq, wuq, wgs, wgs, row_expert, hbuf, m, h, e, f), peer,
-            "torch._scaled_grouped_mm + silu*mul", 2 * m * h * 2 * f, wguq.numel() + xq.numel() + 2 * hbuf.numel(), PEAK_FP8,
-            compare=lambda: (hbuf, peer()))
-    row = Row("moe_down_fp8", shape8)
-    rows.append(row)
-    peer = lambda: torch._scaled_grouped_mm(hq8, wdq.transpose(-2, -1), one(m), one(e, h), offs=offs, out_dtype=torch.bfloat16)
-    measure(row, b, lambda: ops.moe_down_fp8(hq8, hs, wdq, wds, row_expert, y, m, h, e, f), peer,
-            "torch._scaled_grouped_mm", 2 * m * f * h, wdq.numel() + hq8.numel() + 2 * y.numel(), PEAK_FP8,
-            compare=lambda: (y, peer()))
-    return rows
-
-
 def cast_rows(dev: str, s: Sizes, b: Bench, ops) -> list[Row]:
     g = torch.Generator(device=dev).manual_seed(7)
     n = s.cast_n
@@ -291,7 +133,8 @@ def run(dev: str, dry: bool, deadline: float, log) -> list[Row]:
     ops = torch.ops.mimo_kc
     flex = flex_attention if dev == "cpu" else torch.compile(flex_attention, dynamic=False)
     # Attention last: compiling flex_attention takes the longest, and should not starve the rest.
-    groups = [("casts", lambda: cast_rows(dev, s, b, ops)), ("grouped GEMMs", lambda: grouped_rows(dev, s, b, ops)),
+    groups = [("casts", lambda: cast_rows(dev, s, b, ops)), ("dense GEMM", lambda: peers_gemm.dense_rows(dev, s, b, ops)),
+              ("grouped GEMMs", lambda: peers_gemm.grouped_rows(dev, s, b, ops)),
               ("attention", lambda: attention_rows(dev, s, b, ops, flex))]
     rows: list[Row] = []
     for name, fn in groups:
@@ -303,7 +146,7 @@ def run(dev: str, dry: bool, deadline: float, log) -> list[Row]:
         try:
             got = fn()
         except Exception as e:  # a setup failure (allocation, mask build): the group's row says why
-            got = [Row(name, "—", error=f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}")]
+            got = [Row(name, "—", error=first_line(e, 200))]
         rows += got
         log(f"peers: {name} done in {time.time() - t0:.1f} s")
         if dev == "cuda":

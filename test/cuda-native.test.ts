@@ -141,6 +141,10 @@ test('CudaRuntime on the fake driver: memory, copies, views, launch parameters, 
     rmsnorm,
     `mimo_sample_token_kernel grid 2 1 1 block 256 1 1 shared 0 params ${p.logits} ${p.ids} ${hex(2)} ${hex(16)} ${f32(0.7)} ${hex(5)} ${f32(0.9)} deadbeef ${hex(3)}`,
     rmsnorm,
+    // 64 KiB of shared memory (test/fixtures/shared-memory.ts): CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES (8) once.
+    'mimo_smem_overlap_kernel attribute 8 = 65536',
+    'mimo_smem_overlap_kernel grid 1 1 1 block 256 1 1 shared 65536 params',
+    'mimo_smem_overlap_kernel grid 1 1 1 block 256 1 1 shared 65536 params',
   ]);
   assert.is(out.unaligned, "[kernel rmsnorm] argument 'y': bf16[192] at offset 128 does not fit a 640-byte buffer at a 256-byte-aligned offset");
   assert.is(out.emptyGrid, 'no error', 'an empty grid launches nothing');

@@ -86,12 +86,16 @@ const ptx = async (file: string, arch: string): Promise<string> => {
 };
 const FP8_MMA = /mma\.sync\.aligned\.m16n8k32\.row\.col\.f32\.e4m3\.e4m3\.f32/;
 const F16_MMA = /mma\.sync\.aligned\.m16n8k16\.row\.col\.f32\.f16\.f16\.f32/;
+const WGMMA_E4M3 = /wgmma\.mma_async\.sync\.aligned\.m64n\d+k32\.f32\.e4m3\.e4m3/;
 
-test('FP8 grouped GEMMs: e4m3 m16n8k32 tensor-core MMA on sm_90a, two f16 m16n8k16 on sm_80', async () => {
+test('FP8 grouped GEMMs: e4m3 wgmma (eligible tiles) or m16n8k32 MMA on sm_90a, two f16 m16n8k16 on sm_80', async () => {
   assert.is(fp8Gemms.length, 4, 'four FP8 grouped GEMMs');
   for (const f of fp8Gemms) {
     const hopper = await ptx(f, 'sm_90a');
-    assert.match(hopper, FP8_MMA, `${f} sm_90a`);
+    // Tiles passes/wgmmaTile.ts takes (an `#if MIMO_SM90A_PATH` branch) use wgmma there, the rest mma.sync.
+    const wgmma = fs.readFileSync(path.join(dir, f), 'utf8').includes('#if MIMO_SM90A_PATH');
+    assert.match(hopper, wgmma ? WGMMA_E4M3 : FP8_MMA, `${f} sm_90a`);
+    if (wgmma) assert.not.match(hopper, FP8_MMA, `${f} sm_90a: the wgmma branch has no mma.sync`);
     assert.not.match(hopper, F16_MMA, `${f} sm_90a has no f16 fallback`);
     const ampere = await ptx(f, 'sm_80');
     assert.match(ampere, F16_MMA, `${f} sm_80`);

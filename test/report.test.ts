@@ -54,16 +54,17 @@ test('occupancy on the H200: register-, shared-memory- and thread-limited blocks
   assert.equal(occupancy(h200, 1024, 32, 0), { blocksPerSm: 2, fraction: 1, limit: 'threads' });
 });
 
-test('mimo-report --json: rows for gemm_bf16, moe_gate_up_fp8 and rmsnorm at the mimo-v2-flash shapes', async () => {
-  const r = await cli(['--arch', 'sm_90a', '--preset', 'mimo-v2-flash', '--ops', '{gemm_bf16,moe_gate_up_fp8,rmsnorm}', '--json']);
+test('mimo-report --json: rows for gemm_bf16, moe_gate_up_fp8, moe_down_fp8_masked and rmsnorm at the mimo-v2-flash shapes', async () => {
+  const r = await cli(['--arch', 'sm_90a', '--preset', 'mimo-v2-flash', '--ops', '{gemm_bf16,moe_gate_up_fp8,moe_down_fp8_masked,rmsnorm}', '--json']);
   assert.is(r.code, 0, r.stderr);
   const report = JSON.parse(r.stdout);
   assert.match(report.header, /ESTIMATE/);
-  assert.equal(report.kernels.map((k: { name: string }) => k.name).sort(), ['gemm_bf16', 'moe_gate_up_fp8', 'rmsnorm']);
+  assert.equal(report.kernels.map((k: { name: string }) => k.name).sort(), ['gemm_bf16', 'moe_down_fp8_masked', 'moe_gate_up_fp8', 'rmsnorm']);
   for (const k of report.kernels) {
     assert.ok(k.resources.registers > 0 && k.resources.registers <= 255, `${k.name}: ${k.resources.registers} registers`);
     assert.ok(k.occupancy.fraction > 0 && k.occupancy.fraction <= 1, `${k.name}: occupancy ${k.occupancy.fraction}`);
-    assert.is(k.cases.length, 1, `${k.name}: one prefill case`);
+    // The masked (capacity) layout also serves decode.
+    assert.is(k.cases.length, k.name.endsWith('_masked') ? 2 : 1, `${k.name}: one prefill case${k.name.endsWith('_masked') ? ' and one decode case' : ''}`);
   }
   const gemm = report.kernels.find((k: { name: string }) => k.name === 'gemm_bf16').cases[0].estimate;
   // o_proj: [4096, 8192] bf16 x [8192, 4096] bf16 -> f32 [4096, 4096].
@@ -76,17 +77,28 @@ test('mimo-report --json: rows for gemm_bf16, moe_gate_up_fp8 and rmsnorm at the
       const k = report.kernels.find((x: { name: string }) => x.name === name);
       assert.ok(k.sass.tensor.length > 0, `${name} on sm_90a has no tensor-core instruction`);
     }
+    // FP8 grouped GEMMs whose default CUDA tiles take the wgmma branch (passes/wgmmaTile.ts):
+    // QGMMA only, none of the mma.sync path's HMMAs (fed by e4m3 -> f16 conversions on sm_90).
+    for (const name of ['moe_down_fp8_masked']) {
+      const ops = report.kernels.find((x: { name: string }) => x.name === name).sass.tensor.map((t: { opcode: string }) => t.opcode);
+      assert.ok(ops.length > 0 && ops.every((o: string) => o.startsWith('QGMMA.')), `${name} on sm_90a: tensor ops ${ops.join(', ')}, expected QGMMA only`);
+    }
   } else assert.match(report.sassMissing, /setup-cuda-tools\.sh/);
 });
 
-test('mimo-report tables, sm_80: the bf16 GEMM row (with nvdisasm: HMMA in its SASS)', async () => {
+test('mimo-report tables, sm_80: the bf16 GEMM row (with nvdisasm: HMMA and LDSM in its SASS)', async () => {
   const r = await cli(['--arch', 'sm_80', '--ops', 'gemm_bf16']);
   assert.is(r.code, 0, r.stderr);
-  const row = r.stdout.split('\n').find((l) => l.startsWith('| gemm_bf16 | 128 |'));
+  const lines = r.stdout.split('\n');
+  const row = lines.find((l) => /^\| gemm_bf16 \| \d+ \|/.test(l));
   assert.ok(row, `no resources row for gemm_bf16:\n${r.stdout}`);
   assert.match(r.stdout, /\| gemm_bf16 \| o_proj prefill T=4096 \|/);
-  if ('path' in (await nvdisasm)) assert.match(row!, /\| HMMA×\d+ \|/, 'the sm_80 bf16 GEMM lost its tensor-core instructions');
-  else assert.match(r.stdout, /SASS: not read \(.*setup-cuda-tools\.sh/);
+  if ('path' in (await nvdisasm)) {
+    assert.match(row!, /\| HMMA×\d+ \|/, 'the sm_80 bf16 GEMM lost its tensor-core instructions');
+    const cells = (l: string) => l.split('|').map((c) => c.trim());
+    const ldsm = cells(lines.find((l) => l.startsWith('| kernel | threads |'))!).indexOf('LDSM');
+    assert.ok(Number(cells(row!)[ldsm]) > 0, `the sm_80 bf16 GEMM loads no fragment with ldmatrix: ${row}`);
+  } else assert.match(r.stdout, /SASS: not read \(.*setup-cuda-tools\.sh/);
 });
 
 test('without nvdisasm: one line naming the set-up, where the SASS columns would be', async () => {

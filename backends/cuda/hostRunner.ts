@@ -24,6 +24,11 @@ export interface CudaHostRunnerOptions {
    * The op tests' largest shapes take seconds, so the default only catches real hangs.
    */
   readonly timeoutMs?: number;
+  /**
+   * Preprocessor macros for the g++ build (`NAME` or `NAME=VALUE`), e.g. 'MIMO_EMU_SM90A' to run
+   * the sm_90a branch of per-architecture code (IR archSwitch) as nvcc -arch=sm_90a would.
+   */
+  readonly defines?: readonly string[];
 }
 
 /**
@@ -38,10 +43,13 @@ export class CudaHostRunner {
   private readonly selector = new Map<string, string>();
 
   private readonly timeoutMs: number;
+  private readonly defines: readonly string[];
 
   constructor(readonly manifest: { readonly kernels: Readonly<Record<string, ManifestKernel>> }, readonly sources: Readonly<Record<string, string>>, opts: CudaHostRunnerOptions = {}) {
     this.timeoutMs = opts.timeoutMs ?? 600_000;
     if (!(Number.isInteger(this.timeoutMs) && this.timeoutMs > 0)) throw new RangeError(`CudaHostRunner: timeoutMs must be a positive integer, got ${opts.timeoutMs}`);
+    this.defines = opts.defines ?? [];
+    for (const d of this.defines) if (!/^[A-Za-z_]\w*(=\w+)?$/.test(d)) throw new RangeError(`CudaHostRunner: defines entry '${d}' is not NAME or NAME=VALUE`);
   }
 
   binary(name: string): string {
@@ -61,10 +69,11 @@ export class CudaHostRunner {
     if (!names.length) return;
     const ms = names.map((n) => kernelEntry(this.manifest.kernels, n));
     const main = driverSource(ms);
-    const prelude = fs.readFileSync(path.join(EMU_INCLUDE, 'mimo_prelude.cuh'), 'utf8') + fs.readFileSync(path.join(EMU_INCLUDE, 'mimo_cuda_emu.h'), 'utf8');
+    // Every header: the prelude and the emulator include others (mimo_emu_*.h, mimo_*.cuh).
+    const prelude = fs.readdirSync(EMU_INCLUDE).filter((f) => /\.(h|cuh)$/.test(f)).sort().map((f) => fs.readFileSync(path.join(EMU_INCLUDE, f), 'utf8')).join('');
     const h = createHash('sha256');
     for (const n of names) h.update(this.sources[n]);
-    const hash = h.update(main).update(prelude).digest('hex').slice(0, 16);
+    const hash = h.update(main).update(prelude).update(this.defines.join(' ')).digest('hex').slice(0, 16);
     // The file name is short and ASCII; the kernel name need not be.
     const dir = path.join(EMU_CACHE, `${names.length === 1 ? path.basename(ms[0].file, '.cu') : `batch${names.length}`}-${hash}`);
     const exe = path.join(dir, 'run');
@@ -77,7 +86,7 @@ export class CudaHostRunner {
       names.forEach((n, i) => fs.writeFileSync(path.join(build, `kernel${i}.cu`), this.sources[n]));
       fs.writeFileSync(path.join(build, 'main.cpp'), main);
       try {
-        execFileSync('g++', [...EMU_CXX_FLAGS, '-o', path.join(build, 'run'), path.join(build, 'main.cpp')], { stdio: ['ignore', 'pipe', 'pipe'] });
+        execFileSync('g++', [...EMU_CXX_FLAGS, ...this.defines.map((d) => `-D${d}`), '-o', path.join(build, 'run'), path.join(build, 'main.cpp')], { stdio: ['ignore', 'pipe', 'pipe'] });
       } catch (e) {
         const err = e as { stderr?: Buffer };
         fs.rmSync(build, { recursive: true, force: true });

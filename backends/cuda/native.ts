@@ -31,6 +31,8 @@ export interface NativeCuda {
   moduleLoad(cubin: Uint8Array): Handle;
   moduleUnload(module: Handle): void;
   moduleFunction(module: Handle, name: string): Handle;
+  /** cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES): needed before a launch passes more than 48 KiB. */
+  setMaxDynamicShared(fn: Handle, bytes: number): void;
   memAlloc(bytes: number): Handle;
   memFree(ptr: Handle): void;
   memset(ptr: Handle, byte: number, bytes: number, stream: Handle): void;

@@ -241,9 +241,9 @@ export class CudaRuntime implements KernelRuntime<CudaBuffer> {
     for (const s of m.scalars) values.push(scalars[s.name]);
     const k = this.kernels.get(m.name) ?? (await this.load(m));
     this.live(`kernel ${m.name}`);
-    // Every shared array is a static __shared__ of constant size (emitCuda), so no launch
-    // asks for dynamic shared memory and the 48 KiB opt-in never applies.
-    this.timer.around(() => this.call(`[kernel ${m.name}]`, () => this.native.launch(k.fn, grid, m.workgroupSize, 0, this.stream, k.types, values)));
+    // A kernel's shared arena past 48 KiB is dynamic shared memory; build() opted the function in.
+    const smem = m.dynamicSharedBytes ?? 0;
+    this.timer.around(() => this.call(`[kernel ${m.name}]`, () => this.native.launch(k.fn, grid, m.workgroupSize, smem, this.stream, k.types, values)));
     this.pending.add(m.name);
   }
 
@@ -263,6 +263,9 @@ export class CudaRuntime implements KernelRuntime<CudaBuffer> {
     const mod = this.call(`[kernel ${m.name}] loading ${file}`, () => this.native.moduleLoad(fs.readFileSync(file)));
     this.modules.push(mod);
     const k = { fn: this.call(`[kernel ${m.name}]`, () => this.native.moduleFunction(mod, symbol)), types };
+    const smem = m.dynamicSharedBytes ?? 0;
+    // Once per function: this runtime's context is one device's, and the attribute is the function's there.
+    if (smem) this.call(`[kernel ${m.name}] ${smem} bytes of dynamic shared memory on ${this.device.name}`, () => this.native.setMaxDynamicShared(k.fn, smem));
     this.kernels.set(m.name, k);
     return k;
   }

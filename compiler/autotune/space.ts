@@ -4,6 +4,7 @@ import { evalSize } from '../ir/size.js';
 import { lowerForTarget } from '../passes/pipeline.js';
 import { CAPS, type TargetCaps, type TargetName } from '../common/target.js';
 import { CompileError } from '../common/errors.js';
+import { valuesFor } from '../ir/tunables.js';
 import type { TunableChoice } from '../passes/specialise.js';
 
 export interface Candidate {
@@ -17,10 +18,10 @@ export interface Candidate {
 export const choiceKey = (c: TunableChoice): string =>
   Object.keys(c).sort().map((k) => `${k}=${c[k]}`).join(',') || 'default';
 
-/** Every combination of the kernel's tunable candidates (the default first). */
-export function enumerate(k: Kernel): TunableChoice[] {
+/** Every combination of the kernel's tunable candidates on `target` (its default first). */
+export function enumerate(k: Kernel, target: TargetName): TunableChoice[] {
   let out: Record<string, number>[] = [{}];
-  for (const t of k.tunables) out = out.flatMap((c) => t.values.map((v) => ({ ...c, [t.name]: v })));
+  for (const t of k.tunables) out = out.flatMap((c) => valuesFor(t, target).map((v) => ({ ...c, [t.name]: v })));
   return out;
 }
 
@@ -30,7 +31,7 @@ export function enumerate(k: Kernel): TunableChoice[] {
  * that ranks the rest before anything is timed.
  */
 export function candidates(k: Kernel, target: TargetName, caps: TargetCaps = CAPS[target]): Candidate[] {
-  return enumerate(k).map((choice) => {
+  return enumerate(k, target).map((choice) => {
     const env = { ...k.consts, ...choice };
     const broken = k.constraints.find((c) => evalSize(c.expr, env) <= 0);
     if (broken) return { choice, illegal: `constraint ${broken.text}`, cost: Infinity };

@@ -6,6 +6,8 @@ import { elementCount, sizeToString } from '../ir/size.js';
 import { forEachExpr, forEachStmt } from '../ir/walk.js';
 import { bindingLayout, type UniformField } from './layout.js';
 import { kernelSymbol, launcherSymbol } from './cuda/emitCuda.js';
+import { dynamicSharedBytes } from './cuda/sharedArena.js';
+import { valuesFor } from '../ir/tunables.js';
 
 /**
  * What a consumer needs to run one generated kernel without our runtime: bindings, the
@@ -85,6 +87,11 @@ export interface ManifestKernel {
   /** CUDA: the extern "C" launcher and the __global__ kernel. */
   readonly launcher?: string;
   readonly kernelSymbol?: string;
+  /**
+   * CUDA: bytes of dynamic shared memory a launch of `kernelSymbol` passes (the whole arena
+   * past 48 KiB, after cudaFuncSetAttribute(MaxDynamicSharedMemorySize); else 0).
+   */
+  readonly dynamicSharedBytes?: number;
 }
 
 export function manifestEntry(k: LoweredKernel, target: 'wgsl' | 'cuda', file: string, irHash: string, tunableSpace: Kernel['tunables']): ManifestKernel {
@@ -94,7 +101,8 @@ export function manifestEntry(k: LoweredKernel, target: 'wgsl' | 'cuda', file: s
   const base = {
     name: k.name, doc: k.doc, source: k.file, file, irHash,
     tunables: chosen,
-    tunableSpace: Object.fromEntries(tunableSpace.map((t) => [t.name, t.values])),
+    // This target's candidates only: another target's tiles may not even fit here.
+    tunableSpace: Object.fromEntries(tunableSpace.map((t) => [t.name, valuesFor(t, target)])),
     workgroupSize: k.workgroup,
     grid: grid.map(sizeToString),
     gridExpr: grid,
@@ -115,7 +123,7 @@ export function manifestEntry(k: LoweredKernel, target: 'wgsl' | 'cuda', file: s
     scalars: k.scalars.map((s) => ({ name: s.name, dtype: s.dtype, isDim: s.isDim })),
   };
   if (target === 'wgsl') return { ...base, entryPoint: 'main', ...(layout.uniform ? { uniform: layout.uniform } : {}) };
-  return { ...base, launcher: launcherSymbol(k), kernelSymbol: kernelSymbol(k) };
+  return { ...base, launcher: launcherSymbol(k), kernelSymbol: kernelSymbol(k), dynamicSharedBytes: dynamicSharedBytes(k) };
 }
 
 /** Whether the lowered code loads from a buffer it writes (read-back, atomics, packed read-modify-write). */

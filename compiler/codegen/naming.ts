@@ -42,6 +42,7 @@ export function nameIdentifiers(k: KernelBase & { readonly shared: readonly { re
     if (s.k === 'let') order.push(['v', s.name]);
     if (s.k === 'localArray') order.push(['b', s.name]);
     if ((s.k === 'atomic' && s.result) || s.k === 'subgroup') order.push(['v', s.result!]);
+    if (s.k === 'ldmatrix') for (const r of s.results) order.push(['v', r]);
   });
   const taken = new Set<string>();
   const out = new Map<string, string>();

@@ -168,8 +168,107 @@ export declare function accumulateScaled(acc: Fragment, part: Fragment, rowScale
 /** Writes the 16x16 accumulator to a shared array at offset with a row stride. */
 export declare function storeFragment(acc: Fragment, dst: Shared<f32>, offset: number, stride: number): void;
 
+/**
+ * Flash-attention fragment ops (FlashAttention-2's online softmax in registers). A RowVector
+ * holds one f32 per row of a fragment's 16 rows, each thread the rows its fragment elements
+ * lie in; inside a fragmentMap/rowMap callback `m[row]` reads m at the callback's row (the
+ * only way to index one). Like mma, these are warp-collective where they reduce or multiply.
+ */
+export interface RowVector {
+  readonly __rowVector?: true;
+  /** Only as m[row], row the enclosing fragmentMap/rowMap callback's parameter. */
+  readonly [row: number]: f32;
+}
+/** The 16x16 tile as a bf16/f16 A operand of mmaFragment, in registers (no shared memory). */
+export interface OperandFragment {
+  readonly __operandFragment?: true;
+}
+/**
+ * acc[row][col] = f(acc[row][col], row, col) for every element; row and col are the tile
+ * coordinates (0..15). The callback (an arrow function with an expression body) is inlined
+ * per element and may read uniforms, locals and row vectors (`m[row]`):
+ * `fragmentMap(s, (x, row, col) => (r0 + row >= c0 + col ? x * scale : -F32_MAX))`.
+ */
+export declare function fragmentMap(acc: Fragment, f: (x: f32, row: i32, col: i32) => f32): void;
+/** A row vector with every row set to init. */
+export declare function rowVector(init: number): RowVector;
+/** m[row] = f(m[row], row) for every row; other row vectors are read as v[row]. */
+export declare function rowMap(m: RowVector, f: (x: f32, row: i32) => f32): void;
+/** The maximum of each row of acc (NaN if the row has one, as f32 max is; -inf rows stay -inf). */
+export declare function fragmentRowMax(acc: Fragment): RowVector;
+/** The sum of each row of acc. */
+export declare function fragmentRowSum(acc: Fragment): RowVector;
+/** acc rounded to nearest-even bf16 or f16 as an A operand (P of O += P·V). */
+export declare function toOperand(acc: Fragment, dtype: typeof bf16 | typeof f16): OperandFragment;
+/**
+ * acc += a·B, a from registers (toOperand), B 16x16 k-major in shared memory:
+ * B[k][n] = b[bOffset + k*bStride + n] (a row-major V tile [keys][dv]), b of a's dtype. On
+ * CUDA an aligned B (offset and stride multiples of 8) is read with ldmatrix.trans.
+ */
+export declare function mmaFragment(acc: Fragment, a: OperandFragment, b: Shared<bf16 | f16>, bOffset: number, bStride: number): void;
+
+/**
+ * dst[r][c] = src[at.r0 + r][at.c0 + c] for the whole dst tile, 0 where at.r0 + r >= at.rows or
+ * at.c0 + c >= at.cols (so any matrix shape works). src is a 2-D tensor or view of the same
+ * element type. Workgroup-collective: every thread calls it with the same arguments, and dst is
+ * complete for the calling thread when it returns (barrier() before other threads read it).
+ * CUDA moves 16-byte chunks with cp.async where the row stride and c0 allow; WGSL whole words.
+ */
+export declare function copyTile<E extends DslScalar>(dst: Shared<E, [number, number]>, src: Tensor<E, [Dim, Dim]>, at: { r0: i32; c0: i32; rows: i32; cols: i32 }): void;
+/**
+ * `for (const k of pipelined(start, end, step, stages)) { copyTile(...); ...; compute }`: the
+ * loop k = start, start + step, ... < end whose body begins with copyTiles. It behaves as that
+ * plain loop with a barrier after the copies and one at the end of the body (write neither).
+ * stages (compile-time, >= 1; a tunable is fine) is how many tiles CUDA keeps in flight: each
+ * copyTile destination gets that many buffers, and the copies of iteration i + stages - 1 run
+ * while iteration i computes. Other targets run the plain loop.
+ */
+export declare function pipelined(start: number, end: number, step: number, stages: number): Iterable<i32>;
+
+/**
+ * A rows x cols f32 accumulator of the whole workgroup (block tile ops), zeroed; rows and
+ * cols are compile-time multiples of 16. Which thread holds which element is the compiler's
+ * choice per target (CUDA: warp tiles of mma.sync fragments; elsewhere: a register micro-tile
+ * per thread). The block ops are workgroup-collective: every thread calls them alike.
+ */
+export interface BlockAccumulator {
+  readonly __blockAccumulator?: true;
+}
+export declare function blockAccumulator(rows: number, cols: number): BlockAccumulator;
+/**
+ * acc += a·b for 2-D shared arrays or views: a [rows][K], b [K][cols], K a compile-time
+ * multiple of the MMA depth (16; 32 for fp8). Products are exact and accumulate in f32.
+ */
+export declare function blockMma(acc: BlockAccumulator, a: Shared<MmaOperand, [number, number]>, b: Shared<MmaOperand, [number, number]>): void;
+/** blockMma with b stored [cols][K] (a PyTorch [N, K] weight tile as staged). */
+export declare function blockMmaTransposedB(acc: BlockAccumulator, a: Shared<MmaOperand, [number, number]>, b: Shared<MmaOperand, [number, number]>): void;
+/** dst[r][c] = acc[r][c]; dst is [rows][cols]. */
+export declare function storeBlock(acc: BlockAccumulator, dst: Shared<f32, [number, number]>): void;
+/**
+ * acc[r][c] += part[r][c] * rowScale[r] * scale (DeepGEMM promotion); rowScale has `rows`
+ * entries, as [rows] or as [rows][1] (a copyTile destination, e.g. staged in a pipelined loop).
+ */
+export declare function accumulateBlockScaled(acc: BlockAccumulator, part: BlockAccumulator, rowScale: Shared<f32> | Shared<f32, [number, 1]>, scale: number): void;
+/**
+ * The register epilogue: out[at.r0 + r][at.c0 + c] = acc[r][c] where at.r0 + r < at.rows and
+ * at.c0 + c < at.cols (rounded to nearest-even for a bf16 out), each thread storing the
+ * elements it holds; no shared tile, no barrier. out is a 2-D f32 or bf16 tensor or view.
+ */
+export declare function storeBlockGlobal(acc: BlockAccumulator, out: Out<f32 | bf16, [Dim, Dim]>, at: { r0: i32; c0: i32; rows: i32; cols: i32 }): void;
+/** acc[r][c] = f(acc[r][c]) for every element; f is an arrow function with an expression body, inlined per element. */
+export declare function blockMap(acc: BlockAccumulator, f: (x: f32) => f32): void;
+/** acc[r][c] = f(acc[r][c], other[r][c]) for two accumulators of one shape: `blockMap2(gate, up, (g, u) => silu(g) * u)`. */
+export declare function blockMap2(acc: BlockAccumulator, other: BlockAccumulator, f: (x: f32, y: f32) => f32): void;
+
 /** Candidate values of a tile size; the first is the default. */
 export type TunableValues = readonly number[];
+/**
+ * A tunable's candidates per target, each list's first value that target's default: WebGPU's
+ * tiles must fit 16 KiB of workgroup memory and 256 invocations, CUDA's 163 KiB (sm_80's
+ * opt-in maximum; arrays never live together share bytes) and 1024 threads. Every target must be listed; mimo-compile emits each target's default, each
+ * manifest lists that target's candidates, and mimo-autotune searches them.
+ */
+export interface TunableValuesPerTarget { readonly webgpu: TunableValues; readonly cuda: TunableValues }
 
 /** Size expressions over shape symbols, tunables and constants (integer arithmetic). */
 export declare function cdiv(a: number, b: number): number;
@@ -177,9 +276,15 @@ export declare function cdiv(a: number, b: number): number;
 export interface KernelConfig<C> {
   /** What the kernel computes, for the manifest and --help listings. */
   readonly doc?: string;
-  /** Compile-time tile sizes and their candidates (first = default). */
-  readonly tunables?: { readonly [name: string]: TunableValues };
-  /** Legality rules for tunable combinations, as boolean expressions. */
+  /**
+   * Compile-time tile sizes and their candidates (first = default): one list for every
+   * target (`WG: [64, 32, 128]`) or one per target (`BM: { webgpu: [64, 32], cuda: [128, 64] }`).
+   */
+  readonly tunables?: { readonly [name: string]: TunableValues | TunableValuesPerTarget };
+  /**
+   * Legality rules for tunable combinations, as boolean expressions, on every target; each
+   * target's defaults must satisfy them (a compile error otherwise).
+   */
   readonly constraints?: (c: C) => readonly boolean[];
   /**
    * Launch preconditions, checked before every dispatch: comparisons (<, <=, >, >=, ===,

@@ -8,6 +8,7 @@ import { lowerConstraint, lowerSizeExpr } from './sizeExpr.js';
 import { lowerRequires } from './requires.js';
 import { parseDimFormula } from './dimFormula.js';
 import { sizeSymbols } from '../ir/size.js';
+import { checkDefaults, parseTunables, type ParsedTunable } from './tunables.js';
 
 export type KernelBody = ArrowFunction | FunctionExpression;
 
@@ -80,7 +81,8 @@ function parseKernel(name: string, call: Node & { getArguments(): Node[] }): Ker
   for (const p of params.slice(0, -1)) tensors.push(parseTensorParam(p));
   const dims = new Set(tensors.flatMap((t) => t.shape.flatMap((d) => [...sizeSymbols(d)])));
 
-  const tunables = parseTunables(cfgNode);
+  const parsedTunables = parseTunables(configProperty(cfgNode, 'tunables'));
+  const tunables = parsedTunables.map((p) => p.tunable);
   const consts = parseConsts(cfgNode);
   const ctx = params[params.length - 1];
   const ctxType = resolveTypeAlias(ctx.getTypeNode());
@@ -114,7 +116,7 @@ function parseKernel(name: string, call: Node & { getArguments(): Node[] }): Ker
   }
   for (const t of tunables) if (!ctxKinds.has(t.name)) throw errorAt(ctxType, `tunable '${t.name}' is missing from the context type`, `add '${t.name}: i32'`);
   for (const c of Object.keys(consts)) if (!ctxKinds.has(c)) throw errorAt(ctxType, `const '${c}' is missing from the context type`);
-  checkConstValues(cfgNode, consts, tunables, ctxTypes);
+  checkConstValues(cfgNode, consts, parsedTunables, ctxTypes);
 
   const ctxParam = Node.isIdentifier(ctx.getNameNode()) ? ctx.getName() : undefined;
   if (!ctxParam && !Node.isObjectBindingPattern(ctx.getNameNode())) throw errorAt(ctx, 'unsupported context parameter pattern');
@@ -128,7 +130,9 @@ function parseKernel(name: string, call: Node & { getArguments(): Node[] }): Ker
   const grid = listOf('grid');
   const cons = sizeFn('constraints', false);
   const dimNames = new Set([...ctxKinds.keys()].filter((k) => ctxKinds.get(k) === 'dim'));
-  const constraints = cons ? arrayElements(cons.body, 'constraints').map((e) => ({ expr: lowerConstraint(e, sizeNames, cons.param, dimNames), text: e.getText() })) : [];
+  const declared = cons ? arrayElements(cons.body, 'constraints').map((e) => ({ expr: lowerConstraint(e, sizeNames, cons.param, dimNames), text: e.getText(), node: e })) : [];
+  checkDefaults(tunables, consts, declared, sizeNames, cons?.param);
+  const constraints = declared.map(({ expr, text }) => ({ expr, text }));
   const requires = parseRequires(sizeFn('requires', false), new Set(ctxKinds.keys()));
   if (workgroup.length < 1 || workgroup.length > 3) throw errorAt(cfgNode, 'workgroup must have 1 to 3 dimensions');
   if (grid.length < 1 || grid.length > 3) throw errorAt(cfgNode, 'grid must have 1 to 3 dimensions');
@@ -186,22 +190,6 @@ function parseMinBlocks(cfg: ObjectLiteralExpression): number | undefined {
   return numericValue(v);
 }
 
-function parseTunables(cfg: ObjectLiteralExpression): Tunable[] {
-  const prop = configProperty(cfg, 'tunables');
-  if (!prop) return [];
-  const init = Node.isPropertyAssignment(prop) ? prop.getInitializer() : undefined;
-  if (!init || !Node.isObjectLiteralExpression(init)) throw errorAt(prop, 'tunables must be an object literal of number arrays');
-  return init.getProperties().map((t) => {
-    const arr = Node.isPropertyAssignment(t) ? t.getInitializer() : undefined;
-    if (!arr || !Node.isArrayLiteralExpression(arr) || arr.getElements().length === 0) throw errorAt(t, 'a tunable is a non-empty array of candidate integers, default first');
-    const values = arr.getElements().map((e) => {
-      if (!Node.isNumericLiteral(e) || !Number.isInteger(numericValue(e))) throw errorAt(e, 'tunable candidates must be integer literals');
-      return numericValue(e);
-    });
-    return { name: (t as Node & { getName(): string }).getName(), values };
-  });
-}
-
 const I32_MIN = -(2 ** 31);
 const I32_MAX = 2 ** 31 - 1;
 
@@ -209,13 +197,12 @@ const I32_MAX = 2 ** 31 - 1;
  * An i32 const or tunable must hold an i32: a fractional one would be rendered as `1.5` into
  * integer code (or truncated differently per target), an out-of-range one wraps.
  */
-function checkConstValues(cfg: ObjectLiteralExpression, consts: Record<string, number>, tunables: readonly Tunable[], types: ReadonlyMap<string, DType>): void {
-  const where = (key: string, name: string, i?: number): Node => {
+function checkConstValues(cfg: ObjectLiteralExpression, consts: Record<string, number>, tunables: readonly ParsedTunable[], types: ReadonlyMap<string, DType>): void {
+  const where = (key: string, name: string): Node => {
     const list = configProperty(cfg, key);
     const init = list && Node.isPropertyAssignment(list) ? list.getInitializer() : undefined;
     const prop = init && Node.isObjectLiteralExpression(init) ? init.getProperty(name) : undefined;
     const value = prop && Node.isPropertyAssignment(prop) ? prop.getInitializer() : undefined;
-    if (i !== undefined && value && Node.isArrayLiteralExpression(value)) return value.getElements()[i] ?? value;
     return value ?? prop ?? cfg;
   };
   const check = (value: number, name: string, node: () => Node, what: string) => {
@@ -224,7 +211,7 @@ function checkConstValues(cfg: ObjectLiteralExpression, consts: Record<string, n
     if (value < I32_MIN || value > I32_MAX) throw errorAt(node(), `${what} '${name}' = ${value} is out of range for i32 (${I32_MIN} to ${I32_MAX})`);
   };
   for (const [name, value] of Object.entries(consts)) check(value, name, () => where('consts', name), 'const');
-  for (const t of tunables) t.values.forEach((v, i) => check(v, t.name, () => where('tunables', t.name, i), 'tunable'));
+  for (const t of tunables) for (const c of t.candidates) check(c.value, t.tunable.name, () => c.node, 'tunable');
 }
 
 function parseConsts(cfg: ObjectLiteralExpression): Record<string, number> {

@@ -124,6 +124,11 @@ function bindParam(L: Lowerer, what: string, base: string, t: TypeNode | undefin
     if (b?.kind !== 'fragment') throw L.error(arg, `${what} must be a fragment`, 'declare one with const acc = fragment()');
     return b;
   }
+  if (kind === 'BlockAccumulator') {
+    const b = resolveRef(L, arg);
+    if (b?.kind !== 'blockAcc') throw L.error(arg, `${what} must be a block accumulator`, 'declare one with const acc = blockAccumulator(rows, cols)');
+    return b;
+  }
   if (kind && kind in BUFFER_SPACE && t && Node.isTypeReference(t)) return bindBuffer(L, what, kind, t.getTypeArguments(), arg);
   const members = t && objectMembers(t);
   if (members) return bindObject(L, what, base, members, arg);

@@ -8,10 +8,12 @@ import { coerce, concrete, requireArith, requireBool, requireInt, unify } from '
 import { binary } from './operators.js';
 import { bufferRef, element } from './refs.js';
 import { helperOf, inlineHelper } from './helpers.js';
+import { BLOCK_CALLS } from './blockOps.js';
+import { FRAGMENT_DECLS, FRAGMENT_STMTS } from './fragmentCalls.js';
 
 const FLOAT_FNS = new Set(['exp', 'exp2', 'log', 'sqrt', 'rsqrt', 'tanh', 'floor']);
 /** DSL calls that are statements (they produce no value). */
-export const STATEMENT_CALLS = new Set(['barrier', 'mma', 'mmaTransposedB', 'accumulateScaled', 'storeFragment', 'shared', 'local', 'fragment']);
+export const STATEMENT_CALLS = new Set(['barrier', 'mma', 'mmaTransposedB', 'accumulateScaled', 'storeFragment', 'shared', 'local', 'fragment', 'blockAccumulator', ...BLOCK_CALLS, 'copyTile', ...FRAGMENT_DECLS, ...FRAGMENT_STMTS]);
 
 export function lowerCall(L: Lowerer, node: CallExpression, valueUsed = true): Val {
   const callee = node.getExpression();
@@ -45,7 +47,7 @@ function lowerDslCall(L: Lowerer, name: string, node: CallExpression, args: Node
     if (args.length !== n) throw L.error(node, `${name} takes ${n} argument${n === 1 ? '' : 's'}, got ${args.length}`);
   };
   if (STATEMENT_CALLS.has(name)) {
-    throw L.error(node, `${name}(...) is a statement and has no value here`, name === 'shared' || name === 'local' || name === 'fragment' ? `declare it: const s = ${name}(...)` : undefined);
+    throw L.error(node, `${name}(...) is a statement and has no value here`, name === 'shared' || name === 'local' || name === 'fragment' || name === 'blockAccumulator' || FRAGMENT_DECLS.has(name) ? `declare it: const s = ${name}(...)` : undefined);
   }
   if (FLOAT_FNS.has(name)) {
     arity(1);

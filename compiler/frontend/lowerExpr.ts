@@ -6,6 +6,7 @@ import { dslName, locOf, numericValue } from './source.js';
 import { coerce, concrete, requireArith, requireBool, unify } from './typing.js';
 import { binary } from './operators.js';
 import { bufferRef, element, resolveRef } from './refs.js';
+import { rowVectorElement } from './fragmentCalls.js';
 
 const BINOPS: Partial<Record<SyntaxKind, BinOp>> = {
   [SyntaxKind.PlusToken]: '+', [SyntaxKind.MinusToken]: '-', [SyntaxKind.AsteriskToken]: '*',
@@ -34,6 +35,8 @@ export function lowerExpr(L: Lowerer, node: Node): Val {
   if (Node.isIdentifier(node)) return lowerIdentifier(L, node);
   if (Node.isPropertyAccessExpression(node)) return lowerMember(L, node);
   if (Node.isElementAccessExpression(node)) {
+    const rowValue = rowVectorElement(L, node);
+    if (rowValue) return rowValue;
     const ref = bufferRef(L, node.getExpression());
     const { index, bounds } = element(L, ref, node.getArgumentExpressionOrThrow(), node);
     return { e: { k: 'load', type: ref.dtype, space: ref.space, buf: ref.buf, index, ...(bounds ? { bounds } : {}), loc } };

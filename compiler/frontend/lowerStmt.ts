@@ -9,6 +9,10 @@ import { lowerAtomic, lowerCall } from './lowerCall.js';
 import { dtypeOfTypeNode } from './declaration.js';
 import { bufferRef, element, pinned, resolveRef } from './refs.js';
 import { groupOf, helperOf, inlineHelper } from './helpers.js';
+import { BLOCK_CALLS, blockAccumulatorDecl, lowerBlockCall } from './blockOps.js';
+import { lowerCopyTile } from './copyOps.js';
+import { isPipelined, lowerPipelined } from './pipelined.js';
+import { FRAGMENT_DECLS, FRAGMENT_STMTS, lowerFragmentDecl, lowerFragmentStmt } from './fragmentCalls.js';
 import type { Binding, Extent, Lowerer, Val } from './lowering.js';
 
 const COMPOUND: Partial<Record<SyntaxKind, BinOp>> = {
@@ -63,6 +67,7 @@ function lowerStatement(L: Lowerer, node: Node, helper: string | undefined): voi
   if (Node.isEmptyStatement(node)) return;
   if (Node.isFunctionDeclaration(node)) throw L.error(node, 'nested functions (closures) are not supported in kernels', 'declare helpers at the top level of the file');
   if (Node.isDoStatement(node)) throw L.error(node, 'do-while is not supported', 'use while (...) or for (...)');
+  if (Node.isForOfStatement(node) && isPipelined(node)) return lowerPipelined(L, node, () => lowerStatement(L, node.getStatement(), helper));
   if (Node.isForOfStatement(node) || Node.isForInStatement(node)) throw L.error(node, 'for-of/for-in are not supported', 'use an indexed for loop');
   throw L.error(node, `unsupported statement (${node.getKindName()})`);
 }
@@ -155,6 +160,8 @@ function bindingInit(L: Lowerer, init: Node, d: VariableDeclaration): Binding | 
       L.emit({ k: 'fragment', name: irName, loc });
       return { kind: 'fragment', name: irName };
     }
+    if (dsl === 'blockAccumulator') return blockAccumulatorDecl(L, init, base);
+    if (dsl && FRAGMENT_DECLS.has(dsl)) return lowerFragmentDecl(L, dsl, init, base);
     const helper = dsl ? undefined : helperOf(init);
     if (helper) {
       const r = inlineHelper(L, helper, init);
@@ -165,7 +172,7 @@ function bindingInit(L: Lowerer, init: Node, d: VariableDeclaration): Binding | 
   }
   const ref = resolveRef(L, init);
   if (ref?.kind === 'buffer') return pinned(L, ref, init);
-  if (ref?.kind === 'group' || ref?.kind === 'fragment') return ref;
+  if (ref?.kind === 'group' || ref?.kind === 'fragment' || ref?.kind === 'blockAcc') return ref;
   return undefined;
 }
 
@@ -246,6 +253,9 @@ function lowerCallStatement(L: Lowerer, node: CallExpression): void {
     lowerAtomic(L, dsl, node, args, false);
     return;
   }
+  if (dsl && BLOCK_CALLS.has(dsl)) return lowerBlockCall(L, dsl, node, args);
+  if (dsl && FRAGMENT_STMTS.has(dsl)) return lowerFragmentStmt(L, dsl, node);
+  if (dsl === 'copyTile') return lowerCopyTile(L, node, args);
   if (dsl === 'mma' || dsl === 'mmaTransposedB') {
     if (args.length !== 7) throw L.error(node, `${dsl}(acc, a, aOffset, aStride, b, bOffset, bStride) takes 7 arguments`);
     const acc = fragmentOf(L, args[0]);

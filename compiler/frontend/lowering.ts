@@ -37,6 +37,10 @@ export type Binding =
   | { readonly kind: 'value'; readonly e: Expr }
   | BufferRef
   | { readonly kind: 'fragment'; readonly name: string }
+  | { readonly kind: 'blockAcc'; readonly name: string }
+  /** dsl RowVector (2 f32 per thread, frontend/fragmentCalls.ts) and a register A operand (toOperand). */
+  | { readonly kind: 'rowVector'; readonly name: string }
+  | { readonly kind: 'operand'; readonly name: string; readonly dtype: 'bf16' | 'f16' }
   /** Named members passed as one value: a helper's object argument, a workspace a helper returns. */
   | { readonly kind: 'group'; readonly members: ReadonlyMap<string, Binding> }
   | { readonly kind: 'ctx' }

@@ -8,6 +8,7 @@ import type { NarrowType } from '../ir/numerics.js';
 import { InterpretError } from './errors.js';
 import { FORMATS, encode } from '../ir/numerics.js';
 import { decodeTable, fail, type HostArray, type MemArray, type Thread, type Val } from './state.js';
+import { poisonedNote } from './sharedPoison.js';
 
 export type E = (t: Thread) => Val;
 export type N = (t: Thread) => number;
@@ -67,7 +68,7 @@ export function oob(t: Thread, loc: SourceLoc | undefined, what: string, space: 
 }
 
 export function uninit(t: Thread, loc: SourceLoc | undefined, buf: string, i: number): never {
-  return fail(t, loc, `read of shared '${buf}' at index ${i} before any thread of the workgroup wrote it (missing store or barrier?)`);
+  return fail(t, loc, `read of shared '${buf}' at index ${i} before any thread of the workgroup wrote it (missing store or barrier?)${poisonedNote(t.wg, buf)}`);
 }
 
 /** Integer division by zero and the like: semantics.ts throws RangeError, reported at `loc`. */
@@ -257,7 +258,7 @@ function compileLoad(cx: Ctx, e: Extract<Expr, { k: 'load' }>, scope: Scope, loc
 }
 
 /** The bit pattern a narrow-typed operand is stored as (values are held as their f32 number). */
-function bitsOf(cx: Ctx, type: DType, loc: SourceLoc | undefined): (v: number) => number {
+export function bitsOf(cx: Ctx, type: DType, loc: SourceLoc | undefined): (v: number) => number {
   if (!STORAGE_ONLY.has(type)) return cx.error(loc, `packing a ${type} value (pack2/pack4/loadWord take bf16, f16 or fp8 elements)`);
   const fmt = FORMATS[type as NarrowType];
   return (v) => encode(fmt, v);

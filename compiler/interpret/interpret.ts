@@ -10,6 +10,7 @@ import { Ctx, childScope } from './exprs.js';
 import { runCollective } from './schedule.js';
 import { Thread, makeShared, type HostArray, type RunState, type Val, type WgState } from './state.js';
 import { compileBlock, type Compiled } from './stmts.js';
+import { pickArchBranch, type InterpArch } from './archBranch.js';
 
 export { InterpretError } from './errors.js';
 export type { ThreadId } from './errors.js';
@@ -34,6 +35,8 @@ export interface InterpretOptions {
    * iterations/s, far beyond any test's launch.
    */
   readonly maxSteps?: number;
+  /** The branch of per-architecture code (IR archSwitch) to run; default 'other', as every CUDA arch below sm_90a. */
+  readonly arch?: InterpArch;
 }
 
 interface Program {
@@ -68,7 +71,8 @@ export function interpret(kernel: Kernel | LoweredKernel, args: InterpretArgs, o
   const argError = (name: string, detail: string): never => {
     throw new InterpretError(kernel.name, `argument '${name}': ${detail}`, kernel.loc);
   };
-  const k = asLowered(kernel, argError);
+  if (opts.arch !== undefined && opts.arch !== 'sm90a' && opts.arch !== 'other') argError('arch', `must be 'sm90a' or 'other', got ${String(opts.arch)}`);
+  const k = pickArchBranch(asLowered(kernel, argError), opts.arch ?? 'other');
   const prog = compile(k);
   const sgSize = opts.subgroupSize ?? 32;
   if (!(Number.isInteger(sgSize) && sgSize >= 1)) argError('subgroupSize', `must be a positive integer, got ${sgSize}`);

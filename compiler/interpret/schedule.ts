@@ -1,14 +1,16 @@
 import { evalBin, evalCall } from '../ir/semantics.js';
 import { formatLoc } from '../common/source-loc.js';
+import { poisonShared } from './sharedPoison.js';
 import { WARP, type MmaDType } from '../ir/nodes.js';
 import { mmaWarp } from './mma.js';
+import { resolveLdmatrix } from './ldmatrix.js';
 import type { Gen } from './stmts.js';
 import { WAIT_BARRIER, WAIT_NONE, WAIT_SUBGROUP, fail, type MmaLane, type Site, type Thread, type Val } from './state.js';
 
 const RUNNABLE = 0, BLOCKED = 1, DONE = 2;
 
 const where = (s: Site | undefined) =>
-  s?.kind === 'subgroup' ? `subgroup_${s.op} at ${formatLoc(s.loc)}` : s?.kind === 'mma' ? `mmaSync at ${formatLoc(s.loc)}` : `barrier at ${formatLoc(s?.loc)}`;
+  s?.kind === 'subgroup' ? `subgroup_${s.op} at ${formatLoc(s.loc)}` : s?.kind === 'mma' || s?.kind === 'ldmatrix' ? `${s.kind === 'mma' ? 'mmaSync' : 'ldmatrix'} at ${formatLoc(s.loc)}` : `barrier at ${formatLoc(s?.loc)}`;
 const tid = (t: Thread) => `(${t.lid.join(',')})`;
 
 /**
@@ -56,6 +58,11 @@ function resolveSubgroup(threads: readonly Thread[], state: Uint8Array, s0: numb
   }
   if (!site) return false;
   if (site.kind === 'mma') return resolveMma(threads, state, s0, end, site);
+  if (site.kind === 'ldmatrix') {
+    resolveLdmatrix(threads, (i) => state[i] === DONE, s0, end, site);
+    for (let i = s0; i < end; i++) state[i] = RUNNABLE;
+    return true;
+  }
   const type = site.type!;
   const lanes: Thread[] = [];
   for (let i = s0; i < end; i++) if (state[i] !== DONE) lanes.push(threads[i]);
@@ -136,4 +143,5 @@ function releaseBarrier(threads: readonly Thread[], state: Uint8Array, done: num
     state[i] = RUNNABLE;
     threads[i].wait = WAIT_NONE;
   }
+  if (first.site?.poison) poisonShared(first.run.kernel, first.wg, first.site.poison, first.site.loc);
 }

@@ -42,6 +42,8 @@ export interface SharedMem {
 export interface WgState {
   readonly id: [number, number, number];
   readonly shared: SharedMem[];
+  /** Arrays past their live range, and the barrier where it ended (interpret/sharedPoison.ts). */
+  poisoned?: Map<string, SourceLoc | undefined>;
 }
 
 /** What a blocked thread waits at. */
@@ -49,11 +51,13 @@ export const WAIT_NONE = 0, WAIT_BARRIER = 1, WAIT_SUBGROUP = 2;
 
 /** A collective statement of the program (barrier, subgroup op, warp mma), compared by identity. */
 export interface Site {
-  readonly kind: 'barrier' | 'subgroup' | 'mma';
+  readonly kind: 'barrier' | 'subgroup' | 'mma' | 'ldmatrix';
   readonly op?: 'add' | 'max' | 'shuffleXor';
   /** Subgroup ops: the value type; mma: the operand type. */
   readonly type?: DType;
   readonly loc?: SourceLoc;
+  /** Barriers: shared arrays (indices) whose live range ends here (interpret/sharedPoison.ts). */
+  readonly poison?: readonly number[];
 }
 
 /** One lane's part of a warp-collective mmaSync (interpret/mma.ts). */
@@ -78,6 +82,8 @@ export class Thread {
   sgResult: Val = 0;
   /** Waiting at an mma: a[0..3], b[0..1] and the 4 accumulators (d once the warp completes it). */
   mma: MmaLane | undefined = undefined;
+  /** After an ldmatrix: the row index each lane of the warp gave (interpret/ldmatrix.ts). */
+  warpValues: Int32Array | undefined = undefined;
   /** The launch's budget (run.steps), one dereference closer for the loops that count it. */
   readonly steps: StepBudget;
 

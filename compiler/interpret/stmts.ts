@@ -4,6 +4,10 @@ import type { SourceLoc } from '../common/source-loc.js';
 import { STORAGE_ONLY } from '../ir/types.js';
 import { evalBin, evalCall } from '../ir/semantics.js';
 import { FORMATS, encode, type NarrowType } from '../ir/numerics.js';
+import { compileLdmatrix } from './ldmatrix.js';
+import { compileAsync } from './asyncCopy.js';
+import { compileWgmma } from './wgmma.js';
+import { poisonAfter } from './sharedPoison.js';
 import { Ctx, checkedIndex, childScope, compileExpr, oob, uninit, type E, type N, type Scope } from './exprs.js';
 import { WAIT_BARRIER, WAIT_SUBGROUP, fail, makeArray, outOfSteps, type MemArray, type Site, type Thread, type Val } from './state.js';
 
@@ -22,7 +26,7 @@ const gen = (run: Gen): Compiled => ({ gen: true, run });
 export function hasCollective(stmts: readonly Stmt[]): boolean {
   return stmts.some((s) => {
     switch (s.k) {
-      case 'barrier': case 'subgroup': case 'mmaSync': return true;
+      case 'barrier': case 'subgroup': case 'mmaSync': case 'ldmatrix': return true;
       case 'if': return hasCollective(s.then) || hasCollective(s.else);
       case 'for': return hasCollective(s.init) || hasCollective(s.update) || hasCollective(s.body);
       default: return false;
@@ -123,7 +127,7 @@ function compileStmt(cx: Ctx, s: Stmt, scope: Scope): Compiled {
     case 'continue': return plain(() => CONTINUE);
     case 'return': return plain(() => RETURN);
     case 'barrier': {
-      const site: Site = { kind: 'barrier', loc };
+      const site: Site = { kind: 'barrier', loc, poison: poisonAfter(cx.k, s) };
       return gen(function* (t) {
         t.wait = WAIT_BARRIER;
         t.site = site;
@@ -161,7 +165,28 @@ function compileStmt(cx: Ctx, s: Stmt, scope: Scope): Compiled {
       return plain(compileStorePacked(cx, s, scope));
     case 'mmaSync':
       return compileMmaSync(cx, s, scope);
-    case 'fragment': case 'mma': case 'fragmentStore': case 'fragmentAccumulate':
+    case 'ldmatrix': {
+      const run = compileLdmatrix(cx, s, scope);
+      return gen(function* (t) {
+        yield* run(t);
+        return NEXT;
+      });
+    }
+    case 'asyncCopy': case 'asyncCommit': case 'asyncWait': {
+      const run = compileAsync(cx, s, scope);
+      return plain((t) => (run(t), NEXT));
+    }
+    case 'wgmma': {
+      const run = compileWgmma(cx, s, scope);
+      return plain((t) => (run(t), NEXT));
+    }
+    // Ordering only: the interpreter's wgmma completes when a thread reaches it (interpret/wgmma.ts).
+    case 'wgmmaSync': return plain(() => NEXT);
+    case 'archSwitch': return cx.error(loc, 'an archSwitch reached the interpreter: interpret() selects its branch first (interpret/archBranch.ts, malformed IR otherwise)');
+    case 'tileCopy': case 'pipelined':
+      return cx.error(loc, `${s.k === 'pipelined' ? 'a pipelined loop' : `copyTile into '${s.dst}'`} is lowered per target by lowerForTarget: interpret lowerForTarget(kernel, target, choice), not the frontend IR`);
+    case 'fragment': case 'mma': case 'fragmentStore': case 'fragmentAccumulate': case 'fragmentOperand': case 'mmaFragment':
+    case 'blockAcc': case 'blockMma': case 'blockStore': case 'blockAccumulate': case 'blockStoreGlobal': case 'blockMap':
       return cx.error(loc, `'${s.k}' is a tile op that lowerForTarget lowers for every target: interpret lowerForTarget(kernel, 'interp' | 'wgsl' | 'cuda', choice), not the frontend IR`);
   }
 }

@@ -22,12 +22,19 @@ export interface LoweredShared {
   /** Elements. */
   readonly size: number;
   readonly loc?: SourceLoc;
+  /** Bytes its start needs to be aligned to (default 16). */
+  readonly align?: number;
+  /** Byte offset in the kernel's shared arena, on targets that lay one out (passes/sharedReuse.ts). */
+  readonly offset?: number;
 }
 
 export interface KernelFacts {
   /** Invocations per workgroup. */
   readonly threads: number;
-  /** Workgroup memory as the target lays it out: WGSL stores every shared element in 4 bytes, CUDA in its own size. */
+  /**
+   * Workgroup memory as the target lays it out: WGSL stores every shared element in 4 bytes,
+   * CUDA in its own size, in an arena where arrays that are never live together overlap.
+   */
   readonly sharedBytes: number;
   /** Elements of each per-thread array, by IR name. */
   readonly localSizes: ReadonlyMap<string, number>;

@@ -49,6 +49,9 @@ export function checkOperands(k: Kernel): void {
       if (s.k === 'if') {
         stmts(s.then, depth + 1);
         stmts(s.else, depth + 1);
+      } else if (s.k === 'archSwitch') {
+        stmts(s.sm90a, depth + 1);
+        stmts(s.other, depth + 1);
       } else if (s.k === 'for') {
         stmts(s.init, depth + 1);
         stmts(s.update, depth + 1);
@@ -74,6 +77,8 @@ function operands(s: Stmt): readonly Expr[] {
     case 'fragmentStore': return [s.dst.offset, s.dst.stride];
     case 'fragmentAccumulate': return [s.rowOffset, s.scale];
     case 'mmaSync': return [...s.a, ...s.b];
+    case 'ldmatrix': return [s.rowIndex];
+    case 'wgmma': return [s.a.index, s.b.index];
     default: return [];
   }
 }

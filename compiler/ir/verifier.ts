@@ -150,6 +150,43 @@ export function verifyKernel(k: Kernel): void {
           if (!find(scope, (x) => x.locals.get(s.acc))) fail(`unknown accumulator '${s.acc}'`, s);
           for (const a of [...s.a, ...s.b]) if (expr(a, scope) !== 'u32') fail('mma_sync operands are packed u32', s);
           break;
+        case 'blockAcc': case 'blockMma': case 'blockStore': case 'blockAccumulate':
+          fail(`block tile op '${s.k}' was not lowered (passes/blockTile.ts)`, s);
+          break;
+        case 'ldmatrix': {
+          const t = bufType('shared', s.buf, scope, s);
+          if (!STORAGE_ONLY.has(t)) fail(`ldmatrix reads 16- or 8-bit elements, '${s.buf}' is ${t}`, s);
+          if (!isInt(expr(s.rowIndex, scope))) fail('ldmatrix row index must be an integer', s);
+          if (s.results.length !== s.count) fail(`ldmatrix.x${s.count} gives ${s.count} registers, got ${s.results.length} names`, s);
+          for (const r of s.results) scope.vars.set(r, { type: 'u32', mutable: false });
+          break;
+        }
+        case 'tileCopy':
+          fail(`copyTile into '${s.dst}' was not lowered (passes/copyTile.ts)`, s);
+          break;
+        case 'asyncCopy':
+          bufType('shared', s.dst, scope, s);
+          bufType('global', s.src, scope, s);
+          for (const e of [s.dstIndex, s.srcIndex, s.srcBytes]) if (!isInt(expr(e, scope))) fail('cp.async indices and byte count must be integers', s);
+          break;
+        case 'asyncCommit': case 'asyncWait': break;
+        case 'archSwitch':
+          stmts(s.sm90a, child(scope), loop);
+          stmts(s.other, child(scope), loop);
+          break;
+        case 'wgmma':
+          for (const o of [s.a, s.b]) {
+            if (bufType('shared', o.buf, scope, s) !== s.dtype) fail(`wgmma ${s.dtype} operand '${o.buf}' is ${bufType('shared', o.buf, scope, s)}`, s);
+            if (!isInt(expr(o.index, scope))) fail('wgmma operand index must be an integer', s);
+          }
+          if (find(scope, (x) => x.locals.get(s.acc)) !== 'f32') fail(`unknown f32 accumulator '${s.acc}'`, s);
+          break;
+        case 'wgmmaSync':
+          for (const a of s.accs ?? []) if (!find(scope, (x) => x.locals.get(a))) fail(`unknown accumulator '${a}'`, s);
+          break;
+        case 'pipelined':
+          fail('a pipelined loop was not lowered (passes/softwarePipeline.ts)', s);
+          break;
       }
     }
   };

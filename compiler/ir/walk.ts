@@ -1,4 +1,4 @@
-import type { Expr, IndexBound, Stmt, TileRef } from './nodes.js';
+import type { BlockRef, Expr, IndexBound, Stmt, TileRef } from './nodes.js';
 
 /** Rebuilds an expression bottom-up, applying `f` to every node after its children. */
 export function mapExpr(e: Expr, f: (e: Expr) => Expr): Expr {
@@ -23,6 +23,7 @@ const mapBounds = (bounds: readonly IndexBound[], f: (e: Expr) => Expr): IndexBo
 export function mapStmts(stmts: readonly Stmt[], expr: (e: Expr) => Expr, stmt: (s: Stmt) => Stmt | readonly Stmt[] = (s) => s): Stmt[] {
   const me = (e: Expr) => mapExpr(e, expr);
   const tile = (t: TileRef): TileRef => ({ ...t, offset: me(t.offset), stride: me(t.stride) });
+  const block = (t: BlockRef): BlockRef => ({ ...t, offset: me(t.offset), stride: me(t.stride), rows: me(t.rows), cols: me(t.cols) });
   const out: Stmt[] = [];
   for (const s of stmts) {
     let r: Stmt;
@@ -36,9 +37,22 @@ export function mapStmts(stmts: readonly Stmt[], expr: (e: Expr) => Expr, stmt: 
       case 'atomic': r = { ...s, index: me(s.index), value: me(s.value) }; break;
       case 'subgroup': r = { ...s, value: me(s.value), laneMask: s.laneMask && me(s.laneMask) }; break;
       case 'mma': r = { ...s, a: tile(s.a), b: tile(s.b) }; break;
+      case 'mmaFragment': r = { ...s, b: tile(s.b) }; break;
       case 'fragmentStore': r = { ...s, dst: tile(s.dst) }; break;
       case 'fragmentAccumulate': r = { ...s, rowOffset: me(s.rowOffset), scale: me(s.scale) }; break;
       case 'mmaSync': r = { ...s, a: s.a.map(me), b: s.b.map(me) }; break;
+      case 'blockAcc': r = { ...s, rows: me(s.rows), cols: me(s.cols) }; break;
+      case 'blockMma': r = { ...s, a: block(s.a), b: block(s.b) }; break;
+      case 'blockStore': r = { ...s, dst: block(s.dst) }; break;
+      case 'blockAccumulate': r = { ...s, scale: me(s.scale) }; break;
+      case 'blockStoreGlobal': r = { ...s, offset: me(s.offset), stride: me(s.stride), r0: me(s.r0), c0: me(s.c0), rows: me(s.rows), cols: me(s.cols) }; break;
+      case 'blockMap': r = { ...s, body: mapStmts(s.body, expr, stmt) }; break;
+      case 'ldmatrix': r = { ...s, rowIndex: me(s.rowIndex) }; break;
+      case 'tileCopy': r = { ...s, dstOffset: me(s.dstOffset), tileRows: me(s.tileRows), tileCols: me(s.tileCols), srcOffset: me(s.srcOffset), srcStride: me(s.srcStride), r0: me(s.r0), c0: me(s.c0), rows: me(s.rows), cols: me(s.cols) }; break;
+      case 'asyncCopy': r = { ...s, dstIndex: me(s.dstIndex), srcIndex: me(s.srcIndex), srcBytes: me(s.srcBytes) }; break;
+      case 'pipelined': r = { ...s, start: me(s.start), end: me(s.end), step: me(s.step), stages: me(s.stages), body: mapStmts(s.body, expr, stmt) }; break;
+      case 'archSwitch': r = { ...s, sm90a: mapStmts(s.sm90a, expr, stmt), other: mapStmts(s.other, expr, stmt) }; break;
+      case 'wgmma': r = { ...s, a: { ...s.a, index: me(s.a.index) }, b: { ...s.b, index: me(s.b.index) } }; break;
       default: r = s;
     }
     const res = stmt(r);
@@ -66,6 +80,11 @@ export function forEachStmt(stmts: readonly Stmt[], f: (s: Stmt) => void): void 
       forEachStmt(s.init, f);
       forEachStmt(s.update, f);
       forEachStmt(s.body, f);
+    } else if (s.k === 'pipelined' || s.k === 'blockMap') {
+      forEachStmt(s.body, f);
+    } else if (s.k === 'archSwitch') {
+      forEachStmt(s.sm90a, f);
+      forEachStmt(s.other, f);
     }
   }
 }

@@ -58,6 +58,7 @@ export function eliminateDeadCode(k: Kernel): Kernel {
           continue;
         }
         if (s.k === 'if') out.push({ ...s, then: prune(s.then), else: prune(s.else) });
+        else if (s.k === 'archSwitch') out.push({ ...s, sm90a: prune(s.sm90a), other: prune(s.other) });
         else if (s.k === 'for') out.push({ ...s, init: prune(s.init), body: prune(s.body) });
         else out.push(s);
         if (s.k === 'return' || s.k === 'break' || s.k === 'continue') {

@@ -56,6 +56,12 @@ const COLLECTIVE: Partial<Record<Stmt['k'], (s: Stmt) => { name: string; scope: 
   mma: (s) => ({ name: `${(s as Extract<Stmt, { k: 'mma' }>).bLayout === 'nk' ? 'mmaTransposedB' : 'mma'}()`, scope: 'warp' }),
   fragmentStore: () => ({ name: 'storeFragment()', scope: 'warp' }),
   fragmentAccumulate: () => ({ name: 'accumulateScaled()', scope: 'warp' }),
+  mmaFragment: () => ({ name: 'mmaFragment()', scope: 'warp' }),
+  blockMma: (s) => ({ name: `${(s as Extract<Stmt, { k: 'blockMma' }>).bLayout === 'nk' ? 'blockMmaTransposedB' : 'blockMma'}()`, scope: 'workgroup' }),
+  blockStore: () => ({ name: 'storeBlock()', scope: 'workgroup' }),
+  blockAccumulate: () => ({ name: 'accumulateBlockScaled()', scope: 'workgroup' }),
+  tileCopy: () => ({ name: 'copyTile()', scope: 'workgroup' }),
+  pipelined: () => ({ name: 'pipelined()', scope: 'workgroup' }),
 };
 
 class Analysis {
@@ -107,6 +113,13 @@ class Analysis {
         break;
       }
       case 'for': this.loop(s, env, flow); break;
+      // Its bounds are uniform (checked above), so is its counter; one pass over the body suffices.
+      case 'pipelined': {
+        const inner = new Map(env);
+        this.block(s.body, inner, flow);
+        join(env, inner);
+        break;
+      }
       case 'break': case 'continue': case 'return': {
         if (!flow) break;
         const exit = exitOf(s.k, s.loc, flow);
@@ -168,6 +181,9 @@ class Analysis {
     }
     const mask = s.k === 'subgroup' && s.laneMask ? this.value(s.laneMask, env) : undefined;
     if (mask) this.errors.set(s, new CompileError(`${c.name} lane mask must be the same in every thread: it depends on ${mask}`, s.loc, undefined, 'use a constant or uniform mask', this.k.name));
+    const args = s.k === 'tileCopy' ? [s.r0, s.c0, s.rows, s.cols, s.srcOffset, s.dstOffset] : s.k === 'pipelined' ? [s.start, s.end, s.step] : [];
+    const why = args.map((a) => this.value(a, env)).find((x) => x);
+    if (why) this.errors.set(s, new CompileError(`${c.name} arguments must be the same in every thread of the workgroup: one depends on ${why}`, s.loc, undefined, 'derive tile coordinates and loop bounds from workgroupId, uniforms and constants', this.k.name));
   }
 
   private set(env: Env, name: string, cause: Cause | undefined, flow: Flow | undefined): void {
@@ -190,6 +206,7 @@ class Analysis {
         if (e.name === 'localId') return `localId.${'xyz'[e.axis]}`;
         return e.name === 'localIndex' || e.name === 'subgroupLane' ? e.name : undefined;
       case 'var': return env.get(e.name);
+      case 'fragmentCoord': return `a fragment ${e.axis} coordinate at ${formatLoc(e.loc)}`;
       case 'load': case 'loadWord':
         if (e.space === 'shared') return `a load of shared array '${e.buf}' at ${formatLoc(e.loc)}`;
         if (e.space === 'global' && !this.readOnly.has(e.buf)) return `a load of writable tensor '${e.buf}' at ${formatLoc(e.loc)}`;

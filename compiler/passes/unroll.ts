@@ -67,11 +67,12 @@ function substitute(stmts: readonly Stmt[], name: string, value: number, type: '
 }
 
 /** Each unrolled copy gets its own names: the copies share one scope after unrolling. */
-function renameLocals(stmts: readonly Stmt[], suffix: string): Stmt[] {
+export function renameLocals(stmts: readonly Stmt[], suffix: string): Stmt[] {
   const names = new Set<string>();
   forEachStmt(stmts, (s) => {
     if (s.k === 'let' || s.k === 'localArray' || s.k === 'fragment') names.add(s.name);
     if ((s.k === 'atomic' && s.result) || s.k === 'subgroup') names.add(s.result!);
+    if (s.k === 'ldmatrix') s.results.forEach((n) => names.add(n));
   });
   const r = (n: string) => (names.has(n) ? n + suffix : n);
   const renameExpr = (e: Expr): Expr => (e.k === 'var' || (e.k === 'load' && e.space === 'local') ? ({ ...e, ...(e.k === 'var' ? { name: r(e.name) } : { buf: r(e.buf) }) } as Expr) : e);
@@ -84,6 +85,7 @@ function renameLocals(stmts: readonly Stmt[], suffix: string): Stmt[] {
       case 'mma': return { ...s, acc: r(s.acc) };
       case 'fragmentStore': return { ...s, acc: r(s.acc) };
       case 'mmaSync': return { ...s, acc: r(s.acc) };
+      case 'ldmatrix': return { ...s, results: s.results.map(r) };
       default: return s;
     }
   });

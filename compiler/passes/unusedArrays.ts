@@ -33,6 +33,7 @@ function arraysOf(s: Stmt): string[] {
     case 'mma': return [s.acc, s.a.buf, s.b.buf];
     case 'fragmentStore': return [s.acc, s.dst.buf];
     case 'fragmentAccumulate': return [s.acc, s.part, s.rowScale];
+    case 'ldmatrix': return [s.buf];
     default: return [];
   }
 }

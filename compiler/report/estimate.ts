@@ -10,9 +10,10 @@
  *    that get rows), at HBM bandwidth;
  *  - L2: tiled GEMMs re-read A's real rows once per N tile and the weights once per M tile
  *    (of their expert), at the assumed L2 bandwidth;
- *  - issue: instructions issued, taken as the static SASS's instructions per MMA (or per
- *    FFMA) times the MMAs the executed FLOPs need, at one warp instruction per scheduler
- *    per clock. The static ratio counts prologue and epilogue as if they ran per MMA: pessimistic.
+ *  - issue: instructions issued, taken as the hot loop's SASS instructions per MMA (or per
+ *    FFMA; sass.ts: the backward-branch range with the most of them; without one, the whole
+ *    kernel's static ratio) times the MMAs the executed FLOPs need, at one warp instruction
+ *    per scheduler per clock. Loops nested in the hot loop count once: optimistic for them.
  * A grid of fewer blocks than SMs uses only that many SMs. Latency, occupancy and
  * bank conflicts are not modelled: this is a bound-based estimate, not a measurement.
  * The roofline is max(FLOPs at the ideal tensor peak, compulsory bytes at HBM bandwidth);
@@ -67,7 +68,10 @@ export function estimate(mk: ManifestKernel, c: Case, fam: Family | undefined, m
     else times.fp32 = work / m.fp32Peak;
     const perOp = tensorOps ? flopsPerTensorOp(mix!) : mix?.ffma ? 64 : 0;
     const ops = tensorOps || mix?.ffma || 0;
-    if (mix && perOp) times.issue = ((work / perOp) * (mix.total / ops)) / (m.sms * m.issuePerSm * m.clock);
+    // The hot loop's instructions per op when it has the kernel's kind of op, else the whole kernel's.
+    const hot = mix?.hotLoop?.kind === (tensorOps ? 'tensor' : 'ffma') ? mix.hotLoop : undefined;
+    const perIssue = hot ? hot.instructions / hot.ops : mix ? mix.total / ops : 0;
+    if (mix && perOp) times.issue = ((work / perOp) * perIssue) / (m.sms * m.issuePerSm * m.clock);
   }
   for (const k of Object.keys(times) as Bound[]) times[k]! /= util;
   const bound = (Object.keys(times) as Bound[]).reduce((a, b) => (times[b]! > times[a]! ? b : a));

@@ -21,7 +21,7 @@ export function formatReport(r: Report): string {
     r.kernels.map((k) => {
       const s = k.sass;
       const occ = `${pct(k.occupancy.fraction)} (${k.occupancy.blocksPerSm}/SM, ${k.occupancy.limit})`;
-      const res = [k.name, k.threads, k.resources.registers, k.resources.spillStores + k.resources.spillLoads, k.resources.smem, occ];
+      const res = [k.name, k.threads, k.resources.registers, k.resources.spillStores + k.resources.spillLoads, k.sharedBytes, occ];
       if (!s) return [...res, ...Array(10).fill('—')];
       return [...res, tensorSummary(s), s.ffma, WIDTHS.map((w) => s.ldg[w] ?? 0).join('/'), s.ldgsts, s.tma, s.ldsm, s.bar, s.shfl, s.cvt, s.total];
     }),

@@ -60,7 +60,7 @@ export interface Occupancy {
 
 const roundUp = (v: number, unit: number) => Math.ceil(v / unit) * unit;
 
-/** Resident blocks per SM for a block of `threads` using `regs` registers each and `smem` bytes of static shared memory. */
+/** Resident blocks per SM for a block of `threads` using `regs` registers each and `smem` bytes of shared memory (static plus dynamic). */
 export function occupancy(m: Machine, threads: number, regs: number, smem: number): Occupancy {
   const warps = Math.ceil(threads / 32);
   const byLimit = {

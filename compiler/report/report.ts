@@ -15,6 +15,8 @@ export interface KernelReport {
   readonly symbol: string;
   readonly threads: number;
   readonly resources: Resources;
+  /** Shared memory per block: ptxas's static bytes plus the launch's dynamic arena (past 48 KiB). */
+  readonly sharedBytes: number;
   readonly occupancy: Occupancy;
   /** Absent when nvdisasm is not available (Report.sassMissing says why). */
   readonly sass?: SassMix;
@@ -46,9 +48,12 @@ export async function buildReport(compiled: readonly CompiledKernel[], arch: Cud
       if (sass && !mix) throw new Error(`kernel ${mk.name}: nvdisasm output has no function ${symbol}`);
       const threads = mk.workgroupSize.reduce((a, b) => a * b, 1);
       const fam = FAMILIES[mk.name];
+      const sharedBytes = resources.smem + (mk.dynamicSharedBytes ?? 0);
       return {
         name: mk.name, symbol, threads, resources, sass: mix,
-        occupancy: occupancy(m, threads, resources.registers, resources.smem),
+        // ptxas counts static shared memory only; a launch adds its dynamic arena (past 48 KiB).
+        sharedBytes,
+        occupancy: occupancy(m, threads, resources.registers, sharedBytes),
         cases: (cases[mk.name] ?? []).map((cs) => ({ ...cs, estimate: estimate(mk, cs, fam, m, mix) })),
       };
     });

@@ -28,6 +28,13 @@ export interface SassMix {
   readonly shfl: number;
   /** Format conversions (F2F, F2FP, I2F, F2I): what an emulated FP8 MMA costs besides its f16 MMAs. */
   readonly cvt: number;
+  /**
+   * The hot loop: of the ranges a backward branch closes, the one holding the most tensor
+   * MMAs (without any: FFMAs), the shorter on a tie. Its instructions per op are what the
+   * main loop issues, where the whole kernel's static ratio also charges the prologue and
+   * epilogue (software pipelining doubles them) to every MMA. Absent without such a loop.
+   */
+  readonly hotLoop?: { readonly instructions: number; readonly ops: number; readonly kind: 'tensor' | 'ffma' };
 }
 
 /** Tensor-core opcodes (HFMA2.MMA is a move on the MMA pipe, not a matrix op: base names only). */
@@ -40,22 +47,55 @@ const INSTRUCTION = /^\s*\/\*[0-9a-f]+\*\/\s+(?:@!?U?P(?:T|\d+)\s+)?([A-Z][A-Z0-
 /** `.text.mimo_gemm_bf16_kernel:` opens a kernel's code. */
 const FUNCTION = /^\.text\.([A-Za-z_$][\w$]*):\s*$/;
 
+/** `.L_x_12:` labels a branch target. */
+const LABEL = /^(\.L_x_\d+):\s*$/;
+/** `BRA \`(.L_x_12)` jumps to it. */
+const BRANCH = /\bBRA\b.*\(\s*(\.L_x_\d+)\s*\)/;
+
 /** nvdisasm's text, per kernel symbol. */
 export function parseSass(text: string): Map<string, SassMix> {
-  const opcodes = new Map<string, Map<string, number>>();
-  let current: Map<string, number> | undefined;
+  const kernels = new Map<string, { opcodes: string[]; labels: Map<string, number>; loops: [number, number][] }>();
+  let current: { opcodes: string[]; labels: Map<string, number>; loops: [number, number][] } | undefined;
   for (const line of text.split('\n')) {
     const fn = FUNCTION.exec(line);
     if (fn) {
-      current = new Map();
-      opcodes.set(fn[1], current);
+      current = { opcodes: [], labels: new Map(), loops: [] };
+      kernels.set(fn[1], current);
       continue;
     }
+    if (!current) continue;
+    const label = LABEL.exec(line);
+    if (label) current.labels.set(label[1], current.opcodes.length);
     const ins = INSTRUCTION.exec(line);
-    if (ins && current) current.set(ins[1], (current.get(ins[1]) ?? 0) + 1);
+    if (!ins) continue;
+    const target = BRANCH.exec(line);
+    const back = target ? current.labels.get(target[1]) : undefined;
+    if (back !== undefined) current.loops.push([back, current.opcodes.length]);
+    current.opcodes.push(ins[1]);
   }
-  return new Map([...opcodes].map(([name, ops]) => [name, mixOf(ops)]));
+  return new Map([...kernels].map(([name, k]) => {
+    const counts = new Map<string, number>();
+    for (const op of k.opcodes) counts.set(op, (counts.get(op) ?? 0) + 1);
+    return [name, { ...mixOf(counts), hotLoop: hotLoop(k.opcodes, k.loops) }];
+  }));
 }
+
+function hotLoop(opcodes: readonly string[], loops: readonly [number, number][]): SassMix['hotLoop'] {
+  const base = (op: string) => op.split('.')[0];
+  let best: { instructions: number; tensor: number; ffma: number } | undefined;
+  for (const [from, to] of loops) {
+    const body = opcodes.slice(from, to + 1).map(base).filter((b) => b !== 'NOP');
+    const cand = { instructions: body.length, tensor: body.filter((b) => TENSOR.has(b)).length, ffma: body.filter((b) => b === 'FFMA').length };
+    const key = (c: typeof cand) => [c.tensor, c.ffma, -c.instructions];
+    if (cand.tensor + cand.ffma > 0 && (!best || greater(key(cand), key(best)))) best = cand;
+  }
+  return best && { instructions: best.instructions, ops: best.tensor || best.ffma, kind: best.tensor ? 'tensor' : 'ffma' };
+}
+
+const greater = (a: readonly number[], b: readonly number[]): boolean => {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] > b[i];
+  return false;
+};
 
 function mixOf(ops: ReadonlyMap<string, number>): SassMix {
   const ldg: Record<number, number> = {};

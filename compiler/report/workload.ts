@@ -6,6 +6,7 @@
  * keys are not work. Kernels with no entry here are reported by bytes alone.
  */
 import { presetConfig } from '../../model/presets.js';
+import { decodeSplits } from '../../model/gpu/decode-splits.js';
 
 export type ReportPreset = 'mimo-v2-flash' | 'tiny';
 export const REPORT_PRESETS: readonly ReportPreset[] = ['mimo-v2-flash', 'tiny'];
@@ -104,6 +105,7 @@ export function presetCases(preset: ReportPreset): Readonly<Record<string, reado
   // Keys visited: the window (current key included) for SWA, all earlier keys for global.
   const swaKeys = Array.from({ length: T }, (_, t) => Math.min(t + 1, W)).reduce((a, b) => a + b, 0);
   const dense = { T: B, H, F: cfg.intermediateSize };
+  const splits = decodeSplits({ B, HQ: global.heads, HKV: global.kvHeads, NQ: 1, maxLen: ctx });
   return {
     gemm_bf16: [{ label: `o_proj ${pre}`, dims: { M: T, N: H, K: oProjK } }],
     gemm_f32: [{ label: `o_proj shape, ${pre}`, dims: { M: T, N: H, K: oProjK } }],
@@ -118,9 +120,9 @@ export function presetCases(preset: ReportPreset): Readonly<Record<string, reado
     swa_prefill: [{ label: pre, dims: { T, S: T, HQ: swa.heads, HKV: swa.kvHeads, B: 1 }, keys: swaKeys }],
     global_prefill: [{ label: pre, dims: { T, S: T, HQ: global.heads, HKV: global.kvHeads, B: 1 }, keys: (T * (T + 1)) / 2 }],
     swa_decode: [{ label: dec, dims: { B, NQ: 1, HQ: swa.heads, HKV: swa.kvHeads, R: W }, keys: B * W }],
-    // P as the model picks it for this context (model/gpu/attention.ts: min(32, ctx / 256)).
-    global_decode_partial: [{ label: `${dec}, context ${ctx}`, dims: { B, NQ: 1, HQ: global.heads, HKV: global.kvHeads, SMAX: ctx, P: Math.min(32, ctx / 256) }, keys: B * ctx }],
-    decode_merge: [{ label: `${dec}, context ${ctx}`, dims: { B, NQ: 1, HQ: global.heads, P: Math.min(32, ctx / 256) } }],
+    // P as the model picks it for this context on an H200 (model/gpu/decode-splits.ts).
+    global_decode_partial: [{ label: `${dec}, context ${ctx}`, dims: { B, NQ: 1, HQ: global.heads, HKV: global.kvHeads, SMAX: ctx, P: splits }, keys: B * ctx }],
+    decode_merge: [{ label: `${dec}, context ${ctx}`, dims: { B, NQ: 1, HQ: global.heads, P: splits } }],
     rmsnorm: [{ label: pre, dims: { T, D: H } }],
     add_rmsnorm: [{ label: pre, dims: { T, D: H } }],
     quant_act_e4m3: [{ label: pre, dims: { T, K: H } }],

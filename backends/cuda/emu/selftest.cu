@@ -122,11 +122,11 @@ __global__ void k_mma_bf16(const __nv_bfloat16* __restrict__ A, const __nv_bfloa
 __global__ void k_mma_f16(const __half* __restrict__ A, const __half* __restrict__ Bt, float* __restrict__ D) {
   const int lane = threadIdx.x;
   const int g = lane >> 2, t = lane & 3;
-  unsigned a[4] = {mimo_ld_f16x2(A + g * 16 + 2 * t), mimo_ld_f16x2(A + (g + 8) * 16 + 2 * t),
-                   mimo_ld_f16x2(A + g * 16 + 2 * t + 8), mimo_ld_f16x2(A + (g + 8) * 16 + 2 * t + 8)};
+  unsigned a[4] = {mimo_ld_u32(A + g * 16 + 2 * t), mimo_ld_u32(A + (g + 8) * 16 + 2 * t),
+                   mimo_ld_u32(A + g * 16 + 2 * t + 8), mimo_ld_u32(A + (g + 8) * 16 + 2 * t + 8)};
   for (int nh = 0; nh < 2; ++nh) {
     const int n = nh * 8 + g;
-    unsigned b[2] = {mimo_ld_f16x2(Bt + n * 16 + 2 * t), mimo_ld_f16x2(Bt + n * 16 + 2 * t + 8)};
+    unsigned b[2] = {mimo_ld_u32(Bt + n * 16 + 2 * t), mimo_ld_u32(Bt + n * 16 + 2 * t + 8)};
     float acc[4] = {0.f, 0.f, 0.f, 0.f};
     mimo_mma_m16n8k16_f16(acc, a, b);
     const int c0 = nh * 8 + 2 * t;

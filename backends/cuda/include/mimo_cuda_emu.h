@@ -45,7 +45,8 @@
 //   * Atomics are plain read-modify-write (fibers never preempt each other).
 //   * Host API subset: cudaMalloc (+ template), cudaFree, cudaMemcpy(Async), cudaMemset(Async),
 //     cudaDeviceSynchronize, cudaStreamSynchronize, cudaGetLastError, cudaPeekAtLastError,
-//     cudaGetErrorString, cudaFuncSetAttribute (no-op). "Device" memory is ordinary host memory.
+//     cudaGetErrorString, cudaFuncSetAttribute, cudaGetDevice (mimo_emu_smem.h: the dynamic shared memory
+//     opt-in is enforced past 48 KiB). "Device" memory is ordinary host memory.
 //
 // ERRORS (message on stderr; abort() unless noted)
 //   * Deadlock: no fiber runnable while some are blocked (barrier never completes, lanes disagree on a
@@ -65,7 +66,7 @@
 //     above synchronise lanes. Code relying on implicit warp-synchronous behaviour (no __syncwarp) may
 //     behave differently than on a GPU.
 //   * Streams/events/graphs (everything is synchronous), cooperative groups, textures, cp.async, ldmatrix,
-//     wgmma/TMA, other inline PTX, dynamic parallelism, clusters, __noinline__ (not defined here because
+//     TMA, other inline PTX, dynamic parallelism, clusters, __noinline__ (not defined here because
 //     libstdc++ uses it as an attribute name).
 //   * Fast-math intrinsics (__expf, __fdividef, ...) use the accurate libm functions.
 //   * Performance characteristics of any kind.
@@ -600,6 +601,7 @@ inline void run_block() {
 }
 
 using InvokeFn = void (*)(void*);
+inline bool dynamic_smem_allowed(const char* name, const void* kernel, size_t smem);  // mimo_emu_smem.h
 
 inline void run_grid(const char* name, dim3 grid, dim3 block, size_t smem, InvokeFn invoke, void* ctx) {
   if (g.in_launch) {
@@ -625,7 +627,7 @@ inline void run_grid(const char* name, dim3 grid, dim3 block, size_t smem, Invok
   g.nwarps = (g.nthreads + 31) / 32;
   if (smem > g.dyn_smem_cap) {
     std::free(g.dyn_smem);
-    g.dyn_smem = static_cast<unsigned char*>(std::aligned_alloc(128, (smem + 127) & ~size_t(127)));
+    g.dyn_smem = static_cast<unsigned char*>(std::aligned_alloc(1024, (smem + 1023) & ~size_t(1023)));
     if (!g.dyn_smem) fatal("out of memory for %zu bytes of dynamic shared memory", smem);
     g.dyn_smem_cap = smem;
   }
@@ -657,6 +659,7 @@ struct Launcher {
       void (*k)(P...);
       Params* params;
     };
+    if (!dynamic_smem_allowed(name, reinterpret_cast<const void*>(kernel), smem)) return;
     Params params(std::forward<A>(args)...);  // converted once per launch, like <<<>>>
     Ctx ctx{kernel, &params};
     run_grid(name, grid, block, smem,
@@ -1029,9 +1032,10 @@ template <class T>
 inline cudaError_t cudaMalloc(T** p, size_t n) {
   return ::cudaMalloc(reinterpret_cast<void**>(p), n);
 }
-template <class T>
-inline cudaError_t cudaFuncSetAttribute(T*, enum cudaFuncAttribute, int) {
-  return cudaSuccess;
-}
+#include "mimo_emu_smem.h"
+
+#include "mimo_emu_ldmatrix.h"
+#include "mimo_emu_cp_async.h"
+#include "mimo_emu_wgmma.h"
 
 #endif  // MIMO_CUDA_EMU_H

@@ -167,6 +167,16 @@ Napi::Value ModuleFunction(const Napi::CallbackInfo& info) {
   return big(env, fn);
 }
 
+// setMaxDynamicShared(fn, bytes): lets launches of `fn` pass up to `bytes` of dynamic shared
+// memory; past 48 KiB a launch fails without it.
+Napi::Value SetMaxDynamicShared(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const size_t bytes = count(info, 1, "dynamic shared memory bytes");
+  const std::string what = "cuFuncSetAttribute(CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, " + std::to_string(bytes) + ")";
+  check(env, cu(env).cuFuncSetAttribute(as<CUfunction>(info, 0, "function"), CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, static_cast<int>(bytes)), what.c_str());
+  return env.Undefined();
+}
+
 Napi::Value MemAlloc(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const size_t bytes = count(info, 0, "allocation size");
@@ -333,6 +343,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("moduleLoad", Napi::Function::New(env, ModuleLoad));
   exports.Set("moduleUnload", Napi::Function::New(env, ModuleUnload));
   exports.Set("moduleFunction", Napi::Function::New(env, ModuleFunction));
+  exports.Set("setMaxDynamicShared", Napi::Function::New(env, SetMaxDynamicShared));
   exports.Set("memAlloc", Napi::Function::New(env, MemAlloc));
   exports.Set("memFree", Napi::Function::New(env, MemFree));
   exports.Set("memset", Napi::Function::New(env, Memset));

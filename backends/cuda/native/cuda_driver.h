@@ -30,6 +30,7 @@ constexpr CUresult CUDA_SUCCESS = 0;
 constexpr int CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16;
 constexpr int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75;
 constexpr int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76;
+constexpr int CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8;
 constexpr unsigned CU_STREAM_DEFAULT = 0;
 constexpr unsigned CU_EVENT_DEFAULT = 0;
 
@@ -52,6 +53,7 @@ constexpr unsigned CU_EVENT_DEFAULT = 0;
   X(cuModuleLoadData, CUresult, (CUmodule * module, const void* image))                            \
   X(cuModuleUnload, CUresult, (CUmodule module))                                                   \
   X(cuModuleGetFunction, CUresult, (CUfunction * fn, CUmodule module, const char* name))           \
+  X(cuFuncSetAttribute, CUresult, (CUfunction fn, int attribute, int value))                      \
   X(cuMemAlloc_v2, CUresult, (CUdeviceptr * ptr, size_t bytes))                                    \
   X(cuMemFree_v2, CUresult, (CUdeviceptr ptr))                                                     \
   X(cuMemcpyHtoDAsync_v2, CUresult, (CUdeviceptr dst, const void* src, size_t bytes, CUstream s)) \

@@ -26,7 +26,15 @@ export interface Dialect {
   atomic(s: Extract<Stmt, { k: 'atomic' }>, index: string, value: string): string;
   subgroup(s: Extract<Stmt, { k: 'subgroup' }>, value: string, laneMask?: string): string;
   mmaSync(s: Extract<Stmt, { k: 'mmaSync' }>, a: string[], b: string[]): string;
+  ldmatrix(s: Extract<Stmt, { k: 'ldmatrix' }>, rowIndex: string): string;
+  /** cp.async and its group commit / wait (CUDA copyTile lowering). */
+  asyncCopy(s: Extract<Stmt, { k: 'asyncCopy' | 'asyncCommit' | 'asyncWait' }>, args: string[]): string;
   barrier(): string;
+  /** Per-architecture code (CUDA: the preprocessor picks); targets without wgmma lack it. */
+  archSwitch?(sm90a: string[], other: string[], ind: string): string[];
+  /** sm_90a warpgroup MMA and its fences; aIndex, bIndex rendered (CUDA only). */
+  wgmma?(s: Extract<Stmt, { k: 'wgmma' }>, aIndex: string, bIndex: string): string;
+  wgmmaSync?(s: Extract<Stmt, { k: 'wgmmaSync' }>): string;
   /** A loop with a single counter declaration and update, when the target has one. */
   forLoop(init: string, cond: string, update: string): string | undefined;
   /** The general loop: `continuing` runs before every next iteration, also after `continue`. */
@@ -54,11 +62,18 @@ export class CLikeRenderer {
       case 'select': return d.select(this.expr(e.cond), this.expr(e.a), this.expr(e.b));
       case 'load': return d.load(e, this.expr(e.index));
       case 'loadWord': return d.loadWord(e, this.expr(e.index));
+      case 'fragmentCoord': throw new Error(`a fragment coordinate reached the ${this.k.name} renderer; lowerTileOps must run first`);
     }
   }
 
   block(stmts: readonly Stmt[], indent: string): string[] {
     return stmts.flatMap((s) => this.stmt(s, indent));
+  }
+
+  /** A dialect hook that only some targets have (WGSL lowering never produces these statements). */
+  private arch<F>(f: F | undefined, what: string): F {
+    if (!f) throw new Error(`'${what}' reached the renderer of ${this.k.name} for a target without it; passes/wgmmaTile.ts runs for CUDA only`);
+    return f;
   }
 
   private inline(s: Stmt): string {
@@ -93,8 +108,18 @@ export class CLikeRenderer {
       case 'atomic': return [ind + d.atomic(s, this.expr(s.index), this.expr(s.value))];
       case 'subgroup': return [ind + d.subgroup(s, this.expr(s.value), s.laneMask && this.expr(s.laneMask))];
       case 'mmaSync': return [ind + d.mmaSync(s, s.a.map((x) => this.expr(x)), s.b.map((x) => this.expr(x)))];
-      case 'fragment': case 'mma': case 'fragmentStore': case 'fragmentAccumulate':
+      case 'ldmatrix': return [ind + d.ldmatrix(s, this.expr(s.rowIndex))];
+      case 'asyncCopy': return [ind + d.asyncCopy(s, [s.dstIndex, s.srcIndex, s.srcBytes].map((x) => this.expr(x)))];
+      case 'asyncCommit': case 'asyncWait': return [ind + d.asyncCopy(s, [])];
+      case 'archSwitch': return this.arch(d.archSwitch, s.k).call(d, this.block(s.sm90a, inner), this.block(s.other, inner), ind);
+      case 'wgmma': return [ind + this.arch(d.wgmma, s.k).call(d, s, this.expr(s.a.index), this.expr(s.b.index))];
+      case 'wgmmaSync': return [ind + this.arch(d.wgmmaSync, s.k).call(d, s)];
+      case 'tileCopy': throw new Error(`copyTile into '${s.dst}' reached the renderer of ${this.k.name}; lowerTileCopies must run first`);
+      case 'pipelined': throw new Error(`a pipelined loop reached the renderer of ${this.k.name}; lowerSoftwarePipelines must run first`);
+      case 'fragment': case 'mma': case 'fragmentStore': case 'fragmentAccumulate': case 'fragmentOperand': case 'mmaFragment':
         throw new Error(`tile op '${s.k}' reached the renderer of ${this.k.name}; lowerTileOps must run first`);
+      case 'blockAcc': case 'blockMma': case 'blockStore': case 'blockAccumulate': case 'blockStoreGlobal': case 'blockMap':
+        throw new Error(`block tile op '${s.k}' reached the renderer of ${this.k.name}; lowerBlockTiles must run first`);
     }
   }
 }

@@ -8,9 +8,13 @@ import { CUDA_RESERVED } from './reserved.js';
 import { CompileError } from '../../common/errors.js';
 import { kernelBaseName, nameIdentifiers } from '../naming.js';
 import { archGuard, type CudaArch } from './arch.js';
+import { launchSharedMemory, sharedArenaLines } from './sharedArena.js';
 
 /** The prelude function of each tensor-core operand type (mimo_prelude.cuh). */
 const MMA_SHAPE: Record<MmaDType, string> = { bf16: 'm16n8k16_bf16', f16: 'm16n8k16_f16', fp8e4m3: 'm16n8k32_e4m3', fp8e5m2: 'm16n8k32_e5m2' };
+
+/** mimo_wgmma_desc's swizzle code of each K-major row length (mimo_wgmma.cuh). */
+const WGMMA_SWIZZLE: Record<32 | 64 | 128, number> = { 128: 1, 64: 2, 32: 3 };
 
 export const CUDA_TYPE: Record<DType, string> = {
   f32: 'float', f16: '__half', bf16: '__nv_bfloat16', fp8e4m3: '__nv_fp8_e4m3', fp8e5m2: '__nv_fp8_e5m2', i32: 'int', u32: 'unsigned', bool: 'bool',
@@ -105,7 +109,28 @@ export function emitCuda(k: LoweredKernel, header: string, arch: CudaArch = 'sm_
       return `const ${CUDA_TYPE[s.type]} ${ident(s.result)} = ${call};`;
     },
     mmaSync: (s, a, b) => `mimo_mma_${MMA_SHAPE[s.dtype]}(*reinterpret_cast<float(*)[4]>(&${buf(s.acc)}[${s.accBase}]), {${a.join(', ')}}, {${b.join(', ')}});`,
+    ldmatrix: (s, rowIndex) => {
+      const regs = s.results.map(ident);
+      return `unsigned ${regs.join(', ')}; mimo_ldmatrix_x${s.count}${s.trans ? '_trans' : ''}(${regs.join(', ')}, &${buf(s.buf)}[${rowIndex}]);`;
+    },
+    asyncCopy(s, args) {
+      if (s.k === 'asyncCommit') return 'mimo_cp_async_commit();';
+      if (s.k === 'asyncWait') return `mimo_cp_async_wait<${s.pending}>();`;
+      return `mimo_cp_async16(&${buf(s.dst)}[${args[0]}], &${buf(s.src)}[${args[1]}], ${args[2]});`;
+    },
     barrier: () => '__syncthreads();',
+    // Braced: both branches declare the same names (passes/wgmmaTile.ts copies the body).
+    archSwitch: (sm90a, other, ind) => ['#if MIMO_SM90A_PATH', `${ind}{`, ...sm90a, `${ind}}`, '#else', `${ind}{`, ...other, `${ind}}`, '#endif'],
+    wgmma(s, aIndex, bIndex) {
+      const desc = (o: typeof s.a, index: string) => `mimo_wgmma_desc(&${buf(o.buf)}[${index}], 0, ${8 * o.rowBytes}, ${WGMMA_SWIZZLE[o.rowBytes]})`;
+      return `mimo_wgmma_${s.dtype === 'bf16' ? 'm64nNk16_bf16' : 'm64nNk32_e4m3'}<${s.n}>(${buf(s.acc)}, ${desc(s.a, aIndex)}, ${desc(s.b, bIndex)}, 1);`;
+    },
+    wgmmaSync(s) {
+      if (s.op === 'proxyFence') return 'mimo_fence_proxy_async_shared();';
+      if (s.op === 'fence') return 'mimo_wgmma_fence();';
+      if (s.op === 'commit') return 'mimo_wgmma_commit();';
+      return ['mimo_wgmma_wait<0>();', ...(s.accs ?? []).map((a) => `mimo_wgmma_fence_operand(${buf(a)});`)].join(' ');
+    },
     forLoop: (init, cond, update) => `for (${init}; ${cond}; ${update})`,
     loop(init, cond, update, body, ind) {
       const upd = update.map((l) => l.trim().replace(/;$/, '')).join(', ');
@@ -123,13 +148,14 @@ export function emitCuda(k: LoweredKernel, header: string, arch: CudaArch = 'sm_
     ...k.tensors.map((t) => `static_cast<${t.access === 'read' ? 'const ' : ''}${CUDA_TYPE[t.dtype]}*>(${buf(t.name)})`),
     ...k.scalars.map((s) => ident(s.name)),
   ];
+  const smem = launchSharedMemory(k, kernelSymbol(k));
   const lines = [
     header,
     '#include "mimo_prelude.cuh"',
     ...archGuard(arch, k.name),
     '',
     `extern "C" __global__ void __launch_bounds__(${k.facts.threads}${k.minBlocksPerSM ? `, ${k.minBlocksPerSM}` : ''}) ${kernelSymbol(k)}(${params.join(', ')}) {`,
-    ...k.shared.map((s) => `  __shared__ __align__(16) ${CUDA_TYPE[s.dtype]} ${buf(s.name)}[${s.size}];`),
+    ...sharedArenaLines(k, buf, (s) => CUDA_TYPE[s.dtype]),
     ...(oneD ? [`  __builtin_assume(threadIdx.x < ${wg[0]}u);`] : []),
     ...r.block(k.body, '  '),
     '}',
@@ -139,7 +165,8 @@ export function emitCuda(k: LoweredKernel, header: string, arch: CudaArch = 'sm_
     `  const long long grid_x = ${grid[0]}, grid_y = ${grid[1]}, grid_z = ${grid[2]};`,
     '  if (grid_x == 0 || grid_y == 0 || grid_z == 0) return cudaSuccess;',
     '  if (grid_x > 2147483647LL || grid_y > 65535 || grid_z > 65535) return cudaErrorInvalidConfiguration;',
-    `  MIMO_LAUNCH(${kernelSymbol(k)}, dim3(static_cast<unsigned>(grid_x), static_cast<unsigned>(grid_y), static_cast<unsigned>(grid_z)), dim3(${wg.join(', ')}), 0, stream, ${args.join(', ')});`,
+    ...smem.lines,
+    `  MIMO_LAUNCH(${kernelSymbol(k)}, dim3(static_cast<unsigned>(grid_x), static_cast<unsigned>(grid_y), static_cast<unsigned>(grid_z)), dim3(${wg.join(', ')}), ${smem.bytes}, stream, ${args.join(', ')});`,
     '  return cudaGetLastError();',
     '}',
     '',

@@ -78,6 +78,9 @@ export function emitWgsl(k: LoweredKernel, header: string): string {
     loadWord() {
       throw new CompileError('32-bit word loads of narrow elements reached the WGSL emitter', k.loc, undefined, undefined, k.name);
     },
+    asyncCopy(s) {
+      throw new CompileError(`'${s.k}' (CUDA cp.async) reached the WGSL emitter`, k.loc, undefined, undefined, k.name);
+    },
     store(s, index, value) {
       const name = buf(s.buf);
       if (s.space !== 'local' && atomics.has(s.buf)) return `atomicStore(&${name}[${index}], ${value});`;
@@ -100,6 +103,9 @@ export function emitWgsl(k: LoweredKernel, header: string): string {
     },
     mmaSync() {
       throw new CompileError('tensor-core mma reached the WGSL emitter', k.loc, undefined, undefined, k.name);
+    },
+    ldmatrix() {
+      throw new CompileError('ldmatrix reached the WGSL emitter', k.loc, undefined, undefined, k.name);
     },
     barrier: () => 'workgroupBarrier();',
     forLoop(init, cond, update) {

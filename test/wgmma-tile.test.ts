@@ -1,0 +1,157 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import path from 'node:path';
+import { lowerFile } from '../compiler/frontend/index.js';
+import { REPO_ROOT } from '../compiler/frontend/source.js';
+import { packArray, unpackArray, type NarrowType } from '../compiler/ir/numerics.js';
+import type { Kernel } from '../compiler/ir/nodes.js';
+import { wgmmaSwizzle } from '../compiler/ir/nodes.js';
+import { compileKernel, type CompiledKernel } from '../compiler/compile.js';
+import type { TunableChoice } from '../compiler/passes/specialise.js';
+import { interpret } from '../compiler/interpret/interpret.js';
+import type { InterpArch } from '../compiler/interpret/archBranch.js';
+import type { HostArray, LaunchArgs } from '../compiler/launch/args.js';
+import { CudaHostRunner } from '../backends/cuda/hostRunner.js';
+import { uniform } from './harness/prng.js';
+import { downFp8Launch, downRef, gateUpFp8Launch, gluRef, quantRows, quantWeights, type GemmRows } from './harness/moe-reference.js';
+
+/**
+ * The sm_90a wgmma branch of block MMAs (passes/wgmmaTile.ts). The fixture
+ * (test/fixtures/kernels/wgmma_tiles.ts: c1 = A·B1ᵀ, c2 = A·B2ᵀ, pipelined copyTile staging) at
+ * odd M, N, K, for bf16 and e4m3, 64- and 128-row blocks, 128B/64B/32B swizzles, runs as
+ * emulated CUDA built with -DMIMO_EMU_SM90A (the emulator decodes the real descriptors) and
+ * without it (the mma.sync branch), and in the interpreter with each branch (its wgmma reads
+ * through its own implementation of the PTX layout), all against float64 on the operands as
+ * stored: products are exact in f32, so |got - ref| <= (K + 8) * 2^-24 * Σ|terms|, and a layout
+ * or swizzle mistake misses by whole products. Then the FP8 masked MoE GEMMs through the sm_90a
+ * branch against test/harness/moe-reference.ts.
+ */
+const fixture = new Map<string, Kernel>(lowerFile(path.join(REPO_ROOT, 'test/fixtures/kernels/wgmma_tiles.ts')).map((k) => [k.name, k]));
+const [M, N, K] = [100, 90, 200];
+type Case = { name: 'bf16' | 'e4m3'; type: NarrowType; choice: TunableChoice; swizzle: number };
+// Row bytes = BK * element size: the swizzle; STAGES 1 is the plain loop, 2 and 3 multi-buffer.
+const CASES: Case[] = [
+  { name: 'bf16', type: 'bf16', choice: { BM: 64, BN: 128, BK: 64, STAGES: 2 }, swizzle: 128 },
+  { name: 'bf16', type: 'bf16', choice: { BM: 128, BN: 64, BK: 16, STAGES: 1 }, swizzle: 32 },
+  { name: 'e4m3', type: 'fp8e4m3', choice: { BM: 64, BN: 64, BK: 128, STAGES: 3 }, swizzle: 128 },
+  { name: 'e4m3', type: 'fp8e4m3', choice: { BM: 128, BN: 64, BK: 64, STAGES: 2 }, swizzle: 64 },
+];
+const key = (c: Case) => `${c.name}_${Object.values(c.choice).join('_')}`;
+const compiled = CASES.map((c) => compileKernel(fixture.get(`wgmma_gemm_${c.name}`)!, 'cuda', c.choice, key(c)));
+
+function operand(type: NarrowType, seed: number, n: number) {
+  const host = packArray(type, uniform(seed, n, -3, 3));
+  return { host, values: Float64Array.from(unpackArray(type, host)) };
+}
+function inputs(c: Case) {
+  const a = operand(c.type, 1, M * K), b1 = operand(c.type, 2, N * K), b2 = operand(c.type, 3, N * K);
+  const out = () => new Float32Array(M * N).fill(NaN);
+  const args: LaunchArgs = { tensors: { a: a.host, b1: b1.host, b2: b2.host, c1: out(), c2: out() }, scalars: { M, N, K } };
+  return { a, b: [b1, b2], args };
+}
+
+function check(where: string, c: Case, x: ReturnType<typeof inputs>, got: Record<string, HostArray>): void {
+  const tol = (K + 8) * 2 ** -24;
+  (['c1', 'c2'] as const).forEach((out, j) => {
+    const b = x.b[j].values;
+    const v = got[out] as Float32Array;
+    for (let r = 0; r < M; r++) {
+      for (let n = 0; n < N; n++) {
+        let dot = 0, mag = 0;
+        for (let k = 0; k < K; k++) {
+          const p = x.a.values[r * K + k] * b[n * K + k];
+          dot += p;
+          mag += Math.abs(p);
+        }
+        const e = v[r * N + n];
+        if (!(Math.abs(e - dot) <= tol * mag + 1e-30)) assert.unreachable(`${where} ${key(c)} ${out}[${r}][${n}]: ${e} vs ${dot}`);
+      }
+    }
+  });
+}
+
+function runner(list: readonly CompiledKernel[], defines: string[]): CudaHostRunner {
+  const r = new CudaHostRunner({ kernels: Object.fromEntries(list.map((c) => [c.kernel.name, c.manifest])) }, Object.fromEntries(list.map((c) => [c.kernel.name, c.source])), { defines });
+  r.prebuild(list.map((c) => c.kernel.name));
+  return r;
+}
+
+test('eligible block MMAs get one .cu with an sm_90a wgmma branch and an mma.sync one', () => {
+  CASES.forEach((c, i) => {
+    const src = compiled[i].source;
+    const n = c.choice.BN;
+    assert.ok(/#if MIMO_SM90A_PATH[\s\S]*mimo_wgmma_m64nNk(16_bf16|32_e4m3)<\d+>[\s\S]*#else[\s\S]*mimo_mma_m16n8k[\s\S]*#endif/.test(src), `${key(c)}: archSwitch with wgmma then mma.sync`);
+    assert.ok(src.includes(`<${n}>(`), `${key(c)}: wgmma N = cols = ${n}`);
+    assert.ok(src.includes(`, ${8 * c.swizzle}, ${{ 128: 1, 64: 2, 32: 3 }[c.swizzle]})`), `${key(c)}: descriptors for the ${c.swizzle}B swizzle`);
+    assert.ok(src.includes('mimo_fence_proxy_async_shared();') && src.includes('mimo_wgmma_wait<0>();'), `${key(c)}: proxy fence and wait`);
+    for (const s of compiled[i].lowered.shared.filter((x) => x.name !== 'Cs')) assert.ok((s.offset ?? 0) % 1024 === 0 && (s.align ?? 0) >= 1024, `${key(c)}: '${s.name}' 1024-byte aligned`);
+  });
+  // Block MMAs on B stored [K][N] keep one path.
+  const kn = lowerFile(path.join(REPO_ROOT, 'test/fixtures/kernels/block-tiles.ts')).find((k) => k.name === 'block_bf16')!;
+  assert.not.ok(compileKernel(kn, 'cuda', { BM: 64, BN: 64, WG: 128 }).source.includes('MIMO_SM90A_PATH'));
+});
+
+test('the swizzle matches the PTX ISA 128B pattern: chunk c of row r at chunk c ^ (r % 8)', () => {
+  for (let r = 0; r < 16; r++) for (let c = 0; c < 8; c++) assert.is(wgmmaSwizzle(r * 128 + c * 16 + 5, 128), r * 128 + ((c ^ (r % 8)) * 16) + 5);
+  // 64B rows: bits [4, 6) XOR bits [7, 9), i.e. row pairs share a pattern.
+  for (let r = 0; r < 16; r++) for (let c = 0; c < 4; c++) assert.is(wgmmaSwizzle(r * 64 + c * 16, 64), r * 64 + ((c ^ ((r >> 1) % 4)) * 16));
+});
+
+test('fixture on emulated CUDA: sm_90a (wgmma) and other (mma.sync) branches match float64', () => {
+  for (const defines of [['MIMO_EMU_SM90A'], []]) {
+    const r = runner(compiled, defines);
+    CASES.forEach((c, i) => {
+      const x = inputs(c);
+      check(`cuda-emu${defines.length ? ' sm90a' : ''}`, c, x, r.run(compiled[i].kernel.name, x.args));
+    });
+  }
+});
+
+test('fixture on the interpreter: both branches of the CUDA lowering match float64', () => {
+  // wgmma for each type (the same reference checks the emulator's), mma.sync once: the interpreter is the slow part.
+  const runs: [number, InterpArch][] = [[0, 'sm90a'], [3, 'sm90a'], [3, 'other']];
+  for (const [i, arch] of runs) {
+    const x = inputs(CASES[i]);
+    const tensors = Object.fromEntries(Object.entries(x.args.tensors).map(([n, a]) => [n, a.slice()]));
+    interpret(compiled[i].lowered, { tensors, scalars: x.args.scalars }, { arch });
+    check(`interp ${arch}`, CASES[i], x, tensors);
+  }
+});
+
+test('FP8 masked MoE GEMMs through the sm_90a branch match the float64 reference', () => {
+  const d = { E: 2, H: 256, F: 192 };
+  const C = 64;
+  const counts = Int32Array.from([50, 13]);
+  const choice = { BM: 64, BN: 64, BK: 128, WG: 128 };
+  const ops = lowerFile(path.join(REPO_ROOT, 'ops/moe/grouped_gemm.ts')).filter((k) => /^moe_(gate_up|down)_fp8_masked$/.test(k.name)).map((k) => compileKernel(k, 'cuda', choice));
+  assert.is(ops.length, 2);
+  for (const o of ops) assert.ok(o.source.includes('#if MIMO_SM90A_PATH'), `${o.kernel.name} ${JSON.stringify(choice)} has the wgmma branch`);
+  const r = runner(ops, ['MIMO_EMU_SM90A']);
+  const rows = d.E * C;
+  const expertOf = (row: number) => (row % C < counts[Math.floor(row / C)] ? Math.floor(row / C) : -1);
+  const x = uniform(5, rows * d.H, -2, 2).map((v, i) => (expertOf(Math.floor(i / d.H)) < 0 ? 0 : v));
+  const wts = { wg: Float32Array.from(uniform(6, d.E * d.F * d.H, -0.2, 0.2)), wu: Float32Array.from(uniform(7, d.E * d.F * d.H, -0.2, 0.2)), wd: Float32Array.from(uniform(8, d.E * d.H * d.F, -0.2, 0.2)) };
+  const qw = quantWeights(wts, d.E, d.H, d.F);
+  const L: GemmRows = { layout: 'masked', rows, tag: counts, C };
+  const xq = quantRows(x, rows, d.H);
+  const [gName, gArgs] = gateUpFp8Launch(L, xq.q, xq.s, qw, d);
+  const h = bf16Floats(r.run(gName, gArgs).h as Uint16Array);
+  compare('moe_gate_up_fp8_masked', h, gluRef(xq.deq, qw.wg.deq, qw.wu.deq, expertOf, rows, d.F, d.H), expertOf, d.F);
+  const hq = quantRows(h, rows, d.F);
+  const [dName, dArgs] = downFp8Launch(L, hq, qw, d);
+  compare('moe_down_fp8_masked', bf16Floats(r.run(dName, dArgs).y as Uint16Array), downRef(hq.deq, qw.wd.deq, expertOf, rows, d.H, d.F), expertOf, d.H);
+});
+
+const bf16Floats = (bits: Uint16Array): Float64Array => Float64Array.from(unpackArray('bf16', bits));
+
+/** bf16 outputs: within 2^-7 relative of the float64 result plus 2^-10 of the largest (f32 sums of exact products). */
+function compare(name: string, got: Float64Array, ref: Float64Array, expertOf: (r: number) => number, width: number): void {
+  const scale = ref.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+  assert.ok(scale > 0, `${name}: reference is all zeros`);
+  for (let i = 0; i < ref.length; i++) {
+    if (expertOf(Math.floor(i / width)) < 0) continue;
+    if (!(Math.abs(got[i] - ref[i]) <= 2 ** -7 * Math.abs(ref[i]) + 2 ** -10 * scale)) assert.unreachable(`${name} sm90a [${Math.floor(i / width)}][${i % width}]: ${got[i]} vs ${ref[i]}`);
+  }
+}
+
+test.run();

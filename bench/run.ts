@@ -18,7 +18,7 @@ import { benchModel } from './model.js';
 const which = process.argv[2];
 const gpu = await getGpu();
 console.log(`device: ${describeGpu(gpu)}\n`);
-if (!which || which === 'gemm') await benchGemm(gpu, new Bench({ iterations: 5, time: 0, warmupIterations: 1 }));
+if (!which || which === 'gemm') await benchGemm(gpu);
 if (!which || which === 'compile') await benchCompile(new Bench({ iterations: 3, time: 0, warmupIterations: 1 }));
 if (!which || which === 'attention') await benchAttentionPrefill(gpu, new Bench({ iterations: 5, time: 0, warmupIterations: 1 }));
 if (!which || which === 'moe') await benchMoe(gpu, new Bench({ iterations: 5, time: 0, warmupIterations: 1 }));

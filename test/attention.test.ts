@@ -24,8 +24,12 @@ const { DQK, DV, WINDOW, SCALE } = MIMO_ATTENTION;
 const BF16_OUT: Tolerance = { rtol: 1e-2, atol: 1e-2 };
 /** Two bf16 outputs of the same math summed in a different order: at most about one bf16 ulp apart. */
 const SAME_MATH: Tolerance = { rtol: 2 ** -7, atol: 1e-3 };
-/** f32 partial states merged on the host: the split count only reorders f32 sums. */
-const F32_MERGED: Tolerance = { rtol: 1e-5, atol: 1e-6 };
+/**
+ * Decode with another split count P: each split rounds its probabilities to bf16 (the
+ * tensor-core P·V operand) relative to its own running max, so the weights move by up to
+ * 2^-9 of themselves; the merged f32 states and the bf16 outputs stay this close.
+ */
+const SPLIT_BF16_P: Tolerance = { rtol: 2 ** -7, atol: 2 ** -9 };
 
 const floats = (a: HostArray) => unpackArray('bf16', a as Uint16Array);
 
@@ -79,6 +83,18 @@ for (const backend of BACKENDS) {
     assertClose(await prefill(backend, 'swa', b, strong), ref, BF16_OUT, 'sink +10');
   });
 
+  t('sinks ±8, ±1e30 over odd lengths at the window and row-block edges: +1e30 takes all the mass', async () => {
+    // Row blocks are 16/32 (WebGPU, interpreter) or 64 (CUDA) rows: lengths straddle them and the window.
+    const lens: [number, number][] = backend === 'interp' ? [[17, 17], [1, 40]] : [[65, 200], [1, 1], [129, 129], [33, 160]];
+    const b = makeBatch(31, 4, 2, lens);
+    const sinks = Float32Array.from([8, -8, 1e30, -1e30]);
+    const got = await prefill(backend, 'swa', b, sinks);
+    assertClose(got, batchReference('swa', b, sinks), BF16_OUT, `swa_prefill sinks ±8, ±1e30 ${backend}`);
+    for (let tok = 0; tok < got.length / (4 * DV); tok++) {
+      assert.ok(rows(got, 4, tok, tok + 1).slice(2 * DV, 3 * DV).every((x) => x === 0), `token ${tok}, head 2 (sink +1e30) is exactly zero`);
+    }
+  });
+
   t('window boundary: key pos-127 is visible, pos-128 is not', async () => {
     // Every query is u (random signs), key 100 is u too, all other keys are small: key 100
     // takes ~all of the mass wherever it is visible, and its value is all ones.
@@ -122,10 +138,14 @@ for (const backend of BACKENDS) {
 // ---------------------------------------------------------------------------------------
 // Non-default tunables (compiled fresh): the tiling must not change results.
 
-const VARIANTS: [Kind, TunableChoice][] = [['swa', { BQ: 1, BK: 16 }], ['swa', { BQ: 8, BK: 64 }], ['swa', { BQ: 2, BK: 32 }], ['global', { BQ: 1, BK: 64 }]];
+const VARIANTS: Record<Backend, [Kind, TunableChoice][]> = {
+  webgpu: [['swa', { BQ: 32 }], ['global', { BQ: 32 }]],
+  'cuda-emu': [['swa', { BQ: 32, BK: 16 }], ['global', { BK: 16 }]],
+  interp: [['swa', { BQ: 32 }]],
+};
 for (const backend of BACKENDS) {
   const t = suite(`attention prefill tunable variants on ${backend}`);
-  for (const [kind, choice] of backend === 'webgpu' ? VARIANTS : VARIANTS.slice(0, 2)) {
+  for (const [kind, choice] of VARIANTS[backend]) {
     t(`${kind}_prefill ${JSON.stringify(choice)}`, async () => {
       const lens: [number, number][] = backend === 'interp' ? [[3, 140], [2, 2]] : [[150, 150], [5, 131], [0, 0], [33, 33]];
       const b = makeBatch(21, 4, 2, lens);
@@ -164,23 +184,12 @@ function lazy<T>(f: () => Promise<T>): () => Promise<T> {
 async function globalDecode(backend: Backend, c: DecodeCase, P: number, SMAX: number, choice?: TunableChoice) {
   const part = await runKernel(backend, 'global_decode_partial', globalDecodeArgs(c, P, SMAX), choice);
   const merged = await runKernel(backend, 'decode_merge', decodeMergeArgs(c, P, part));
-  return { out: floats(merged.out), raw: merged.out as Uint16Array, partials: part as Partials };
+  return { out: floats(merged.out), partials: part as Partials };
 }
 
 async function swaDecode(backend: Backend, c: DecodeCase, R: number, sinks: Float32Array, choice?: TunableChoice): Promise<Float32Array> {
   const out = await runKernel(backend, 'swa_decode', swaDecodeArgs(c, R, sinks), choice);
   return floats(out.out);
-}
-
-/** bf16 bit patterns at most `ulps` apart (same sign). */
-function assertUlps(a: Uint16Array, b: Uint16Array, ulps: number, label: string): void {
-  assert.is(a.length, b.length);
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = (a[i] & 0x8000) === (b[i] & 0x8000) ? Math.abs(a[i] - b[i]) : (a[i] & 0x7fff) + (b[i] & 0x7fff);
-    worst = Math.max(worst, d);
-  }
-  assert.ok(worst <= ulps, `${label}: ${worst} bf16 ulps apart (allowed ${ulps})`);
 }
 
 const SPLITS = [1, 2, 3, 7, 64];
@@ -209,8 +218,8 @@ for (const backend of BACKENDS) {
       assertClose(first.out, pre, SAME_MATH, 'decode P=1 vs prefill');
       for (const P of SPLITS.slice(1)) {
         const r = await decodes.get(P)!();
-        assertClose(hostMerge(r.partials, P), merged1, F32_MERGED, `P=${P} merged f32 vs P=1`);
-        assertUlps(r.raw, first.raw, 1, `P=${P} bf16 out vs P=1`);
+        assertClose(hostMerge(r.partials, P), merged1, SPLIT_BF16_P, `P=${P} merged f32 vs P=1`);
+        assertClose(r.out, first.out, SPLIT_BF16_P, `P=${P} bf16 out vs P=1`);
         assertClose(r.out, ref, BF16_OUT, `P=${P} vs reference`);
       }
     });
@@ -239,16 +248,49 @@ for (const backend of BACKENDS) {
     }
   }
 
-  if (backend !== 'cuda-emu') t('decode tunable variants (BQ=1, BQ=2 with NQ=3: two row groups)', async () => {
+  // WebGPU and the interpreter have one candidate per tunable (16 KiB of workgroup memory): CUDA's others.
+  if (backend === 'cuda-emu') t('decode tunable variants (BR=32, BK=32, DC=64 with NQ=3, G=2: 6 rows in a 32-row tile)', async () => {
     const c = decodeCase(404, HQ, HKV, 3, [3, 45, 200]);
-    const ref = decodeReference('global', c);
-    const refSwa = decodeReference('swa', c, sinks);
-    for (const choice of [{ BQ: 1, BK: 16 }, { BQ: 2, BK: 64 }]) {
-      assertClose((await globalDecode(backend, c, 3, 210, choice)).out, ref, BF16_OUT, `global ${JSON.stringify(choice)}`);
-      assertClose(await swaDecode(backend, c, 140, sinks, choice), refSwa, BF16_OUT, `swa ${JSON.stringify(choice)}`);
-    }
+    const choice = { BR: 32, BK: 32, DC: 64 };
+    assertClose((await globalDecode(backend, c, 3, 210, choice)).out, decodeReference('global', c), BF16_OUT, `global ${JSON.stringify(choice)}`);
+    assertClose(await swaDecode(backend, c, 140, sinks, choice), decodeReference('swa', c, sinks), BF16_OUT, `swa ${JSON.stringify(choice)}`);
   });
 
+  t.run();
+}
+
+// ---------------------------------------------------------------------------------------
+// GQA packing: the G = HQ/HKV heads of a KV head and the NQ new tokens share one row tile.
+
+/**
+ * [HQ, HKV, NQ, lens, ring R]: G = 1 (no sharing), G = 16 as MiMo's global layers (one
+ * 16-row tile at NQ = 1, three at NQ = 3), lengths off the key tile (16 on WebGPU, 64 on
+ * CUDA), equal to NQ (the first new token sees one key), and past a ring it wraps.
+ */
+const GQA_CASES: Record<Backend, [number, number, number, number[], number][]> = {
+  webgpu: [[2, 2, 3, [3, 4, 83, 150], 130], [16, 1, 1, [1, 70, 200], 128], [16, 2, 3, [3, 45, 140], 130]],
+  'cuda-emu': [[2, 2, 3, [3, 83, 150], 130], [16, 1, 1, [1, 70, 200], 128], [16, 1, 3, [3, 140], 130]],
+  interp: [[2, 2, 3, [3, 21], 130], [16, 1, 1, [1, 20], 128]],
+};
+/** Sinks of every size: dominant (+8, +1e30: the row's output is 0), negligible (-1e30), and in between. */
+const GQA_SINKS = [8, -8, 1e30, -1e30, 0, 1.5, -2, 3];
+
+for (const backend of BACKENDS) {
+  const t = suite(`attention decode, GQA heads packed per KV head, on ${backend}`);
+  for (const [HQ, HKV, NQ, lens, R] of GQA_CASES[backend]) {
+    t(`HQ=${HQ} HKV=${HKV} (G=${HQ / HKV}) NQ=${NQ} lens ${lens}: global (P=1 and P=5, empty splits included) and swa (ring ${R}, sinks ±8, ±1e30) match the reference`, async () => {
+      const c = decodeCase(500 + HQ * 7 + NQ, HQ, HKV, NQ, lens);
+      const SMAX = Math.max(...lens) + 3;
+      const ref = decodeReference('global', c);
+      const one = await globalDecode(backend, c, 1, SMAX);
+      assertClose(one.out, ref, BF16_OUT, 'global P=1 vs reference');
+      const five = await globalDecode(backend, c, 5, SMAX);
+      assertClose(hostMerge(five.partials, 5), hostMerge(one.partials, 1), SPLIT_BF16_P, 'P=5 merged f32 vs P=1');
+      assertClose(five.out, one.out, SPLIT_BF16_P, 'P=5 bf16 out vs P=1');
+      const sinks = Float32Array.from({ length: HQ }, (_, h) => GQA_SINKS[h % GQA_SINKS.length]);
+      assertClose(await swaDecode(backend, c, R, sinks), decodeReference('swa', c, sinks), BF16_OUT, 'swa vs reference');
+    });
+  }
   t.run();
 }
 

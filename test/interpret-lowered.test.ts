@@ -14,6 +14,7 @@ import { HOST_ARRAY } from '../compiler/launch/args.js';
 import { prng } from './harness/prng.js';
 import { assertClose as close, type Tolerance } from './harness/close.js';
 import { gemmRef } from './harness/reference.js';
+import { attentionVarlen } from './harness/attention-reference.js';
 import { chunkRef, downRef, gluRef, routeRef } from './harness/moe-reference.js';
 
 /**
@@ -165,7 +166,7 @@ const SAMPLING = { temperature: 0.8, top_k: 5, top_p: 0.9, seed: 7, step: 1 };
  * heads are the model's (192/128, fixed in their shapes).
  */
 const CASES: Record<string, Case> = {
-  global_decode_partial: { dims: { B: 1, NQ: 1, HQ: 2, HKV: 1, SMAX: 40, P: 2 }, ints: () => ({ seq_lens: Int32Array.from([37]) }) },
+  global_decode_partial: { dims: { B: 1, NQ: 1, HQ: 2, HKV: 1, SMAX: 40, P: 1 }, ints: () => ({ seq_lens: Int32Array.from([37]) }) },
   decode_merge: { dims: { B: 1, NQ: 1, HQ: 2, P: 2 } },
   swa_decode: { dims: { B: 1, NQ: 1, HQ: 2, HKV: 1, R: 128 }, ints: () => ({ seq_lens: Int32Array.from([45]) }) },
   kv_write_linear: { dims: { T: 3, HKV: 1, DQK: 192, DV: 128, B: 2, SMAX: 8 }, ints: (d, r) => ({ batch_idx: range(d.T, d.B, r), positions: Int32Array.from([0, 5, 7]) }) },
@@ -328,7 +329,34 @@ const rowsOf = (d: Dims) => d.M ?? d.E * d.C;
 const expertOf = (name: string, a: Record<string, HostArray>, d: Dims) => (name.endsWith('_masked') ? masked(a, d.C) : contig(a));
 const BF16_OUT: Tolerance = { rtol: 2 ** -7, atol: 1e-4 };
 
+/**
+ * Decode attention of the last position of a len-key sequence, HKV = 1, DQK 192, DV 128:
+ * per query head the unnormalised sum_j e^(s_j - m) v_j (one split: m is the row max) or,
+ * with a sink, the normalised output. The kernels round the probabilities to bf16 for P·V
+ * (2^-9 of each weight), over <= 45 keys of |v| <= 1: atol covers that sum.
+ */
+function decodeRef(a: Record<string, HostArray>, HQ: number, len: number, ring: string, sink?: Float32Array): Float64Array {
+  const [q, k, v] = [dec(a.q, 'bf16'), dec(a[`k_${ring}`], 'bf16'), dec(a[`v_${ring}`], 'bf16')];
+  const out = new Float64Array(HQ * 128);
+  for (let h = 0; h < HQ; h++) {
+    const s = Array.from({ length: len }, (_, j) => { let x = 0; for (let d = 0; d < 192; d++) x += q[h * 192 + d] * k[j * 192 + d]; return x * 0.07216878364870323; });
+    const m = Math.max(...s, sink ? sink[h] : -Infinity);
+    const w = s.map((x) => Math.exp(x - m));
+    const l = sink ? w.reduce((x, y) => x + y, Math.exp(sink[h] - m)) : 1;
+    w.forEach((wj, j) => { for (let d = 0; d < 128; d++) out[h * 128 + d] += (wj / l) * v[j * 128 + d]; });
+  }
+  return out;
+}
+
 const TENSOR_CORE_KERNELS: readonly TensorCoreCase[] = [
+  { name: 'global_decode_partial', out: 'part_acc', tol: { rtol: 2 ** -7, atol: 2 ** -9 * 45 }, ref: (a, d) => decodeRef(a, d.HQ, 37, 'cache') },
+  { name: 'swa_decode', out: 'out', tol: { rtol: 2 ** -7, atol: 2 ** -7 }, ref: (a, d) => decodeRef(a, d.HQ, 45, 'ring', a.sink as Float32Array) },
+  // Prefill: P·V takes bf16 probabilities (2^-9 of each weight) over <= 6 keys of |v| <= 1, out is bf16.
+  ...(['swa_prefill', 'global_prefill'] as const).map((name): TensorCoreCase => ({
+    name, out: 'out', tol: { rtol: 2 ** -7, atol: 2 ** -7 },
+    ref: (a, d) => attentionVarlen(dec(a.q, 'bf16'), dec(a.k, 'bf16'), dec(a.v, 'bf16'), a.cu_q as Int32Array, a.cu_k as Int32Array,
+      { HQ: d.HQ, HKV: d.HKV, DQK: 192, DV: 128 }, name === 'swa_prefill' ? { scale: 0.07216878364870323, window: 128, sinks: a.sink as Float32Array } : { scale: 0.07216878364870323 }),
+  })),
   { name: 'gemm_bf16', out: 'out', tol: { rtol: 1e-6, atol: 1e-5 }, ref: (a, d) => gemmRef(dec(a.a, 'bf16'), dec(a.b, 'bf16'), d.M, d.N, d.K) },
   ...['moe_gate_up_bf16', 'moe_gate_up_bf16_masked'].map((name): TensorCoreCase => ({
     name, out: 'h', tol: BF16_OUT,

@@ -2,7 +2,8 @@
 #include "mimo_prelude.cuh"
 
 extern "C" __global__ void __launch_bounds__(128) mimo_add_rmsnorm_kernel(const __nv_bfloat16* __restrict__ a, const __nv_bfloat16* __restrict__ b, const __nv_bfloat16* __restrict__ w, __nv_bfloat16* __restrict__ sum, __nv_bfloat16* __restrict__ y, const int T, const int D) {
-  __shared__ __align__(16) float scratch[128];
+  __shared__ __align__(16) unsigned char mimo_smem[512];
+  float* const scratch = reinterpret_cast<float*>(mimo_smem + 0);
   __builtin_assume(threadIdx.x < 128u);
   for (int t = static_cast<int>(blockIdx.x); (t < T); t = (t + static_cast<int>(gridDim.x))) {
     float sumSq = 0.0f;

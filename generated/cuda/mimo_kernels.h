@@ -5,11 +5,11 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
-// global-attention decode over a KV cache, split-K pass 1: per split p, unnormalised f32 acc[B*NQ,HQ,P,128] and running max/sum[B*NQ,HQ,P]
+// global-attention decode over a KV cache, split-K pass 1, GQA heads packed per KV head: per split p, unnormalised f32 acc[B*NQ,HQ,P,128] and running max/sum[B*NQ,HQ,P]
 cudaError_t mimo_global_decode_partial(const void* q, const void* k_cache, const void* v_cache, const void* seq_lens, void* part_acc, void* part_max, void* part_sum, int B, int NQ, int HQ, int HKV, int SMAX, int P, cudaStream_t stream);
 // global-attention decode, split-K pass 2: merges P partial states into bf16 out[B*NQ,HQ,128]
 cudaError_t mimo_decode_merge(const void* part_acc, const void* part_max, const void* part_sum, void* out, int B, int NQ, int HQ, int P, cudaStream_t stream);
-// sliding-window decode with sink over a ring-buffer KV cache k_ring[B,R,HKV,192] v_ring[B,R,HKV,128] (position p in slot p % R) -> bf16 out[B*NQ,HQ,128]
+// sliding-window decode with sink over a ring-buffer KV cache k_ring[B,R,HKV,192] v_ring[B,R,HKV,128] (position p in slot p % R), GQA heads packed per KV head -> bf16 out[B*NQ,HQ,128]
 cudaError_t mimo_swa_decode(const void* q, const void* k_ring, const void* v_ring, const void* sink, const void* seq_lens, void* out, int B, int NQ, int HQ, int HKV, int R, cudaStream_t stream);
 // global-layer KV-cache write: k_cache[b,pos] = k_rot[t], v_cache[b,pos] = v_scaled[t] = bf16(V_SCALE*v[t]) for b = batch_idx[t], pos = positions[t]; bf16 [B,SMAX,HKV,DQK|DV] caches
 cudaError_t mimo_kv_write_linear(const void* k_rot, const void* v, const void* batch_idx, const void* positions, void* k_cache, void* v_cache, void* v_scaled, int T, int HKV, int DQK, int DV, int B, int SMAX, cudaStream_t stream);

@@ -35,7 +35,7 @@
 #define MIMO_LAUNCH(kernel, grid, block, smem, stream, ...) \
   kernel<<<(grid), (block), (smem), (stream)>>>(__VA_ARGS__)
 #define MIMO_EXTERN_SHARED(type, name)                     \
-  extern __shared__ __align__(16) unsigned char name##_mimo_raw_[]; \
+  extern __shared__ __align__(1024) unsigned char name##_mimo_raw_[]; \
   type* const name = reinterpret_cast<type*>(name##_mimo_raw_)
 #endif
 
@@ -214,3 +214,16 @@ __device__ __forceinline__ T mimo_warp_max(T v) {
   for (int o = 16; o > 0; o >>= 1) v = mimo_max_of(__shfl_xor_sync(0xffffffffu, v, o), v);
   return v;
 }
+
+#include "mimo_ldmatrix.cuh"  // mimo_ldmatrix_x{1,2,4}[_trans]
+#include "mimo_cp_async.cuh"  // mimo_cp_async16, mimo_cp_async_commit, mimo_cp_async_wait<N>
+#include "mimo_wgmma.cuh"  // mimo_wgmma_desc, mimo_wgmma_m64nNk32_e4m3<N>, mimo_wgmma_m64nNk16_bf16<N>, fence/commit/wait (sm_90a)
+// Generated code's `#if MIMO_SM90A_PATH` (IR archSwitch, passes/wgmmaTile.ts): the wgmma branch in nvcc's
+// sm_90a device pass, or on the emulator built with -DMIMO_EMU_SM90A; the host pass and other archs take #else.
+// (Spelled out: `defined` produced by a macro expansion is undefined behaviour, -Wexpansion-to-defined.)
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL) || defined(MIMO_EMU_SM90A)
+#define MIMO_SM90A_PATH 1
+#else
+#define MIMO_SM90A_PATH 0
+#endif
+#include "mimo_smem.cuh"  // mimo_smem_opt_in: the launchers' dynamic shared memory opt-in past 48 KiB

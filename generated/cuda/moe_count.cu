@@ -2,7 +2,8 @@
 #include "mimo_prelude.cuh"
 
 extern "C" __global__ void __launch_bounds__(256) mimo_moe_count_kernel(const int* __restrict__ ids, int* __restrict__ chunkCounts, const int T, const int TOPK, const int E) {
-  __shared__ __align__(16) int sIds[256];
+  __shared__ __align__(16) unsigned char mimo_smem[1024];
+  int* const sIds = reinterpret_cast<int*>(mimo_smem + 0);
   __builtin_assume(threadIdx.x < 256u);
   const int chunk = static_cast<int>(blockIdx.x);
   const int loadChunk_slots = (T * TOPK);

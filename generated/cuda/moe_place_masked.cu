@@ -2,7 +2,8 @@
 #include "mimo_prelude.cuh"
 
 extern "C" __global__ void __launch_bounds__(256) mimo_moe_place_masked_kernel(const int* __restrict__ ids, const int* __restrict__ chunkOffsets, const int* __restrict__ counts, int* __restrict__ rowIndex, int* __restrict__ slotRow, int* __restrict__ maskedCount, const int T, const int TOPK, const int E, const int C) {
-  __shared__ __align__(16) int sIds[256];
+  __shared__ __align__(16) unsigned char mimo_smem[1024];
+  int* const sIds = reinterpret_cast<int*>(mimo_smem + 0);
   __builtin_assume(threadIdx.x < 256u);
   const int slots = (T * TOPK);
   for (int chunk = static_cast<int>(blockIdx.x); (chunk < (((slots + 256) - 1) / 256)); chunk = (chunk + static_cast<int>(gridDim.x))) {

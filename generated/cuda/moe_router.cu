@@ -2,7 +2,8 @@
 #include "mimo_prelude.cuh"
 
 extern "C" __global__ void __launch_bounds__(256) mimo_moe_router_kernel(const float* __restrict__ logits, const float* __restrict__ bias, int* __restrict__ ids, float* __restrict__ weights, const int T, const int E, const int TOPK) {
-  __shared__ __align__(16) float scratch[256];
+  __shared__ __align__(16) unsigned char mimo_smem[1024];
+  float* const scratch = reinterpret_cast<float*>(mimo_smem + 0);
   __builtin_assume(threadIdx.x < 256u);
   const int t = static_cast<int>(blockIdx.x);
   float prevV = mimo_f32_bits(0x7f7fffffu);

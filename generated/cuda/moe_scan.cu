@@ -2,7 +2,8 @@
 #include "mimo_prelude.cuh"
 
 extern "C" __global__ void __launch_bounds__(256) mimo_moe_scan_kernel(const int* __restrict__ chunkCounts, int* __restrict__ chunkOffsets, int* __restrict__ counts, int* __restrict__ offsets, const int NC, const int E) {
-  __shared__ __align__(16) int sums[256];
+  __shared__ __align__(16) unsigned char mimo_smem[1024];
+  int* const sums = reinterpret_cast<int*>(mimo_smem + 0);
   __builtin_assume(threadIdx.x < 256u);
   const int per = (((E + 256) - 1) / 256);
   const int e0 = min((static_cast<int>(threadIdx.x) * per), E);

@@ -2,7 +2,8 @@
 #include "mimo_prelude.cuh"
 
 extern "C" __global__ void __launch_bounds__(128) mimo_quant_act_e4m3_kernel(const __nv_bfloat16* __restrict__ x, __nv_fp8_e4m3* __restrict__ q, float* __restrict__ scales, const int T, const int K) {
-  __shared__ __align__(16) float red[128];
+  __shared__ __align__(16) unsigned char mimo_smem[512];
+  float* const red = reinterpret_cast<float*>(mimo_smem + 0);
   __builtin_assume(threadIdx.x < 128u);
   const int chunks = (((K + 512) - 1) / 512);
   const int t = (static_cast<int>(blockIdx.x) / chunks);

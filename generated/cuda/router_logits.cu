@@ -2,7 +2,8 @@
 #include "mimo_prelude.cuh"
 
 extern "C" __global__ void __launch_bounds__(128) mimo_router_logits_kernel(const __nv_bfloat16* __restrict__ x, const float* __restrict__ w, float* __restrict__ logits, const int T, const int H, const int E) {
-  __shared__ __align__(16) float part[512];
+  __shared__ __align__(16) unsigned char mimo_smem[2048];
+  float* const part = reinterpret_cast<float*>(mimo_smem + 0);
   __builtin_assume(threadIdx.x < 128u);
   const int e0 = (static_cast<int>(blockIdx.x) * 4);
   float acc[4];

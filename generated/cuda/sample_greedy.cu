@@ -2,8 +2,9 @@
 #include "mimo_prelude.cuh"
 
 extern "C" __global__ void __launch_bounds__(256) mimo_sample_greedy_kernel(const float* __restrict__ logits, int* __restrict__ ids, const int B, const int V) {
-  __shared__ __align__(16) float bestV[256];
-  __shared__ __align__(16) int bestI[256];
+  __shared__ __align__(16) unsigned char mimo_smem[2048];
+  float* const bestV = reinterpret_cast<float*>(mimo_smem + 0);
+  int* const bestI = reinterpret_cast<int*>(mimo_smem + 1024);
   __builtin_assume(threadIdx.x < 256u);
   const int b = static_cast<int>(blockIdx.x);
   float v = mimo_f32_bits(0xff7fffffu);

@@ -2,8 +2,9 @@
 #include "mimo_prelude.cuh"
 
 extern "C" __global__ void __launch_bounds__(256) mimo_sample_token_kernel(const float* __restrict__ logits, int* __restrict__ ids, const int B, const int V, const float temperature, const int top_k, const float top_p, const unsigned seed, const unsigned step) {
-  __shared__ __align__(16) float red[2048];
-  __shared__ __align__(16) int pick[1];
+  __shared__ __align__(16) unsigned char mimo_smem[8196];
+  float* const red = reinterpret_cast<float*>(mimo_smem + 0);
+  int* const pick = reinterpret_cast<int*>(mimo_smem + 8192);
   __builtin_assume(threadIdx.x < 256u);
   const int b = static_cast<int>(blockIdx.x);
   unsigned cutKey[2];

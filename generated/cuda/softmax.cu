@@ -2,7 +2,8 @@
 #include "mimo_prelude.cuh"
 
 extern "C" __global__ void __launch_bounds__(128) mimo_softmax_kernel(const float* __restrict__ x, float* __restrict__ y, const int R, const int N) {
-  __shared__ __align__(16) float scratch[128];
+  __shared__ __align__(16) unsigned char mimo_smem[512];
+  float* const scratch = reinterpret_cast<float*>(mimo_smem + 0);
   __builtin_assume(threadIdx.x < 128u);
   const int r = static_cast<int>(blockIdx.x);
   float m = mimo_f32_bits(0xff7fffffu);

@@ -2,8 +2,9 @@
 #include "mimo_prelude.cuh"
 
 extern "C" __global__ void __launch_bounds__(128) mimo_verify_sample_kernel(const int* __restrict__ draft, const float* __restrict__ logits, int* __restrict__ accepted, int* __restrict__ accept_len, const int B, const int N, const int V, const float temperature, const int top_k, const float top_p, const unsigned seed, const unsigned step) {
-  __shared__ __align__(16) float red[1024];
-  __shared__ __align__(16) int pick[1];
+  __shared__ __align__(16) unsigned char mimo_smem[4100];
+  float* const red = reinterpret_cast<float*>(mimo_smem + 0);
+  int* const pick = reinterpret_cast<int*>(mimo_smem + 4096);
   __builtin_assume(threadIdx.x < 128u);
   const int b = static_cast<int>(blockIdx.x);
   unsigned cutKey[2];

@@ -11,9 +11,9 @@
  *    layers over its last window-1 ring rows, copied out before the write, then the fresh rows.
  */
 import type { DeviceTensor } from '../../backends/common/kernel-runtime.js';
-import { cdiv } from '../../ops/moe/shapes.js';
 import type { MimoConfig } from '../config.js';
 import { KERNEL_LIMITS } from '../kernel-limits.js';
+import { decodeSplits } from './decode-splits.js';
 import type { KvCache, LayerCache } from '../kvcache.js';
 import { linear } from './blocks.js';
 import type { Recorder } from './recorder.js';
@@ -22,9 +22,6 @@ import type { AttentionWeights } from './weights.js';
 
 const DQK = KERNEL_LIMITS.headDim;
 const DV = KERNEL_LIMITS.vHeadDim;
-
-/** Global decode splits: about 256 keys each, at most 32. */
-const splitsFor = (maxLen: number) => Math.min(32, Math.max(1, cdiv(maxLen, 256)));
 
 export async function attention(
   r: Recorder, role: string, h: DeviceTensor, w: AttentionWeights, cache: LayerCache, kv: KvCache,
@@ -65,7 +62,7 @@ export async function attention(
     if (ring) {
       await r.launch('swa_decode', { q: qRot, k_ring: cache.k, v_ring: cache.v, sink: w.sink!, seq_lens: plan.seqLens!, out }, { B: kv.B, NQ, ...dims, R: kv.R });
     } else {
-      const P = splitsFor(plan.maxLen!);
+      const P = decodeSplits({ B: kv.B, HQ, HKV, NQ, maxLen: plan.maxLen! });
       const rows = kv.B * NQ * HQ * P;
       const part = { part_acc: r.tensor(`${role}.pacc`, 'f32', rows * DV), part_max: r.tensor(`${role}.pmax`, 'f32', rows), part_sum: r.tensor(`${role}.psum`, 'f32', rows) };
       await r.launch('global_decode_partial', { q: qRot, k_cache: cache.k, v_cache: cache.v, seq_lens: plan.seqLens!, ...part }, { B: kv.B, NQ, ...dims, SMAX: kv.SMAX, P });

@@ -2,7 +2,7 @@ import {
   kernel, cdiv, f32, min, max, workgroupId, F32_MAX,
   type bf16, type Dim, type i32, type Out, type Tensor,
 } from '../../compiler/dsl/index.js';
-import { attend, attentionWorkspace, storeRows } from './online.js';
+import { flashAttend, flashWorkspace } from './flash.js';
 
 /**
  * Varlen prefill attention of MiMo-V2-Flash (fact sheet §1-2). Sequences are packed:
@@ -11,16 +11,16 @@ import { attend, attentionWorkspace, storeRows } from './online.js';
  * h / (HQ / HKV) in place. The head dims are the consts HEAD_QK = 192 and HEAD_V = 128.
  *
  * Work split: a workgroup takes BQ consecutive query rows of one sequence and one query
- * head and runs the online-softmax template of online.ts over the keys its rows see.
- * grid.x = head (fastest, so the query heads sharing a KV head read the same K/V window
- * close together in time), grid.y enumerates the row blocks of all B sequences, at most
- * cdiv(T, BQ) + B + 1 of them (extra workgroups find no sequence and do nothing). WebGPU
- * allows 65535 per grid dimension: T <= ~262K tokens per launch with BQ = 4.
+ * head and runs the FlashAttention-2 template of flash.ts (tensor cores on CUDA) over the
+ * keys its rows see. grid.x = head (fastest, so the query heads sharing a KV head read the
+ * same K/V window close together in time), grid.y enumerates the row blocks of all B
+ * sequences, at most cdiv(T, BQ) + B + 1 of them (extra workgroups find no sequence and do
+ * nothing). WebGPU allows 65535 per grid dimension: T <= ~1M tokens per launch with BQ = 16.
  * Index math is i32: T*HQ*192 and S*HKV*192 must stay below 2^31.
  */
 
-type PrefillCtx = { T: i32; S: i32; HQ: i32; HKV: i32; B: i32; BQ: i32; BK: i32; SCALE: f32; HEAD_QK: i32; HEAD_V: i32 };
-type SwaPrefillCtx = { T: i32; S: i32; HQ: i32; HKV: i32; B: i32; BQ: i32; BK: i32; SCALE: f32; HEAD_QK: i32; HEAD_V: i32; WINDOW: i32 };
+type PrefillCtx = { T: i32; S: i32; HQ: i32; HKV: i32; B: i32; BQ: i32; BK: i32; DC: i32; SCALE: f32; HEAD_QK: i32; HEAD_V: i32 };
+type SwaPrefillCtx = { T: i32; S: i32; HQ: i32; HKV: i32; B: i32; BQ: i32; BK: i32; DC: i32; SCALE: f32; HEAD_QK: i32; HEAD_V: i32; WINDOW: i32 };
 /** The tensors of one launch. */
 type Io = {
   q: Tensor<bf16, [Dim, Dim, 'HEAD_QK']>; k: Tensor<bf16, [Dim, Dim, 'HEAD_QK']>; v: Tensor<bf16, [Dim, Dim, 'HEAD_V']>;
@@ -52,20 +52,20 @@ function prefill(io: Io, start: { m0: f32; l0: f32 }, window: i32, c: PrefillCtx
   const pos0 = kLen - qLen + i0;
   // Keys that any of the rows sees: from the first row's window start to the last row.
   const rows = { first: qStart + i0, h, nRows, pos0, lo: max(0, pos0 - window + 1), hi: min(kLen, pos0 + nRows), window };
-  const ws = attentionWorkspace(c);
-  attend(ws, io.q, { k: io.k, v: io.v, kh: h / (c.HQ / c.HKV), keyBase: kStart, ring: kLen + 1 }, rows, start.m0, start.l0, c);
-  storeRows(ws, io.out, rows, c);
+  const ws = flashWorkspace(c);
+  flashAttend(ws, io.q, { k: io.k, v: io.v, kh: h / (c.HQ / c.HKV), keyBase: kStart }, rows, start.m0, start.l0, io.out, c);
 }
 
 /**
- * BQ query rows x BK keys per step; shared memory as attentionWorkspace says (WGSL counts
- * 4 B per element): 6.2 KiB for the defaults, 14.1 KiB for BQ=8, BK=64.
+ * BQ query rows (BQ/16 warps) x BK keys per step, Q and K DC head dims at a time; shared
+ * memory as flashWorkspace says (WGSL counts 4 B per element): CUDA 48 KiB (BQ=64, BK=32,
+ * DC=192), WebGPU 13 KiB (BQ=16, BK=16, DC=32). Chunked Q/K (DC < 192) stage one 16-key tile at a time.
  */
 const prefillConfig = {
-  tunables: { BQ: [4, 1, 2, 8], BK: [32, 16, 64] },
-  constraints: (c: { BQ: i32; BK: i32 }) => [c.BQ * c.BK <= 512],
+  tunables: { BQ: { webgpu: [16, 32], cuda: [64, 32] }, BK: { webgpu: [16], cuda: [32, 16] }, DC: { webgpu: [32], cuda: [192] } },
+  constraints: (c: { BQ: i32; BK: i32; DC: i32 }) => [c.BQ % 16 === 0, c.BK % 16 === 0, c.DC % 16 === 0, 192 % c.DC === 0, (192 - c.DC) * (c.BK - 16) === 0],
   requires: (c: { HQ: i32; HKV: i32 }) => [c.HKV >= 1, c.HQ % c.HKV === 0],
-  workgroup: (c: { HEAD_V: i32 }) => [c.HEAD_V],
+  workgroup: (c: { BQ: i32 }) => [c.BQ * 2],
   grid: (c: { T: i32; HQ: i32; B: i32; BQ: i32 }) => [c.HQ, cdiv(c.T, c.BQ) + c.B + 1],
 };
 

@@ -12,8 +12,8 @@ import { downTileBf16, downTileFp8, gluTileBf16, gluTileFp8 } from './expert_til
  *
  * Weights are row-major [E, N, K] per expert, out = x·Wᵀ as in PyTorch Linear (the
  * checkpoint's gate_proj/up_proj/down_proj stacked over experts). Gate and up are fused in
- * one GEMM: one pass over x computes both (each warp owns a gate and an up fragment for the
- * same 16x16 outputs) and the epilogue applies SwiGLU, so the 2F-wide intermediate never
+ * one GEMM: one pass over x computes both (a gate and an up block accumulator for the same
+ * outputs) and the epilogue applies SwiGLU in registers, so the 2F-wide intermediate never
  * reaches memory. Gate and up are two tensors rather than one W_gate_up[E, 2F, H]: at
  * MiMo-V2-Flash scale that concatenation has 256*4096*4096 = 2^32 elements, past what the
  * DSL's i32 indices address, while [E, F, H] has exactly 2^31 (largest index 2^31 - 1).
@@ -42,69 +42,100 @@ import { downTileBf16, downTileFp8, gluTileBf16, gluTileFp8 } from './expert_til
  */
 
 /**
- * Tiling. BM divides ALIGN (the contiguous layout's expert block); BK steps by the MMA depth
- * (16 for bf16, 32 for fp8) and, for FP8, divides 128 like BN (scale blocks: ops/moe/expert_tiles.ts); one
- * warp per 16x16 output tile (gate/up: two fragments per warp), at most 256 threads. The
- * defaults fit WebGPU's 16 KiB of workgroup memory (WGSL counts 4 bytes per shared element):
- * gate/up 32x32x16 uses (32*16 + 16*64 + 32*64) * 4 = 14 KiB, FP8 32x16x32 with its 32 row
- * scales 12.1 KiB; down 32x32x32 uses 12 KiB (FP8 12.1 KiB).
+ * Tiling, per target. BM divides ALIGN (the contiguous layout's expert block); BK steps by the
+ * MMA depth (16 for bf16, 32 for fp8) and, for FP8, divides 128 like BN (scale blocks:
+ * ops/moe/expert_tiles.ts). The block accumulators (gate/up: two, FP8 four) are spread over WG
+ * threads by the compiler; the shared-memory limit of each target rules out the tiles that do
+ * not fit. WebGPU (one stage: no async copies) fits its 16 KiB of workgroup memory (WGSL counts
+ * 4 bytes per shared element): gate/up 32x32x16 uses (32*16 + 2*32*16) * 4 = 6 KiB, down
+ * 32x32x32 8 KiB. CUDA: 128-wide N tiles, BM 32 (contiguous, ALIGN) or 64 (masked), STAGES
+ * tiles in flight; FP8 BK = 128, one scale block (128 bytes per staged row), so one promotion
+ * per block: gate/up 32x128x128 stages (32 + 2*128) * 128 = 36 KiB per stage. The masked FP8
+ * gate/up tile is 64x64: its four accumulators (gate, up and their per-block parts) at 64x128
+ * need 255 registers on sm_90a and spill.
  */
 const gluContig = {
-  tunables: { BM: [32, 16], BN: [32, 16, 64], BK: [16, 32] },
-  constraints: (c: { BM: i32; BN: i32; BK: i32; ALIGN: i32 }) => [c.BM * c.BN <= 2048, c.BK % 16 === 0, c.ALIGN % c.BM === 0],
+  tunables: {
+    BM: [32, 16], BN: { webgpu: [32, 16, 64], cuda: [128, 64, 32] }, BK: { webgpu: [16, 32], cuda: [32, 64, 16] },
+    WG: { webgpu: [128, 64, 256], cuda: [128, 256] }, STAGES: { webgpu: [1], cuda: [3, 2, 4] },
+  },
+  constraints: (c: { BM: i32; BN: i32; BK: i32; ALIGN: i32 }) => [c.BK % 16 === 0, c.ALIGN % c.BM === 0],
   consts: { ALIGN: 32 },
-  workgroup: (c: { BM: i32; BN: i32 }) => [(c.BM / 16) * (c.BN / 16) * 32],
+  workgroup: (c: { WG: i32 }) => [c.WG],
   grid: (c: { M: i32; F: i32; BM: i32; BN: i32 }) => [cdiv(c.F, c.BN), cdiv(c.M, c.BM)],
 };
+// The masked layouts' CUDA defaults (WG = 128 per 64 rows, 128-byte K rows) are what the
+// sm_90a wgmma branch takes (compiler/passes/wgmmaTile.ts); sm_80 runs the same tiles on mma.sync.
 const gluMasked = {
-  tunables: { BM: [32, 16, 64], BN: [32, 16, 64], BK: [16, 32] },
-  constraints: (c: { BM: i32; BN: i32; BK: i32 }) => [c.BM * c.BN <= 2048, c.BK % 16 === 0],
-  workgroup: (c: { BM: i32; BN: i32 }) => [(c.BM / 16) * (c.BN / 16) * 32],
+  tunables: {
+    BM: { webgpu: [32, 16, 64], cuda: [64, 128, 32] }, BN: { webgpu: [32, 16, 64], cuda: [128, 64] }, BK: { webgpu: [16, 32], cuda: [64, 32] },
+    WG: { webgpu: [128, 64, 256], cuda: [128, 256] }, STAGES: { webgpu: [1], cuda: [3, 2, 4] },
+  },
+  constraints: (c: { BM: i32; BN: i32; BK: i32 }) => [c.BK % 16 === 0],
+  workgroup: (c: { WG: i32 }) => [c.WG],
   grid: (c: { C: i32; E: i32; F: i32; BM: i32; BN: i32 }) => [cdiv(c.F, c.BN), cdiv(c.C, c.BM), c.E],
 };
 const downContig = {
-  tunables: { BM: [32, 16], BN: [32, 16, 64], BK: [32, 16] },
-  constraints: (c: { BM: i32; BN: i32; BK: i32; ALIGN: i32 }) => [c.BM * c.BN <= 2048, c.BK % 16 === 0, c.ALIGN % c.BM === 0],
+  tunables: {
+    BM: [32, 16], BN: { webgpu: [32, 16, 64], cuda: [128, 64, 32] }, BK: { webgpu: [32, 16], cuda: [32, 64, 16] },
+    WG: { webgpu: [128, 64, 256], cuda: [128, 256] }, STAGES: { webgpu: [1], cuda: [3, 2, 4] },
+  },
+  constraints: (c: { BM: i32; BN: i32; BK: i32; ALIGN: i32 }) => [c.BK % 16 === 0, c.ALIGN % c.BM === 0],
   consts: { ALIGN: 32 },
-  workgroup: (c: { BM: i32; BN: i32 }) => [(c.BM / 16) * (c.BN / 16) * 32],
+  workgroup: (c: { WG: i32 }) => [c.WG],
   grid: (c: { M: i32; H: i32; BM: i32; BN: i32 }) => [cdiv(c.H, c.BN), cdiv(c.M, c.BM)],
 };
 const downMasked = {
-  tunables: { BM: [32, 16, 64], BN: [32, 16, 64], BK: [32, 16] },
-  constraints: (c: { BM: i32; BN: i32; BK: i32 }) => [c.BM * c.BN <= 2048, c.BK % 16 === 0],
-  workgroup: (c: { BM: i32; BN: i32 }) => [(c.BM / 16) * (c.BN / 16) * 32],
+  tunables: {
+    BM: { webgpu: [32, 16, 64], cuda: [64, 128, 32] }, BN: { webgpu: [32, 16, 64], cuda: [128, 64] }, BK: { webgpu: [32, 16], cuda: [32, 64] },
+    WG: { webgpu: [128, 64, 256], cuda: [128, 256] }, STAGES: { webgpu: [1], cuda: [3, 2, 4] },
+  },
+  constraints: (c: { BM: i32; BN: i32; BK: i32 }) => [c.BK % 16 === 0],
+  workgroup: (c: { WG: i32 }) => [c.WG],
   grid: (c: { C: i32; E: i32; H: i32; BM: i32; BN: i32 }) => [cdiv(c.H, c.BN), cdiv(c.C, c.BM), c.E],
 };
 const gluContigFp8 = {
-  tunables: { BM: [32, 16], BN: [16, 32, 64], BK: [32, 64, 128] },
-  constraints: (c: { BM: i32; BN: i32; BK: i32; ALIGN: i32 }) => [c.BM * c.BN <= 2048, c.BK % 32 === 0, 128 % c.BK === 0, 128 % c.BN === 0, c.ALIGN % c.BM === 0],
+  tunables: {
+    BM: [32, 16], BN: { webgpu: [16, 32, 64], cuda: [128, 64] }, BK: { webgpu: [32, 64, 128], cuda: [128, 64] },
+    WG: { webgpu: [128, 64, 256], cuda: [256, 128] }, STAGES: { webgpu: [1], cuda: [3, 2, 4] },
+  },
+  constraints: (c: { BM: i32; BN: i32; BK: i32; ALIGN: i32 }) => [c.BK % 32 === 0, 128 % c.BK === 0, 128 % c.BN === 0, c.ALIGN % c.BM === 0],
   consts: { ALIGN: 32 },
-  workgroup: (c: { BM: i32; BN: i32 }) => [(c.BM / 16) * (c.BN / 16) * 32],
+  workgroup: (c: { WG: i32 }) => [c.WG],
   grid: (c: { M: i32; F: i32; BM: i32; BN: i32 }) => [cdiv(c.F, c.BN), cdiv(c.M, c.BM)],
 };
 const gluMaskedFp8 = {
-  tunables: { BM: [32, 16, 64], BN: [16, 32, 64], BK: [32, 64, 128] },
-  constraints: (c: { BM: i32; BN: i32; BK: i32 }) => [c.BM * c.BN <= 2048, c.BK % 32 === 0, 128 % c.BK === 0, 128 % c.BN === 0],
-  workgroup: (c: { BM: i32; BN: i32 }) => [(c.BM / 16) * (c.BN / 16) * 32],
+  tunables: {
+    BM: { webgpu: [32, 16, 64], cuda: [64, 128, 32] }, BN: { webgpu: [16, 32, 64], cuda: [64, 128] }, BK: { webgpu: [32, 64, 128], cuda: [128, 64] },
+    WG: { webgpu: [128, 64, 256], cuda: [128, 256] }, STAGES: { webgpu: [1], cuda: [3, 2, 4] },
+  },
+  constraints: (c: { BM: i32; BN: i32; BK: i32 }) => [c.BK % 32 === 0, 128 % c.BK === 0, 128 % c.BN === 0],
+  workgroup: (c: { WG: i32 }) => [c.WG],
   grid: (c: { C: i32; E: i32; F: i32; BM: i32; BN: i32 }) => [cdiv(c.F, c.BN), cdiv(c.C, c.BM), c.E],
 };
 const downContigFp8 = {
-  tunables: { BM: [32, 16], BN: [32, 16, 64], BK: [32, 64, 128] },
-  constraints: (c: { BM: i32; BN: i32; BK: i32; ALIGN: i32 }) => [c.BM * c.BN <= 2048, c.BK % 32 === 0, 128 % c.BK === 0, 128 % c.BN === 0, c.ALIGN % c.BM === 0],
+  tunables: {
+    BM: [32, 16], BN: { webgpu: [32, 16, 64], cuda: [128, 64] }, BK: { webgpu: [32, 64, 128], cuda: [128, 64] },
+    WG: { webgpu: [128, 64, 256], cuda: [128, 256] }, STAGES: { webgpu: [1], cuda: [3, 2, 4] },
+  },
+  constraints: (c: { BM: i32; BN: i32; BK: i32; ALIGN: i32 }) => [c.BK % 32 === 0, 128 % c.BK === 0, 128 % c.BN === 0, c.ALIGN % c.BM === 0],
   consts: { ALIGN: 32 },
-  workgroup: (c: { BM: i32; BN: i32 }) => [(c.BM / 16) * (c.BN / 16) * 32],
+  workgroup: (c: { WG: i32 }) => [c.WG],
   grid: (c: { M: i32; H: i32; BM: i32; BN: i32 }) => [cdiv(c.H, c.BN), cdiv(c.M, c.BM)],
 };
 const downMaskedFp8 = {
-  tunables: { BM: [32, 16, 64], BN: [32, 16, 64], BK: [32, 64, 128] },
-  constraints: (c: { BM: i32; BN: i32; BK: i32 }) => [c.BM * c.BN <= 2048, c.BK % 32 === 0, 128 % c.BK === 0, 128 % c.BN === 0],
-  workgroup: (c: { BM: i32; BN: i32 }) => [(c.BM / 16) * (c.BN / 16) * 32],
+  tunables: {
+    BM: { webgpu: [32, 16, 64], cuda: [64, 128, 32] }, BN: { webgpu: [32, 16, 64], cuda: [128, 64] }, BK: { webgpu: [32, 64, 128], cuda: [128, 64] },
+    WG: { webgpu: [128, 64, 256], cuda: [128, 256] }, STAGES: { webgpu: [1], cuda: [3, 2, 4] },
+  },
+  constraints: (c: { BM: i32; BN: i32; BK: i32 }) => [c.BK % 32 === 0, 128 % c.BK === 0, 128 % c.BN === 0],
+  workgroup: (c: { WG: i32 }) => [c.WG],
   grid: (c: { C: i32; E: i32; H: i32; BM: i32; BN: i32 }) => [cdiv(c.H, c.BN), cdiv(c.C, c.BM), c.E],
 };
 
 /** Contiguous layout: M permuted rows. Masked layout: E experts of capacity C. */
-type ContigCtx = { M: i32; H: i32; E: i32; F: i32; BM: i32; BN: i32; BK: i32; ALIGN: i32 };
-type MaskedCtx = { C: i32; H: i32; E: i32; F: i32; BM: i32; BN: i32; BK: i32 };
+type ContigCtx = { M: i32; H: i32; E: i32; F: i32; BM: i32; BN: i32; BK: i32; WG: i32; STAGES: i32; ALIGN: i32 };
+type MaskedCtx = { C: i32; H: i32; E: i32; F: i32; BM: i32; BN: i32; BK: i32; WG: i32; STAGES: i32 };
 
 /*
  * Prologues. Contiguous: the row tile's expert is rowExpert of its first row (uniform per

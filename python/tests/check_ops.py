@@ -185,8 +185,9 @@ def global_prefill():
             pos = torch.arange(kl - ql, kl)[:, None]  # query i sits at position kl - ql + i
             scores = scores.masked_fill(torch.arange(kl)[None, :] > pos, -math.inf)
             want[q0:q0 + ql, h] = torch.softmax(scores, -1) @ vs
-    # bf16 output of f32 online softmax: the tolerance of test/attention.test.ts (SAME_MATH).
-    close("global_prefill", out, want, BF16_ULP, 1e-3)
+    # bf16 output, plus P rounded to bf16 for the tensor-core P·V (as FlashAttention does):
+    # each p moves by up to 2^-9 p, so the output by up to 2^-9 max|v|; 2^-8 gives headroom.
+    close("global_prefill", out, want, BF16_ULP, 1e-3 + v.double().abs().max().item() / 256)
 
 
 @check

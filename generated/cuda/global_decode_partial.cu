@@ -2,15 +2,14 @@
 #include "mimo_prelude.cuh"
 
 extern "C" __global__ void __launch_bounds__(128, 6) mimo_global_decode_partial_kernel(const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ k_cache, const __nv_bfloat16* __restrict__ v_cache, const int* __restrict__ seq_lens, float* __restrict__ part_acc, float* __restrict__ part_max, float* __restrict__ part_sum, const int B, const int NQ, const int HQ, const int HKV, const int SMAX, const int P) {
-  __shared__ __align__(16) unsigned char mimo_smem[37120];
+  __shared__ __align__(16) unsigned char mimo_smem[37056];
   __nv_bfloat16* const Qs = reinterpret_cast<__nv_bfloat16*>(mimo_smem + 24576);
   __nv_bfloat16* const stage = reinterpret_cast<__nv_bfloat16*>(mimo_smem + 0);
   float* const S = reinterpret_cast<float*>(mimo_smem + 30720);
   __nv_bfloat16* const Pb = reinterpret_cast<__nv_bfloat16*>(mimo_smem + 34816);
   float* const m = reinterpret_cast<float*>(mimo_smem + 36864);
   float* const l = reinterpret_cast<float*>(mimo_smem + 36928);
-  float* const alpha = reinterpret_cast<float*>(mimo_smem + 37056);
-  float* const ones = reinterpret_cast<float*>(mimo_smem + 36992);
+  float* const alpha = reinterpret_cast<float*>(mimo_smem + 36992);
   __builtin_assume(threadIdx.x < 128u);
   const int split = static_cast<int>(blockIdx.x);
   const int kh = static_cast<int>(blockIdx.y);
@@ -49,10 +48,6 @@ extern "C" __global__ void __launch_bounds__(128, 6) mimo_global_decode_partial_
   ob[6] = 0.0f;
   ob[7] = 0.0f;
   const int warp = (static_cast<int>(threadIdx.x) / 32);
-  if ((static_cast<int>(threadIdx.x) < 16)) {
-    const int idx_2 = static_cast<int>(threadIdx.x);
-    ones[idx_2] = 1.0f;
-  }
   for (int i = static_cast<int>(threadIdx.x); (i < 3072); i = (i + 128)) {
     const int r = (i / 192);
     const int d = (i % 192);
@@ -60,14 +55,14 @@ extern "C" __global__ void __launch_bounds__(128, 6) mimo_global_decode_partial_
     const int h = ((kh * G) + (i_1 % G));
     const int t = (i_1 / G);
     const bool valid = (i_1 < (G * NQ));
-    const int idx_3 = ((r * 192) + d);
+    const int idx_2 = ((r * 192) + d);
     __nv_bfloat16 pick = __float2bfloat16_rn(0.0f);
     if (valid) {
       pick = q[((((((b * NQ) + t) * HQ) + h) * 192) + d)];
     } else {
       pick = __float2bfloat16_rn(0.0f);
     }
-    Qs[idx_3] = pick;
+    Qs[idx_2] = pick;
   }
   const int fi = min(warp, 3);
   const int sRow = ((fi / 4) * 16);
@@ -91,14 +86,14 @@ extern "C" __global__ void __launch_bounds__(128, 6) mimo_global_decode_partial_
       const int jj_u12 = (i_4_u12 / 192);
       const int d_2_u12 = (i_4_u12 % 192);
       const int row_u12 = ((first_1_u12 + jj_u12) - (((first_1_u12 + jj_u12) >= SMAX) ? SMAX : 0));
-      const int idx_5_u12 = ((jj_u12 * 192) + d_2_u12);
+      const int idx_4_u12 = ((jj_u12 * 192) + d_2_u12);
       __nv_bfloat16 pick_2_u12 = __float2bfloat16_rn(0.0f);
       if (((stageKeys_k0_u12 + jj_u12) < hi)) {
         pick_2_u12 = k_cache[((((((b * SMAX) + row_u12) * HKV) + kh) * 192) + d_2_u12)];
       } else {
         pick_2_u12 = __float2bfloat16_rn(0.0f);
       }
-      stage[idx_5_u12] = pick_2_u12;
+      stage[idx_4_u12] = pick_2_u12;
     }
     __syncthreads();
     const int off_u0_u12 = (sRow * 192);
@@ -243,14 +238,14 @@ extern "C" __global__ void __launch_bounds__(128, 6) mimo_global_decode_partial_
       const int pos = ((len - NQ) + t_2);
       const int j = (softmaxTile_k0 + jj_1);
       const bool visible = (((valid_2 && (j < hi)) && (j <= pos)) && (j > (pos - 1073741824)));
-      const int idx_6 = ((r_2 * 64) + jj_1);
+      const int idx_5 = ((r_2 * 64) + jj_1);
       float pick_3 = 0.0f;
       if (visible) {
         pick_3 = (S[((r_2 * 64) + jj_1)] * 0.07216878f);
       } else {
         pick_3 = mimo_f32_bits(0xff7fffffu);
       }
-      S[idx_6] = pick_3;
+      S[idx_5] = pick_3;
     }
     __syncthreads();
     if ((static_cast<int>(threadIdx.x) < 16)) {
@@ -260,10 +255,10 @@ extern "C" __global__ void __launch_bounds__(128, 6) mimo_global_decode_partial_
       }
       const float m_1 = m[static_cast<int>(threadIdx.x)];
       const float mNew = mimo_fmaxf(m_1, tileMax);
+      const int idx_6 = static_cast<int>(threadIdx.x);
+      m[idx_6] = mNew;
       const int idx_7 = static_cast<int>(threadIdx.x);
-      m[idx_7] = mNew;
-      const int idx_8 = static_cast<int>(threadIdx.x);
-      alpha[idx_8] = expf((m_1 - mNew));
+      alpha[idx_7] = expf((m_1 - mNew));
     }
     __syncthreads();
     for (int i_7 = static_cast<int>(threadIdx.x); (i_7 < 1024); i_7 = (i_7 + 128)) {
@@ -277,10 +272,10 @@ extern "C" __global__ void __launch_bounds__(128, 6) mimo_global_decode_partial_
         pick_4 = 0.0f;
       }
       const __nv_bfloat16 p = __float2bfloat16_rn(pick_4);
+      const int idx_8 = ((r_3 * 64) + jj_2);
+      Pb[idx_8] = p;
       const int idx_9 = ((r_3 * 64) + jj_2);
-      Pb[idx_9] = p;
-      const int idx_10 = ((r_3 * 64) + jj_2);
-      S[idx_10] = static_cast<float>(p);
+      S[idx_9] = static_cast<float>(p);
     }
     __syncthreads();
     if ((static_cast<int>(threadIdx.x) < 16)) {
@@ -288,8 +283,8 @@ extern "C" __global__ void __launch_bounds__(128, 6) mimo_global_decode_partial_
       for (int j_2 = 0; (j_2 < 64); j_2 = (j_2 + 1)) {
         sum = (sum + S[((static_cast<int>(threadIdx.x) * 64) + j_2)]);
       }
-      const int idx_11 = static_cast<int>(threadIdx.x);
-      l[idx_11] = ((l[static_cast<int>(threadIdx.x)] * alpha[static_cast<int>(threadIdx.x)]) + sum);
+      const int idx_10 = static_cast<int>(threadIdx.x);
+      l[idx_10] = ((l[static_cast<int>(threadIdx.x)] * alpha[static_cast<int>(threadIdx.x)]) + sum);
     }
     const int stageKeys_k0_1 = k0;
     const int first_2 = (stageKeys_k0_1 % SMAX);
@@ -297,193 +292,157 @@ extern "C" __global__ void __launch_bounds__(128, 6) mimo_global_decode_partial_
       const int jj_3 = (i_8 / 128);
       const int d_3 = (i_8 % 128);
       const int row_1 = ((first_2 + jj_3) - (((first_2 + jj_3) >= SMAX) ? SMAX : 0));
-      const int idx_12 = ((jj_3 * 192) + d_3);
+      const int idx_11 = ((jj_3 * 192) + d_3);
       __nv_bfloat16 pick_5 = __float2bfloat16_rn(0.0f);
       if (((stageKeys_k0_1 + jj_3) < hi)) {
         pick_5 = v_cache[((((((b * SMAX) + row_1) * HKV) + kh) * 128) + d_3)];
       } else {
         pick_5 = __float2bfloat16_rn(0.0f);
       }
-      stage[idx_12] = pick_5;
+      stage[idx_11] = pick_5;
     }
     __syncthreads();
-    float neg[8];
-    neg[0] = 0.0f;
-    neg[1] = 0.0f;
-    neg[2] = 0.0f;
-    neg[3] = 0.0f;
-    neg[4] = 0.0f;
-    neg[5] = 0.0f;
-    neg[6] = 0.0f;
-    neg[7] = 0.0f;
-    const int fr_6_g = ((static_cast<int>(threadIdx.x) & 31) >> 2);
-    const float acs_6_r0 = (ones[(oRow + fr_6_g)] * -1.0f);
-    neg[0] = fmaf(oa[0], acs_6_r0, neg[0]);
-    neg[1] = fmaf(oa[1], acs_6_r0, neg[1]);
-    const float acs_6_r1 = (ones[(oRow + (fr_6_g + 8))] * -1.0f);
-    neg[2] = fmaf(oa[2], acs_6_r1, neg[2]);
-    neg[3] = fmaf(oa[3], acs_6_r1, neg[3]);
-    neg[4] = fmaf(oa[4], acs_6_r0, neg[4]);
-    neg[5] = fmaf(oa[5], acs_6_r0, neg[5]);
-    neg[6] = fmaf(oa[6], acs_6_r1, neg[6]);
-    neg[7] = fmaf(oa[7], acs_6_r1, neg[7]);
-    const int fr_7_g = ((static_cast<int>(threadIdx.x) & 31) >> 2);
-    const float acs_7_r0 = (ones[(oRow + fr_7_g)] * 1.0f);
-    oa[0] = fmaf(neg[0], acs_7_r0, oa[0]);
-    oa[1] = fmaf(neg[1], acs_7_r0, oa[1]);
-    const float acs_7_r1 = (ones[(oRow + (fr_7_g + 8))] * 1.0f);
-    oa[2] = fmaf(neg[2], acs_7_r1, oa[2]);
-    oa[3] = fmaf(neg[3], acs_7_r1, oa[3]);
-    oa[4] = fmaf(neg[4], acs_7_r0, oa[4]);
-    oa[5] = fmaf(neg[5], acs_7_r0, oa[5]);
-    oa[6] = fmaf(neg[6], acs_7_r1, oa[6]);
-    oa[7] = fmaf(neg[7], acs_7_r1, oa[7]);
-    const int fr_8_g = ((static_cast<int>(threadIdx.x) & 31) >> 2);
-    const float acs_8_r0 = (alpha[(oRow + fr_8_g)] * -1.0f);
-    oa[0] = fmaf(neg[0], acs_8_r0, oa[0]);
-    oa[1] = fmaf(neg[1], acs_8_r0, oa[1]);
-    const float acs_8_r1 = (alpha[(oRow + (fr_8_g + 8))] * -1.0f);
-    oa[2] = fmaf(neg[2], acs_8_r1, oa[2]);
-    oa[3] = fmaf(neg[3], acs_8_r1, oa[3]);
-    oa[4] = fmaf(neg[4], acs_8_r0, oa[4]);
-    oa[5] = fmaf(neg[5], acs_8_r0, oa[5]);
-    oa[6] = fmaf(neg[6], acs_8_r1, oa[6]);
-    oa[7] = fmaf(neg[7], acs_8_r1, oa[7]);
-    float neg_1[8];
-    neg_1[0] = 0.0f;
-    neg_1[1] = 0.0f;
-    neg_1[2] = 0.0f;
-    neg_1[3] = 0.0f;
-    neg_1[4] = 0.0f;
-    neg_1[5] = 0.0f;
-    neg_1[6] = 0.0f;
-    neg_1[7] = 0.0f;
-    const int fr_10_g = ((static_cast<int>(threadIdx.x) & 31) >> 2);
-    const float acs_10_r0 = (ones[(oRow + fr_10_g)] * -1.0f);
-    neg_1[0] = fmaf(ob[0], acs_10_r0, neg_1[0]);
-    neg_1[1] = fmaf(ob[1], acs_10_r0, neg_1[1]);
-    const float acs_10_r1 = (ones[(oRow + (fr_10_g + 8))] * -1.0f);
-    neg_1[2] = fmaf(ob[2], acs_10_r1, neg_1[2]);
-    neg_1[3] = fmaf(ob[3], acs_10_r1, neg_1[3]);
-    neg_1[4] = fmaf(ob[4], acs_10_r0, neg_1[4]);
-    neg_1[5] = fmaf(ob[5], acs_10_r0, neg_1[5]);
-    neg_1[6] = fmaf(ob[6], acs_10_r1, neg_1[6]);
-    neg_1[7] = fmaf(ob[7], acs_10_r1, neg_1[7]);
-    const int fr_11_g = ((static_cast<int>(threadIdx.x) & 31) >> 2);
-    const float acs_11_r0 = (ones[(oRow + fr_11_g)] * 1.0f);
-    ob[0] = fmaf(neg_1[0], acs_11_r0, ob[0]);
-    ob[1] = fmaf(neg_1[1], acs_11_r0, ob[1]);
-    const float acs_11_r1 = (ones[(oRow + (fr_11_g + 8))] * 1.0f);
-    ob[2] = fmaf(neg_1[2], acs_11_r1, ob[2]);
-    ob[3] = fmaf(neg_1[3], acs_11_r1, ob[3]);
-    ob[4] = fmaf(neg_1[4], acs_11_r0, ob[4]);
-    ob[5] = fmaf(neg_1[5], acs_11_r0, ob[5]);
-    ob[6] = fmaf(neg_1[6], acs_11_r1, ob[6]);
-    ob[7] = fmaf(neg_1[7], acs_11_r1, ob[7]);
-    const int fr_12_g = ((static_cast<int>(threadIdx.x) & 31) >> 2);
-    const float acs_12_r0 = (alpha[(oRow + fr_12_g)] * -1.0f);
-    ob[0] = fmaf(neg_1[0], acs_12_r0, ob[0]);
-    ob[1] = fmaf(neg_1[1], acs_12_r0, ob[1]);
-    const float acs_12_r1 = (alpha[(oRow + (fr_12_g + 8))] * -1.0f);
-    ob[2] = fmaf(neg_1[2], acs_12_r1, ob[2]);
-    ob[3] = fmaf(neg_1[3], acs_12_r1, ob[3]);
-    ob[4] = fmaf(neg_1[4], acs_12_r0, ob[4]);
-    ob[5] = fmaf(neg_1[5], acs_12_r0, ob[5]);
-    ob[6] = fmaf(neg_1[6], acs_12_r1, ob[6]);
-    ob[7] = fmaf(neg_1[7], acs_12_r1, ob[7]);
-    const int off_9_u13 = (oRow * 64);
-    const int mma_13_g_u13 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
-    const int mma_13_tk_u13 = (((static_cast<int>(threadIdx.x) & 31) & 3) * 2);
-    const unsigned mma_13_a0_u13 = mimo_ld_u32(&Pb[((off_9_u13 + (mma_13_g_u13 * 64)) + mma_13_tk_u13)]);
-    const unsigned mma_13_a1_u13 = mimo_ld_u32(&Pb[((off_9_u13 + ((mma_13_g_u13 + 8) * 64)) + mma_13_tk_u13)]);
-    const unsigned mma_13_a2_u13 = mimo_ld_u32(&Pb[((off_9_u13 + (mma_13_g_u13 * 64)) + (mma_13_tk_u13 + 8))]);
-    const unsigned mma_13_a3_u13 = mimo_ld_u32(&Pb[((off_9_u13 + ((mma_13_g_u13 + 8) * 64)) + (mma_13_tk_u13 + 8))]);
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&oa[0]), {mma_13_a0_u13, mma_13_a1_u13, mma_13_a2_u13, mma_13_a3_u13}, {mimo_pack2(stage[((oCol + (mma_13_tk_u13 * 192)) + mma_13_g_u13)], stage[(((oCol + (mma_13_tk_u13 * 192)) + mma_13_g_u13) + 192)]), mimo_pack2(stage[((oCol + ((mma_13_tk_u13 + 8) * 192)) + mma_13_g_u13)], stage[(((oCol + ((mma_13_tk_u13 + 8) * 192)) + mma_13_g_u13) + 192)])});
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&oa[4]), {mma_13_a0_u13, mma_13_a1_u13, mma_13_a2_u13, mma_13_a3_u13}, {mimo_pack2(stage[((oCol + (mma_13_tk_u13 * 192)) + (mma_13_g_u13 + 8))], stage[(((oCol + (mma_13_tk_u13 * 192)) + (mma_13_g_u13 + 8)) + 192)]), mimo_pack2(stage[((oCol + ((mma_13_tk_u13 + 8) * 192)) + (mma_13_g_u13 + 8))], stage[(((oCol + ((mma_13_tk_u13 + 8) * 192)) + (mma_13_g_u13 + 8)) + 192)])});
-    const int off_11_u13 = (oRow * 64);
-    const int off_12_u13 = (oCol + 16);
-    const int mma_14_g_u13 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
-    const int mma_14_tk_u13 = (((static_cast<int>(threadIdx.x) & 31) & 3) * 2);
-    const unsigned mma_14_a0_u13 = mimo_ld_u32(&Pb[((off_11_u13 + (mma_14_g_u13 * 64)) + mma_14_tk_u13)]);
-    const unsigned mma_14_a1_u13 = mimo_ld_u32(&Pb[((off_11_u13 + ((mma_14_g_u13 + 8) * 64)) + mma_14_tk_u13)]);
-    const unsigned mma_14_a2_u13 = mimo_ld_u32(&Pb[((off_11_u13 + (mma_14_g_u13 * 64)) + (mma_14_tk_u13 + 8))]);
-    const unsigned mma_14_a3_u13 = mimo_ld_u32(&Pb[((off_11_u13 + ((mma_14_g_u13 + 8) * 64)) + (mma_14_tk_u13 + 8))]);
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&ob[0]), {mma_14_a0_u13, mma_14_a1_u13, mma_14_a2_u13, mma_14_a3_u13}, {mimo_pack2(stage[((off_12_u13 + (mma_14_tk_u13 * 192)) + mma_14_g_u13)], stage[(((off_12_u13 + (mma_14_tk_u13 * 192)) + mma_14_g_u13) + 192)]), mimo_pack2(stage[((off_12_u13 + ((mma_14_tk_u13 + 8) * 192)) + mma_14_g_u13)], stage[(((off_12_u13 + ((mma_14_tk_u13 + 8) * 192)) + mma_14_g_u13) + 192)])});
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&ob[4]), {mma_14_a0_u13, mma_14_a1_u13, mma_14_a2_u13, mma_14_a3_u13}, {mimo_pack2(stage[((off_12_u13 + (mma_14_tk_u13 * 192)) + (mma_14_g_u13 + 8))], stage[(((off_12_u13 + (mma_14_tk_u13 * 192)) + (mma_14_g_u13 + 8)) + 192)]), mimo_pack2(stage[((off_12_u13 + ((mma_14_tk_u13 + 8) * 192)) + (mma_14_g_u13 + 8))], stage[(((off_12_u13 + ((mma_14_tk_u13 + 8) * 192)) + (mma_14_g_u13 + 8)) + 192)])});
-    const int off_9_u14 = ((oRow * 64) + 16);
-    const int off_10_u14 = (3072 + oCol);
-    const int mma_13_g_u14 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
-    const int mma_13_tk_u14 = (((static_cast<int>(threadIdx.x) & 31) & 3) * 2);
-    const unsigned mma_13_a0_u14 = mimo_ld_u32(&Pb[((off_9_u14 + (mma_13_g_u14 * 64)) + mma_13_tk_u14)]);
-    const unsigned mma_13_a1_u14 = mimo_ld_u32(&Pb[((off_9_u14 + ((mma_13_g_u14 + 8) * 64)) + mma_13_tk_u14)]);
-    const unsigned mma_13_a2_u14 = mimo_ld_u32(&Pb[((off_9_u14 + (mma_13_g_u14 * 64)) + (mma_13_tk_u14 + 8))]);
-    const unsigned mma_13_a3_u14 = mimo_ld_u32(&Pb[((off_9_u14 + ((mma_13_g_u14 + 8) * 64)) + (mma_13_tk_u14 + 8))]);
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&oa[0]), {mma_13_a0_u14, mma_13_a1_u14, mma_13_a2_u14, mma_13_a3_u14}, {mimo_pack2(stage[((off_10_u14 + (mma_13_tk_u14 * 192)) + mma_13_g_u14)], stage[(((off_10_u14 + (mma_13_tk_u14 * 192)) + mma_13_g_u14) + 192)]), mimo_pack2(stage[((off_10_u14 + ((mma_13_tk_u14 + 8) * 192)) + mma_13_g_u14)], stage[(((off_10_u14 + ((mma_13_tk_u14 + 8) * 192)) + mma_13_g_u14) + 192)])});
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&oa[4]), {mma_13_a0_u14, mma_13_a1_u14, mma_13_a2_u14, mma_13_a3_u14}, {mimo_pack2(stage[((off_10_u14 + (mma_13_tk_u14 * 192)) + (mma_13_g_u14 + 8))], stage[(((off_10_u14 + (mma_13_tk_u14 * 192)) + (mma_13_g_u14 + 8)) + 192)]), mimo_pack2(stage[((off_10_u14 + ((mma_13_tk_u14 + 8) * 192)) + (mma_13_g_u14 + 8))], stage[(((off_10_u14 + ((mma_13_tk_u14 + 8) * 192)) + (mma_13_g_u14 + 8)) + 192)])});
-    const int off_11_u14 = ((oRow * 64) + 16);
-    const int off_12_u14 = ((3072 + oCol) + 16);
-    const int mma_14_g_u14 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
-    const int mma_14_tk_u14 = (((static_cast<int>(threadIdx.x) & 31) & 3) * 2);
-    const unsigned mma_14_a0_u14 = mimo_ld_u32(&Pb[((off_11_u14 + (mma_14_g_u14 * 64)) + mma_14_tk_u14)]);
-    const unsigned mma_14_a1_u14 = mimo_ld_u32(&Pb[((off_11_u14 + ((mma_14_g_u14 + 8) * 64)) + mma_14_tk_u14)]);
-    const unsigned mma_14_a2_u14 = mimo_ld_u32(&Pb[((off_11_u14 + (mma_14_g_u14 * 64)) + (mma_14_tk_u14 + 8))]);
-    const unsigned mma_14_a3_u14 = mimo_ld_u32(&Pb[((off_11_u14 + ((mma_14_g_u14 + 8) * 64)) + (mma_14_tk_u14 + 8))]);
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&ob[0]), {mma_14_a0_u14, mma_14_a1_u14, mma_14_a2_u14, mma_14_a3_u14}, {mimo_pack2(stage[((off_12_u14 + (mma_14_tk_u14 * 192)) + mma_14_g_u14)], stage[(((off_12_u14 + (mma_14_tk_u14 * 192)) + mma_14_g_u14) + 192)]), mimo_pack2(stage[((off_12_u14 + ((mma_14_tk_u14 + 8) * 192)) + mma_14_g_u14)], stage[(((off_12_u14 + ((mma_14_tk_u14 + 8) * 192)) + mma_14_g_u14) + 192)])});
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&ob[4]), {mma_14_a0_u14, mma_14_a1_u14, mma_14_a2_u14, mma_14_a3_u14}, {mimo_pack2(stage[((off_12_u14 + (mma_14_tk_u14 * 192)) + (mma_14_g_u14 + 8))], stage[(((off_12_u14 + (mma_14_tk_u14 * 192)) + (mma_14_g_u14 + 8)) + 192)]), mimo_pack2(stage[((off_12_u14 + ((mma_14_tk_u14 + 8) * 192)) + (mma_14_g_u14 + 8))], stage[(((off_12_u14 + ((mma_14_tk_u14 + 8) * 192)) + (mma_14_g_u14 + 8)) + 192)])});
-    const int off_9_u15 = ((oRow * 64) + 32);
-    const int off_10_u15 = (6144 + oCol);
-    const int mma_13_g_u15 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
-    const int mma_13_tk_u15 = (((static_cast<int>(threadIdx.x) & 31) & 3) * 2);
-    const unsigned mma_13_a0_u15 = mimo_ld_u32(&Pb[((off_9_u15 + (mma_13_g_u15 * 64)) + mma_13_tk_u15)]);
-    const unsigned mma_13_a1_u15 = mimo_ld_u32(&Pb[((off_9_u15 + ((mma_13_g_u15 + 8) * 64)) + mma_13_tk_u15)]);
-    const unsigned mma_13_a2_u15 = mimo_ld_u32(&Pb[((off_9_u15 + (mma_13_g_u15 * 64)) + (mma_13_tk_u15 + 8))]);
-    const unsigned mma_13_a3_u15 = mimo_ld_u32(&Pb[((off_9_u15 + ((mma_13_g_u15 + 8) * 64)) + (mma_13_tk_u15 + 8))]);
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&oa[0]), {mma_13_a0_u15, mma_13_a1_u15, mma_13_a2_u15, mma_13_a3_u15}, {mimo_pack2(stage[((off_10_u15 + (mma_13_tk_u15 * 192)) + mma_13_g_u15)], stage[(((off_10_u15 + (mma_13_tk_u15 * 192)) + mma_13_g_u15) + 192)]), mimo_pack2(stage[((off_10_u15 + ((mma_13_tk_u15 + 8) * 192)) + mma_13_g_u15)], stage[(((off_10_u15 + ((mma_13_tk_u15 + 8) * 192)) + mma_13_g_u15) + 192)])});
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&oa[4]), {mma_13_a0_u15, mma_13_a1_u15, mma_13_a2_u15, mma_13_a3_u15}, {mimo_pack2(stage[((off_10_u15 + (mma_13_tk_u15 * 192)) + (mma_13_g_u15 + 8))], stage[(((off_10_u15 + (mma_13_tk_u15 * 192)) + (mma_13_g_u15 + 8)) + 192)]), mimo_pack2(stage[((off_10_u15 + ((mma_13_tk_u15 + 8) * 192)) + (mma_13_g_u15 + 8))], stage[(((off_10_u15 + ((mma_13_tk_u15 + 8) * 192)) + (mma_13_g_u15 + 8)) + 192)])});
-    const int off_11_u15 = ((oRow * 64) + 32);
-    const int off_12_u15 = ((6144 + oCol) + 16);
-    const int mma_14_g_u15 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
-    const int mma_14_tk_u15 = (((static_cast<int>(threadIdx.x) & 31) & 3) * 2);
-    const unsigned mma_14_a0_u15 = mimo_ld_u32(&Pb[((off_11_u15 + (mma_14_g_u15 * 64)) + mma_14_tk_u15)]);
-    const unsigned mma_14_a1_u15 = mimo_ld_u32(&Pb[((off_11_u15 + ((mma_14_g_u15 + 8) * 64)) + mma_14_tk_u15)]);
-    const unsigned mma_14_a2_u15 = mimo_ld_u32(&Pb[((off_11_u15 + (mma_14_g_u15 * 64)) + (mma_14_tk_u15 + 8))]);
-    const unsigned mma_14_a3_u15 = mimo_ld_u32(&Pb[((off_11_u15 + ((mma_14_g_u15 + 8) * 64)) + (mma_14_tk_u15 + 8))]);
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&ob[0]), {mma_14_a0_u15, mma_14_a1_u15, mma_14_a2_u15, mma_14_a3_u15}, {mimo_pack2(stage[((off_12_u15 + (mma_14_tk_u15 * 192)) + mma_14_g_u15)], stage[(((off_12_u15 + (mma_14_tk_u15 * 192)) + mma_14_g_u15) + 192)]), mimo_pack2(stage[((off_12_u15 + ((mma_14_tk_u15 + 8) * 192)) + mma_14_g_u15)], stage[(((off_12_u15 + ((mma_14_tk_u15 + 8) * 192)) + mma_14_g_u15) + 192)])});
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&ob[4]), {mma_14_a0_u15, mma_14_a1_u15, mma_14_a2_u15, mma_14_a3_u15}, {mimo_pack2(stage[((off_12_u15 + (mma_14_tk_u15 * 192)) + (mma_14_g_u15 + 8))], stage[(((off_12_u15 + (mma_14_tk_u15 * 192)) + (mma_14_g_u15 + 8)) + 192)]), mimo_pack2(stage[((off_12_u15 + ((mma_14_tk_u15 + 8) * 192)) + (mma_14_g_u15 + 8))], stage[(((off_12_u15 + ((mma_14_tk_u15 + 8) * 192)) + (mma_14_g_u15 + 8)) + 192)])});
-    const int off_9_u16 = ((oRow * 64) + 48);
-    const int off_10_u16 = (9216 + oCol);
-    const int mma_13_g_u16 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
-    const int mma_13_tk_u16 = (((static_cast<int>(threadIdx.x) & 31) & 3) * 2);
-    const unsigned mma_13_a0_u16 = mimo_ld_u32(&Pb[((off_9_u16 + (mma_13_g_u16 * 64)) + mma_13_tk_u16)]);
-    const unsigned mma_13_a1_u16 = mimo_ld_u32(&Pb[((off_9_u16 + ((mma_13_g_u16 + 8) * 64)) + mma_13_tk_u16)]);
-    const unsigned mma_13_a2_u16 = mimo_ld_u32(&Pb[((off_9_u16 + (mma_13_g_u16 * 64)) + (mma_13_tk_u16 + 8))]);
-    const unsigned mma_13_a3_u16 = mimo_ld_u32(&Pb[((off_9_u16 + ((mma_13_g_u16 + 8) * 64)) + (mma_13_tk_u16 + 8))]);
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&oa[0]), {mma_13_a0_u16, mma_13_a1_u16, mma_13_a2_u16, mma_13_a3_u16}, {mimo_pack2(stage[((off_10_u16 + (mma_13_tk_u16 * 192)) + mma_13_g_u16)], stage[(((off_10_u16 + (mma_13_tk_u16 * 192)) + mma_13_g_u16) + 192)]), mimo_pack2(stage[((off_10_u16 + ((mma_13_tk_u16 + 8) * 192)) + mma_13_g_u16)], stage[(((off_10_u16 + ((mma_13_tk_u16 + 8) * 192)) + mma_13_g_u16) + 192)])});
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&oa[4]), {mma_13_a0_u16, mma_13_a1_u16, mma_13_a2_u16, mma_13_a3_u16}, {mimo_pack2(stage[((off_10_u16 + (mma_13_tk_u16 * 192)) + (mma_13_g_u16 + 8))], stage[(((off_10_u16 + (mma_13_tk_u16 * 192)) + (mma_13_g_u16 + 8)) + 192)]), mimo_pack2(stage[((off_10_u16 + ((mma_13_tk_u16 + 8) * 192)) + (mma_13_g_u16 + 8))], stage[(((off_10_u16 + ((mma_13_tk_u16 + 8) * 192)) + (mma_13_g_u16 + 8)) + 192)])});
-    const int off_11_u16 = ((oRow * 64) + 48);
-    const int off_12_u16 = ((9216 + oCol) + 16);
-    const int mma_14_g_u16 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
-    const int mma_14_tk_u16 = (((static_cast<int>(threadIdx.x) & 31) & 3) * 2);
-    const unsigned mma_14_a0_u16 = mimo_ld_u32(&Pb[((off_11_u16 + (mma_14_g_u16 * 64)) + mma_14_tk_u16)]);
-    const unsigned mma_14_a1_u16 = mimo_ld_u32(&Pb[((off_11_u16 + ((mma_14_g_u16 + 8) * 64)) + mma_14_tk_u16)]);
-    const unsigned mma_14_a2_u16 = mimo_ld_u32(&Pb[((off_11_u16 + (mma_14_g_u16 * 64)) + (mma_14_tk_u16 + 8))]);
-    const unsigned mma_14_a3_u16 = mimo_ld_u32(&Pb[((off_11_u16 + ((mma_14_g_u16 + 8) * 64)) + (mma_14_tk_u16 + 8))]);
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&ob[0]), {mma_14_a0_u16, mma_14_a1_u16, mma_14_a2_u16, mma_14_a3_u16}, {mimo_pack2(stage[((off_12_u16 + (mma_14_tk_u16 * 192)) + mma_14_g_u16)], stage[(((off_12_u16 + (mma_14_tk_u16 * 192)) + mma_14_g_u16) + 192)]), mimo_pack2(stage[((off_12_u16 + ((mma_14_tk_u16 + 8) * 192)) + mma_14_g_u16)], stage[(((off_12_u16 + ((mma_14_tk_u16 + 8) * 192)) + mma_14_g_u16) + 192)])});
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&ob[4]), {mma_14_a0_u16, mma_14_a1_u16, mma_14_a2_u16, mma_14_a3_u16}, {mimo_pack2(stage[((off_12_u16 + (mma_14_tk_u16 * 192)) + (mma_14_g_u16 + 8))], stage[(((off_12_u16 + (mma_14_tk_u16 * 192)) + (mma_14_g_u16 + 8)) + 192)]), mimo_pack2(stage[((off_12_u16 + ((mma_14_tk_u16 + 8) * 192)) + (mma_14_g_u16 + 8))], stage[(((off_12_u16 + ((mma_14_tk_u16 + 8) * 192)) + (mma_14_g_u16 + 8)) + 192)])});
+    const float x = oa[0];
+    const int row_2 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
+    oa[0] = (x * alpha[(oRow + row_2)]);
+    const float x_1 = oa[1];
+    const int row_3 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
+    oa[1] = (x_1 * alpha[(oRow + row_3)]);
+    const float x_2 = oa[2];
+    const int row_4 = (((static_cast<int>(threadIdx.x) & 31) >> 2) + 8);
+    oa[2] = (x_2 * alpha[(oRow + row_4)]);
+    const float x_3 = oa[3];
+    const int row_5 = (((static_cast<int>(threadIdx.x) & 31) >> 2) + 8);
+    oa[3] = (x_3 * alpha[(oRow + row_5)]);
+    const float x_4 = oa[4];
+    const int row_6 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
+    oa[4] = (x_4 * alpha[(oRow + row_6)]);
+    const float x_5 = oa[5];
+    const int row_7 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
+    oa[5] = (x_5 * alpha[(oRow + row_7)]);
+    const float x_6 = oa[6];
+    const int row_8 = (((static_cast<int>(threadIdx.x) & 31) >> 2) + 8);
+    oa[6] = (x_6 * alpha[(oRow + row_8)]);
+    const float x_7 = oa[7];
+    const int row_9 = (((static_cast<int>(threadIdx.x) & 31) >> 2) + 8);
+    oa[7] = (x_7 * alpha[(oRow + row_9)]);
+    const float x_8 = ob[0];
+    const int row_10 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
+    ob[0] = (x_8 * alpha[(oRow + row_10)]);
+    const float x_9 = ob[1];
+    const int row_11 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
+    ob[1] = (x_9 * alpha[(oRow + row_11)]);
+    const float x_10 = ob[2];
+    const int row_12 = (((static_cast<int>(threadIdx.x) & 31) >> 2) + 8);
+    ob[2] = (x_10 * alpha[(oRow + row_12)]);
+    const float x_11 = ob[3];
+    const int row_13 = (((static_cast<int>(threadIdx.x) & 31) >> 2) + 8);
+    ob[3] = (x_11 * alpha[(oRow + row_13)]);
+    const float x_12 = ob[4];
+    const int row_14 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
+    ob[4] = (x_12 * alpha[(oRow + row_14)]);
+    const float x_13 = ob[5];
+    const int row_15 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
+    ob[5] = (x_13 * alpha[(oRow + row_15)]);
+    const float x_14 = ob[6];
+    const int row_16 = (((static_cast<int>(threadIdx.x) & 31) >> 2) + 8);
+    ob[6] = (x_14 * alpha[(oRow + row_16)]);
+    const float x_15 = ob[7];
+    const int row_17 = (((static_cast<int>(threadIdx.x) & 31) >> 2) + 8);
+    ob[7] = (x_15 * alpha[(oRow + row_17)]);
+    const int off_3_u13 = (oRow * 64);
+    const int mma_5_g_u13 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
+    const int mma_5_tk_u13 = (((static_cast<int>(threadIdx.x) & 31) & 3) * 2);
+    const unsigned mma_5_a0_u13 = mimo_ld_u32(&Pb[((off_3_u13 + (mma_5_g_u13 * 64)) + mma_5_tk_u13)]);
+    const unsigned mma_5_a1_u13 = mimo_ld_u32(&Pb[((off_3_u13 + ((mma_5_g_u13 + 8) * 64)) + mma_5_tk_u13)]);
+    const unsigned mma_5_a2_u13 = mimo_ld_u32(&Pb[((off_3_u13 + (mma_5_g_u13 * 64)) + (mma_5_tk_u13 + 8))]);
+    const unsigned mma_5_a3_u13 = mimo_ld_u32(&Pb[((off_3_u13 + ((mma_5_g_u13 + 8) * 64)) + (mma_5_tk_u13 + 8))]);
+    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&oa[0]), {mma_5_a0_u13, mma_5_a1_u13, mma_5_a2_u13, mma_5_a3_u13}, {mimo_pack2(stage[((oCol + (mma_5_tk_u13 * 192)) + mma_5_g_u13)], stage[(((oCol + (mma_5_tk_u13 * 192)) + mma_5_g_u13) + 192)]), mimo_pack2(stage[((oCol + ((mma_5_tk_u13 + 8) * 192)) + mma_5_g_u13)], stage[(((oCol + ((mma_5_tk_u13 + 8) * 192)) + mma_5_g_u13) + 192)])});
+    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&oa[4]), {mma_5_a0_u13, mma_5_a1_u13, mma_5_a2_u13, mma_5_a3_u13}, {mimo_pack2(stage[((oCol + (mma_5_tk_u13 * 192)) + (mma_5_g_u13 + 8))], stage[(((oCol + (mma_5_tk_u13 * 192)) + (mma_5_g_u13 + 8)) + 192)]), mimo_pack2(stage[((oCol + ((mma_5_tk_u13 + 8) * 192)) + (mma_5_g_u13 + 8))], stage[(((oCol + ((mma_5_tk_u13 + 8) * 192)) + (mma_5_g_u13 + 8)) + 192)])});
+    const int off_5_u13 = (oRow * 64);
+    const int off_6_u13 = (oCol + 16);
+    const int mma_6_g_u13 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
+    const int mma_6_tk_u13 = (((static_cast<int>(threadIdx.x) & 31) & 3) * 2);
+    const unsigned mma_6_a0_u13 = mimo_ld_u32(&Pb[((off_5_u13 + (mma_6_g_u13 * 64)) + mma_6_tk_u13)]);
+    const unsigned mma_6_a1_u13 = mimo_ld_u32(&Pb[((off_5_u13 + ((mma_6_g_u13 + 8) * 64)) + mma_6_tk_u13)]);
+    const unsigned mma_6_a2_u13 = mimo_ld_u32(&Pb[((off_5_u13 + (mma_6_g_u13 * 64)) + (mma_6_tk_u13 + 8))]);
+    const unsigned mma_6_a3_u13 = mimo_ld_u32(&Pb[((off_5_u13 + ((mma_6_g_u13 + 8) * 64)) + (mma_6_tk_u13 + 8))]);
+    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&ob[0]), {mma_6_a0_u13, mma_6_a1_u13, mma_6_a2_u13, mma_6_a3_u13}, {mimo_pack2(stage[((off_6_u13 + (mma_6_tk_u13 * 192)) + mma_6_g_u13)], stage[(((off_6_u13 + (mma_6_tk_u13 * 192)) + mma_6_g_u13) + 192)]), mimo_pack2(stage[((off_6_u13 + ((mma_6_tk_u13 + 8) * 192)) + mma_6_g_u13)], stage[(((off_6_u13 + ((mma_6_tk_u13 + 8) * 192)) + mma_6_g_u13) + 192)])});
+    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&ob[4]), {mma_6_a0_u13, mma_6_a1_u13, mma_6_a2_u13, mma_6_a3_u13}, {mimo_pack2(stage[((off_6_u13 + (mma_6_tk_u13 * 192)) + (mma_6_g_u13 + 8))], stage[(((off_6_u13 + (mma_6_tk_u13 * 192)) + (mma_6_g_u13 + 8)) + 192)]), mimo_pack2(stage[((off_6_u13 + ((mma_6_tk_u13 + 8) * 192)) + (mma_6_g_u13 + 8))], stage[(((off_6_u13 + ((mma_6_tk_u13 + 8) * 192)) + (mma_6_g_u13 + 8)) + 192)])});
+    const int off_3_u14 = ((oRow * 64) + 16);
+    const int off_4_u14 = (3072 + oCol);
+    const int mma_5_g_u14 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
+    const int mma_5_tk_u14 = (((static_cast<int>(threadIdx.x) & 31) & 3) * 2);
+    const unsigned mma_5_a0_u14 = mimo_ld_u32(&Pb[((off_3_u14 + (mma_5_g_u14 * 64)) + mma_5_tk_u14)]);
+    const unsigned mma_5_a1_u14 = mimo_ld_u32(&Pb[((off_3_u14 + ((mma_5_g_u14 + 8) * 64)) + mma_5_tk_u14)]);
+    const unsigned mma_5_a2_u14 = mimo_ld_u32(&Pb[((off_3_u14 + (mma_5_g_u14 * 64)) + (mma_5_tk_u14 + 8))]);
+    const unsigned mma_5_a3_u14 = mimo_ld_u32(&Pb[((off_3_u14 + ((mma_5_g_u14 + 8) * 64)) + (mma_5_tk_u14 + 8))]);
+    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&oa[0]), {mma_5_a0_u14, mma_5_a1_u14, mma_5_a2_u14, mma_5_a3_u14}, {mimo_pack2(stage[((off_4_u14 + (mma_5_tk_u14 * 192)) + mma_5_g_u14)], stage[(((off_4_u14 + (mma_5_tk_u14 * 192)) + mma_5_g_u14) + 192)]), mimo_pack2(stage[((off_4_u14 + ((mma_5_tk_u14 + 8) * 192)) + mma_5_g_u14)], stage[(((off_4_u14 + ((mma_5_tk_u14 + 8) * 192)) + mma_5_g_u14) + 192)])});
+    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&oa[4]), {mma_5_a0_u14, mma_5_a1_u14, mma_5_a2_u14, mma_5_a3_u14}, {mimo_pack2(stage[((off_4_u14 + (mma_5_tk_u14 * 192)) + (mma_5_g_u14 + 8))], stage[(((off_4_u14 + (mma_5_tk_u14 * 192)) + (mma_5_g_u14 + 8)) + 192)]), mimo_pack2(stage[((off_4_u14 + ((mma_5_tk_u14 + 8) * 192)) + (mma_5_g_u14 + 8))], stage[(((off_4_u14 + ((mma_5_tk_u14 + 8) * 192)) + (mma_5_g_u14 + 8)) + 192)])});
+    const int off_5_u14 = ((oRow * 64) + 16);
+    const int off_6_u14 = ((3072 + oCol) + 16);
+    const int mma_6_g_u14 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
+    const int mma_6_tk_u14 = (((static_cast<int>(threadIdx.x) & 31) & 3) * 2);
+    const unsigned mma_6_a0_u14 = mimo_ld_u32(&Pb[((off_5_u14 + (mma_6_g_u14 * 64)) + mma_6_tk_u14)]);
+    const unsigned mma_6_a1_u14 = mimo_ld_u32(&Pb[((off_5_u14 + ((mma_6_g_u14 + 8) * 64)) + mma_6_tk_u14)]);
+    const unsigned mma_6_a2_u14 = mimo_ld_u32(&Pb[((off_5_u14 + (mma_6_g_u14 * 64)) + (mma_6_tk_u14 + 8))]);
+    const unsigned mma_6_a3_u14 = mimo_ld_u32(&Pb[((off_5_u14 + ((mma_6_g_u14 + 8) * 64)) + (mma_6_tk_u14 + 8))]);
+    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&ob[0]), {mma_6_a0_u14, mma_6_a1_u14, mma_6_a2_u14, mma_6_a3_u14}, {mimo_pack2(stage[((off_6_u14 + (mma_6_tk_u14 * 192)) + mma_6_g_u14)], stage[(((off_6_u14 + (mma_6_tk_u14 * 192)) + mma_6_g_u14) + 192)]), mimo_pack2(stage[((off_6_u14 + ((mma_6_tk_u14 + 8) * 192)) + mma_6_g_u14)], stage[(((off_6_u14 + ((mma_6_tk_u14 + 8) * 192)) + mma_6_g_u14) + 192)])});
+    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&ob[4]), {mma_6_a0_u14, mma_6_a1_u14, mma_6_a2_u14, mma_6_a3_u14}, {mimo_pack2(stage[((off_6_u14 + (mma_6_tk_u14 * 192)) + (mma_6_g_u14 + 8))], stage[(((off_6_u14 + (mma_6_tk_u14 * 192)) + (mma_6_g_u14 + 8)) + 192)]), mimo_pack2(stage[((off_6_u14 + ((mma_6_tk_u14 + 8) * 192)) + (mma_6_g_u14 + 8))], stage[(((off_6_u14 + ((mma_6_tk_u14 + 8) * 192)) + (mma_6_g_u14 + 8)) + 192)])});
+    const int off_3_u15 = ((oRow * 64) + 32);
+    const int off_4_u15 = (6144 + oCol);
+    const int mma_5_g_u15 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
+    const int mma_5_tk_u15 = (((static_cast<int>(threadIdx.x) & 31) & 3) * 2);
+    const unsigned mma_5_a0_u15 = mimo_ld_u32(&Pb[((off_3_u15 + (mma_5_g_u15 * 64)) + mma_5_tk_u15)]);
+    const unsigned mma_5_a1_u15 = mimo_ld_u32(&Pb[((off_3_u15 + ((mma_5_g_u15 + 8) * 64)) + mma_5_tk_u15)]);
+    const unsigned mma_5_a2_u15 = mimo_ld_u32(&Pb[((off_3_u15 + (mma_5_g_u15 * 64)) + (mma_5_tk_u15 + 8))]);
+    const unsigned mma_5_a3_u15 = mimo_ld_u32(&Pb[((off_3_u15 + ((mma_5_g_u15 + 8) * 64)) + (mma_5_tk_u15 + 8))]);
+    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&oa[0]), {mma_5_a0_u15, mma_5_a1_u15, mma_5_a2_u15, mma_5_a3_u15}, {mimo_pack2(stage[((off_4_u15 + (mma_5_tk_u15 * 192)) + mma_5_g_u15)], stage[(((off_4_u15 + (mma_5_tk_u15 * 192)) + mma_5_g_u15) + 192)]), mimo_pack2(stage[((off_4_u15 + ((mma_5_tk_u15 + 8) * 192)) + mma_5_g_u15)], stage[(((off_4_u15 + ((mma_5_tk_u15 + 8) * 192)) + mma_5_g_u15) + 192)])});
+    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&oa[4]), {mma_5_a0_u15, mma_5_a1_u15, mma_5_a2_u15, mma_5_a3_u15}, {mimo_pack2(stage[((off_4_u15 + (mma_5_tk_u15 * 192)) + (mma_5_g_u15 + 8))], stage[(((off_4_u15 + (mma_5_tk_u15 * 192)) + (mma_5_g_u15 + 8)) + 192)]), mimo_pack2(stage[((off_4_u15 + ((mma_5_tk_u15 + 8) * 192)) + (mma_5_g_u15 + 8))], stage[(((off_4_u15 + ((mma_5_tk_u15 + 8) * 192)) + (mma_5_g_u15 + 8)) + 192)])});
+    const int off_5_u15 = ((oRow * 64) + 32);
+    const int off_6_u15 = ((6144 + oCol) + 16);
+    const int mma_6_g_u15 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
+    const int mma_6_tk_u15 = (((static_cast<int>(threadIdx.x) & 31) & 3) * 2);
+    const unsigned mma_6_a0_u15 = mimo_ld_u32(&Pb[((off_5_u15 + (mma_6_g_u15 * 64)) + mma_6_tk_u15)]);
+    const unsigned mma_6_a1_u15 = mimo_ld_u32(&Pb[((off_5_u15 + ((mma_6_g_u15 + 8) * 64)) + mma_6_tk_u15)]);
+    const unsigned mma_6_a2_u15 = mimo_ld_u32(&Pb[((off_5_u15 + (mma_6_g_u15 * 64)) + (mma_6_tk_u15 + 8))]);
+    const unsigned mma_6_a3_u15 = mimo_ld_u32(&Pb[((off_5_u15 + ((mma_6_g_u15 + 8) * 64)) + (mma_6_tk_u15 + 8))]);
+    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&ob[0]), {mma_6_a0_u15, mma_6_a1_u15, mma_6_a2_u15, mma_6_a3_u15}, {mimo_pack2(stage[((off_6_u15 + (mma_6_tk_u15 * 192)) + mma_6_g_u15)], stage[(((off_6_u15 + (mma_6_tk_u15 * 192)) + mma_6_g_u15) + 192)]), mimo_pack2(stage[((off_6_u15 + ((mma_6_tk_u15 + 8) * 192)) + mma_6_g_u15)], stage[(((off_6_u15 + ((mma_6_tk_u15 + 8) * 192)) + mma_6_g_u15) + 192)])});
+    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&ob[4]), {mma_6_a0_u15, mma_6_a1_u15, mma_6_a2_u15, mma_6_a3_u15}, {mimo_pack2(stage[((off_6_u15 + (mma_6_tk_u15 * 192)) + (mma_6_g_u15 + 8))], stage[(((off_6_u15 + (mma_6_tk_u15 * 192)) + (mma_6_g_u15 + 8)) + 192)]), mimo_pack2(stage[((off_6_u15 + ((mma_6_tk_u15 + 8) * 192)) + (mma_6_g_u15 + 8))], stage[(((off_6_u15 + ((mma_6_tk_u15 + 8) * 192)) + (mma_6_g_u15 + 8)) + 192)])});
+    const int off_3_u16 = ((oRow * 64) + 48);
+    const int off_4_u16 = (9216 + oCol);
+    const int mma_5_g_u16 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
+    const int mma_5_tk_u16 = (((static_cast<int>(threadIdx.x) & 31) & 3) * 2);
+    const unsigned mma_5_a0_u16 = mimo_ld_u32(&Pb[((off_3_u16 + (mma_5_g_u16 * 64)) + mma_5_tk_u16)]);
+    const unsigned mma_5_a1_u16 = mimo_ld_u32(&Pb[((off_3_u16 + ((mma_5_g_u16 + 8) * 64)) + mma_5_tk_u16)]);
+    const unsigned mma_5_a2_u16 = mimo_ld_u32(&Pb[((off_3_u16 + (mma_5_g_u16 * 64)) + (mma_5_tk_u16 + 8))]);
+    const unsigned mma_5_a3_u16 = mimo_ld_u32(&Pb[((off_3_u16 + ((mma_5_g_u16 + 8) * 64)) + (mma_5_tk_u16 + 8))]);
+    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&oa[0]), {mma_5_a0_u16, mma_5_a1_u16, mma_5_a2_u16, mma_5_a3_u16}, {mimo_pack2(stage[((off_4_u16 + (mma_5_tk_u16 * 192)) + mma_5_g_u16)], stage[(((off_4_u16 + (mma_5_tk_u16 * 192)) + mma_5_g_u16) + 192)]), mimo_pack2(stage[((off_4_u16 + ((mma_5_tk_u16 + 8) * 192)) + mma_5_g_u16)], stage[(((off_4_u16 + ((mma_5_tk_u16 + 8) * 192)) + mma_5_g_u16) + 192)])});
+    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&oa[4]), {mma_5_a0_u16, mma_5_a1_u16, mma_5_a2_u16, mma_5_a3_u16}, {mimo_pack2(stage[((off_4_u16 + (mma_5_tk_u16 * 192)) + (mma_5_g_u16 + 8))], stage[(((off_4_u16 + (mma_5_tk_u16 * 192)) + (mma_5_g_u16 + 8)) + 192)]), mimo_pack2(stage[((off_4_u16 + ((mma_5_tk_u16 + 8) * 192)) + (mma_5_g_u16 + 8))], stage[(((off_4_u16 + ((mma_5_tk_u16 + 8) * 192)) + (mma_5_g_u16 + 8)) + 192)])});
+    const int off_5_u16 = ((oRow * 64) + 48);
+    const int off_6_u16 = ((9216 + oCol) + 16);
+    const int mma_6_g_u16 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
+    const int mma_6_tk_u16 = (((static_cast<int>(threadIdx.x) & 31) & 3) * 2);
+    const unsigned mma_6_a0_u16 = mimo_ld_u32(&Pb[((off_5_u16 + (mma_6_g_u16 * 64)) + mma_6_tk_u16)]);
+    const unsigned mma_6_a1_u16 = mimo_ld_u32(&Pb[((off_5_u16 + ((mma_6_g_u16 + 8) * 64)) + mma_6_tk_u16)]);
+    const unsigned mma_6_a2_u16 = mimo_ld_u32(&Pb[((off_5_u16 + (mma_6_g_u16 * 64)) + (mma_6_tk_u16 + 8))]);
+    const unsigned mma_6_a3_u16 = mimo_ld_u32(&Pb[((off_5_u16 + ((mma_6_g_u16 + 8) * 64)) + (mma_6_tk_u16 + 8))]);
+    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&ob[0]), {mma_6_a0_u16, mma_6_a1_u16, mma_6_a2_u16, mma_6_a3_u16}, {mimo_pack2(stage[((off_6_u16 + (mma_6_tk_u16 * 192)) + mma_6_g_u16)], stage[(((off_6_u16 + (mma_6_tk_u16 * 192)) + mma_6_g_u16) + 192)]), mimo_pack2(stage[((off_6_u16 + ((mma_6_tk_u16 + 8) * 192)) + mma_6_g_u16)], stage[(((off_6_u16 + ((mma_6_tk_u16 + 8) * 192)) + mma_6_g_u16) + 192)])});
+    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&ob[4]), {mma_6_a0_u16, mma_6_a1_u16, mma_6_a2_u16, mma_6_a3_u16}, {mimo_pack2(stage[((off_6_u16 + (mma_6_tk_u16 * 192)) + (mma_6_g_u16 + 8))], stage[(((off_6_u16 + (mma_6_tk_u16 * 192)) + (mma_6_g_u16 + 8)) + 192)]), mimo_pack2(stage[((off_6_u16 + ((mma_6_tk_u16 + 8) * 192)) + (mma_6_g_u16 + 8))], stage[(((off_6_u16 + ((mma_6_tk_u16 + 8) * 192)) + (mma_6_g_u16 + 8)) + 192)])});
   }
   __syncthreads();
   const int warp_1 = (static_cast<int>(threadIdx.x) / 32);
-  const int off_13 = (((warp_1 / 4) * 1024) + ((warp_1 % 4) * 16));
-  const int fr_15_g = ((static_cast<int>(threadIdx.x) & 31) >> 2);
-  const int fr_15_t = ((static_cast<int>(threadIdx.x) & 31) & 3);
-  S[((off_13 + (fr_15_g * 64)) + (fr_15_t * 2))] = oa[0];
-  S[((off_13 + (fr_15_g * 64)) + ((fr_15_t * 2) + 1))] = oa[1];
-  S[((off_13 + ((fr_15_g + 8) * 64)) + (fr_15_t * 2))] = oa[2];
-  S[((off_13 + ((fr_15_g + 8) * 64)) + ((fr_15_t * 2) + 1))] = oa[3];
-  S[((off_13 + (fr_15_g * 64)) + ((fr_15_t * 2) + 8))] = oa[4];
-  S[((off_13 + (fr_15_g * 64)) + ((fr_15_t * 2) + 9))] = oa[5];
-  S[((off_13 + ((fr_15_g + 8) * 64)) + ((fr_15_t * 2) + 8))] = oa[6];
-  S[((off_13 + ((fr_15_g + 8) * 64)) + ((fr_15_t * 2) + 9))] = oa[7];
+  const int off_7 = (((warp_1 / 4) * 1024) + ((warp_1 % 4) * 16));
+  const int fr_7_g = ((static_cast<int>(threadIdx.x) & 31) >> 2);
+  const int fr_7_t = ((static_cast<int>(threadIdx.x) & 31) & 3);
+  S[((off_7 + (fr_7_g * 64)) + (fr_7_t * 2))] = oa[0];
+  S[((off_7 + (fr_7_g * 64)) + ((fr_7_t * 2) + 1))] = oa[1];
+  S[((off_7 + ((fr_7_g + 8) * 64)) + (fr_7_t * 2))] = oa[2];
+  S[((off_7 + ((fr_7_g + 8) * 64)) + ((fr_7_t * 2) + 1))] = oa[3];
+  S[((off_7 + (fr_7_g * 64)) + ((fr_7_t * 2) + 8))] = oa[4];
+  S[((off_7 + (fr_7_g * 64)) + ((fr_7_t * 2) + 9))] = oa[5];
+  S[((off_7 + ((fr_7_g + 8) * 64)) + ((fr_7_t * 2) + 8))] = oa[6];
+  S[((off_7 + ((fr_7_g + 8) * 64)) + ((fr_7_t * 2) + 9))] = oa[7];
   __syncthreads();
   for (int i_9 = static_cast<int>(threadIdx.x); (i_9 < 1024); i_9 = (i_9 + 128)) {
     const int rowOf_r_3 = (i_9 / 64);
@@ -494,8 +453,8 @@ extern "C" __global__ void __launch_bounds__(128, 6) mimo_global_decode_partial_
     if (valid_3) {
       const int outputDim_x = (i_9 % 64);
       const int outputDim_result = (((outputDim_x / 16) * 32) + (outputDim_x % 16));
-      const int idx_13 = ((((((((b * NQ) + t_3) * HQ) + h_3) * P) + split) * 128) + outputDim_result);
-      part_acc[idx_13] = S[(((i_9 / 64) * 64) + (i_9 % 64))];
+      const int idx_12 = ((((((((b * NQ) + t_3) * HQ) + h_3) * P) + split) * 128) + outputDim_result);
+      part_acc[idx_12] = S[(((i_9 / 64) * 64) + (i_9 % 64))];
     }
   }
   if ((static_cast<int>(threadIdx.x) < 16)) {
@@ -505,25 +464,25 @@ extern "C" __global__ void __launch_bounds__(128, 6) mimo_global_decode_partial_
     const int t_4 = (i_11 / G);
     const bool valid_4 = (i_11 < (G * NQ));
     if (valid_4) {
+      const int idx_13 = ((((((b * NQ) + t_4) * HQ) + h_4) * P) + split);
+      part_max[idx_13] = m[static_cast<int>(threadIdx.x)];
       const int idx_14 = ((((((b * NQ) + t_4) * HQ) + h_4) * P) + split);
-      part_max[idx_14] = m[static_cast<int>(threadIdx.x)];
-      const int idx_15 = ((((((b * NQ) + t_4) * HQ) + h_4) * P) + split);
-      part_sum[idx_15] = l[static_cast<int>(threadIdx.x)];
+      part_sum[idx_14] = l[static_cast<int>(threadIdx.x)];
     }
   }
   __syncthreads();
   const int warp_2 = (static_cast<int>(threadIdx.x) / 32);
-  const int off_14 = (((warp_2 / 4) * 1024) + ((warp_2 % 4) * 16));
-  const int fr_16_g = ((static_cast<int>(threadIdx.x) & 31) >> 2);
-  const int fr_16_t = ((static_cast<int>(threadIdx.x) & 31) & 3);
-  S[((off_14 + (fr_16_g * 64)) + (fr_16_t * 2))] = ob[0];
-  S[((off_14 + (fr_16_g * 64)) + ((fr_16_t * 2) + 1))] = ob[1];
-  S[((off_14 + ((fr_16_g + 8) * 64)) + (fr_16_t * 2))] = ob[2];
-  S[((off_14 + ((fr_16_g + 8) * 64)) + ((fr_16_t * 2) + 1))] = ob[3];
-  S[((off_14 + (fr_16_g * 64)) + ((fr_16_t * 2) + 8))] = ob[4];
-  S[((off_14 + (fr_16_g * 64)) + ((fr_16_t * 2) + 9))] = ob[5];
-  S[((off_14 + ((fr_16_g + 8) * 64)) + ((fr_16_t * 2) + 8))] = ob[6];
-  S[((off_14 + ((fr_16_g + 8) * 64)) + ((fr_16_t * 2) + 9))] = ob[7];
+  const int off_8 = (((warp_2 / 4) * 1024) + ((warp_2 % 4) * 16));
+  const int fr_8_g = ((static_cast<int>(threadIdx.x) & 31) >> 2);
+  const int fr_8_t = ((static_cast<int>(threadIdx.x) & 31) & 3);
+  S[((off_8 + (fr_8_g * 64)) + (fr_8_t * 2))] = ob[0];
+  S[((off_8 + (fr_8_g * 64)) + ((fr_8_t * 2) + 1))] = ob[1];
+  S[((off_8 + ((fr_8_g + 8) * 64)) + (fr_8_t * 2))] = ob[2];
+  S[((off_8 + ((fr_8_g + 8) * 64)) + ((fr_8_t * 2) + 1))] = ob[3];
+  S[((off_8 + (fr_8_g * 64)) + ((fr_8_t * 2) + 8))] = ob[4];
+  S[((off_8 + (fr_8_g * 64)) + ((fr_8_t * 2) + 9))] = ob[5];
+  S[((off_8 + ((fr_8_g + 8) * 64)) + ((fr_8_t * 2) + 8))] = ob[6];
+  S[((off_8 + ((fr_8_g + 8) * 64)) + ((fr_8_t * 2) + 9))] = ob[7];
   __syncthreads();
   for (int i_12 = static_cast<int>(threadIdx.x); (i_12 < 1024); i_12 = (i_12 + 128)) {
     const int rowOf_r_5 = (i_12 / 64);
@@ -534,8 +493,8 @@ extern "C" __global__ void __launch_bounds__(128, 6) mimo_global_decode_partial_
     if (valid_5) {
       const int outputDim_x_1 = (i_12 % 64);
       const int outputDim_result_1 = ((((outputDim_x_1 / 16) * 32) + 16) + (outputDim_x_1 % 16));
-      const int idx_16 = ((((((((b * NQ) + t_5) * HQ) + h_5) * P) + split) * 128) + outputDim_result_1);
-      part_acc[idx_16] = S[(((i_12 / 64) * 64) + (i_12 % 64))];
+      const int idx_15 = ((((((((b * NQ) + t_5) * HQ) + h_5) * P) + split) * 128) + outputDim_result_1);
+      part_acc[idx_15] = S[(((i_12 / 64) * 64) + (i_12 % 64))];
     }
   }
   __syncthreads();

@@ -1,5 +1,5 @@
 import {
-  accumulateScaled, barrier, bf16, exp, f32, fragment, localIndex, max, min, mma, mmaTransposedB, shared, storeFragment, F32_MAX,
+  barrier, bf16, exp, f32, fragment, fragmentMap, localIndex, max, min, mma, mmaTransposedB, shared, storeFragment, F32_MAX,
   type Dim, type Fragment, type i32, type Shared, type Tensor,
 } from '../../compiler/dsl/index.js';
 
@@ -26,7 +26,7 @@ export type GroupConfig = { BR: i32; BK: i32; DC: i32; HEAD_QK: i32; HEAD_V: i32
  * Shared arrays of one workgroup (WebGPU counts every element as 4 bytes): Q chunk BR*DC,
  * one K-or-V stage BK*max(DC, HEAD_V) (K and V are never needed at once), f32 scores BR*64
  * (BK <= 64; also the output staging: 4 warps x 16 columns per row block), bf16 P BR*BK,
- * 4*BR row state.
+ * 3*BR row state (m, l, alpha).
  */
 export type GroupWorkspace = {
   Qs: Shared<bf16, [number, number]>;
@@ -36,7 +36,6 @@ export type GroupWorkspace = {
   m: Shared<f32>;
   l: Shared<f32>;
   alpha: Shared<f32>;
-  ones: Shared<f32>;
 };
 
 export function groupWorkspace(c: { BR: i32; BK: i32; DC: i32; HEAD_V: i32 }): GroupWorkspace {
@@ -48,8 +47,7 @@ export function groupWorkspace(c: { BR: i32; BK: i32; DC: i32; HEAD_V: i32 }): G
   const m = shared(f32, c.BR);
   const l = shared(f32, c.BR);
   const alpha = shared(f32, c.BR);
-  const ones = shared(f32, c.BR);
-  return { Qs, stage, S, Pb, m, l, alpha, ones };
+  return { Qs, stage, S, Pb, m, l, alpha };
 }
 
 /** The group's query rows: q[b] of the batch, rows first..first+BR-1 of G*NQ, positions len - NQ + token. */
@@ -85,7 +83,6 @@ export function rowsStart(rows: GroupRows): i32 {
  */
 export function attendGroup(ws: GroupWorkspace, rows: GroupRows, keys: GroupKeys, oa: Fragment, ob: Fragment, c: GroupConfig): void {
   const warp = localIndex / 32;
-  if (localIndex < c.BR) ws.ones[localIndex] = 1.0;
   if (c.DC === c.HEAD_QK) stageQ(ws, rows, 0, c);
   // One S fragment per warp; with fewer fragments than warps (BK < 64) the spare warps repeat the last one.
   const fi = min(warp, (c.BR / 16) * (c.BK / 16) - 1);
@@ -186,15 +183,9 @@ function softmaxTile(ws: GroupWorkspace, rows: GroupRows, keys: GroupKeys, k0: i
   }
 }
 
-/**
- * o *= alpha per row, with the one fragment op there is (acc += part * rowScale): a copy
- * c = -o, then o += c (exactly 0 for finite o), then o += c * (-alpha).
- */
+/** o *= alpha per row (o's rows are rows oRow.. of the tile). */
 function rescale(o: Fragment, ws: GroupWorkspace, oRow: i32): void {
-  const neg = fragment();
-  accumulateScaled(neg, o, ws.ones, oRow, -1.0);
-  accumulateScaled(o, neg, ws.ones, oRow, 1.0);
-  accumulateScaled(o, neg, ws.alpha, oRow, -1.0);
+  fragmentMap(o, (x, row) => x * ws.alpha[oRow + row]);
 }
 
 /**

@@ -117,35 +117,38 @@ export function lowerMmaFragment(s: Extract<Stmt, { k: 'mmaFragment' }>, tensorC
 /**
  * Portable: row r of the thread's A is spread over the 4 lanes t' of its group (columns
  * 4t'..4t'+3), so for each xor mask m the thread takes lane t^m's 8 values by shuffle and
- * runs the 4 k = 4(t^m) + c steps they cover: 24 shuffles, 64 B reads, 128 FMAs per thread.
+ * runs the 4 k = 4(t^m) + c steps they cover: 32 shuffles (mask 0 is the thread's own),
+ * 64 B reads, 128 FMAs per thread. The loop over m is `rolled`: its index only addresses
+ * lanes and shared memory, never a register.
  */
 function portableMma(s: Extract<Stmt, { k: 'mmaFragment' }>, tag: string): Stmt[] {
   const { b, loc } = s;
-  const p = `mmf${tag}`;
+  const p = `mmf${tag}`, m = `${p}_m`;
   const layout = fragmentLayout(false, p, loc);
-  const t = v(`${p}_t`);
-  const out: Stmt[] = [...layout.lets];
-  for (let m = 0; m < 4; m++) {
-    const kBase = bin('*', m === 0 ? t : bin('^', t, i32(m)), i32(4));
-    for (let c = 0; c < PORTABLE_COLS; c++) {
-      const aVals = [0, 1].map((r) => {
-        const mine = local(s.a, portableElem(r, c));
-        if (m === 0) return mine;
-        const result = `${p}_a${m}${r}${c}`;
-        out.push({ k: 'subgroup', op: 'shuffleXor', result, type: 'f32', value: mine, laneMask: i32(m), loc });
-        return v(result, 'f32');
-      });
-      const k = plus(kBase, c);
-      for (let n = 0; n < PORTABLE_COLS; n++) {
-        const bv: Expr = { k: 'cast', type: 'f32', a: { k: 'load', space: 'shared', buf: b.buf, type: s.dtype, index: bAt(b, k, layout.colOf(portableElem(0, n))) } };
-        const bName = `${p}_b${m}${c}${n}`;
-        out.push(let_(bName, bv, loc));
-        for (let r = 0; r < PORTABLE_ROWS; r++) {
-          const j = portableElem(r, n);
-          out.push({ k: 'store', space: 'local', buf: s.acc, index: i32(j), value: { k: 'call', fn: 'fma', type: 'f32', args: [aVals[r], v(bName, 'f32'), local(s.acc, j)] }, loc });
-        }
+  const body: Stmt[] = [];
+  const kBase = bin('*', bin('^', v(`${p}_t`), v(m)), i32(4));
+  for (let c = 0; c < PORTABLE_COLS; c++) {
+    const aVals = [0, 1].map((r) => {
+      const result = `${p}_a${r}${c}`;
+      body.push({ k: 'subgroup', op: 'shuffleXor', result, type: 'f32', value: local(s.a, portableElem(r, c)), laneMask: v(m), loc });
+      return v(result, 'f32');
+    });
+    const k = plus(kBase, c);
+    for (let n = 0; n < PORTABLE_COLS; n++) {
+      const bv: Expr = { k: 'cast', type: 'f32', a: { k: 'load', space: 'shared', buf: b.buf, type: s.dtype, index: bAt(b, k, layout.colOf(portableElem(0, n))) } };
+      const bName = `${p}_b${c}${n}`;
+      body.push(let_(bName, bv, loc));
+      for (let r = 0; r < PORTABLE_ROWS; r++) {
+        const j = portableElem(r, n);
+        body.push({ k: 'store', space: 'local', buf: s.acc, index: i32(j), value: { k: 'call', fn: 'fma', type: 'f32', args: [aVals[r], v(bName, 'f32'), local(s.acc, j)] }, loc });
       }
     }
   }
-  return out;
+  return [...layout.lets, {
+    k: 'for', loc, rolled: true,
+    init: [{ k: 'let', name: m, type: 'i32', init: i32(0), mutable: true }],
+    cond: { k: 'bin', op: '<', type: 'bool', a: v(m), b: i32(4) },
+    update: [{ k: 'assign', name: m, value: bin('+', v(m), i32(1)) }],
+    body,
+  }];
 }

@@ -32,7 +32,7 @@ export function lowerForTarget(k: Kernel, target: TargetName, choice: TunableCho
   if (caps.name !== 'interp') checkUniformity(x);
   // CUDA: eligible block MMAs get an sm_90a wgmma copy of the body; each branch lowers its own block tiles.
   x = perArchBranch(splitForWgmma(x, caps), (b) => lowerBlockTiles(lowerTileOps(b, caps.tensorCores), caps.tensorCores));
-  x = propagateConstants(foldConstants(unrollLoops(x)));
+  x = propagateConstants(foldConstants(unrollLoops(x, { keepRolled: caps.name !== 'cuda' })));
   x = eliminateDeadCode(x);
   if (caps.maxWorkgroupsPerDimension) x = foldLargeGrid(x, caps.maxWorkgroupsPerDimension);
   if (caps.packNarrowTypes) x = legalisePackedStorage(x);

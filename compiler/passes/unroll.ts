@@ -18,14 +18,19 @@ export const MAX_UNROLLED_NODES = 5000;
  * Unrolls `for (let v = c0; v < c1; v += c2)` when the trip count is a small constant, the
  * copies fit the budget, and the body neither assigns v nor breaks out. Per-thread register
  * tiles rely on this: once the loop index is a constant, local-array indices are constants
- * and live in registers.
+ * and live in registers. With `keepRolled` (WGSL, the interpreter), only such loops are:
+ * one whose index reaches no local-array index nor an inner loop's bounds, or that is
+ * marked `rolled`, stays a loop. Unrolling the others made 200 KB attention shaders that
+ * SwiftShader took 6 s each to compile, for no register they needed.
  */
-export function unrollLoops(k: Kernel): Kernel {
+export function unrollLoops(k: Kernel, opts: { keepRolled: boolean }): Kernel {
   let copy = 0;
   const visit = (stmts: readonly Stmt[]): Stmt[] =>
     mapStmts(stmts, (e) => e, (s) => {
       if (s.k !== 'for') return s;
       const plan = tripPlan(s);
+      // A single trip is always worth unrolling: it costs no size.
+      if (plan && plan.values.length > 1 && opts.keepRolled && (s.rolled || !addressesRegisters(s))) return s;
       if (!plan || plan.values.length > MAX_UNROLL || plan.values.length * nodeCount(s.body) > MAX_UNROLLED_NODES) return s;
       const out: Stmt[] = [];
       for (const v of plan.values) {
@@ -96,4 +101,35 @@ function nodeCount(stmts: readonly Stmt[]): number {
   forEachStmt(stmts, () => n++);
   forEachExpr(stmts, () => n++);
   return n;
+}
+
+/**
+ * Whether the loop's index flows (through lets and assignments in its body) into a
+ * local-array index or an inner loop's bounds: unrolled, those become constants.
+ */
+function addressesRegisters(s: Extract<Stmt, { k: 'for' }>): boolean {
+  const tainted = new Set<string>([...s.init].flatMap((x) => (x.k === 'let' ? [x.name] : [])));
+  const mentions = (e: unknown): boolean => {
+    if (Array.isArray(e)) return e.some(mentions);
+    if (!e || typeof e !== 'object') return false;
+    const x = e as Expr;
+    if (x.k === 'var' && tainted.has(x.name)) return true;
+    return Object.values(x).some((v) => typeof v === 'object' && mentions(v));
+  };
+  // Lets and assignments can appear before their uses only: two passes reach a fixed point for loop-carried vars.
+  for (let pass = 0; pass < 2; pass++) {
+    forEachStmt(s.body, (x) => {
+      if (x.k === 'let' && mentions(x.init)) tainted.add(x.name);
+      if (x.k === 'assign' && mentions(x.value)) tainted.add(x.name);
+    });
+  }
+  let found = false;
+  forEachStmt(s.body, (x) => {
+    if (x.k === 'store' && x.space === 'local' && mentions(x.index)) found = true;
+    if (x.k === 'for' && (mentions(x.init) || mentions(x.cond))) found = true;
+  });
+  forEachExpr(s.body, (e) => {
+    if (e.k === 'load' && e.space === 'local' && mentions(e.index)) found = true;
+  });
+  return found;
 }

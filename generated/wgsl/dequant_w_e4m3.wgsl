@@ -35,23 +35,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let n: i32 = (wg_linear / chunks);
   let k0: i32 = (((wg_linear % chunks) * 1024i) + i32(lidx));
   let view: i32 = (n / 128i);
-  if ((k0 < params.K)) {
-    let idx_u0: i32 = ((n * params.K) + k0);
-    { let mimo_w = (idx_u0 >> 1u); let mimo_s = u32(((idx_u0 & 1i) * 16i)); atomicAnd(&out[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&out[mimo_w], (mimo_bits_bf16((mimo_unpack_fp8e4m3(w[(((n * params.K) + k0) >> 2u)], u32(((((n * params.K) + k0) & 3i) * 8i))) * scales[((view * (((params.K + 128i) - 1i) / 128i)) + (k0 / 128i))])) & 0xffffu) << mimo_s); }
-  }
-  let k_u1: i32 = (k0 + 256i);
-  if ((k_u1 < params.K)) {
-    let idx_u1: i32 = ((n * params.K) + k_u1);
-    { let mimo_w = (idx_u1 >> 1u); let mimo_s = u32(((idx_u1 & 1i) * 16i)); atomicAnd(&out[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&out[mimo_w], (mimo_bits_bf16((mimo_unpack_fp8e4m3(w[(((n * params.K) + k_u1) >> 2u)], u32(((((n * params.K) + k_u1) & 3i) * 8i))) * scales[((view * (((params.K + 128i) - 1i) / 128i)) + (k_u1 / 128i))])) & 0xffffu) << mimo_s); }
-  }
-  let k_u2: i32 = (k0 + 512i);
-  if ((k_u2 < params.K)) {
-    let idx_u2: i32 = ((n * params.K) + k_u2);
-    { let mimo_w = (idx_u2 >> 1u); let mimo_s = u32(((idx_u2 & 1i) * 16i)); atomicAnd(&out[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&out[mimo_w], (mimo_bits_bf16((mimo_unpack_fp8e4m3(w[(((n * params.K) + k_u2) >> 2u)], u32(((((n * params.K) + k_u2) & 3i) * 8i))) * scales[((view * (((params.K + 128i) - 1i) / 128i)) + (k_u2 / 128i))])) & 0xffffu) << mimo_s); }
-  }
-  let k_u3: i32 = (k0 + 768i);
-  if ((k_u3 < params.K)) {
-    let idx_u3: i32 = ((n * params.K) + k_u3);
-    { let mimo_w = (idx_u3 >> 1u); let mimo_s = u32(((idx_u3 & 1i) * 16i)); atomicAnd(&out[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&out[mimo_w], (mimo_bits_bf16((mimo_unpack_fp8e4m3(w[(((n * params.K) + k_u3) >> 2u)], u32(((((n * params.K) + k_u3) & 3i) * 8i))) * scales[((view * (((params.K + 128i) - 1i) / 128i)) + (k_u3 / 128i))])) & 0xffffu) << mimo_s); }
+  for (var j: i32 = 0i; (j < 4i); j = (j + 1i)) {
+    let k: i32 = (k0 + (j * 256i));
+    if ((k < params.K)) {
+      let idx: i32 = ((n * params.K) + k);
+      { let mimo_w = (idx >> 1u); let mimo_s = u32(((idx & 1i) * 16i)); atomicAnd(&out[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&out[mimo_w], (mimo_bits_bf16((mimo_unpack_fp8e4m3(w[(((n * params.K) + k) >> 2u)], u32(((((n * params.K) + k) & 3i) * 8i))) * scales[((view * (((params.K + 128i) - 1i) / 128i)) + (k / 128i))])) & 0xffffu) << mimo_s); }
+    }
   }
 }

@@ -50,14 +50,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     workgroupBarrier();
     for (var s: i32 = 64i; (s > 0i); s = (s / 2i)) {
       if ((i32(lidx) < s)) {
-        let idx_3_u12: i32 = i32(lidx);
-        part[idx_3_u12] = (part[idx_3_u12] + part[(i32(lidx) + s)]);
-        let idx_3_u13: i32 = (128i + i32(lidx));
-        part[idx_3_u13] = (part[idx_3_u13] + part[(128i + (i32(lidx) + s))]);
-        let idx_3_u14: i32 = (256i + i32(lidx));
-        part[idx_3_u14] = (part[idx_3_u14] + part[(256i + (i32(lidx) + s))]);
-        let idx_3_u15: i32 = (384i + i32(lidx));
-        part[idx_3_u15] = (part[idx_3_u15] + part[(384i + (i32(lidx) + s))]);
+        for (var j_3: i32 = 0i; (j_3 < 4i); j_3 = (j_3 + 1i)) {
+          let idx_3: i32 = ((j_3 * 128i) + i32(lidx));
+          part[idx_3] = (part[idx_3] + part[((j_3 * 128i) + (i32(lidx) + s))]);
+        }
       }
       workgroupBarrier();
     }

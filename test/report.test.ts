@@ -101,6 +101,12 @@ test('mimo-report tables, sm_80: the bf16 GEMM row (with nvdisasm: HMMA and LDSM
   } else assert.match(r.stdout, /SASS: not read \(.*setup-cuda-tools\.sh/);
 });
 
+test('CI has nvdisasm (scripts/setup.sh fetches it): the SASS checks above are not skipped there', async () => {
+  if (!process.env.CI) return;
+  const r = await nvdisasm;
+  assert.ok('path' in r, `CI=true but ${'why' in r ? r.why : ''}`);
+});
+
 test('without nvdisasm: one line naming the set-up, where the SASS columns would be', async () => {
   const saved = process.env.NVDISASM;
   process.env.NVDISASM = '/nonexistent/nvdisasm';

@@ -3,7 +3,7 @@
  * run on one adapter, and reported as ratios, because these machines are noisy.
  *   npm run bench            GEMM vs tf.js WebGPU, and compile time of all ops
  *   npm run bench -- gemm    only the GEMM comparison
- *   npm run bench -- attention   SWA vs global causal prefill at T = 512, 1024, 2048
+ *   npm run bench -- attention   SWA vs global causal prefill at T = 512, 1024, 2048, and against the FP32 baseline at 2048
  *   npm run bench -- moe     a tiny MoE layer, and the grouped GEMM vs a dense GEMM of the same FLOPs
  *   npm run bench -- model   the tiny model: prefill/decode tok/s, runtime overhead, MTP
  */

@@ -1,7 +1,8 @@
 import {
-  kernel, barrier, bf16, cdiv, exp, f32, local, localIndex, max, min, shared, workgroupId, F32_MAX,
+  kernel, barrier, bf16, cdiv, exp, f32, local, localIndex, max, shared, workgroupId, F32_MAX,
   type Dim, type i32, type Out, type Tensor,
 } from '../../compiler/dsl/index.js';
+import { rowBlock } from '../../ops/attention/prefill.js';
 
 /**
  * The prefill attention this project shipped before FlashAttention-2 (commit 34f8959,
@@ -23,28 +24,7 @@ type Io = {
 };
 
 function attendFp32(io: Io, m0: f32, l0: f32, window: i32, c: Ctx): void {
-  const h = workgroupId.x;
-  const blk = workgroupId.y;
-  let seq = -1;
-  let i0 = 0;
-  let first = 0;
-  for (let b = 0; b < c.B; b++) {
-    const nb = cdiv(io.cu_q[b + 1] - io.cu_q[b], c.BQ);
-    if (blk < first + nb) {
-      seq = b;
-      i0 = (blk - first) * c.BQ;
-      break;
-    }
-    first += nb;
-  }
-  const qStart = seq >= 0 ? io.cu_q[seq] : 0;
-  const qLen = seq >= 0 ? io.cu_q[seq + 1] - qStart : 0;
-  const kStart = seq >= 0 ? io.cu_k[seq] : 0;
-  const kLen = seq >= 0 ? io.cu_k[seq + 1] - kStart : 0;
-  const nRows = max(0, min(c.BQ, qLen - i0));
-  const pos0 = kLen - qLen + i0;
-  const lo = max(0, pos0 - window + 1);
-  const hi = min(kLen, pos0 + nRows);
+  const { first, h, nRows, pos0, lo, hi, kStart } = rowBlock(io.cu_q, io.cu_k, window, c);
   const kh = h / (c.HQ / c.HKV);
   const Qs = shared(f32, c.BQ, c.HEAD_QK);
   const part = shared(f32, c.BQ, c.BK, c.HEAD_V / c.BK);
@@ -62,7 +42,7 @@ function attendFp32(io: Io, m0: f32, l0: f32, window: i32, c: Ctx): void {
   for (let r = 0; r < c.BQ; r++) acc[r] = 0.0;
   for (let i = localIndex; i < c.BQ * c.HEAD_QK; i += c.HEAD_V) {
     const r = i / c.HEAD_QK;
-    Qs[r][i % c.HEAD_QK] = r < nRows ? f32(io.q[qStart + i0 + r][h][i % c.HEAD_QK]) : 0.0;
+    Qs[r][i % c.HEAD_QK] = r < nRows ? f32(io.q[first + r][h][i % c.HEAD_QK]) : 0.0;
   }
   barrier();
   const SL = c.HEAD_V / c.BK;
@@ -120,7 +100,7 @@ function attendFp32(io: Io, m0: f32, l0: f32, window: i32, c: Ctx): void {
   }
   barrier();
   for (let r = 0; r < c.BQ; r++) {
-    if (r < nRows) io.out[qStart + i0 + r][h][localIndex] = bf16(l[r] > 0.0 ? acc[r] / l[r] : 0.0);
+    if (r < nRows) io.out[first + r][h][localIndex] = bf16(l[r] > 0.0 ? acc[r] / l[r] : 0.0);
   }
 }
 

@@ -27,16 +27,18 @@ type Io = {
   cu_q: Tensor<i32, ['B + 1']>; cu_k: Tensor<i32, ['B + 1']>; out: Out<bf16, [Dim, Dim, 'HEAD_V']>;
 };
 
-/** The attention both kernels run, given the window and the initial state (a sink or none). */
-function prefill(io: Io, start: { m0: f32; l0: f32 }, window: i32, c: PrefillCtx): void {
-  const h = workgroupId.x;
-  // Which sequence, and which block of its rows: a scan of the batch (uniform per workgroup).
+/**
+ * This workgroup's rows (grid.x = head, grid.y = row block of the batch, found by a scan:
+ * uniform per workgroup) and the keys any of them sees, from the first row's window start
+ * to the last row; kStart is the sequence's first key. Exported for bench/baselines.
+ */
+export function rowBlock(cu_q: Tensor<i32, ['B + 1']>, cu_k: Tensor<i32, ['B + 1']>, window: i32, c: { B: i32; BQ: i32 }) {
   const blk = workgroupId.y;
   let seq = -1;
   let i0 = 0;
   let first = 0;
   for (let b = 0; b < c.B; b++) {
-    const nb = cdiv(io.cu_q[b + 1] - io.cu_q[b], c.BQ);
+    const nb = cdiv(cu_q[b + 1] - cu_q[b], c.BQ);
     if (blk < first + nb) {
       seq = b;
       i0 = (blk - first) * c.BQ;
@@ -44,16 +46,21 @@ function prefill(io: Io, start: { m0: f32; l0: f32 }, window: i32, c: PrefillCtx
     }
     first += nb;
   }
-  const qStart = seq >= 0 ? io.cu_q[seq] : 0;
-  const qLen = seq >= 0 ? io.cu_q[seq + 1] - qStart : 0;
-  const kStart = seq >= 0 ? io.cu_k[seq] : 0;
-  const kLen = seq >= 0 ? io.cu_k[seq + 1] - kStart : 0;
+  const qStart = seq >= 0 ? cu_q[seq] : 0;
+  const qLen = seq >= 0 ? cu_q[seq + 1] - qStart : 0;
+  const kStart = seq >= 0 ? cu_k[seq] : 0;
+  const kLen = seq >= 0 ? cu_k[seq + 1] - kStart : 0;
   const nRows = max(0, min(c.BQ, qLen - i0));
   const pos0 = kLen - qLen + i0;
-  // Keys that any of the rows sees: from the first row's window start to the last row.
-  const rows = { first: qStart + i0, h, nRows, pos0, lo: max(0, pos0 - window + 1), hi: min(kLen, pos0 + nRows), window };
+  return { first: qStart + i0, h: workgroupId.x, nRows, pos0, lo: max(0, pos0 - window + 1), hi: min(kLen, pos0 + nRows), window, kStart };
+}
+
+/** The attention both kernels run, given the window and the initial state (a sink or none). */
+function prefill(io: Io, start: { m0: f32; l0: f32 }, window: i32, c: PrefillCtx): void {
+  const b = rowBlock(io.cu_q, io.cu_k, window, c);
+  const rows = { first: b.first, h: b.h, nRows: b.nRows, pos0: b.pos0, lo: b.lo, hi: b.hi, window };
   const ws = flashWorkspace(c);
-  flashAttend(ws, io.q, { k: io.k, v: io.v, kh: h / (c.HQ / c.HKV), keyBase: kStart }, rows, start.m0, start.l0, io.out, c);
+  flashAttend(ws, io.q, { k: io.k, v: io.v, kh: b.h / (c.HQ / c.HKV), keyBase: b.kStart }, rows, start.m0, start.l0, io.out, c);
 }
 
 /**

@@ -16,6 +16,7 @@ import { assertClose as close, type Tolerance } from './harness/close.js';
 import { gemmRef } from './harness/reference.js';
 import { attentionVarlen } from './harness/attention-reference.js';
 import { chunkRef, downRef, gluRef, routeRef } from './harness/moe-reference.js';
+import { MOE_ALIGN, moeDims } from '../ops/moe/shapes.js';
 
 /**
  * The interpreter runs what the targets render. Part 1: the mmaSync fragment layouts on
@@ -185,17 +186,17 @@ const CASES: Record<string, Case> = {
   gather_rows: { dims: { T: 4, H: 96, R: 3 }, ints: (d, r) => ({ rows: range(d.R, d.T, r) }) },
   concat_halves: { dims: { T: 2, H: 40 } },
   moe_combine: { dims: { R: 5, H: 64, T: 2, TOPK: 2 }, ints: (d, r) => ({ slotRow: Int32Array.from([0, 4, -1, 2]) }) },
-  moe_gate_up_bf16: { dims: { M: 64, H: 32, E: 2, F: 32 }, ints: () => ({ rowExpert: rowTags() }) },
+  moe_gate_up_bf16: { dims: { M: 2 * MOE_ALIGN, H: 32, E: 2, F: 32 }, ints: () => ({ rowExpert: rowTags() }) },
   moe_gate_up_bf16_masked: { dims: { C: 32, H: 32, E: 2, F: 32 }, ints: () => ({ maskedCount: Int32Array.from([32, 5]) }) },
-  moe_gate_up_fp8: { dims: { M: 64, H: 128, E: 2, F: 32 }, ints: () => ({ rowExpert: rowTags() }) },
+  moe_gate_up_fp8: { dims: { M: 2 * MOE_ALIGN, H: 128, E: 2, F: 32 }, ints: () => ({ rowExpert: rowTags() }) },
   moe_gate_up_fp8_masked: { dims: { C: 32, H: 128, E: 2, F: 32 }, ints: () => ({ maskedCount: Int32Array.from([32, 5]) }) },
-  moe_down_bf16: { dims: { M: 64, H: 32, E: 2, F: 32 }, ints: () => ({ rowExpert: rowTags() }) },
+  moe_down_bf16: { dims: { M: 2 * MOE_ALIGN, H: 32, E: 2, F: 32 }, ints: () => ({ rowExpert: rowTags() }) },
   moe_down_bf16_masked: { dims: { C: 32, H: 32, E: 2, F: 32 }, ints: () => ({ maskedCount: Int32Array.from([32, 5]) }) },
-  moe_down_fp8: { dims: { M: 64, H: 32, E: 2, F: 128 }, ints: () => ({ rowExpert: rowTags() }) },
+  moe_down_fp8: { dims: { M: 2 * MOE_ALIGN, H: 32, E: 2, F: 128 }, ints: () => ({ rowExpert: rowTags() }) },
   moe_down_fp8_masked: { dims: { C: 32, H: 32, E: 2, F: 128 }, ints: () => ({ maskedCount: Int32Array.from([32, 5]) }) },
   moe_count: { dims: { T: 5, TOPK: 2, E: 4 }, ints: (d, r) => ({ ids: routed(d, r) }) },
   moe_scan: { dims: { NC: 2, E: 4 }, ints: (d, r) => ({ chunkCounts: range(d.NC * d.E, 40, r) }) },
-  moe_place_contiguous: { dims: { T: 5, TOPK: 2, E: 4, MP: 5 * 2 + 4 * 31 }, ints: (d, r) => placeInputs(d, r, true) },
+  moe_place_contiguous: { dims: { T: 5, TOPK: 2, E: 4, MP: moeDims(5, 2, 4).MP }, ints: (d, r) => placeInputs(d, r, true) },
   moe_place_masked: { dims: { T: 5, TOPK: 2, E: 4, C: 2 }, ints: (d, r) => placeInputs(d, r, false) },
   moe_gather: { dims: { T: 3, H: 64, R: 5 }, scalars: { TOPK: 2 }, ints: () => ({ rowIndex: Int32Array.from([0, 5, -1, 3, 1]) }) },
   moe_gather_fp8: { dims: { T: 3, H: 128, R: 5 }, scalars: { TOPK: 2 }, ints: () => ({ rowIndex: Int32Array.from([0, 5, -1, 3, 1]) }) },
@@ -219,9 +220,9 @@ const CASES: Record<string, Case> = {
   swiglu: { dims: { N: 600 } },
 };
 
-/** Contiguous-layout row tags for 64 rows, 2 experts: 32-row aligned groups, padding -1. */
+/** Contiguous-layout row tags for 2 experts of 20 and 8 rows, each block MOE_ALIGN rows, padding -1. */
 function rowTags(): Int32Array {
-  return Int32Array.from({ length: 64 }, (_, r) => (r < 20 ? 0 : r < 32 ? -1 : r < 40 ? 1 : -1));
+  return Int32Array.from({ length: 2 * MOE_ALIGN }, (_, r) => (r < 20 ? 0 : r < MOE_ALIGN ? -1 : r < MOE_ALIGN + 8 ? 1 : -1));
 }
 
 function placeInputs(d: Dims, r: () => number, contig: boolean): Record<string, Int32Array> {

@@ -13,7 +13,10 @@ import type { InterpArch } from '../compiler/interpret/archBranch.js';
 import type { HostArray, LaunchArgs } from '../compiler/launch/args.js';
 import { CudaHostRunner } from '../backends/cuda/hostRunner.js';
 import { uniform } from './harness/prng.js';
-import { downFp8Launch, downRef, gateUpFp8Launch, gluRef, quantRows, quantWeights, type GemmRows } from './harness/moe-reference.js';
+import {
+  downBf16Launch, downFp8Launch, downRef, gatherRef, gateUpBf16Launch, gateUpFp8Launch, gluRef, quantRows, quantWeights, routeRef, type GemmRows,
+} from './harness/moe-reference.js';
+import { bf16 } from './harness/bf16.js';
 
 /**
  * The sm_90a wgmma branch of block MMAs (passes/wgmmaTile.ts). The fixture
@@ -23,8 +26,9 @@ import { downFp8Launch, downRef, gateUpFp8Launch, gluRef, quantRows, quantWeight
  * without it (the mma.sync branch), and in the interpreter with each branch (its wgmma reads
  * through its own implementation of the PTX layout), all against float64 on the operands as
  * stored: products are exact in f32, so |got - ref| <= (K + 8) * 2^-24 * Σ|terms|, and a layout
- * or swizzle mistake misses by whole products. Then the FP8 masked MoE GEMMs through the sm_90a
- * branch against test/harness/moe-reference.ts.
+ * or swizzle mistake misses by whole products. Then MoE GEMMs through the sm_90a branch
+ * against test/harness/moe-reference.ts: FP8 masked, and all four contiguous ones at their
+ * CUDA defaults (the tiles that ship).
  */
 const fixture = new Map<string, Kernel>(lowerFile(path.join(REPO_ROOT, 'test/fixtures/kernels/wgmma_tiles.ts')).map((k) => [k.name, k]));
 const [M, N, K] = [100, 90, 200];
@@ -140,6 +144,36 @@ test('FP8 masked MoE GEMMs through the sm_90a branch match the float64 reference
   const hq = quantRows(h, rows, d.F);
   const [dName, dArgs] = downFp8Launch(L, hq, qw, d);
   compare('moe_down_fp8_masked', bf16Floats(r.run(dName, dArgs).y as Uint16Array), downRef(hq.deq, qw.wd.deq, expertOf, rows, d.H, d.F), expertOf, d.H);
+});
+
+test('contiguous MoE GEMMs at their CUDA defaults through the sm_90a branch match the float64 reference', () => {
+  const d = { E: 3, H: 256, F: 192 };
+  // Experts of 0, 65 and 3 rows (token order mixed): expert 0 has no block, expert 1 fills a
+  // 64-row tile and one row of the next, and the tiles past the last block are padding.
+  const T = 68;
+  const ids = Int32Array.from({ length: T }, (_, t) => (t % 23 === 5 ? 2 : 1));
+  const route = routeRef(ids, T, 1, d.E, 1);
+  assert.equal(Array.from(route.counts), [0, 65, 3]);
+  const rows = route.rowExpert.length;
+  const expertOf = (row: number) => route.rowExpert[row];
+  const ops = lowerFile(path.join(REPO_ROOT, 'ops/moe/grouped_gemm.ts')).filter((k) => /^moe_(gate_up|down)_(bf16|fp8)$/.test(k.name)).map((k) => compileKernel(k, 'cuda'));
+  assert.is(ops.length, 4);
+  for (const o of ops) assert.ok(o.source.includes('#if MIMO_SM90A_PATH'), `${o.kernel.name}: the defaults take the wgmma branch`);
+  const r = runner(ops, ['MIMO_EMU_SM90A']);
+  const x = gatherRef(bf16(uniform(9, T * d.H, -2, 2)), route.rowIndex, 1, d.H);
+  const wts = { wg: bf16(uniform(10, d.E * d.F * d.H, -0.2, 0.2)), wu: bf16(uniform(11, d.E * d.F * d.H, -0.2, 0.2)), wd: bf16(uniform(12, d.E * d.H * d.F, -0.2, 0.2)) };
+  const L: GemmRows = { layout: 'contig', rows, tag: route.rowExpert, C: 0 };
+  // BF16: the inputs are bf16 values, so the reference sees what the kernels see.
+  const h = bf16Floats(r.run(...gateUpBf16Launch(L, x, wts, d)).h as Uint16Array);
+  compare('moe_gate_up_bf16', h, gluRef(x, wts.wg, wts.wu, expertOf, rows, d.F, d.H), expertOf, d.F);
+  compare('moe_down_bf16', bf16Floats(r.run(...downBf16Launch(L, h, wts, d)).y as Uint16Array), downRef(h, wts.wd, expertOf, rows, d.H, d.F), expertOf, d.H);
+  // FP8: against the dequantised operands.
+  const qw = quantWeights(wts, d.E, d.H, d.F);
+  const xq = quantRows(x, rows, d.H);
+  const h8 = bf16Floats(r.run(...gateUpFp8Launch(L, xq.q, xq.s, qw, d)).h as Uint16Array);
+  compare('moe_gate_up_fp8', h8, gluRef(xq.deq, qw.wg.deq, qw.wu.deq, expertOf, rows, d.F, d.H), expertOf, d.F);
+  const hq = quantRows(h8, rows, d.F);
+  compare('moe_down_fp8', bf16Floats(r.run(...downFp8Launch(L, hq, qw, d)).y as Uint16Array), downRef(hq.deq, qw.wd.deq, expertOf, rows, d.H, d.F), expertOf, d.H);
 });
 
 const bf16Floats = (bits: Uint16Array): Float64Array => Float64Array.from(unpackArray('bf16', bits));

@@ -20,7 +20,7 @@ import { downTileBf16, downTileFp8, gluTileBf16, gluTileFp8 } from './expert_til
  *
  * Row layouts (ops/moe/permute.ts):
  *   contiguous  x[M, K], M = MP rows; every expert's rows consecutive and padded to ALIGN
- *               (32) rows; rowExpert[M] = expert of each row, -1 on padding. BM divides
+ *               (64) rows; rowExpert[M] = expert of each row, -1 on padding. BM divides
  *               ALIGN, so a BM-row tile belongs to a single expert (read from its first
  *               row); all-padding tiles exit at once. Padding rows are zeros (moe_gather)
  *               and give zero outputs.
@@ -48,24 +48,24 @@ import { downTileBf16, downTileFp8, gluTileBf16, gluTileFp8 } from './expert_til
  * threads by the compiler; the shared-memory limit of each target rules out the tiles that do
  * not fit. WebGPU (one stage: no async copies) fits its 16 KiB of workgroup memory (WGSL counts
  * 4 bytes per shared element): gate/up 32x32x16 uses (32*16 + 2*32*16) * 4 = 6 KiB, down
- * 32x32x32 8 KiB. CUDA: 128-wide N tiles, BM 32 (contiguous, ALIGN) or 64 (masked), STAGES
- * tiles in flight; FP8 BK = 128, one scale block (128 bytes per staged row), so one promotion
- * per block: gate/up 32x128x128 stages (32 + 2*128) * 128 = 36 KiB per stage. The masked FP8
- * gate/up tile is 64x64: its four accumulators (gate, up and their per-block parts) at 64x128
- * need 255 registers on sm_90a and spill.
+ * 32x32x32 8 KiB. CUDA, both layouts alike: BM 64 with WG = 128 (one warpgroup per 64 rows)
+ * and K rows of 128 bytes (bf16 down: 64), what the sm_90a wgmma branch takes
+ * (compiler/passes/wgmmaTile.ts; sm_80 runs the same tiles on mma.sync), 128-wide N tiles,
+ * STAGES tiles in flight; FP8 BK = 128, one scale block, so one promotion per block: down
+ * 64x128x128 stages (64 + 128) * 128 = 24 KiB per stage. The FP8 gate/up tile is 64x64: its four accumulators (gate, up and their
+ * per-block parts) at 64x128 need 255 registers on sm_90a and spill. BM 128 (two warpgroups)
+ * is a masked candidate only: the contiguous BM divides ALIGN.
  */
 const gluContig = {
   tunables: {
-    BM: [32, 16], BN: { webgpu: [32, 16, 64], cuda: [128, 64, 32] }, BK: { webgpu: [16, 32], cuda: [32, 64, 16] },
+    BM: { webgpu: [32, 16], cuda: [64, 32] }, BN: { webgpu: [32, 16, 64], cuda: [128, 64] }, BK: { webgpu: [16, 32], cuda: [64, 32] },
     WG: { webgpu: [128, 64, 256], cuda: [128, 256] }, STAGES: { webgpu: [1], cuda: [3, 2, 4] },
   },
   constraints: (c: { BM: i32; BN: i32; BK: i32; ALIGN: i32 }) => [c.BK % 16 === 0, c.ALIGN % c.BM === 0],
-  consts: { ALIGN: 32 },
+  consts: { ALIGN: 64 },
   workgroup: (c: { WG: i32 }) => [c.WG],
   grid: (c: { M: i32; F: i32; BM: i32; BN: i32 }) => [cdiv(c.F, c.BN), cdiv(c.M, c.BM)],
 };
-// The masked layouts' CUDA defaults (WG = 128 per 64 rows, 128-byte K rows) are what the
-// sm_90a wgmma branch takes (compiler/passes/wgmmaTile.ts); sm_80 runs the same tiles on mma.sync.
 const gluMasked = {
   tunables: {
     BM: { webgpu: [32, 16, 64], cuda: [64, 128, 32] }, BN: { webgpu: [32, 16, 64], cuda: [128, 64] }, BK: { webgpu: [16, 32], cuda: [64, 32] },
@@ -77,11 +77,11 @@ const gluMasked = {
 };
 const downContig = {
   tunables: {
-    BM: [32, 16], BN: { webgpu: [32, 16, 64], cuda: [128, 64, 32] }, BK: { webgpu: [32, 16], cuda: [32, 64, 16] },
+    BM: { webgpu: [32, 16], cuda: [64, 32] }, BN: { webgpu: [32, 16, 64], cuda: [128, 64] }, BK: { webgpu: [32, 16], cuda: [32, 64] },
     WG: { webgpu: [128, 64, 256], cuda: [128, 256] }, STAGES: { webgpu: [1], cuda: [3, 2, 4] },
   },
   constraints: (c: { BM: i32; BN: i32; BK: i32; ALIGN: i32 }) => [c.BK % 16 === 0, c.ALIGN % c.BM === 0],
-  consts: { ALIGN: 32 },
+  consts: { ALIGN: 64 },
   workgroup: (c: { WG: i32 }) => [c.WG],
   grid: (c: { M: i32; H: i32; BM: i32; BN: i32 }) => [cdiv(c.H, c.BN), cdiv(c.M, c.BM)],
 };
@@ -96,11 +96,11 @@ const downMasked = {
 };
 const gluContigFp8 = {
   tunables: {
-    BM: [32, 16], BN: { webgpu: [16, 32, 64], cuda: [128, 64] }, BK: { webgpu: [32, 64, 128], cuda: [128, 64] },
-    WG: { webgpu: [128, 64, 256], cuda: [256, 128] }, STAGES: { webgpu: [1], cuda: [3, 2, 4] },
+    BM: { webgpu: [32, 16], cuda: [64, 32] }, BN: { webgpu: [16, 32, 64], cuda: [64, 128] }, BK: { webgpu: [32, 64, 128], cuda: [128, 64] },
+    WG: { webgpu: [128, 64, 256], cuda: [128, 256] }, STAGES: { webgpu: [1], cuda: [3, 2, 4] },
   },
   constraints: (c: { BM: i32; BN: i32; BK: i32; ALIGN: i32 }) => [c.BK % 32 === 0, 128 % c.BK === 0, 128 % c.BN === 0, c.ALIGN % c.BM === 0],
-  consts: { ALIGN: 32 },
+  consts: { ALIGN: 64 },
   workgroup: (c: { WG: i32 }) => [c.WG],
   grid: (c: { M: i32; F: i32; BM: i32; BN: i32 }) => [cdiv(c.F, c.BN), cdiv(c.M, c.BM)],
 };
@@ -115,11 +115,11 @@ const gluMaskedFp8 = {
 };
 const downContigFp8 = {
   tunables: {
-    BM: [32, 16], BN: { webgpu: [32, 16, 64], cuda: [128, 64] }, BK: { webgpu: [32, 64, 128], cuda: [128, 64] },
+    BM: { webgpu: [32, 16], cuda: [64, 32] }, BN: { webgpu: [32, 16, 64], cuda: [128, 64] }, BK: { webgpu: [32, 64, 128], cuda: [128, 64] },
     WG: { webgpu: [128, 64, 256], cuda: [128, 256] }, STAGES: { webgpu: [1], cuda: [3, 2, 4] },
   },
   constraints: (c: { BM: i32; BN: i32; BK: i32; ALIGN: i32 }) => [c.BK % 32 === 0, 128 % c.BK === 0, 128 % c.BN === 0, c.ALIGN % c.BM === 0],
-  consts: { ALIGN: 32 },
+  consts: { ALIGN: 64 },
   workgroup: (c: { WG: i32 }) => [c.WG],
   grid: (c: { M: i32; H: i32; BM: i32; BN: i32 }) => [cdiv(c.H, c.BN), cdiv(c.M, c.BM)],
 };

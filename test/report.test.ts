@@ -77,9 +77,9 @@ test('mimo-report --json: rows for gemm_bf16, moe_gate_up_fp8, moe_down_fp8_mask
       const k = report.kernels.find((x: { name: string }) => x.name === name);
       assert.ok(k.sass.tensor.length > 0, `${name} on sm_90a has no tensor-core instruction`);
     }
-    // FP8 grouped GEMMs whose default CUDA tiles take the wgmma branch (passes/wgmmaTile.ts):
+    // FP8 grouped GEMMs, masked and contiguous, take the wgmma branch (passes/wgmmaTile.ts):
     // QGMMA only, none of the mma.sync path's HMMAs (fed by e4m3 -> f16 conversions on sm_90).
-    for (const name of ['moe_down_fp8_masked']) {
+    for (const name of ['moe_down_fp8_masked', 'moe_gate_up_fp8']) {
       const ops = report.kernels.find((x: { name: string }) => x.name === name).sass.tensor.map((t: { opcode: string }) => t.opcode);
       assert.ok(ops.length > 0 && ops.every((o: string) => o.startsWith('QGMMA.')), `${name} on sm_90a: tensor ops ${ops.join(', ')}, expected QGMMA only`);
     }

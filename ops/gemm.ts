@@ -35,8 +35,10 @@ function gemmTile(a: Tensor<bf16 | f32, [Dim, Dim]>, b: Tensor<bf16 | f32, [Dim,
  * threads, an 8x8 register micro-tile per thread (16 shared loads per 64 fmas, 12 KiB staged;
  * on SwiftShader at 512^3, in one run: 3.9x tf.js's matMul, 64x32 over 64 threads 3.0x);
  * gemm_bf16 64x32 over 64 threads. CUDA, bf16: 128x128x32 over 8 warps of 32x64 warp tiles (64
- * accumulators per thread), 3 stages of 16 KiB. CUDA f32 has no tensor cores: 128x64 over 256
- * threads, 4x8 micro-tiles, 3 stages of 12 KiB.
+ * accumulators per thread), 3 stages of 16 KiB; on sm_90a the same tile is two warpgroups of
+ * wgmma m64n128k16, B read MN-major (passes/wgmmaTile.ts). BN 256 (1 block/SM) is a candidate to
+ * measure: the static report estimates it ahead (fewer L2 re-reads), but does not model occupancy.
+ * CUDA f32 has no tensor cores: 128x64 over 256 threads, 4x8 micro-tiles, 3 stages of 12 KiB.
  */
 const gemmLaunch = {
   constraints: (c: { BK: i32 }) => [c.BK % 16 === 0],
@@ -48,7 +50,7 @@ export const gemm_bf16 = kernel(
   {
     doc: 'C[M,N] = A[M,K]·B[K,N]; bf16 inputs, f32 accumulate and output (tensor cores on CUDA)',
     tunables: {
-      BM: { webgpu: [64, 16, 32, 128], cuda: [128, 64, 32] }, BN: { webgpu: [32, 16, 64, 128], cuda: [128, 64, 32] },
+      BM: { webgpu: [64, 16, 32, 128], cuda: [128, 64, 32] }, BN: { webgpu: [32, 16, 64, 128], cuda: [128, 64, 32, 256] },
       BK: { webgpu: [16, 32], cuda: [32, 16, 64] }, WG: { webgpu: [64, 128, 256], cuda: [256, 128] }, STAGES: { webgpu: [1], cuda: [3, 2, 4] },
     },
     ...gemmLaunch,

@@ -12,8 +12,9 @@ import { CUDA_INCLUDE, NVCC } from './harness/cuda-toolkit.js';
 /**
  * wgmma (backends/cuda/include/mimo_wgmma.cuh) on the CPU emulator and through nvcc for sm_90a.
  * backends/cuda/emu/wgmma_selftest.cu checks e4m3 and bf16 wgmmas (N = 8 .. 256, every swizzle,
- * scaleD 0 and 1, several k steps) against a float64 reference decoded with cuda_fp8.h /
- * cuda_bf16.h, within f32 summation error, and two lying descriptors that must miss;
+ * scaleD 0 and 1, several k steps; bf16 B K-major and MN-major) against a float64 reference
+ * decoded with cuda_fp8.h / cuda_bf16.h, within f32 summation error, and three lying descriptors
+ * (or transpose flags) that must miss;
  * wgmma_fp8_gemm_demo.cu is a 128 x 128 block-tile FP8 GEMM with per-128-K scale promotion on
  * an odd shape. The SASS of the sm_90a build must hold the Hopper tensor-core instructions.
  */
@@ -47,11 +48,13 @@ test('mimo_wgmma_ops.cuh is what scripts/gen-wgmma-ops.mjs writes', async () => 
   assert.is(r.code, 0, r.stderr);
 });
 
-test('emulated wgmma e4m3/bf16 match float64; lying descriptors miss', async () => {
+test('emulated wgmma e4m3/bf16 (B K-major and MN-major) match float64; lying descriptors miss', async () => {
   const r = await exited(run(await selftest, []));
   const lines = r.stdout.trim().split('\n');
-  assert.is(lines.filter((l) => l.startsWith('PASS')).length, 12, r.stdout);
-  assert.match(r.stdout, /wgmma selftest: 12 passed, 0 failed/);
+  assert.is(lines.filter((l) => l.startsWith('PASS')).length, 18, r.stdout);
+  assert.match(r.stdout, /wgmma selftest: 18 passed, 0 failed/);
+  for (const sw of ['m64n128k16 B MN-major swizzle 1', 'm64n256k16 B MN-major swizzle 2', 'm64n32k16 B MN-major swizzle 3', 'm64n16k16 B MN-major swizzle 0']) assert.ok(lines.some((l) => l.startsWith(`PASS bf16 ${sw}`)), sw);
+  assert.match(r.stdout, /PASS bf16 m64n64k16 B MN-major .*read as K-major: must miss/);
   assert.match(r.stdout, /PASS e4m3 m64n256k32/);
   assert.match(r.stdout, /PASS bf16 m64n256k16 swizzle 1, 4 k steps/);
   assert.match(r.stdout, /PASS e4m3 .*descriptor claims no swizzle: must miss/);

@@ -26,7 +26,9 @@ import { bf16 } from './harness/bf16.js';
  * without it (the mma.sync branch), and in the interpreter with each branch (its wgmma reads
  * through its own implementation of the PTX layout), all against float64 on the operands as
  * stored: products are exact in f32, so |got - ref| <= (K + 8) * 2^-24 * Σ|terms|, and a layout
- * or swizzle mistake misses by whole products. Then MoE GEMMs through the sm_90a branch
+ * or swizzle mistake misses by whole products. ops/gemm.ts gemm_bf16 (B stored [K][N]: wgmma reads
+ * it MN-major) the same way at odd shapes, with 128-byte column blocks (BN 128) and a 64B swizzle.
+ * Then MoE GEMMs through the sm_90a branch
  * against test/harness/moe-reference.ts: FP8 masked, and all four contiguous ones at their
  * CUDA defaults (the tiles that ship).
  */
@@ -90,9 +92,50 @@ test('eligible block MMAs get one .cu with an sm_90a wgmma branch and an mma.syn
     assert.ok(src.includes('mimo_fence_proxy_async_shared();') && src.includes('mimo_wgmma_wait<0>();'), `${key(c)}: proxy fence and wait`);
     for (const s of compiled[i].lowered.shared.filter((x) => x.name !== 'Cs')) assert.ok((s.offset ?? 0) % 1024 === 0 && (s.align ?? 0) >= 1024, `${key(c)}: '${s.name}' 1024-byte aligned`);
   });
-  // Block MMAs on B stored [K][N] keep one path.
-  const kn = lowerFile(path.join(REPO_ROOT, 'test/fixtures/kernels/block-tiles.ts')).find((k) => k.name === 'block_bf16')!;
-  assert.not.ok(compileKernel(kn, 'cuda', { BM: 64, BN: 64, WG: 128 }).source.includes('MIMO_SM90A_PATH'));
+});
+
+// gemm_bf16: B [K][N] read MN-major. Row bytes of B = 2 BN: 256 (two 128B column blocks, LBO = BK * 128) and 64 (one 64B atom).
+const GEMM_CASES = [
+  { choice: { BM: 128, BN: 128, BK: 32, WG: 256, STAGES: 3 }, desc: ', 4096, 1024, 1)', shape: [70, 150, 75] },
+  { choice: { BM: 64, BN: 32, BK: 16, WG: 128, STAGES: 2 }, desc: ', 1024, 512, 2)', shape: [100, 40, 88] },
+];
+const gemmKernel = lowerFile(path.join(REPO_ROOT, 'ops/gemm.ts')).find((k) => k.name === 'gemm_bf16')!;
+const gemms = GEMM_CASES.map((c) => compileKernel(gemmKernel, 'cuda', c.choice, `mn_${Object.values(c.choice).join('_')}`));
+
+function gemmInputs([m, n, k]: number[]) {
+  const a = operand('bf16', 11, m * k), b = operand('bf16', 12, k * n);
+  return { a, b, args: { tensors: { a: a.host, b: b.host, out: new Float32Array(m * n).fill(NaN) }, scalars: { M: m, N: n, K: k } } as LaunchArgs };
+}
+function checkGemm(where: string, [m, n, k]: number[], x: ReturnType<typeof gemmInputs>, got: Float32Array): void {
+  const tol = (k + 8) * 2 ** -24;
+  for (let r = 0; r < m; r++) {
+    for (let c = 0; c < n; c++) {
+      let dot = 0, mag = 0;
+      for (let i = 0; i < k; i++) {
+        const p = x.a.values[r * k + i] * x.b.values[i * n + c];
+        dot += p;
+        mag += Math.abs(p);
+      }
+      if (!(Math.abs(got[r * n + c] - dot) <= tol * mag + 1e-30)) assert.unreachable(`${where} ${m}x${n}x${k} out[${r}][${c}]: ${got[r * n + c]} vs ${dot}`);
+    }
+  }
+}
+
+test('gemm_bf16 (B stored [K][N]) gets a wgmma branch reading B MN-major; it matches float64 on the emulator and the interpreter', () => {
+  GEMM_CASES.forEach((c, i) => {
+    const src = gemms[i].source;
+    assert.ok(src.includes(`mimo_wgmma_m64nNk16_bf16<${c.choice.BN}, 1>(`), `BN ${c.choice.BN}: transposed-B wgmma`);
+    assert.ok(src.includes(c.desc), `BN ${c.choice.BN}: B descriptor (LBO, SBO, swizzle)${c.desc}`);
+  });
+  const r = runner(gemms, ['MIMO_EMU_SM90A']);
+  GEMM_CASES.forEach((c, i) => {
+    const x = gemmInputs(c.shape);
+    checkGemm(`cuda-emu sm90a BN ${c.choice.BN}`, c.shape, x, r.run(gemms[i].kernel.name, x.args).out as Float32Array);
+  });
+  const x = gemmInputs(GEMM_CASES[1].shape);
+  const tensors = Object.fromEntries(Object.entries(x.args.tensors).map(([n, a]) => [n, a.slice()]));
+  interpret(gemms[1].lowered, { tensors, scalars: x.args.scalars }, { arch: 'sm90a' });
+  checkGemm('interp sm90a BN 32', GEMM_CASES[1].shape, x, tensors.out as Float32Array);
 });
 
 test('the swizzle matches the PTX ISA 128B pattern: chunk c of row r at chunk c ^ (r % 8)', () => {

@@ -11,6 +11,8 @@ import { fail, type MemArray, type Thread } from './state.js';
  *   operand element (row, k) of a K-major tile with rows of R bytes starting at byte `start`
  *   (the tile itself 8R-aligned): logical byte start + (row / 8) * 8R + (row % 8) * R + k * size,
  *   stored at wgmmaSwizzle(logical, R), the function copyTile's swizzled stores use too;
+ *   MN-major B (mnLbo set: B stored [K][N], column atoms of R bytes mnLbo apart): element (n, k) at
+ *   logical byte start + floor(n * size / R) * mnLbo + (k / 8) * 8R + (k % 8) * R + (n * size) % R;
  *   accumulator element 4i + j of warp w (of the warpgroup), lane l: D[16w + l/4 + 8(j >> 1)][8i + 2(l % 4) + (j & 1)].
  * The operand tiles are stable between the barrier that publishes them and the wait that
  * retires the wgmma, so each thread computes its own elements when it reaches the statement
@@ -23,8 +25,9 @@ export function compileWgmma(cx: Ctx, s: Extract<Stmt, { k: 'wgmma' }>, scope: S
   const ops = [s.a, s.b].map((o) => {
     const si = cx.shared.get(o.buf) ?? cx.error(loc, `wgmma: unknown shared array '${o.buf}'`);
     if (cx.k.shared[si].dtype !== s.dtype) cx.error(loc, `wgmma ${s.dtype}: shared '${o.buf}' is ${cx.k.shared[si].dtype}`);
-    return { si, buf: o.buf, R: o.rowBytes, index: compileExpr(cx, o.index, scope, loc) as N };
+    return { si, buf: o.buf, R: o.rowBytes, mnLbo: o.mnLbo, index: compileExpr(cx, o.index, scope, loc) as N };
   });
+  if (s.a.mnLbo !== undefined || (s.b.mnLbo !== undefined && s.dtype !== 'bf16')) cx.error(loc, `wgmma ${s.dtype}: only a bf16 B may be MN-major`);
   const { slot, type } = cx.local(scope, s.acc, loc);
   if (type !== 'f32') cx.error(loc, `wgmma accumulator '${s.acc}' is ${type}, expected f32`);
   const NI = s.n / 8;
@@ -40,7 +43,9 @@ export function compileWgmma(cx: Ctx, s: Extract<Stmt, { k: 'wgmma' }>, scope: S
     });
     const read = (o: typeof A, row: number, out: Float64Array) => {
       for (let k = 0; k < K; k++) {
-        const logical = o.start + (row >> 3) * 8 * o.R + (row & 7) * o.R + k * size;
+        const logical = o.mnLbo === undefined
+          ? o.start + (row >> 3) * 8 * o.R + (row & 7) * o.R + k * size
+          : o.start + Math.floor((row * size) / o.R) * o.mnLbo + (k >> 3) * 8 * o.R + (k & 7) * o.R + ((row * size) % o.R);
         const i = wgmmaSwizzle(logical, o.R) / size;
         if (!(i >= 0 && i < o.m.data.length)) oob(t, loc, 'wgmma operand read', 'shared', o.buf, i, o.m.data.length);
         if (!o.m.init[i]) uninit(t, loc, o.buf, i);

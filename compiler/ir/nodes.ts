@@ -143,7 +143,8 @@ export type Stmt =
    * at element srcOffset with row stride srcStride. Workgroup-collective; passes/copyTile.ts
    * lowers it per target. `async` (set by software pipelining): CUDA issues the copies and leaves
    * commit and wait to the pipeline. `swizzle` (sm_90a wgmma operands, passes/wgmmaTile.ts): each
-   * element's byte offset in dst goes through wgmmaSwizzle with rows of that many bytes.
+   * element's byte offset in dst goes through wgmmaSwizzle with rows of that many bytes; a tile
+   * with longer rows (MN-major B) is stored as column blocks of `swizzle` bytes, each tileRows rows.
    */
   | (Located & { readonly k: 'tileCopy'; readonly dst: string; readonly dstOffset: Expr; readonly tileRows: Expr; readonly tileCols: Expr; readonly src: string; readonly srcOffset: Expr; readonly srcStride: Expr; readonly r0: Expr; readonly c0: Expr; readonly rows: Expr; readonly cols: Expr; readonly async?: boolean; readonly swizzle?: 32 | 64 | 128 })
   /**
@@ -172,7 +173,8 @@ export type Stmt =
   /**
    * One warpgroup's wgmma.mma_async (sm_90a, mimo_wgmma.cuh): acc[0..n/2) += A(64 x 32 bytes of K)
    * * B(n x 32 bytes of K)ᵀ, both K-major in shared memory in the canonical swizzled layout whose
-   * rows are `rowBytes` long (swizzle 128B / 64B / 32B); the accumulator layout is wgmma's.
+   * rows are `rowBytes` long (swizzle 128B / 64B / 32B), or B (bf16) MN-major (WgmmaOperand.mnLbo);
+   * the accumulator layout is wgmma's.
    */
   | (Located & { readonly k: 'wgmma'; readonly dtype: 'bf16' | 'fp8e4m3'; readonly n: number; readonly acc: string; readonly a: WgmmaOperand; readonly b: WgmmaOperand })
   /**
@@ -185,8 +187,10 @@ export type Stmt =
 /**
  * A wgmma operand: shared `buf` from element `index` (the tile's row 0 at this k step's byte
  * offset, before swizzling; the tile starts on a multiple of 8 * rowBytes), rows rowBytes apart.
+ * `mnLbo` set: MN-major (B stored [K][N], imm-trans-b): rows are k, each rowBytes of columns,
+ * and the next rowBytes of columns start mnLbo bytes further (the descriptor's LBO).
  */
-export interface WgmmaOperand { readonly buf: string; readonly index: Expr; readonly rowBytes: 32 | 64 | 128 }
+export interface WgmmaOperand { readonly buf: string; readonly index: Expr; readonly rowBytes: 32 | 64 | 128; readonly mnLbo?: number }
 
 /** The byte swizzle of a K-major wgmma tile of `rowBytes`-byte rows (PTX ISA canonical layouts): 16-byte chunk bits XOR the row bits. */
 export const wgmmaSwizzle = (byte: number, rowBytes: 32 | 64 | 128): number => byte ^ (((byte >> 7) & (rowBytes / 16 - 1)) << 4);

@@ -83,7 +83,7 @@ function printBlock(stmts: readonly Stmt[], depth: number, out: string[]): void 
         printBlock(s.other, depth + 1, out);
         out.push(`${pad}}`);
         break;
-      case 'wgmma': out.push(`${pad}wgmma.m64n${s.n}.${s.dtype} ${s.acc} += ${s.a.buf}[${printExpr(s.a.index)}; sw${s.a.rowBytes}] * ${s.b.buf}[${printExpr(s.b.index)}; sw${s.b.rowBytes}]ᵀ`); break;
+      case 'wgmma': out.push(`${pad}wgmma.m64n${s.n}.${s.dtype} ${s.acc} += ${s.a.buf}[${printExpr(s.a.index)}; sw${s.a.rowBytes}] * ${s.b.buf}[${printExpr(s.b.index)}; sw${s.b.rowBytes}${s.b.mnLbo === undefined ? ']ᵀ' : `; mn lbo ${s.b.mnLbo}]`}`); break;
       case 'wgmmaSync': out.push(`${pad}wgmma_${s.op}${s.accs ? ` ${s.accs.join(', ')}` : ''}`); break;
     }
   }

@@ -69,12 +69,16 @@ function size(k: Kernel, s: TileCopy, e: Expr, what: string): number {
 }
 
 /**
- * Where element `index` of dst lies under the tile's wgmma swizzle (ir/nodes.ts wgmmaSwizzle on
- * its byte offset, in elements): bits [4, 4+s) of the byte offset XOR bits [7, 7+s). A 16-byte
- * chunk stays whole, so cp.async chunks map 1:1.
+ * Where tile element (r, c) lies in dst (`flat` = r * C + c): row-major, or under the tile's wgmma
+ * swizzle (ir/nodes.ts wgmmaSwizzle on its byte offset, in elements): bits [4, 4+s) of the byte
+ * offset XOR bits [7, 7+s); rows longer than the swizzle span are stored as column blocks of that
+ * span, each all R rows (MN-major wgmma B). A 16-byte chunk stays whole, so cp.async chunks map 1:1.
  */
-function swizzled(s: TileCopy, index: Expr, elemBytes: number): Expr {
-  if (!s.swizzle) return index;
+function dstIndex(g: Gen, r: Expr, c: Expr, flat: Expr, elemBytes: number): Expr {
+  const { s } = g;
+  if (!s.swizzle) return bin('+', s.dstOffset, flat);
+  const W = s.swizzle / elemBytes;
+  const index = bin('+', s.dstOffset, g.C > W ? bin('+', bin('+', bin('*', bin('/', c, i32(W)), i32(g.R * W)), bin('*', r, i32(W))), bin('%', c, i32(W))) : flat);
   const l = Math.log2(elemBytes);
   return bin('^', index, bin('<<', bin('&', bin('>>', index, i32(7 - l)), i32(s.swizzle / 16 - 1)), i32(4 - l)));
 }
@@ -126,10 +130,10 @@ function packedElement(buf: string, dtype: DType, index: Expr): Expr {
 /** One element per thread and step: the portable path and every fallback. */
 function element(g: Gen, dtype: DType, packed: boolean, dstType: DType): Stmt[] {
   const { s } = g;
-  return strided(g, g.R * g.C, g.C, 1, ({ i, gr, gc }) => {
+  return strided(g, g.R * g.C, g.C, 1, ({ i, r, c, gr, gc }) => {
     const at = srcIndex(s, gr, gc);
     const value: Expr = packed ? packedElement(s.src, dtype, at) : { k: 'load', space: 'global', buf: s.src, type: dtype, index: at };
-    const dst = swizzled(s, bin('+', s.dstOffset, i), BYTES[dstType]);
+    const dst = dstIndex(g, r, c, i, BYTES[dstType]);
     return [{
       k: 'if', cond: inside(s, gr, gc),
       then: [{ k: 'store', space: 'shared', buf: s.dst, index: dst, value, loc: s.loc }],
@@ -171,7 +175,7 @@ function asyncChunks(g: Gen, chunk: number, elemBytes: number): Stmt[] {
     const from: Expr = { k: 'select', type: 'i32', cond: bin('>', v(valid), i32(0)), a: srcIndex(s, gr, gc), b: i32(0) };
     return [
       { k: 'let', name: valid, type: 'i32', init: n, mutable: false, loc: s.loc },
-      { k: 'asyncCopy', dst: s.dst, dstIndex: swizzled(s, bin('+', s.dstOffset, bin('+', bin('*', r, i32(g.C)), c)), elemBytes), src: s.src, srcIndex: from, srcBytes: bin('*', v(valid), i32(elemBytes)), loc: s.loc },
+      { k: 'asyncCopy', dst: s.dst, dstIndex: dstIndex(g, r, c, bin('+', bin('*', r, i32(g.C)), c), elemBytes), src: s.src, srcIndex: from, srcBytes: bin('*', v(valid), i32(elemBytes)), loc: s.loc },
     ];
   });
   return s.async ? loop : [...loop, { k: 'asyncCommit', loc: s.loc }, { k: 'asyncWait', pending: 0, loc: s.loc }];

@@ -14,8 +14,10 @@ type RowBytes = 32 | 64 | 128;
  * kernel the body becomes an archSwitch of two copies, `other` unchanged (mma.sync on sm_80 /
  * sm_89, and nvcc's host pass) and `sm90a` rewritten for wgmma (mimo_wgmma.cuh):
  *  - the operand tiles are stored in the canonical K-major swizzled layout (copyTile `swizzle`:
- *    128B, 64B or 32B after the tile's row length), their arrays 1024-byte aligned;
- *  - each run of consecutive blockMmas is one wgmma.fence, then per 32-byte K step one
+ *    128B, 64B or 32B after the tile's row length), their arrays 1024-byte aligned; bf16 B stored
+ *    [K][cols] (blockMma) is read MN-major (imm-trans-b): rows of k, 128-byte column blocks when
+ *    cols * 2 > 128 (copyTile stores those one after another, the descriptor's LBO apart);
+ *  - each run of consecutive blockMmas is one wgmma.fence, then per 32-byte K step (of A) one
  *    wgmma m64nN (N = the accumulator's cols) per warpgroup (warpgroup g: rows 64g..64g+63),
  *    one commit and wait_group 0, so the accumulators are read and the tiles rewritten only after;
  *  - the accumulators take wgmma's fragment layout, warps stacked 16 rows each over all columns
@@ -23,7 +25,7 @@ type RowBytes = 32 | 64 | 128;
  *    block op of the branch unchanged;
  *  - fence.proxy.async before every barrier (addProxyFences, after the copies are lowered):
  *    cp.async and plain stores are generic-proxy writes, which wgmma (async proxy) sees only then.
- * Not eligible: the kernel is returned as it is, and MIMO_DEBUG=wgmma prints why.
+ * Not eligible: the kernel is returned as it is, and MIMO_DEBUG=wgmma prints why (eligible: the plan).
  */
 export function splitForWgmma(k: Kernel, caps: TargetCaps): Kernel {
   if (caps.name !== 'cuda') return k;
@@ -33,10 +35,12 @@ export function splitForWgmma(k: Kernel, caps: TargetCaps): Kernel {
   });
   if (!mmas.length) return k;
   const plan = eligibility(k, mmas);
+  const debug = process.env.MIMO_DEBUG?.split(',').includes('wgmma');
   if (typeof plan === 'string') {
-    if (process.env.MIMO_DEBUG?.split(',').includes('wgmma')) console.error(`[kernel ${k.name}] no sm_90a wgmma path: ${plan}`);
+    if (debug) console.error(`[kernel ${k.name}] no sm_90a wgmma path: ${plan}`);
     return k;
   }
+  if (debug) console.error(`[kernel ${k.name}] sm_90a wgmma path: ${plan.dtype} m64n${plan.cols}, ${plan.rows / 64} warpgroup(s), B ${mmas.some((m) => m.bLayout === 'kn') ? 'MN-major' : 'K-major'}`);
   const sm90a = mapLists(mapStmts(k.body, (e) => e, (s): Stmt | Stmt[] => {
     if (s.k === 'blockAcc') return { ...s, warps: { WR: plan.rows / 16, WC: 1, WM: 16, WN: plan.cols } };
     if (s.k === 'tileCopy' && plan.rowBytes.has(s.dst)) return { ...s, swizzle: plan.rowBytes.get(s.dst)! };
@@ -77,8 +81,10 @@ interface Plan {
   readonly rows: number;
   readonly cols: number;
   readonly dtype: 'bf16' | 'fp8e4m3';
-  /** Row length in bytes of every operand array. */
+  /** Swizzle span in bytes of every operand array: its row length, or 128 for longer MN-major rows. */
   readonly rowBytes: ReadonlyMap<string, RowBytes>;
+  /** Row length in bytes of every operand array. */
+  readonly fullRow: ReadonlyMap<string, number>;
 }
 
 const num = (e: Expr): number | undefined => (e.k === 'const' && typeof e.value === 'number' ? e.value : undefined);
@@ -101,25 +107,34 @@ function eligibility(k: Kernel, mmas: readonly BlockMma[]): Plan | string {
   if (!WGMMA_N.has(cols)) return `accumulator cols ${cols} is not a wgmma N (8, 16, 32, 64, 128 or 256)`;
 
   const rowBytes = new Map<string, RowBytes>();
+  const mnMajor = new Set<string>();
+  const fullRow = new Map<string, number>();
   let dtype: 'bf16' | 'fp8e4m3' | undefined;
-  const operand = (r: BlockRef, what: string, R: number): string | undefined => {
+  // A [R][K] and K-major B [R][K]: rows of 32, 64 or 128 bytes; MN-major B [K][R]: K rows of 32, 64, 128 or a multiple of 128 bytes.
+  const operand = (r: BlockRef, what: string, R: number, K?: number): string | undefined => {
     const t = sharedOf.get(r.buf)!.dtype;
     if (t !== 'bf16' && t !== 'fp8e4m3') return `${what} '${r.buf}' is ${t}: wgmma here takes bf16 or fp8e4m3`;
     if (dtype && dtype !== t) return `operands of two types (${dtype}, ${t})`;
     dtype = t;
     const [offset, stride, rs, cs] = [r.offset, r.stride, r.rows, r.cols].map(num);
-    if (offset === undefined || stride === undefined || rs !== R || cs !== stride) return `${what} '${r.buf}' is not a whole-row constant tile of ${R} rows (offset ${offset}, stride ${stride}, ${rs} x ${cs})`;
+    const [wantRows, wantCols] = K === undefined ? [R, stride] : [K, R];
+    if (offset === undefined || stride === undefined || rs !== wantRows || cs !== stride || cs !== wantCols) return `${what} '${r.buf}' is not a whole-row constant tile of ${wantRows} rows${K === undefined ? '' : ` x ${R}`} (offset ${offset}, stride ${stride}, ${rs} x ${cs})`;
     const bytes = stride * BYTES[t];
-    if (bytes !== 32 && bytes !== 64 && bytes !== 128) return `${what} '${r.buf}' rows are ${bytes} bytes: the swizzled layouts take 32, 64 or 128 (e.g. BK = ${128 / BYTES[t]})`;
-    if ((offset * BYTES[t]) % (8 * bytes)) return `${what} '${r.buf}' starts at byte ${offset * BYTES[t]}, not a multiple of ${8 * bytes} (an 8-row swizzle atom)`;
-    if (rowBytes.has(r.buf) && rowBytes.get(r.buf) !== bytes) return `'${r.buf}' is read with rows of ${rowBytes.get(r.buf)} and ${bytes} bytes`;
-    rowBytes.set(r.buf, bytes);
+    const span = K === undefined || bytes <= 128 ? bytes : 128;
+    if ((span !== 32 && span !== 64 && span !== 128) || bytes % span) return `${what} '${r.buf}' rows are ${bytes} bytes: the swizzled layouts take 32, 64 or 128${K === undefined ? ` (e.g. BK = ${128 / BYTES[t]})` : ' or a multiple of 128'}`;
+    if ((offset * BYTES[t]) % (8 * span)) return `${what} '${r.buf}' starts at byte ${offset * BYTES[t]}, not a multiple of ${8 * span} (an 8-row swizzle atom)`;
+    if (fullRow.has(r.buf) && fullRow.get(r.buf) !== bytes) return `'${r.buf}' is read with rows of ${fullRow.get(r.buf)} and ${bytes} bytes`;
+    rowBytes.set(r.buf, span);
+    fullRow.set(r.buf, bytes);
     return undefined;
   };
   for (const m of mmas) {
-    if (m.bLayout !== 'nk') return `blockMma with B stored [K][cols]: wgmma's B must be K-major ([cols][K], blockMmaTransposedB)`;
-    const why = operand(m.a, 'A', rows) ?? operand(m.b, 'B', cols);
+    const aK = num(m.a.stride);
+    if (m.bLayout === 'kn' && sharedOf.get(m.b.buf)!.dtype === 'fp8e4m3') return `blockMma with fp8e4m3 B stored [K][cols]: wgmma reads B MN-major for bf16 only (fp8 takes K-major, blockMmaTransposedB)`;
+    const why = operand(m.a, 'A', rows) ?? operand(m.b, 'B', cols, m.bLayout === 'kn' ? aK : undefined);
     if (why) return why;
+    if (m.bLayout === 'kn') mnMajor.add(m.b.buf);
+    else if (mnMajor.has(m.b.buf)) return `'${m.b.buf}' is read as B both [K][cols] and [cols][K]`;
   }
   // The operand arrays hold only what copyTile wrote, read only by these MMAs: nothing else knows the swizzle.
   let misuse: string | undefined;
@@ -127,9 +142,10 @@ function eligibility(k: Kernel, mmas: readonly BlockMma[]): Plan | string {
     if (misuse) return;
     for (const [name, R] of rowBytes) {
       const size = BYTES[sharedOf.get(name)!.dtype];
+      const row = fullRow.get(name)!;
       if (s.k === 'tileCopy' && s.dst === name) {
         const [off, tr, tc] = [s.dstOffset, s.tileRows, s.tileCols].map(num);
-        if (tc === undefined || tc * size !== R || tr === undefined || tr % 8 || off === undefined || (off * size) % (8 * R)) misuse = `copyTile into '${name}' is not whole ${R}-byte rows in 8-row groups at a constant aligned offset`;
+        if (tc === undefined || tc * size !== row || tr === undefined || tr % 8 || off === undefined || (off * size) % (8 * R)) misuse = `copyTile into '${name}' is not whole ${row}-byte rows in 8-row groups at a constant aligned offset`;
       } else if (s.k !== 'blockMma' && mentions(s, name)) {
         misuse = `'${name}' is used by a '${s.k}' statement, not only by copyTile and blockMma`;
       }
@@ -140,7 +156,7 @@ function eligibility(k: Kernel, mmas: readonly BlockMma[]): Plan | string {
     const a = sharedOf.get(name)!;
     if ((evalSize(a.size, k.consts) * BYTES[a.dtype]) % (8 * R)) return `shared '${name}' is not a whole number of 8-row swizzle atoms (multi-buffered copies would shift the pattern)`;
   }
-  return { rows, cols, dtype: dtype!, rowBytes };
+  return { rows, cols, dtype: dtype!, rowBytes, fullRow };
 }
 
 /** Whether statement `s` itself (not its nested statements) names `name`. */
@@ -149,11 +165,16 @@ function mentions(s: Stmt, name: string): boolean {
   return JSON.stringify(own).includes(`"${name}"`);
 }
 
-/** One blockMma: per 32-byte K step one wgmma per warpgroup, inside a fence ... commit, wait group. */
+/**
+ * One blockMma: per 32-byte K step of A one wgmma per warpgroup, inside a fence ... commit, wait
+ * group. MN-major B: a K step is 16 k rows further, its column blocks (tile rows x 128 bytes) LBO apart.
+ */
 function wgmmaSteps(s: BlockMma, p: Plan): Stmt[] {
   const size = BYTES[p.dtype];
   const R = p.rowBytes.get(s.a.buf)!;
   const K = R / size;
+  const RB = p.rowBytes.get(s.b.buf)!;
+  const mnLbo = s.bLayout === 'kn' ? K * RB : undefined;
   // Warpgroup g computes rows 64g..64g+63: A starts 64 rows further.
   const aBase = bin('+', s.a.offset, bin('*', bin('/', localIndex, i32(128)), i32(64 * K)));
   const steps: Stmt[] = [];
@@ -162,7 +183,7 @@ function wgmmaSteps(s: BlockMma, p: Plan): Stmt[] {
     steps.push({
       k: 'wgmma', dtype: p.dtype, n: p.cols, acc: s.acc, loc: s.loc,
       a: { buf: s.a.buf, index: bin('+', aBase, i32(k0)), rowBytes: R },
-      b: { buf: s.b.buf, index: bin('+', s.b.offset, i32(k0)), rowBytes: p.rowBytes.get(s.b.buf)! },
+      b: mnLbo === undefined ? { buf: s.b.buf, index: bin('+', s.b.offset, i32(k0)), rowBytes: RB } : { buf: s.b.buf, index: bin('+', s.b.offset, i32((k0 * RB) / size)), rowBytes: RB, mnLbo },
     });
   }
   return [{ k: 'wgmmaSync', op: 'fence', loc: s.loc }, ...steps, { k: 'wgmmaSync', op: 'commit', loc: s.loc }, { k: 'wgmmaSync', op: 'wait', accs: [s.acc], loc: s.loc }];

@@ -1,7 +1,7 @@
 // wgmma_selftest.cu — mimo_wgmma_m64nNk32_e4m3 / mimo_wgmma_m64nNk16_bf16 (mimo_wgmma.cuh) against a
 // double-precision reference: distinct operand values, N = 8 .. 256, every swizzle mode, scaleD 0 and 1,
-// several k steps into one accumulator, and descriptors that lie about the staged layout (which must
-// miss). The same source runs on the CPU emulator and, built with nvcc -arch=sm_90a, on a Hopper GPU.
+// several k steps into one accumulator, bf16 B MN-major (stored [K][N], imm-trans-b) as well as K-major, and
+// descriptors that lie about the staged layout (which must miss). The same source runs on the CPU emulator and, built with nvcc -arch=sm_90a, on a Hopper GPU.
 //   g++ -x c++ -std=c++17 -O1 -DMIMO_HOST_EMU -I backends/cuda/include -I/usr/local/cuda/include
 //       backends/cuda/emu/wgmma_selftest.cu -o /tmp/wgmma_selftest && /tmp/wgmma_selftest
 // Emulator only: --block96 and --early-return show the diagnostics for a broken warpgroup.
@@ -12,7 +12,7 @@
 #include <cstring>
 #include <vector>
 
-enum Lie { kTruth = 0, kNoSwizzle = 1, kSboOff = 2 };
+enum Lie { kTruth = 0, kNoSwizzle = 1, kSboOff = 2, kNoTrans = 3 };
 
 // Byte offset of (row, kbyte) of a rows x kbytes K-major tile staged for `swizzle`: no swizzle with
 // LBO = 128 (K-adjacent core matrices contiguous) and SBO = kbytes * 8; swizzled as column blocks of R
@@ -21,6 +21,20 @@ __host__ __device__ unsigned stage_index(unsigned row, unsigned kbyte, unsigned 
   if (swizzle == 0) return mimo_wgmma_smem_index(row, kbyte, 128, kbytes * 8, 0);
   const unsigned R = 128u >> (swizzle - 1);
   return (kbyte / R) * rows * R + mimo_wgmma_smem_index(row, kbyte % R, 0, 8 * R, swizzle);
+}
+
+// Byte offset of (k, mnbyte) of a K x mnbytes MN-major tile: no swizzle with LBO = 128 (k-adjacent core
+// matrices contiguous) and SBO = 16K (one 16-byte column strip of all K rows); swizzled as atoms of R bytes
+// of columns, LBO = K * R apart (each K x R), SBO = 8R.
+__host__ __device__ unsigned stage_index_mn(unsigned k, unsigned mnbyte, unsigned K, int swizzle) {
+  if (swizzle == 0) return mimo_wgmma_smem_index_mn(k, mnbyte, 128, 16 * K, 0);
+  const unsigned R = 128u >> (swizzle - 1);
+  return mimo_wgmma_smem_index_mn(k, mnbyte, K * R, 8 * R, swizzle);
+}
+__device__ uint64_t step_desc_mn(const unsigned char* tile, unsigned K, int s, int swizzle) {
+  if (swizzle == 0) return mimo_wgmma_desc(tile + 256u * s, 128, 16 * K, 0);
+  const unsigned R = 128u >> (swizzle - 1);
+  return mimo_wgmma_desc(tile + 16u * R * s, K * R, 8 * R, swizzle);
 }
 
 // Descriptor of k step s (32 bytes of K) of that tile, or a deliberately wrong one.
@@ -32,15 +46,18 @@ __device__ uint64_t step_desc(const unsigned char* tile, unsigned rows, unsigned
 }
 
 // One warpgroup: D(64 x N) = C * scale0 + sum over ksteps of A_s * B_s^T. A: 64 x kbytes, B: N x kbytes raw
-// element bytes, row-major; C, D: 64 x N.
-template <bool Fp8, int N>
+// element bytes, row-major (Mn: B staged MN-major, bf16 only); C, D: 64 x N.
+template <bool Fp8, int N, bool Mn>
 __global__ void wgmma_case(const unsigned char* A, const unsigned char* B, const float* C, float* D, int ksteps,
                            int swizzle, int scale0, int lie) {
   __shared__ __align__(1024) unsigned char sA[64 * 128];
   __shared__ __align__(1024) unsigned char sB[256 * 128];
   const unsigned kbytes = 32u * ksteps, tid = threadIdx.x;
   for (unsigned i = tid; i < 64 * kbytes; i += 128) sA[stage_index(i / kbytes, i % kbytes, 64, kbytes, swizzle)] = A[i];
-  for (unsigned i = tid; i < N * kbytes; i += 128) sB[stage_index(i / kbytes, i % kbytes, N, kbytes, swizzle)] = B[i];
+  for (unsigned i = tid; i < N * kbytes; i += 128) {
+    const unsigned n = i / kbytes, kb = i % kbytes;
+    sB[Mn ? stage_index_mn(kb / 2, 2 * n + kb % 2, kbytes / 2, swizzle) : stage_index(n, kb, N, kbytes, swizzle)] = B[i];
+  }
   mimo_fence_proxy_async_shared();
   __syncthreads();
   const unsigned w = tid / 32, g = (tid % 32) >> 2, t = tid & 3u;
@@ -48,8 +65,10 @@ __global__ void wgmma_case(const unsigned char* A, const unsigned char* B, const
   for (int i = 0; i < N / 2; ++i) d[i] = C[(16 * w + g + (i & 2 ? 8 : 0)) * N + 8 * (i / 4) + 2 * t + (i & 1)];
   mimo_wgmma_fence();
   for (int s = 0; s < ksteps; ++s) {
-    const uint64_t da = step_desc(sA, 64, kbytes, s, swizzle, lie), db = step_desc(sB, N, kbytes, s, swizzle, lie);
+    const uint64_t da = step_desc(sA, 64, kbytes, s, swizzle, lie);
+    const uint64_t db = Mn ? step_desc_mn(sB, kbytes / 2, s, swizzle) : step_desc(sB, N, kbytes, s, swizzle, lie);
     if constexpr (Fp8) mimo_wgmma_m64nNk32_e4m3<N>(d, da, db, s == 0 ? scale0 : 1);
+    else if (Mn && lie != kNoTrans) mimo_wgmma_m64nNk16_bf16<N, 1>(d, da, db, s == 0 ? scale0 : 1);
     else mimo_wgmma_m64nNk16_bf16<N>(d, da, db, s == 0 ? scale0 : 1);
   }
   mimo_wgmma_commit();
@@ -94,7 +113,7 @@ static void random_elements(std::vector<unsigned char>& v, bool fp8) {
 
 static int passed = 0, failed = 0;
 
-template <bool Fp8, int N>
+template <bool Fp8, int N, bool Mn = false>
 static void run_case(int ksteps, int swizzle, int scale0, int lie) {
   const unsigned kbytes = 32u * ksteps, esz = Fp8 ? 1 : 2;
   std::vector<unsigned char> a(64 * kbytes), b(N * kbytes);
@@ -111,7 +130,7 @@ static void run_case(int ksteps, int swizzle, int scale0, int lie) {
   CHECK(cudaMemcpy(dA, a.data(), a.size(), cudaMemcpyHostToDevice));
   CHECK(cudaMemcpy(dB, b.data(), b.size(), cudaMemcpyHostToDevice));
   CHECK(cudaMemcpy(dC, c.data(), c.size() * 4, cudaMemcpyHostToDevice));
-  MIMO_LAUNCH((wgmma_case<Fp8, N>), 1, 128, 0, 0, dA, dB, dC, dD, ksteps, swizzle, scale0, lie);
+  MIMO_LAUNCH((wgmma_case<Fp8, N, Mn>), 1, 128, 0, 0, dA, dB, dC, dD, ksteps, swizzle, scale0, lie);
   CHECK(cudaGetLastError());
   CHECK(cudaMemcpy(d.data(), dD, d.size() * 4, cudaMemcpyDeviceToHost));
   const unsigned K = kbytes / esz;
@@ -128,9 +147,10 @@ static void run_case(int ksteps, int swizzle, int scale0, int lie) {
       worst = std::isnan(err) ? INFINITY : std::fmax(worst, err / bound);
     }
   const bool ok = lie == kTruth ? worst <= 1.0 : worst > 1e3;
-  std::printf("%s %s m64n%dk%d swizzle %d, %d k steps, scaleD %d%s: worst error %.3g x bound\n", ok ? "PASS" : "FAIL",
-              Fp8 ? "e4m3" : "bf16", N, Fp8 ? 32 : 16, swizzle, ksteps, scale0,
-              lie == kNoSwizzle ? " (descriptor claims no swizzle: must miss)" : lie == kSboOff ? " (SBO 128 too large: must miss)" : "",
+  std::printf("%s %s m64n%dk%d%s swizzle %d, %d k steps, scaleD %d%s: worst error %.3g x bound\n", ok ? "PASS" : "FAIL",
+              Fp8 ? "e4m3" : "bf16", N, Fp8 ? 32 : 16, Mn ? " B MN-major" : "", swizzle, ksteps, scale0,
+              lie == kNoSwizzle ? " (descriptor claims no swizzle: must miss)" : lie == kSboOff ? " (SBO 128 too large: must miss)"
+              : lie == kNoTrans ? " (read as K-major: must miss)" : "",
               worst);
   (ok ? passed : failed)++;
   CHECK(cudaFree(dA));
@@ -174,6 +194,12 @@ int main(int argc, char** argv) {
   run_case<false, 32>(4, 3, 0, kTruth);
   run_case<true, 64>(4, 1, 1, kNoSwizzle);
   run_case<false, 64>(2, 0, 1, kSboOff);
+  run_case<false, 64, true>(4, 1, 1, kTruth);
+  run_case<false, 128, true>(2, 1, 0, kTruth);
+  run_case<false, 256, true>(4, 2, 1, kTruth);
+  run_case<false, 32, true>(3, 3, 1, kTruth);
+  run_case<false, 16, true>(2, 0, 1, kTruth);
+  run_case<false, 64, true>(2, 1, 1, kNoTrans);
   std::printf("wgmma selftest: %d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }

@@ -16,9 +16,12 @@
 //     whose index it stores in bits 52..61 (reserved by the PTX format; generated code never sets
 //     them). Bits 14..15 are read as carries of the start address, so adding k-step offsets to the
 //     descriptor works across a host 256 KiB boundary, where shared addresses on a GPU never wrap.
+//   * bf16 B with trans_b = 1 (imm-trans-b) is read MN-major: element (n, k) at the address
+//     mimo_wgmma.cuh documents (atoms of 8 k-rows, LBO between column atoms, SBO between 8-row groups;
+//     without swizzle the two swap), decoded from the descriptor fields as the hardware does.
 //   * Aborts with a message: fewer than 128 threads, a block size that is not a multiple of 128,
 //     threads that disagree on the operands, a descriptor the emulator did not make, a base offset
-//     other than 0, misaligned or out-of-range descriptor fields.
+//     other than 0, misaligned or out-of-range descriptor fields, a transposed e4m3 operand.
 #pragma once
 
 namespace mimo_emu {
@@ -56,31 +59,42 @@ inline uint64_t wgmma_desc(const void* smem, unsigned lbo, unsigned sbo, int swi
          static_cast<uint64_t>(swizzle) << 62;
 }
 
-// Host address of 16-byte chunk `chunk` (0 or 1: the 32 K-bytes of one wgmma) of row `row`.
-inline const unsigned char* wgmma_chunk(const char* what, uint64_t desc, unsigned row, unsigned chunk) {
+struct WgmmaFields {
+  uintptr_t start, lbo, sbo;
+  unsigned s;  // swizzle: address bits [4, 4+s) XOR bits [7, 7+s); 0 none
+};
+inline WgmmaFields wgmma_fields(const char* what, uint64_t desc) {
   const unsigned idx = static_cast<unsigned>(desc >> 52) & 0x3FFu;
   if (idx >= wgmma_regions.n) fatal("%s: descriptor 0x%016llx was not made by mimo_wgmma_desc", what, (unsigned long long)desc);
   if ((desc >> 49) & 7u)
     fatal("%s: descriptor 0x%016llx has base offset %u; the emulator supports 0 (an aligned swizzle atom)", what,
           (unsigned long long)desc, static_cast<unsigned>((desc >> 49) & 7u));
-  const uintptr_t start = (wgmma_regions.hi[idx] << 18) + ((desc & 0xFFFFu) << 4);
-  const uintptr_t lbo = ((desc >> 16) & 0x3FFFu) << 4, sbo = ((desc >> 32) & 0x3FFFu) << 4;
   const unsigned swizzle = static_cast<unsigned>(desc >> 62);
-  uintptr_t a;
-  if (swizzle == 0) {
-    a = start + (row / 8) * sbo + (row % 8) * 16 + chunk * lbo;
-  } else {
-    const unsigned s = swizzle == 1 ? 3u : swizzle == 2 ? 2u : 1u;
-    a = start + (row / 8) * sbo + (row % 8) * (16u << s) + chunk * 16;
-    a ^= ((a >> 7) & ((1u << s) - 1u)) << 4;
-  }
-  return reinterpret_cast<const unsigned char*>(a);
+  return {(wgmma_regions.hi[idx] << 18) + ((desc & 0xFFFFu) << 4), ((desc >> 16) & 0x3FFFu) << 4,
+          ((desc >> 32) & 0x3FFFu) << 4, swizzle == 0 ? 0u : swizzle == 1 ? 3u : swizzle == 2 ? 2u : 1u};
+}
+inline const unsigned char* wgmma_swizzled(const WgmmaFields& f, uintptr_t a) {
+  return reinterpret_cast<const unsigned char*>(f.s ? a ^ (((a >> 7) & ((1u << f.s) - 1u)) << 4) : a);
+}
+
+// K-major: host address of 16-byte chunk `chunk` (0 or 1: the 32 K-bytes of one wgmma) of row `row`.
+inline const unsigned char* wgmma_chunk(const WgmmaFields& f, unsigned row, unsigned chunk) {
+  if (!f.s) return wgmma_swizzled(f, f.start + (row / 8) * f.sbo + (row % 8) * 16 + chunk * f.lbo);
+  return wgmma_swizzled(f, f.start + (row / 8) * f.sbo + (row % 8) * (16u << f.s) + chunk * 16);
+}
+
+// MN-major (16-bit elements): host address of element `mn` of k row `k` (0 .. 15).
+inline const unsigned char* wgmma_mn_element(const WgmmaFields& f, unsigned mn, unsigned k) {
+  const unsigned byte = 2 * mn;
+  if (!f.s) return wgmma_swizzled(f, f.start + (byte / 16) * f.sbo + (k / 8) * f.lbo + (k % 8) * 16 + byte % 16);
+  const unsigned R = 16u << f.s;
+  return wgmma_swizzled(f, f.start + (byte / R) * f.lbo + (k / 8) * f.sbo + (k % 8) * R + byte % R);
 }
 
 struct WgmmaOp {
   bool busy = false, done = false;
   unsigned arrived = 0, unread = 0;
-  int kind = 0, n = 0, scale_d = 0;
+  int kind = 0, n = 0, scale_d = 0, trans_b = 0;
   uint64_t da = 0, db = 0;
   float a[64][32];  // decoded A (64 x depth) and B (n x depth)
   float b[256][32];
@@ -97,9 +111,10 @@ inline void wgmma_decode(WgmmaOp& op) {
   const bool fp8 = op.kind == kWgmmaE4m3;
   const unsigned depth = fp8 ? 32 : 16;
   auto rows = [&](uint64_t desc, unsigned nrows, float (*out)[32]) {
+    const WgmmaFields f = wgmma_fields(what, desc);
     for (unsigned r = 0; r < nrows; ++r)
       for (unsigned c = 0; c < 2; ++c) {
-        const unsigned char* p = wgmma_chunk(what, desc, r, c);
+        const unsigned char* p = wgmma_chunk(f, r, c);
         for (unsigned e = 0; e < depth / 2; ++e) {
           if (fp8) {
             out[r][c * 16 + e] = e4m3_bits_to_float(p[e]);
@@ -112,11 +127,22 @@ inline void wgmma_decode(WgmmaOp& op) {
       }
   };
   rows(op.da, 64, op.a);
-  rows(op.db, static_cast<unsigned>(op.n), op.b);
+  if (!op.trans_b) {
+    rows(op.db, static_cast<unsigned>(op.n), op.b);
+    return;
+  }
+  const WgmmaFields f = wgmma_fields(what, op.db);
+  for (unsigned n = 0; n < static_cast<unsigned>(op.n); ++n)
+    for (unsigned k = 0; k < depth; ++k) {
+      uint16_t h;
+      std::memcpy(&h, wgmma_mn_element(f, n, k), 2);
+      op.b[n][k] = bf16_bits_to_float(h);
+    }
 }
 
-inline void wgmma(int kind, int n, float* d, uint64_t da, uint64_t db, int scale_d) {
+inline void wgmma(int kind, int n, float* d, uint64_t da, uint64_t db, int scale_d, int trans_b = 0) {
   const char* what = wgmma_name(kind);
+  if (trans_b && kind == kWgmmaE4m3) fatal("%s: e4m3 wgmma has no transposed (MN-major) B", what);
   Fiber* f = g.cur;
   if (!f) fatal("%s called outside a kernel", what);
   if (g.nthreads % 128)
@@ -134,12 +160,13 @@ inline void wgmma(int kind, int n, float* d, uint64_t da, uint64_t db, int scale
       if (!o.busy && !op) op = &o;
     if (!op) fatal("%s: warpgroup %u has no free wgmma record (internal error)", what, grp);
     op->busy = true, op->done = false, op->arrived = 0;
-    op->kind = kind, op->n = n, op->scale_d = scale_d, op->da = da, op->db = db;
-  } else if (op->kind != kind || op->n != n || op->da != da || op->db != db || (op->scale_d != 0) != (scale_d != 0)) {
-    fatal("%s: threads of warpgroup %u disagree: this one has N = %d, descA 0x%016llx, descB 0x%016llx, scaleD %d; "
-          "the first had %s N = %d, 0x%016llx, 0x%016llx, %d",
-          what, grp, n, (unsigned long long)da, (unsigned long long)db, scale_d, wgmma_name(op->kind), op->n,
-          (unsigned long long)op->da, (unsigned long long)op->db, op->scale_d);
+    op->kind = kind, op->n = n, op->scale_d = scale_d, op->trans_b = trans_b, op->da = da, op->db = db;
+  } else if (op->kind != kind || op->n != n || op->da != da || op->db != db || (op->scale_d != 0) != (scale_d != 0) ||
+             op->trans_b != trans_b) {
+    fatal("%s: threads of warpgroup %u disagree: this one has N = %d, descA 0x%016llx, descB 0x%016llx, scaleD %d, "
+          "transB %d; the first had %s N = %d, 0x%016llx, 0x%016llx, %d, %d",
+          what, grp, n, (unsigned long long)da, (unsigned long long)db, scale_d, trans_b, wgmma_name(op->kind), op->n,
+          (unsigned long long)op->da, (unsigned long long)op->db, op->scale_d, op->trans_b);
   }
   if (++op->arrived == 128) {
     wgmma_decode(*op);

@@ -13,7 +13,7 @@ import { launchSharedMemory, sharedArenaLines } from './sharedArena.js';
 /** The prelude function of each tensor-core operand type (mimo_prelude.cuh). */
 const MMA_SHAPE: Record<MmaDType, string> = { bf16: 'm16n8k16_bf16', f16: 'm16n8k16_f16', fp8e4m3: 'm16n8k32_e4m3', fp8e5m2: 'm16n8k32_e5m2' };
 
-/** mimo_wgmma_desc's swizzle code of each K-major row length (mimo_wgmma.cuh). */
+/** mimo_wgmma_desc's swizzle code of each swizzle span (row length; mimo_wgmma.cuh). */
 const WGMMA_SWIZZLE: Record<32 | 64 | 128, number> = { 128: 1, 64: 2, 32: 3 };
 
 export const CUDA_TYPE: Record<DType, string> = {
@@ -122,8 +122,10 @@ export function emitCuda(k: LoweredKernel, header: string, arch: CudaArch = 'sm_
     // Braced: both branches declare the same names (passes/wgmmaTile.ts copies the body).
     archSwitch: (sm90a, other, ind) => ['#if MIMO_SM90A_PATH', `${ind}{`, ...sm90a, `${ind}}`, '#else', `${ind}{`, ...other, `${ind}}`, '#endif'],
     wgmma(s, aIndex, bIndex) {
-      const desc = (o: typeof s.a, index: string) => `mimo_wgmma_desc(&${buf(o.buf)}[${index}], 0, ${8 * o.rowBytes}, ${WGMMA_SWIZZLE[o.rowBytes]})`;
-      return `mimo_wgmma_${s.dtype === 'bf16' ? 'm64nNk16_bf16' : 'm64nNk32_e4m3'}<${s.n}>(${buf(s.acc)}, ${desc(s.a, aIndex)}, ${desc(s.b, bIndex)}, 1);`;
+      // K-major: LBO unused; MN-major: LBO between column atoms. SBO: 8 rows either way.
+      const desc = (o: typeof s.a, index: string) => `mimo_wgmma_desc(&${buf(o.buf)}[${index}], ${o.mnLbo ?? 0}, ${8 * o.rowBytes}, ${WGMMA_SWIZZLE[o.rowBytes]})`;
+      const n = s.b.mnLbo === undefined ? `${s.n}` : `${s.n}, 1`;
+      return `mimo_wgmma_${s.dtype === 'bf16' ? 'm64nNk16_bf16' : 'm64nNk32_e4m3'}<${n}>(${buf(s.acc)}, ${desc(s.a, aIndex)}, ${desc(s.b, bIndex)}, 1);`;
     },
     wgmmaSync(s) {
       if (s.op === 'proxyFence') return 'mimo_fence_proxy_async_shared();';

@@ -2,476 +2,907 @@
 #include "mimo_prelude.cuh"
 
 extern "C" __global__ void __launch_bounds__(256) mimo_gemm_bf16_kernel(const __nv_bfloat16* __restrict__ a, const __nv_bfloat16* __restrict__ b, float* __restrict__ out, const int M, const int N, const int K) {
-  __shared__ __align__(16) unsigned char mimo_smem[49152];
+  __shared__ __align__(1024) unsigned char mimo_smem[49152];
   __nv_bfloat16* const As = reinterpret_cast<__nv_bfloat16*>(mimo_smem + 0);
   __nv_bfloat16* const Bs = reinterpret_cast<__nv_bfloat16*>(mimo_smem + 24576);
   __builtin_assume(threadIdx.x < 256u);
-  const int m0 = (static_cast<int>(blockIdx.y) * 128);
-  const int n0 = (static_cast<int>(blockIdx.x) * 128);
-  float acc[64];
-  acc[0] = 0.0f;
-  acc[1] = 0.0f;
-  acc[2] = 0.0f;
-  acc[3] = 0.0f;
-  acc[4] = 0.0f;
-  acc[5] = 0.0f;
-  acc[6] = 0.0f;
-  acc[7] = 0.0f;
-  acc[8] = 0.0f;
-  acc[9] = 0.0f;
-  acc[10] = 0.0f;
-  acc[11] = 0.0f;
-  acc[12] = 0.0f;
-  acc[13] = 0.0f;
-  acc[14] = 0.0f;
-  acc[15] = 0.0f;
-  acc[16] = 0.0f;
-  acc[17] = 0.0f;
-  acc[18] = 0.0f;
-  acc[19] = 0.0f;
-  acc[20] = 0.0f;
-  acc[21] = 0.0f;
-  acc[22] = 0.0f;
-  acc[23] = 0.0f;
-  acc[24] = 0.0f;
-  acc[25] = 0.0f;
-  acc[26] = 0.0f;
-  acc[27] = 0.0f;
-  acc[28] = 0.0f;
-  acc[29] = 0.0f;
-  acc[30] = 0.0f;
-  acc[31] = 0.0f;
-  acc[32] = 0.0f;
-  acc[33] = 0.0f;
-  acc[34] = 0.0f;
-  acc[35] = 0.0f;
-  acc[36] = 0.0f;
-  acc[37] = 0.0f;
-  acc[38] = 0.0f;
-  acc[39] = 0.0f;
-  acc[40] = 0.0f;
-  acc[41] = 0.0f;
-  acc[42] = 0.0f;
-  acc[43] = 0.0f;
-  acc[44] = 0.0f;
-  acc[45] = 0.0f;
-  acc[46] = 0.0f;
-  acc[47] = 0.0f;
-  acc[48] = 0.0f;
-  acc[49] = 0.0f;
-  acc[50] = 0.0f;
-  acc[51] = 0.0f;
-  acc[52] = 0.0f;
-  acc[53] = 0.0f;
-  acc[54] = 0.0f;
-  acc[55] = 0.0f;
-  acc[56] = 0.0f;
-  acc[57] = 0.0f;
-  acc[58] = 0.0f;
-  acc[59] = 0.0f;
-  acc[60] = 0.0f;
-  acc[61] = 0.0f;
-  acc[62] = 0.0f;
-  acc[63] = 0.0f;
-  const int start_pl0 = 0;
-  const int step_pl0 = 32;
-  const int n_pl0 = (((K - start_pl0) > 0) ? (((K - start_pl0) + (step_pl0 - 1)) / step_pl0) : 0);
-  if ((0 < n_pl0)) {
-    const int k0 = start_pl0;
-    if ((((K % 8) == 0) && ((k0 % 8) == 0))) {
-      for (int i_ct0_1 = static_cast<int>(threadIdx.x); (i_ct0_1 < 512); i_ct0_1 = (i_ct0_1 + 256)) {
-        const int r_ct0_1 = (i_ct0_1 / 4);
-        const int c_ct0_1 = ((i_ct0_1 % 4) * 8);
-        const int gr_ct0_1 = (m0 + r_ct0_1);
-        const int gc_ct0_1 = (k0 + c_ct0_1);
-        const int n_ct0 = ((gr_ct0_1 < M) ? max(min((K - gc_ct0_1), 8), 0) : 0);
-        mimo_cp_async16(&As[((r_ct0_1 * 32) + c_ct0_1)], &a[((n_ct0 > 0) ? ((gr_ct0_1 * K) + gc_ct0_1) : 0)], (n_ct0 * 2));
-      }
-    } else {
-      for (int i_ct0_1 = static_cast<int>(threadIdx.x); (i_ct0_1 < 4096); i_ct0_1 = (i_ct0_1 + 256)) {
-        const int r_ct0_1 = (i_ct0_1 / 32);
-        const int c_ct0_1 = (i_ct0_1 % 32);
-        const int gr_ct0_1 = (m0 + r_ct0_1);
-        const int gc_ct0_1 = (k0 + c_ct0_1);
-        if (((gr_ct0_1 < M) && (gc_ct0_1 < K))) {
-          As[i_ct0_1] = a[((gr_ct0_1 * K) + gc_ct0_1)];
-        } else {
-          As[i_ct0_1] = __float2bfloat16_rn(0.0f);
-        }
-      }
-    }
-    if ((((N % 8) == 0) && ((n0 % 8) == 0))) {
-      for (int i_ct1_1 = static_cast<int>(threadIdx.x); (i_ct1_1 < 512); i_ct1_1 = (i_ct1_1 + 256)) {
-        const int r_ct1_1 = (i_ct1_1 / 16);
-        const int c_ct1_1 = ((i_ct1_1 % 16) * 8);
-        const int gr_ct1_1 = (k0 + r_ct1_1);
-        const int gc_ct1_1 = (n0 + c_ct1_1);
-        const int n_ct1 = ((gr_ct1_1 < K) ? max(min((N - gc_ct1_1), 8), 0) : 0);
-        mimo_cp_async16(&Bs[((r_ct1_1 * 128) + c_ct1_1)], &b[((n_ct1 > 0) ? ((gr_ct1_1 * N) + gc_ct1_1) : 0)], (n_ct1 * 2));
-      }
-    } else {
-      for (int i_ct1_1 = static_cast<int>(threadIdx.x); (i_ct1_1 < 4096); i_ct1_1 = (i_ct1_1 + 256)) {
-        const int r_ct1_1 = (i_ct1_1 / 128);
-        const int c_ct1_1 = (i_ct1_1 % 128);
-        const int gr_ct1_1 = (k0 + r_ct1_1);
-        const int gc_ct1_1 = (n0 + c_ct1_1);
-        if (((gr_ct1_1 < K) && (gc_ct1_1 < N))) {
-          Bs[i_ct1_1] = b[((gr_ct1_1 * N) + gc_ct1_1)];
-        } else {
-          Bs[i_ct1_1] = __float2bfloat16_rn(0.0f);
-        }
-      }
-    }
-  }
-  mimo_cp_async_commit();
-  if ((1 < n_pl0)) {
-    const int k0 = (start_pl0 + step_pl0);
-    if ((((K % 8) == 0) && ((k0 % 8) == 0))) {
-      for (int i_ct2_1 = static_cast<int>(threadIdx.x); (i_ct2_1 < 512); i_ct2_1 = (i_ct2_1 + 256)) {
-        const int r_ct2_1 = (i_ct2_1 / 4);
-        const int c_ct2_1 = ((i_ct2_1 % 4) * 8);
-        const int gr_ct2_1 = (m0 + r_ct2_1);
-        const int gc_ct2_1 = (k0 + c_ct2_1);
-        const int n_ct2 = ((gr_ct2_1 < M) ? max(min((K - gc_ct2_1), 8), 0) : 0);
-        mimo_cp_async16(&As[(4096 + ((r_ct2_1 * 32) + c_ct2_1))], &a[((n_ct2 > 0) ? ((gr_ct2_1 * K) + gc_ct2_1) : 0)], (n_ct2 * 2));
-      }
-    } else {
-      for (int i_ct2_1 = static_cast<int>(threadIdx.x); (i_ct2_1 < 4096); i_ct2_1 = (i_ct2_1 + 256)) {
-        const int r_ct2_1 = (i_ct2_1 / 32);
-        const int c_ct2_1 = (i_ct2_1 % 32);
-        const int gr_ct2_1 = (m0 + r_ct2_1);
-        const int gc_ct2_1 = (k0 + c_ct2_1);
-        if (((gr_ct2_1 < M) && (gc_ct2_1 < K))) {
-          As[(4096 + i_ct2_1)] = a[((gr_ct2_1 * K) + gc_ct2_1)];
-        } else {
-          As[(4096 + i_ct2_1)] = __float2bfloat16_rn(0.0f);
-        }
-      }
-    }
-    if ((((N % 8) == 0) && ((n0 % 8) == 0))) {
-      for (int i_ct3_1 = static_cast<int>(threadIdx.x); (i_ct3_1 < 512); i_ct3_1 = (i_ct3_1 + 256)) {
-        const int r_ct3_1 = (i_ct3_1 / 16);
-        const int c_ct3_1 = ((i_ct3_1 % 16) * 8);
-        const int gr_ct3_1 = (k0 + r_ct3_1);
-        const int gc_ct3_1 = (n0 + c_ct3_1);
-        const int n_ct3 = ((gr_ct3_1 < K) ? max(min((N - gc_ct3_1), 8), 0) : 0);
-        mimo_cp_async16(&Bs[(4096 + ((r_ct3_1 * 128) + c_ct3_1))], &b[((n_ct3 > 0) ? ((gr_ct3_1 * N) + gc_ct3_1) : 0)], (n_ct3 * 2));
-      }
-    } else {
-      for (int i_ct3_1 = static_cast<int>(threadIdx.x); (i_ct3_1 < 4096); i_ct3_1 = (i_ct3_1 + 256)) {
-        const int r_ct3_1 = (i_ct3_1 / 128);
-        const int c_ct3_1 = (i_ct3_1 % 128);
-        const int gr_ct3_1 = (k0 + r_ct3_1);
-        const int gc_ct3_1 = (n0 + c_ct3_1);
-        if (((gr_ct3_1 < K) && (gc_ct3_1 < N))) {
-          Bs[(4096 + i_ct3_1)] = b[((gr_ct3_1 * N) + gc_ct3_1)];
-        } else {
-          Bs[(4096 + i_ct3_1)] = __float2bfloat16_rn(0.0f);
-        }
-      }
-    }
-  }
-  mimo_cp_async_commit();
-  for (int i_pl0 = 0; (i_pl0 < n_pl0); i_pl0 = (i_pl0 + 1)) {
-    mimo_cp_async_wait<1>();
-    __syncthreads();
-    const int j_pl0 = (i_pl0 + 2);
-    if ((j_pl0 < n_pl0)) {
-      const int k0 = (start_pl0 + (j_pl0 * step_pl0));
+#if MIMO_SM90A_PATH
+  {
+    const int m0_sm90a = (static_cast<int>(blockIdx.y) * 128);
+    const int n0_sm90a = (static_cast<int>(blockIdx.x) * 128);
+    float acc_sm90a[64];
+    acc_sm90a[0] = 0.0f;
+    acc_sm90a[1] = 0.0f;
+    acc_sm90a[2] = 0.0f;
+    acc_sm90a[3] = 0.0f;
+    acc_sm90a[4] = 0.0f;
+    acc_sm90a[5] = 0.0f;
+    acc_sm90a[6] = 0.0f;
+    acc_sm90a[7] = 0.0f;
+    acc_sm90a[8] = 0.0f;
+    acc_sm90a[9] = 0.0f;
+    acc_sm90a[10] = 0.0f;
+    acc_sm90a[11] = 0.0f;
+    acc_sm90a[12] = 0.0f;
+    acc_sm90a[13] = 0.0f;
+    acc_sm90a[14] = 0.0f;
+    acc_sm90a[15] = 0.0f;
+    acc_sm90a[16] = 0.0f;
+    acc_sm90a[17] = 0.0f;
+    acc_sm90a[18] = 0.0f;
+    acc_sm90a[19] = 0.0f;
+    acc_sm90a[20] = 0.0f;
+    acc_sm90a[21] = 0.0f;
+    acc_sm90a[22] = 0.0f;
+    acc_sm90a[23] = 0.0f;
+    acc_sm90a[24] = 0.0f;
+    acc_sm90a[25] = 0.0f;
+    acc_sm90a[26] = 0.0f;
+    acc_sm90a[27] = 0.0f;
+    acc_sm90a[28] = 0.0f;
+    acc_sm90a[29] = 0.0f;
+    acc_sm90a[30] = 0.0f;
+    acc_sm90a[31] = 0.0f;
+    acc_sm90a[32] = 0.0f;
+    acc_sm90a[33] = 0.0f;
+    acc_sm90a[34] = 0.0f;
+    acc_sm90a[35] = 0.0f;
+    acc_sm90a[36] = 0.0f;
+    acc_sm90a[37] = 0.0f;
+    acc_sm90a[38] = 0.0f;
+    acc_sm90a[39] = 0.0f;
+    acc_sm90a[40] = 0.0f;
+    acc_sm90a[41] = 0.0f;
+    acc_sm90a[42] = 0.0f;
+    acc_sm90a[43] = 0.0f;
+    acc_sm90a[44] = 0.0f;
+    acc_sm90a[45] = 0.0f;
+    acc_sm90a[46] = 0.0f;
+    acc_sm90a[47] = 0.0f;
+    acc_sm90a[48] = 0.0f;
+    acc_sm90a[49] = 0.0f;
+    acc_sm90a[50] = 0.0f;
+    acc_sm90a[51] = 0.0f;
+    acc_sm90a[52] = 0.0f;
+    acc_sm90a[53] = 0.0f;
+    acc_sm90a[54] = 0.0f;
+    acc_sm90a[55] = 0.0f;
+    acc_sm90a[56] = 0.0f;
+    acc_sm90a[57] = 0.0f;
+    acc_sm90a[58] = 0.0f;
+    acc_sm90a[59] = 0.0f;
+    acc_sm90a[60] = 0.0f;
+    acc_sm90a[61] = 0.0f;
+    acc_sm90a[62] = 0.0f;
+    acc_sm90a[63] = 0.0f;
+    const int start_pl0 = 0;
+    const int step_pl0 = 32;
+    const int n_pl0 = (((K - start_pl0) > 0) ? (((K - start_pl0) + (step_pl0 - 1)) / step_pl0) : 0);
+    if ((0 < n_pl0)) {
+      const int k0 = start_pl0;
       if ((((K % 8) == 0) && ((k0 % 8) == 0))) {
-        for (int i_ct4_1 = static_cast<int>(threadIdx.x); (i_ct4_1 < 512); i_ct4_1 = (i_ct4_1 + 256)) {
-          const int r_ct4_1 = (i_ct4_1 / 4);
-          const int c_ct4_1 = ((i_ct4_1 % 4) * 8);
-          const int gr_ct4_1 = (m0 + r_ct4_1);
-          const int gc_ct4_1 = (k0 + c_ct4_1);
-          const int n_ct4 = ((gr_ct4_1 < M) ? max(min((K - gc_ct4_1), 8), 0) : 0);
-          mimo_cp_async16(&As[(((j_pl0 % 3) * 4096) + ((r_ct4_1 * 32) + c_ct4_1))], &a[((n_ct4 > 0) ? ((gr_ct4_1 * K) + gc_ct4_1) : 0)], (n_ct4 * 2));
+        for (int i_ct0_1 = static_cast<int>(threadIdx.x); (i_ct0_1 < 512); i_ct0_1 = (i_ct0_1 + 256)) {
+          const int r_ct0_1 = (i_ct0_1 / 4);
+          const int c_ct0_1 = ((i_ct0_1 % 4) * 8);
+          const int gr_ct0_1 = (m0_sm90a + r_ct0_1);
+          const int gc_ct0_1 = (k0 + c_ct0_1);
+          const int n_ct0 = ((gr_ct0_1 < M) ? max(min((K - gc_ct0_1), 8), 0) : 0);
+          mimo_cp_async16(&As[(((r_ct0_1 * 32) + c_ct0_1) ^ (((((r_ct0_1 * 32) + c_ct0_1) >> 6) & 3) << 3))], &a[((n_ct0 > 0) ? ((gr_ct0_1 * K) + gc_ct0_1) : 0)], (n_ct0 * 2));
         }
       } else {
-        for (int i_ct4_1 = static_cast<int>(threadIdx.x); (i_ct4_1 < 4096); i_ct4_1 = (i_ct4_1 + 256)) {
-          const int r_ct4_1 = (i_ct4_1 / 32);
-          const int c_ct4_1 = (i_ct4_1 % 32);
-          const int gr_ct4_1 = (m0 + r_ct4_1);
-          const int gc_ct4_1 = (k0 + c_ct4_1);
-          if (((gr_ct4_1 < M) && (gc_ct4_1 < K))) {
-            As[(((j_pl0 % 3) * 4096) + i_ct4_1)] = a[((gr_ct4_1 * K) + gc_ct4_1)];
+        for (int i_ct0_1 = static_cast<int>(threadIdx.x); (i_ct0_1 < 4096); i_ct0_1 = (i_ct0_1 + 256)) {
+          const int r_ct0_1 = (i_ct0_1 / 32);
+          const int c_ct0_1 = (i_ct0_1 % 32);
+          const int gr_ct0_1 = (m0_sm90a + r_ct0_1);
+          const int gc_ct0_1 = (k0 + c_ct0_1);
+          if (((gr_ct0_1 < M) && (gc_ct0_1 < K))) {
+            As[(i_ct0_1 ^ (((i_ct0_1 >> 6) & 3) << 3))] = a[((gr_ct0_1 * K) + gc_ct0_1)];
           } else {
-            As[(((j_pl0 % 3) * 4096) + i_ct4_1)] = __float2bfloat16_rn(0.0f);
+            As[(i_ct0_1 ^ (((i_ct0_1 >> 6) & 3) << 3))] = __float2bfloat16_rn(0.0f);
           }
         }
       }
-      if ((((N % 8) == 0) && ((n0 % 8) == 0))) {
-        for (int i_ct5_1 = static_cast<int>(threadIdx.x); (i_ct5_1 < 512); i_ct5_1 = (i_ct5_1 + 256)) {
-          const int r_ct5_1 = (i_ct5_1 / 16);
-          const int c_ct5_1 = ((i_ct5_1 % 16) * 8);
-          const int gr_ct5_1 = (k0 + r_ct5_1);
-          const int gc_ct5_1 = (n0 + c_ct5_1);
-          const int n_ct5 = ((gr_ct5_1 < K) ? max(min((N - gc_ct5_1), 8), 0) : 0);
-          mimo_cp_async16(&Bs[(((j_pl0 % 3) * 4096) + ((r_ct5_1 * 128) + c_ct5_1))], &b[((n_ct5 > 0) ? ((gr_ct5_1 * N) + gc_ct5_1) : 0)], (n_ct5 * 2));
+      if ((((N % 8) == 0) && ((n0_sm90a % 8) == 0))) {
+        for (int i_ct1_1 = static_cast<int>(threadIdx.x); (i_ct1_1 < 512); i_ct1_1 = (i_ct1_1 + 256)) {
+          const int r_ct1_1 = (i_ct1_1 / 16);
+          const int c_ct1_1 = ((i_ct1_1 % 16) * 8);
+          const int gr_ct1_1 = (k0 + r_ct1_1);
+          const int gc_ct1_1 = (n0_sm90a + c_ct1_1);
+          const int n_ct1 = ((gr_ct1_1 < K) ? max(min((N - gc_ct1_1), 8), 0) : 0);
+          mimo_cp_async16(&Bs[(((((c_ct1_1 / 64) * 2048) + (r_ct1_1 * 64)) + (c_ct1_1 % 64)) ^ (((((((c_ct1_1 / 64) * 2048) + (r_ct1_1 * 64)) + (c_ct1_1 % 64)) >> 6) & 7) << 3))], &b[((n_ct1 > 0) ? ((gr_ct1_1 * N) + gc_ct1_1) : 0)], (n_ct1 * 2));
         }
       } else {
-        for (int i_ct5_1 = static_cast<int>(threadIdx.x); (i_ct5_1 < 4096); i_ct5_1 = (i_ct5_1 + 256)) {
-          const int r_ct5_1 = (i_ct5_1 / 128);
-          const int c_ct5_1 = (i_ct5_1 % 128);
-          const int gr_ct5_1 = (k0 + r_ct5_1);
-          const int gc_ct5_1 = (n0 + c_ct5_1);
-          if (((gr_ct5_1 < K) && (gc_ct5_1 < N))) {
-            Bs[(((j_pl0 % 3) * 4096) + i_ct5_1)] = b[((gr_ct5_1 * N) + gc_ct5_1)];
+        for (int i_ct1_1 = static_cast<int>(threadIdx.x); (i_ct1_1 < 4096); i_ct1_1 = (i_ct1_1 + 256)) {
+          const int r_ct1_1 = (i_ct1_1 / 128);
+          const int c_ct1_1 = (i_ct1_1 % 128);
+          const int gr_ct1_1 = (k0 + r_ct1_1);
+          const int gc_ct1_1 = (n0_sm90a + c_ct1_1);
+          if (((gr_ct1_1 < K) && (gc_ct1_1 < N))) {
+            Bs[(((((c_ct1_1 / 64) * 2048) + (r_ct1_1 * 64)) + (c_ct1_1 % 64)) ^ (((((((c_ct1_1 / 64) * 2048) + (r_ct1_1 * 64)) + (c_ct1_1 % 64)) >> 6) & 7) << 3))] = b[((gr_ct1_1 * N) + gc_ct1_1)];
           } else {
-            Bs[(((j_pl0 % 3) * 4096) + i_ct5_1)] = __float2bfloat16_rn(0.0f);
+            Bs[(((((c_ct1_1 / 64) * 2048) + (r_ct1_1 * 64)) + (c_ct1_1 % 64)) ^ (((((((c_ct1_1 / 64) * 2048) + (r_ct1_1 * 64)) + (c_ct1_1 % 64)) >> 6) & 7) << 3))] = __float2bfloat16_rn(0.0f);
           }
         }
       }
     }
     mimo_cp_async_commit();
-    const int buf_pl0 = (i_pl0 % 3);
-    const int b1_lane = (static_cast<int>(threadIdx.x) & 31);
-    const int b1_warp = (static_cast<int>(threadIdx.x) >> 5);
-    const int b1_wm0 = ((b1_warp / 2) * 32);
-    const int b1_wn0 = ((b1_warp % 2) * 64);
-    unsigned b1_a0_0_u0, b1_a0_1_u0, b1_a0_2_u0, b1_a0_3_u0; mimo_ldmatrix_x4(b1_a0_0_u0, b1_a0_1_u0, b1_a0_2_u0, b1_a0_3_u0, &As[(((((b1_wm0 + (b1_lane & 7)) + (((b1_lane >> 3) & 1) * 8)) * 32) + ((b1_lane >> 4) * 8)) + (buf_pl0 * 4096))]);
-    unsigned b1_a1_0_u0, b1_a1_1_u0, b1_a1_2_u0, b1_a1_3_u0; mimo_ldmatrix_x4(b1_a1_0_u0, b1_a1_1_u0, b1_a1_2_u0, b1_a1_3_u0, &As[((((((b1_wm0 + 16) + (b1_lane & 7)) + (((b1_lane >> 3) & 1) * 8)) * 32) + ((b1_lane >> 4) * 8)) + (buf_pl0 * 4096))]);
-    unsigned b1_b0_0_u0, b1_b0_1_u0, b1_b1_0_u0, b1_b1_1_u0; mimo_ldmatrix_x4_trans(b1_b0_0_u0, b1_b0_1_u0, b1_b1_0_u0, b1_b1_1_u0, &Bs[(((((b1_lane & 7) + (((b1_lane >> 3) & 1) * 8)) * 128) + (b1_wn0 + ((b1_lane >> 4) * 8))) + (buf_pl0 * 4096))]);
-    unsigned b1_b2_0_u0, b1_b2_1_u0, b1_b3_0_u0, b1_b3_1_u0; mimo_ldmatrix_x4_trans(b1_b2_0_u0, b1_b2_1_u0, b1_b3_0_u0, b1_b3_1_u0, &Bs[(((((b1_lane & 7) + (((b1_lane >> 3) & 1) * 8)) * 128) + ((b1_wn0 + 16) + ((b1_lane >> 4) * 8))) + (buf_pl0 * 4096))]);
-    unsigned b1_b4_0_u0, b1_b4_1_u0, b1_b5_0_u0, b1_b5_1_u0; mimo_ldmatrix_x4_trans(b1_b4_0_u0, b1_b4_1_u0, b1_b5_0_u0, b1_b5_1_u0, &Bs[(((((b1_lane & 7) + (((b1_lane >> 3) & 1) * 8)) * 128) + ((b1_wn0 + 32) + ((b1_lane >> 4) * 8))) + (buf_pl0 * 4096))]);
-    unsigned b1_b6_0_u0, b1_b6_1_u0, b1_b7_0_u0, b1_b7_1_u0; mimo_ldmatrix_x4_trans(b1_b6_0_u0, b1_b6_1_u0, b1_b7_0_u0, b1_b7_1_u0, &Bs[(((((b1_lane & 7) + (((b1_lane >> 3) & 1) * 8)) * 128) + ((b1_wn0 + 48) + ((b1_lane >> 4) * 8))) + (buf_pl0 * 4096))]);
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[0]), {b1_a0_0_u0, b1_a0_1_u0, b1_a0_2_u0, b1_a0_3_u0}, {b1_b0_0_u0, b1_b0_1_u0});
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[4]), {b1_a0_0_u0, b1_a0_1_u0, b1_a0_2_u0, b1_a0_3_u0}, {b1_b1_0_u0, b1_b1_1_u0});
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[8]), {b1_a0_0_u0, b1_a0_1_u0, b1_a0_2_u0, b1_a0_3_u0}, {b1_b2_0_u0, b1_b2_1_u0});
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[12]), {b1_a0_0_u0, b1_a0_1_u0, b1_a0_2_u0, b1_a0_3_u0}, {b1_b3_0_u0, b1_b3_1_u0});
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[16]), {b1_a0_0_u0, b1_a0_1_u0, b1_a0_2_u0, b1_a0_3_u0}, {b1_b4_0_u0, b1_b4_1_u0});
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[20]), {b1_a0_0_u0, b1_a0_1_u0, b1_a0_2_u0, b1_a0_3_u0}, {b1_b5_0_u0, b1_b5_1_u0});
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[24]), {b1_a0_0_u0, b1_a0_1_u0, b1_a0_2_u0, b1_a0_3_u0}, {b1_b6_0_u0, b1_b6_1_u0});
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[28]), {b1_a0_0_u0, b1_a0_1_u0, b1_a0_2_u0, b1_a0_3_u0}, {b1_b7_0_u0, b1_b7_1_u0});
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[32]), {b1_a1_0_u0, b1_a1_1_u0, b1_a1_2_u0, b1_a1_3_u0}, {b1_b0_0_u0, b1_b0_1_u0});
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[36]), {b1_a1_0_u0, b1_a1_1_u0, b1_a1_2_u0, b1_a1_3_u0}, {b1_b1_0_u0, b1_b1_1_u0});
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[40]), {b1_a1_0_u0, b1_a1_1_u0, b1_a1_2_u0, b1_a1_3_u0}, {b1_b2_0_u0, b1_b2_1_u0});
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[44]), {b1_a1_0_u0, b1_a1_1_u0, b1_a1_2_u0, b1_a1_3_u0}, {b1_b3_0_u0, b1_b3_1_u0});
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[48]), {b1_a1_0_u0, b1_a1_1_u0, b1_a1_2_u0, b1_a1_3_u0}, {b1_b4_0_u0, b1_b4_1_u0});
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[52]), {b1_a1_0_u0, b1_a1_1_u0, b1_a1_2_u0, b1_a1_3_u0}, {b1_b5_0_u0, b1_b5_1_u0});
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[56]), {b1_a1_0_u0, b1_a1_1_u0, b1_a1_2_u0, b1_a1_3_u0}, {b1_b6_0_u0, b1_b6_1_u0});
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[60]), {b1_a1_0_u0, b1_a1_1_u0, b1_a1_2_u0, b1_a1_3_u0}, {b1_b7_0_u0, b1_b7_1_u0});
-    unsigned b1_a0_0_u1, b1_a0_1_u1, b1_a0_2_u1, b1_a0_3_u1; mimo_ldmatrix_x4(b1_a0_0_u1, b1_a0_1_u1, b1_a0_2_u1, b1_a0_3_u1, &As[(((((b1_wm0 + (b1_lane & 7)) + (((b1_lane >> 3) & 1) * 8)) * 32) + (16 + ((b1_lane >> 4) * 8))) + (buf_pl0 * 4096))]);
-    unsigned b1_a1_0_u1, b1_a1_1_u1, b1_a1_2_u1, b1_a1_3_u1; mimo_ldmatrix_x4(b1_a1_0_u1, b1_a1_1_u1, b1_a1_2_u1, b1_a1_3_u1, &As[((((((b1_wm0 + 16) + (b1_lane & 7)) + (((b1_lane >> 3) & 1) * 8)) * 32) + (16 + ((b1_lane >> 4) * 8))) + (buf_pl0 * 4096))]);
-    unsigned b1_b0_0_u1, b1_b0_1_u1, b1_b1_0_u1, b1_b1_1_u1; mimo_ldmatrix_x4_trans(b1_b0_0_u1, b1_b0_1_u1, b1_b1_0_u1, b1_b1_1_u1, &Bs[(((((16 + (b1_lane & 7)) + (((b1_lane >> 3) & 1) * 8)) * 128) + (b1_wn0 + ((b1_lane >> 4) * 8))) + (buf_pl0 * 4096))]);
-    unsigned b1_b2_0_u1, b1_b2_1_u1, b1_b3_0_u1, b1_b3_1_u1; mimo_ldmatrix_x4_trans(b1_b2_0_u1, b1_b2_1_u1, b1_b3_0_u1, b1_b3_1_u1, &Bs[(((((16 + (b1_lane & 7)) + (((b1_lane >> 3) & 1) * 8)) * 128) + ((b1_wn0 + 16) + ((b1_lane >> 4) * 8))) + (buf_pl0 * 4096))]);
-    unsigned b1_b4_0_u1, b1_b4_1_u1, b1_b5_0_u1, b1_b5_1_u1; mimo_ldmatrix_x4_trans(b1_b4_0_u1, b1_b4_1_u1, b1_b5_0_u1, b1_b5_1_u1, &Bs[(((((16 + (b1_lane & 7)) + (((b1_lane >> 3) & 1) * 8)) * 128) + ((b1_wn0 + 32) + ((b1_lane >> 4) * 8))) + (buf_pl0 * 4096))]);
-    unsigned b1_b6_0_u1, b1_b6_1_u1, b1_b7_0_u1, b1_b7_1_u1; mimo_ldmatrix_x4_trans(b1_b6_0_u1, b1_b6_1_u1, b1_b7_0_u1, b1_b7_1_u1, &Bs[(((((16 + (b1_lane & 7)) + (((b1_lane >> 3) & 1) * 8)) * 128) + ((b1_wn0 + 48) + ((b1_lane >> 4) * 8))) + (buf_pl0 * 4096))]);
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[0]), {b1_a0_0_u1, b1_a0_1_u1, b1_a0_2_u1, b1_a0_3_u1}, {b1_b0_0_u1, b1_b0_1_u1});
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[4]), {b1_a0_0_u1, b1_a0_1_u1, b1_a0_2_u1, b1_a0_3_u1}, {b1_b1_0_u1, b1_b1_1_u1});
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[8]), {b1_a0_0_u1, b1_a0_1_u1, b1_a0_2_u1, b1_a0_3_u1}, {b1_b2_0_u1, b1_b2_1_u1});
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[12]), {b1_a0_0_u1, b1_a0_1_u1, b1_a0_2_u1, b1_a0_3_u1}, {b1_b3_0_u1, b1_b3_1_u1});
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[16]), {b1_a0_0_u1, b1_a0_1_u1, b1_a0_2_u1, b1_a0_3_u1}, {b1_b4_0_u1, b1_b4_1_u1});
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[20]), {b1_a0_0_u1, b1_a0_1_u1, b1_a0_2_u1, b1_a0_3_u1}, {b1_b5_0_u1, b1_b5_1_u1});
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[24]), {b1_a0_0_u1, b1_a0_1_u1, b1_a0_2_u1, b1_a0_3_u1}, {b1_b6_0_u1, b1_b6_1_u1});
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[28]), {b1_a0_0_u1, b1_a0_1_u1, b1_a0_2_u1, b1_a0_3_u1}, {b1_b7_0_u1, b1_b7_1_u1});
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[32]), {b1_a1_0_u1, b1_a1_1_u1, b1_a1_2_u1, b1_a1_3_u1}, {b1_b0_0_u1, b1_b0_1_u1});
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[36]), {b1_a1_0_u1, b1_a1_1_u1, b1_a1_2_u1, b1_a1_3_u1}, {b1_b1_0_u1, b1_b1_1_u1});
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[40]), {b1_a1_0_u1, b1_a1_1_u1, b1_a1_2_u1, b1_a1_3_u1}, {b1_b2_0_u1, b1_b2_1_u1});
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[44]), {b1_a1_0_u1, b1_a1_1_u1, b1_a1_2_u1, b1_a1_3_u1}, {b1_b3_0_u1, b1_b3_1_u1});
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[48]), {b1_a1_0_u1, b1_a1_1_u1, b1_a1_2_u1, b1_a1_3_u1}, {b1_b4_0_u1, b1_b4_1_u1});
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[52]), {b1_a1_0_u1, b1_a1_1_u1, b1_a1_2_u1, b1_a1_3_u1}, {b1_b5_0_u1, b1_b5_1_u1});
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[56]), {b1_a1_0_u1, b1_a1_1_u1, b1_a1_2_u1, b1_a1_3_u1}, {b1_b6_0_u1, b1_b6_1_u1});
-    mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[60]), {b1_a1_0_u1, b1_a1_1_u1, b1_a1_2_u1, b1_a1_3_u1}, {b1_b7_0_u1, b1_b7_1_u1});
-  }
-  mimo_cp_async_wait<0>();
-  __syncthreads();
-  const int b2_lane = (static_cast<int>(threadIdx.x) & 31);
-  const int b2_warp = (static_cast<int>(threadIdx.x) >> 5);
-  const int b2_wm0 = ((b2_warp / 2) * 32);
-  const int b2_wn0 = ((b2_warp % 2) * 64);
-  if ((((m0 + (b2_wm0 + (b2_lane >> 2))) < M) && ((n0 + (b2_wn0 + ((b2_lane & 3) * 2))) < N))) {
-    out[(((m0 + (b2_wm0 + (b2_lane >> 2))) * N) + (n0 + (b2_wn0 + ((b2_lane & 3) * 2))))] = acc[0];
-  }
-  if ((((m0 + (b2_wm0 + (b2_lane >> 2))) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 1)) < N))) {
-    out[(((m0 + (b2_wm0 + (b2_lane >> 2))) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 1)))] = acc[1];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) < M) && ((n0 + (b2_wn0 + ((b2_lane & 3) * 2))) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) * N) + (n0 + (b2_wn0 + ((b2_lane & 3) * 2))))] = acc[2];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 1)) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 1)))] = acc[3];
-  }
-  if ((((m0 + (b2_wm0 + (b2_lane >> 2))) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 8)) < N))) {
-    out[(((m0 + (b2_wm0 + (b2_lane >> 2))) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 8)))] = acc[4];
-  }
-  if ((((m0 + (b2_wm0 + (b2_lane >> 2))) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 9)) < N))) {
-    out[(((m0 + (b2_wm0 + (b2_lane >> 2))) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 9)))] = acc[5];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 8)) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 8)))] = acc[6];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 9)) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 9)))] = acc[7];
-  }
-  if ((((m0 + (b2_wm0 + (b2_lane >> 2))) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 16)) < N))) {
-    out[(((m0 + (b2_wm0 + (b2_lane >> 2))) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 16)))] = acc[8];
-  }
-  if ((((m0 + (b2_wm0 + (b2_lane >> 2))) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 17)) < N))) {
-    out[(((m0 + (b2_wm0 + (b2_lane >> 2))) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 17)))] = acc[9];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 16)) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 16)))] = acc[10];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 17)) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 17)))] = acc[11];
-  }
-  if ((((m0 + (b2_wm0 + (b2_lane >> 2))) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 24)) < N))) {
-    out[(((m0 + (b2_wm0 + (b2_lane >> 2))) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 24)))] = acc[12];
-  }
-  if ((((m0 + (b2_wm0 + (b2_lane >> 2))) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 25)) < N))) {
-    out[(((m0 + (b2_wm0 + (b2_lane >> 2))) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 25)))] = acc[13];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 24)) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 24)))] = acc[14];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 25)) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 25)))] = acc[15];
-  }
-  if ((((m0 + (b2_wm0 + (b2_lane >> 2))) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 32)) < N))) {
-    out[(((m0 + (b2_wm0 + (b2_lane >> 2))) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 32)))] = acc[16];
-  }
-  if ((((m0 + (b2_wm0 + (b2_lane >> 2))) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 33)) < N))) {
-    out[(((m0 + (b2_wm0 + (b2_lane >> 2))) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 33)))] = acc[17];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 32)) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 32)))] = acc[18];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 33)) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 33)))] = acc[19];
-  }
-  if ((((m0 + (b2_wm0 + (b2_lane >> 2))) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 40)) < N))) {
-    out[(((m0 + (b2_wm0 + (b2_lane >> 2))) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 40)))] = acc[20];
-  }
-  if ((((m0 + (b2_wm0 + (b2_lane >> 2))) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 41)) < N))) {
-    out[(((m0 + (b2_wm0 + (b2_lane >> 2))) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 41)))] = acc[21];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 40)) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 40)))] = acc[22];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 41)) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 41)))] = acc[23];
-  }
-  if ((((m0 + (b2_wm0 + (b2_lane >> 2))) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 48)) < N))) {
-    out[(((m0 + (b2_wm0 + (b2_lane >> 2))) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 48)))] = acc[24];
-  }
-  if ((((m0 + (b2_wm0 + (b2_lane >> 2))) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 49)) < N))) {
-    out[(((m0 + (b2_wm0 + (b2_lane >> 2))) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 49)))] = acc[25];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 48)) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 48)))] = acc[26];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 49)) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 49)))] = acc[27];
-  }
-  if ((((m0 + (b2_wm0 + (b2_lane >> 2))) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 56)) < N))) {
-    out[(((m0 + (b2_wm0 + (b2_lane >> 2))) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 56)))] = acc[28];
-  }
-  if ((((m0 + (b2_wm0 + (b2_lane >> 2))) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 57)) < N))) {
-    out[(((m0 + (b2_wm0 + (b2_lane >> 2))) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 57)))] = acc[29];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 56)) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 56)))] = acc[30];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 57)) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 57)))] = acc[31];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) < M) && ((n0 + (b2_wn0 + ((b2_lane & 3) * 2))) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) * N) + (n0 + (b2_wn0 + ((b2_lane & 3) * 2))))] = acc[32];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 1)) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 1)))] = acc[33];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) < M) && ((n0 + (b2_wn0 + ((b2_lane & 3) * 2))) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) * N) + (n0 + (b2_wn0 + ((b2_lane & 3) * 2))))] = acc[34];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 1)) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 1)))] = acc[35];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 8)) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 8)))] = acc[36];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 9)) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 9)))] = acc[37];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 8)) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 8)))] = acc[38];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 9)) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 9)))] = acc[39];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 16)) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 16)))] = acc[40];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 17)) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 17)))] = acc[41];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 16)) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 16)))] = acc[42];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 17)) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 17)))] = acc[43];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 24)) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 24)))] = acc[44];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 25)) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 25)))] = acc[45];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 24)) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 24)))] = acc[46];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 25)) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 25)))] = acc[47];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 32)) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 32)))] = acc[48];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 33)) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 33)))] = acc[49];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 32)) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 32)))] = acc[50];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 33)) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 33)))] = acc[51];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 40)) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 40)))] = acc[52];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 41)) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 41)))] = acc[53];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 40)) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 40)))] = acc[54];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 41)) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 41)))] = acc[55];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 48)) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 48)))] = acc[56];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 49)) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 49)))] = acc[57];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 48)) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 48)))] = acc[58];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 49)) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 49)))] = acc[59];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 56)) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 56)))] = acc[60];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 57)) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 57)))] = acc[61];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 56)) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 56)))] = acc[62];
-  }
-  if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 57)) < N))) {
-    out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 57)))] = acc[63];
-  }
+    if ((1 < n_pl0)) {
+      const int k0 = (start_pl0 + step_pl0);
+      if ((((K % 8) == 0) && ((k0 % 8) == 0))) {
+        for (int i_ct2_1 = static_cast<int>(threadIdx.x); (i_ct2_1 < 512); i_ct2_1 = (i_ct2_1 + 256)) {
+          const int r_ct2_1 = (i_ct2_1 / 4);
+          const int c_ct2_1 = ((i_ct2_1 % 4) * 8);
+          const int gr_ct2_1 = (m0_sm90a + r_ct2_1);
+          const int gc_ct2_1 = (k0 + c_ct2_1);
+          const int n_ct2 = ((gr_ct2_1 < M) ? max(min((K - gc_ct2_1), 8), 0) : 0);
+          mimo_cp_async16(&As[((4096 + ((r_ct2_1 * 32) + c_ct2_1)) ^ ((((4096 + ((r_ct2_1 * 32) + c_ct2_1)) >> 6) & 3) << 3))], &a[((n_ct2 > 0) ? ((gr_ct2_1 * K) + gc_ct2_1) : 0)], (n_ct2 * 2));
+        }
+      } else {
+        for (int i_ct2_1 = static_cast<int>(threadIdx.x); (i_ct2_1 < 4096); i_ct2_1 = (i_ct2_1 + 256)) {
+          const int r_ct2_1 = (i_ct2_1 / 32);
+          const int c_ct2_1 = (i_ct2_1 % 32);
+          const int gr_ct2_1 = (m0_sm90a + r_ct2_1);
+          const int gc_ct2_1 = (k0 + c_ct2_1);
+          if (((gr_ct2_1 < M) && (gc_ct2_1 < K))) {
+            As[((4096 + i_ct2_1) ^ ((((4096 + i_ct2_1) >> 6) & 3) << 3))] = a[((gr_ct2_1 * K) + gc_ct2_1)];
+          } else {
+            As[((4096 + i_ct2_1) ^ ((((4096 + i_ct2_1) >> 6) & 3) << 3))] = __float2bfloat16_rn(0.0f);
+          }
+        }
+      }
+      if ((((N % 8) == 0) && ((n0_sm90a % 8) == 0))) {
+        for (int i_ct3_1 = static_cast<int>(threadIdx.x); (i_ct3_1 < 512); i_ct3_1 = (i_ct3_1 + 256)) {
+          const int r_ct3_1 = (i_ct3_1 / 16);
+          const int c_ct3_1 = ((i_ct3_1 % 16) * 8);
+          const int gr_ct3_1 = (k0 + r_ct3_1);
+          const int gc_ct3_1 = (n0_sm90a + c_ct3_1);
+          const int n_ct3 = ((gr_ct3_1 < K) ? max(min((N - gc_ct3_1), 8), 0) : 0);
+          mimo_cp_async16(&Bs[((4096 + ((((c_ct3_1 / 64) * 2048) + (r_ct3_1 * 64)) + (c_ct3_1 % 64))) ^ ((((4096 + ((((c_ct3_1 / 64) * 2048) + (r_ct3_1 * 64)) + (c_ct3_1 % 64))) >> 6) & 7) << 3))], &b[((n_ct3 > 0) ? ((gr_ct3_1 * N) + gc_ct3_1) : 0)], (n_ct3 * 2));
+        }
+      } else {
+        for (int i_ct3_1 = static_cast<int>(threadIdx.x); (i_ct3_1 < 4096); i_ct3_1 = (i_ct3_1 + 256)) {
+          const int r_ct3_1 = (i_ct3_1 / 128);
+          const int c_ct3_1 = (i_ct3_1 % 128);
+          const int gr_ct3_1 = (k0 + r_ct3_1);
+          const int gc_ct3_1 = (n0_sm90a + c_ct3_1);
+          if (((gr_ct3_1 < K) && (gc_ct3_1 < N))) {
+            Bs[((4096 + ((((c_ct3_1 / 64) * 2048) + (r_ct3_1 * 64)) + (c_ct3_1 % 64))) ^ ((((4096 + ((((c_ct3_1 / 64) * 2048) + (r_ct3_1 * 64)) + (c_ct3_1 % 64))) >> 6) & 7) << 3))] = b[((gr_ct3_1 * N) + gc_ct3_1)];
+          } else {
+            Bs[((4096 + ((((c_ct3_1 / 64) * 2048) + (r_ct3_1 * 64)) + (c_ct3_1 % 64))) ^ ((((4096 + ((((c_ct3_1 / 64) * 2048) + (r_ct3_1 * 64)) + (c_ct3_1 % 64))) >> 6) & 7) << 3))] = __float2bfloat16_rn(0.0f);
+          }
+        }
+      }
+    }
+    mimo_cp_async_commit();
+    for (int i_pl0 = 0; (i_pl0 < n_pl0); i_pl0 = (i_pl0 + 1)) {
+      mimo_cp_async_wait<1>();
+      mimo_fence_proxy_async_shared();
+      __syncthreads();
+      const int j_pl0 = (i_pl0 + 2);
+      if ((j_pl0 < n_pl0)) {
+        const int k0 = (start_pl0 + (j_pl0 * step_pl0));
+        if ((((K % 8) == 0) && ((k0 % 8) == 0))) {
+          for (int i_ct4_1 = static_cast<int>(threadIdx.x); (i_ct4_1 < 512); i_ct4_1 = (i_ct4_1 + 256)) {
+            const int r_ct4_1 = (i_ct4_1 / 4);
+            const int c_ct4_1 = ((i_ct4_1 % 4) * 8);
+            const int gr_ct4_1 = (m0_sm90a + r_ct4_1);
+            const int gc_ct4_1 = (k0 + c_ct4_1);
+            const int n_ct4 = ((gr_ct4_1 < M) ? max(min((K - gc_ct4_1), 8), 0) : 0);
+            mimo_cp_async16(&As[((((j_pl0 % 3) * 4096) + ((r_ct4_1 * 32) + c_ct4_1)) ^ ((((((j_pl0 % 3) * 4096) + ((r_ct4_1 * 32) + c_ct4_1)) >> 6) & 3) << 3))], &a[((n_ct4 > 0) ? ((gr_ct4_1 * K) + gc_ct4_1) : 0)], (n_ct4 * 2));
+          }
+        } else {
+          for (int i_ct4_1 = static_cast<int>(threadIdx.x); (i_ct4_1 < 4096); i_ct4_1 = (i_ct4_1 + 256)) {
+            const int r_ct4_1 = (i_ct4_1 / 32);
+            const int c_ct4_1 = (i_ct4_1 % 32);
+            const int gr_ct4_1 = (m0_sm90a + r_ct4_1);
+            const int gc_ct4_1 = (k0 + c_ct4_1);
+            if (((gr_ct4_1 < M) && (gc_ct4_1 < K))) {
+              As[((((j_pl0 % 3) * 4096) + i_ct4_1) ^ ((((((j_pl0 % 3) * 4096) + i_ct4_1) >> 6) & 3) << 3))] = a[((gr_ct4_1 * K) + gc_ct4_1)];
+            } else {
+              As[((((j_pl0 % 3) * 4096) + i_ct4_1) ^ ((((((j_pl0 % 3) * 4096) + i_ct4_1) >> 6) & 3) << 3))] = __float2bfloat16_rn(0.0f);
+            }
+          }
+        }
+        if ((((N % 8) == 0) && ((n0_sm90a % 8) == 0))) {
+          for (int i_ct5_1 = static_cast<int>(threadIdx.x); (i_ct5_1 < 512); i_ct5_1 = (i_ct5_1 + 256)) {
+            const int r_ct5_1 = (i_ct5_1 / 16);
+            const int c_ct5_1 = ((i_ct5_1 % 16) * 8);
+            const int gr_ct5_1 = (k0 + r_ct5_1);
+            const int gc_ct5_1 = (n0_sm90a + c_ct5_1);
+            const int n_ct5 = ((gr_ct5_1 < K) ? max(min((N - gc_ct5_1), 8), 0) : 0);
+            mimo_cp_async16(&Bs[((((j_pl0 % 3) * 4096) + ((((c_ct5_1 / 64) * 2048) + (r_ct5_1 * 64)) + (c_ct5_1 % 64))) ^ ((((((j_pl0 % 3) * 4096) + ((((c_ct5_1 / 64) * 2048) + (r_ct5_1 * 64)) + (c_ct5_1 % 64))) >> 6) & 7) << 3))], &b[((n_ct5 > 0) ? ((gr_ct5_1 * N) + gc_ct5_1) : 0)], (n_ct5 * 2));
+          }
+        } else {
+          for (int i_ct5_1 = static_cast<int>(threadIdx.x); (i_ct5_1 < 4096); i_ct5_1 = (i_ct5_1 + 256)) {
+            const int r_ct5_1 = (i_ct5_1 / 128);
+            const int c_ct5_1 = (i_ct5_1 % 128);
+            const int gr_ct5_1 = (k0 + r_ct5_1);
+            const int gc_ct5_1 = (n0_sm90a + c_ct5_1);
+            if (((gr_ct5_1 < K) && (gc_ct5_1 < N))) {
+              Bs[((((j_pl0 % 3) * 4096) + ((((c_ct5_1 / 64) * 2048) + (r_ct5_1 * 64)) + (c_ct5_1 % 64))) ^ ((((((j_pl0 % 3) * 4096) + ((((c_ct5_1 / 64) * 2048) + (r_ct5_1 * 64)) + (c_ct5_1 % 64))) >> 6) & 7) << 3))] = b[((gr_ct5_1 * N) + gc_ct5_1)];
+            } else {
+              Bs[((((j_pl0 % 3) * 4096) + ((((c_ct5_1 / 64) * 2048) + (r_ct5_1 * 64)) + (c_ct5_1 % 64))) ^ ((((((j_pl0 % 3) * 4096) + ((((c_ct5_1 / 64) * 2048) + (r_ct5_1 * 64)) + (c_ct5_1 % 64))) >> 6) & 7) << 3))] = __float2bfloat16_rn(0.0f);
+            }
+          }
+        }
+      }
+      mimo_cp_async_commit();
+      const int buf_pl0 = (i_pl0 % 3);
+      mimo_wgmma_fence();
+      mimo_wgmma_m64nNk16_bf16<128, 1>(acc_sm90a, mimo_wgmma_desc(&As[(((static_cast<int>(threadIdx.x) / 128) * 2048) + (buf_pl0 * 4096))], 0, 512, 2), mimo_wgmma_desc(&Bs[(buf_pl0 * 4096)], 4096, 1024, 1), 1);
+      mimo_wgmma_m64nNk16_bf16<128, 1>(acc_sm90a, mimo_wgmma_desc(&As[((((static_cast<int>(threadIdx.x) / 128) * 2048) + 16) + (buf_pl0 * 4096))], 0, 512, 2), mimo_wgmma_desc(&Bs[(1024 + (buf_pl0 * 4096))], 4096, 1024, 1), 1);
+      mimo_wgmma_commit();
+      mimo_wgmma_wait<0>(); mimo_wgmma_fence_operand(acc_sm90a);
+    }
+    mimo_cp_async_wait<0>();
+    mimo_fence_proxy_async_shared();
+    __syncthreads();
+    const int b1_lane_sm90a = (static_cast<int>(threadIdx.x) & 31);
+    const int b1_warp_sm90a = (static_cast<int>(threadIdx.x) >> 5);
+    const int b1_wm0_sm90a = (b1_warp_sm90a * 16);
+    if ((((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) < M) && ((n0_sm90a + ((b1_lane_sm90a & 3) * 2)) < N))) {
+      out[(((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) * N) + (n0_sm90a + ((b1_lane_sm90a & 3) * 2)))] = acc_sm90a[0];
+    }
+    if ((((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 1)) < N))) {
+      out[(((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 1)))] = acc_sm90a[1];
+    }
+    if ((((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) < M) && ((n0_sm90a + ((b1_lane_sm90a & 3) * 2)) < N))) {
+      out[(((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) * N) + (n0_sm90a + ((b1_lane_sm90a & 3) * 2)))] = acc_sm90a[2];
+    }
+    if ((((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 1)) < N))) {
+      out[(((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 1)))] = acc_sm90a[3];
+    }
+    if ((((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 8)) < N))) {
+      out[(((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 8)))] = acc_sm90a[4];
+    }
+    if ((((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 9)) < N))) {
+      out[(((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 9)))] = acc_sm90a[5];
+    }
+    if ((((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 8)) < N))) {
+      out[(((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 8)))] = acc_sm90a[6];
+    }
+    if ((((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 9)) < N))) {
+      out[(((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 9)))] = acc_sm90a[7];
+    }
+    if ((((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 16)) < N))) {
+      out[(((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 16)))] = acc_sm90a[8];
+    }
+    if ((((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 17)) < N))) {
+      out[(((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 17)))] = acc_sm90a[9];
+    }
+    if ((((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 16)) < N))) {
+      out[(((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 16)))] = acc_sm90a[10];
+    }
+    if ((((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 17)) < N))) {
+      out[(((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 17)))] = acc_sm90a[11];
+    }
+    if ((((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 24)) < N))) {
+      out[(((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 24)))] = acc_sm90a[12];
+    }
+    if ((((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 25)) < N))) {
+      out[(((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 25)))] = acc_sm90a[13];
+    }
+    if ((((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 24)) < N))) {
+      out[(((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 24)))] = acc_sm90a[14];
+    }
+    if ((((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 25)) < N))) {
+      out[(((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 25)))] = acc_sm90a[15];
+    }
+    if ((((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 32)) < N))) {
+      out[(((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 32)))] = acc_sm90a[16];
+    }
+    if ((((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 33)) < N))) {
+      out[(((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 33)))] = acc_sm90a[17];
+    }
+    if ((((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 32)) < N))) {
+      out[(((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 32)))] = acc_sm90a[18];
+    }
+    if ((((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 33)) < N))) {
+      out[(((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 33)))] = acc_sm90a[19];
+    }
+    if ((((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 40)) < N))) {
+      out[(((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 40)))] = acc_sm90a[20];
+    }
+    if ((((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 41)) < N))) {
+      out[(((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 41)))] = acc_sm90a[21];
+    }
+    if ((((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 40)) < N))) {
+      out[(((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 40)))] = acc_sm90a[22];
+    }
+    if ((((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 41)) < N))) {
+      out[(((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 41)))] = acc_sm90a[23];
+    }
+    if ((((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 48)) < N))) {
+      out[(((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 48)))] = acc_sm90a[24];
+    }
+    if ((((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 49)) < N))) {
+      out[(((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 49)))] = acc_sm90a[25];
+    }
+    if ((((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 48)) < N))) {
+      out[(((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 48)))] = acc_sm90a[26];
+    }
+    if ((((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 49)) < N))) {
+      out[(((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 49)))] = acc_sm90a[27];
+    }
+    if ((((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 56)) < N))) {
+      out[(((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 56)))] = acc_sm90a[28];
+    }
+    if ((((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 57)) < N))) {
+      out[(((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 57)))] = acc_sm90a[29];
+    }
+    if ((((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 56)) < N))) {
+      out[(((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 56)))] = acc_sm90a[30];
+    }
+    if ((((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 57)) < N))) {
+      out[(((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 57)))] = acc_sm90a[31];
+    }
+    if ((((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 64)) < N))) {
+      out[(((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 64)))] = acc_sm90a[32];
+    }
+    if ((((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 65)) < N))) {
+      out[(((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 65)))] = acc_sm90a[33];
+    }
+    if ((((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 64)) < N))) {
+      out[(((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 64)))] = acc_sm90a[34];
+    }
+    if ((((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 65)) < N))) {
+      out[(((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 65)))] = acc_sm90a[35];
+    }
+    if ((((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 72)) < N))) {
+      out[(((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 72)))] = acc_sm90a[36];
+    }
+    if ((((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 73)) < N))) {
+      out[(((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 73)))] = acc_sm90a[37];
+    }
+    if ((((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 72)) < N))) {
+      out[(((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 72)))] = acc_sm90a[38];
+    }
+    if ((((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 73)) < N))) {
+      out[(((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 73)))] = acc_sm90a[39];
+    }
+    if ((((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 80)) < N))) {
+      out[(((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 80)))] = acc_sm90a[40];
+    }
+    if ((((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 81)) < N))) {
+      out[(((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 81)))] = acc_sm90a[41];
+    }
+    if ((((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 80)) < N))) {
+      out[(((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 80)))] = acc_sm90a[42];
+    }
+    if ((((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 81)) < N))) {
+      out[(((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 81)))] = acc_sm90a[43];
+    }
+    if ((((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 88)) < N))) {
+      out[(((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 88)))] = acc_sm90a[44];
+    }
+    if ((((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 89)) < N))) {
+      out[(((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 89)))] = acc_sm90a[45];
+    }
+    if ((((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 88)) < N))) {
+      out[(((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 88)))] = acc_sm90a[46];
+    }
+    if ((((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 89)) < N))) {
+      out[(((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 89)))] = acc_sm90a[47];
+    }
+    if ((((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 96)) < N))) {
+      out[(((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 96)))] = acc_sm90a[48];
+    }
+    if ((((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 97)) < N))) {
+      out[(((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 97)))] = acc_sm90a[49];
+    }
+    if ((((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 96)) < N))) {
+      out[(((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 96)))] = acc_sm90a[50];
+    }
+    if ((((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 97)) < N))) {
+      out[(((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 97)))] = acc_sm90a[51];
+    }
+    if ((((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 104)) < N))) {
+      out[(((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 104)))] = acc_sm90a[52];
+    }
+    if ((((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 105)) < N))) {
+      out[(((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 105)))] = acc_sm90a[53];
+    }
+    if ((((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 104)) < N))) {
+      out[(((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 104)))] = acc_sm90a[54];
+    }
+    if ((((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 105)) < N))) {
+      out[(((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 105)))] = acc_sm90a[55];
+    }
+    if ((((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 112)) < N))) {
+      out[(((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 112)))] = acc_sm90a[56];
+    }
+    if ((((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 113)) < N))) {
+      out[(((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 113)))] = acc_sm90a[57];
+    }
+    if ((((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 112)) < N))) {
+      out[(((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 112)))] = acc_sm90a[58];
+    }
+    if ((((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 113)) < N))) {
+      out[(((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 113)))] = acc_sm90a[59];
+    }
+    if ((((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 120)) < N))) {
+      out[(((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 120)))] = acc_sm90a[60];
+    }
+    if ((((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 121)) < N))) {
+      out[(((m0_sm90a + (b1_wm0_sm90a + (b1_lane_sm90a >> 2))) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 121)))] = acc_sm90a[61];
+    }
+    if ((((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 120)) < N))) {
+      out[(((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 120)))] = acc_sm90a[62];
+    }
+    if ((((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) < M) && ((n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 121)) < N))) {
+      out[(((m0_sm90a + ((b1_wm0_sm90a + (b1_lane_sm90a >> 2)) + 8)) * N) + (n0_sm90a + (((b1_lane_sm90a & 3) * 2) + 121)))] = acc_sm90a[63];
+    }
+  }
+#else
+  {
+    const int m0 = (static_cast<int>(blockIdx.y) * 128);
+    const int n0 = (static_cast<int>(blockIdx.x) * 128);
+    float acc[64];
+    acc[0] = 0.0f;
+    acc[1] = 0.0f;
+    acc[2] = 0.0f;
+    acc[3] = 0.0f;
+    acc[4] = 0.0f;
+    acc[5] = 0.0f;
+    acc[6] = 0.0f;
+    acc[7] = 0.0f;
+    acc[8] = 0.0f;
+    acc[9] = 0.0f;
+    acc[10] = 0.0f;
+    acc[11] = 0.0f;
+    acc[12] = 0.0f;
+    acc[13] = 0.0f;
+    acc[14] = 0.0f;
+    acc[15] = 0.0f;
+    acc[16] = 0.0f;
+    acc[17] = 0.0f;
+    acc[18] = 0.0f;
+    acc[19] = 0.0f;
+    acc[20] = 0.0f;
+    acc[21] = 0.0f;
+    acc[22] = 0.0f;
+    acc[23] = 0.0f;
+    acc[24] = 0.0f;
+    acc[25] = 0.0f;
+    acc[26] = 0.0f;
+    acc[27] = 0.0f;
+    acc[28] = 0.0f;
+    acc[29] = 0.0f;
+    acc[30] = 0.0f;
+    acc[31] = 0.0f;
+    acc[32] = 0.0f;
+    acc[33] = 0.0f;
+    acc[34] = 0.0f;
+    acc[35] = 0.0f;
+    acc[36] = 0.0f;
+    acc[37] = 0.0f;
+    acc[38] = 0.0f;
+    acc[39] = 0.0f;
+    acc[40] = 0.0f;
+    acc[41] = 0.0f;
+    acc[42] = 0.0f;
+    acc[43] = 0.0f;
+    acc[44] = 0.0f;
+    acc[45] = 0.0f;
+    acc[46] = 0.0f;
+    acc[47] = 0.0f;
+    acc[48] = 0.0f;
+    acc[49] = 0.0f;
+    acc[50] = 0.0f;
+    acc[51] = 0.0f;
+    acc[52] = 0.0f;
+    acc[53] = 0.0f;
+    acc[54] = 0.0f;
+    acc[55] = 0.0f;
+    acc[56] = 0.0f;
+    acc[57] = 0.0f;
+    acc[58] = 0.0f;
+    acc[59] = 0.0f;
+    acc[60] = 0.0f;
+    acc[61] = 0.0f;
+    acc[62] = 0.0f;
+    acc[63] = 0.0f;
+    const int start_pl1 = 0;
+    const int step_pl1 = 32;
+    const int n_pl1 = (((K - start_pl1) > 0) ? (((K - start_pl1) + (step_pl1 - 1)) / step_pl1) : 0);
+    if ((0 < n_pl1)) {
+      const int k0 = start_pl1;
+      if ((((K % 8) == 0) && ((k0 % 8) == 0))) {
+        for (int i_ct6_1 = static_cast<int>(threadIdx.x); (i_ct6_1 < 512); i_ct6_1 = (i_ct6_1 + 256)) {
+          const int r_ct6_1 = (i_ct6_1 / 4);
+          const int c_ct6_1 = ((i_ct6_1 % 4) * 8);
+          const int gr_ct6_1 = (m0 + r_ct6_1);
+          const int gc_ct6_1 = (k0 + c_ct6_1);
+          const int n_ct6 = ((gr_ct6_1 < M) ? max(min((K - gc_ct6_1), 8), 0) : 0);
+          mimo_cp_async16(&As[((r_ct6_1 * 32) + c_ct6_1)], &a[((n_ct6 > 0) ? ((gr_ct6_1 * K) + gc_ct6_1) : 0)], (n_ct6 * 2));
+        }
+      } else {
+        for (int i_ct6_1 = static_cast<int>(threadIdx.x); (i_ct6_1 < 4096); i_ct6_1 = (i_ct6_1 + 256)) {
+          const int r_ct6_1 = (i_ct6_1 / 32);
+          const int c_ct6_1 = (i_ct6_1 % 32);
+          const int gr_ct6_1 = (m0 + r_ct6_1);
+          const int gc_ct6_1 = (k0 + c_ct6_1);
+          if (((gr_ct6_1 < M) && (gc_ct6_1 < K))) {
+            As[i_ct6_1] = a[((gr_ct6_1 * K) + gc_ct6_1)];
+          } else {
+            As[i_ct6_1] = __float2bfloat16_rn(0.0f);
+          }
+        }
+      }
+      if ((((N % 8) == 0) && ((n0 % 8) == 0))) {
+        for (int i_ct7_1 = static_cast<int>(threadIdx.x); (i_ct7_1 < 512); i_ct7_1 = (i_ct7_1 + 256)) {
+          const int r_ct7_1 = (i_ct7_1 / 16);
+          const int c_ct7_1 = ((i_ct7_1 % 16) * 8);
+          const int gr_ct7_1 = (k0 + r_ct7_1);
+          const int gc_ct7_1 = (n0 + c_ct7_1);
+          const int n_ct7 = ((gr_ct7_1 < K) ? max(min((N - gc_ct7_1), 8), 0) : 0);
+          mimo_cp_async16(&Bs[((r_ct7_1 * 128) + c_ct7_1)], &b[((n_ct7 > 0) ? ((gr_ct7_1 * N) + gc_ct7_1) : 0)], (n_ct7 * 2));
+        }
+      } else {
+        for (int i_ct7_1 = static_cast<int>(threadIdx.x); (i_ct7_1 < 4096); i_ct7_1 = (i_ct7_1 + 256)) {
+          const int r_ct7_1 = (i_ct7_1 / 128);
+          const int c_ct7_1 = (i_ct7_1 % 128);
+          const int gr_ct7_1 = (k0 + r_ct7_1);
+          const int gc_ct7_1 = (n0 + c_ct7_1);
+          if (((gr_ct7_1 < K) && (gc_ct7_1 < N))) {
+            Bs[i_ct7_1] = b[((gr_ct7_1 * N) + gc_ct7_1)];
+          } else {
+            Bs[i_ct7_1] = __float2bfloat16_rn(0.0f);
+          }
+        }
+      }
+    }
+    mimo_cp_async_commit();
+    if ((1 < n_pl1)) {
+      const int k0 = (start_pl1 + step_pl1);
+      if ((((K % 8) == 0) && ((k0 % 8) == 0))) {
+        for (int i_ct8_1 = static_cast<int>(threadIdx.x); (i_ct8_1 < 512); i_ct8_1 = (i_ct8_1 + 256)) {
+          const int r_ct8_1 = (i_ct8_1 / 4);
+          const int c_ct8_1 = ((i_ct8_1 % 4) * 8);
+          const int gr_ct8_1 = (m0 + r_ct8_1);
+          const int gc_ct8_1 = (k0 + c_ct8_1);
+          const int n_ct8 = ((gr_ct8_1 < M) ? max(min((K - gc_ct8_1), 8), 0) : 0);
+          mimo_cp_async16(&As[(4096 + ((r_ct8_1 * 32) + c_ct8_1))], &a[((n_ct8 > 0) ? ((gr_ct8_1 * K) + gc_ct8_1) : 0)], (n_ct8 * 2));
+        }
+      } else {
+        for (int i_ct8_1 = static_cast<int>(threadIdx.x); (i_ct8_1 < 4096); i_ct8_1 = (i_ct8_1 + 256)) {
+          const int r_ct8_1 = (i_ct8_1 / 32);
+          const int c_ct8_1 = (i_ct8_1 % 32);
+          const int gr_ct8_1 = (m0 + r_ct8_1);
+          const int gc_ct8_1 = (k0 + c_ct8_1);
+          if (((gr_ct8_1 < M) && (gc_ct8_1 < K))) {
+            As[(4096 + i_ct8_1)] = a[((gr_ct8_1 * K) + gc_ct8_1)];
+          } else {
+            As[(4096 + i_ct8_1)] = __float2bfloat16_rn(0.0f);
+          }
+        }
+      }
+      if ((((N % 8) == 0) && ((n0 % 8) == 0))) {
+        for (int i_ct9_1 = static_cast<int>(threadIdx.x); (i_ct9_1 < 512); i_ct9_1 = (i_ct9_1 + 256)) {
+          const int r_ct9_1 = (i_ct9_1 / 16);
+          const int c_ct9_1 = ((i_ct9_1 % 16) * 8);
+          const int gr_ct9_1 = (k0 + r_ct9_1);
+          const int gc_ct9_1 = (n0 + c_ct9_1);
+          const int n_ct9 = ((gr_ct9_1 < K) ? max(min((N - gc_ct9_1), 8), 0) : 0);
+          mimo_cp_async16(&Bs[(4096 + ((r_ct9_1 * 128) + c_ct9_1))], &b[((n_ct9 > 0) ? ((gr_ct9_1 * N) + gc_ct9_1) : 0)], (n_ct9 * 2));
+        }
+      } else {
+        for (int i_ct9_1 = static_cast<int>(threadIdx.x); (i_ct9_1 < 4096); i_ct9_1 = (i_ct9_1 + 256)) {
+          const int r_ct9_1 = (i_ct9_1 / 128);
+          const int c_ct9_1 = (i_ct9_1 % 128);
+          const int gr_ct9_1 = (k0 + r_ct9_1);
+          const int gc_ct9_1 = (n0 + c_ct9_1);
+          if (((gr_ct9_1 < K) && (gc_ct9_1 < N))) {
+            Bs[(4096 + i_ct9_1)] = b[((gr_ct9_1 * N) + gc_ct9_1)];
+          } else {
+            Bs[(4096 + i_ct9_1)] = __float2bfloat16_rn(0.0f);
+          }
+        }
+      }
+    }
+    mimo_cp_async_commit();
+    for (int i_pl1 = 0; (i_pl1 < n_pl1); i_pl1 = (i_pl1 + 1)) {
+      mimo_cp_async_wait<1>();
+      __syncthreads();
+      const int j_pl1 = (i_pl1 + 2);
+      if ((j_pl1 < n_pl1)) {
+        const int k0 = (start_pl1 + (j_pl1 * step_pl1));
+        if ((((K % 8) == 0) && ((k0 % 8) == 0))) {
+          for (int i_ct10_1 = static_cast<int>(threadIdx.x); (i_ct10_1 < 512); i_ct10_1 = (i_ct10_1 + 256)) {
+            const int r_ct10_1 = (i_ct10_1 / 4);
+            const int c_ct10_1 = ((i_ct10_1 % 4) * 8);
+            const int gr_ct10_1 = (m0 + r_ct10_1);
+            const int gc_ct10_1 = (k0 + c_ct10_1);
+            const int n_ct10 = ((gr_ct10_1 < M) ? max(min((K - gc_ct10_1), 8), 0) : 0);
+            mimo_cp_async16(&As[(((j_pl1 % 3) * 4096) + ((r_ct10_1 * 32) + c_ct10_1))], &a[((n_ct10 > 0) ? ((gr_ct10_1 * K) + gc_ct10_1) : 0)], (n_ct10 * 2));
+          }
+        } else {
+          for (int i_ct10_1 = static_cast<int>(threadIdx.x); (i_ct10_1 < 4096); i_ct10_1 = (i_ct10_1 + 256)) {
+            const int r_ct10_1 = (i_ct10_1 / 32);
+            const int c_ct10_1 = (i_ct10_1 % 32);
+            const int gr_ct10_1 = (m0 + r_ct10_1);
+            const int gc_ct10_1 = (k0 + c_ct10_1);
+            if (((gr_ct10_1 < M) && (gc_ct10_1 < K))) {
+              As[(((j_pl1 % 3) * 4096) + i_ct10_1)] = a[((gr_ct10_1 * K) + gc_ct10_1)];
+            } else {
+              As[(((j_pl1 % 3) * 4096) + i_ct10_1)] = __float2bfloat16_rn(0.0f);
+            }
+          }
+        }
+        if ((((N % 8) == 0) && ((n0 % 8) == 0))) {
+          for (int i_ct11_1 = static_cast<int>(threadIdx.x); (i_ct11_1 < 512); i_ct11_1 = (i_ct11_1 + 256)) {
+            const int r_ct11_1 = (i_ct11_1 / 16);
+            const int c_ct11_1 = ((i_ct11_1 % 16) * 8);
+            const int gr_ct11_1 = (k0 + r_ct11_1);
+            const int gc_ct11_1 = (n0 + c_ct11_1);
+            const int n_ct11 = ((gr_ct11_1 < K) ? max(min((N - gc_ct11_1), 8), 0) : 0);
+            mimo_cp_async16(&Bs[(((j_pl1 % 3) * 4096) + ((r_ct11_1 * 128) + c_ct11_1))], &b[((n_ct11 > 0) ? ((gr_ct11_1 * N) + gc_ct11_1) : 0)], (n_ct11 * 2));
+          }
+        } else {
+          for (int i_ct11_1 = static_cast<int>(threadIdx.x); (i_ct11_1 < 4096); i_ct11_1 = (i_ct11_1 + 256)) {
+            const int r_ct11_1 = (i_ct11_1 / 128);
+            const int c_ct11_1 = (i_ct11_1 % 128);
+            const int gr_ct11_1 = (k0 + r_ct11_1);
+            const int gc_ct11_1 = (n0 + c_ct11_1);
+            if (((gr_ct11_1 < K) && (gc_ct11_1 < N))) {
+              Bs[(((j_pl1 % 3) * 4096) + i_ct11_1)] = b[((gr_ct11_1 * N) + gc_ct11_1)];
+            } else {
+              Bs[(((j_pl1 % 3) * 4096) + i_ct11_1)] = __float2bfloat16_rn(0.0f);
+            }
+          }
+        }
+      }
+      mimo_cp_async_commit();
+      const int buf_pl1 = (i_pl1 % 3);
+      const int b1_lane = (static_cast<int>(threadIdx.x) & 31);
+      const int b1_warp = (static_cast<int>(threadIdx.x) >> 5);
+      const int b1_wm0 = ((b1_warp / 2) * 32);
+      const int b1_wn0 = ((b1_warp % 2) * 64);
+      unsigned b1_a0_0_u0, b1_a0_1_u0, b1_a0_2_u0, b1_a0_3_u0; mimo_ldmatrix_x4(b1_a0_0_u0, b1_a0_1_u0, b1_a0_2_u0, b1_a0_3_u0, &As[(((((b1_wm0 + (b1_lane & 7)) + (((b1_lane >> 3) & 1) * 8)) * 32) + ((b1_lane >> 4) * 8)) + (buf_pl1 * 4096))]);
+      unsigned b1_a1_0_u0, b1_a1_1_u0, b1_a1_2_u0, b1_a1_3_u0; mimo_ldmatrix_x4(b1_a1_0_u0, b1_a1_1_u0, b1_a1_2_u0, b1_a1_3_u0, &As[((((((b1_wm0 + 16) + (b1_lane & 7)) + (((b1_lane >> 3) & 1) * 8)) * 32) + ((b1_lane >> 4) * 8)) + (buf_pl1 * 4096))]);
+      unsigned b1_b0_0_u0, b1_b0_1_u0, b1_b1_0_u0, b1_b1_1_u0; mimo_ldmatrix_x4_trans(b1_b0_0_u0, b1_b0_1_u0, b1_b1_0_u0, b1_b1_1_u0, &Bs[(((((b1_lane & 7) + (((b1_lane >> 3) & 1) * 8)) * 128) + (b1_wn0 + ((b1_lane >> 4) * 8))) + (buf_pl1 * 4096))]);
+      unsigned b1_b2_0_u0, b1_b2_1_u0, b1_b3_0_u0, b1_b3_1_u0; mimo_ldmatrix_x4_trans(b1_b2_0_u0, b1_b2_1_u0, b1_b3_0_u0, b1_b3_1_u0, &Bs[(((((b1_lane & 7) + (((b1_lane >> 3) & 1) * 8)) * 128) + ((b1_wn0 + 16) + ((b1_lane >> 4) * 8))) + (buf_pl1 * 4096))]);
+      unsigned b1_b4_0_u0, b1_b4_1_u0, b1_b5_0_u0, b1_b5_1_u0; mimo_ldmatrix_x4_trans(b1_b4_0_u0, b1_b4_1_u0, b1_b5_0_u0, b1_b5_1_u0, &Bs[(((((b1_lane & 7) + (((b1_lane >> 3) & 1) * 8)) * 128) + ((b1_wn0 + 32) + ((b1_lane >> 4) * 8))) + (buf_pl1 * 4096))]);
+      unsigned b1_b6_0_u0, b1_b6_1_u0, b1_b7_0_u0, b1_b7_1_u0; mimo_ldmatrix_x4_trans(b1_b6_0_u0, b1_b6_1_u0, b1_b7_0_u0, b1_b7_1_u0, &Bs[(((((b1_lane & 7) + (((b1_lane >> 3) & 1) * 8)) * 128) + ((b1_wn0 + 48) + ((b1_lane >> 4) * 8))) + (buf_pl1 * 4096))]);
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[0]), {b1_a0_0_u0, b1_a0_1_u0, b1_a0_2_u0, b1_a0_3_u0}, {b1_b0_0_u0, b1_b0_1_u0});
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[4]), {b1_a0_0_u0, b1_a0_1_u0, b1_a0_2_u0, b1_a0_3_u0}, {b1_b1_0_u0, b1_b1_1_u0});
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[8]), {b1_a0_0_u0, b1_a0_1_u0, b1_a0_2_u0, b1_a0_3_u0}, {b1_b2_0_u0, b1_b2_1_u0});
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[12]), {b1_a0_0_u0, b1_a0_1_u0, b1_a0_2_u0, b1_a0_3_u0}, {b1_b3_0_u0, b1_b3_1_u0});
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[16]), {b1_a0_0_u0, b1_a0_1_u0, b1_a0_2_u0, b1_a0_3_u0}, {b1_b4_0_u0, b1_b4_1_u0});
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[20]), {b1_a0_0_u0, b1_a0_1_u0, b1_a0_2_u0, b1_a0_3_u0}, {b1_b5_0_u0, b1_b5_1_u0});
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[24]), {b1_a0_0_u0, b1_a0_1_u0, b1_a0_2_u0, b1_a0_3_u0}, {b1_b6_0_u0, b1_b6_1_u0});
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[28]), {b1_a0_0_u0, b1_a0_1_u0, b1_a0_2_u0, b1_a0_3_u0}, {b1_b7_0_u0, b1_b7_1_u0});
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[32]), {b1_a1_0_u0, b1_a1_1_u0, b1_a1_2_u0, b1_a1_3_u0}, {b1_b0_0_u0, b1_b0_1_u0});
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[36]), {b1_a1_0_u0, b1_a1_1_u0, b1_a1_2_u0, b1_a1_3_u0}, {b1_b1_0_u0, b1_b1_1_u0});
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[40]), {b1_a1_0_u0, b1_a1_1_u0, b1_a1_2_u0, b1_a1_3_u0}, {b1_b2_0_u0, b1_b2_1_u0});
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[44]), {b1_a1_0_u0, b1_a1_1_u0, b1_a1_2_u0, b1_a1_3_u0}, {b1_b3_0_u0, b1_b3_1_u0});
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[48]), {b1_a1_0_u0, b1_a1_1_u0, b1_a1_2_u0, b1_a1_3_u0}, {b1_b4_0_u0, b1_b4_1_u0});
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[52]), {b1_a1_0_u0, b1_a1_1_u0, b1_a1_2_u0, b1_a1_3_u0}, {b1_b5_0_u0, b1_b5_1_u0});
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[56]), {b1_a1_0_u0, b1_a1_1_u0, b1_a1_2_u0, b1_a1_3_u0}, {b1_b6_0_u0, b1_b6_1_u0});
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[60]), {b1_a1_0_u0, b1_a1_1_u0, b1_a1_2_u0, b1_a1_3_u0}, {b1_b7_0_u0, b1_b7_1_u0});
+      unsigned b1_a0_0_u1, b1_a0_1_u1, b1_a0_2_u1, b1_a0_3_u1; mimo_ldmatrix_x4(b1_a0_0_u1, b1_a0_1_u1, b1_a0_2_u1, b1_a0_3_u1, &As[(((((b1_wm0 + (b1_lane & 7)) + (((b1_lane >> 3) & 1) * 8)) * 32) + (16 + ((b1_lane >> 4) * 8))) + (buf_pl1 * 4096))]);
+      unsigned b1_a1_0_u1, b1_a1_1_u1, b1_a1_2_u1, b1_a1_3_u1; mimo_ldmatrix_x4(b1_a1_0_u1, b1_a1_1_u1, b1_a1_2_u1, b1_a1_3_u1, &As[((((((b1_wm0 + 16) + (b1_lane & 7)) + (((b1_lane >> 3) & 1) * 8)) * 32) + (16 + ((b1_lane >> 4) * 8))) + (buf_pl1 * 4096))]);
+      unsigned b1_b0_0_u1, b1_b0_1_u1, b1_b1_0_u1, b1_b1_1_u1; mimo_ldmatrix_x4_trans(b1_b0_0_u1, b1_b0_1_u1, b1_b1_0_u1, b1_b1_1_u1, &Bs[(((((16 + (b1_lane & 7)) + (((b1_lane >> 3) & 1) * 8)) * 128) + (b1_wn0 + ((b1_lane >> 4) * 8))) + (buf_pl1 * 4096))]);
+      unsigned b1_b2_0_u1, b1_b2_1_u1, b1_b3_0_u1, b1_b3_1_u1; mimo_ldmatrix_x4_trans(b1_b2_0_u1, b1_b2_1_u1, b1_b3_0_u1, b1_b3_1_u1, &Bs[(((((16 + (b1_lane & 7)) + (((b1_lane >> 3) & 1) * 8)) * 128) + ((b1_wn0 + 16) + ((b1_lane >> 4) * 8))) + (buf_pl1 * 4096))]);
+      unsigned b1_b4_0_u1, b1_b4_1_u1, b1_b5_0_u1, b1_b5_1_u1; mimo_ldmatrix_x4_trans(b1_b4_0_u1, b1_b4_1_u1, b1_b5_0_u1, b1_b5_1_u1, &Bs[(((((16 + (b1_lane & 7)) + (((b1_lane >> 3) & 1) * 8)) * 128) + ((b1_wn0 + 32) + ((b1_lane >> 4) * 8))) + (buf_pl1 * 4096))]);
+      unsigned b1_b6_0_u1, b1_b6_1_u1, b1_b7_0_u1, b1_b7_1_u1; mimo_ldmatrix_x4_trans(b1_b6_0_u1, b1_b6_1_u1, b1_b7_0_u1, b1_b7_1_u1, &Bs[(((((16 + (b1_lane & 7)) + (((b1_lane >> 3) & 1) * 8)) * 128) + ((b1_wn0 + 48) + ((b1_lane >> 4) * 8))) + (buf_pl1 * 4096))]);
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[0]), {b1_a0_0_u1, b1_a0_1_u1, b1_a0_2_u1, b1_a0_3_u1}, {b1_b0_0_u1, b1_b0_1_u1});
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[4]), {b1_a0_0_u1, b1_a0_1_u1, b1_a0_2_u1, b1_a0_3_u1}, {b1_b1_0_u1, b1_b1_1_u1});
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[8]), {b1_a0_0_u1, b1_a0_1_u1, b1_a0_2_u1, b1_a0_3_u1}, {b1_b2_0_u1, b1_b2_1_u1});
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[12]), {b1_a0_0_u1, b1_a0_1_u1, b1_a0_2_u1, b1_a0_3_u1}, {b1_b3_0_u1, b1_b3_1_u1});
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[16]), {b1_a0_0_u1, b1_a0_1_u1, b1_a0_2_u1, b1_a0_3_u1}, {b1_b4_0_u1, b1_b4_1_u1});
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[20]), {b1_a0_0_u1, b1_a0_1_u1, b1_a0_2_u1, b1_a0_3_u1}, {b1_b5_0_u1, b1_b5_1_u1});
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[24]), {b1_a0_0_u1, b1_a0_1_u1, b1_a0_2_u1, b1_a0_3_u1}, {b1_b6_0_u1, b1_b6_1_u1});
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[28]), {b1_a0_0_u1, b1_a0_1_u1, b1_a0_2_u1, b1_a0_3_u1}, {b1_b7_0_u1, b1_b7_1_u1});
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[32]), {b1_a1_0_u1, b1_a1_1_u1, b1_a1_2_u1, b1_a1_3_u1}, {b1_b0_0_u1, b1_b0_1_u1});
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[36]), {b1_a1_0_u1, b1_a1_1_u1, b1_a1_2_u1, b1_a1_3_u1}, {b1_b1_0_u1, b1_b1_1_u1});
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[40]), {b1_a1_0_u1, b1_a1_1_u1, b1_a1_2_u1, b1_a1_3_u1}, {b1_b2_0_u1, b1_b2_1_u1});
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[44]), {b1_a1_0_u1, b1_a1_1_u1, b1_a1_2_u1, b1_a1_3_u1}, {b1_b3_0_u1, b1_b3_1_u1});
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[48]), {b1_a1_0_u1, b1_a1_1_u1, b1_a1_2_u1, b1_a1_3_u1}, {b1_b4_0_u1, b1_b4_1_u1});
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[52]), {b1_a1_0_u1, b1_a1_1_u1, b1_a1_2_u1, b1_a1_3_u1}, {b1_b5_0_u1, b1_b5_1_u1});
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[56]), {b1_a1_0_u1, b1_a1_1_u1, b1_a1_2_u1, b1_a1_3_u1}, {b1_b6_0_u1, b1_b6_1_u1});
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&acc[60]), {b1_a1_0_u1, b1_a1_1_u1, b1_a1_2_u1, b1_a1_3_u1}, {b1_b7_0_u1, b1_b7_1_u1});
+    }
+    mimo_cp_async_wait<0>();
+    __syncthreads();
+    const int b2_lane = (static_cast<int>(threadIdx.x) & 31);
+    const int b2_warp = (static_cast<int>(threadIdx.x) >> 5);
+    const int b2_wm0 = ((b2_warp / 2) * 32);
+    const int b2_wn0 = ((b2_warp % 2) * 64);
+    if ((((m0 + (b2_wm0 + (b2_lane >> 2))) < M) && ((n0 + (b2_wn0 + ((b2_lane & 3) * 2))) < N))) {
+      out[(((m0 + (b2_wm0 + (b2_lane >> 2))) * N) + (n0 + (b2_wn0 + ((b2_lane & 3) * 2))))] = acc[0];
+    }
+    if ((((m0 + (b2_wm0 + (b2_lane >> 2))) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 1)) < N))) {
+      out[(((m0 + (b2_wm0 + (b2_lane >> 2))) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 1)))] = acc[1];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) < M) && ((n0 + (b2_wn0 + ((b2_lane & 3) * 2))) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) * N) + (n0 + (b2_wn0 + ((b2_lane & 3) * 2))))] = acc[2];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 1)) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 1)))] = acc[3];
+    }
+    if ((((m0 + (b2_wm0 + (b2_lane >> 2))) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 8)) < N))) {
+      out[(((m0 + (b2_wm0 + (b2_lane >> 2))) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 8)))] = acc[4];
+    }
+    if ((((m0 + (b2_wm0 + (b2_lane >> 2))) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 9)) < N))) {
+      out[(((m0 + (b2_wm0 + (b2_lane >> 2))) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 9)))] = acc[5];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 8)) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 8)))] = acc[6];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 9)) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 9)))] = acc[7];
+    }
+    if ((((m0 + (b2_wm0 + (b2_lane >> 2))) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 16)) < N))) {
+      out[(((m0 + (b2_wm0 + (b2_lane >> 2))) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 16)))] = acc[8];
+    }
+    if ((((m0 + (b2_wm0 + (b2_lane >> 2))) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 17)) < N))) {
+      out[(((m0 + (b2_wm0 + (b2_lane >> 2))) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 17)))] = acc[9];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 16)) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 16)))] = acc[10];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 17)) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 17)))] = acc[11];
+    }
+    if ((((m0 + (b2_wm0 + (b2_lane >> 2))) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 24)) < N))) {
+      out[(((m0 + (b2_wm0 + (b2_lane >> 2))) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 24)))] = acc[12];
+    }
+    if ((((m0 + (b2_wm0 + (b2_lane >> 2))) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 25)) < N))) {
+      out[(((m0 + (b2_wm0 + (b2_lane >> 2))) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 25)))] = acc[13];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 24)) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 24)))] = acc[14];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 25)) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 25)))] = acc[15];
+    }
+    if ((((m0 + (b2_wm0 + (b2_lane >> 2))) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 32)) < N))) {
+      out[(((m0 + (b2_wm0 + (b2_lane >> 2))) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 32)))] = acc[16];
+    }
+    if ((((m0 + (b2_wm0 + (b2_lane >> 2))) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 33)) < N))) {
+      out[(((m0 + (b2_wm0 + (b2_lane >> 2))) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 33)))] = acc[17];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 32)) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 32)))] = acc[18];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 33)) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 33)))] = acc[19];
+    }
+    if ((((m0 + (b2_wm0 + (b2_lane >> 2))) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 40)) < N))) {
+      out[(((m0 + (b2_wm0 + (b2_lane >> 2))) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 40)))] = acc[20];
+    }
+    if ((((m0 + (b2_wm0 + (b2_lane >> 2))) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 41)) < N))) {
+      out[(((m0 + (b2_wm0 + (b2_lane >> 2))) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 41)))] = acc[21];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 40)) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 40)))] = acc[22];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 41)) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 41)))] = acc[23];
+    }
+    if ((((m0 + (b2_wm0 + (b2_lane >> 2))) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 48)) < N))) {
+      out[(((m0 + (b2_wm0 + (b2_lane >> 2))) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 48)))] = acc[24];
+    }
+    if ((((m0 + (b2_wm0 + (b2_lane >> 2))) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 49)) < N))) {
+      out[(((m0 + (b2_wm0 + (b2_lane >> 2))) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 49)))] = acc[25];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 48)) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 48)))] = acc[26];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 49)) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 49)))] = acc[27];
+    }
+    if ((((m0 + (b2_wm0 + (b2_lane >> 2))) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 56)) < N))) {
+      out[(((m0 + (b2_wm0 + (b2_lane >> 2))) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 56)))] = acc[28];
+    }
+    if ((((m0 + (b2_wm0 + (b2_lane >> 2))) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 57)) < N))) {
+      out[(((m0 + (b2_wm0 + (b2_lane >> 2))) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 57)))] = acc[29];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 56)) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 56)))] = acc[30];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 57)) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 8)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 57)))] = acc[31];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) < M) && ((n0 + (b2_wn0 + ((b2_lane & 3) * 2))) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) * N) + (n0 + (b2_wn0 + ((b2_lane & 3) * 2))))] = acc[32];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 1)) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 1)))] = acc[33];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) < M) && ((n0 + (b2_wn0 + ((b2_lane & 3) * 2))) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) * N) + (n0 + (b2_wn0 + ((b2_lane & 3) * 2))))] = acc[34];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 1)) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 1)))] = acc[35];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 8)) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 8)))] = acc[36];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 9)) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 9)))] = acc[37];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 8)) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 8)))] = acc[38];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 9)) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 9)))] = acc[39];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 16)) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 16)))] = acc[40];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 17)) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 17)))] = acc[41];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 16)) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 16)))] = acc[42];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 17)) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 17)))] = acc[43];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 24)) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 24)))] = acc[44];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 25)) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 25)))] = acc[45];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 24)) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 24)))] = acc[46];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 25)) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 25)))] = acc[47];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 32)) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 32)))] = acc[48];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 33)) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 33)))] = acc[49];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 32)) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 32)))] = acc[50];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 33)) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 33)))] = acc[51];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 40)) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 40)))] = acc[52];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 41)) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 41)))] = acc[53];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 40)) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 40)))] = acc[54];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 41)) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 41)))] = acc[55];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 48)) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 48)))] = acc[56];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 49)) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 49)))] = acc[57];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 48)) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 48)))] = acc[58];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 49)) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 49)))] = acc[59];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 56)) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 56)))] = acc[60];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 57)) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 16)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 57)))] = acc[61];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 56)) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 56)))] = acc[62];
+    }
+    if ((((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) < M) && ((n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 57)) < N))) {
+      out[(((m0 + ((b2_wm0 + (b2_lane >> 2)) + 24)) * N) + (n0 + ((b2_wn0 + ((b2_lane & 3) * 2)) + 57)))] = acc[63];
+    }
+  }
+#endif
 }
 
 extern "C" cudaError_t mimo_gemm_bf16(const void* a, const void* b, void* out, int M, int N, int K, cudaStream_t stream) {

@@ -8,7 +8,6 @@ extern "C" __global__ void __launch_bounds__(128) mimo_global_prefill_kernel(con
   __nv_bfloat16* const Vs = reinterpret_cast<__nv_bfloat16*>(mimo_smem + 36864);
   float* const Os = reinterpret_cast<float*>(mimo_smem + 45056);
   __builtin_assume(threadIdx.x < 128u);
-  const int h = static_cast<int>(blockIdx.x);
   const int blk = static_cast<int>(blockIdx.y);
   int seq = -1;
   int i0 = 0;
@@ -53,6 +52,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_global_prefill_kernel(con
   const int nRows = max(0, min(64, (qLen - i0)));
   const int pos0 = ((kLen - qLen) + i0);
   const int first_1 = (qStart + i0);
+  const int h = static_cast<int>(blockIdx.x);
   const int lo = max(0, ((pos0 - 1073741824) + 1));
   const int hi = min(kLen, (pos0 + nRows));
   const int flashAttend_keys_kh = (h / (HQ / HKV));

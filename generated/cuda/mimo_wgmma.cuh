@@ -26,6 +26,15 @@
 //     (usually 8*R); address bits [4, 4+s) are XOR-ed with bits [7, 7+s), s = 3 / 2 / 1. With the tile
 //     base aligned to 8*R (1024 for 128B) that is: 16-byte chunk c of row r is stored at chunk
 //     c ^ (r % 8) for 128B. LBO is unused. A k step inside a row is a start address 32 bytes further.
+//
+// bf16 B may instead be MN-major (imm-trans-b = 1, PTX ISA "Shared Memory Matrix Layout", N-major; CUTLASS
+// make_gmma_desc<Major::MN>): B stored [K][N], N contiguous, in units T of 16 bytes (8 elements):
+//   swizzle 0: ((1,n),(8,k)):((X,SBO),(1,LBO)) — a core matrix is 8 k-rows of 16 bytes (8 columns),
+//     contiguous; the one holding columns 8c.. and k rows 8a.. starts at c*SBO + a*LBO.
+//   swizzle 1/2/3: ((W,n),(8,k)):((1,LBO),(W,SBO)), W = 8/4/2: an atom is 8 k-rows of R = 16W bytes of
+//     columns (R = 128/64/32), the next R bytes of columns LBO further, the next 8 k-rows SBO further
+//     (usually 8R), the same address XOR as K-major. One wgmma reads 16 k-rows: a k step is 2 * SBO
+//     further (swizzled) or 2 * LBO further (no swizzle).
 #pragma once
 
 #include <stdint.h>
@@ -58,6 +67,15 @@ __host__ __device__ constexpr unsigned mimo_wgmma_smem_index(unsigned row, unsig
   if (swizzle == 0) return (row / 8) * sbo_bytes + (kbyte / 16) * lbo_bytes + (row % 8) * 16 + kbyte % 16;
   const unsigned s = swizzle == 1 ? 3u : swizzle == 2 ? 2u : 1u;
   const unsigned logical = (row / 8) * sbo_bytes + (row % 8) * (16u << s) + kbyte;
+  return logical ^ (((logical >> 7) & ((1u << s) - 1u)) << 4);
+}
+
+// The same for an MN-major operand: byte offset of the byte `mnbyte` along N (or M) of k row `k`.
+__host__ __device__ constexpr unsigned mimo_wgmma_smem_index_mn(unsigned k, unsigned mnbyte, unsigned lbo_bytes,
+                                                                unsigned sbo_bytes, int swizzle) {
+  if (swizzle == 0) return (mnbyte / 16) * sbo_bytes + (k / 8) * lbo_bytes + (k % 8) * 16 + mnbyte % 16;
+  const unsigned s = swizzle == 1 ? 3u : swizzle == 2 ? 2u : 1u, R = 16u << s;
+  const unsigned logical = (mnbyte / R) * lbo_bytes + (k / 8) * sbo_bytes + (k % 8) * R + mnbyte % R;
   return logical ^ (((logical >> 7) & ((1u << s) - 1u)) << 4);
 }
 
@@ -142,17 +160,20 @@ __device__ __forceinline__ void mimo_wgmma_m64nNk32_e4m3(float (&d)[N / 2], uint
 #endif
 }
 
-// The same for bf16: A 64 x 16, B N x 16 (32 bytes of K per row, too). .m64nNk16.f32.bf16.bf16, K-major.
-template <int N>
+// The same for bf16: A 64 x 16, B N x 16 (32 bytes of K per row, too). .m64nNk16.f32.bf16.bf16, A K-major;
+// B K-major (TransB = 0) or MN-major, i.e. stored [16][N] (TransB = 1, imm-trans-b).
+template <int N, int TransB = 0>
 __device__ __forceinline__ void mimo_wgmma_m64nNk16_bf16(float (&d)[N / 2], uint64_t descA, uint64_t descB,
                                                           int scaleD) {
   static_assert(N == 8 || N == 16 || N == 32 || N == 64 || N == 128 || N == 256,
                 "mimo_wgmma_m64nNk16_bf16<N>: N must be 8, 16, 32, 64, 128 or 256");
+  static_assert(TransB == 0 || TransB == 1, "mimo_wgmma_m64nNk16_bf16<N, TransB>: TransB must be 0 or 1");
   MIMO_WGMMA_UNAVAILABLE(N);
 #if defined(MIMO_HOST_EMU)
-  ::mimo_emu::wgmma(::mimo_emu::kWgmmaBf16, N, d, descA, descB, scaleD);
+  ::mimo_emu::wgmma(::mimo_emu::kWgmmaBf16, N, d, descA, descB, scaleD, TransB);
 #elif defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  mimo_wgmma_ptx_bf16(d, descA, descB, scaleD);
+  if constexpr (TransB) mimo_wgmma_ptx_bf16_tb(d, descA, descB, scaleD);
+  else mimo_wgmma_ptx_bf16(d, descA, descB, scaleD);
 #else
   (void)d, (void)descA, (void)descB, (void)scaleD;
 #endif

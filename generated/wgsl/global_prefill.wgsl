@@ -46,7 +46,6 @@ fn mimo_round_bf16(x: f32) -> f32 {
 
 @compute @workgroup_size(32, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lidx: u32, @builtin(subgroup_invocation_id) sg_lane: u32, @builtin(subgroup_size) sg_size: u32) {
-  let h: i32 = i32(wid.x);
   let blk: i32 = i32(wid.y);
   var seq: i32 = -1i;
   var i0: i32 = 0i;
@@ -91,6 +90,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let nRows: i32 = max(0i, min(16i, (qLen - i0)));
   let pos0: i32 = ((kLen - qLen) + i0);
   let first_1: i32 = (qStart + i0);
+  let h: i32 = i32(wid.x);
   let lo: i32 = max(0i, ((pos0 - 1073741824i) + 1i));
   let hi: i32 = min(kLen, (pos0 + nRows));
   let flashAttend_keys_kh: i32 = (h / (params.HQ / params.HKV));

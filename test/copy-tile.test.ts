@@ -45,13 +45,15 @@ const COPY_SHAPES: readonly CopyShape[] = [
   { what: 'odd row stride (element fallback)', E: 1, M: 7, N: 45, MV: 7, NV: 45, CO: 0 },
 ];
 
-function copyArgs(type: Staged, s: CopyShape) {
+/** x is [E][M][N], or with `rows3d` [M][E][N] (copy_rows: the rows at middle index e). */
+function copyArgs(type: Staged, s: CopyShape, rows3d = false) {
   const MP = Math.ceil(s.M / 16) * 16, NP = Math.ceil((s.NV - s.CO) / 32) * 32;
   const x = operand(type, s.N + s.CO, s.E * s.M * s.N);
+  const at = (e: number, r: number, c: number) => (rows3d ? (r * s.E + e) * s.N + c : (e * s.M + r) * s.N + c);
   const want = new Float64Array(s.E * MP * NP);
   for (let e = 0; e < s.E; e++) {
     for (let r = 0; r < MP; r++) {
-      for (let c = 0; c < NP; c++) want[(e * MP + r) * NP + c] = r < s.MV && s.CO + c < s.NV ? x.host[(e * s.M + r) * s.N + s.CO + c] : 0;
+      for (let c = 0; c < NP; c++) want[(e * MP + r) * NP + c] = r < s.MV && s.CO + c < s.NV ? x.host[at(e, r, s.CO + c)] : 0;
     }
   }
   const y = type === 'f32' ? new Float32Array(want.length).fill(NaN) : type === 'bf16' ? new Uint16Array(want.length).fill(0x7fc0) : new Uint8Array(want.length).fill(0x7f);
@@ -144,6 +146,12 @@ for (const [backend, run] of runners) {
       }
     });
   }
+  t('copy_rows_bf16: rows of a 3-D tensor at a fixed middle index, zero past the valid rows and cols', async () => {
+    for (const s of [...COPY_SHAPES, { what: '3 middle indices, one valid row', E: 3, M: 5, N: 40, MV: 1, NV: 40, CO: 8 }]) {
+      const { args, want } = copyArgs('bf16', s, true);
+      checkCopy((await run(kernel('copy_rows_bf16'), args)).y, want, `copy_rows_bf16 (${s.what})`);
+    }
+  });
   for (const [name, type] of GEMM_TYPES) {
     t(`copy_gemm_${name}: copyTile-staged mma over 0, 1, 2 and 5 K blocks matches float64`, async () => {
       for (const K of GEMM_K) {

@@ -216,6 +216,11 @@ export declare function mmaFragment(acc: Fragment, a: OperandFragment, b: Shared
  */
 export declare function copyTile<E extends DslScalar>(dst: Shared<E, [number, number]>, src: Tensor<E, [Dim, Dim]>, at: { r0: i32; c0: i32; rows: i32; cols: i32 }): void;
 /**
+ * copyTile from rows of a 3-D src with a fixed middle index: dst[r][c] = src[at.r0 + r][at.mid][at.c0 + c]
+ * (one KV head of k[S][HKV][D]), zero where at.r0 + r >= at.rows or at.c0 + c >= at.cols.
+ */
+export declare function copyTile<E extends DslScalar>(dst: Shared<E, [number, number]>, src: Tensor<E, [Dim, Dim, Dim]>, at: { r0: i32; mid: i32; c0: i32; rows: i32; cols: i32 }): void;
+/**
  * `for (const k of pipelined(start, end, step, stages)) { copyTile(...); ...; compute }`: the
  * loop k = start, start + step, ... < end whose body begins with copyTiles. It behaves as that
  * plain loop with a barrier after the copies and one at the end of the body (write neither).

@@ -1,5 +1,5 @@
 import {
-  barrier, bf16, exp, f32, fragment, fragmentMap, fragmentRowMax, fragmentRowSum, localIndex, max, mmaFragment, mmaTransposedB,
+  barrier, bf16, copyTile, exp, f32, fragment, fragmentMap, fragmentRowMax, fragmentRowSum, localIndex, max, mmaFragment, mmaTransposedB,
   rowMap, rowVector, shared, storeFragment, toOperand, F32_MAX,
   type Dim, type Fragment, type i32, type Out, type Shared, type Tensor,
 } from '../../compiler/dsl/index.js';
@@ -79,8 +79,8 @@ export function flashAttend(
     if (c.DC === c.HEAD_QK) {
       // The previous tile's readers are done before its K and V are overwritten.
       barrier();
-      stageKeys(ws.Ks, keys.k, keys, blk, { k0: k0, d0: 0, width: c.DC }, c);
-      stageKeys(ws.Vs, keys.v, keys, blk, { k0: k0, d0: 0, width: c.HEAD_V }, c);
+      stageKeys(ws.Ks, keys.k, keys, blk, { k0: k0, d0: 0, cols: c.HEAD_QK });
+      stageKeys(ws.Vs, keys.v, keys, blk, { k0: k0, d0: 0, cols: c.HEAD_V });
       barrier();
     }
     for (let kk = 0; kk < c.BK; kk += 16) {
@@ -89,14 +89,14 @@ export function flashAttend(
         if (c.DC < c.HEAD_QK) {
           barrier();
           stageQ(ws, q, blk, d0, c);
-          stageKeys(ws.Ks, keys.k, keys, blk, { k0: k0, d0: d0, width: c.DC }, c);
+          stageKeys(ws.Ks, keys.k, keys, blk, { k0: k0, d0: d0, cols: c.HEAD_QK });
           barrier();
         }
         for (let d = 0; d < c.DC; d += 16) mmaTransposedB(s, ws.Qs.flat, r0 * c.DC + d, c.DC, ws.Ks.flat, kk * c.DC + d, c.DC);
       }
       if (c.DC < c.HEAD_QK) {
         // Vs's last readers passed the first chunk's barrier above.
-        stageKeys(ws.Vs, keys.v, keys, blk, { k0: k0, d0: 0, width: c.HEAD_V }, c);
+        stageKeys(ws.Vs, keys.v, keys, blk, { k0: k0, d0: 0, cols: c.HEAD_V });
         barrier();
       }
       const j0 = k0 + kk;
@@ -160,29 +160,19 @@ function visible(blk: FlashBlock, key: i32, pos: i32): boolean {
 }
 
 /**
- * The staging loops give each warp whole rows and each lane every 32nd column: no division
- * by a row width that is not a power of two, and a warp reads 64 contiguous bytes at a time.
+ * Qs[r][d] = q row r's dims d0..d0+DC-1, zero for rows past nRows. Staging is copyTile from
+ * the 3-D tensors at a fixed head (CUDA: 16-byte cp.async with zero-fill; WGSL: word copies).
  */
-
-/** Qs[r][d] = q row r's dims d0..d0+DC-1, zero for rows past nRows. */
-function stageQ(ws: FlashWorkspace, q: Tensor<bf16, [Dim, Dim, 'HEAD_QK']>, blk: FlashBlock, d0: i32, c: { BQ: i32; DC: i32 }): void {
-  for (let r = localIndex / 32; r < c.BQ; r += c.BQ / 16) {
-    const valid = r < blk.nRows;
-    const row = q[blk.first + r][blk.h];
-    for (let d = localIndex % 32; d < c.DC; d += 32) ws.Qs[r][d] = valid ? row[d0 + d] : bf16(0.0);
-  }
+function stageQ(ws: FlashWorkspace, q: Tensor<bf16, [Dim, Dim, 'HEAD_QK']>, blk: FlashBlock, d0: i32, c: { HEAD_QK: i32 }): void {
+  copyTile(ws.Qs, q, { r0: blk.first, mid: blk.h, c0: d0, rows: blk.first + blk.nRows, cols: c.HEAD_QK });
 }
 
 /**
- * dst[jj][d] = src[keyBase + k0 + jj][kh][d0 + d] for BK rows of `width` dims, zero past hi:
- * a zero V row times probability 0 stays 0, where a stale row (NaN, inf) would not.
+ * dst[jj][d] = src[keyBase + k0 + jj][kh][d0 + d] (rows of `cols` dims), zero past hi: a
+ * zero V row times probability 0 stays 0, where a stale row (NaN, inf) would not.
  */
-function stageKeys(dst: Shared<bf16, [number, number]>, src: Tensor<bf16, [Dim, Dim, Dim]>, keys: FlashKeys, blk: FlashBlock, at: { k0: i32; d0: i32; width: i32 }, c: { BQ: i32; BK: i32 }): void {
-  for (let jj = localIndex / 32; jj < c.BK; jj += c.BQ / 16) {
-    const valid = at.k0 + jj < blk.hi;
-    const row = src[keys.keyBase + at.k0 + jj][keys.kh];
-    for (let d = localIndex % 32; d < at.width; d += 32) dst[jj][d] = valid ? row[at.d0 + d] : bf16(0.0);
-  }
+function stageKeys(dst: Shared<bf16, [number, number]>, src: Tensor<bf16, [Dim, Dim, Dim]>, keys: FlashKeys, blk: FlashBlock, at: { k0: i32; d0: i32; cols: i32 }): void {
+  copyTile(dst, src, { r0: keys.keyBase + at.k0, mid: keys.kh, c0: at.d0, rows: keys.keyBase + blk.hi, cols: at.cols });
 }
 
 /** out[first + r0 + row][h][col0 + col] = o for the warp's valid rows, through Os. */

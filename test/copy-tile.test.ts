@@ -6,7 +6,7 @@ import { lowerFile, lowerText } from '../compiler/frontend/index.js';
 import { REPO_ROOT } from '../compiler/frontend/source.js';
 import { packArray, unpackArray, type NarrowType } from '../compiler/ir/numerics.js';
 import type { Kernel } from '../compiler/ir/nodes.js';
-import { mapStmts } from '../compiler/ir/walk.js';
+import { forEachStmt, mapStmts } from '../compiler/ir/walk.js';
 import { lowerForTarget } from '../compiler/passes/pipeline.js';
 import { interpret } from '../compiler/interpret/interpret.js';
 import { compileKernel } from '../compiler/compile.js';
@@ -14,7 +14,7 @@ import { CudaHostRunner } from '../backends/cuda/hostRunner.js';
 import type { ManifestKernel } from '../compiler/codegen/manifest.js';
 import type { HostArray, LaunchArgs } from '../compiler/launch/args.js';
 import type { TunableChoice } from '../compiler/passes/specialise.js';
-import { BACKENDS, runFresh, type Backend } from './harness/backends.js';
+import { BACKENDS, opKernel, runFresh, type Backend } from './harness/backends.js';
 import { uniform } from './harness/prng.js';
 
 /**
@@ -220,3 +220,21 @@ misuse('barriers, stages < 1, writes to a staged tile, divergent tiles, nesting'
   }
 });
 misuse.run();
+
+const grouped = suite('consecutive copyTiles share one wait on CUDA');
+grouped('FA2 prefill: K and V of a key tile are in flight together (one wait for both, one for Q)', () => {
+  const count = (target: 'cuda' | 'interp') => {
+    const n = { copies: 0, commits: 0, waits: 0 };
+    forEachStmt(lowerForTarget(opKernel('global_prefill'), target).body, (s) => {
+      if (s.k === 'asyncCopy') n.copies++;
+      if (s.k === 'asyncCommit') n.commits++;
+      if (s.k === 'asyncWait') n.waits++;
+    });
+    return n;
+  };
+  const cuda = count('cuda');
+  assert.ok(cuda.copies >= 3, `Q, K and V each have a cp.async path: ${cuda.copies}`);
+  assert.equal([cuda.commits, cuda.waits], [2, 2], 'Q alone, then K and V together');
+  assert.equal(count('interp'), { copies: 0, commits: 0, waits: 0 }, 'no async copies off CUDA');
+});
+grouped.run();

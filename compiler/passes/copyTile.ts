@@ -39,7 +39,8 @@ export function lowerTileCopies(k: Kernel, caps: TargetCaps): Kernel {
   const sharedType = new Map(k.shared.map((s) => [s.name, s.dtype]));
   const defs = valuesGiven(k.body);
   let n = 0;
-  const body = mapStmts(k.body, (e) => e, (s): Stmt | Stmt[] => {
+  const grouped = caps.name === 'cuda' ? oneWaitPerRun(k.body) : k.body;
+  const body = mapStmts(grouped, (e) => e, (s): Stmt | Stmt[] => {
     if (s.k !== 'tileCopy') return s;
     const g: Gen = { s, tag: `.ct${n++}`, threads, R: size(k, s, s.tileRows, 'rows'), C: size(k, s, s.tileCols, 'cols') };
     const t = tensors.get(s.src)!;
@@ -57,6 +58,50 @@ export function lowerTileCopies(k: Kernel, caps: TargetCaps): Kernel {
     return elem;
   });
   return foldConstants({ ...k, body });
+}
+
+/**
+ * CUDA: copies that follow each other (lets between them aside) into distinct arrays share
+ * one wait, so K and V of an attention tile are in flight together rather than one after the
+ * other. The copies of a run issue without committing (marked async, as a pipeline's copies
+ * are) and one commit-and-wait follows the run: unconditional, because each copy picks its
+ * cp.async or element path at run time, and an empty group completes at once.
+ */
+function oneWaitPerRun(stmts: readonly Stmt[]): Stmt[] {
+  const nested = (s: Stmt): Stmt => {
+    switch (s.k) {
+      case 'if': return { ...s, then: oneWaitPerRun(s.then), else: oneWaitPerRun(s.else) };
+      case 'for': return { ...s, body: oneWaitPerRun(s.body) };
+      case 'pipelined': return { ...s, body: oneWaitPerRun(s.body) };
+      case 'archSwitch': return { ...s, sm90a: oneWaitPerRun(s.sm90a), other: oneWaitPerRun(s.other) };
+      default: return s;
+    }
+  };
+  const out: Stmt[] = [];
+  for (let i = 0; i < stmts.length; i++) {
+    const s = nested(stmts[i]);
+    if (s.k !== 'tileCopy' || s.async) {
+      out.push(s);
+      continue;
+    }
+    let end = i;
+    const dsts = new Set([s.dst]);
+    for (let j = i + 1; j < stmts.length; j++) {
+      const x = stmts[j];
+      if (x.k === 'let') continue;
+      if (x.k !== 'tileCopy' || x.async || dsts.has(x.dst)) break;
+      dsts.add(x.dst);
+      end = j;
+    }
+    if (end === i) {
+      out.push(s);
+      continue;
+    }
+    for (let x = i; x <= end; x++) out.push(stmts[x].k === 'tileCopy' ? { ...(stmts[x] as TileCopy), async: true } : stmts[x]);
+    out.push({ k: 'asyncCommit', loc: s.loc }, { k: 'asyncWait', pending: 0, loc: s.loc });
+    i = end;
+  }
+  return out;
 }
 
 interface Gen { readonly s: TileCopy; readonly tag: string; readonly threads: number; readonly R: number; readonly C: number }

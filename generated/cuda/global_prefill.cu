@@ -135,52 +135,88 @@ extern "C" __global__ void __launch_bounds__(128) mimo_global_prefill_kernel(con
   o7[5] = 0.0f;
   o7[6] = 0.0f;
   o7[7] = 0.0f;
-  for (int r = (static_cast<int>(threadIdx.x) / 32); (r < 64); r = (r + 4)) {
-    const bool valid = (r < nRows);
-    const int view = (((first_1 + r) * HQ) + h);
-    for (int d = (static_cast<int>(threadIdx.x) % 32); (d < 192); d = (d + 32)) {
-      const int idx = ((r * 192) + d);
-      __nv_bfloat16 pick_4 = __float2bfloat16_rn(0.0f);
-      if (valid) {
-        pick_4 = q[((view * 192) + d)];
+  const int rows = (first_1 + nRows);
+  const int off = (h * 192);
+  if (((((HQ * 192) % 8) == 0) && ((off % 8) == 0))) {
+    for (int i_ct0_1 = static_cast<int>(threadIdx.x); (i_ct0_1 < 1536); i_ct0_1 = (i_ct0_1 + 128)) {
+      const int r_ct0_1 = (i_ct0_1 / 24);
+      const int c_ct0_1 = ((i_ct0_1 % 24) * 8);
+      const int gr_ct0_1 = (first_1 + r_ct0_1);
+      const int gc_ct0_1 = c_ct0_1;
+      const int n_ct0 = ((gr_ct0_1 < rows) ? max(min((192 - gc_ct0_1), 8), 0) : 0);
+      mimo_cp_async16(&Qs[((r_ct0_1 * 192) + c_ct0_1)], &q[((n_ct0 > 0) ? ((off + (gr_ct0_1 * (HQ * 192))) + gc_ct0_1) : 0)], (n_ct0 * 2));
+    }
+    mimo_cp_async_commit();
+    mimo_cp_async_wait<0>();
+  } else {
+    for (int i_ct0_1 = static_cast<int>(threadIdx.x); (i_ct0_1 < 12288); i_ct0_1 = (i_ct0_1 + 128)) {
+      const int r_ct0_1 = (i_ct0_1 / 192);
+      const int c_ct0_1 = (i_ct0_1 % 192);
+      const int gr_ct0_1 = (first_1 + r_ct0_1);
+      const int gc_ct0_1 = c_ct0_1;
+      if (((gr_ct0_1 < rows) && (gc_ct0_1 < 192))) {
+        Qs[i_ct0_1] = q[((off + (gr_ct0_1 * (HQ * 192))) + gc_ct0_1)];
       } else {
-        pick_4 = __float2bfloat16_rn(0.0f);
+        Qs[i_ct0_1] = __float2bfloat16_rn(0.0f);
       }
-      Qs[idx] = pick_4;
     }
   }
   for (int k0 = lo; (k0 < hi); k0 = (k0 + 32)) {
     __syncthreads();
     const int stageKeys_at_k0 = k0;
-    for (int jj = (static_cast<int>(threadIdx.x) / 32); (jj < 32); jj = (jj + 4)) {
-      const bool valid_1 = ((stageKeys_at_k0 + jj) < hi);
-      const int view_1 = ((((kStart + stageKeys_at_k0) + jj) * HKV) + flashAttend_keys_kh);
-      for (int d_1 = (static_cast<int>(threadIdx.x) % 32); (d_1 < 192); d_1 = (d_1 + 32)) {
-        const int idx_1 = ((jj * 192) + d_1);
-        __nv_bfloat16 pick_5 = __float2bfloat16_rn(0.0f);
-        if (valid_1) {
-          pick_5 = k[((view_1 * 192) + d_1)];
+    const int r0_1 = (kStart + stageKeys_at_k0);
+    const int rows_2 = (kStart + hi);
+    const int off_1 = (flashAttend_keys_kh * 192);
+    if (((((HKV * 192) % 8) == 0) && ((off_1 % 8) == 0))) {
+      for (int i_ct1_1 = static_cast<int>(threadIdx.x); (i_ct1_1 < 768); i_ct1_1 = (i_ct1_1 + 128)) {
+        const int r_ct1_1 = (i_ct1_1 / 24);
+        const int c_ct1_1 = ((i_ct1_1 % 24) * 8);
+        const int gr_ct1_1 = (r0_1 + r_ct1_1);
+        const int gc_ct1_1 = c_ct1_1;
+        const int n_ct1 = ((gr_ct1_1 < rows_2) ? max(min((192 - gc_ct1_1), 8), 0) : 0);
+        mimo_cp_async16(&Ks[((r_ct1_1 * 192) + c_ct1_1)], &k[((n_ct1 > 0) ? ((off_1 + (gr_ct1_1 * (HKV * 192))) + gc_ct1_1) : 0)], (n_ct1 * 2));
+      }
+    } else {
+      for (int i_ct1_1 = static_cast<int>(threadIdx.x); (i_ct1_1 < 6144); i_ct1_1 = (i_ct1_1 + 128)) {
+        const int r_ct1_1 = (i_ct1_1 / 192);
+        const int c_ct1_1 = (i_ct1_1 % 192);
+        const int gr_ct1_1 = (r0_1 + r_ct1_1);
+        const int gc_ct1_1 = c_ct1_1;
+        if (((gr_ct1_1 < rows_2) && (gc_ct1_1 < 192))) {
+          Ks[i_ct1_1] = k[((off_1 + (gr_ct1_1 * (HKV * 192))) + gc_ct1_1)];
         } else {
-          pick_5 = __float2bfloat16_rn(0.0f);
+          Ks[i_ct1_1] = __float2bfloat16_rn(0.0f);
         }
-        Ks[idx_1] = pick_5;
       }
     }
     const int stageKeys_at_k0_1 = k0;
-    for (int jj_1 = (static_cast<int>(threadIdx.x) / 32); (jj_1 < 32); jj_1 = (jj_1 + 4)) {
-      const bool valid_2 = ((stageKeys_at_k0_1 + jj_1) < hi);
-      const int view_2 = ((((kStart + stageKeys_at_k0_1) + jj_1) * HKV) + flashAttend_keys_kh);
-      for (int d_2 = (static_cast<int>(threadIdx.x) % 32); (d_2 < 128); d_2 = (d_2 + 32)) {
-        const int idx_2 = ((jj_1 * 128) + d_2);
-        __nv_bfloat16 pick_6 = __float2bfloat16_rn(0.0f);
-        if (valid_2) {
-          pick_6 = v[((view_2 * 128) + d_2)];
+    const int r0_3 = (kStart + stageKeys_at_k0_1);
+    const int rows_4 = (kStart + hi);
+    const int off_2 = (flashAttend_keys_kh * 128);
+    if (((((HKV * 128) % 8) == 0) && ((off_2 % 8) == 0))) {
+      for (int i_ct2_1 = static_cast<int>(threadIdx.x); (i_ct2_1 < 512); i_ct2_1 = (i_ct2_1 + 128)) {
+        const int r_ct2_1 = (i_ct2_1 / 16);
+        const int c_ct2_1 = ((i_ct2_1 % 16) * 8);
+        const int gr_ct2_1 = (r0_3 + r_ct2_1);
+        const int gc_ct2_1 = c_ct2_1;
+        const int n_ct2 = ((gr_ct2_1 < rows_4) ? max(min((128 - gc_ct2_1), 8), 0) : 0);
+        mimo_cp_async16(&Vs[((r_ct2_1 * 128) + c_ct2_1)], &v[((n_ct2 > 0) ? ((off_2 + (gr_ct2_1 * (HKV * 128))) + gc_ct2_1) : 0)], (n_ct2 * 2));
+      }
+    } else {
+      for (int i_ct2_1 = static_cast<int>(threadIdx.x); (i_ct2_1 < 4096); i_ct2_1 = (i_ct2_1 + 128)) {
+        const int r_ct2_1 = (i_ct2_1 / 128);
+        const int c_ct2_1 = (i_ct2_1 % 128);
+        const int gr_ct2_1 = (r0_3 + r_ct2_1);
+        const int gc_ct2_1 = c_ct2_1;
+        if (((gr_ct2_1 < rows_4) && (gc_ct2_1 < 128))) {
+          Vs[i_ct2_1] = v[((off_2 + (gr_ct2_1 * (HKV * 128))) + gc_ct2_1)];
         } else {
-          pick_6 = __float2bfloat16_rn(0.0f);
+          Vs[i_ct2_1] = __float2bfloat16_rn(0.0f);
         }
-        Vs[idx_2] = pick_6;
       }
     }
+    mimo_cp_async_commit();
+    mimo_cp_async_wait<0>();
     __syncthreads();
     for (int kk = 0; (kk < 32); kk = (kk + 16)) {
       float s[8];
@@ -192,126 +228,126 @@ extern "C" __global__ void __launch_bounds__(128) mimo_global_prefill_kernel(con
       s[5] = 0.0f;
       s[6] = 0.0f;
       s[7] = 0.0f;
-      const int off_u0_u12 = (r0 * 192);
-      const int off_1_u0_u12 = (kk * 192);
+      const int off_5_u0_u12 = (r0 * 192);
+      const int off_6_u0_u12 = (kk * 192);
       const int mma_9_g_u0_u12 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
       const int mma_9_tk_u0_u12 = (((static_cast<int>(threadIdx.x) & 31) & 3) * 2);
-      const unsigned mma_9_a0_u0_u12 = mimo_ld_u32(&Qs[((off_u0_u12 + (mma_9_g_u0_u12 * 192)) + mma_9_tk_u0_u12)]);
-      const unsigned mma_9_a1_u0_u12 = mimo_ld_u32(&Qs[((off_u0_u12 + ((mma_9_g_u0_u12 + 8) * 192)) + mma_9_tk_u0_u12)]);
-      const unsigned mma_9_a2_u0_u12 = mimo_ld_u32(&Qs[((off_u0_u12 + (mma_9_g_u0_u12 * 192)) + (mma_9_tk_u0_u12 + 8))]);
-      const unsigned mma_9_a3_u0_u12 = mimo_ld_u32(&Qs[((off_u0_u12 + ((mma_9_g_u0_u12 + 8) * 192)) + (mma_9_tk_u0_u12 + 8))]);
-      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[0]), {mma_9_a0_u0_u12, mma_9_a1_u0_u12, mma_9_a2_u0_u12, mma_9_a3_u0_u12}, {mimo_ld_u32(&Ks[((off_1_u0_u12 + (mma_9_g_u0_u12 * 192)) + mma_9_tk_u0_u12)]), mimo_ld_u32(&Ks[((off_1_u0_u12 + (mma_9_g_u0_u12 * 192)) + (mma_9_tk_u0_u12 + 8))])});
-      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[4]), {mma_9_a0_u0_u12, mma_9_a1_u0_u12, mma_9_a2_u0_u12, mma_9_a3_u0_u12}, {mimo_ld_u32(&Ks[((off_1_u0_u12 + ((mma_9_g_u0_u12 + 8) * 192)) + mma_9_tk_u0_u12)]), mimo_ld_u32(&Ks[((off_1_u0_u12 + ((mma_9_g_u0_u12 + 8) * 192)) + (mma_9_tk_u0_u12 + 8))])});
-      const int off_u1_u12 = ((r0 * 192) + 16);
-      const int off_1_u1_u12 = ((kk * 192) + 16);
+      const unsigned mma_9_a0_u0_u12 = mimo_ld_u32(&Qs[((off_5_u0_u12 + (mma_9_g_u0_u12 * 192)) + mma_9_tk_u0_u12)]);
+      const unsigned mma_9_a1_u0_u12 = mimo_ld_u32(&Qs[((off_5_u0_u12 + ((mma_9_g_u0_u12 + 8) * 192)) + mma_9_tk_u0_u12)]);
+      const unsigned mma_9_a2_u0_u12 = mimo_ld_u32(&Qs[((off_5_u0_u12 + (mma_9_g_u0_u12 * 192)) + (mma_9_tk_u0_u12 + 8))]);
+      const unsigned mma_9_a3_u0_u12 = mimo_ld_u32(&Qs[((off_5_u0_u12 + ((mma_9_g_u0_u12 + 8) * 192)) + (mma_9_tk_u0_u12 + 8))]);
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[0]), {mma_9_a0_u0_u12, mma_9_a1_u0_u12, mma_9_a2_u0_u12, mma_9_a3_u0_u12}, {mimo_ld_u32(&Ks[((off_6_u0_u12 + (mma_9_g_u0_u12 * 192)) + mma_9_tk_u0_u12)]), mimo_ld_u32(&Ks[((off_6_u0_u12 + (mma_9_g_u0_u12 * 192)) + (mma_9_tk_u0_u12 + 8))])});
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[4]), {mma_9_a0_u0_u12, mma_9_a1_u0_u12, mma_9_a2_u0_u12, mma_9_a3_u0_u12}, {mimo_ld_u32(&Ks[((off_6_u0_u12 + ((mma_9_g_u0_u12 + 8) * 192)) + mma_9_tk_u0_u12)]), mimo_ld_u32(&Ks[((off_6_u0_u12 + ((mma_9_g_u0_u12 + 8) * 192)) + (mma_9_tk_u0_u12 + 8))])});
+      const int off_5_u1_u12 = ((r0 * 192) + 16);
+      const int off_6_u1_u12 = ((kk * 192) + 16);
       const int mma_9_g_u1_u12 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
       const int mma_9_tk_u1_u12 = (((static_cast<int>(threadIdx.x) & 31) & 3) * 2);
-      const unsigned mma_9_a0_u1_u12 = mimo_ld_u32(&Qs[((off_u1_u12 + (mma_9_g_u1_u12 * 192)) + mma_9_tk_u1_u12)]);
-      const unsigned mma_9_a1_u1_u12 = mimo_ld_u32(&Qs[((off_u1_u12 + ((mma_9_g_u1_u12 + 8) * 192)) + mma_9_tk_u1_u12)]);
-      const unsigned mma_9_a2_u1_u12 = mimo_ld_u32(&Qs[((off_u1_u12 + (mma_9_g_u1_u12 * 192)) + (mma_9_tk_u1_u12 + 8))]);
-      const unsigned mma_9_a3_u1_u12 = mimo_ld_u32(&Qs[((off_u1_u12 + ((mma_9_g_u1_u12 + 8) * 192)) + (mma_9_tk_u1_u12 + 8))]);
-      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[0]), {mma_9_a0_u1_u12, mma_9_a1_u1_u12, mma_9_a2_u1_u12, mma_9_a3_u1_u12}, {mimo_ld_u32(&Ks[((off_1_u1_u12 + (mma_9_g_u1_u12 * 192)) + mma_9_tk_u1_u12)]), mimo_ld_u32(&Ks[((off_1_u1_u12 + (mma_9_g_u1_u12 * 192)) + (mma_9_tk_u1_u12 + 8))])});
-      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[4]), {mma_9_a0_u1_u12, mma_9_a1_u1_u12, mma_9_a2_u1_u12, mma_9_a3_u1_u12}, {mimo_ld_u32(&Ks[((off_1_u1_u12 + ((mma_9_g_u1_u12 + 8) * 192)) + mma_9_tk_u1_u12)]), mimo_ld_u32(&Ks[((off_1_u1_u12 + ((mma_9_g_u1_u12 + 8) * 192)) + (mma_9_tk_u1_u12 + 8))])});
-      const int off_u2_u12 = ((r0 * 192) + 32);
-      const int off_1_u2_u12 = ((kk * 192) + 32);
+      const unsigned mma_9_a0_u1_u12 = mimo_ld_u32(&Qs[((off_5_u1_u12 + (mma_9_g_u1_u12 * 192)) + mma_9_tk_u1_u12)]);
+      const unsigned mma_9_a1_u1_u12 = mimo_ld_u32(&Qs[((off_5_u1_u12 + ((mma_9_g_u1_u12 + 8) * 192)) + mma_9_tk_u1_u12)]);
+      const unsigned mma_9_a2_u1_u12 = mimo_ld_u32(&Qs[((off_5_u1_u12 + (mma_9_g_u1_u12 * 192)) + (mma_9_tk_u1_u12 + 8))]);
+      const unsigned mma_9_a3_u1_u12 = mimo_ld_u32(&Qs[((off_5_u1_u12 + ((mma_9_g_u1_u12 + 8) * 192)) + (mma_9_tk_u1_u12 + 8))]);
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[0]), {mma_9_a0_u1_u12, mma_9_a1_u1_u12, mma_9_a2_u1_u12, mma_9_a3_u1_u12}, {mimo_ld_u32(&Ks[((off_6_u1_u12 + (mma_9_g_u1_u12 * 192)) + mma_9_tk_u1_u12)]), mimo_ld_u32(&Ks[((off_6_u1_u12 + (mma_9_g_u1_u12 * 192)) + (mma_9_tk_u1_u12 + 8))])});
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[4]), {mma_9_a0_u1_u12, mma_9_a1_u1_u12, mma_9_a2_u1_u12, mma_9_a3_u1_u12}, {mimo_ld_u32(&Ks[((off_6_u1_u12 + ((mma_9_g_u1_u12 + 8) * 192)) + mma_9_tk_u1_u12)]), mimo_ld_u32(&Ks[((off_6_u1_u12 + ((mma_9_g_u1_u12 + 8) * 192)) + (mma_9_tk_u1_u12 + 8))])});
+      const int off_5_u2_u12 = ((r0 * 192) + 32);
+      const int off_6_u2_u12 = ((kk * 192) + 32);
       const int mma_9_g_u2_u12 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
       const int mma_9_tk_u2_u12 = (((static_cast<int>(threadIdx.x) & 31) & 3) * 2);
-      const unsigned mma_9_a0_u2_u12 = mimo_ld_u32(&Qs[((off_u2_u12 + (mma_9_g_u2_u12 * 192)) + mma_9_tk_u2_u12)]);
-      const unsigned mma_9_a1_u2_u12 = mimo_ld_u32(&Qs[((off_u2_u12 + ((mma_9_g_u2_u12 + 8) * 192)) + mma_9_tk_u2_u12)]);
-      const unsigned mma_9_a2_u2_u12 = mimo_ld_u32(&Qs[((off_u2_u12 + (mma_9_g_u2_u12 * 192)) + (mma_9_tk_u2_u12 + 8))]);
-      const unsigned mma_9_a3_u2_u12 = mimo_ld_u32(&Qs[((off_u2_u12 + ((mma_9_g_u2_u12 + 8) * 192)) + (mma_9_tk_u2_u12 + 8))]);
-      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[0]), {mma_9_a0_u2_u12, mma_9_a1_u2_u12, mma_9_a2_u2_u12, mma_9_a3_u2_u12}, {mimo_ld_u32(&Ks[((off_1_u2_u12 + (mma_9_g_u2_u12 * 192)) + mma_9_tk_u2_u12)]), mimo_ld_u32(&Ks[((off_1_u2_u12 + (mma_9_g_u2_u12 * 192)) + (mma_9_tk_u2_u12 + 8))])});
-      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[4]), {mma_9_a0_u2_u12, mma_9_a1_u2_u12, mma_9_a2_u2_u12, mma_9_a3_u2_u12}, {mimo_ld_u32(&Ks[((off_1_u2_u12 + ((mma_9_g_u2_u12 + 8) * 192)) + mma_9_tk_u2_u12)]), mimo_ld_u32(&Ks[((off_1_u2_u12 + ((mma_9_g_u2_u12 + 8) * 192)) + (mma_9_tk_u2_u12 + 8))])});
-      const int off_u3_u12 = ((r0 * 192) + 48);
-      const int off_1_u3_u12 = ((kk * 192) + 48);
+      const unsigned mma_9_a0_u2_u12 = mimo_ld_u32(&Qs[((off_5_u2_u12 + (mma_9_g_u2_u12 * 192)) + mma_9_tk_u2_u12)]);
+      const unsigned mma_9_a1_u2_u12 = mimo_ld_u32(&Qs[((off_5_u2_u12 + ((mma_9_g_u2_u12 + 8) * 192)) + mma_9_tk_u2_u12)]);
+      const unsigned mma_9_a2_u2_u12 = mimo_ld_u32(&Qs[((off_5_u2_u12 + (mma_9_g_u2_u12 * 192)) + (mma_9_tk_u2_u12 + 8))]);
+      const unsigned mma_9_a3_u2_u12 = mimo_ld_u32(&Qs[((off_5_u2_u12 + ((mma_9_g_u2_u12 + 8) * 192)) + (mma_9_tk_u2_u12 + 8))]);
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[0]), {mma_9_a0_u2_u12, mma_9_a1_u2_u12, mma_9_a2_u2_u12, mma_9_a3_u2_u12}, {mimo_ld_u32(&Ks[((off_6_u2_u12 + (mma_9_g_u2_u12 * 192)) + mma_9_tk_u2_u12)]), mimo_ld_u32(&Ks[((off_6_u2_u12 + (mma_9_g_u2_u12 * 192)) + (mma_9_tk_u2_u12 + 8))])});
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[4]), {mma_9_a0_u2_u12, mma_9_a1_u2_u12, mma_9_a2_u2_u12, mma_9_a3_u2_u12}, {mimo_ld_u32(&Ks[((off_6_u2_u12 + ((mma_9_g_u2_u12 + 8) * 192)) + mma_9_tk_u2_u12)]), mimo_ld_u32(&Ks[((off_6_u2_u12 + ((mma_9_g_u2_u12 + 8) * 192)) + (mma_9_tk_u2_u12 + 8))])});
+      const int off_5_u3_u12 = ((r0 * 192) + 48);
+      const int off_6_u3_u12 = ((kk * 192) + 48);
       const int mma_9_g_u3_u12 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
       const int mma_9_tk_u3_u12 = (((static_cast<int>(threadIdx.x) & 31) & 3) * 2);
-      const unsigned mma_9_a0_u3_u12 = mimo_ld_u32(&Qs[((off_u3_u12 + (mma_9_g_u3_u12 * 192)) + mma_9_tk_u3_u12)]);
-      const unsigned mma_9_a1_u3_u12 = mimo_ld_u32(&Qs[((off_u3_u12 + ((mma_9_g_u3_u12 + 8) * 192)) + mma_9_tk_u3_u12)]);
-      const unsigned mma_9_a2_u3_u12 = mimo_ld_u32(&Qs[((off_u3_u12 + (mma_9_g_u3_u12 * 192)) + (mma_9_tk_u3_u12 + 8))]);
-      const unsigned mma_9_a3_u3_u12 = mimo_ld_u32(&Qs[((off_u3_u12 + ((mma_9_g_u3_u12 + 8) * 192)) + (mma_9_tk_u3_u12 + 8))]);
-      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[0]), {mma_9_a0_u3_u12, mma_9_a1_u3_u12, mma_9_a2_u3_u12, mma_9_a3_u3_u12}, {mimo_ld_u32(&Ks[((off_1_u3_u12 + (mma_9_g_u3_u12 * 192)) + mma_9_tk_u3_u12)]), mimo_ld_u32(&Ks[((off_1_u3_u12 + (mma_9_g_u3_u12 * 192)) + (mma_9_tk_u3_u12 + 8))])});
-      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[4]), {mma_9_a0_u3_u12, mma_9_a1_u3_u12, mma_9_a2_u3_u12, mma_9_a3_u3_u12}, {mimo_ld_u32(&Ks[((off_1_u3_u12 + ((mma_9_g_u3_u12 + 8) * 192)) + mma_9_tk_u3_u12)]), mimo_ld_u32(&Ks[((off_1_u3_u12 + ((mma_9_g_u3_u12 + 8) * 192)) + (mma_9_tk_u3_u12 + 8))])});
-      const int off_u4_u12 = ((r0 * 192) + 64);
-      const int off_1_u4_u12 = ((kk * 192) + 64);
+      const unsigned mma_9_a0_u3_u12 = mimo_ld_u32(&Qs[((off_5_u3_u12 + (mma_9_g_u3_u12 * 192)) + mma_9_tk_u3_u12)]);
+      const unsigned mma_9_a1_u3_u12 = mimo_ld_u32(&Qs[((off_5_u3_u12 + ((mma_9_g_u3_u12 + 8) * 192)) + mma_9_tk_u3_u12)]);
+      const unsigned mma_9_a2_u3_u12 = mimo_ld_u32(&Qs[((off_5_u3_u12 + (mma_9_g_u3_u12 * 192)) + (mma_9_tk_u3_u12 + 8))]);
+      const unsigned mma_9_a3_u3_u12 = mimo_ld_u32(&Qs[((off_5_u3_u12 + ((mma_9_g_u3_u12 + 8) * 192)) + (mma_9_tk_u3_u12 + 8))]);
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[0]), {mma_9_a0_u3_u12, mma_9_a1_u3_u12, mma_9_a2_u3_u12, mma_9_a3_u3_u12}, {mimo_ld_u32(&Ks[((off_6_u3_u12 + (mma_9_g_u3_u12 * 192)) + mma_9_tk_u3_u12)]), mimo_ld_u32(&Ks[((off_6_u3_u12 + (mma_9_g_u3_u12 * 192)) + (mma_9_tk_u3_u12 + 8))])});
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[4]), {mma_9_a0_u3_u12, mma_9_a1_u3_u12, mma_9_a2_u3_u12, mma_9_a3_u3_u12}, {mimo_ld_u32(&Ks[((off_6_u3_u12 + ((mma_9_g_u3_u12 + 8) * 192)) + mma_9_tk_u3_u12)]), mimo_ld_u32(&Ks[((off_6_u3_u12 + ((mma_9_g_u3_u12 + 8) * 192)) + (mma_9_tk_u3_u12 + 8))])});
+      const int off_5_u4_u12 = ((r0 * 192) + 64);
+      const int off_6_u4_u12 = ((kk * 192) + 64);
       const int mma_9_g_u4_u12 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
       const int mma_9_tk_u4_u12 = (((static_cast<int>(threadIdx.x) & 31) & 3) * 2);
-      const unsigned mma_9_a0_u4_u12 = mimo_ld_u32(&Qs[((off_u4_u12 + (mma_9_g_u4_u12 * 192)) + mma_9_tk_u4_u12)]);
-      const unsigned mma_9_a1_u4_u12 = mimo_ld_u32(&Qs[((off_u4_u12 + ((mma_9_g_u4_u12 + 8) * 192)) + mma_9_tk_u4_u12)]);
-      const unsigned mma_9_a2_u4_u12 = mimo_ld_u32(&Qs[((off_u4_u12 + (mma_9_g_u4_u12 * 192)) + (mma_9_tk_u4_u12 + 8))]);
-      const unsigned mma_9_a3_u4_u12 = mimo_ld_u32(&Qs[((off_u4_u12 + ((mma_9_g_u4_u12 + 8) * 192)) + (mma_9_tk_u4_u12 + 8))]);
-      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[0]), {mma_9_a0_u4_u12, mma_9_a1_u4_u12, mma_9_a2_u4_u12, mma_9_a3_u4_u12}, {mimo_ld_u32(&Ks[((off_1_u4_u12 + (mma_9_g_u4_u12 * 192)) + mma_9_tk_u4_u12)]), mimo_ld_u32(&Ks[((off_1_u4_u12 + (mma_9_g_u4_u12 * 192)) + (mma_9_tk_u4_u12 + 8))])});
-      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[4]), {mma_9_a0_u4_u12, mma_9_a1_u4_u12, mma_9_a2_u4_u12, mma_9_a3_u4_u12}, {mimo_ld_u32(&Ks[((off_1_u4_u12 + ((mma_9_g_u4_u12 + 8) * 192)) + mma_9_tk_u4_u12)]), mimo_ld_u32(&Ks[((off_1_u4_u12 + ((mma_9_g_u4_u12 + 8) * 192)) + (mma_9_tk_u4_u12 + 8))])});
-      const int off_u5_u12 = ((r0 * 192) + 80);
-      const int off_1_u5_u12 = ((kk * 192) + 80);
+      const unsigned mma_9_a0_u4_u12 = mimo_ld_u32(&Qs[((off_5_u4_u12 + (mma_9_g_u4_u12 * 192)) + mma_9_tk_u4_u12)]);
+      const unsigned mma_9_a1_u4_u12 = mimo_ld_u32(&Qs[((off_5_u4_u12 + ((mma_9_g_u4_u12 + 8) * 192)) + mma_9_tk_u4_u12)]);
+      const unsigned mma_9_a2_u4_u12 = mimo_ld_u32(&Qs[((off_5_u4_u12 + (mma_9_g_u4_u12 * 192)) + (mma_9_tk_u4_u12 + 8))]);
+      const unsigned mma_9_a3_u4_u12 = mimo_ld_u32(&Qs[((off_5_u4_u12 + ((mma_9_g_u4_u12 + 8) * 192)) + (mma_9_tk_u4_u12 + 8))]);
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[0]), {mma_9_a0_u4_u12, mma_9_a1_u4_u12, mma_9_a2_u4_u12, mma_9_a3_u4_u12}, {mimo_ld_u32(&Ks[((off_6_u4_u12 + (mma_9_g_u4_u12 * 192)) + mma_9_tk_u4_u12)]), mimo_ld_u32(&Ks[((off_6_u4_u12 + (mma_9_g_u4_u12 * 192)) + (mma_9_tk_u4_u12 + 8))])});
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[4]), {mma_9_a0_u4_u12, mma_9_a1_u4_u12, mma_9_a2_u4_u12, mma_9_a3_u4_u12}, {mimo_ld_u32(&Ks[((off_6_u4_u12 + ((mma_9_g_u4_u12 + 8) * 192)) + mma_9_tk_u4_u12)]), mimo_ld_u32(&Ks[((off_6_u4_u12 + ((mma_9_g_u4_u12 + 8) * 192)) + (mma_9_tk_u4_u12 + 8))])});
+      const int off_5_u5_u12 = ((r0 * 192) + 80);
+      const int off_6_u5_u12 = ((kk * 192) + 80);
       const int mma_9_g_u5_u12 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
       const int mma_9_tk_u5_u12 = (((static_cast<int>(threadIdx.x) & 31) & 3) * 2);
-      const unsigned mma_9_a0_u5_u12 = mimo_ld_u32(&Qs[((off_u5_u12 + (mma_9_g_u5_u12 * 192)) + mma_9_tk_u5_u12)]);
-      const unsigned mma_9_a1_u5_u12 = mimo_ld_u32(&Qs[((off_u5_u12 + ((mma_9_g_u5_u12 + 8) * 192)) + mma_9_tk_u5_u12)]);
-      const unsigned mma_9_a2_u5_u12 = mimo_ld_u32(&Qs[((off_u5_u12 + (mma_9_g_u5_u12 * 192)) + (mma_9_tk_u5_u12 + 8))]);
-      const unsigned mma_9_a3_u5_u12 = mimo_ld_u32(&Qs[((off_u5_u12 + ((mma_9_g_u5_u12 + 8) * 192)) + (mma_9_tk_u5_u12 + 8))]);
-      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[0]), {mma_9_a0_u5_u12, mma_9_a1_u5_u12, mma_9_a2_u5_u12, mma_9_a3_u5_u12}, {mimo_ld_u32(&Ks[((off_1_u5_u12 + (mma_9_g_u5_u12 * 192)) + mma_9_tk_u5_u12)]), mimo_ld_u32(&Ks[((off_1_u5_u12 + (mma_9_g_u5_u12 * 192)) + (mma_9_tk_u5_u12 + 8))])});
-      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[4]), {mma_9_a0_u5_u12, mma_9_a1_u5_u12, mma_9_a2_u5_u12, mma_9_a3_u5_u12}, {mimo_ld_u32(&Ks[((off_1_u5_u12 + ((mma_9_g_u5_u12 + 8) * 192)) + mma_9_tk_u5_u12)]), mimo_ld_u32(&Ks[((off_1_u5_u12 + ((mma_9_g_u5_u12 + 8) * 192)) + (mma_9_tk_u5_u12 + 8))])});
-      const int off_u6_u12 = ((r0 * 192) + 96);
-      const int off_1_u6_u12 = ((kk * 192) + 96);
+      const unsigned mma_9_a0_u5_u12 = mimo_ld_u32(&Qs[((off_5_u5_u12 + (mma_9_g_u5_u12 * 192)) + mma_9_tk_u5_u12)]);
+      const unsigned mma_9_a1_u5_u12 = mimo_ld_u32(&Qs[((off_5_u5_u12 + ((mma_9_g_u5_u12 + 8) * 192)) + mma_9_tk_u5_u12)]);
+      const unsigned mma_9_a2_u5_u12 = mimo_ld_u32(&Qs[((off_5_u5_u12 + (mma_9_g_u5_u12 * 192)) + (mma_9_tk_u5_u12 + 8))]);
+      const unsigned mma_9_a3_u5_u12 = mimo_ld_u32(&Qs[((off_5_u5_u12 + ((mma_9_g_u5_u12 + 8) * 192)) + (mma_9_tk_u5_u12 + 8))]);
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[0]), {mma_9_a0_u5_u12, mma_9_a1_u5_u12, mma_9_a2_u5_u12, mma_9_a3_u5_u12}, {mimo_ld_u32(&Ks[((off_6_u5_u12 + (mma_9_g_u5_u12 * 192)) + mma_9_tk_u5_u12)]), mimo_ld_u32(&Ks[((off_6_u5_u12 + (mma_9_g_u5_u12 * 192)) + (mma_9_tk_u5_u12 + 8))])});
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[4]), {mma_9_a0_u5_u12, mma_9_a1_u5_u12, mma_9_a2_u5_u12, mma_9_a3_u5_u12}, {mimo_ld_u32(&Ks[((off_6_u5_u12 + ((mma_9_g_u5_u12 + 8) * 192)) + mma_9_tk_u5_u12)]), mimo_ld_u32(&Ks[((off_6_u5_u12 + ((mma_9_g_u5_u12 + 8) * 192)) + (mma_9_tk_u5_u12 + 8))])});
+      const int off_5_u6_u12 = ((r0 * 192) + 96);
+      const int off_6_u6_u12 = ((kk * 192) + 96);
       const int mma_9_g_u6_u12 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
       const int mma_9_tk_u6_u12 = (((static_cast<int>(threadIdx.x) & 31) & 3) * 2);
-      const unsigned mma_9_a0_u6_u12 = mimo_ld_u32(&Qs[((off_u6_u12 + (mma_9_g_u6_u12 * 192)) + mma_9_tk_u6_u12)]);
-      const unsigned mma_9_a1_u6_u12 = mimo_ld_u32(&Qs[((off_u6_u12 + ((mma_9_g_u6_u12 + 8) * 192)) + mma_9_tk_u6_u12)]);
-      const unsigned mma_9_a2_u6_u12 = mimo_ld_u32(&Qs[((off_u6_u12 + (mma_9_g_u6_u12 * 192)) + (mma_9_tk_u6_u12 + 8))]);
-      const unsigned mma_9_a3_u6_u12 = mimo_ld_u32(&Qs[((off_u6_u12 + ((mma_9_g_u6_u12 + 8) * 192)) + (mma_9_tk_u6_u12 + 8))]);
-      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[0]), {mma_9_a0_u6_u12, mma_9_a1_u6_u12, mma_9_a2_u6_u12, mma_9_a3_u6_u12}, {mimo_ld_u32(&Ks[((off_1_u6_u12 + (mma_9_g_u6_u12 * 192)) + mma_9_tk_u6_u12)]), mimo_ld_u32(&Ks[((off_1_u6_u12 + (mma_9_g_u6_u12 * 192)) + (mma_9_tk_u6_u12 + 8))])});
-      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[4]), {mma_9_a0_u6_u12, mma_9_a1_u6_u12, mma_9_a2_u6_u12, mma_9_a3_u6_u12}, {mimo_ld_u32(&Ks[((off_1_u6_u12 + ((mma_9_g_u6_u12 + 8) * 192)) + mma_9_tk_u6_u12)]), mimo_ld_u32(&Ks[((off_1_u6_u12 + ((mma_9_g_u6_u12 + 8) * 192)) + (mma_9_tk_u6_u12 + 8))])});
-      const int off_u7_u12 = ((r0 * 192) + 112);
-      const int off_1_u7_u12 = ((kk * 192) + 112);
+      const unsigned mma_9_a0_u6_u12 = mimo_ld_u32(&Qs[((off_5_u6_u12 + (mma_9_g_u6_u12 * 192)) + mma_9_tk_u6_u12)]);
+      const unsigned mma_9_a1_u6_u12 = mimo_ld_u32(&Qs[((off_5_u6_u12 + ((mma_9_g_u6_u12 + 8) * 192)) + mma_9_tk_u6_u12)]);
+      const unsigned mma_9_a2_u6_u12 = mimo_ld_u32(&Qs[((off_5_u6_u12 + (mma_9_g_u6_u12 * 192)) + (mma_9_tk_u6_u12 + 8))]);
+      const unsigned mma_9_a3_u6_u12 = mimo_ld_u32(&Qs[((off_5_u6_u12 + ((mma_9_g_u6_u12 + 8) * 192)) + (mma_9_tk_u6_u12 + 8))]);
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[0]), {mma_9_a0_u6_u12, mma_9_a1_u6_u12, mma_9_a2_u6_u12, mma_9_a3_u6_u12}, {mimo_ld_u32(&Ks[((off_6_u6_u12 + (mma_9_g_u6_u12 * 192)) + mma_9_tk_u6_u12)]), mimo_ld_u32(&Ks[((off_6_u6_u12 + (mma_9_g_u6_u12 * 192)) + (mma_9_tk_u6_u12 + 8))])});
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[4]), {mma_9_a0_u6_u12, mma_9_a1_u6_u12, mma_9_a2_u6_u12, mma_9_a3_u6_u12}, {mimo_ld_u32(&Ks[((off_6_u6_u12 + ((mma_9_g_u6_u12 + 8) * 192)) + mma_9_tk_u6_u12)]), mimo_ld_u32(&Ks[((off_6_u6_u12 + ((mma_9_g_u6_u12 + 8) * 192)) + (mma_9_tk_u6_u12 + 8))])});
+      const int off_5_u7_u12 = ((r0 * 192) + 112);
+      const int off_6_u7_u12 = ((kk * 192) + 112);
       const int mma_9_g_u7_u12 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
       const int mma_9_tk_u7_u12 = (((static_cast<int>(threadIdx.x) & 31) & 3) * 2);
-      const unsigned mma_9_a0_u7_u12 = mimo_ld_u32(&Qs[((off_u7_u12 + (mma_9_g_u7_u12 * 192)) + mma_9_tk_u7_u12)]);
-      const unsigned mma_9_a1_u7_u12 = mimo_ld_u32(&Qs[((off_u7_u12 + ((mma_9_g_u7_u12 + 8) * 192)) + mma_9_tk_u7_u12)]);
-      const unsigned mma_9_a2_u7_u12 = mimo_ld_u32(&Qs[((off_u7_u12 + (mma_9_g_u7_u12 * 192)) + (mma_9_tk_u7_u12 + 8))]);
-      const unsigned mma_9_a3_u7_u12 = mimo_ld_u32(&Qs[((off_u7_u12 + ((mma_9_g_u7_u12 + 8) * 192)) + (mma_9_tk_u7_u12 + 8))]);
-      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[0]), {mma_9_a0_u7_u12, mma_9_a1_u7_u12, mma_9_a2_u7_u12, mma_9_a3_u7_u12}, {mimo_ld_u32(&Ks[((off_1_u7_u12 + (mma_9_g_u7_u12 * 192)) + mma_9_tk_u7_u12)]), mimo_ld_u32(&Ks[((off_1_u7_u12 + (mma_9_g_u7_u12 * 192)) + (mma_9_tk_u7_u12 + 8))])});
-      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[4]), {mma_9_a0_u7_u12, mma_9_a1_u7_u12, mma_9_a2_u7_u12, mma_9_a3_u7_u12}, {mimo_ld_u32(&Ks[((off_1_u7_u12 + ((mma_9_g_u7_u12 + 8) * 192)) + mma_9_tk_u7_u12)]), mimo_ld_u32(&Ks[((off_1_u7_u12 + ((mma_9_g_u7_u12 + 8) * 192)) + (mma_9_tk_u7_u12 + 8))])});
-      const int off_u8_u12 = ((r0 * 192) + 128);
-      const int off_1_u8_u12 = ((kk * 192) + 128);
+      const unsigned mma_9_a0_u7_u12 = mimo_ld_u32(&Qs[((off_5_u7_u12 + (mma_9_g_u7_u12 * 192)) + mma_9_tk_u7_u12)]);
+      const unsigned mma_9_a1_u7_u12 = mimo_ld_u32(&Qs[((off_5_u7_u12 + ((mma_9_g_u7_u12 + 8) * 192)) + mma_9_tk_u7_u12)]);
+      const unsigned mma_9_a2_u7_u12 = mimo_ld_u32(&Qs[((off_5_u7_u12 + (mma_9_g_u7_u12 * 192)) + (mma_9_tk_u7_u12 + 8))]);
+      const unsigned mma_9_a3_u7_u12 = mimo_ld_u32(&Qs[((off_5_u7_u12 + ((mma_9_g_u7_u12 + 8) * 192)) + (mma_9_tk_u7_u12 + 8))]);
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[0]), {mma_9_a0_u7_u12, mma_9_a1_u7_u12, mma_9_a2_u7_u12, mma_9_a3_u7_u12}, {mimo_ld_u32(&Ks[((off_6_u7_u12 + (mma_9_g_u7_u12 * 192)) + mma_9_tk_u7_u12)]), mimo_ld_u32(&Ks[((off_6_u7_u12 + (mma_9_g_u7_u12 * 192)) + (mma_9_tk_u7_u12 + 8))])});
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[4]), {mma_9_a0_u7_u12, mma_9_a1_u7_u12, mma_9_a2_u7_u12, mma_9_a3_u7_u12}, {mimo_ld_u32(&Ks[((off_6_u7_u12 + ((mma_9_g_u7_u12 + 8) * 192)) + mma_9_tk_u7_u12)]), mimo_ld_u32(&Ks[((off_6_u7_u12 + ((mma_9_g_u7_u12 + 8) * 192)) + (mma_9_tk_u7_u12 + 8))])});
+      const int off_5_u8_u12 = ((r0 * 192) + 128);
+      const int off_6_u8_u12 = ((kk * 192) + 128);
       const int mma_9_g_u8_u12 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
       const int mma_9_tk_u8_u12 = (((static_cast<int>(threadIdx.x) & 31) & 3) * 2);
-      const unsigned mma_9_a0_u8_u12 = mimo_ld_u32(&Qs[((off_u8_u12 + (mma_9_g_u8_u12 * 192)) + mma_9_tk_u8_u12)]);
-      const unsigned mma_9_a1_u8_u12 = mimo_ld_u32(&Qs[((off_u8_u12 + ((mma_9_g_u8_u12 + 8) * 192)) + mma_9_tk_u8_u12)]);
-      const unsigned mma_9_a2_u8_u12 = mimo_ld_u32(&Qs[((off_u8_u12 + (mma_9_g_u8_u12 * 192)) + (mma_9_tk_u8_u12 + 8))]);
-      const unsigned mma_9_a3_u8_u12 = mimo_ld_u32(&Qs[((off_u8_u12 + ((mma_9_g_u8_u12 + 8) * 192)) + (mma_9_tk_u8_u12 + 8))]);
-      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[0]), {mma_9_a0_u8_u12, mma_9_a1_u8_u12, mma_9_a2_u8_u12, mma_9_a3_u8_u12}, {mimo_ld_u32(&Ks[((off_1_u8_u12 + (mma_9_g_u8_u12 * 192)) + mma_9_tk_u8_u12)]), mimo_ld_u32(&Ks[((off_1_u8_u12 + (mma_9_g_u8_u12 * 192)) + (mma_9_tk_u8_u12 + 8))])});
-      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[4]), {mma_9_a0_u8_u12, mma_9_a1_u8_u12, mma_9_a2_u8_u12, mma_9_a3_u8_u12}, {mimo_ld_u32(&Ks[((off_1_u8_u12 + ((mma_9_g_u8_u12 + 8) * 192)) + mma_9_tk_u8_u12)]), mimo_ld_u32(&Ks[((off_1_u8_u12 + ((mma_9_g_u8_u12 + 8) * 192)) + (mma_9_tk_u8_u12 + 8))])});
-      const int off_u9_u12 = ((r0 * 192) + 144);
-      const int off_1_u9_u12 = ((kk * 192) + 144);
+      const unsigned mma_9_a0_u8_u12 = mimo_ld_u32(&Qs[((off_5_u8_u12 + (mma_9_g_u8_u12 * 192)) + mma_9_tk_u8_u12)]);
+      const unsigned mma_9_a1_u8_u12 = mimo_ld_u32(&Qs[((off_5_u8_u12 + ((mma_9_g_u8_u12 + 8) * 192)) + mma_9_tk_u8_u12)]);
+      const unsigned mma_9_a2_u8_u12 = mimo_ld_u32(&Qs[((off_5_u8_u12 + (mma_9_g_u8_u12 * 192)) + (mma_9_tk_u8_u12 + 8))]);
+      const unsigned mma_9_a3_u8_u12 = mimo_ld_u32(&Qs[((off_5_u8_u12 + ((mma_9_g_u8_u12 + 8) * 192)) + (mma_9_tk_u8_u12 + 8))]);
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[0]), {mma_9_a0_u8_u12, mma_9_a1_u8_u12, mma_9_a2_u8_u12, mma_9_a3_u8_u12}, {mimo_ld_u32(&Ks[((off_6_u8_u12 + (mma_9_g_u8_u12 * 192)) + mma_9_tk_u8_u12)]), mimo_ld_u32(&Ks[((off_6_u8_u12 + (mma_9_g_u8_u12 * 192)) + (mma_9_tk_u8_u12 + 8))])});
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[4]), {mma_9_a0_u8_u12, mma_9_a1_u8_u12, mma_9_a2_u8_u12, mma_9_a3_u8_u12}, {mimo_ld_u32(&Ks[((off_6_u8_u12 + ((mma_9_g_u8_u12 + 8) * 192)) + mma_9_tk_u8_u12)]), mimo_ld_u32(&Ks[((off_6_u8_u12 + ((mma_9_g_u8_u12 + 8) * 192)) + (mma_9_tk_u8_u12 + 8))])});
+      const int off_5_u9_u12 = ((r0 * 192) + 144);
+      const int off_6_u9_u12 = ((kk * 192) + 144);
       const int mma_9_g_u9_u12 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
       const int mma_9_tk_u9_u12 = (((static_cast<int>(threadIdx.x) & 31) & 3) * 2);
-      const unsigned mma_9_a0_u9_u12 = mimo_ld_u32(&Qs[((off_u9_u12 + (mma_9_g_u9_u12 * 192)) + mma_9_tk_u9_u12)]);
-      const unsigned mma_9_a1_u9_u12 = mimo_ld_u32(&Qs[((off_u9_u12 + ((mma_9_g_u9_u12 + 8) * 192)) + mma_9_tk_u9_u12)]);
-      const unsigned mma_9_a2_u9_u12 = mimo_ld_u32(&Qs[((off_u9_u12 + (mma_9_g_u9_u12 * 192)) + (mma_9_tk_u9_u12 + 8))]);
-      const unsigned mma_9_a3_u9_u12 = mimo_ld_u32(&Qs[((off_u9_u12 + ((mma_9_g_u9_u12 + 8) * 192)) + (mma_9_tk_u9_u12 + 8))]);
-      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[0]), {mma_9_a0_u9_u12, mma_9_a1_u9_u12, mma_9_a2_u9_u12, mma_9_a3_u9_u12}, {mimo_ld_u32(&Ks[((off_1_u9_u12 + (mma_9_g_u9_u12 * 192)) + mma_9_tk_u9_u12)]), mimo_ld_u32(&Ks[((off_1_u9_u12 + (mma_9_g_u9_u12 * 192)) + (mma_9_tk_u9_u12 + 8))])});
-      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[4]), {mma_9_a0_u9_u12, mma_9_a1_u9_u12, mma_9_a2_u9_u12, mma_9_a3_u9_u12}, {mimo_ld_u32(&Ks[((off_1_u9_u12 + ((mma_9_g_u9_u12 + 8) * 192)) + mma_9_tk_u9_u12)]), mimo_ld_u32(&Ks[((off_1_u9_u12 + ((mma_9_g_u9_u12 + 8) * 192)) + (mma_9_tk_u9_u12 + 8))])});
-      const int off_u10_u12 = ((r0 * 192) + 160);
-      const int off_1_u10_u12 = ((kk * 192) + 160);
+      const unsigned mma_9_a0_u9_u12 = mimo_ld_u32(&Qs[((off_5_u9_u12 + (mma_9_g_u9_u12 * 192)) + mma_9_tk_u9_u12)]);
+      const unsigned mma_9_a1_u9_u12 = mimo_ld_u32(&Qs[((off_5_u9_u12 + ((mma_9_g_u9_u12 + 8) * 192)) + mma_9_tk_u9_u12)]);
+      const unsigned mma_9_a2_u9_u12 = mimo_ld_u32(&Qs[((off_5_u9_u12 + (mma_9_g_u9_u12 * 192)) + (mma_9_tk_u9_u12 + 8))]);
+      const unsigned mma_9_a3_u9_u12 = mimo_ld_u32(&Qs[((off_5_u9_u12 + ((mma_9_g_u9_u12 + 8) * 192)) + (mma_9_tk_u9_u12 + 8))]);
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[0]), {mma_9_a0_u9_u12, mma_9_a1_u9_u12, mma_9_a2_u9_u12, mma_9_a3_u9_u12}, {mimo_ld_u32(&Ks[((off_6_u9_u12 + (mma_9_g_u9_u12 * 192)) + mma_9_tk_u9_u12)]), mimo_ld_u32(&Ks[((off_6_u9_u12 + (mma_9_g_u9_u12 * 192)) + (mma_9_tk_u9_u12 + 8))])});
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[4]), {mma_9_a0_u9_u12, mma_9_a1_u9_u12, mma_9_a2_u9_u12, mma_9_a3_u9_u12}, {mimo_ld_u32(&Ks[((off_6_u9_u12 + ((mma_9_g_u9_u12 + 8) * 192)) + mma_9_tk_u9_u12)]), mimo_ld_u32(&Ks[((off_6_u9_u12 + ((mma_9_g_u9_u12 + 8) * 192)) + (mma_9_tk_u9_u12 + 8))])});
+      const int off_5_u10_u12 = ((r0 * 192) + 160);
+      const int off_6_u10_u12 = ((kk * 192) + 160);
       const int mma_9_g_u10_u12 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
       const int mma_9_tk_u10_u12 = (((static_cast<int>(threadIdx.x) & 31) & 3) * 2);
-      const unsigned mma_9_a0_u10_u12 = mimo_ld_u32(&Qs[((off_u10_u12 + (mma_9_g_u10_u12 * 192)) + mma_9_tk_u10_u12)]);
-      const unsigned mma_9_a1_u10_u12 = mimo_ld_u32(&Qs[((off_u10_u12 + ((mma_9_g_u10_u12 + 8) * 192)) + mma_9_tk_u10_u12)]);
-      const unsigned mma_9_a2_u10_u12 = mimo_ld_u32(&Qs[((off_u10_u12 + (mma_9_g_u10_u12 * 192)) + (mma_9_tk_u10_u12 + 8))]);
-      const unsigned mma_9_a3_u10_u12 = mimo_ld_u32(&Qs[((off_u10_u12 + ((mma_9_g_u10_u12 + 8) * 192)) + (mma_9_tk_u10_u12 + 8))]);
-      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[0]), {mma_9_a0_u10_u12, mma_9_a1_u10_u12, mma_9_a2_u10_u12, mma_9_a3_u10_u12}, {mimo_ld_u32(&Ks[((off_1_u10_u12 + (mma_9_g_u10_u12 * 192)) + mma_9_tk_u10_u12)]), mimo_ld_u32(&Ks[((off_1_u10_u12 + (mma_9_g_u10_u12 * 192)) + (mma_9_tk_u10_u12 + 8))])});
-      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[4]), {mma_9_a0_u10_u12, mma_9_a1_u10_u12, mma_9_a2_u10_u12, mma_9_a3_u10_u12}, {mimo_ld_u32(&Ks[((off_1_u10_u12 + ((mma_9_g_u10_u12 + 8) * 192)) + mma_9_tk_u10_u12)]), mimo_ld_u32(&Ks[((off_1_u10_u12 + ((mma_9_g_u10_u12 + 8) * 192)) + (mma_9_tk_u10_u12 + 8))])});
-      const int off_u11_u12 = ((r0 * 192) + 176);
-      const int off_1_u11_u12 = ((kk * 192) + 176);
+      const unsigned mma_9_a0_u10_u12 = mimo_ld_u32(&Qs[((off_5_u10_u12 + (mma_9_g_u10_u12 * 192)) + mma_9_tk_u10_u12)]);
+      const unsigned mma_9_a1_u10_u12 = mimo_ld_u32(&Qs[((off_5_u10_u12 + ((mma_9_g_u10_u12 + 8) * 192)) + mma_9_tk_u10_u12)]);
+      const unsigned mma_9_a2_u10_u12 = mimo_ld_u32(&Qs[((off_5_u10_u12 + (mma_9_g_u10_u12 * 192)) + (mma_9_tk_u10_u12 + 8))]);
+      const unsigned mma_9_a3_u10_u12 = mimo_ld_u32(&Qs[((off_5_u10_u12 + ((mma_9_g_u10_u12 + 8) * 192)) + (mma_9_tk_u10_u12 + 8))]);
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[0]), {mma_9_a0_u10_u12, mma_9_a1_u10_u12, mma_9_a2_u10_u12, mma_9_a3_u10_u12}, {mimo_ld_u32(&Ks[((off_6_u10_u12 + (mma_9_g_u10_u12 * 192)) + mma_9_tk_u10_u12)]), mimo_ld_u32(&Ks[((off_6_u10_u12 + (mma_9_g_u10_u12 * 192)) + (mma_9_tk_u10_u12 + 8))])});
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[4]), {mma_9_a0_u10_u12, mma_9_a1_u10_u12, mma_9_a2_u10_u12, mma_9_a3_u10_u12}, {mimo_ld_u32(&Ks[((off_6_u10_u12 + ((mma_9_g_u10_u12 + 8) * 192)) + mma_9_tk_u10_u12)]), mimo_ld_u32(&Ks[((off_6_u10_u12 + ((mma_9_g_u10_u12 + 8) * 192)) + (mma_9_tk_u10_u12 + 8))])});
+      const int off_5_u11_u12 = ((r0 * 192) + 176);
+      const int off_6_u11_u12 = ((kk * 192) + 176);
       const int mma_9_g_u11_u12 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
       const int mma_9_tk_u11_u12 = (((static_cast<int>(threadIdx.x) & 31) & 3) * 2);
-      const unsigned mma_9_a0_u11_u12 = mimo_ld_u32(&Qs[((off_u11_u12 + (mma_9_g_u11_u12 * 192)) + mma_9_tk_u11_u12)]);
-      const unsigned mma_9_a1_u11_u12 = mimo_ld_u32(&Qs[((off_u11_u12 + ((mma_9_g_u11_u12 + 8) * 192)) + mma_9_tk_u11_u12)]);
-      const unsigned mma_9_a2_u11_u12 = mimo_ld_u32(&Qs[((off_u11_u12 + (mma_9_g_u11_u12 * 192)) + (mma_9_tk_u11_u12 + 8))]);
-      const unsigned mma_9_a3_u11_u12 = mimo_ld_u32(&Qs[((off_u11_u12 + ((mma_9_g_u11_u12 + 8) * 192)) + (mma_9_tk_u11_u12 + 8))]);
-      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[0]), {mma_9_a0_u11_u12, mma_9_a1_u11_u12, mma_9_a2_u11_u12, mma_9_a3_u11_u12}, {mimo_ld_u32(&Ks[((off_1_u11_u12 + (mma_9_g_u11_u12 * 192)) + mma_9_tk_u11_u12)]), mimo_ld_u32(&Ks[((off_1_u11_u12 + (mma_9_g_u11_u12 * 192)) + (mma_9_tk_u11_u12 + 8))])});
-      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[4]), {mma_9_a0_u11_u12, mma_9_a1_u11_u12, mma_9_a2_u11_u12, mma_9_a3_u11_u12}, {mimo_ld_u32(&Ks[((off_1_u11_u12 + ((mma_9_g_u11_u12 + 8) * 192)) + mma_9_tk_u11_u12)]), mimo_ld_u32(&Ks[((off_1_u11_u12 + ((mma_9_g_u11_u12 + 8) * 192)) + (mma_9_tk_u11_u12 + 8))])});
+      const unsigned mma_9_a0_u11_u12 = mimo_ld_u32(&Qs[((off_5_u11_u12 + (mma_9_g_u11_u12 * 192)) + mma_9_tk_u11_u12)]);
+      const unsigned mma_9_a1_u11_u12 = mimo_ld_u32(&Qs[((off_5_u11_u12 + ((mma_9_g_u11_u12 + 8) * 192)) + mma_9_tk_u11_u12)]);
+      const unsigned mma_9_a2_u11_u12 = mimo_ld_u32(&Qs[((off_5_u11_u12 + (mma_9_g_u11_u12 * 192)) + (mma_9_tk_u11_u12 + 8))]);
+      const unsigned mma_9_a3_u11_u12 = mimo_ld_u32(&Qs[((off_5_u11_u12 + ((mma_9_g_u11_u12 + 8) * 192)) + (mma_9_tk_u11_u12 + 8))]);
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[0]), {mma_9_a0_u11_u12, mma_9_a1_u11_u12, mma_9_a2_u11_u12, mma_9_a3_u11_u12}, {mimo_ld_u32(&Ks[((off_6_u11_u12 + (mma_9_g_u11_u12 * 192)) + mma_9_tk_u11_u12)]), mimo_ld_u32(&Ks[((off_6_u11_u12 + (mma_9_g_u11_u12 * 192)) + (mma_9_tk_u11_u12 + 8))])});
+      mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&s[4]), {mma_9_a0_u11_u12, mma_9_a1_u11_u12, mma_9_a2_u11_u12, mma_9_a3_u11_u12}, {mimo_ld_u32(&Ks[((off_6_u11_u12 + ((mma_9_g_u11_u12 + 8) * 192)) + mma_9_tk_u11_u12)]), mimo_ld_u32(&Ks[((off_6_u11_u12 + ((mma_9_g_u11_u12 + 8) * 192)) + (mma_9_tk_u11_u12 + 8))])});
       const int j0 = (k0 + kk);
       if (((((j0 + 15) < hi) && ((j0 + 15) <= pos0)) && (j0 > (((pos0 + 64) - 1) - 1073741824)))) {
         const float x = s[0];
@@ -412,69 +448,69 @@ extern "C" __global__ void __launch_bounds__(128) mimo_global_prefill_kernel(con
       alpha[0] = expf((m[0] - mNew[0]));
       alpha[1] = expf((m[1] - mNew[1]));
       const float x_20 = s[0];
-      float pick_10 = 0.0f;
+      float pick_4 = 0.0f;
       if ((x_20 > mimo_f32_bits(0xff7fffffu))) {
-        pick_10 = expf((x_20 - mNew[0]));
+        pick_4 = expf((x_20 - mNew[0]));
+      } else {
+        pick_4 = 0.0f;
+      }
+      s[0] = pick_4;
+      const float x_21 = s[1];
+      float pick_5 = 0.0f;
+      if ((x_21 > mimo_f32_bits(0xff7fffffu))) {
+        pick_5 = expf((x_21 - mNew[0]));
+      } else {
+        pick_5 = 0.0f;
+      }
+      s[1] = pick_5;
+      const float x_22 = s[2];
+      float pick_6 = 0.0f;
+      if ((x_22 > mimo_f32_bits(0xff7fffffu))) {
+        pick_6 = expf((x_22 - mNew[1]));
+      } else {
+        pick_6 = 0.0f;
+      }
+      s[2] = pick_6;
+      const float x_23 = s[3];
+      float pick_7 = 0.0f;
+      if ((x_23 > mimo_f32_bits(0xff7fffffu))) {
+        pick_7 = expf((x_23 - mNew[1]));
+      } else {
+        pick_7 = 0.0f;
+      }
+      s[3] = pick_7;
+      const float x_24 = s[4];
+      float pick_8 = 0.0f;
+      if ((x_24 > mimo_f32_bits(0xff7fffffu))) {
+        pick_8 = expf((x_24 - mNew[0]));
+      } else {
+        pick_8 = 0.0f;
+      }
+      s[4] = pick_8;
+      const float x_25 = s[5];
+      float pick_9 = 0.0f;
+      if ((x_25 > mimo_f32_bits(0xff7fffffu))) {
+        pick_9 = expf((x_25 - mNew[0]));
+      } else {
+        pick_9 = 0.0f;
+      }
+      s[5] = pick_9;
+      const float x_26 = s[6];
+      float pick_10 = 0.0f;
+      if ((x_26 > mimo_f32_bits(0xff7fffffu))) {
+        pick_10 = expf((x_26 - mNew[1]));
       } else {
         pick_10 = 0.0f;
       }
-      s[0] = pick_10;
-      const float x_21 = s[1];
+      s[6] = pick_10;
+      const float x_27 = s[7];
       float pick_11 = 0.0f;
-      if ((x_21 > mimo_f32_bits(0xff7fffffu))) {
-        pick_11 = expf((x_21 - mNew[0]));
+      if ((x_27 > mimo_f32_bits(0xff7fffffu))) {
+        pick_11 = expf((x_27 - mNew[1]));
       } else {
         pick_11 = 0.0f;
       }
-      s[1] = pick_11;
-      const float x_22 = s[2];
-      float pick_12 = 0.0f;
-      if ((x_22 > mimo_f32_bits(0xff7fffffu))) {
-        pick_12 = expf((x_22 - mNew[1]));
-      } else {
-        pick_12 = 0.0f;
-      }
-      s[2] = pick_12;
-      const float x_23 = s[3];
-      float pick_13 = 0.0f;
-      if ((x_23 > mimo_f32_bits(0xff7fffffu))) {
-        pick_13 = expf((x_23 - mNew[1]));
-      } else {
-        pick_13 = 0.0f;
-      }
-      s[3] = pick_13;
-      const float x_24 = s[4];
-      float pick_14 = 0.0f;
-      if ((x_24 > mimo_f32_bits(0xff7fffffu))) {
-        pick_14 = expf((x_24 - mNew[0]));
-      } else {
-        pick_14 = 0.0f;
-      }
-      s[4] = pick_14;
-      const float x_25 = s[5];
-      float pick_15 = 0.0f;
-      if ((x_25 > mimo_f32_bits(0xff7fffffu))) {
-        pick_15 = expf((x_25 - mNew[0]));
-      } else {
-        pick_15 = 0.0f;
-      }
-      s[5] = pick_15;
-      const float x_26 = s[6];
-      float pick_16 = 0.0f;
-      if ((x_26 > mimo_f32_bits(0xff7fffffu))) {
-        pick_16 = expf((x_26 - mNew[1]));
-      } else {
-        pick_16 = 0.0f;
-      }
-      s[6] = pick_16;
-      const float x_27 = s[7];
-      float pick_17 = 0.0f;
-      if ((x_27 > mimo_f32_bits(0xff7fffffu))) {
-        pick_17 = expf((x_27 - mNew[1]));
-      } else {
-        pick_17 = 0.0f;
-      }
-      s[7] = pick_17;
+      s[7] = pick_11;
       float tileSum[2];
       const float tileSum_part = (((s[0] + s[1]) + s[4]) + s[5]);
       const float tileSum_x = __shfl_xor_sync(0xffffffffu, tileSum_part, 1);
@@ -631,713 +667,713 @@ extern "C" __global__ void __launch_bounds__(128) mimo_global_prefill_kernel(con
       unsigned mmf_11_b0, mmf_11_b1, mmf_11_b2, mmf_11_b3; mimo_ldmatrix_x4_trans(mmf_11_b0, mmf_11_b1, mmf_11_b2, mmf_11_b3, &Vs[((vAt + ((((((static_cast<int>(threadIdx.x) & 31) >> 3) & 1) * 8) + ((static_cast<int>(threadIdx.x) & 31) & 7)) * 128)) + ((((static_cast<int>(threadIdx.x) & 31) >> 3) >> 1) * 8))]);
       mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&o0[0]), {p[0], p[1], p[2], p[3]}, {mmf_11_b0, mmf_11_b1});
       mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&o0[4]), {p[0], p[1], p[2], p[3]}, {mmf_11_b2, mmf_11_b3});
-      const int off_3 = (vAt + 16);
-      unsigned mmf_12_b0, mmf_12_b1, mmf_12_b2, mmf_12_b3; mimo_ldmatrix_x4_trans(mmf_12_b0, mmf_12_b1, mmf_12_b2, mmf_12_b3, &Vs[((off_3 + ((((((static_cast<int>(threadIdx.x) & 31) >> 3) & 1) * 8) + ((static_cast<int>(threadIdx.x) & 31) & 7)) * 128)) + ((((static_cast<int>(threadIdx.x) & 31) >> 3) >> 1) * 8))]);
+      const int off_9 = (vAt + 16);
+      unsigned mmf_12_b0, mmf_12_b1, mmf_12_b2, mmf_12_b3; mimo_ldmatrix_x4_trans(mmf_12_b0, mmf_12_b1, mmf_12_b2, mmf_12_b3, &Vs[((off_9 + ((((((static_cast<int>(threadIdx.x) & 31) >> 3) & 1) * 8) + ((static_cast<int>(threadIdx.x) & 31) & 7)) * 128)) + ((((static_cast<int>(threadIdx.x) & 31) >> 3) >> 1) * 8))]);
       mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&o1[0]), {p[0], p[1], p[2], p[3]}, {mmf_12_b0, mmf_12_b1});
       mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&o1[4]), {p[0], p[1], p[2], p[3]}, {mmf_12_b2, mmf_12_b3});
-      const int off_4 = (vAt + 32);
-      unsigned mmf_13_b0, mmf_13_b1, mmf_13_b2, mmf_13_b3; mimo_ldmatrix_x4_trans(mmf_13_b0, mmf_13_b1, mmf_13_b2, mmf_13_b3, &Vs[((off_4 + ((((((static_cast<int>(threadIdx.x) & 31) >> 3) & 1) * 8) + ((static_cast<int>(threadIdx.x) & 31) & 7)) * 128)) + ((((static_cast<int>(threadIdx.x) & 31) >> 3) >> 1) * 8))]);
+      const int off_10 = (vAt + 32);
+      unsigned mmf_13_b0, mmf_13_b1, mmf_13_b2, mmf_13_b3; mimo_ldmatrix_x4_trans(mmf_13_b0, mmf_13_b1, mmf_13_b2, mmf_13_b3, &Vs[((off_10 + ((((((static_cast<int>(threadIdx.x) & 31) >> 3) & 1) * 8) + ((static_cast<int>(threadIdx.x) & 31) & 7)) * 128)) + ((((static_cast<int>(threadIdx.x) & 31) >> 3) >> 1) * 8))]);
       mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&o2[0]), {p[0], p[1], p[2], p[3]}, {mmf_13_b0, mmf_13_b1});
       mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&o2[4]), {p[0], p[1], p[2], p[3]}, {mmf_13_b2, mmf_13_b3});
-      const int off_5 = (vAt + 48);
-      unsigned mmf_14_b0, mmf_14_b1, mmf_14_b2, mmf_14_b3; mimo_ldmatrix_x4_trans(mmf_14_b0, mmf_14_b1, mmf_14_b2, mmf_14_b3, &Vs[((off_5 + ((((((static_cast<int>(threadIdx.x) & 31) >> 3) & 1) * 8) + ((static_cast<int>(threadIdx.x) & 31) & 7)) * 128)) + ((((static_cast<int>(threadIdx.x) & 31) >> 3) >> 1) * 8))]);
+      const int off_11 = (vAt + 48);
+      unsigned mmf_14_b0, mmf_14_b1, mmf_14_b2, mmf_14_b3; mimo_ldmatrix_x4_trans(mmf_14_b0, mmf_14_b1, mmf_14_b2, mmf_14_b3, &Vs[((off_11 + ((((((static_cast<int>(threadIdx.x) & 31) >> 3) & 1) * 8) + ((static_cast<int>(threadIdx.x) & 31) & 7)) * 128)) + ((((static_cast<int>(threadIdx.x) & 31) >> 3) >> 1) * 8))]);
       mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&o3[0]), {p[0], p[1], p[2], p[3]}, {mmf_14_b0, mmf_14_b1});
       mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&o3[4]), {p[0], p[1], p[2], p[3]}, {mmf_14_b2, mmf_14_b3});
-      const int off_6 = (vAt + 64);
-      unsigned mmf_15_b0, mmf_15_b1, mmf_15_b2, mmf_15_b3; mimo_ldmatrix_x4_trans(mmf_15_b0, mmf_15_b1, mmf_15_b2, mmf_15_b3, &Vs[((off_6 + ((((((static_cast<int>(threadIdx.x) & 31) >> 3) & 1) * 8) + ((static_cast<int>(threadIdx.x) & 31) & 7)) * 128)) + ((((static_cast<int>(threadIdx.x) & 31) >> 3) >> 1) * 8))]);
+      const int off_12 = (vAt + 64);
+      unsigned mmf_15_b0, mmf_15_b1, mmf_15_b2, mmf_15_b3; mimo_ldmatrix_x4_trans(mmf_15_b0, mmf_15_b1, mmf_15_b2, mmf_15_b3, &Vs[((off_12 + ((((((static_cast<int>(threadIdx.x) & 31) >> 3) & 1) * 8) + ((static_cast<int>(threadIdx.x) & 31) & 7)) * 128)) + ((((static_cast<int>(threadIdx.x) & 31) >> 3) >> 1) * 8))]);
       mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&o4[0]), {p[0], p[1], p[2], p[3]}, {mmf_15_b0, mmf_15_b1});
       mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&o4[4]), {p[0], p[1], p[2], p[3]}, {mmf_15_b2, mmf_15_b3});
-      const int off_7 = (vAt + 80);
-      unsigned mmf_16_b0, mmf_16_b1, mmf_16_b2, mmf_16_b3; mimo_ldmatrix_x4_trans(mmf_16_b0, mmf_16_b1, mmf_16_b2, mmf_16_b3, &Vs[((off_7 + ((((((static_cast<int>(threadIdx.x) & 31) >> 3) & 1) * 8) + ((static_cast<int>(threadIdx.x) & 31) & 7)) * 128)) + ((((static_cast<int>(threadIdx.x) & 31) >> 3) >> 1) * 8))]);
+      const int off_13 = (vAt + 80);
+      unsigned mmf_16_b0, mmf_16_b1, mmf_16_b2, mmf_16_b3; mimo_ldmatrix_x4_trans(mmf_16_b0, mmf_16_b1, mmf_16_b2, mmf_16_b3, &Vs[((off_13 + ((((((static_cast<int>(threadIdx.x) & 31) >> 3) & 1) * 8) + ((static_cast<int>(threadIdx.x) & 31) & 7)) * 128)) + ((((static_cast<int>(threadIdx.x) & 31) >> 3) >> 1) * 8))]);
       mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&o5[0]), {p[0], p[1], p[2], p[3]}, {mmf_16_b0, mmf_16_b1});
       mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&o5[4]), {p[0], p[1], p[2], p[3]}, {mmf_16_b2, mmf_16_b3});
-      const int off_8 = (vAt + 96);
-      unsigned mmf_17_b0, mmf_17_b1, mmf_17_b2, mmf_17_b3; mimo_ldmatrix_x4_trans(mmf_17_b0, mmf_17_b1, mmf_17_b2, mmf_17_b3, &Vs[((off_8 + ((((((static_cast<int>(threadIdx.x) & 31) >> 3) & 1) * 8) + ((static_cast<int>(threadIdx.x) & 31) & 7)) * 128)) + ((((static_cast<int>(threadIdx.x) & 31) >> 3) >> 1) * 8))]);
+      const int off_14 = (vAt + 96);
+      unsigned mmf_17_b0, mmf_17_b1, mmf_17_b2, mmf_17_b3; mimo_ldmatrix_x4_trans(mmf_17_b0, mmf_17_b1, mmf_17_b2, mmf_17_b3, &Vs[((off_14 + ((((((static_cast<int>(threadIdx.x) & 31) >> 3) & 1) * 8) + ((static_cast<int>(threadIdx.x) & 31) & 7)) * 128)) + ((((static_cast<int>(threadIdx.x) & 31) >> 3) >> 1) * 8))]);
       mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&o6[0]), {p[0], p[1], p[2], p[3]}, {mmf_17_b0, mmf_17_b1});
       mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&o6[4]), {p[0], p[1], p[2], p[3]}, {mmf_17_b2, mmf_17_b3});
-      const int off_9 = (vAt + 112);
-      unsigned mmf_18_b0, mmf_18_b1, mmf_18_b2, mmf_18_b3; mimo_ldmatrix_x4_trans(mmf_18_b0, mmf_18_b1, mmf_18_b2, mmf_18_b3, &Vs[((off_9 + ((((((static_cast<int>(threadIdx.x) & 31) >> 3) & 1) * 8) + ((static_cast<int>(threadIdx.x) & 31) & 7)) * 128)) + ((((static_cast<int>(threadIdx.x) & 31) >> 3) >> 1) * 8))]);
+      const int off_15 = (vAt + 112);
+      unsigned mmf_18_b0, mmf_18_b1, mmf_18_b2, mmf_18_b3; mimo_ldmatrix_x4_trans(mmf_18_b0, mmf_18_b1, mmf_18_b2, mmf_18_b3, &Vs[((off_15 + ((((((static_cast<int>(threadIdx.x) & 31) >> 3) & 1) * 8) + ((static_cast<int>(threadIdx.x) & 31) & 7)) * 128)) + ((((static_cast<int>(threadIdx.x) & 31) >> 3) >> 1) * 8))]);
       mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&o7[0]), {p[0], p[1], p[2], p[3]}, {mmf_18_b0, mmf_18_b1});
       mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&o7[4]), {p[0], p[1], p[2], p[3]}, {mmf_18_b2, mmf_18_b3});
     }
   }
   const float x_96 = o0[0];
-  float pick_18 = 0.0f;
+  float pick_12 = 0.0f;
   if ((l[0] > 0.0f)) {
-    pick_18 = (x_96 / l[0]);
+    pick_12 = (x_96 / l[0]);
+  } else {
+    pick_12 = 0.0f;
+  }
+  o0[0] = pick_12;
+  const float x_97 = o0[1];
+  float pick_13 = 0.0f;
+  if ((l[0] > 0.0f)) {
+    pick_13 = (x_97 / l[0]);
+  } else {
+    pick_13 = 0.0f;
+  }
+  o0[1] = pick_13;
+  const float x_98 = o0[2];
+  float pick_14 = 0.0f;
+  if ((l[1] > 0.0f)) {
+    pick_14 = (x_98 / l[1]);
+  } else {
+    pick_14 = 0.0f;
+  }
+  o0[2] = pick_14;
+  const float x_99 = o0[3];
+  float pick_15 = 0.0f;
+  if ((l[1] > 0.0f)) {
+    pick_15 = (x_99 / l[1]);
+  } else {
+    pick_15 = 0.0f;
+  }
+  o0[3] = pick_15;
+  const float x_100 = o0[4];
+  float pick_16 = 0.0f;
+  if ((l[0] > 0.0f)) {
+    pick_16 = (x_100 / l[0]);
+  } else {
+    pick_16 = 0.0f;
+  }
+  o0[4] = pick_16;
+  const float x_101 = o0[5];
+  float pick_17 = 0.0f;
+  if ((l[0] > 0.0f)) {
+    pick_17 = (x_101 / l[0]);
+  } else {
+    pick_17 = 0.0f;
+  }
+  o0[5] = pick_17;
+  const float x_102 = o0[6];
+  float pick_18 = 0.0f;
+  if ((l[1] > 0.0f)) {
+    pick_18 = (x_102 / l[1]);
   } else {
     pick_18 = 0.0f;
   }
-  o0[0] = pick_18;
-  const float x_97 = o0[1];
+  o0[6] = pick_18;
+  const float x_103 = o0[7];
   float pick_19 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_19 = (x_97 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_19 = (x_103 / l[1]);
   } else {
     pick_19 = 0.0f;
   }
-  o0[1] = pick_19;
-  const float x_98 = o0[2];
+  o0[7] = pick_19;
+  const float x_104 = o1[0];
   float pick_20 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_20 = (x_98 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_20 = (x_104 / l[0]);
   } else {
     pick_20 = 0.0f;
   }
-  o0[2] = pick_20;
-  const float x_99 = o0[3];
+  o1[0] = pick_20;
+  const float x_105 = o1[1];
   float pick_21 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_21 = (x_99 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_21 = (x_105 / l[0]);
   } else {
     pick_21 = 0.0f;
   }
-  o0[3] = pick_21;
-  const float x_100 = o0[4];
+  o1[1] = pick_21;
+  const float x_106 = o1[2];
   float pick_22 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_22 = (x_100 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_22 = (x_106 / l[1]);
   } else {
     pick_22 = 0.0f;
   }
-  o0[4] = pick_22;
-  const float x_101 = o0[5];
+  o1[2] = pick_22;
+  const float x_107 = o1[3];
   float pick_23 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_23 = (x_101 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_23 = (x_107 / l[1]);
   } else {
     pick_23 = 0.0f;
   }
-  o0[5] = pick_23;
-  const float x_102 = o0[6];
+  o1[3] = pick_23;
+  const float x_108 = o1[4];
   float pick_24 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_24 = (x_102 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_24 = (x_108 / l[0]);
   } else {
     pick_24 = 0.0f;
   }
-  o0[6] = pick_24;
-  const float x_103 = o0[7];
+  o1[4] = pick_24;
+  const float x_109 = o1[5];
   float pick_25 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_25 = (x_103 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_25 = (x_109 / l[0]);
   } else {
     pick_25 = 0.0f;
   }
-  o0[7] = pick_25;
-  const float x_104 = o1[0];
+  o1[5] = pick_25;
+  const float x_110 = o1[6];
   float pick_26 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_26 = (x_104 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_26 = (x_110 / l[1]);
   } else {
     pick_26 = 0.0f;
   }
-  o1[0] = pick_26;
-  const float x_105 = o1[1];
+  o1[6] = pick_26;
+  const float x_111 = o1[7];
   float pick_27 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_27 = (x_105 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_27 = (x_111 / l[1]);
   } else {
     pick_27 = 0.0f;
   }
-  o1[1] = pick_27;
-  const float x_106 = o1[2];
+  o1[7] = pick_27;
+  const float x_112 = o2[0];
   float pick_28 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_28 = (x_106 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_28 = (x_112 / l[0]);
   } else {
     pick_28 = 0.0f;
   }
-  o1[2] = pick_28;
-  const float x_107 = o1[3];
+  o2[0] = pick_28;
+  const float x_113 = o2[1];
   float pick_29 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_29 = (x_107 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_29 = (x_113 / l[0]);
   } else {
     pick_29 = 0.0f;
   }
-  o1[3] = pick_29;
-  const float x_108 = o1[4];
+  o2[1] = pick_29;
+  const float x_114 = o2[2];
   float pick_30 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_30 = (x_108 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_30 = (x_114 / l[1]);
   } else {
     pick_30 = 0.0f;
   }
-  o1[4] = pick_30;
-  const float x_109 = o1[5];
+  o2[2] = pick_30;
+  const float x_115 = o2[3];
   float pick_31 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_31 = (x_109 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_31 = (x_115 / l[1]);
   } else {
     pick_31 = 0.0f;
   }
-  o1[5] = pick_31;
-  const float x_110 = o1[6];
+  o2[3] = pick_31;
+  const float x_116 = o2[4];
   float pick_32 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_32 = (x_110 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_32 = (x_116 / l[0]);
   } else {
     pick_32 = 0.0f;
   }
-  o1[6] = pick_32;
-  const float x_111 = o1[7];
+  o2[4] = pick_32;
+  const float x_117 = o2[5];
   float pick_33 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_33 = (x_111 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_33 = (x_117 / l[0]);
   } else {
     pick_33 = 0.0f;
   }
-  o1[7] = pick_33;
-  const float x_112 = o2[0];
+  o2[5] = pick_33;
+  const float x_118 = o2[6];
   float pick_34 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_34 = (x_112 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_34 = (x_118 / l[1]);
   } else {
     pick_34 = 0.0f;
   }
-  o2[0] = pick_34;
-  const float x_113 = o2[1];
+  o2[6] = pick_34;
+  const float x_119 = o2[7];
   float pick_35 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_35 = (x_113 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_35 = (x_119 / l[1]);
   } else {
     pick_35 = 0.0f;
   }
-  o2[1] = pick_35;
-  const float x_114 = o2[2];
+  o2[7] = pick_35;
+  const float x_120 = o3[0];
   float pick_36 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_36 = (x_114 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_36 = (x_120 / l[0]);
   } else {
     pick_36 = 0.0f;
   }
-  o2[2] = pick_36;
-  const float x_115 = o2[3];
+  o3[0] = pick_36;
+  const float x_121 = o3[1];
   float pick_37 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_37 = (x_115 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_37 = (x_121 / l[0]);
   } else {
     pick_37 = 0.0f;
   }
-  o2[3] = pick_37;
-  const float x_116 = o2[4];
+  o3[1] = pick_37;
+  const float x_122 = o3[2];
   float pick_38 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_38 = (x_116 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_38 = (x_122 / l[1]);
   } else {
     pick_38 = 0.0f;
   }
-  o2[4] = pick_38;
-  const float x_117 = o2[5];
+  o3[2] = pick_38;
+  const float x_123 = o3[3];
   float pick_39 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_39 = (x_117 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_39 = (x_123 / l[1]);
   } else {
     pick_39 = 0.0f;
   }
-  o2[5] = pick_39;
-  const float x_118 = o2[6];
+  o3[3] = pick_39;
+  const float x_124 = o3[4];
   float pick_40 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_40 = (x_118 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_40 = (x_124 / l[0]);
   } else {
     pick_40 = 0.0f;
   }
-  o2[6] = pick_40;
-  const float x_119 = o2[7];
+  o3[4] = pick_40;
+  const float x_125 = o3[5];
   float pick_41 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_41 = (x_119 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_41 = (x_125 / l[0]);
   } else {
     pick_41 = 0.0f;
   }
-  o2[7] = pick_41;
-  const float x_120 = o3[0];
+  o3[5] = pick_41;
+  const float x_126 = o3[6];
   float pick_42 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_42 = (x_120 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_42 = (x_126 / l[1]);
   } else {
     pick_42 = 0.0f;
   }
-  o3[0] = pick_42;
-  const float x_121 = o3[1];
+  o3[6] = pick_42;
+  const float x_127 = o3[7];
   float pick_43 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_43 = (x_121 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_43 = (x_127 / l[1]);
   } else {
     pick_43 = 0.0f;
   }
-  o3[1] = pick_43;
-  const float x_122 = o3[2];
+  o3[7] = pick_43;
+  const float x_128 = o4[0];
   float pick_44 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_44 = (x_122 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_44 = (x_128 / l[0]);
   } else {
     pick_44 = 0.0f;
   }
-  o3[2] = pick_44;
-  const float x_123 = o3[3];
+  o4[0] = pick_44;
+  const float x_129 = o4[1];
   float pick_45 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_45 = (x_123 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_45 = (x_129 / l[0]);
   } else {
     pick_45 = 0.0f;
   }
-  o3[3] = pick_45;
-  const float x_124 = o3[4];
+  o4[1] = pick_45;
+  const float x_130 = o4[2];
   float pick_46 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_46 = (x_124 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_46 = (x_130 / l[1]);
   } else {
     pick_46 = 0.0f;
   }
-  o3[4] = pick_46;
-  const float x_125 = o3[5];
+  o4[2] = pick_46;
+  const float x_131 = o4[3];
   float pick_47 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_47 = (x_125 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_47 = (x_131 / l[1]);
   } else {
     pick_47 = 0.0f;
   }
-  o3[5] = pick_47;
-  const float x_126 = o3[6];
+  o4[3] = pick_47;
+  const float x_132 = o4[4];
   float pick_48 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_48 = (x_126 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_48 = (x_132 / l[0]);
   } else {
     pick_48 = 0.0f;
   }
-  o3[6] = pick_48;
-  const float x_127 = o3[7];
+  o4[4] = pick_48;
+  const float x_133 = o4[5];
   float pick_49 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_49 = (x_127 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_49 = (x_133 / l[0]);
   } else {
     pick_49 = 0.0f;
   }
-  o3[7] = pick_49;
-  const float x_128 = o4[0];
+  o4[5] = pick_49;
+  const float x_134 = o4[6];
   float pick_50 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_50 = (x_128 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_50 = (x_134 / l[1]);
   } else {
     pick_50 = 0.0f;
   }
-  o4[0] = pick_50;
-  const float x_129 = o4[1];
+  o4[6] = pick_50;
+  const float x_135 = o4[7];
   float pick_51 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_51 = (x_129 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_51 = (x_135 / l[1]);
   } else {
     pick_51 = 0.0f;
   }
-  o4[1] = pick_51;
-  const float x_130 = o4[2];
+  o4[7] = pick_51;
+  const float x_136 = o5[0];
   float pick_52 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_52 = (x_130 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_52 = (x_136 / l[0]);
   } else {
     pick_52 = 0.0f;
   }
-  o4[2] = pick_52;
-  const float x_131 = o4[3];
+  o5[0] = pick_52;
+  const float x_137 = o5[1];
   float pick_53 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_53 = (x_131 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_53 = (x_137 / l[0]);
   } else {
     pick_53 = 0.0f;
   }
-  o4[3] = pick_53;
-  const float x_132 = o4[4];
+  o5[1] = pick_53;
+  const float x_138 = o5[2];
   float pick_54 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_54 = (x_132 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_54 = (x_138 / l[1]);
   } else {
     pick_54 = 0.0f;
   }
-  o4[4] = pick_54;
-  const float x_133 = o4[5];
+  o5[2] = pick_54;
+  const float x_139 = o5[3];
   float pick_55 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_55 = (x_133 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_55 = (x_139 / l[1]);
   } else {
     pick_55 = 0.0f;
   }
-  o4[5] = pick_55;
-  const float x_134 = o4[6];
+  o5[3] = pick_55;
+  const float x_140 = o5[4];
   float pick_56 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_56 = (x_134 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_56 = (x_140 / l[0]);
   } else {
     pick_56 = 0.0f;
   }
-  o4[6] = pick_56;
-  const float x_135 = o4[7];
+  o5[4] = pick_56;
+  const float x_141 = o5[5];
   float pick_57 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_57 = (x_135 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_57 = (x_141 / l[0]);
   } else {
     pick_57 = 0.0f;
   }
-  o4[7] = pick_57;
-  const float x_136 = o5[0];
+  o5[5] = pick_57;
+  const float x_142 = o5[6];
   float pick_58 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_58 = (x_136 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_58 = (x_142 / l[1]);
   } else {
     pick_58 = 0.0f;
   }
-  o5[0] = pick_58;
-  const float x_137 = o5[1];
+  o5[6] = pick_58;
+  const float x_143 = o5[7];
   float pick_59 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_59 = (x_137 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_59 = (x_143 / l[1]);
   } else {
     pick_59 = 0.0f;
   }
-  o5[1] = pick_59;
-  const float x_138 = o5[2];
+  o5[7] = pick_59;
+  const float x_144 = o6[0];
   float pick_60 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_60 = (x_138 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_60 = (x_144 / l[0]);
   } else {
     pick_60 = 0.0f;
   }
-  o5[2] = pick_60;
-  const float x_139 = o5[3];
+  o6[0] = pick_60;
+  const float x_145 = o6[1];
   float pick_61 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_61 = (x_139 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_61 = (x_145 / l[0]);
   } else {
     pick_61 = 0.0f;
   }
-  o5[3] = pick_61;
-  const float x_140 = o5[4];
+  o6[1] = pick_61;
+  const float x_146 = o6[2];
   float pick_62 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_62 = (x_140 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_62 = (x_146 / l[1]);
   } else {
     pick_62 = 0.0f;
   }
-  o5[4] = pick_62;
-  const float x_141 = o5[5];
+  o6[2] = pick_62;
+  const float x_147 = o6[3];
   float pick_63 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_63 = (x_141 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_63 = (x_147 / l[1]);
   } else {
     pick_63 = 0.0f;
   }
-  o5[5] = pick_63;
-  const float x_142 = o5[6];
+  o6[3] = pick_63;
+  const float x_148 = o6[4];
   float pick_64 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_64 = (x_142 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_64 = (x_148 / l[0]);
   } else {
     pick_64 = 0.0f;
   }
-  o5[6] = pick_64;
-  const float x_143 = o5[7];
+  o6[4] = pick_64;
+  const float x_149 = o6[5];
   float pick_65 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_65 = (x_143 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_65 = (x_149 / l[0]);
   } else {
     pick_65 = 0.0f;
   }
-  o5[7] = pick_65;
-  const float x_144 = o6[0];
+  o6[5] = pick_65;
+  const float x_150 = o6[6];
   float pick_66 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_66 = (x_144 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_66 = (x_150 / l[1]);
   } else {
     pick_66 = 0.0f;
   }
-  o6[0] = pick_66;
-  const float x_145 = o6[1];
+  o6[6] = pick_66;
+  const float x_151 = o6[7];
   float pick_67 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_67 = (x_145 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_67 = (x_151 / l[1]);
   } else {
     pick_67 = 0.0f;
   }
-  o6[1] = pick_67;
-  const float x_146 = o6[2];
+  o6[7] = pick_67;
+  const float x_152 = o7[0];
   float pick_68 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_68 = (x_146 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_68 = (x_152 / l[0]);
   } else {
     pick_68 = 0.0f;
   }
-  o6[2] = pick_68;
-  const float x_147 = o6[3];
+  o7[0] = pick_68;
+  const float x_153 = o7[1];
   float pick_69 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_69 = (x_147 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_69 = (x_153 / l[0]);
   } else {
     pick_69 = 0.0f;
   }
-  o6[3] = pick_69;
-  const float x_148 = o6[4];
+  o7[1] = pick_69;
+  const float x_154 = o7[2];
   float pick_70 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_70 = (x_148 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_70 = (x_154 / l[1]);
   } else {
     pick_70 = 0.0f;
   }
-  o6[4] = pick_70;
-  const float x_149 = o6[5];
+  o7[2] = pick_70;
+  const float x_155 = o7[3];
   float pick_71 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_71 = (x_149 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_71 = (x_155 / l[1]);
   } else {
     pick_71 = 0.0f;
   }
-  o6[5] = pick_71;
-  const float x_150 = o6[6];
+  o7[3] = pick_71;
+  const float x_156 = o7[4];
   float pick_72 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_72 = (x_150 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_72 = (x_156 / l[0]);
   } else {
     pick_72 = 0.0f;
   }
-  o6[6] = pick_72;
-  const float x_151 = o6[7];
+  o7[4] = pick_72;
+  const float x_157 = o7[5];
   float pick_73 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_73 = (x_151 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_73 = (x_157 / l[0]);
   } else {
     pick_73 = 0.0f;
   }
-  o6[7] = pick_73;
-  const float x_152 = o7[0];
+  o7[5] = pick_73;
+  const float x_158 = o7[6];
   float pick_74 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_74 = (x_152 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_74 = (x_158 / l[1]);
   } else {
     pick_74 = 0.0f;
   }
-  o7[0] = pick_74;
-  const float x_153 = o7[1];
+  o7[6] = pick_74;
+  const float x_159 = o7[7];
   float pick_75 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_75 = (x_153 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_75 = (x_159 / l[1]);
   } else {
     pick_75 = 0.0f;
   }
-  o7[1] = pick_75;
-  const float x_154 = o7[2];
-  float pick_76 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_76 = (x_154 / l[1]);
-  } else {
-    pick_76 = 0.0f;
-  }
-  o7[2] = pick_76;
-  const float x_155 = o7[3];
-  float pick_77 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_77 = (x_155 / l[1]);
-  } else {
-    pick_77 = 0.0f;
-  }
-  o7[3] = pick_77;
-  const float x_156 = o7[4];
-  float pick_78 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_78 = (x_156 / l[0]);
-  } else {
-    pick_78 = 0.0f;
-  }
-  o7[4] = pick_78;
-  const float x_157 = o7[5];
-  float pick_79 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_79 = (x_157 / l[0]);
-  } else {
-    pick_79 = 0.0f;
-  }
-  o7[5] = pick_79;
-  const float x_158 = o7[6];
-  float pick_80 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_80 = (x_158 / l[1]);
-  } else {
-    pick_80 = 0.0f;
-  }
-  o7[6] = pick_80;
-  const float x_159 = o7[7];
-  float pick_81 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_81 = (x_159 / l[1]);
-  } else {
-    pick_81 = 0.0f;
-  }
-  o7[7] = pick_81;
+  o7[7] = pick_75;
   const int warp = (static_cast<int>(threadIdx.x) / 32);
-  const int off_10 = (warp * 256);
+  const int off_16 = (warp * 256);
   const int fr_19_g = ((static_cast<int>(threadIdx.x) & 31) >> 2);
   const int fr_19_t = ((static_cast<int>(threadIdx.x) & 31) & 3);
-  Os[((off_10 + (fr_19_g * 16)) + (fr_19_t * 2))] = o0[0];
-  Os[((off_10 + (fr_19_g * 16)) + ((fr_19_t * 2) + 1))] = o0[1];
-  Os[((off_10 + ((fr_19_g + 8) * 16)) + (fr_19_t * 2))] = o0[2];
-  Os[((off_10 + ((fr_19_g + 8) * 16)) + ((fr_19_t * 2) + 1))] = o0[3];
-  Os[((off_10 + (fr_19_g * 16)) + ((fr_19_t * 2) + 8))] = o0[4];
-  Os[((off_10 + (fr_19_g * 16)) + ((fr_19_t * 2) + 9))] = o0[5];
-  Os[((off_10 + ((fr_19_g + 8) * 16)) + ((fr_19_t * 2) + 8))] = o0[6];
-  Os[((off_10 + ((fr_19_g + 8) * 16)) + ((fr_19_t * 2) + 9))] = o0[7];
+  Os[((off_16 + (fr_19_g * 16)) + (fr_19_t * 2))] = o0[0];
+  Os[((off_16 + (fr_19_g * 16)) + ((fr_19_t * 2) + 1))] = o0[1];
+  Os[((off_16 + ((fr_19_g + 8) * 16)) + (fr_19_t * 2))] = o0[2];
+  Os[((off_16 + ((fr_19_g + 8) * 16)) + ((fr_19_t * 2) + 1))] = o0[3];
+  Os[((off_16 + (fr_19_g * 16)) + ((fr_19_t * 2) + 8))] = o0[4];
+  Os[((off_16 + (fr_19_g * 16)) + ((fr_19_t * 2) + 9))] = o0[5];
+  Os[((off_16 + ((fr_19_g + 8) * 16)) + ((fr_19_t * 2) + 8))] = o0[6];
+  Os[((off_16 + ((fr_19_g + 8) * 16)) + ((fr_19_t * 2) + 9))] = o0[7];
   __syncthreads();
   for (int i = (static_cast<int>(threadIdx.x) % 32); (i < 256); i = (i + 32)) {
-    const int r_2 = ((warp * 16) + (i / 16));
-    if ((r_2 < nRows)) {
-      const int idx_6 = (((((first_1 + r_2) * HQ) + h) * 128) + (i % 16));
-      out[idx_6] = __float2bfloat16_rn(Os[((warp * 256) + i)]);
+    const int r = ((warp * 16) + (i / 16));
+    if ((r < nRows)) {
+      const int idx = (((((first_1 + r) * HQ) + h) * 128) + (i % 16));
+      out[idx] = __float2bfloat16_rn(Os[((warp * 256) + i)]);
     }
   }
   __syncthreads();
   const int warp_1 = (static_cast<int>(threadIdx.x) / 32);
-  const int off_11 = (warp_1 * 256);
+  const int off_17 = (warp_1 * 256);
   const int fr_20_g = ((static_cast<int>(threadIdx.x) & 31) >> 2);
   const int fr_20_t = ((static_cast<int>(threadIdx.x) & 31) & 3);
-  Os[((off_11 + (fr_20_g * 16)) + (fr_20_t * 2))] = o1[0];
-  Os[((off_11 + (fr_20_g * 16)) + ((fr_20_t * 2) + 1))] = o1[1];
-  Os[((off_11 + ((fr_20_g + 8) * 16)) + (fr_20_t * 2))] = o1[2];
-  Os[((off_11 + ((fr_20_g + 8) * 16)) + ((fr_20_t * 2) + 1))] = o1[3];
-  Os[((off_11 + (fr_20_g * 16)) + ((fr_20_t * 2) + 8))] = o1[4];
-  Os[((off_11 + (fr_20_g * 16)) + ((fr_20_t * 2) + 9))] = o1[5];
-  Os[((off_11 + ((fr_20_g + 8) * 16)) + ((fr_20_t * 2) + 8))] = o1[6];
-  Os[((off_11 + ((fr_20_g + 8) * 16)) + ((fr_20_t * 2) + 9))] = o1[7];
+  Os[((off_17 + (fr_20_g * 16)) + (fr_20_t * 2))] = o1[0];
+  Os[((off_17 + (fr_20_g * 16)) + ((fr_20_t * 2) + 1))] = o1[1];
+  Os[((off_17 + ((fr_20_g + 8) * 16)) + (fr_20_t * 2))] = o1[2];
+  Os[((off_17 + ((fr_20_g + 8) * 16)) + ((fr_20_t * 2) + 1))] = o1[3];
+  Os[((off_17 + (fr_20_g * 16)) + ((fr_20_t * 2) + 8))] = o1[4];
+  Os[((off_17 + (fr_20_g * 16)) + ((fr_20_t * 2) + 9))] = o1[5];
+  Os[((off_17 + ((fr_20_g + 8) * 16)) + ((fr_20_t * 2) + 8))] = o1[6];
+  Os[((off_17 + ((fr_20_g + 8) * 16)) + ((fr_20_t * 2) + 9))] = o1[7];
   __syncthreads();
   for (int i_1 = (static_cast<int>(threadIdx.x) % 32); (i_1 < 256); i_1 = (i_1 + 32)) {
-    const int r_3 = ((warp_1 * 16) + (i_1 / 16));
-    if ((r_3 < nRows)) {
-      const int idx_7 = (((((first_1 + r_3) * HQ) + h) * 128) + (16 + (i_1 % 16)));
-      out[idx_7] = __float2bfloat16_rn(Os[((warp_1 * 256) + i_1)]);
+    const int r_1 = ((warp_1 * 16) + (i_1 / 16));
+    if ((r_1 < nRows)) {
+      const int idx_1 = (((((first_1 + r_1) * HQ) + h) * 128) + (16 + (i_1 % 16)));
+      out[idx_1] = __float2bfloat16_rn(Os[((warp_1 * 256) + i_1)]);
     }
   }
   __syncthreads();
   const int warp_2 = (static_cast<int>(threadIdx.x) / 32);
-  const int off_12 = (warp_2 * 256);
+  const int off_18 = (warp_2 * 256);
   const int fr_21_g = ((static_cast<int>(threadIdx.x) & 31) >> 2);
   const int fr_21_t = ((static_cast<int>(threadIdx.x) & 31) & 3);
-  Os[((off_12 + (fr_21_g * 16)) + (fr_21_t * 2))] = o2[0];
-  Os[((off_12 + (fr_21_g * 16)) + ((fr_21_t * 2) + 1))] = o2[1];
-  Os[((off_12 + ((fr_21_g + 8) * 16)) + (fr_21_t * 2))] = o2[2];
-  Os[((off_12 + ((fr_21_g + 8) * 16)) + ((fr_21_t * 2) + 1))] = o2[3];
-  Os[((off_12 + (fr_21_g * 16)) + ((fr_21_t * 2) + 8))] = o2[4];
-  Os[((off_12 + (fr_21_g * 16)) + ((fr_21_t * 2) + 9))] = o2[5];
-  Os[((off_12 + ((fr_21_g + 8) * 16)) + ((fr_21_t * 2) + 8))] = o2[6];
-  Os[((off_12 + ((fr_21_g + 8) * 16)) + ((fr_21_t * 2) + 9))] = o2[7];
+  Os[((off_18 + (fr_21_g * 16)) + (fr_21_t * 2))] = o2[0];
+  Os[((off_18 + (fr_21_g * 16)) + ((fr_21_t * 2) + 1))] = o2[1];
+  Os[((off_18 + ((fr_21_g + 8) * 16)) + (fr_21_t * 2))] = o2[2];
+  Os[((off_18 + ((fr_21_g + 8) * 16)) + ((fr_21_t * 2) + 1))] = o2[3];
+  Os[((off_18 + (fr_21_g * 16)) + ((fr_21_t * 2) + 8))] = o2[4];
+  Os[((off_18 + (fr_21_g * 16)) + ((fr_21_t * 2) + 9))] = o2[5];
+  Os[((off_18 + ((fr_21_g + 8) * 16)) + ((fr_21_t * 2) + 8))] = o2[6];
+  Os[((off_18 + ((fr_21_g + 8) * 16)) + ((fr_21_t * 2) + 9))] = o2[7];
   __syncthreads();
   for (int i_2 = (static_cast<int>(threadIdx.x) % 32); (i_2 < 256); i_2 = (i_2 + 32)) {
-    const int r_4 = ((warp_2 * 16) + (i_2 / 16));
-    if ((r_4 < nRows)) {
-      const int idx_8 = (((((first_1 + r_4) * HQ) + h) * 128) + (32 + (i_2 % 16)));
-      out[idx_8] = __float2bfloat16_rn(Os[((warp_2 * 256) + i_2)]);
+    const int r_2 = ((warp_2 * 16) + (i_2 / 16));
+    if ((r_2 < nRows)) {
+      const int idx_2 = (((((first_1 + r_2) * HQ) + h) * 128) + (32 + (i_2 % 16)));
+      out[idx_2] = __float2bfloat16_rn(Os[((warp_2 * 256) + i_2)]);
     }
   }
   __syncthreads();
   const int warp_3 = (static_cast<int>(threadIdx.x) / 32);
-  const int off_13 = (warp_3 * 256);
+  const int off_19 = (warp_3 * 256);
   const int fr_22_g = ((static_cast<int>(threadIdx.x) & 31) >> 2);
   const int fr_22_t = ((static_cast<int>(threadIdx.x) & 31) & 3);
-  Os[((off_13 + (fr_22_g * 16)) + (fr_22_t * 2))] = o3[0];
-  Os[((off_13 + (fr_22_g * 16)) + ((fr_22_t * 2) + 1))] = o3[1];
-  Os[((off_13 + ((fr_22_g + 8) * 16)) + (fr_22_t * 2))] = o3[2];
-  Os[((off_13 + ((fr_22_g + 8) * 16)) + ((fr_22_t * 2) + 1))] = o3[3];
-  Os[((off_13 + (fr_22_g * 16)) + ((fr_22_t * 2) + 8))] = o3[4];
-  Os[((off_13 + (fr_22_g * 16)) + ((fr_22_t * 2) + 9))] = o3[5];
-  Os[((off_13 + ((fr_22_g + 8) * 16)) + ((fr_22_t * 2) + 8))] = o3[6];
-  Os[((off_13 + ((fr_22_g + 8) * 16)) + ((fr_22_t * 2) + 9))] = o3[7];
+  Os[((off_19 + (fr_22_g * 16)) + (fr_22_t * 2))] = o3[0];
+  Os[((off_19 + (fr_22_g * 16)) + ((fr_22_t * 2) + 1))] = o3[1];
+  Os[((off_19 + ((fr_22_g + 8) * 16)) + (fr_22_t * 2))] = o3[2];
+  Os[((off_19 + ((fr_22_g + 8) * 16)) + ((fr_22_t * 2) + 1))] = o3[3];
+  Os[((off_19 + (fr_22_g * 16)) + ((fr_22_t * 2) + 8))] = o3[4];
+  Os[((off_19 + (fr_22_g * 16)) + ((fr_22_t * 2) + 9))] = o3[5];
+  Os[((off_19 + ((fr_22_g + 8) * 16)) + ((fr_22_t * 2) + 8))] = o3[6];
+  Os[((off_19 + ((fr_22_g + 8) * 16)) + ((fr_22_t * 2) + 9))] = o3[7];
   __syncthreads();
   for (int i_3 = (static_cast<int>(threadIdx.x) % 32); (i_3 < 256); i_3 = (i_3 + 32)) {
-    const int r_5 = ((warp_3 * 16) + (i_3 / 16));
-    if ((r_5 < nRows)) {
-      const int idx_9 = (((((first_1 + r_5) * HQ) + h) * 128) + (48 + (i_3 % 16)));
-      out[idx_9] = __float2bfloat16_rn(Os[((warp_3 * 256) + i_3)]);
+    const int r_3 = ((warp_3 * 16) + (i_3 / 16));
+    if ((r_3 < nRows)) {
+      const int idx_3 = (((((first_1 + r_3) * HQ) + h) * 128) + (48 + (i_3 % 16)));
+      out[idx_3] = __float2bfloat16_rn(Os[((warp_3 * 256) + i_3)]);
     }
   }
   __syncthreads();
   const int warp_4 = (static_cast<int>(threadIdx.x) / 32);
-  const int off_14 = (warp_4 * 256);
+  const int off_20 = (warp_4 * 256);
   const int fr_23_g = ((static_cast<int>(threadIdx.x) & 31) >> 2);
   const int fr_23_t = ((static_cast<int>(threadIdx.x) & 31) & 3);
-  Os[((off_14 + (fr_23_g * 16)) + (fr_23_t * 2))] = o4[0];
-  Os[((off_14 + (fr_23_g * 16)) + ((fr_23_t * 2) + 1))] = o4[1];
-  Os[((off_14 + ((fr_23_g + 8) * 16)) + (fr_23_t * 2))] = o4[2];
-  Os[((off_14 + ((fr_23_g + 8) * 16)) + ((fr_23_t * 2) + 1))] = o4[3];
-  Os[((off_14 + (fr_23_g * 16)) + ((fr_23_t * 2) + 8))] = o4[4];
-  Os[((off_14 + (fr_23_g * 16)) + ((fr_23_t * 2) + 9))] = o4[5];
-  Os[((off_14 + ((fr_23_g + 8) * 16)) + ((fr_23_t * 2) + 8))] = o4[6];
-  Os[((off_14 + ((fr_23_g + 8) * 16)) + ((fr_23_t * 2) + 9))] = o4[7];
+  Os[((off_20 + (fr_23_g * 16)) + (fr_23_t * 2))] = o4[0];
+  Os[((off_20 + (fr_23_g * 16)) + ((fr_23_t * 2) + 1))] = o4[1];
+  Os[((off_20 + ((fr_23_g + 8) * 16)) + (fr_23_t * 2))] = o4[2];
+  Os[((off_20 + ((fr_23_g + 8) * 16)) + ((fr_23_t * 2) + 1))] = o4[3];
+  Os[((off_20 + (fr_23_g * 16)) + ((fr_23_t * 2) + 8))] = o4[4];
+  Os[((off_20 + (fr_23_g * 16)) + ((fr_23_t * 2) + 9))] = o4[5];
+  Os[((off_20 + ((fr_23_g + 8) * 16)) + ((fr_23_t * 2) + 8))] = o4[6];
+  Os[((off_20 + ((fr_23_g + 8) * 16)) + ((fr_23_t * 2) + 9))] = o4[7];
   __syncthreads();
   for (int i_4 = (static_cast<int>(threadIdx.x) % 32); (i_4 < 256); i_4 = (i_4 + 32)) {
-    const int r_6 = ((warp_4 * 16) + (i_4 / 16));
-    if ((r_6 < nRows)) {
-      const int idx_10 = (((((first_1 + r_6) * HQ) + h) * 128) + (64 + (i_4 % 16)));
-      out[idx_10] = __float2bfloat16_rn(Os[((warp_4 * 256) + i_4)]);
+    const int r_4 = ((warp_4 * 16) + (i_4 / 16));
+    if ((r_4 < nRows)) {
+      const int idx_4 = (((((first_1 + r_4) * HQ) + h) * 128) + (64 + (i_4 % 16)));
+      out[idx_4] = __float2bfloat16_rn(Os[((warp_4 * 256) + i_4)]);
     }
   }
   __syncthreads();
   const int warp_5 = (static_cast<int>(threadIdx.x) / 32);
-  const int off_15 = (warp_5 * 256);
+  const int off_21 = (warp_5 * 256);
   const int fr_24_g = ((static_cast<int>(threadIdx.x) & 31) >> 2);
   const int fr_24_t = ((static_cast<int>(threadIdx.x) & 31) & 3);
-  Os[((off_15 + (fr_24_g * 16)) + (fr_24_t * 2))] = o5[0];
-  Os[((off_15 + (fr_24_g * 16)) + ((fr_24_t * 2) + 1))] = o5[1];
-  Os[((off_15 + ((fr_24_g + 8) * 16)) + (fr_24_t * 2))] = o5[2];
-  Os[((off_15 + ((fr_24_g + 8) * 16)) + ((fr_24_t * 2) + 1))] = o5[3];
-  Os[((off_15 + (fr_24_g * 16)) + ((fr_24_t * 2) + 8))] = o5[4];
-  Os[((off_15 + (fr_24_g * 16)) + ((fr_24_t * 2) + 9))] = o5[5];
-  Os[((off_15 + ((fr_24_g + 8) * 16)) + ((fr_24_t * 2) + 8))] = o5[6];
-  Os[((off_15 + ((fr_24_g + 8) * 16)) + ((fr_24_t * 2) + 9))] = o5[7];
+  Os[((off_21 + (fr_24_g * 16)) + (fr_24_t * 2))] = o5[0];
+  Os[((off_21 + (fr_24_g * 16)) + ((fr_24_t * 2) + 1))] = o5[1];
+  Os[((off_21 + ((fr_24_g + 8) * 16)) + (fr_24_t * 2))] = o5[2];
+  Os[((off_21 + ((fr_24_g + 8) * 16)) + ((fr_24_t * 2) + 1))] = o5[3];
+  Os[((off_21 + (fr_24_g * 16)) + ((fr_24_t * 2) + 8))] = o5[4];
+  Os[((off_21 + (fr_24_g * 16)) + ((fr_24_t * 2) + 9))] = o5[5];
+  Os[((off_21 + ((fr_24_g + 8) * 16)) + ((fr_24_t * 2) + 8))] = o5[6];
+  Os[((off_21 + ((fr_24_g + 8) * 16)) + ((fr_24_t * 2) + 9))] = o5[7];
   __syncthreads();
   for (int i_5 = (static_cast<int>(threadIdx.x) % 32); (i_5 < 256); i_5 = (i_5 + 32)) {
-    const int r_7 = ((warp_5 * 16) + (i_5 / 16));
-    if ((r_7 < nRows)) {
-      const int idx_11 = (((((first_1 + r_7) * HQ) + h) * 128) + (80 + (i_5 % 16)));
-      out[idx_11] = __float2bfloat16_rn(Os[((warp_5 * 256) + i_5)]);
+    const int r_5 = ((warp_5 * 16) + (i_5 / 16));
+    if ((r_5 < nRows)) {
+      const int idx_5 = (((((first_1 + r_5) * HQ) + h) * 128) + (80 + (i_5 % 16)));
+      out[idx_5] = __float2bfloat16_rn(Os[((warp_5 * 256) + i_5)]);
     }
   }
   __syncthreads();
   const int warp_6 = (static_cast<int>(threadIdx.x) / 32);
-  const int off_16 = (warp_6 * 256);
+  const int off_22 = (warp_6 * 256);
   const int fr_25_g = ((static_cast<int>(threadIdx.x) & 31) >> 2);
   const int fr_25_t = ((static_cast<int>(threadIdx.x) & 31) & 3);
-  Os[((off_16 + (fr_25_g * 16)) + (fr_25_t * 2))] = o6[0];
-  Os[((off_16 + (fr_25_g * 16)) + ((fr_25_t * 2) + 1))] = o6[1];
-  Os[((off_16 + ((fr_25_g + 8) * 16)) + (fr_25_t * 2))] = o6[2];
-  Os[((off_16 + ((fr_25_g + 8) * 16)) + ((fr_25_t * 2) + 1))] = o6[3];
-  Os[((off_16 + (fr_25_g * 16)) + ((fr_25_t * 2) + 8))] = o6[4];
-  Os[((off_16 + (fr_25_g * 16)) + ((fr_25_t * 2) + 9))] = o6[5];
-  Os[((off_16 + ((fr_25_g + 8) * 16)) + ((fr_25_t * 2) + 8))] = o6[6];
-  Os[((off_16 + ((fr_25_g + 8) * 16)) + ((fr_25_t * 2) + 9))] = o6[7];
+  Os[((off_22 + (fr_25_g * 16)) + (fr_25_t * 2))] = o6[0];
+  Os[((off_22 + (fr_25_g * 16)) + ((fr_25_t * 2) + 1))] = o6[1];
+  Os[((off_22 + ((fr_25_g + 8) * 16)) + (fr_25_t * 2))] = o6[2];
+  Os[((off_22 + ((fr_25_g + 8) * 16)) + ((fr_25_t * 2) + 1))] = o6[3];
+  Os[((off_22 + (fr_25_g * 16)) + ((fr_25_t * 2) + 8))] = o6[4];
+  Os[((off_22 + (fr_25_g * 16)) + ((fr_25_t * 2) + 9))] = o6[5];
+  Os[((off_22 + ((fr_25_g + 8) * 16)) + ((fr_25_t * 2) + 8))] = o6[6];
+  Os[((off_22 + ((fr_25_g + 8) * 16)) + ((fr_25_t * 2) + 9))] = o6[7];
   __syncthreads();
   for (int i_6 = (static_cast<int>(threadIdx.x) % 32); (i_6 < 256); i_6 = (i_6 + 32)) {
-    const int r_8 = ((warp_6 * 16) + (i_6 / 16));
-    if ((r_8 < nRows)) {
-      const int idx_12 = (((((first_1 + r_8) * HQ) + h) * 128) + (96 + (i_6 % 16)));
-      out[idx_12] = __float2bfloat16_rn(Os[((warp_6 * 256) + i_6)]);
+    const int r_6 = ((warp_6 * 16) + (i_6 / 16));
+    if ((r_6 < nRows)) {
+      const int idx_6 = (((((first_1 + r_6) * HQ) + h) * 128) + (96 + (i_6 % 16)));
+      out[idx_6] = __float2bfloat16_rn(Os[((warp_6 * 256) + i_6)]);
     }
   }
   __syncthreads();
   const int warp_7 = (static_cast<int>(threadIdx.x) / 32);
-  const int off_17 = (warp_7 * 256);
+  const int off_23 = (warp_7 * 256);
   const int fr_26_g = ((static_cast<int>(threadIdx.x) & 31) >> 2);
   const int fr_26_t = ((static_cast<int>(threadIdx.x) & 31) & 3);
-  Os[((off_17 + (fr_26_g * 16)) + (fr_26_t * 2))] = o7[0];
-  Os[((off_17 + (fr_26_g * 16)) + ((fr_26_t * 2) + 1))] = o7[1];
-  Os[((off_17 + ((fr_26_g + 8) * 16)) + (fr_26_t * 2))] = o7[2];
-  Os[((off_17 + ((fr_26_g + 8) * 16)) + ((fr_26_t * 2) + 1))] = o7[3];
-  Os[((off_17 + (fr_26_g * 16)) + ((fr_26_t * 2) + 8))] = o7[4];
-  Os[((off_17 + (fr_26_g * 16)) + ((fr_26_t * 2) + 9))] = o7[5];
-  Os[((off_17 + ((fr_26_g + 8) * 16)) + ((fr_26_t * 2) + 8))] = o7[6];
-  Os[((off_17 + ((fr_26_g + 8) * 16)) + ((fr_26_t * 2) + 9))] = o7[7];
+  Os[((off_23 + (fr_26_g * 16)) + (fr_26_t * 2))] = o7[0];
+  Os[((off_23 + (fr_26_g * 16)) + ((fr_26_t * 2) + 1))] = o7[1];
+  Os[((off_23 + ((fr_26_g + 8) * 16)) + (fr_26_t * 2))] = o7[2];
+  Os[((off_23 + ((fr_26_g + 8) * 16)) + ((fr_26_t * 2) + 1))] = o7[3];
+  Os[((off_23 + (fr_26_g * 16)) + ((fr_26_t * 2) + 8))] = o7[4];
+  Os[((off_23 + (fr_26_g * 16)) + ((fr_26_t * 2) + 9))] = o7[5];
+  Os[((off_23 + ((fr_26_g + 8) * 16)) + ((fr_26_t * 2) + 8))] = o7[6];
+  Os[((off_23 + ((fr_26_g + 8) * 16)) + ((fr_26_t * 2) + 9))] = o7[7];
   __syncthreads();
   for (int i_7 = (static_cast<int>(threadIdx.x) % 32); (i_7 < 256); i_7 = (i_7 + 32)) {
-    const int r_9 = ((warp_7 * 16) + (i_7 / 16));
-    if ((r_9 < nRows)) {
-      const int idx_13 = (((((first_1 + r_9) * HQ) + h) * 128) + (112 + (i_7 % 16)));
-      out[idx_13] = __float2bfloat16_rn(Os[((warp_7 * 256) + i_7)]);
+    const int r_7 = ((warp_7 * 16) + (i_7 / 16));
+    if ((r_7 < nRows)) {
+      const int idx_7 = (((((first_1 + r_7) * HQ) + h) * 128) + (112 + (i_7 % 16)));
+      out[idx_7] = __float2bfloat16_rn(Os[((warp_7 * 256) + i_7)]);
     }
   }
   __syncthreads();

@@ -90,7 +90,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_down_fp8_masked_kerne
       const int off_sm90a_2 = (e_sm90a * (C * F));
       const int off_1_sm90a_2 = (e_sm90a * (H * F));
       const int off_2_sm90a_2 = (e_sm90a * (C * (((F + 128) - 1) / 128)));
-      const int cols_2_sm90a_2 = (((F + 128) - 1) / 128);
+      const int cols_4_sm90a_2 = (((F + 128) - 1) / 128);
       if (((((F % 16) == 0) && ((k % 16) == 0)) && ((off_sm90a_2 % 16) == 0))) {
         for (int i_ct0_1 = static_cast<int>(threadIdx.x); (i_ct0_1 < 512); i_ct0_1 = (i_ct0_1 + 128)) {
           const int r_ct0_1 = (i_ct0_1 / 8);
@@ -140,7 +140,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_down_fp8_masked_kerne
         const int c_ct2 = 0;
         const int gr_ct2 = (m0_sm90a + r_ct2);
         const int gc_ct2 = (kg_sm90a_3 + c_ct2);
-        if (((gr_ct2 < n_sm90a) && (gc_ct2 < cols_2_sm90a_2))) {
+        if (((gr_ct2 < n_sm90a) && (gc_ct2 < cols_4_sm90a_2))) {
           Ss[i_ct2] = hs[((off_2_sm90a_2 + (gr_ct2 * (((F + 128) - 1) / 128))) + gc_ct2)];
         } else {
           Ss[i_ct2] = 0.0f;
@@ -154,7 +154,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_down_fp8_masked_kerne
       const int off_sm90a_2 = (e_sm90a * (C * F));
       const int off_1_sm90a_2 = (e_sm90a * (H * F));
       const int off_2_sm90a_2 = (e_sm90a * (C * (((F + 128) - 1) / 128)));
-      const int cols_2_sm90a_2 = (((F + 128) - 1) / 128);
+      const int cols_4_sm90a_2 = (((F + 128) - 1) / 128);
       if (((((F % 16) == 0) && ((k % 16) == 0)) && ((off_sm90a_2 % 16) == 0))) {
         for (int i_ct3_1 = static_cast<int>(threadIdx.x); (i_ct3_1 < 512); i_ct3_1 = (i_ct3_1 + 128)) {
           const int r_ct3_1 = (i_ct3_1 / 8);
@@ -204,7 +204,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_down_fp8_masked_kerne
         const int c_ct5 = 0;
         const int gr_ct5 = (m0_sm90a + r_ct5);
         const int gc_ct5 = (kg_sm90a_3 + c_ct5);
-        if (((gr_ct5 < n_sm90a) && (gc_ct5 < cols_2_sm90a_2))) {
+        if (((gr_ct5 < n_sm90a) && (gc_ct5 < cols_4_sm90a_2))) {
           Ss[(64 + i_ct5)] = hs[((off_2_sm90a_2 + (gr_ct5 * (((F + 128) - 1) / 128))) + gc_ct5)];
         } else {
           Ss[(64 + i_ct5)] = 0.0f;
@@ -223,7 +223,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_down_fp8_masked_kerne
         const int off_sm90a_2 = (e_sm90a * (C * F));
         const int off_1_sm90a_2 = (e_sm90a * (H * F));
         const int off_2_sm90a_2 = (e_sm90a * (C * (((F + 128) - 1) / 128)));
-        const int cols_2_sm90a_2 = (((F + 128) - 1) / 128);
+        const int cols_4_sm90a_2 = (((F + 128) - 1) / 128);
         if (((((F % 16) == 0) && ((k % 16) == 0)) && ((off_sm90a_2 % 16) == 0))) {
           for (int i_ct6_1 = static_cast<int>(threadIdx.x); (i_ct6_1 < 512); i_ct6_1 = (i_ct6_1 + 128)) {
             const int r_ct6_1 = (i_ct6_1 / 8);
@@ -273,7 +273,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_down_fp8_masked_kerne
           const int c_ct8 = 0;
           const int gr_ct8 = (m0_sm90a + r_ct8);
           const int gc_ct8 = (kg_sm90a_3 + c_ct8);
-          if (((gr_ct8 < n_sm90a) && (gc_ct8 < cols_2_sm90a_2))) {
+          if (((gr_ct8 < n_sm90a) && (gc_ct8 < cols_4_sm90a_2))) {
             Ss[(((j_pl0 % 3) * 64) + i_ct8)] = hs[((off_2_sm90a_2 + (gr_ct8 * (((F + 128) - 1) / 128))) + gc_ct8)];
           } else {
             Ss[(((j_pl0 % 3) * 64) + i_ct8)] = 0.0f;
@@ -710,7 +710,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_down_fp8_masked_kerne
       const int off = (e * (C * F));
       const int off_1 = (e * (H * F));
       const int off_2 = (e * (C * (((F + 128) - 1) / 128)));
-      const int cols_2 = (((F + 128) - 1) / 128);
+      const int cols_4 = (((F + 128) - 1) / 128);
       if (((((F % 16) == 0) && ((k % 16) == 0)) && ((off % 16) == 0))) {
         for (int i_ct9_1 = static_cast<int>(threadIdx.x); (i_ct9_1 < 512); i_ct9_1 = (i_ct9_1 + 128)) {
           const int r_ct9_1 = (i_ct9_1 / 8);
@@ -760,7 +760,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_down_fp8_masked_kerne
         const int c_ct11 = 0;
         const int gr_ct11 = (m0 + r_ct11);
         const int gc_ct11 = (kg + c_ct11);
-        if (((gr_ct11 < n) && (gc_ct11 < cols_2))) {
+        if (((gr_ct11 < n) && (gc_ct11 < cols_4))) {
           Ss[i_ct11] = hs[((off_2 + (gr_ct11 * (((F + 128) - 1) / 128))) + gc_ct11)];
         } else {
           Ss[i_ct11] = 0.0f;
@@ -774,7 +774,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_down_fp8_masked_kerne
       const int off = (e * (C * F));
       const int off_1 = (e * (H * F));
       const int off_2 = (e * (C * (((F + 128) - 1) / 128)));
-      const int cols_2 = (((F + 128) - 1) / 128);
+      const int cols_4 = (((F + 128) - 1) / 128);
       if (((((F % 16) == 0) && ((k % 16) == 0)) && ((off % 16) == 0))) {
         for (int i_ct12_1 = static_cast<int>(threadIdx.x); (i_ct12_1 < 512); i_ct12_1 = (i_ct12_1 + 128)) {
           const int r_ct12_1 = (i_ct12_1 / 8);
@@ -824,7 +824,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_down_fp8_masked_kerne
         const int c_ct14 = 0;
         const int gr_ct14 = (m0 + r_ct14);
         const int gc_ct14 = (kg + c_ct14);
-        if (((gr_ct14 < n) && (gc_ct14 < cols_2))) {
+        if (((gr_ct14 < n) && (gc_ct14 < cols_4))) {
           Ss[(64 + i_ct14)] = hs[((off_2 + (gr_ct14 * (((F + 128) - 1) / 128))) + gc_ct14)];
         } else {
           Ss[(64 + i_ct14)] = 0.0f;
@@ -842,7 +842,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_down_fp8_masked_kerne
         const int off = (e * (C * F));
         const int off_1 = (e * (H * F));
         const int off_2 = (e * (C * (((F + 128) - 1) / 128)));
-        const int cols_2 = (((F + 128) - 1) / 128);
+        const int cols_4 = (((F + 128) - 1) / 128);
         if (((((F % 16) == 0) && ((k % 16) == 0)) && ((off % 16) == 0))) {
           for (int i_ct15_1 = static_cast<int>(threadIdx.x); (i_ct15_1 < 512); i_ct15_1 = (i_ct15_1 + 128)) {
             const int r_ct15_1 = (i_ct15_1 / 8);
@@ -892,7 +892,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_down_fp8_masked_kerne
           const int c_ct17 = 0;
           const int gr_ct17 = (m0 + r_ct17);
           const int gc_ct17 = (kg + c_ct17);
-          if (((gr_ct17 < n) && (gc_ct17 < cols_2))) {
+          if (((gr_ct17 < n) && (gc_ct17 < cols_4))) {
             Ss[(((j_pl1 % 3) * 64) + i_ct17)] = hs[((off_2 + (gr_ct17 * (((F + 128) - 1) / 128))) + gc_ct17)];
           } else {
             Ss[(((j_pl1 % 3) * 64) + i_ct17)] = 0.0f;

@@ -90,7 +90,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_gate_up_fp8_kernel(co
       const int copyGateUp_k_sm90a_2 = k;
       const int off_1_sm90a_2 = (e_sm90a * (F * H));
       const int off_3_sm90a_2 = (e_sm90a * (F * H));
-      const int cols_3_sm90a_2 = (((H + 128) - 1) / 128);
+      const int cols_6_sm90a_2 = (((H + 128) - 1) / 128);
       if ((((H % 16) == 0) && ((copyGateUp_k_sm90a_2 % 16) == 0))) {
         for (int i_ct0_1 = static_cast<int>(threadIdx.x); (i_ct0_1 < 512); i_ct0_1 = (i_ct0_1 + 128)) {
           const int r_ct0_1 = (i_ct0_1 / 8);
@@ -162,7 +162,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_gate_up_fp8_kernel(co
         const int c_ct3 = 0;
         const int gr_ct3 = (m0_sm90a + r_ct3);
         const int gc_ct3 = (kg_sm90a_3 + c_ct3);
-        if (((gr_ct3 < M) && (gc_ct3 < cols_3_sm90a_2))) {
+        if (((gr_ct3 < M) && (gc_ct3 < cols_6_sm90a_2))) {
           Ss[i_ct3] = xs[((gr_ct3 * (((H + 128) - 1) / 128)) + gc_ct3)];
         } else {
           Ss[i_ct3] = 0.0f;
@@ -176,7 +176,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_gate_up_fp8_kernel(co
       const int copyGateUp_k_sm90a_2 = k;
       const int off_1_sm90a_2 = (e_sm90a * (F * H));
       const int off_3_sm90a_2 = (e_sm90a * (F * H));
-      const int cols_3_sm90a_2 = (((H + 128) - 1) / 128);
+      const int cols_6_sm90a_2 = (((H + 128) - 1) / 128);
       if ((((H % 16) == 0) && ((copyGateUp_k_sm90a_2 % 16) == 0))) {
         for (int i_ct4_1 = static_cast<int>(threadIdx.x); (i_ct4_1 < 512); i_ct4_1 = (i_ct4_1 + 128)) {
           const int r_ct4_1 = (i_ct4_1 / 8);
@@ -248,7 +248,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_gate_up_fp8_kernel(co
         const int c_ct7 = 0;
         const int gr_ct7 = (m0_sm90a + r_ct7);
         const int gc_ct7 = (kg_sm90a_3 + c_ct7);
-        if (((gr_ct7 < M) && (gc_ct7 < cols_3_sm90a_2))) {
+        if (((gr_ct7 < M) && (gc_ct7 < cols_6_sm90a_2))) {
           Ss[(64 + i_ct7)] = xs[((gr_ct7 * (((H + 128) - 1) / 128)) + gc_ct7)];
         } else {
           Ss[(64 + i_ct7)] = 0.0f;
@@ -267,7 +267,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_gate_up_fp8_kernel(co
         const int copyGateUp_k_sm90a_2 = k;
         const int off_1_sm90a_2 = (e_sm90a * (F * H));
         const int off_3_sm90a_2 = (e_sm90a * (F * H));
-        const int cols_3_sm90a_2 = (((H + 128) - 1) / 128);
+        const int cols_6_sm90a_2 = (((H + 128) - 1) / 128);
         if ((((H % 16) == 0) && ((copyGateUp_k_sm90a_2 % 16) == 0))) {
           for (int i_ct8_1 = static_cast<int>(threadIdx.x); (i_ct8_1 < 512); i_ct8_1 = (i_ct8_1 + 128)) {
             const int r_ct8_1 = (i_ct8_1 / 8);
@@ -339,7 +339,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_gate_up_fp8_kernel(co
           const int c_ct11 = 0;
           const int gr_ct11 = (m0_sm90a + r_ct11);
           const int gc_ct11 = (kg_sm90a_3 + c_ct11);
-          if (((gr_ct11 < M) && (gc_ct11 < cols_3_sm90a_2))) {
+          if (((gr_ct11 < M) && (gc_ct11 < cols_6_sm90a_2))) {
             Ss[(((j_pl0 % 3) * 64) + i_ct11)] = xs[((gr_ct11 * (((H + 128) - 1) / 128)) + gc_ct11)];
           } else {
             Ss[(((j_pl0 % 3) * 64) + i_ct11)] = 0.0f;
@@ -850,7 +850,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_gate_up_fp8_kernel(co
       const int copyGateUp_k = k;
       const int off_1 = (e * (F * H));
       const int off_3 = (e * (F * H));
-      const int cols_3 = (((H + 128) - 1) / 128);
+      const int cols_6 = (((H + 128) - 1) / 128);
       if ((((H % 16) == 0) && ((copyGateUp_k % 16) == 0))) {
         for (int i_ct12_1 = static_cast<int>(threadIdx.x); (i_ct12_1 < 512); i_ct12_1 = (i_ct12_1 + 128)) {
           const int r_ct12_1 = (i_ct12_1 / 8);
@@ -922,7 +922,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_gate_up_fp8_kernel(co
         const int c_ct15 = 0;
         const int gr_ct15 = (m0 + r_ct15);
         const int gc_ct15 = (kg + c_ct15);
-        if (((gr_ct15 < M) && (gc_ct15 < cols_3))) {
+        if (((gr_ct15 < M) && (gc_ct15 < cols_6))) {
           Ss[i_ct15] = xs[((gr_ct15 * (((H + 128) - 1) / 128)) + gc_ct15)];
         } else {
           Ss[i_ct15] = 0.0f;
@@ -936,7 +936,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_gate_up_fp8_kernel(co
       const int copyGateUp_k = k;
       const int off_1 = (e * (F * H));
       const int off_3 = (e * (F * H));
-      const int cols_3 = (((H + 128) - 1) / 128);
+      const int cols_6 = (((H + 128) - 1) / 128);
       if ((((H % 16) == 0) && ((copyGateUp_k % 16) == 0))) {
         for (int i_ct16_1 = static_cast<int>(threadIdx.x); (i_ct16_1 < 512); i_ct16_1 = (i_ct16_1 + 128)) {
           const int r_ct16_1 = (i_ct16_1 / 8);
@@ -1008,7 +1008,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_gate_up_fp8_kernel(co
         const int c_ct19 = 0;
         const int gr_ct19 = (m0 + r_ct19);
         const int gc_ct19 = (kg + c_ct19);
-        if (((gr_ct19 < M) && (gc_ct19 < cols_3))) {
+        if (((gr_ct19 < M) && (gc_ct19 < cols_6))) {
           Ss[(64 + i_ct19)] = xs[((gr_ct19 * (((H + 128) - 1) / 128)) + gc_ct19)];
         } else {
           Ss[(64 + i_ct19)] = 0.0f;
@@ -1026,7 +1026,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_gate_up_fp8_kernel(co
         const int copyGateUp_k = k;
         const int off_1 = (e * (F * H));
         const int off_3 = (e * (F * H));
-        const int cols_3 = (((H + 128) - 1) / 128);
+        const int cols_6 = (((H + 128) - 1) / 128);
         if ((((H % 16) == 0) && ((copyGateUp_k % 16) == 0))) {
           for (int i_ct20_1 = static_cast<int>(threadIdx.x); (i_ct20_1 < 512); i_ct20_1 = (i_ct20_1 + 128)) {
             const int r_ct20_1 = (i_ct20_1 / 8);
@@ -1098,7 +1098,7 @@ extern "C" __global__ void __launch_bounds__(128) mimo_moe_gate_up_fp8_kernel(co
           const int c_ct23 = 0;
           const int gr_ct23 = (m0 + r_ct23);
           const int gc_ct23 = (kg + c_ct23);
-          if (((gr_ct23 < M) && (gc_ct23 < cols_3))) {
+          if (((gr_ct23 < M) && (gc_ct23 < cols_6))) {
             Ss[(((j_pl1 % 3) * 64) + i_ct23)] = xs[((gr_ct23 * (((H + 128) - 1) / 128)) + gc_ct23)];
           } else {
             Ss[(((j_pl1 % 3) * 64) + i_ct23)] = 0.0f;

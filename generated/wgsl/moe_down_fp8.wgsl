@@ -117,13 +117,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         }
       }
     }
-    let cols_2: i32 = (((params.F + 128i) - 1i) / 128i);
+    let cols_4: i32 = (((params.F + 128i) - 1i) / 128i);
     for (var i_ct2: i32 = i32(lidx); (i_ct2 < 32i); i_ct2 = (i_ct2 + 128i)) {
       let r_ct2: i32 = i_ct2;
       let c_ct2: i32 = 0i;
       let gr_ct2: i32 = (m0 + r_ct2);
       let gc_ct2: i32 = (kg + c_ct2);
-      if (((gr_ct2 < params.M) && (gc_ct2 < cols_2))) {
+      if (((gr_ct2 < params.M) && (gc_ct2 < cols_4))) {
         Ss[i_ct2] = hs[((gr_ct2 * (((params.F + 128i) - 1i) / 128i)) + gc_ct2)];
       } else {
         Ss[i_ct2] = 0.0f;

@@ -158,13 +158,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         }
       }
     }
-    let cols_3: i32 = (((params.H + 128i) - 1i) / 128i);
+    let cols_6: i32 = (((params.H + 128i) - 1i) / 128i);
     for (var i_ct3: i32 = i32(lidx); (i_ct3 < 32i); i_ct3 = (i_ct3 + 128i)) {
       let r_ct3: i32 = i_ct3;
       let c_ct3: i32 = 0i;
       let gr_ct3: i32 = (m0 + r_ct3);
       let gc_ct3: i32 = (kg + c_ct3);
-      if (((gr_ct3 < params.M) && (gc_ct3 < cols_3))) {
+      if (((gr_ct3 < params.M) && (gc_ct3 < cols_6))) {
         Ss[i_ct3] = xs[((gr_ct3 * (((params.H + 128i) - 1i) / 128i)) + gc_ct3)];
       } else {
         Ss[i_ct3] = 0.0f;

@@ -189,49 +189,82 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       for (var d0: i32 = 0i; (d0 < 192i); d0 = (d0 + 32i)) {
         workgroupBarrier();
         let stageQ_d0: i32 = d0;
-        for (var r_1: i32 = (i32(lidx) / 32i); (r_1 < 16i); r_1 = (r_1 + 1i)) {
-          let valid_3: bool = (r_1 < nRows);
-          let view_3: i32 = (((first_1 + r_1) * params.HQ) + h);
-          for (var d_3: i32 = (i32(lidx) % 32i); (d_3 < 32i); d_3 = (d_3 + 32i)) {
-            let idx_3: i32 = ((r_1 * 32i) + d_3);
-            var pick_7: f32 = mimo_round_bf16(0.0f);
-            if (valid_3) {
-              pick_7 = mimo_unpack_bf16(q[(((view_3 * 192i) + (stageQ_d0 + d_3)) >> 1u)], u32(((((view_3 * 192i) + (stageQ_d0 + d_3)) & 1i) * 16i)));
+        let rows_6: i32 = (first_1 + nRows);
+        let off_3: i32 = (h * 192i);
+        if ((((((params.HQ * 192i) % 2i) == 0i) && ((stageQ_d0 % 2i) == 0i)) && ((off_3 % 2i) == 0i))) {
+          for (var i_ct0_1: i32 = i32(lidx); (i_ct0_1 < 256i); i_ct0_1 = (i_ct0_1 + 32i)) {
+            let r_ct0_1: i32 = (i_ct0_1 / 16i);
+            let c_ct0_1: i32 = ((i_ct0_1 % 16i) * 2i);
+            let gr_ct0_1: i32 = (first_1 + r_ct0_1);
+            let gc_ct0_1: i32 = (stageQ_d0 + c_ct0_1);
+            if (((gr_ct0_1 < rows_6) && (gc_ct0_1 < 192i))) {
+              let w_ct0: u32 = q[(((off_3 + (gr_ct0_1 * (params.HQ * 192i))) + gc_ct0_1) >> 1u)];
+              Qs[((r_ct0_1 * 32i) + c_ct0_1)] = mimo_unpack_bf16(w_ct0, 0u);
+              Qs[(((r_ct0_1 * 32i) + c_ct0_1) + 1i)] = select(0.0f, mimo_unpack_bf16(w_ct0, 16u), ((gc_ct0_1 + 1i) < 192i));
             } else {
-              pick_7 = mimo_round_bf16(0.0f);
+              Qs[((r_ct0_1 * 32i) + c_ct0_1)] = 0.0f;
+              Qs[(((r_ct0_1 * 32i) + c_ct0_1) + 1i)] = 0.0f;
             }
-            Qs[idx_3] = pick_7;
+          }
+        } else {
+          for (var i_ct0_1: i32 = i32(lidx); (i_ct0_1 < 512i); i_ct0_1 = (i_ct0_1 + 32i)) {
+            let r_ct0_1: i32 = (i_ct0_1 / 32i);
+            let c_ct0_1: i32 = (i_ct0_1 % 32i);
+            let gr_ct0_1: i32 = (first_1 + r_ct0_1);
+            let gc_ct0_1: i32 = (stageQ_d0 + c_ct0_1);
+            if (((gr_ct0_1 < rows_6) && (gc_ct0_1 < 192i))) {
+              Qs[i_ct0_1] = mimo_unpack_bf16(q[(((off_3 + (gr_ct0_1 * (params.HQ * 192i))) + gc_ct0_1) >> 1u)], u32(((((off_3 + (gr_ct0_1 * (params.HQ * 192i))) + gc_ct0_1) & 1i) * 16i)));
+            } else {
+              Qs[i_ct0_1] = 0.0f;
+            }
           }
         }
         let stageKeys_at_k0_2: i32 = k0;
         let stageKeys_at_d0: i32 = d0;
-        for (var jj_2: i32 = (i32(lidx) / 32i); (jj_2 < 16i); jj_2 = (jj_2 + 1i)) {
-          let valid_4: bool = ((stageKeys_at_k0_2 + jj_2) < hi);
-          let view_4: i32 = ((((kStart + stageKeys_at_k0_2) + jj_2) * params.HKV) + flashAttend_keys_kh);
-          for (var d_4: i32 = (i32(lidx) % 32i); (d_4 < 32i); d_4 = (d_4 + 32i)) {
-            let idx_4: i32 = ((jj_2 * 32i) + d_4);
-            var pick_8: f32 = mimo_round_bf16(0.0f);
-            if (valid_4) {
-              pick_8 = mimo_unpack_bf16(k[(((view_4 * 192i) + (stageKeys_at_d0 + d_4)) >> 1u)], u32(((((view_4 * 192i) + (stageKeys_at_d0 + d_4)) & 1i) * 16i)));
+        let r0_5: i32 = (kStart + stageKeys_at_k0_2);
+        let rows_8: i32 = (kStart + hi);
+        let off_4: i32 = (flashAttend_keys_kh * 192i);
+        if ((((((params.HKV * 192i) % 2i) == 0i) && ((stageKeys_at_d0 % 2i) == 0i)) && ((off_4 % 2i) == 0i))) {
+          for (var i_ct1_1: i32 = i32(lidx); (i_ct1_1 < 256i); i_ct1_1 = (i_ct1_1 + 32i)) {
+            let r_ct1_1: i32 = (i_ct1_1 / 16i);
+            let c_ct1_1: i32 = ((i_ct1_1 % 16i) * 2i);
+            let gr_ct1_1: i32 = (r0_5 + r_ct1_1);
+            let gc_ct1_1: i32 = (stageKeys_at_d0 + c_ct1_1);
+            if (((gr_ct1_1 < rows_8) && (gc_ct1_1 < 192i))) {
+              let w_ct1: u32 = k[(((off_4 + (gr_ct1_1 * (params.HKV * 192i))) + gc_ct1_1) >> 1u)];
+              Ks[((r_ct1_1 * 32i) + c_ct1_1)] = mimo_unpack_bf16(w_ct1, 0u);
+              Ks[(((r_ct1_1 * 32i) + c_ct1_1) + 1i)] = select(0.0f, mimo_unpack_bf16(w_ct1, 16u), ((gc_ct1_1 + 1i) < 192i));
             } else {
-              pick_8 = mimo_round_bf16(0.0f);
+              Ks[((r_ct1_1 * 32i) + c_ct1_1)] = 0.0f;
+              Ks[(((r_ct1_1 * 32i) + c_ct1_1) + 1i)] = 0.0f;
             }
-            Ks[idx_4] = pick_8;
+          }
+        } else {
+          for (var i_ct1_1: i32 = i32(lidx); (i_ct1_1 < 512i); i_ct1_1 = (i_ct1_1 + 32i)) {
+            let r_ct1_1: i32 = (i_ct1_1 / 32i);
+            let c_ct1_1: i32 = (i_ct1_1 % 32i);
+            let gr_ct1_1: i32 = (r0_5 + r_ct1_1);
+            let gc_ct1_1: i32 = (stageKeys_at_d0 + c_ct1_1);
+            if (((gr_ct1_1 < rows_8) && (gc_ct1_1 < 192i))) {
+              Ks[i_ct1_1] = mimo_unpack_bf16(k[(((off_4 + (gr_ct1_1 * (params.HKV * 192i))) + gc_ct1_1) >> 1u)], u32(((((off_4 + (gr_ct1_1 * (params.HKV * 192i))) + gc_ct1_1) & 1i) * 16i)));
+            } else {
+              Ks[i_ct1_1] = 0.0f;
+            }
           }
         }
         workgroupBarrier();
-        for (var d_5: i32 = 0i; (d_5 < 32i); d_5 = (d_5 + 16i)) {
-          let off: i32 = ((r0 * 32i) + d_5);
-          let off_1: i32 = ((kk * 32i) + d_5);
+        for (var d: i32 = 0i; (d < 32i); d = (d + 16i)) {
+          let off_5: i32 = ((r0 * 32i) + d);
+          let off_6: i32 = ((kk * 32i) + d);
           let mma_9_g: i32 = ((i32(lidx) & 31i) >> 2u);
           let mma_9_t: i32 = ((i32(lidx) & 31i) & 3i);
           for (var mma_9_k: i32 = 0i; (mma_9_k < 16i); mma_9_k = (mma_9_k + 1i)) {
-            let mma_9_a0: f32 = Qs[((off + (mma_9_g * 64i)) + mma_9_k)];
-            let mma_9_a1: f32 = Qs[((off + (((mma_9_g * 2i) + 1i) * 32i)) + mma_9_k)];
-            let mma_9_b0: f32 = Ks[((off_1 + (mma_9_t * 128i)) + mma_9_k)];
-            let mma_9_b1: f32 = Ks[((off_1 + (((mma_9_t * 4i) + 1i) * 32i)) + mma_9_k)];
-            let mma_9_b2: f32 = Ks[((off_1 + (((mma_9_t * 4i) + 2i) * 32i)) + mma_9_k)];
-            let mma_9_b3: f32 = Ks[((off_1 + (((mma_9_t * 4i) + 3i) * 32i)) + mma_9_k)];
+            let mma_9_a0: f32 = Qs[((off_5 + (mma_9_g * 64i)) + mma_9_k)];
+            let mma_9_a1: f32 = Qs[((off_5 + (((mma_9_g * 2i) + 1i) * 32i)) + mma_9_k)];
+            let mma_9_b0: f32 = Ks[((off_6 + (mma_9_t * 128i)) + mma_9_k)];
+            let mma_9_b1: f32 = Ks[((off_6 + (((mma_9_t * 4i) + 1i) * 32i)) + mma_9_k)];
+            let mma_9_b2: f32 = Ks[((off_6 + (((mma_9_t * 4i) + 2i) * 32i)) + mma_9_k)];
+            let mma_9_b3: f32 = Ks[((off_6 + (((mma_9_t * 4i) + 3i) * 32i)) + mma_9_k)];
             s[0i] = fma(mma_9_a0, mma_9_b0, s[0i]);
             s[1i] = fma(mma_9_a0, mma_9_b1, s[1i]);
             s[4i] = fma(mma_9_a0, mma_9_b2, s[4i]);
@@ -244,18 +277,35 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         }
       }
       let stageKeys_at_k0_3: i32 = k0;
-      for (var jj_3: i32 = (i32(lidx) / 32i); (jj_3 < 16i); jj_3 = (jj_3 + 1i)) {
-        let valid_5: bool = ((stageKeys_at_k0_3 + jj_3) < hi);
-        let view_5: i32 = ((((kStart + stageKeys_at_k0_3) + jj_3) * params.HKV) + flashAttend_keys_kh);
-        for (var d_6: i32 = (i32(lidx) % 32i); (d_6 < 128i); d_6 = (d_6 + 32i)) {
-          let idx_5: i32 = ((jj_3 * 128i) + d_6);
-          var pick_9: f32 = mimo_round_bf16(0.0f);
-          if (valid_5) {
-            pick_9 = mimo_unpack_bf16(v[(((view_5 * 128i) + d_6) >> 1u)], u32(((((view_5 * 128i) + d_6) & 1i) * 16i)));
+      let r0_7: i32 = (kStart + stageKeys_at_k0_3);
+      let rows_10: i32 = (kStart + hi);
+      let off_7: i32 = (flashAttend_keys_kh * 128i);
+      if (((((params.HKV * 128i) % 2i) == 0i) && ((off_7 % 2i) == 0i))) {
+        for (var i_ct2_1: i32 = i32(lidx); (i_ct2_1 < 1024i); i_ct2_1 = (i_ct2_1 + 32i)) {
+          let r_ct2_1: i32 = (i_ct2_1 / 64i);
+          let c_ct2_1: i32 = ((i_ct2_1 % 64i) * 2i);
+          let gr_ct2_1: i32 = (r0_7 + r_ct2_1);
+          let gc_ct2_1: i32 = c_ct2_1;
+          if (((gr_ct2_1 < rows_10) && (gc_ct2_1 < 128i))) {
+            let w_ct2: u32 = v[(((off_7 + (gr_ct2_1 * (params.HKV * 128i))) + gc_ct2_1) >> 1u)];
+            Vs[((r_ct2_1 * 128i) + c_ct2_1)] = mimo_unpack_bf16(w_ct2, 0u);
+            Vs[(((r_ct2_1 * 128i) + c_ct2_1) + 1i)] = select(0.0f, mimo_unpack_bf16(w_ct2, 16u), ((gc_ct2_1 + 1i) < 128i));
           } else {
-            pick_9 = mimo_round_bf16(0.0f);
+            Vs[((r_ct2_1 * 128i) + c_ct2_1)] = 0.0f;
+            Vs[(((r_ct2_1 * 128i) + c_ct2_1) + 1i)] = 0.0f;
           }
-          Vs[idx_5] = pick_9;
+        }
+      } else {
+        for (var i_ct2_1: i32 = i32(lidx); (i_ct2_1 < 2048i); i_ct2_1 = (i_ct2_1 + 32i)) {
+          let r_ct2_1: i32 = (i_ct2_1 / 128i);
+          let c_ct2_1: i32 = (i_ct2_1 % 128i);
+          let gr_ct2_1: i32 = (r0_7 + r_ct2_1);
+          let gc_ct2_1: i32 = c_ct2_1;
+          if (((gr_ct2_1 < rows_10) && (gc_ct2_1 < 128i))) {
+            Vs[i_ct2_1] = mimo_unpack_bf16(v[(((off_7 + (gr_ct2_1 * (params.HKV * 128i))) + gc_ct2_1) >> 1u)], u32(((((off_7 + (gr_ct2_1 * (params.HKV * 128i))) + gc_ct2_1) & 1i) * 16i)));
+          } else {
+            Vs[i_ct2_1] = 0.0f;
+          }
         }
       }
       workgroupBarrier();
@@ -359,69 +409,69 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       alpha[0i] = mimo_exp_f32((m[0i] - mNew[0i]));
       alpha[1i] = mimo_exp_f32((m[1i] - mNew[1i]));
       let x_20: f32 = s[0i];
-      var pick_10: f32 = 0.0f;
+      var pick_4: f32 = 0.0f;
       if ((x_20 > bitcast<f32>(0xff7fffffu))) {
-        pick_10 = mimo_exp_f32((x_20 - mNew[0i]));
+        pick_4 = mimo_exp_f32((x_20 - mNew[0i]));
+      } else {
+        pick_4 = 0.0f;
+      }
+      s[0i] = pick_4;
+      let x_21: f32 = s[1i];
+      var pick_5: f32 = 0.0f;
+      if ((x_21 > bitcast<f32>(0xff7fffffu))) {
+        pick_5 = mimo_exp_f32((x_21 - mNew[0i]));
+      } else {
+        pick_5 = 0.0f;
+      }
+      s[1i] = pick_5;
+      let x_22: f32 = s[2i];
+      var pick_6: f32 = 0.0f;
+      if ((x_22 > bitcast<f32>(0xff7fffffu))) {
+        pick_6 = mimo_exp_f32((x_22 - mNew[1i]));
+      } else {
+        pick_6 = 0.0f;
+      }
+      s[2i] = pick_6;
+      let x_23: f32 = s[3i];
+      var pick_7: f32 = 0.0f;
+      if ((x_23 > bitcast<f32>(0xff7fffffu))) {
+        pick_7 = mimo_exp_f32((x_23 - mNew[1i]));
+      } else {
+        pick_7 = 0.0f;
+      }
+      s[3i] = pick_7;
+      let x_24: f32 = s[4i];
+      var pick_8: f32 = 0.0f;
+      if ((x_24 > bitcast<f32>(0xff7fffffu))) {
+        pick_8 = mimo_exp_f32((x_24 - mNew[0i]));
+      } else {
+        pick_8 = 0.0f;
+      }
+      s[4i] = pick_8;
+      let x_25: f32 = s[5i];
+      var pick_9: f32 = 0.0f;
+      if ((x_25 > bitcast<f32>(0xff7fffffu))) {
+        pick_9 = mimo_exp_f32((x_25 - mNew[0i]));
+      } else {
+        pick_9 = 0.0f;
+      }
+      s[5i] = pick_9;
+      let x_26: f32 = s[6i];
+      var pick_10: f32 = 0.0f;
+      if ((x_26 > bitcast<f32>(0xff7fffffu))) {
+        pick_10 = mimo_exp_f32((x_26 - mNew[1i]));
       } else {
         pick_10 = 0.0f;
       }
-      s[0i] = pick_10;
-      let x_21: f32 = s[1i];
+      s[6i] = pick_10;
+      let x_27: f32 = s[7i];
       var pick_11: f32 = 0.0f;
-      if ((x_21 > bitcast<f32>(0xff7fffffu))) {
-        pick_11 = mimo_exp_f32((x_21 - mNew[0i]));
+      if ((x_27 > bitcast<f32>(0xff7fffffu))) {
+        pick_11 = mimo_exp_f32((x_27 - mNew[1i]));
       } else {
         pick_11 = 0.0f;
       }
-      s[1i] = pick_11;
-      let x_22: f32 = s[2i];
-      var pick_12: f32 = 0.0f;
-      if ((x_22 > bitcast<f32>(0xff7fffffu))) {
-        pick_12 = mimo_exp_f32((x_22 - mNew[1i]));
-      } else {
-        pick_12 = 0.0f;
-      }
-      s[2i] = pick_12;
-      let x_23: f32 = s[3i];
-      var pick_13: f32 = 0.0f;
-      if ((x_23 > bitcast<f32>(0xff7fffffu))) {
-        pick_13 = mimo_exp_f32((x_23 - mNew[1i]));
-      } else {
-        pick_13 = 0.0f;
-      }
-      s[3i] = pick_13;
-      let x_24: f32 = s[4i];
-      var pick_14: f32 = 0.0f;
-      if ((x_24 > bitcast<f32>(0xff7fffffu))) {
-        pick_14 = mimo_exp_f32((x_24 - mNew[0i]));
-      } else {
-        pick_14 = 0.0f;
-      }
-      s[4i] = pick_14;
-      let x_25: f32 = s[5i];
-      var pick_15: f32 = 0.0f;
-      if ((x_25 > bitcast<f32>(0xff7fffffu))) {
-        pick_15 = mimo_exp_f32((x_25 - mNew[0i]));
-      } else {
-        pick_15 = 0.0f;
-      }
-      s[5i] = pick_15;
-      let x_26: f32 = s[6i];
-      var pick_16: f32 = 0.0f;
-      if ((x_26 > bitcast<f32>(0xff7fffffu))) {
-        pick_16 = mimo_exp_f32((x_26 - mNew[1i]));
-      } else {
-        pick_16 = 0.0f;
-      }
-      s[6i] = pick_16;
-      let x_27: f32 = s[7i];
-      var pick_17: f32 = 0.0f;
-      if ((x_27 > bitcast<f32>(0xff7fffffu))) {
-        pick_17 = mimo_exp_f32((x_27 - mNew[1i]));
-      } else {
-        pick_17 = 0.0f;
-      }
-      s[7i] = pick_17;
+      s[7i] = pick_11;
       var tileSum: array<f32, 2>;
       let tileSum_part: f32 = (((s[0i] + s[1i]) + s[4i]) + s[5i]);
       let tileSum_x: f32 = subgroupShuffleXor(tileSum_part, u32(1i));
@@ -638,1105 +688,1105 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         o0[5i] = fma(mmf_11_a03, mmf_11_b33, o0[5i]);
         o0[7i] = fma(mmf_11_a13, mmf_11_b33, o0[7i]);
       }
-      let off_3: i32 = (vAt + 16i);
+      let off_9: i32 = (vAt + 16i);
       let mmf_12_t: i32 = ((i32(lidx) & 31i) & 3i);
       for (var mmf_12_m: i32 = 0i; (mmf_12_m < 4i); mmf_12_m = (mmf_12_m + 1i)) {
         let mmf_12_a00: f32 = subgroupShuffleXor(p[0i], u32(mmf_12_m));
         let mmf_12_a10: f32 = subgroupShuffleXor(p[2i], u32(mmf_12_m));
-        let mmf_12_b00: f32 = Vs[((off_3 + ((mmf_12_t ^ mmf_12_m) * 512i)) + (mmf_12_t * 4i))];
+        let mmf_12_b00: f32 = Vs[((off_9 + ((mmf_12_t ^ mmf_12_m) * 512i)) + (mmf_12_t * 4i))];
         o1[0i] = fma(mmf_12_a00, mmf_12_b00, o1[0i]);
         o1[2i] = fma(mmf_12_a10, mmf_12_b00, o1[2i]);
-        let mmf_12_b01: f32 = Vs[((off_3 + ((mmf_12_t ^ mmf_12_m) * 512i)) + ((mmf_12_t * 4i) + 1i))];
+        let mmf_12_b01: f32 = Vs[((off_9 + ((mmf_12_t ^ mmf_12_m) * 512i)) + ((mmf_12_t * 4i) + 1i))];
         o1[1i] = fma(mmf_12_a00, mmf_12_b01, o1[1i]);
         o1[3i] = fma(mmf_12_a10, mmf_12_b01, o1[3i]);
-        let mmf_12_b02: f32 = Vs[((off_3 + ((mmf_12_t ^ mmf_12_m) * 512i)) + ((mmf_12_t * 4i) + 2i))];
+        let mmf_12_b02: f32 = Vs[((off_9 + ((mmf_12_t ^ mmf_12_m) * 512i)) + ((mmf_12_t * 4i) + 2i))];
         o1[4i] = fma(mmf_12_a00, mmf_12_b02, o1[4i]);
         o1[6i] = fma(mmf_12_a10, mmf_12_b02, o1[6i]);
-        let mmf_12_b03: f32 = Vs[((off_3 + ((mmf_12_t ^ mmf_12_m) * 512i)) + ((mmf_12_t * 4i) + 3i))];
+        let mmf_12_b03: f32 = Vs[((off_9 + ((mmf_12_t ^ mmf_12_m) * 512i)) + ((mmf_12_t * 4i) + 3i))];
         o1[5i] = fma(mmf_12_a00, mmf_12_b03, o1[5i]);
         o1[7i] = fma(mmf_12_a10, mmf_12_b03, o1[7i]);
         let mmf_12_a01: f32 = subgroupShuffleXor(p[1i], u32(mmf_12_m));
         let mmf_12_a11: f32 = subgroupShuffleXor(p[3i], u32(mmf_12_m));
-        let mmf_12_b10: f32 = Vs[((off_3 + ((((mmf_12_t ^ mmf_12_m) * 4i) + 1i) * 128i)) + (mmf_12_t * 4i))];
+        let mmf_12_b10: f32 = Vs[((off_9 + ((((mmf_12_t ^ mmf_12_m) * 4i) + 1i) * 128i)) + (mmf_12_t * 4i))];
         o1[0i] = fma(mmf_12_a01, mmf_12_b10, o1[0i]);
         o1[2i] = fma(mmf_12_a11, mmf_12_b10, o1[2i]);
-        let mmf_12_b11: f32 = Vs[((off_3 + ((((mmf_12_t ^ mmf_12_m) * 4i) + 1i) * 128i)) + ((mmf_12_t * 4i) + 1i))];
+        let mmf_12_b11: f32 = Vs[((off_9 + ((((mmf_12_t ^ mmf_12_m) * 4i) + 1i) * 128i)) + ((mmf_12_t * 4i) + 1i))];
         o1[1i] = fma(mmf_12_a01, mmf_12_b11, o1[1i]);
         o1[3i] = fma(mmf_12_a11, mmf_12_b11, o1[3i]);
-        let mmf_12_b12: f32 = Vs[((off_3 + ((((mmf_12_t ^ mmf_12_m) * 4i) + 1i) * 128i)) + ((mmf_12_t * 4i) + 2i))];
+        let mmf_12_b12: f32 = Vs[((off_9 + ((((mmf_12_t ^ mmf_12_m) * 4i) + 1i) * 128i)) + ((mmf_12_t * 4i) + 2i))];
         o1[4i] = fma(mmf_12_a01, mmf_12_b12, o1[4i]);
         o1[6i] = fma(mmf_12_a11, mmf_12_b12, o1[6i]);
-        let mmf_12_b13: f32 = Vs[((off_3 + ((((mmf_12_t ^ mmf_12_m) * 4i) + 1i) * 128i)) + ((mmf_12_t * 4i) + 3i))];
+        let mmf_12_b13: f32 = Vs[((off_9 + ((((mmf_12_t ^ mmf_12_m) * 4i) + 1i) * 128i)) + ((mmf_12_t * 4i) + 3i))];
         o1[5i] = fma(mmf_12_a01, mmf_12_b13, o1[5i]);
         o1[7i] = fma(mmf_12_a11, mmf_12_b13, o1[7i]);
         let mmf_12_a02: f32 = subgroupShuffleXor(p[4i], u32(mmf_12_m));
         let mmf_12_a12: f32 = subgroupShuffleXor(p[6i], u32(mmf_12_m));
-        let mmf_12_b20: f32 = Vs[((off_3 + ((((mmf_12_t ^ mmf_12_m) * 4i) + 2i) * 128i)) + (mmf_12_t * 4i))];
+        let mmf_12_b20: f32 = Vs[((off_9 + ((((mmf_12_t ^ mmf_12_m) * 4i) + 2i) * 128i)) + (mmf_12_t * 4i))];
         o1[0i] = fma(mmf_12_a02, mmf_12_b20, o1[0i]);
         o1[2i] = fma(mmf_12_a12, mmf_12_b20, o1[2i]);
-        let mmf_12_b21: f32 = Vs[((off_3 + ((((mmf_12_t ^ mmf_12_m) * 4i) + 2i) * 128i)) + ((mmf_12_t * 4i) + 1i))];
+        let mmf_12_b21: f32 = Vs[((off_9 + ((((mmf_12_t ^ mmf_12_m) * 4i) + 2i) * 128i)) + ((mmf_12_t * 4i) + 1i))];
         o1[1i] = fma(mmf_12_a02, mmf_12_b21, o1[1i]);
         o1[3i] = fma(mmf_12_a12, mmf_12_b21, o1[3i]);
-        let mmf_12_b22: f32 = Vs[((off_3 + ((((mmf_12_t ^ mmf_12_m) * 4i) + 2i) * 128i)) + ((mmf_12_t * 4i) + 2i))];
+        let mmf_12_b22: f32 = Vs[((off_9 + ((((mmf_12_t ^ mmf_12_m) * 4i) + 2i) * 128i)) + ((mmf_12_t * 4i) + 2i))];
         o1[4i] = fma(mmf_12_a02, mmf_12_b22, o1[4i]);
         o1[6i] = fma(mmf_12_a12, mmf_12_b22, o1[6i]);
-        let mmf_12_b23: f32 = Vs[((off_3 + ((((mmf_12_t ^ mmf_12_m) * 4i) + 2i) * 128i)) + ((mmf_12_t * 4i) + 3i))];
+        let mmf_12_b23: f32 = Vs[((off_9 + ((((mmf_12_t ^ mmf_12_m) * 4i) + 2i) * 128i)) + ((mmf_12_t * 4i) + 3i))];
         o1[5i] = fma(mmf_12_a02, mmf_12_b23, o1[5i]);
         o1[7i] = fma(mmf_12_a12, mmf_12_b23, o1[7i]);
         let mmf_12_a03: f32 = subgroupShuffleXor(p[5i], u32(mmf_12_m));
         let mmf_12_a13: f32 = subgroupShuffleXor(p[7i], u32(mmf_12_m));
-        let mmf_12_b30: f32 = Vs[((off_3 + ((((mmf_12_t ^ mmf_12_m) * 4i) + 3i) * 128i)) + (mmf_12_t * 4i))];
+        let mmf_12_b30: f32 = Vs[((off_9 + ((((mmf_12_t ^ mmf_12_m) * 4i) + 3i) * 128i)) + (mmf_12_t * 4i))];
         o1[0i] = fma(mmf_12_a03, mmf_12_b30, o1[0i]);
         o1[2i] = fma(mmf_12_a13, mmf_12_b30, o1[2i]);
-        let mmf_12_b31: f32 = Vs[((off_3 + ((((mmf_12_t ^ mmf_12_m) * 4i) + 3i) * 128i)) + ((mmf_12_t * 4i) + 1i))];
+        let mmf_12_b31: f32 = Vs[((off_9 + ((((mmf_12_t ^ mmf_12_m) * 4i) + 3i) * 128i)) + ((mmf_12_t * 4i) + 1i))];
         o1[1i] = fma(mmf_12_a03, mmf_12_b31, o1[1i]);
         o1[3i] = fma(mmf_12_a13, mmf_12_b31, o1[3i]);
-        let mmf_12_b32: f32 = Vs[((off_3 + ((((mmf_12_t ^ mmf_12_m) * 4i) + 3i) * 128i)) + ((mmf_12_t * 4i) + 2i))];
+        let mmf_12_b32: f32 = Vs[((off_9 + ((((mmf_12_t ^ mmf_12_m) * 4i) + 3i) * 128i)) + ((mmf_12_t * 4i) + 2i))];
         o1[4i] = fma(mmf_12_a03, mmf_12_b32, o1[4i]);
         o1[6i] = fma(mmf_12_a13, mmf_12_b32, o1[6i]);
-        let mmf_12_b33: f32 = Vs[((off_3 + ((((mmf_12_t ^ mmf_12_m) * 4i) + 3i) * 128i)) + ((mmf_12_t * 4i) + 3i))];
+        let mmf_12_b33: f32 = Vs[((off_9 + ((((mmf_12_t ^ mmf_12_m) * 4i) + 3i) * 128i)) + ((mmf_12_t * 4i) + 3i))];
         o1[5i] = fma(mmf_12_a03, mmf_12_b33, o1[5i]);
         o1[7i] = fma(mmf_12_a13, mmf_12_b33, o1[7i]);
       }
-      let off_4: i32 = (vAt + 32i);
+      let off_10: i32 = (vAt + 32i);
       let mmf_13_t: i32 = ((i32(lidx) & 31i) & 3i);
       for (var mmf_13_m: i32 = 0i; (mmf_13_m < 4i); mmf_13_m = (mmf_13_m + 1i)) {
         let mmf_13_a00: f32 = subgroupShuffleXor(p[0i], u32(mmf_13_m));
         let mmf_13_a10: f32 = subgroupShuffleXor(p[2i], u32(mmf_13_m));
-        let mmf_13_b00: f32 = Vs[((off_4 + ((mmf_13_t ^ mmf_13_m) * 512i)) + (mmf_13_t * 4i))];
+        let mmf_13_b00: f32 = Vs[((off_10 + ((mmf_13_t ^ mmf_13_m) * 512i)) + (mmf_13_t * 4i))];
         o2[0i] = fma(mmf_13_a00, mmf_13_b00, o2[0i]);
         o2[2i] = fma(mmf_13_a10, mmf_13_b00, o2[2i]);
-        let mmf_13_b01: f32 = Vs[((off_4 + ((mmf_13_t ^ mmf_13_m) * 512i)) + ((mmf_13_t * 4i) + 1i))];
+        let mmf_13_b01: f32 = Vs[((off_10 + ((mmf_13_t ^ mmf_13_m) * 512i)) + ((mmf_13_t * 4i) + 1i))];
         o2[1i] = fma(mmf_13_a00, mmf_13_b01, o2[1i]);
         o2[3i] = fma(mmf_13_a10, mmf_13_b01, o2[3i]);
-        let mmf_13_b02: f32 = Vs[((off_4 + ((mmf_13_t ^ mmf_13_m) * 512i)) + ((mmf_13_t * 4i) + 2i))];
+        let mmf_13_b02: f32 = Vs[((off_10 + ((mmf_13_t ^ mmf_13_m) * 512i)) + ((mmf_13_t * 4i) + 2i))];
         o2[4i] = fma(mmf_13_a00, mmf_13_b02, o2[4i]);
         o2[6i] = fma(mmf_13_a10, mmf_13_b02, o2[6i]);
-        let mmf_13_b03: f32 = Vs[((off_4 + ((mmf_13_t ^ mmf_13_m) * 512i)) + ((mmf_13_t * 4i) + 3i))];
+        let mmf_13_b03: f32 = Vs[((off_10 + ((mmf_13_t ^ mmf_13_m) * 512i)) + ((mmf_13_t * 4i) + 3i))];
         o2[5i] = fma(mmf_13_a00, mmf_13_b03, o2[5i]);
         o2[7i] = fma(mmf_13_a10, mmf_13_b03, o2[7i]);
         let mmf_13_a01: f32 = subgroupShuffleXor(p[1i], u32(mmf_13_m));
         let mmf_13_a11: f32 = subgroupShuffleXor(p[3i], u32(mmf_13_m));
-        let mmf_13_b10: f32 = Vs[((off_4 + ((((mmf_13_t ^ mmf_13_m) * 4i) + 1i) * 128i)) + (mmf_13_t * 4i))];
+        let mmf_13_b10: f32 = Vs[((off_10 + ((((mmf_13_t ^ mmf_13_m) * 4i) + 1i) * 128i)) + (mmf_13_t * 4i))];
         o2[0i] = fma(mmf_13_a01, mmf_13_b10, o2[0i]);
         o2[2i] = fma(mmf_13_a11, mmf_13_b10, o2[2i]);
-        let mmf_13_b11: f32 = Vs[((off_4 + ((((mmf_13_t ^ mmf_13_m) * 4i) + 1i) * 128i)) + ((mmf_13_t * 4i) + 1i))];
+        let mmf_13_b11: f32 = Vs[((off_10 + ((((mmf_13_t ^ mmf_13_m) * 4i) + 1i) * 128i)) + ((mmf_13_t * 4i) + 1i))];
         o2[1i] = fma(mmf_13_a01, mmf_13_b11, o2[1i]);
         o2[3i] = fma(mmf_13_a11, mmf_13_b11, o2[3i]);
-        let mmf_13_b12: f32 = Vs[((off_4 + ((((mmf_13_t ^ mmf_13_m) * 4i) + 1i) * 128i)) + ((mmf_13_t * 4i) + 2i))];
+        let mmf_13_b12: f32 = Vs[((off_10 + ((((mmf_13_t ^ mmf_13_m) * 4i) + 1i) * 128i)) + ((mmf_13_t * 4i) + 2i))];
         o2[4i] = fma(mmf_13_a01, mmf_13_b12, o2[4i]);
         o2[6i] = fma(mmf_13_a11, mmf_13_b12, o2[6i]);
-        let mmf_13_b13: f32 = Vs[((off_4 + ((((mmf_13_t ^ mmf_13_m) * 4i) + 1i) * 128i)) + ((mmf_13_t * 4i) + 3i))];
+        let mmf_13_b13: f32 = Vs[((off_10 + ((((mmf_13_t ^ mmf_13_m) * 4i) + 1i) * 128i)) + ((mmf_13_t * 4i) + 3i))];
         o2[5i] = fma(mmf_13_a01, mmf_13_b13, o2[5i]);
         o2[7i] = fma(mmf_13_a11, mmf_13_b13, o2[7i]);
         let mmf_13_a02: f32 = subgroupShuffleXor(p[4i], u32(mmf_13_m));
         let mmf_13_a12: f32 = subgroupShuffleXor(p[6i], u32(mmf_13_m));
-        let mmf_13_b20: f32 = Vs[((off_4 + ((((mmf_13_t ^ mmf_13_m) * 4i) + 2i) * 128i)) + (mmf_13_t * 4i))];
+        let mmf_13_b20: f32 = Vs[((off_10 + ((((mmf_13_t ^ mmf_13_m) * 4i) + 2i) * 128i)) + (mmf_13_t * 4i))];
         o2[0i] = fma(mmf_13_a02, mmf_13_b20, o2[0i]);
         o2[2i] = fma(mmf_13_a12, mmf_13_b20, o2[2i]);
-        let mmf_13_b21: f32 = Vs[((off_4 + ((((mmf_13_t ^ mmf_13_m) * 4i) + 2i) * 128i)) + ((mmf_13_t * 4i) + 1i))];
+        let mmf_13_b21: f32 = Vs[((off_10 + ((((mmf_13_t ^ mmf_13_m) * 4i) + 2i) * 128i)) + ((mmf_13_t * 4i) + 1i))];
         o2[1i] = fma(mmf_13_a02, mmf_13_b21, o2[1i]);
         o2[3i] = fma(mmf_13_a12, mmf_13_b21, o2[3i]);
-        let mmf_13_b22: f32 = Vs[((off_4 + ((((mmf_13_t ^ mmf_13_m) * 4i) + 2i) * 128i)) + ((mmf_13_t * 4i) + 2i))];
+        let mmf_13_b22: f32 = Vs[((off_10 + ((((mmf_13_t ^ mmf_13_m) * 4i) + 2i) * 128i)) + ((mmf_13_t * 4i) + 2i))];
         o2[4i] = fma(mmf_13_a02, mmf_13_b22, o2[4i]);
         o2[6i] = fma(mmf_13_a12, mmf_13_b22, o2[6i]);
-        let mmf_13_b23: f32 = Vs[((off_4 + ((((mmf_13_t ^ mmf_13_m) * 4i) + 2i) * 128i)) + ((mmf_13_t * 4i) + 3i))];
+        let mmf_13_b23: f32 = Vs[((off_10 + ((((mmf_13_t ^ mmf_13_m) * 4i) + 2i) * 128i)) + ((mmf_13_t * 4i) + 3i))];
         o2[5i] = fma(mmf_13_a02, mmf_13_b23, o2[5i]);
         o2[7i] = fma(mmf_13_a12, mmf_13_b23, o2[7i]);
         let mmf_13_a03: f32 = subgroupShuffleXor(p[5i], u32(mmf_13_m));
         let mmf_13_a13: f32 = subgroupShuffleXor(p[7i], u32(mmf_13_m));
-        let mmf_13_b30: f32 = Vs[((off_4 + ((((mmf_13_t ^ mmf_13_m) * 4i) + 3i) * 128i)) + (mmf_13_t * 4i))];
+        let mmf_13_b30: f32 = Vs[((off_10 + ((((mmf_13_t ^ mmf_13_m) * 4i) + 3i) * 128i)) + (mmf_13_t * 4i))];
         o2[0i] = fma(mmf_13_a03, mmf_13_b30, o2[0i]);
         o2[2i] = fma(mmf_13_a13, mmf_13_b30, o2[2i]);
-        let mmf_13_b31: f32 = Vs[((off_4 + ((((mmf_13_t ^ mmf_13_m) * 4i) + 3i) * 128i)) + ((mmf_13_t * 4i) + 1i))];
+        let mmf_13_b31: f32 = Vs[((off_10 + ((((mmf_13_t ^ mmf_13_m) * 4i) + 3i) * 128i)) + ((mmf_13_t * 4i) + 1i))];
         o2[1i] = fma(mmf_13_a03, mmf_13_b31, o2[1i]);
         o2[3i] = fma(mmf_13_a13, mmf_13_b31, o2[3i]);
-        let mmf_13_b32: f32 = Vs[((off_4 + ((((mmf_13_t ^ mmf_13_m) * 4i) + 3i) * 128i)) + ((mmf_13_t * 4i) + 2i))];
+        let mmf_13_b32: f32 = Vs[((off_10 + ((((mmf_13_t ^ mmf_13_m) * 4i) + 3i) * 128i)) + ((mmf_13_t * 4i) + 2i))];
         o2[4i] = fma(mmf_13_a03, mmf_13_b32, o2[4i]);
         o2[6i] = fma(mmf_13_a13, mmf_13_b32, o2[6i]);
-        let mmf_13_b33: f32 = Vs[((off_4 + ((((mmf_13_t ^ mmf_13_m) * 4i) + 3i) * 128i)) + ((mmf_13_t * 4i) + 3i))];
+        let mmf_13_b33: f32 = Vs[((off_10 + ((((mmf_13_t ^ mmf_13_m) * 4i) + 3i) * 128i)) + ((mmf_13_t * 4i) + 3i))];
         o2[5i] = fma(mmf_13_a03, mmf_13_b33, o2[5i]);
         o2[7i] = fma(mmf_13_a13, mmf_13_b33, o2[7i]);
       }
-      let off_5: i32 = (vAt + 48i);
+      let off_11: i32 = (vAt + 48i);
       let mmf_14_t: i32 = ((i32(lidx) & 31i) & 3i);
       for (var mmf_14_m: i32 = 0i; (mmf_14_m < 4i); mmf_14_m = (mmf_14_m + 1i)) {
         let mmf_14_a00: f32 = subgroupShuffleXor(p[0i], u32(mmf_14_m));
         let mmf_14_a10: f32 = subgroupShuffleXor(p[2i], u32(mmf_14_m));
-        let mmf_14_b00: f32 = Vs[((off_5 + ((mmf_14_t ^ mmf_14_m) * 512i)) + (mmf_14_t * 4i))];
+        let mmf_14_b00: f32 = Vs[((off_11 + ((mmf_14_t ^ mmf_14_m) * 512i)) + (mmf_14_t * 4i))];
         o3[0i] = fma(mmf_14_a00, mmf_14_b00, o3[0i]);
         o3[2i] = fma(mmf_14_a10, mmf_14_b00, o3[2i]);
-        let mmf_14_b01: f32 = Vs[((off_5 + ((mmf_14_t ^ mmf_14_m) * 512i)) + ((mmf_14_t * 4i) + 1i))];
+        let mmf_14_b01: f32 = Vs[((off_11 + ((mmf_14_t ^ mmf_14_m) * 512i)) + ((mmf_14_t * 4i) + 1i))];
         o3[1i] = fma(mmf_14_a00, mmf_14_b01, o3[1i]);
         o3[3i] = fma(mmf_14_a10, mmf_14_b01, o3[3i]);
-        let mmf_14_b02: f32 = Vs[((off_5 + ((mmf_14_t ^ mmf_14_m) * 512i)) + ((mmf_14_t * 4i) + 2i))];
+        let mmf_14_b02: f32 = Vs[((off_11 + ((mmf_14_t ^ mmf_14_m) * 512i)) + ((mmf_14_t * 4i) + 2i))];
         o3[4i] = fma(mmf_14_a00, mmf_14_b02, o3[4i]);
         o3[6i] = fma(mmf_14_a10, mmf_14_b02, o3[6i]);
-        let mmf_14_b03: f32 = Vs[((off_5 + ((mmf_14_t ^ mmf_14_m) * 512i)) + ((mmf_14_t * 4i) + 3i))];
+        let mmf_14_b03: f32 = Vs[((off_11 + ((mmf_14_t ^ mmf_14_m) * 512i)) + ((mmf_14_t * 4i) + 3i))];
         o3[5i] = fma(mmf_14_a00, mmf_14_b03, o3[5i]);
         o3[7i] = fma(mmf_14_a10, mmf_14_b03, o3[7i]);
         let mmf_14_a01: f32 = subgroupShuffleXor(p[1i], u32(mmf_14_m));
         let mmf_14_a11: f32 = subgroupShuffleXor(p[3i], u32(mmf_14_m));
-        let mmf_14_b10: f32 = Vs[((off_5 + ((((mmf_14_t ^ mmf_14_m) * 4i) + 1i) * 128i)) + (mmf_14_t * 4i))];
+        let mmf_14_b10: f32 = Vs[((off_11 + ((((mmf_14_t ^ mmf_14_m) * 4i) + 1i) * 128i)) + (mmf_14_t * 4i))];
         o3[0i] = fma(mmf_14_a01, mmf_14_b10, o3[0i]);
         o3[2i] = fma(mmf_14_a11, mmf_14_b10, o3[2i]);
-        let mmf_14_b11: f32 = Vs[((off_5 + ((((mmf_14_t ^ mmf_14_m) * 4i) + 1i) * 128i)) + ((mmf_14_t * 4i) + 1i))];
+        let mmf_14_b11: f32 = Vs[((off_11 + ((((mmf_14_t ^ mmf_14_m) * 4i) + 1i) * 128i)) + ((mmf_14_t * 4i) + 1i))];
         o3[1i] = fma(mmf_14_a01, mmf_14_b11, o3[1i]);
         o3[3i] = fma(mmf_14_a11, mmf_14_b11, o3[3i]);
-        let mmf_14_b12: f32 = Vs[((off_5 + ((((mmf_14_t ^ mmf_14_m) * 4i) + 1i) * 128i)) + ((mmf_14_t * 4i) + 2i))];
+        let mmf_14_b12: f32 = Vs[((off_11 + ((((mmf_14_t ^ mmf_14_m) * 4i) + 1i) * 128i)) + ((mmf_14_t * 4i) + 2i))];
         o3[4i] = fma(mmf_14_a01, mmf_14_b12, o3[4i]);
         o3[6i] = fma(mmf_14_a11, mmf_14_b12, o3[6i]);
-        let mmf_14_b13: f32 = Vs[((off_5 + ((((mmf_14_t ^ mmf_14_m) * 4i) + 1i) * 128i)) + ((mmf_14_t * 4i) + 3i))];
+        let mmf_14_b13: f32 = Vs[((off_11 + ((((mmf_14_t ^ mmf_14_m) * 4i) + 1i) * 128i)) + ((mmf_14_t * 4i) + 3i))];
         o3[5i] = fma(mmf_14_a01, mmf_14_b13, o3[5i]);
         o3[7i] = fma(mmf_14_a11, mmf_14_b13, o3[7i]);
         let mmf_14_a02: f32 = subgroupShuffleXor(p[4i], u32(mmf_14_m));
         let mmf_14_a12: f32 = subgroupShuffleXor(p[6i], u32(mmf_14_m));
-        let mmf_14_b20: f32 = Vs[((off_5 + ((((mmf_14_t ^ mmf_14_m) * 4i) + 2i) * 128i)) + (mmf_14_t * 4i))];
+        let mmf_14_b20: f32 = Vs[((off_11 + ((((mmf_14_t ^ mmf_14_m) * 4i) + 2i) * 128i)) + (mmf_14_t * 4i))];
         o3[0i] = fma(mmf_14_a02, mmf_14_b20, o3[0i]);
         o3[2i] = fma(mmf_14_a12, mmf_14_b20, o3[2i]);
-        let mmf_14_b21: f32 = Vs[((off_5 + ((((mmf_14_t ^ mmf_14_m) * 4i) + 2i) * 128i)) + ((mmf_14_t * 4i) + 1i))];
+        let mmf_14_b21: f32 = Vs[((off_11 + ((((mmf_14_t ^ mmf_14_m) * 4i) + 2i) * 128i)) + ((mmf_14_t * 4i) + 1i))];
         o3[1i] = fma(mmf_14_a02, mmf_14_b21, o3[1i]);
         o3[3i] = fma(mmf_14_a12, mmf_14_b21, o3[3i]);
-        let mmf_14_b22: f32 = Vs[((off_5 + ((((mmf_14_t ^ mmf_14_m) * 4i) + 2i) * 128i)) + ((mmf_14_t * 4i) + 2i))];
+        let mmf_14_b22: f32 = Vs[((off_11 + ((((mmf_14_t ^ mmf_14_m) * 4i) + 2i) * 128i)) + ((mmf_14_t * 4i) + 2i))];
         o3[4i] = fma(mmf_14_a02, mmf_14_b22, o3[4i]);
         o3[6i] = fma(mmf_14_a12, mmf_14_b22, o3[6i]);
-        let mmf_14_b23: f32 = Vs[((off_5 + ((((mmf_14_t ^ mmf_14_m) * 4i) + 2i) * 128i)) + ((mmf_14_t * 4i) + 3i))];
+        let mmf_14_b23: f32 = Vs[((off_11 + ((((mmf_14_t ^ mmf_14_m) * 4i) + 2i) * 128i)) + ((mmf_14_t * 4i) + 3i))];
         o3[5i] = fma(mmf_14_a02, mmf_14_b23, o3[5i]);
         o3[7i] = fma(mmf_14_a12, mmf_14_b23, o3[7i]);
         let mmf_14_a03: f32 = subgroupShuffleXor(p[5i], u32(mmf_14_m));
         let mmf_14_a13: f32 = subgroupShuffleXor(p[7i], u32(mmf_14_m));
-        let mmf_14_b30: f32 = Vs[((off_5 + ((((mmf_14_t ^ mmf_14_m) * 4i) + 3i) * 128i)) + (mmf_14_t * 4i))];
+        let mmf_14_b30: f32 = Vs[((off_11 + ((((mmf_14_t ^ mmf_14_m) * 4i) + 3i) * 128i)) + (mmf_14_t * 4i))];
         o3[0i] = fma(mmf_14_a03, mmf_14_b30, o3[0i]);
         o3[2i] = fma(mmf_14_a13, mmf_14_b30, o3[2i]);
-        let mmf_14_b31: f32 = Vs[((off_5 + ((((mmf_14_t ^ mmf_14_m) * 4i) + 3i) * 128i)) + ((mmf_14_t * 4i) + 1i))];
+        let mmf_14_b31: f32 = Vs[((off_11 + ((((mmf_14_t ^ mmf_14_m) * 4i) + 3i) * 128i)) + ((mmf_14_t * 4i) + 1i))];
         o3[1i] = fma(mmf_14_a03, mmf_14_b31, o3[1i]);
         o3[3i] = fma(mmf_14_a13, mmf_14_b31, o3[3i]);
-        let mmf_14_b32: f32 = Vs[((off_5 + ((((mmf_14_t ^ mmf_14_m) * 4i) + 3i) * 128i)) + ((mmf_14_t * 4i) + 2i))];
+        let mmf_14_b32: f32 = Vs[((off_11 + ((((mmf_14_t ^ mmf_14_m) * 4i) + 3i) * 128i)) + ((mmf_14_t * 4i) + 2i))];
         o3[4i] = fma(mmf_14_a03, mmf_14_b32, o3[4i]);
         o3[6i] = fma(mmf_14_a13, mmf_14_b32, o3[6i]);
-        let mmf_14_b33: f32 = Vs[((off_5 + ((((mmf_14_t ^ mmf_14_m) * 4i) + 3i) * 128i)) + ((mmf_14_t * 4i) + 3i))];
+        let mmf_14_b33: f32 = Vs[((off_11 + ((((mmf_14_t ^ mmf_14_m) * 4i) + 3i) * 128i)) + ((mmf_14_t * 4i) + 3i))];
         o3[5i] = fma(mmf_14_a03, mmf_14_b33, o3[5i]);
         o3[7i] = fma(mmf_14_a13, mmf_14_b33, o3[7i]);
       }
-      let off_6: i32 = (vAt + 64i);
+      let off_12: i32 = (vAt + 64i);
       let mmf_15_t: i32 = ((i32(lidx) & 31i) & 3i);
       for (var mmf_15_m: i32 = 0i; (mmf_15_m < 4i); mmf_15_m = (mmf_15_m + 1i)) {
         let mmf_15_a00: f32 = subgroupShuffleXor(p[0i], u32(mmf_15_m));
         let mmf_15_a10: f32 = subgroupShuffleXor(p[2i], u32(mmf_15_m));
-        let mmf_15_b00: f32 = Vs[((off_6 + ((mmf_15_t ^ mmf_15_m) * 512i)) + (mmf_15_t * 4i))];
+        let mmf_15_b00: f32 = Vs[((off_12 + ((mmf_15_t ^ mmf_15_m) * 512i)) + (mmf_15_t * 4i))];
         o4[0i] = fma(mmf_15_a00, mmf_15_b00, o4[0i]);
         o4[2i] = fma(mmf_15_a10, mmf_15_b00, o4[2i]);
-        let mmf_15_b01: f32 = Vs[((off_6 + ((mmf_15_t ^ mmf_15_m) * 512i)) + ((mmf_15_t * 4i) + 1i))];
+        let mmf_15_b01: f32 = Vs[((off_12 + ((mmf_15_t ^ mmf_15_m) * 512i)) + ((mmf_15_t * 4i) + 1i))];
         o4[1i] = fma(mmf_15_a00, mmf_15_b01, o4[1i]);
         o4[3i] = fma(mmf_15_a10, mmf_15_b01, o4[3i]);
-        let mmf_15_b02: f32 = Vs[((off_6 + ((mmf_15_t ^ mmf_15_m) * 512i)) + ((mmf_15_t * 4i) + 2i))];
+        let mmf_15_b02: f32 = Vs[((off_12 + ((mmf_15_t ^ mmf_15_m) * 512i)) + ((mmf_15_t * 4i) + 2i))];
         o4[4i] = fma(mmf_15_a00, mmf_15_b02, o4[4i]);
         o4[6i] = fma(mmf_15_a10, mmf_15_b02, o4[6i]);
-        let mmf_15_b03: f32 = Vs[((off_6 + ((mmf_15_t ^ mmf_15_m) * 512i)) + ((mmf_15_t * 4i) + 3i))];
+        let mmf_15_b03: f32 = Vs[((off_12 + ((mmf_15_t ^ mmf_15_m) * 512i)) + ((mmf_15_t * 4i) + 3i))];
         o4[5i] = fma(mmf_15_a00, mmf_15_b03, o4[5i]);
         o4[7i] = fma(mmf_15_a10, mmf_15_b03, o4[7i]);
         let mmf_15_a01: f32 = subgroupShuffleXor(p[1i], u32(mmf_15_m));
         let mmf_15_a11: f32 = subgroupShuffleXor(p[3i], u32(mmf_15_m));
-        let mmf_15_b10: f32 = Vs[((off_6 + ((((mmf_15_t ^ mmf_15_m) * 4i) + 1i) * 128i)) + (mmf_15_t * 4i))];
+        let mmf_15_b10: f32 = Vs[((off_12 + ((((mmf_15_t ^ mmf_15_m) * 4i) + 1i) * 128i)) + (mmf_15_t * 4i))];
         o4[0i] = fma(mmf_15_a01, mmf_15_b10, o4[0i]);
         o4[2i] = fma(mmf_15_a11, mmf_15_b10, o4[2i]);
-        let mmf_15_b11: f32 = Vs[((off_6 + ((((mmf_15_t ^ mmf_15_m) * 4i) + 1i) * 128i)) + ((mmf_15_t * 4i) + 1i))];
+        let mmf_15_b11: f32 = Vs[((off_12 + ((((mmf_15_t ^ mmf_15_m) * 4i) + 1i) * 128i)) + ((mmf_15_t * 4i) + 1i))];
         o4[1i] = fma(mmf_15_a01, mmf_15_b11, o4[1i]);
         o4[3i] = fma(mmf_15_a11, mmf_15_b11, o4[3i]);
-        let mmf_15_b12: f32 = Vs[((off_6 + ((((mmf_15_t ^ mmf_15_m) * 4i) + 1i) * 128i)) + ((mmf_15_t * 4i) + 2i))];
+        let mmf_15_b12: f32 = Vs[((off_12 + ((((mmf_15_t ^ mmf_15_m) * 4i) + 1i) * 128i)) + ((mmf_15_t * 4i) + 2i))];
         o4[4i] = fma(mmf_15_a01, mmf_15_b12, o4[4i]);
         o4[6i] = fma(mmf_15_a11, mmf_15_b12, o4[6i]);
-        let mmf_15_b13: f32 = Vs[((off_6 + ((((mmf_15_t ^ mmf_15_m) * 4i) + 1i) * 128i)) + ((mmf_15_t * 4i) + 3i))];
+        let mmf_15_b13: f32 = Vs[((off_12 + ((((mmf_15_t ^ mmf_15_m) * 4i) + 1i) * 128i)) + ((mmf_15_t * 4i) + 3i))];
         o4[5i] = fma(mmf_15_a01, mmf_15_b13, o4[5i]);
         o4[7i] = fma(mmf_15_a11, mmf_15_b13, o4[7i]);
         let mmf_15_a02: f32 = subgroupShuffleXor(p[4i], u32(mmf_15_m));
         let mmf_15_a12: f32 = subgroupShuffleXor(p[6i], u32(mmf_15_m));
-        let mmf_15_b20: f32 = Vs[((off_6 + ((((mmf_15_t ^ mmf_15_m) * 4i) + 2i) * 128i)) + (mmf_15_t * 4i))];
+        let mmf_15_b20: f32 = Vs[((off_12 + ((((mmf_15_t ^ mmf_15_m) * 4i) + 2i) * 128i)) + (mmf_15_t * 4i))];
         o4[0i] = fma(mmf_15_a02, mmf_15_b20, o4[0i]);
         o4[2i] = fma(mmf_15_a12, mmf_15_b20, o4[2i]);
-        let mmf_15_b21: f32 = Vs[((off_6 + ((((mmf_15_t ^ mmf_15_m) * 4i) + 2i) * 128i)) + ((mmf_15_t * 4i) + 1i))];
+        let mmf_15_b21: f32 = Vs[((off_12 + ((((mmf_15_t ^ mmf_15_m) * 4i) + 2i) * 128i)) + ((mmf_15_t * 4i) + 1i))];
         o4[1i] = fma(mmf_15_a02, mmf_15_b21, o4[1i]);
         o4[3i] = fma(mmf_15_a12, mmf_15_b21, o4[3i]);
-        let mmf_15_b22: f32 = Vs[((off_6 + ((((mmf_15_t ^ mmf_15_m) * 4i) + 2i) * 128i)) + ((mmf_15_t * 4i) + 2i))];
+        let mmf_15_b22: f32 = Vs[((off_12 + ((((mmf_15_t ^ mmf_15_m) * 4i) + 2i) * 128i)) + ((mmf_15_t * 4i) + 2i))];
         o4[4i] = fma(mmf_15_a02, mmf_15_b22, o4[4i]);
         o4[6i] = fma(mmf_15_a12, mmf_15_b22, o4[6i]);
-        let mmf_15_b23: f32 = Vs[((off_6 + ((((mmf_15_t ^ mmf_15_m) * 4i) + 2i) * 128i)) + ((mmf_15_t * 4i) + 3i))];
+        let mmf_15_b23: f32 = Vs[((off_12 + ((((mmf_15_t ^ mmf_15_m) * 4i) + 2i) * 128i)) + ((mmf_15_t * 4i) + 3i))];
         o4[5i] = fma(mmf_15_a02, mmf_15_b23, o4[5i]);
         o4[7i] = fma(mmf_15_a12, mmf_15_b23, o4[7i]);
         let mmf_15_a03: f32 = subgroupShuffleXor(p[5i], u32(mmf_15_m));
         let mmf_15_a13: f32 = subgroupShuffleXor(p[7i], u32(mmf_15_m));
-        let mmf_15_b30: f32 = Vs[((off_6 + ((((mmf_15_t ^ mmf_15_m) * 4i) + 3i) * 128i)) + (mmf_15_t * 4i))];
+        let mmf_15_b30: f32 = Vs[((off_12 + ((((mmf_15_t ^ mmf_15_m) * 4i) + 3i) * 128i)) + (mmf_15_t * 4i))];
         o4[0i] = fma(mmf_15_a03, mmf_15_b30, o4[0i]);
         o4[2i] = fma(mmf_15_a13, mmf_15_b30, o4[2i]);
-        let mmf_15_b31: f32 = Vs[((off_6 + ((((mmf_15_t ^ mmf_15_m) * 4i) + 3i) * 128i)) + ((mmf_15_t * 4i) + 1i))];
+        let mmf_15_b31: f32 = Vs[((off_12 + ((((mmf_15_t ^ mmf_15_m) * 4i) + 3i) * 128i)) + ((mmf_15_t * 4i) + 1i))];
         o4[1i] = fma(mmf_15_a03, mmf_15_b31, o4[1i]);
         o4[3i] = fma(mmf_15_a13, mmf_15_b31, o4[3i]);
-        let mmf_15_b32: f32 = Vs[((off_6 + ((((mmf_15_t ^ mmf_15_m) * 4i) + 3i) * 128i)) + ((mmf_15_t * 4i) + 2i))];
+        let mmf_15_b32: f32 = Vs[((off_12 + ((((mmf_15_t ^ mmf_15_m) * 4i) + 3i) * 128i)) + ((mmf_15_t * 4i) + 2i))];
         o4[4i] = fma(mmf_15_a03, mmf_15_b32, o4[4i]);
         o4[6i] = fma(mmf_15_a13, mmf_15_b32, o4[6i]);
-        let mmf_15_b33: f32 = Vs[((off_6 + ((((mmf_15_t ^ mmf_15_m) * 4i) + 3i) * 128i)) + ((mmf_15_t * 4i) + 3i))];
+        let mmf_15_b33: f32 = Vs[((off_12 + ((((mmf_15_t ^ mmf_15_m) * 4i) + 3i) * 128i)) + ((mmf_15_t * 4i) + 3i))];
         o4[5i] = fma(mmf_15_a03, mmf_15_b33, o4[5i]);
         o4[7i] = fma(mmf_15_a13, mmf_15_b33, o4[7i]);
       }
-      let off_7: i32 = (vAt + 80i);
+      let off_13: i32 = (vAt + 80i);
       let mmf_16_t: i32 = ((i32(lidx) & 31i) & 3i);
       for (var mmf_16_m: i32 = 0i; (mmf_16_m < 4i); mmf_16_m = (mmf_16_m + 1i)) {
         let mmf_16_a00: f32 = subgroupShuffleXor(p[0i], u32(mmf_16_m));
         let mmf_16_a10: f32 = subgroupShuffleXor(p[2i], u32(mmf_16_m));
-        let mmf_16_b00: f32 = Vs[((off_7 + ((mmf_16_t ^ mmf_16_m) * 512i)) + (mmf_16_t * 4i))];
+        let mmf_16_b00: f32 = Vs[((off_13 + ((mmf_16_t ^ mmf_16_m) * 512i)) + (mmf_16_t * 4i))];
         o5[0i] = fma(mmf_16_a00, mmf_16_b00, o5[0i]);
         o5[2i] = fma(mmf_16_a10, mmf_16_b00, o5[2i]);
-        let mmf_16_b01: f32 = Vs[((off_7 + ((mmf_16_t ^ mmf_16_m) * 512i)) + ((mmf_16_t * 4i) + 1i))];
+        let mmf_16_b01: f32 = Vs[((off_13 + ((mmf_16_t ^ mmf_16_m) * 512i)) + ((mmf_16_t * 4i) + 1i))];
         o5[1i] = fma(mmf_16_a00, mmf_16_b01, o5[1i]);
         o5[3i] = fma(mmf_16_a10, mmf_16_b01, o5[3i]);
-        let mmf_16_b02: f32 = Vs[((off_7 + ((mmf_16_t ^ mmf_16_m) * 512i)) + ((mmf_16_t * 4i) + 2i))];
+        let mmf_16_b02: f32 = Vs[((off_13 + ((mmf_16_t ^ mmf_16_m) * 512i)) + ((mmf_16_t * 4i) + 2i))];
         o5[4i] = fma(mmf_16_a00, mmf_16_b02, o5[4i]);
         o5[6i] = fma(mmf_16_a10, mmf_16_b02, o5[6i]);
-        let mmf_16_b03: f32 = Vs[((off_7 + ((mmf_16_t ^ mmf_16_m) * 512i)) + ((mmf_16_t * 4i) + 3i))];
+        let mmf_16_b03: f32 = Vs[((off_13 + ((mmf_16_t ^ mmf_16_m) * 512i)) + ((mmf_16_t * 4i) + 3i))];
         o5[5i] = fma(mmf_16_a00, mmf_16_b03, o5[5i]);
         o5[7i] = fma(mmf_16_a10, mmf_16_b03, o5[7i]);
         let mmf_16_a01: f32 = subgroupShuffleXor(p[1i], u32(mmf_16_m));
         let mmf_16_a11: f32 = subgroupShuffleXor(p[3i], u32(mmf_16_m));
-        let mmf_16_b10: f32 = Vs[((off_7 + ((((mmf_16_t ^ mmf_16_m) * 4i) + 1i) * 128i)) + (mmf_16_t * 4i))];
+        let mmf_16_b10: f32 = Vs[((off_13 + ((((mmf_16_t ^ mmf_16_m) * 4i) + 1i) * 128i)) + (mmf_16_t * 4i))];
         o5[0i] = fma(mmf_16_a01, mmf_16_b10, o5[0i]);
         o5[2i] = fma(mmf_16_a11, mmf_16_b10, o5[2i]);
-        let mmf_16_b11: f32 = Vs[((off_7 + ((((mmf_16_t ^ mmf_16_m) * 4i) + 1i) * 128i)) + ((mmf_16_t * 4i) + 1i))];
+        let mmf_16_b11: f32 = Vs[((off_13 + ((((mmf_16_t ^ mmf_16_m) * 4i) + 1i) * 128i)) + ((mmf_16_t * 4i) + 1i))];
         o5[1i] = fma(mmf_16_a01, mmf_16_b11, o5[1i]);
         o5[3i] = fma(mmf_16_a11, mmf_16_b11, o5[3i]);
-        let mmf_16_b12: f32 = Vs[((off_7 + ((((mmf_16_t ^ mmf_16_m) * 4i) + 1i) * 128i)) + ((mmf_16_t * 4i) + 2i))];
+        let mmf_16_b12: f32 = Vs[((off_13 + ((((mmf_16_t ^ mmf_16_m) * 4i) + 1i) * 128i)) + ((mmf_16_t * 4i) + 2i))];
         o5[4i] = fma(mmf_16_a01, mmf_16_b12, o5[4i]);
         o5[6i] = fma(mmf_16_a11, mmf_16_b12, o5[6i]);
-        let mmf_16_b13: f32 = Vs[((off_7 + ((((mmf_16_t ^ mmf_16_m) * 4i) + 1i) * 128i)) + ((mmf_16_t * 4i) + 3i))];
+        let mmf_16_b13: f32 = Vs[((off_13 + ((((mmf_16_t ^ mmf_16_m) * 4i) + 1i) * 128i)) + ((mmf_16_t * 4i) + 3i))];
         o5[5i] = fma(mmf_16_a01, mmf_16_b13, o5[5i]);
         o5[7i] = fma(mmf_16_a11, mmf_16_b13, o5[7i]);
         let mmf_16_a02: f32 = subgroupShuffleXor(p[4i], u32(mmf_16_m));
         let mmf_16_a12: f32 = subgroupShuffleXor(p[6i], u32(mmf_16_m));
-        let mmf_16_b20: f32 = Vs[((off_7 + ((((mmf_16_t ^ mmf_16_m) * 4i) + 2i) * 128i)) + (mmf_16_t * 4i))];
+        let mmf_16_b20: f32 = Vs[((off_13 + ((((mmf_16_t ^ mmf_16_m) * 4i) + 2i) * 128i)) + (mmf_16_t * 4i))];
         o5[0i] = fma(mmf_16_a02, mmf_16_b20, o5[0i]);
         o5[2i] = fma(mmf_16_a12, mmf_16_b20, o5[2i]);
-        let mmf_16_b21: f32 = Vs[((off_7 + ((((mmf_16_t ^ mmf_16_m) * 4i) + 2i) * 128i)) + ((mmf_16_t * 4i) + 1i))];
+        let mmf_16_b21: f32 = Vs[((off_13 + ((((mmf_16_t ^ mmf_16_m) * 4i) + 2i) * 128i)) + ((mmf_16_t * 4i) + 1i))];
         o5[1i] = fma(mmf_16_a02, mmf_16_b21, o5[1i]);
         o5[3i] = fma(mmf_16_a12, mmf_16_b21, o5[3i]);
-        let mmf_16_b22: f32 = Vs[((off_7 + ((((mmf_16_t ^ mmf_16_m) * 4i) + 2i) * 128i)) + ((mmf_16_t * 4i) + 2i))];
+        let mmf_16_b22: f32 = Vs[((off_13 + ((((mmf_16_t ^ mmf_16_m) * 4i) + 2i) * 128i)) + ((mmf_16_t * 4i) + 2i))];
         o5[4i] = fma(mmf_16_a02, mmf_16_b22, o5[4i]);
         o5[6i] = fma(mmf_16_a12, mmf_16_b22, o5[6i]);
-        let mmf_16_b23: f32 = Vs[((off_7 + ((((mmf_16_t ^ mmf_16_m) * 4i) + 2i) * 128i)) + ((mmf_16_t * 4i) + 3i))];
+        let mmf_16_b23: f32 = Vs[((off_13 + ((((mmf_16_t ^ mmf_16_m) * 4i) + 2i) * 128i)) + ((mmf_16_t * 4i) + 3i))];
         o5[5i] = fma(mmf_16_a02, mmf_16_b23, o5[5i]);
         o5[7i] = fma(mmf_16_a12, mmf_16_b23, o5[7i]);
         let mmf_16_a03: f32 = subgroupShuffleXor(p[5i], u32(mmf_16_m));
         let mmf_16_a13: f32 = subgroupShuffleXor(p[7i], u32(mmf_16_m));
-        let mmf_16_b30: f32 = Vs[((off_7 + ((((mmf_16_t ^ mmf_16_m) * 4i) + 3i) * 128i)) + (mmf_16_t * 4i))];
+        let mmf_16_b30: f32 = Vs[((off_13 + ((((mmf_16_t ^ mmf_16_m) * 4i) + 3i) * 128i)) + (mmf_16_t * 4i))];
         o5[0i] = fma(mmf_16_a03, mmf_16_b30, o5[0i]);
         o5[2i] = fma(mmf_16_a13, mmf_16_b30, o5[2i]);
-        let mmf_16_b31: f32 = Vs[((off_7 + ((((mmf_16_t ^ mmf_16_m) * 4i) + 3i) * 128i)) + ((mmf_16_t * 4i) + 1i))];
+        let mmf_16_b31: f32 = Vs[((off_13 + ((((mmf_16_t ^ mmf_16_m) * 4i) + 3i) * 128i)) + ((mmf_16_t * 4i) + 1i))];
         o5[1i] = fma(mmf_16_a03, mmf_16_b31, o5[1i]);
         o5[3i] = fma(mmf_16_a13, mmf_16_b31, o5[3i]);
-        let mmf_16_b32: f32 = Vs[((off_7 + ((((mmf_16_t ^ mmf_16_m) * 4i) + 3i) * 128i)) + ((mmf_16_t * 4i) + 2i))];
+        let mmf_16_b32: f32 = Vs[((off_13 + ((((mmf_16_t ^ mmf_16_m) * 4i) + 3i) * 128i)) + ((mmf_16_t * 4i) + 2i))];
         o5[4i] = fma(mmf_16_a03, mmf_16_b32, o5[4i]);
         o5[6i] = fma(mmf_16_a13, mmf_16_b32, o5[6i]);
-        let mmf_16_b33: f32 = Vs[((off_7 + ((((mmf_16_t ^ mmf_16_m) * 4i) + 3i) * 128i)) + ((mmf_16_t * 4i) + 3i))];
+        let mmf_16_b33: f32 = Vs[((off_13 + ((((mmf_16_t ^ mmf_16_m) * 4i) + 3i) * 128i)) + ((mmf_16_t * 4i) + 3i))];
         o5[5i] = fma(mmf_16_a03, mmf_16_b33, o5[5i]);
         o5[7i] = fma(mmf_16_a13, mmf_16_b33, o5[7i]);
       }
-      let off_8: i32 = (vAt + 96i);
+      let off_14: i32 = (vAt + 96i);
       let mmf_17_t: i32 = ((i32(lidx) & 31i) & 3i);
       for (var mmf_17_m: i32 = 0i; (mmf_17_m < 4i); mmf_17_m = (mmf_17_m + 1i)) {
         let mmf_17_a00: f32 = subgroupShuffleXor(p[0i], u32(mmf_17_m));
         let mmf_17_a10: f32 = subgroupShuffleXor(p[2i], u32(mmf_17_m));
-        let mmf_17_b00: f32 = Vs[((off_8 + ((mmf_17_t ^ mmf_17_m) * 512i)) + (mmf_17_t * 4i))];
+        let mmf_17_b00: f32 = Vs[((off_14 + ((mmf_17_t ^ mmf_17_m) * 512i)) + (mmf_17_t * 4i))];
         o6[0i] = fma(mmf_17_a00, mmf_17_b00, o6[0i]);
         o6[2i] = fma(mmf_17_a10, mmf_17_b00, o6[2i]);
-        let mmf_17_b01: f32 = Vs[((off_8 + ((mmf_17_t ^ mmf_17_m) * 512i)) + ((mmf_17_t * 4i) + 1i))];
+        let mmf_17_b01: f32 = Vs[((off_14 + ((mmf_17_t ^ mmf_17_m) * 512i)) + ((mmf_17_t * 4i) + 1i))];
         o6[1i] = fma(mmf_17_a00, mmf_17_b01, o6[1i]);
         o6[3i] = fma(mmf_17_a10, mmf_17_b01, o6[3i]);
-        let mmf_17_b02: f32 = Vs[((off_8 + ((mmf_17_t ^ mmf_17_m) * 512i)) + ((mmf_17_t * 4i) + 2i))];
+        let mmf_17_b02: f32 = Vs[((off_14 + ((mmf_17_t ^ mmf_17_m) * 512i)) + ((mmf_17_t * 4i) + 2i))];
         o6[4i] = fma(mmf_17_a00, mmf_17_b02, o6[4i]);
         o6[6i] = fma(mmf_17_a10, mmf_17_b02, o6[6i]);
-        let mmf_17_b03: f32 = Vs[((off_8 + ((mmf_17_t ^ mmf_17_m) * 512i)) + ((mmf_17_t * 4i) + 3i))];
+        let mmf_17_b03: f32 = Vs[((off_14 + ((mmf_17_t ^ mmf_17_m) * 512i)) + ((mmf_17_t * 4i) + 3i))];
         o6[5i] = fma(mmf_17_a00, mmf_17_b03, o6[5i]);
         o6[7i] = fma(mmf_17_a10, mmf_17_b03, o6[7i]);
         let mmf_17_a01: f32 = subgroupShuffleXor(p[1i], u32(mmf_17_m));
         let mmf_17_a11: f32 = subgroupShuffleXor(p[3i], u32(mmf_17_m));
-        let mmf_17_b10: f32 = Vs[((off_8 + ((((mmf_17_t ^ mmf_17_m) * 4i) + 1i) * 128i)) + (mmf_17_t * 4i))];
+        let mmf_17_b10: f32 = Vs[((off_14 + ((((mmf_17_t ^ mmf_17_m) * 4i) + 1i) * 128i)) + (mmf_17_t * 4i))];
         o6[0i] = fma(mmf_17_a01, mmf_17_b10, o6[0i]);
         o6[2i] = fma(mmf_17_a11, mmf_17_b10, o6[2i]);
-        let mmf_17_b11: f32 = Vs[((off_8 + ((((mmf_17_t ^ mmf_17_m) * 4i) + 1i) * 128i)) + ((mmf_17_t * 4i) + 1i))];
+        let mmf_17_b11: f32 = Vs[((off_14 + ((((mmf_17_t ^ mmf_17_m) * 4i) + 1i) * 128i)) + ((mmf_17_t * 4i) + 1i))];
         o6[1i] = fma(mmf_17_a01, mmf_17_b11, o6[1i]);
         o6[3i] = fma(mmf_17_a11, mmf_17_b11, o6[3i]);
-        let mmf_17_b12: f32 = Vs[((off_8 + ((((mmf_17_t ^ mmf_17_m) * 4i) + 1i) * 128i)) + ((mmf_17_t * 4i) + 2i))];
+        let mmf_17_b12: f32 = Vs[((off_14 + ((((mmf_17_t ^ mmf_17_m) * 4i) + 1i) * 128i)) + ((mmf_17_t * 4i) + 2i))];
         o6[4i] = fma(mmf_17_a01, mmf_17_b12, o6[4i]);
         o6[6i] = fma(mmf_17_a11, mmf_17_b12, o6[6i]);
-        let mmf_17_b13: f32 = Vs[((off_8 + ((((mmf_17_t ^ mmf_17_m) * 4i) + 1i) * 128i)) + ((mmf_17_t * 4i) + 3i))];
+        let mmf_17_b13: f32 = Vs[((off_14 + ((((mmf_17_t ^ mmf_17_m) * 4i) + 1i) * 128i)) + ((mmf_17_t * 4i) + 3i))];
         o6[5i] = fma(mmf_17_a01, mmf_17_b13, o6[5i]);
         o6[7i] = fma(mmf_17_a11, mmf_17_b13, o6[7i]);
         let mmf_17_a02: f32 = subgroupShuffleXor(p[4i], u32(mmf_17_m));
         let mmf_17_a12: f32 = subgroupShuffleXor(p[6i], u32(mmf_17_m));
-        let mmf_17_b20: f32 = Vs[((off_8 + ((((mmf_17_t ^ mmf_17_m) * 4i) + 2i) * 128i)) + (mmf_17_t * 4i))];
+        let mmf_17_b20: f32 = Vs[((off_14 + ((((mmf_17_t ^ mmf_17_m) * 4i) + 2i) * 128i)) + (mmf_17_t * 4i))];
         o6[0i] = fma(mmf_17_a02, mmf_17_b20, o6[0i]);
         o6[2i] = fma(mmf_17_a12, mmf_17_b20, o6[2i]);
-        let mmf_17_b21: f32 = Vs[((off_8 + ((((mmf_17_t ^ mmf_17_m) * 4i) + 2i) * 128i)) + ((mmf_17_t * 4i) + 1i))];
+        let mmf_17_b21: f32 = Vs[((off_14 + ((((mmf_17_t ^ mmf_17_m) * 4i) + 2i) * 128i)) + ((mmf_17_t * 4i) + 1i))];
         o6[1i] = fma(mmf_17_a02, mmf_17_b21, o6[1i]);
         o6[3i] = fma(mmf_17_a12, mmf_17_b21, o6[3i]);
-        let mmf_17_b22: f32 = Vs[((off_8 + ((((mmf_17_t ^ mmf_17_m) * 4i) + 2i) * 128i)) + ((mmf_17_t * 4i) + 2i))];
+        let mmf_17_b22: f32 = Vs[((off_14 + ((((mmf_17_t ^ mmf_17_m) * 4i) + 2i) * 128i)) + ((mmf_17_t * 4i) + 2i))];
         o6[4i] = fma(mmf_17_a02, mmf_17_b22, o6[4i]);
         o6[6i] = fma(mmf_17_a12, mmf_17_b22, o6[6i]);
-        let mmf_17_b23: f32 = Vs[((off_8 + ((((mmf_17_t ^ mmf_17_m) * 4i) + 2i) * 128i)) + ((mmf_17_t * 4i) + 3i))];
+        let mmf_17_b23: f32 = Vs[((off_14 + ((((mmf_17_t ^ mmf_17_m) * 4i) + 2i) * 128i)) + ((mmf_17_t * 4i) + 3i))];
         o6[5i] = fma(mmf_17_a02, mmf_17_b23, o6[5i]);
         o6[7i] = fma(mmf_17_a12, mmf_17_b23, o6[7i]);
         let mmf_17_a03: f32 = subgroupShuffleXor(p[5i], u32(mmf_17_m));
         let mmf_17_a13: f32 = subgroupShuffleXor(p[7i], u32(mmf_17_m));
-        let mmf_17_b30: f32 = Vs[((off_8 + ((((mmf_17_t ^ mmf_17_m) * 4i) + 3i) * 128i)) + (mmf_17_t * 4i))];
+        let mmf_17_b30: f32 = Vs[((off_14 + ((((mmf_17_t ^ mmf_17_m) * 4i) + 3i) * 128i)) + (mmf_17_t * 4i))];
         o6[0i] = fma(mmf_17_a03, mmf_17_b30, o6[0i]);
         o6[2i] = fma(mmf_17_a13, mmf_17_b30, o6[2i]);
-        let mmf_17_b31: f32 = Vs[((off_8 + ((((mmf_17_t ^ mmf_17_m) * 4i) + 3i) * 128i)) + ((mmf_17_t * 4i) + 1i))];
+        let mmf_17_b31: f32 = Vs[((off_14 + ((((mmf_17_t ^ mmf_17_m) * 4i) + 3i) * 128i)) + ((mmf_17_t * 4i) + 1i))];
         o6[1i] = fma(mmf_17_a03, mmf_17_b31, o6[1i]);
         o6[3i] = fma(mmf_17_a13, mmf_17_b31, o6[3i]);
-        let mmf_17_b32: f32 = Vs[((off_8 + ((((mmf_17_t ^ mmf_17_m) * 4i) + 3i) * 128i)) + ((mmf_17_t * 4i) + 2i))];
+        let mmf_17_b32: f32 = Vs[((off_14 + ((((mmf_17_t ^ mmf_17_m) * 4i) + 3i) * 128i)) + ((mmf_17_t * 4i) + 2i))];
         o6[4i] = fma(mmf_17_a03, mmf_17_b32, o6[4i]);
         o6[6i] = fma(mmf_17_a13, mmf_17_b32, o6[6i]);
-        let mmf_17_b33: f32 = Vs[((off_8 + ((((mmf_17_t ^ mmf_17_m) * 4i) + 3i) * 128i)) + ((mmf_17_t * 4i) + 3i))];
+        let mmf_17_b33: f32 = Vs[((off_14 + ((((mmf_17_t ^ mmf_17_m) * 4i) + 3i) * 128i)) + ((mmf_17_t * 4i) + 3i))];
         o6[5i] = fma(mmf_17_a03, mmf_17_b33, o6[5i]);
         o6[7i] = fma(mmf_17_a13, mmf_17_b33, o6[7i]);
       }
-      let off_9: i32 = (vAt + 112i);
+      let off_15: i32 = (vAt + 112i);
       let mmf_18_t: i32 = ((i32(lidx) & 31i) & 3i);
       for (var mmf_18_m: i32 = 0i; (mmf_18_m < 4i); mmf_18_m = (mmf_18_m + 1i)) {
         let mmf_18_a00: f32 = subgroupShuffleXor(p[0i], u32(mmf_18_m));
         let mmf_18_a10: f32 = subgroupShuffleXor(p[2i], u32(mmf_18_m));
-        let mmf_18_b00: f32 = Vs[((off_9 + ((mmf_18_t ^ mmf_18_m) * 512i)) + (mmf_18_t * 4i))];
+        let mmf_18_b00: f32 = Vs[((off_15 + ((mmf_18_t ^ mmf_18_m) * 512i)) + (mmf_18_t * 4i))];
         o7[0i] = fma(mmf_18_a00, mmf_18_b00, o7[0i]);
         o7[2i] = fma(mmf_18_a10, mmf_18_b00, o7[2i]);
-        let mmf_18_b01: f32 = Vs[((off_9 + ((mmf_18_t ^ mmf_18_m) * 512i)) + ((mmf_18_t * 4i) + 1i))];
+        let mmf_18_b01: f32 = Vs[((off_15 + ((mmf_18_t ^ mmf_18_m) * 512i)) + ((mmf_18_t * 4i) + 1i))];
         o7[1i] = fma(mmf_18_a00, mmf_18_b01, o7[1i]);
         o7[3i] = fma(mmf_18_a10, mmf_18_b01, o7[3i]);
-        let mmf_18_b02: f32 = Vs[((off_9 + ((mmf_18_t ^ mmf_18_m) * 512i)) + ((mmf_18_t * 4i) + 2i))];
+        let mmf_18_b02: f32 = Vs[((off_15 + ((mmf_18_t ^ mmf_18_m) * 512i)) + ((mmf_18_t * 4i) + 2i))];
         o7[4i] = fma(mmf_18_a00, mmf_18_b02, o7[4i]);
         o7[6i] = fma(mmf_18_a10, mmf_18_b02, o7[6i]);
-        let mmf_18_b03: f32 = Vs[((off_9 + ((mmf_18_t ^ mmf_18_m) * 512i)) + ((mmf_18_t * 4i) + 3i))];
+        let mmf_18_b03: f32 = Vs[((off_15 + ((mmf_18_t ^ mmf_18_m) * 512i)) + ((mmf_18_t * 4i) + 3i))];
         o7[5i] = fma(mmf_18_a00, mmf_18_b03, o7[5i]);
         o7[7i] = fma(mmf_18_a10, mmf_18_b03, o7[7i]);
         let mmf_18_a01: f32 = subgroupShuffleXor(p[1i], u32(mmf_18_m));
         let mmf_18_a11: f32 = subgroupShuffleXor(p[3i], u32(mmf_18_m));
-        let mmf_18_b10: f32 = Vs[((off_9 + ((((mmf_18_t ^ mmf_18_m) * 4i) + 1i) * 128i)) + (mmf_18_t * 4i))];
+        let mmf_18_b10: f32 = Vs[((off_15 + ((((mmf_18_t ^ mmf_18_m) * 4i) + 1i) * 128i)) + (mmf_18_t * 4i))];
         o7[0i] = fma(mmf_18_a01, mmf_18_b10, o7[0i]);
         o7[2i] = fma(mmf_18_a11, mmf_18_b10, o7[2i]);
-        let mmf_18_b11: f32 = Vs[((off_9 + ((((mmf_18_t ^ mmf_18_m) * 4i) + 1i) * 128i)) + ((mmf_18_t * 4i) + 1i))];
+        let mmf_18_b11: f32 = Vs[((off_15 + ((((mmf_18_t ^ mmf_18_m) * 4i) + 1i) * 128i)) + ((mmf_18_t * 4i) + 1i))];
         o7[1i] = fma(mmf_18_a01, mmf_18_b11, o7[1i]);
         o7[3i] = fma(mmf_18_a11, mmf_18_b11, o7[3i]);
-        let mmf_18_b12: f32 = Vs[((off_9 + ((((mmf_18_t ^ mmf_18_m) * 4i) + 1i) * 128i)) + ((mmf_18_t * 4i) + 2i))];
+        let mmf_18_b12: f32 = Vs[((off_15 + ((((mmf_18_t ^ mmf_18_m) * 4i) + 1i) * 128i)) + ((mmf_18_t * 4i) + 2i))];
         o7[4i] = fma(mmf_18_a01, mmf_18_b12, o7[4i]);
         o7[6i] = fma(mmf_18_a11, mmf_18_b12, o7[6i]);
-        let mmf_18_b13: f32 = Vs[((off_9 + ((((mmf_18_t ^ mmf_18_m) * 4i) + 1i) * 128i)) + ((mmf_18_t * 4i) + 3i))];
+        let mmf_18_b13: f32 = Vs[((off_15 + ((((mmf_18_t ^ mmf_18_m) * 4i) + 1i) * 128i)) + ((mmf_18_t * 4i) + 3i))];
         o7[5i] = fma(mmf_18_a01, mmf_18_b13, o7[5i]);
         o7[7i] = fma(mmf_18_a11, mmf_18_b13, o7[7i]);
         let mmf_18_a02: f32 = subgroupShuffleXor(p[4i], u32(mmf_18_m));
         let mmf_18_a12: f32 = subgroupShuffleXor(p[6i], u32(mmf_18_m));
-        let mmf_18_b20: f32 = Vs[((off_9 + ((((mmf_18_t ^ mmf_18_m) * 4i) + 2i) * 128i)) + (mmf_18_t * 4i))];
+        let mmf_18_b20: f32 = Vs[((off_15 + ((((mmf_18_t ^ mmf_18_m) * 4i) + 2i) * 128i)) + (mmf_18_t * 4i))];
         o7[0i] = fma(mmf_18_a02, mmf_18_b20, o7[0i]);
         o7[2i] = fma(mmf_18_a12, mmf_18_b20, o7[2i]);
-        let mmf_18_b21: f32 = Vs[((off_9 + ((((mmf_18_t ^ mmf_18_m) * 4i) + 2i) * 128i)) + ((mmf_18_t * 4i) + 1i))];
+        let mmf_18_b21: f32 = Vs[((off_15 + ((((mmf_18_t ^ mmf_18_m) * 4i) + 2i) * 128i)) + ((mmf_18_t * 4i) + 1i))];
         o7[1i] = fma(mmf_18_a02, mmf_18_b21, o7[1i]);
         o7[3i] = fma(mmf_18_a12, mmf_18_b21, o7[3i]);
-        let mmf_18_b22: f32 = Vs[((off_9 + ((((mmf_18_t ^ mmf_18_m) * 4i) + 2i) * 128i)) + ((mmf_18_t * 4i) + 2i))];
+        let mmf_18_b22: f32 = Vs[((off_15 + ((((mmf_18_t ^ mmf_18_m) * 4i) + 2i) * 128i)) + ((mmf_18_t * 4i) + 2i))];
         o7[4i] = fma(mmf_18_a02, mmf_18_b22, o7[4i]);
         o7[6i] = fma(mmf_18_a12, mmf_18_b22, o7[6i]);
-        let mmf_18_b23: f32 = Vs[((off_9 + ((((mmf_18_t ^ mmf_18_m) * 4i) + 2i) * 128i)) + ((mmf_18_t * 4i) + 3i))];
+        let mmf_18_b23: f32 = Vs[((off_15 + ((((mmf_18_t ^ mmf_18_m) * 4i) + 2i) * 128i)) + ((mmf_18_t * 4i) + 3i))];
         o7[5i] = fma(mmf_18_a02, mmf_18_b23, o7[5i]);
         o7[7i] = fma(mmf_18_a12, mmf_18_b23, o7[7i]);
         let mmf_18_a03: f32 = subgroupShuffleXor(p[5i], u32(mmf_18_m));
         let mmf_18_a13: f32 = subgroupShuffleXor(p[7i], u32(mmf_18_m));
-        let mmf_18_b30: f32 = Vs[((off_9 + ((((mmf_18_t ^ mmf_18_m) * 4i) + 3i) * 128i)) + (mmf_18_t * 4i))];
+        let mmf_18_b30: f32 = Vs[((off_15 + ((((mmf_18_t ^ mmf_18_m) * 4i) + 3i) * 128i)) + (mmf_18_t * 4i))];
         o7[0i] = fma(mmf_18_a03, mmf_18_b30, o7[0i]);
         o7[2i] = fma(mmf_18_a13, mmf_18_b30, o7[2i]);
-        let mmf_18_b31: f32 = Vs[((off_9 + ((((mmf_18_t ^ mmf_18_m) * 4i) + 3i) * 128i)) + ((mmf_18_t * 4i) + 1i))];
+        let mmf_18_b31: f32 = Vs[((off_15 + ((((mmf_18_t ^ mmf_18_m) * 4i) + 3i) * 128i)) + ((mmf_18_t * 4i) + 1i))];
         o7[1i] = fma(mmf_18_a03, mmf_18_b31, o7[1i]);
         o7[3i] = fma(mmf_18_a13, mmf_18_b31, o7[3i]);
-        let mmf_18_b32: f32 = Vs[((off_9 + ((((mmf_18_t ^ mmf_18_m) * 4i) + 3i) * 128i)) + ((mmf_18_t * 4i) + 2i))];
+        let mmf_18_b32: f32 = Vs[((off_15 + ((((mmf_18_t ^ mmf_18_m) * 4i) + 3i) * 128i)) + ((mmf_18_t * 4i) + 2i))];
         o7[4i] = fma(mmf_18_a03, mmf_18_b32, o7[4i]);
         o7[6i] = fma(mmf_18_a13, mmf_18_b32, o7[6i]);
-        let mmf_18_b33: f32 = Vs[((off_9 + ((((mmf_18_t ^ mmf_18_m) * 4i) + 3i) * 128i)) + ((mmf_18_t * 4i) + 3i))];
+        let mmf_18_b33: f32 = Vs[((off_15 + ((((mmf_18_t ^ mmf_18_m) * 4i) + 3i) * 128i)) + ((mmf_18_t * 4i) + 3i))];
         o7[5i] = fma(mmf_18_a03, mmf_18_b33, o7[5i]);
         o7[7i] = fma(mmf_18_a13, mmf_18_b33, o7[7i]);
       }
     }
   }
   let x_96: f32 = o0[0i];
-  var pick_18: f32 = 0.0f;
+  var pick_12: f32 = 0.0f;
   if ((l[0i] > 0.0f)) {
-    pick_18 = (x_96 / l[0i]);
+    pick_12 = (x_96 / l[0i]);
+  } else {
+    pick_12 = 0.0f;
+  }
+  o0[0i] = pick_12;
+  let x_97: f32 = o0[1i];
+  var pick_13: f32 = 0.0f;
+  if ((l[0i] > 0.0f)) {
+    pick_13 = (x_97 / l[0i]);
+  } else {
+    pick_13 = 0.0f;
+  }
+  o0[1i] = pick_13;
+  let x_98: f32 = o0[2i];
+  var pick_14: f32 = 0.0f;
+  if ((l[1i] > 0.0f)) {
+    pick_14 = (x_98 / l[1i]);
+  } else {
+    pick_14 = 0.0f;
+  }
+  o0[2i] = pick_14;
+  let x_99: f32 = o0[3i];
+  var pick_15: f32 = 0.0f;
+  if ((l[1i] > 0.0f)) {
+    pick_15 = (x_99 / l[1i]);
+  } else {
+    pick_15 = 0.0f;
+  }
+  o0[3i] = pick_15;
+  let x_100: f32 = o0[4i];
+  var pick_16: f32 = 0.0f;
+  if ((l[0i] > 0.0f)) {
+    pick_16 = (x_100 / l[0i]);
+  } else {
+    pick_16 = 0.0f;
+  }
+  o0[4i] = pick_16;
+  let x_101: f32 = o0[5i];
+  var pick_17: f32 = 0.0f;
+  if ((l[0i] > 0.0f)) {
+    pick_17 = (x_101 / l[0i]);
+  } else {
+    pick_17 = 0.0f;
+  }
+  o0[5i] = pick_17;
+  let x_102: f32 = o0[6i];
+  var pick_18: f32 = 0.0f;
+  if ((l[1i] > 0.0f)) {
+    pick_18 = (x_102 / l[1i]);
   } else {
     pick_18 = 0.0f;
   }
-  o0[0i] = pick_18;
-  let x_97: f32 = o0[1i];
+  o0[6i] = pick_18;
+  let x_103: f32 = o0[7i];
   var pick_19: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_19 = (x_97 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_19 = (x_103 / l[1i]);
   } else {
     pick_19 = 0.0f;
   }
-  o0[1i] = pick_19;
-  let x_98: f32 = o0[2i];
+  o0[7i] = pick_19;
+  let x_104: f32 = o1[0i];
   var pick_20: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_20 = (x_98 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_20 = (x_104 / l[0i]);
   } else {
     pick_20 = 0.0f;
   }
-  o0[2i] = pick_20;
-  let x_99: f32 = o0[3i];
+  o1[0i] = pick_20;
+  let x_105: f32 = o1[1i];
   var pick_21: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_21 = (x_99 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_21 = (x_105 / l[0i]);
   } else {
     pick_21 = 0.0f;
   }
-  o0[3i] = pick_21;
-  let x_100: f32 = o0[4i];
+  o1[1i] = pick_21;
+  let x_106: f32 = o1[2i];
   var pick_22: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_22 = (x_100 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_22 = (x_106 / l[1i]);
   } else {
     pick_22 = 0.0f;
   }
-  o0[4i] = pick_22;
-  let x_101: f32 = o0[5i];
+  o1[2i] = pick_22;
+  let x_107: f32 = o1[3i];
   var pick_23: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_23 = (x_101 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_23 = (x_107 / l[1i]);
   } else {
     pick_23 = 0.0f;
   }
-  o0[5i] = pick_23;
-  let x_102: f32 = o0[6i];
+  o1[3i] = pick_23;
+  let x_108: f32 = o1[4i];
   var pick_24: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_24 = (x_102 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_24 = (x_108 / l[0i]);
   } else {
     pick_24 = 0.0f;
   }
-  o0[6i] = pick_24;
-  let x_103: f32 = o0[7i];
+  o1[4i] = pick_24;
+  let x_109: f32 = o1[5i];
   var pick_25: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_25 = (x_103 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_25 = (x_109 / l[0i]);
   } else {
     pick_25 = 0.0f;
   }
-  o0[7i] = pick_25;
-  let x_104: f32 = o1[0i];
+  o1[5i] = pick_25;
+  let x_110: f32 = o1[6i];
   var pick_26: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_26 = (x_104 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_26 = (x_110 / l[1i]);
   } else {
     pick_26 = 0.0f;
   }
-  o1[0i] = pick_26;
-  let x_105: f32 = o1[1i];
+  o1[6i] = pick_26;
+  let x_111: f32 = o1[7i];
   var pick_27: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_27 = (x_105 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_27 = (x_111 / l[1i]);
   } else {
     pick_27 = 0.0f;
   }
-  o1[1i] = pick_27;
-  let x_106: f32 = o1[2i];
+  o1[7i] = pick_27;
+  let x_112: f32 = o2[0i];
   var pick_28: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_28 = (x_106 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_28 = (x_112 / l[0i]);
   } else {
     pick_28 = 0.0f;
   }
-  o1[2i] = pick_28;
-  let x_107: f32 = o1[3i];
+  o2[0i] = pick_28;
+  let x_113: f32 = o2[1i];
   var pick_29: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_29 = (x_107 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_29 = (x_113 / l[0i]);
   } else {
     pick_29 = 0.0f;
   }
-  o1[3i] = pick_29;
-  let x_108: f32 = o1[4i];
+  o2[1i] = pick_29;
+  let x_114: f32 = o2[2i];
   var pick_30: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_30 = (x_108 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_30 = (x_114 / l[1i]);
   } else {
     pick_30 = 0.0f;
   }
-  o1[4i] = pick_30;
-  let x_109: f32 = o1[5i];
+  o2[2i] = pick_30;
+  let x_115: f32 = o2[3i];
   var pick_31: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_31 = (x_109 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_31 = (x_115 / l[1i]);
   } else {
     pick_31 = 0.0f;
   }
-  o1[5i] = pick_31;
-  let x_110: f32 = o1[6i];
+  o2[3i] = pick_31;
+  let x_116: f32 = o2[4i];
   var pick_32: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_32 = (x_110 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_32 = (x_116 / l[0i]);
   } else {
     pick_32 = 0.0f;
   }
-  o1[6i] = pick_32;
-  let x_111: f32 = o1[7i];
+  o2[4i] = pick_32;
+  let x_117: f32 = o2[5i];
   var pick_33: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_33 = (x_111 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_33 = (x_117 / l[0i]);
   } else {
     pick_33 = 0.0f;
   }
-  o1[7i] = pick_33;
-  let x_112: f32 = o2[0i];
+  o2[5i] = pick_33;
+  let x_118: f32 = o2[6i];
   var pick_34: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_34 = (x_112 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_34 = (x_118 / l[1i]);
   } else {
     pick_34 = 0.0f;
   }
-  o2[0i] = pick_34;
-  let x_113: f32 = o2[1i];
+  o2[6i] = pick_34;
+  let x_119: f32 = o2[7i];
   var pick_35: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_35 = (x_113 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_35 = (x_119 / l[1i]);
   } else {
     pick_35 = 0.0f;
   }
-  o2[1i] = pick_35;
-  let x_114: f32 = o2[2i];
+  o2[7i] = pick_35;
+  let x_120: f32 = o3[0i];
   var pick_36: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_36 = (x_114 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_36 = (x_120 / l[0i]);
   } else {
     pick_36 = 0.0f;
   }
-  o2[2i] = pick_36;
-  let x_115: f32 = o2[3i];
+  o3[0i] = pick_36;
+  let x_121: f32 = o3[1i];
   var pick_37: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_37 = (x_115 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_37 = (x_121 / l[0i]);
   } else {
     pick_37 = 0.0f;
   }
-  o2[3i] = pick_37;
-  let x_116: f32 = o2[4i];
+  o3[1i] = pick_37;
+  let x_122: f32 = o3[2i];
   var pick_38: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_38 = (x_116 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_38 = (x_122 / l[1i]);
   } else {
     pick_38 = 0.0f;
   }
-  o2[4i] = pick_38;
-  let x_117: f32 = o2[5i];
+  o3[2i] = pick_38;
+  let x_123: f32 = o3[3i];
   var pick_39: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_39 = (x_117 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_39 = (x_123 / l[1i]);
   } else {
     pick_39 = 0.0f;
   }
-  o2[5i] = pick_39;
-  let x_118: f32 = o2[6i];
+  o3[3i] = pick_39;
+  let x_124: f32 = o3[4i];
   var pick_40: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_40 = (x_118 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_40 = (x_124 / l[0i]);
   } else {
     pick_40 = 0.0f;
   }
-  o2[6i] = pick_40;
-  let x_119: f32 = o2[7i];
+  o3[4i] = pick_40;
+  let x_125: f32 = o3[5i];
   var pick_41: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_41 = (x_119 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_41 = (x_125 / l[0i]);
   } else {
     pick_41 = 0.0f;
   }
-  o2[7i] = pick_41;
-  let x_120: f32 = o3[0i];
+  o3[5i] = pick_41;
+  let x_126: f32 = o3[6i];
   var pick_42: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_42 = (x_120 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_42 = (x_126 / l[1i]);
   } else {
     pick_42 = 0.0f;
   }
-  o3[0i] = pick_42;
-  let x_121: f32 = o3[1i];
+  o3[6i] = pick_42;
+  let x_127: f32 = o3[7i];
   var pick_43: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_43 = (x_121 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_43 = (x_127 / l[1i]);
   } else {
     pick_43 = 0.0f;
   }
-  o3[1i] = pick_43;
-  let x_122: f32 = o3[2i];
+  o3[7i] = pick_43;
+  let x_128: f32 = o4[0i];
   var pick_44: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_44 = (x_122 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_44 = (x_128 / l[0i]);
   } else {
     pick_44 = 0.0f;
   }
-  o3[2i] = pick_44;
-  let x_123: f32 = o3[3i];
+  o4[0i] = pick_44;
+  let x_129: f32 = o4[1i];
   var pick_45: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_45 = (x_123 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_45 = (x_129 / l[0i]);
   } else {
     pick_45 = 0.0f;
   }
-  o3[3i] = pick_45;
-  let x_124: f32 = o3[4i];
+  o4[1i] = pick_45;
+  let x_130: f32 = o4[2i];
   var pick_46: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_46 = (x_124 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_46 = (x_130 / l[1i]);
   } else {
     pick_46 = 0.0f;
   }
-  o3[4i] = pick_46;
-  let x_125: f32 = o3[5i];
+  o4[2i] = pick_46;
+  let x_131: f32 = o4[3i];
   var pick_47: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_47 = (x_125 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_47 = (x_131 / l[1i]);
   } else {
     pick_47 = 0.0f;
   }
-  o3[5i] = pick_47;
-  let x_126: f32 = o3[6i];
+  o4[3i] = pick_47;
+  let x_132: f32 = o4[4i];
   var pick_48: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_48 = (x_126 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_48 = (x_132 / l[0i]);
   } else {
     pick_48 = 0.0f;
   }
-  o3[6i] = pick_48;
-  let x_127: f32 = o3[7i];
+  o4[4i] = pick_48;
+  let x_133: f32 = o4[5i];
   var pick_49: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_49 = (x_127 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_49 = (x_133 / l[0i]);
   } else {
     pick_49 = 0.0f;
   }
-  o3[7i] = pick_49;
-  let x_128: f32 = o4[0i];
+  o4[5i] = pick_49;
+  let x_134: f32 = o4[6i];
   var pick_50: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_50 = (x_128 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_50 = (x_134 / l[1i]);
   } else {
     pick_50 = 0.0f;
   }
-  o4[0i] = pick_50;
-  let x_129: f32 = o4[1i];
+  o4[6i] = pick_50;
+  let x_135: f32 = o4[7i];
   var pick_51: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_51 = (x_129 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_51 = (x_135 / l[1i]);
   } else {
     pick_51 = 0.0f;
   }
-  o4[1i] = pick_51;
-  let x_130: f32 = o4[2i];
+  o4[7i] = pick_51;
+  let x_136: f32 = o5[0i];
   var pick_52: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_52 = (x_130 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_52 = (x_136 / l[0i]);
   } else {
     pick_52 = 0.0f;
   }
-  o4[2i] = pick_52;
-  let x_131: f32 = o4[3i];
+  o5[0i] = pick_52;
+  let x_137: f32 = o5[1i];
   var pick_53: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_53 = (x_131 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_53 = (x_137 / l[0i]);
   } else {
     pick_53 = 0.0f;
   }
-  o4[3i] = pick_53;
-  let x_132: f32 = o4[4i];
+  o5[1i] = pick_53;
+  let x_138: f32 = o5[2i];
   var pick_54: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_54 = (x_132 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_54 = (x_138 / l[1i]);
   } else {
     pick_54 = 0.0f;
   }
-  o4[4i] = pick_54;
-  let x_133: f32 = o4[5i];
+  o5[2i] = pick_54;
+  let x_139: f32 = o5[3i];
   var pick_55: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_55 = (x_133 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_55 = (x_139 / l[1i]);
   } else {
     pick_55 = 0.0f;
   }
-  o4[5i] = pick_55;
-  let x_134: f32 = o4[6i];
+  o5[3i] = pick_55;
+  let x_140: f32 = o5[4i];
   var pick_56: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_56 = (x_134 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_56 = (x_140 / l[0i]);
   } else {
     pick_56 = 0.0f;
   }
-  o4[6i] = pick_56;
-  let x_135: f32 = o4[7i];
+  o5[4i] = pick_56;
+  let x_141: f32 = o5[5i];
   var pick_57: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_57 = (x_135 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_57 = (x_141 / l[0i]);
   } else {
     pick_57 = 0.0f;
   }
-  o4[7i] = pick_57;
-  let x_136: f32 = o5[0i];
+  o5[5i] = pick_57;
+  let x_142: f32 = o5[6i];
   var pick_58: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_58 = (x_136 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_58 = (x_142 / l[1i]);
   } else {
     pick_58 = 0.0f;
   }
-  o5[0i] = pick_58;
-  let x_137: f32 = o5[1i];
+  o5[6i] = pick_58;
+  let x_143: f32 = o5[7i];
   var pick_59: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_59 = (x_137 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_59 = (x_143 / l[1i]);
   } else {
     pick_59 = 0.0f;
   }
-  o5[1i] = pick_59;
-  let x_138: f32 = o5[2i];
+  o5[7i] = pick_59;
+  let x_144: f32 = o6[0i];
   var pick_60: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_60 = (x_138 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_60 = (x_144 / l[0i]);
   } else {
     pick_60 = 0.0f;
   }
-  o5[2i] = pick_60;
-  let x_139: f32 = o5[3i];
+  o6[0i] = pick_60;
+  let x_145: f32 = o6[1i];
   var pick_61: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_61 = (x_139 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_61 = (x_145 / l[0i]);
   } else {
     pick_61 = 0.0f;
   }
-  o5[3i] = pick_61;
-  let x_140: f32 = o5[4i];
+  o6[1i] = pick_61;
+  let x_146: f32 = o6[2i];
   var pick_62: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_62 = (x_140 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_62 = (x_146 / l[1i]);
   } else {
     pick_62 = 0.0f;
   }
-  o5[4i] = pick_62;
-  let x_141: f32 = o5[5i];
+  o6[2i] = pick_62;
+  let x_147: f32 = o6[3i];
   var pick_63: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_63 = (x_141 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_63 = (x_147 / l[1i]);
   } else {
     pick_63 = 0.0f;
   }
-  o5[5i] = pick_63;
-  let x_142: f32 = o5[6i];
+  o6[3i] = pick_63;
+  let x_148: f32 = o6[4i];
   var pick_64: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_64 = (x_142 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_64 = (x_148 / l[0i]);
   } else {
     pick_64 = 0.0f;
   }
-  o5[6i] = pick_64;
-  let x_143: f32 = o5[7i];
+  o6[4i] = pick_64;
+  let x_149: f32 = o6[5i];
   var pick_65: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_65 = (x_143 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_65 = (x_149 / l[0i]);
   } else {
     pick_65 = 0.0f;
   }
-  o5[7i] = pick_65;
-  let x_144: f32 = o6[0i];
+  o6[5i] = pick_65;
+  let x_150: f32 = o6[6i];
   var pick_66: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_66 = (x_144 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_66 = (x_150 / l[1i]);
   } else {
     pick_66 = 0.0f;
   }
-  o6[0i] = pick_66;
-  let x_145: f32 = o6[1i];
+  o6[6i] = pick_66;
+  let x_151: f32 = o6[7i];
   var pick_67: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_67 = (x_145 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_67 = (x_151 / l[1i]);
   } else {
     pick_67 = 0.0f;
   }
-  o6[1i] = pick_67;
-  let x_146: f32 = o6[2i];
+  o6[7i] = pick_67;
+  let x_152: f32 = o7[0i];
   var pick_68: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_68 = (x_146 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_68 = (x_152 / l[0i]);
   } else {
     pick_68 = 0.0f;
   }
-  o6[2i] = pick_68;
-  let x_147: f32 = o6[3i];
+  o7[0i] = pick_68;
+  let x_153: f32 = o7[1i];
   var pick_69: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_69 = (x_147 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_69 = (x_153 / l[0i]);
   } else {
     pick_69 = 0.0f;
   }
-  o6[3i] = pick_69;
-  let x_148: f32 = o6[4i];
+  o7[1i] = pick_69;
+  let x_154: f32 = o7[2i];
   var pick_70: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_70 = (x_148 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_70 = (x_154 / l[1i]);
   } else {
     pick_70 = 0.0f;
   }
-  o6[4i] = pick_70;
-  let x_149: f32 = o6[5i];
+  o7[2i] = pick_70;
+  let x_155: f32 = o7[3i];
   var pick_71: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_71 = (x_149 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_71 = (x_155 / l[1i]);
   } else {
     pick_71 = 0.0f;
   }
-  o6[5i] = pick_71;
-  let x_150: f32 = o6[6i];
+  o7[3i] = pick_71;
+  let x_156: f32 = o7[4i];
   var pick_72: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_72 = (x_150 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_72 = (x_156 / l[0i]);
   } else {
     pick_72 = 0.0f;
   }
-  o6[6i] = pick_72;
-  let x_151: f32 = o6[7i];
+  o7[4i] = pick_72;
+  let x_157: f32 = o7[5i];
   var pick_73: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_73 = (x_151 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_73 = (x_157 / l[0i]);
   } else {
     pick_73 = 0.0f;
   }
-  o6[7i] = pick_73;
-  let x_152: f32 = o7[0i];
+  o7[5i] = pick_73;
+  let x_158: f32 = o7[6i];
   var pick_74: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_74 = (x_152 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_74 = (x_158 / l[1i]);
   } else {
     pick_74 = 0.0f;
   }
-  o7[0i] = pick_74;
-  let x_153: f32 = o7[1i];
+  o7[6i] = pick_74;
+  let x_159: f32 = o7[7i];
   var pick_75: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_75 = (x_153 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_75 = (x_159 / l[1i]);
   } else {
     pick_75 = 0.0f;
   }
-  o7[1i] = pick_75;
-  let x_154: f32 = o7[2i];
-  var pick_76: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_76 = (x_154 / l[1i]);
-  } else {
-    pick_76 = 0.0f;
-  }
-  o7[2i] = pick_76;
-  let x_155: f32 = o7[3i];
-  var pick_77: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_77 = (x_155 / l[1i]);
-  } else {
-    pick_77 = 0.0f;
-  }
-  o7[3i] = pick_77;
-  let x_156: f32 = o7[4i];
-  var pick_78: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_78 = (x_156 / l[0i]);
-  } else {
-    pick_78 = 0.0f;
-  }
-  o7[4i] = pick_78;
-  let x_157: f32 = o7[5i];
-  var pick_79: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_79 = (x_157 / l[0i]);
-  } else {
-    pick_79 = 0.0f;
-  }
-  o7[5i] = pick_79;
-  let x_158: f32 = o7[6i];
-  var pick_80: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_80 = (x_158 / l[1i]);
-  } else {
-    pick_80 = 0.0f;
-  }
-  o7[6i] = pick_80;
-  let x_159: f32 = o7[7i];
-  var pick_81: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_81 = (x_159 / l[1i]);
-  } else {
-    pick_81 = 0.0f;
-  }
-  o7[7i] = pick_81;
+  o7[7i] = pick_75;
   let warp: i32 = (i32(lidx) / 32i);
-  let off_10: i32 = (warp * 256i);
+  let off_16: i32 = (warp * 256i);
   let fr_19_g: i32 = ((i32(lidx) & 31i) >> 2u);
   let fr_19_t: i32 = ((i32(lidx) & 31i) & 3i);
-  Os[((off_10 + (fr_19_g * 32i)) + (fr_19_t * 4i))] = o0[0i];
-  Os[((off_10 + (fr_19_g * 32i)) + ((fr_19_t * 4i) + 1i))] = o0[1i];
-  Os[((off_10 + (((fr_19_g * 2i) + 1i) * 16i)) + (fr_19_t * 4i))] = o0[2i];
-  Os[((off_10 + (((fr_19_g * 2i) + 1i) * 16i)) + ((fr_19_t * 4i) + 1i))] = o0[3i];
-  Os[((off_10 + (fr_19_g * 32i)) + ((fr_19_t * 4i) + 2i))] = o0[4i];
-  Os[((off_10 + (fr_19_g * 32i)) + ((fr_19_t * 4i) + 3i))] = o0[5i];
-  Os[((off_10 + (((fr_19_g * 2i) + 1i) * 16i)) + ((fr_19_t * 4i) + 2i))] = o0[6i];
-  Os[((off_10 + (((fr_19_g * 2i) + 1i) * 16i)) + ((fr_19_t * 4i) + 3i))] = o0[7i];
+  Os[((off_16 + (fr_19_g * 32i)) + (fr_19_t * 4i))] = o0[0i];
+  Os[((off_16 + (fr_19_g * 32i)) + ((fr_19_t * 4i) + 1i))] = o0[1i];
+  Os[((off_16 + (((fr_19_g * 2i) + 1i) * 16i)) + (fr_19_t * 4i))] = o0[2i];
+  Os[((off_16 + (((fr_19_g * 2i) + 1i) * 16i)) + ((fr_19_t * 4i) + 1i))] = o0[3i];
+  Os[((off_16 + (fr_19_g * 32i)) + ((fr_19_t * 4i) + 2i))] = o0[4i];
+  Os[((off_16 + (fr_19_g * 32i)) + ((fr_19_t * 4i) + 3i))] = o0[5i];
+  Os[((off_16 + (((fr_19_g * 2i) + 1i) * 16i)) + ((fr_19_t * 4i) + 2i))] = o0[6i];
+  Os[((off_16 + (((fr_19_g * 2i) + 1i) * 16i)) + ((fr_19_t * 4i) + 3i))] = o0[7i];
   workgroupBarrier();
   for (var i: i32 = (i32(lidx) % 32i); (i < 256i); i = (i + 32i)) {
-    let r_2: i32 = ((warp * 16i) + (i / 16i));
-    if ((r_2 < nRows)) {
-      let idx_6: i32 = (((((first_1 + r_2) * params.HQ) + h) * 128i) + (i % 16i));
-      { let mimo_w = (idx_6 >> 1u); let mimo_s = u32(((idx_6 & 1i) * 16i)); atomicAnd(&out[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&out[mimo_w], (mimo_bits_bf16(Os[((warp * 256i) + i)]) & 0xffffu) << mimo_s); }
+    let r: i32 = ((warp * 16i) + (i / 16i));
+    if ((r < nRows)) {
+      let idx: i32 = (((((first_1 + r) * params.HQ) + h) * 128i) + (i % 16i));
+      { let mimo_w = (idx >> 1u); let mimo_s = u32(((idx & 1i) * 16i)); atomicAnd(&out[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&out[mimo_w], (mimo_bits_bf16(Os[((warp * 256i) + i)]) & 0xffffu) << mimo_s); }
     }
   }
   workgroupBarrier();
   let warp_1: i32 = (i32(lidx) / 32i);
-  let off_11: i32 = (warp_1 * 256i);
+  let off_17: i32 = (warp_1 * 256i);
   let fr_20_g: i32 = ((i32(lidx) & 31i) >> 2u);
   let fr_20_t: i32 = ((i32(lidx) & 31i) & 3i);
-  Os[((off_11 + (fr_20_g * 32i)) + (fr_20_t * 4i))] = o1[0i];
-  Os[((off_11 + (fr_20_g * 32i)) + ((fr_20_t * 4i) + 1i))] = o1[1i];
-  Os[((off_11 + (((fr_20_g * 2i) + 1i) * 16i)) + (fr_20_t * 4i))] = o1[2i];
-  Os[((off_11 + (((fr_20_g * 2i) + 1i) * 16i)) + ((fr_20_t * 4i) + 1i))] = o1[3i];
-  Os[((off_11 + (fr_20_g * 32i)) + ((fr_20_t * 4i) + 2i))] = o1[4i];
-  Os[((off_11 + (fr_20_g * 32i)) + ((fr_20_t * 4i) + 3i))] = o1[5i];
-  Os[((off_11 + (((fr_20_g * 2i) + 1i) * 16i)) + ((fr_20_t * 4i) + 2i))] = o1[6i];
-  Os[((off_11 + (((fr_20_g * 2i) + 1i) * 16i)) + ((fr_20_t * 4i) + 3i))] = o1[7i];
+  Os[((off_17 + (fr_20_g * 32i)) + (fr_20_t * 4i))] = o1[0i];
+  Os[((off_17 + (fr_20_g * 32i)) + ((fr_20_t * 4i) + 1i))] = o1[1i];
+  Os[((off_17 + (((fr_20_g * 2i) + 1i) * 16i)) + (fr_20_t * 4i))] = o1[2i];
+  Os[((off_17 + (((fr_20_g * 2i) + 1i) * 16i)) + ((fr_20_t * 4i) + 1i))] = o1[3i];
+  Os[((off_17 + (fr_20_g * 32i)) + ((fr_20_t * 4i) + 2i))] = o1[4i];
+  Os[((off_17 + (fr_20_g * 32i)) + ((fr_20_t * 4i) + 3i))] = o1[5i];
+  Os[((off_17 + (((fr_20_g * 2i) + 1i) * 16i)) + ((fr_20_t * 4i) + 2i))] = o1[6i];
+  Os[((off_17 + (((fr_20_g * 2i) + 1i) * 16i)) + ((fr_20_t * 4i) + 3i))] = o1[7i];
   workgroupBarrier();
   for (var i_1: i32 = (i32(lidx) % 32i); (i_1 < 256i); i_1 = (i_1 + 32i)) {
-    let r_3: i32 = ((warp_1 * 16i) + (i_1 / 16i));
-    if ((r_3 < nRows)) {
-      let idx_7: i32 = (((((first_1 + r_3) * params.HQ) + h) * 128i) + (16i + (i_1 % 16i)));
-      { let mimo_w = (idx_7 >> 1u); let mimo_s = u32(((idx_7 & 1i) * 16i)); atomicAnd(&out[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&out[mimo_w], (mimo_bits_bf16(Os[((warp_1 * 256i) + i_1)]) & 0xffffu) << mimo_s); }
+    let r_1: i32 = ((warp_1 * 16i) + (i_1 / 16i));
+    if ((r_1 < nRows)) {
+      let idx_1: i32 = (((((first_1 + r_1) * params.HQ) + h) * 128i) + (16i + (i_1 % 16i)));
+      { let mimo_w = (idx_1 >> 1u); let mimo_s = u32(((idx_1 & 1i) * 16i)); atomicAnd(&out[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&out[mimo_w], (mimo_bits_bf16(Os[((warp_1 * 256i) + i_1)]) & 0xffffu) << mimo_s); }
     }
   }
   workgroupBarrier();
   let warp_2: i32 = (i32(lidx) / 32i);
-  let off_12: i32 = (warp_2 * 256i);
+  let off_18: i32 = (warp_2 * 256i);
   let fr_21_g: i32 = ((i32(lidx) & 31i) >> 2u);
   let fr_21_t: i32 = ((i32(lidx) & 31i) & 3i);
-  Os[((off_12 + (fr_21_g * 32i)) + (fr_21_t * 4i))] = o2[0i];
-  Os[((off_12 + (fr_21_g * 32i)) + ((fr_21_t * 4i) + 1i))] = o2[1i];
-  Os[((off_12 + (((fr_21_g * 2i) + 1i) * 16i)) + (fr_21_t * 4i))] = o2[2i];
-  Os[((off_12 + (((fr_21_g * 2i) + 1i) * 16i)) + ((fr_21_t * 4i) + 1i))] = o2[3i];
-  Os[((off_12 + (fr_21_g * 32i)) + ((fr_21_t * 4i) + 2i))] = o2[4i];
-  Os[((off_12 + (fr_21_g * 32i)) + ((fr_21_t * 4i) + 3i))] = o2[5i];
-  Os[((off_12 + (((fr_21_g * 2i) + 1i) * 16i)) + ((fr_21_t * 4i) + 2i))] = o2[6i];
-  Os[((off_12 + (((fr_21_g * 2i) + 1i) * 16i)) + ((fr_21_t * 4i) + 3i))] = o2[7i];
+  Os[((off_18 + (fr_21_g * 32i)) + (fr_21_t * 4i))] = o2[0i];
+  Os[((off_18 + (fr_21_g * 32i)) + ((fr_21_t * 4i) + 1i))] = o2[1i];
+  Os[((off_18 + (((fr_21_g * 2i) + 1i) * 16i)) + (fr_21_t * 4i))] = o2[2i];
+  Os[((off_18 + (((fr_21_g * 2i) + 1i) * 16i)) + ((fr_21_t * 4i) + 1i))] = o2[3i];
+  Os[((off_18 + (fr_21_g * 32i)) + ((fr_21_t * 4i) + 2i))] = o2[4i];
+  Os[((off_18 + (fr_21_g * 32i)) + ((fr_21_t * 4i) + 3i))] = o2[5i];
+  Os[((off_18 + (((fr_21_g * 2i) + 1i) * 16i)) + ((fr_21_t * 4i) + 2i))] = o2[6i];
+  Os[((off_18 + (((fr_21_g * 2i) + 1i) * 16i)) + ((fr_21_t * 4i) + 3i))] = o2[7i];
   workgroupBarrier();
   for (var i_2: i32 = (i32(lidx) % 32i); (i_2 < 256i); i_2 = (i_2 + 32i)) {
-    let r_4: i32 = ((warp_2 * 16i) + (i_2 / 16i));
-    if ((r_4 < nRows)) {
-      let idx_8: i32 = (((((first_1 + r_4) * params.HQ) + h) * 128i) + (32i + (i_2 % 16i)));
-      { let mimo_w = (idx_8 >> 1u); let mimo_s = u32(((idx_8 & 1i) * 16i)); atomicAnd(&out[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&out[mimo_w], (mimo_bits_bf16(Os[((warp_2 * 256i) + i_2)]) & 0xffffu) << mimo_s); }
+    let r_2: i32 = ((warp_2 * 16i) + (i_2 / 16i));
+    if ((r_2 < nRows)) {
+      let idx_2: i32 = (((((first_1 + r_2) * params.HQ) + h) * 128i) + (32i + (i_2 % 16i)));
+      { let mimo_w = (idx_2 >> 1u); let mimo_s = u32(((idx_2 & 1i) * 16i)); atomicAnd(&out[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&out[mimo_w], (mimo_bits_bf16(Os[((warp_2 * 256i) + i_2)]) & 0xffffu) << mimo_s); }
     }
   }
   workgroupBarrier();
   let warp_3: i32 = (i32(lidx) / 32i);
-  let off_13: i32 = (warp_3 * 256i);
+  let off_19: i32 = (warp_3 * 256i);
   let fr_22_g: i32 = ((i32(lidx) & 31i) >> 2u);
   let fr_22_t: i32 = ((i32(lidx) & 31i) & 3i);
-  Os[((off_13 + (fr_22_g * 32i)) + (fr_22_t * 4i))] = o3[0i];
-  Os[((off_13 + (fr_22_g * 32i)) + ((fr_22_t * 4i) + 1i))] = o3[1i];
-  Os[((off_13 + (((fr_22_g * 2i) + 1i) * 16i)) + (fr_22_t * 4i))] = o3[2i];
-  Os[((off_13 + (((fr_22_g * 2i) + 1i) * 16i)) + ((fr_22_t * 4i) + 1i))] = o3[3i];
-  Os[((off_13 + (fr_22_g * 32i)) + ((fr_22_t * 4i) + 2i))] = o3[4i];
-  Os[((off_13 + (fr_22_g * 32i)) + ((fr_22_t * 4i) + 3i))] = o3[5i];
-  Os[((off_13 + (((fr_22_g * 2i) + 1i) * 16i)) + ((fr_22_t * 4i) + 2i))] = o3[6i];
-  Os[((off_13 + (((fr_22_g * 2i) + 1i) * 16i)) + ((fr_22_t * 4i) + 3i))] = o3[7i];
+  Os[((off_19 + (fr_22_g * 32i)) + (fr_22_t * 4i))] = o3[0i];
+  Os[((off_19 + (fr_22_g * 32i)) + ((fr_22_t * 4i) + 1i))] = o3[1i];
+  Os[((off_19 + (((fr_22_g * 2i) + 1i) * 16i)) + (fr_22_t * 4i))] = o3[2i];
+  Os[((off_19 + (((fr_22_g * 2i) + 1i) * 16i)) + ((fr_22_t * 4i) + 1i))] = o3[3i];
+  Os[((off_19 + (fr_22_g * 32i)) + ((fr_22_t * 4i) + 2i))] = o3[4i];
+  Os[((off_19 + (fr_22_g * 32i)) + ((fr_22_t * 4i) + 3i))] = o3[5i];
+  Os[((off_19 + (((fr_22_g * 2i) + 1i) * 16i)) + ((fr_22_t * 4i) + 2i))] = o3[6i];
+  Os[((off_19 + (((fr_22_g * 2i) + 1i) * 16i)) + ((fr_22_t * 4i) + 3i))] = o3[7i];
   workgroupBarrier();
   for (var i_3: i32 = (i32(lidx) % 32i); (i_3 < 256i); i_3 = (i_3 + 32i)) {
-    let r_5: i32 = ((warp_3 * 16i) + (i_3 / 16i));
-    if ((r_5 < nRows)) {
-      let idx_9: i32 = (((((first_1 + r_5) * params.HQ) + h) * 128i) + (48i + (i_3 % 16i)));
-      { let mimo_w = (idx_9 >> 1u); let mimo_s = u32(((idx_9 & 1i) * 16i)); atomicAnd(&out[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&out[mimo_w], (mimo_bits_bf16(Os[((warp_3 * 256i) + i_3)]) & 0xffffu) << mimo_s); }
+    let r_3: i32 = ((warp_3 * 16i) + (i_3 / 16i));
+    if ((r_3 < nRows)) {
+      let idx_3: i32 = (((((first_1 + r_3) * params.HQ) + h) * 128i) + (48i + (i_3 % 16i)));
+      { let mimo_w = (idx_3 >> 1u); let mimo_s = u32(((idx_3 & 1i) * 16i)); atomicAnd(&out[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&out[mimo_w], (mimo_bits_bf16(Os[((warp_3 * 256i) + i_3)]) & 0xffffu) << mimo_s); }
     }
   }
   workgroupBarrier();
   let warp_4: i32 = (i32(lidx) / 32i);
-  let off_14: i32 = (warp_4 * 256i);
+  let off_20: i32 = (warp_4 * 256i);
   let fr_23_g: i32 = ((i32(lidx) & 31i) >> 2u);
   let fr_23_t: i32 = ((i32(lidx) & 31i) & 3i);
-  Os[((off_14 + (fr_23_g * 32i)) + (fr_23_t * 4i))] = o4[0i];
-  Os[((off_14 + (fr_23_g * 32i)) + ((fr_23_t * 4i) + 1i))] = o4[1i];
-  Os[((off_14 + (((fr_23_g * 2i) + 1i) * 16i)) + (fr_23_t * 4i))] = o4[2i];
-  Os[((off_14 + (((fr_23_g * 2i) + 1i) * 16i)) + ((fr_23_t * 4i) + 1i))] = o4[3i];
-  Os[((off_14 + (fr_23_g * 32i)) + ((fr_23_t * 4i) + 2i))] = o4[4i];
-  Os[((off_14 + (fr_23_g * 32i)) + ((fr_23_t * 4i) + 3i))] = o4[5i];
-  Os[((off_14 + (((fr_23_g * 2i) + 1i) * 16i)) + ((fr_23_t * 4i) + 2i))] = o4[6i];
-  Os[((off_14 + (((fr_23_g * 2i) + 1i) * 16i)) + ((fr_23_t * 4i) + 3i))] = o4[7i];
+  Os[((off_20 + (fr_23_g * 32i)) + (fr_23_t * 4i))] = o4[0i];
+  Os[((off_20 + (fr_23_g * 32i)) + ((fr_23_t * 4i) + 1i))] = o4[1i];
+  Os[((off_20 + (((fr_23_g * 2i) + 1i) * 16i)) + (fr_23_t * 4i))] = o4[2i];
+  Os[((off_20 + (((fr_23_g * 2i) + 1i) * 16i)) + ((fr_23_t * 4i) + 1i))] = o4[3i];
+  Os[((off_20 + (fr_23_g * 32i)) + ((fr_23_t * 4i) + 2i))] = o4[4i];
+  Os[((off_20 + (fr_23_g * 32i)) + ((fr_23_t * 4i) + 3i))] = o4[5i];
+  Os[((off_20 + (((fr_23_g * 2i) + 1i) * 16i)) + ((fr_23_t * 4i) + 2i))] = o4[6i];
+  Os[((off_20 + (((fr_23_g * 2i) + 1i) * 16i)) + ((fr_23_t * 4i) + 3i))] = o4[7i];
   workgroupBarrier();
   for (var i_4: i32 = (i32(lidx) % 32i); (i_4 < 256i); i_4 = (i_4 + 32i)) {
-    let r_6: i32 = ((warp_4 * 16i) + (i_4 / 16i));
-    if ((r_6 < nRows)) {
-      let idx_10: i32 = (((((first_1 + r_6) * params.HQ) + h) * 128i) + (64i + (i_4 % 16i)));
-      { let mimo_w = (idx_10 >> 1u); let mimo_s = u32(((idx_10 & 1i) * 16i)); atomicAnd(&out[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&out[mimo_w], (mimo_bits_bf16(Os[((warp_4 * 256i) + i_4)]) & 0xffffu) << mimo_s); }
+    let r_4: i32 = ((warp_4 * 16i) + (i_4 / 16i));
+    if ((r_4 < nRows)) {
+      let idx_4: i32 = (((((first_1 + r_4) * params.HQ) + h) * 128i) + (64i + (i_4 % 16i)));
+      { let mimo_w = (idx_4 >> 1u); let mimo_s = u32(((idx_4 & 1i) * 16i)); atomicAnd(&out[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&out[mimo_w], (mimo_bits_bf16(Os[((warp_4 * 256i) + i_4)]) & 0xffffu) << mimo_s); }
     }
   }
   workgroupBarrier();
   let warp_5: i32 = (i32(lidx) / 32i);
-  let off_15: i32 = (warp_5 * 256i);
+  let off_21: i32 = (warp_5 * 256i);
   let fr_24_g: i32 = ((i32(lidx) & 31i) >> 2u);
   let fr_24_t: i32 = ((i32(lidx) & 31i) & 3i);
-  Os[((off_15 + (fr_24_g * 32i)) + (fr_24_t * 4i))] = o5[0i];
-  Os[((off_15 + (fr_24_g * 32i)) + ((fr_24_t * 4i) + 1i))] = o5[1i];
-  Os[((off_15 + (((fr_24_g * 2i) + 1i) * 16i)) + (fr_24_t * 4i))] = o5[2i];
-  Os[((off_15 + (((fr_24_g * 2i) + 1i) * 16i)) + ((fr_24_t * 4i) + 1i))] = o5[3i];
-  Os[((off_15 + (fr_24_g * 32i)) + ((fr_24_t * 4i) + 2i))] = o5[4i];
-  Os[((off_15 + (fr_24_g * 32i)) + ((fr_24_t * 4i) + 3i))] = o5[5i];
-  Os[((off_15 + (((fr_24_g * 2i) + 1i) * 16i)) + ((fr_24_t * 4i) + 2i))] = o5[6i];
-  Os[((off_15 + (((fr_24_g * 2i) + 1i) * 16i)) + ((fr_24_t * 4i) + 3i))] = o5[7i];
+  Os[((off_21 + (fr_24_g * 32i)) + (fr_24_t * 4i))] = o5[0i];
+  Os[((off_21 + (fr_24_g * 32i)) + ((fr_24_t * 4i) + 1i))] = o5[1i];
+  Os[((off_21 + (((fr_24_g * 2i) + 1i) * 16i)) + (fr_24_t * 4i))] = o5[2i];
+  Os[((off_21 + (((fr_24_g * 2i) + 1i) * 16i)) + ((fr_24_t * 4i) + 1i))] = o5[3i];
+  Os[((off_21 + (fr_24_g * 32i)) + ((fr_24_t * 4i) + 2i))] = o5[4i];
+  Os[((off_21 + (fr_24_g * 32i)) + ((fr_24_t * 4i) + 3i))] = o5[5i];
+  Os[((off_21 + (((fr_24_g * 2i) + 1i) * 16i)) + ((fr_24_t * 4i) + 2i))] = o5[6i];
+  Os[((off_21 + (((fr_24_g * 2i) + 1i) * 16i)) + ((fr_24_t * 4i) + 3i))] = o5[7i];
   workgroupBarrier();
   for (var i_5: i32 = (i32(lidx) % 32i); (i_5 < 256i); i_5 = (i_5 + 32i)) {
-    let r_7: i32 = ((warp_5 * 16i) + (i_5 / 16i));
-    if ((r_7 < nRows)) {
-      let idx_11: i32 = (((((first_1 + r_7) * params.HQ) + h) * 128i) + (80i + (i_5 % 16i)));
-      { let mimo_w = (idx_11 >> 1u); let mimo_s = u32(((idx_11 & 1i) * 16i)); atomicAnd(&out[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&out[mimo_w], (mimo_bits_bf16(Os[((warp_5 * 256i) + i_5)]) & 0xffffu) << mimo_s); }
+    let r_5: i32 = ((warp_5 * 16i) + (i_5 / 16i));
+    if ((r_5 < nRows)) {
+      let idx_5: i32 = (((((first_1 + r_5) * params.HQ) + h) * 128i) + (80i + (i_5 % 16i)));
+      { let mimo_w = (idx_5 >> 1u); let mimo_s = u32(((idx_5 & 1i) * 16i)); atomicAnd(&out[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&out[mimo_w], (mimo_bits_bf16(Os[((warp_5 * 256i) + i_5)]) & 0xffffu) << mimo_s); }
     }
   }
   workgroupBarrier();
   let warp_6: i32 = (i32(lidx) / 32i);
-  let off_16: i32 = (warp_6 * 256i);
+  let off_22: i32 = (warp_6 * 256i);
   let fr_25_g: i32 = ((i32(lidx) & 31i) >> 2u);
   let fr_25_t: i32 = ((i32(lidx) & 31i) & 3i);
-  Os[((off_16 + (fr_25_g * 32i)) + (fr_25_t * 4i))] = o6[0i];
-  Os[((off_16 + (fr_25_g * 32i)) + ((fr_25_t * 4i) + 1i))] = o6[1i];
-  Os[((off_16 + (((fr_25_g * 2i) + 1i) * 16i)) + (fr_25_t * 4i))] = o6[2i];
-  Os[((off_16 + (((fr_25_g * 2i) + 1i) * 16i)) + ((fr_25_t * 4i) + 1i))] = o6[3i];
-  Os[((off_16 + (fr_25_g * 32i)) + ((fr_25_t * 4i) + 2i))] = o6[4i];
-  Os[((off_16 + (fr_25_g * 32i)) + ((fr_25_t * 4i) + 3i))] = o6[5i];
-  Os[((off_16 + (((fr_25_g * 2i) + 1i) * 16i)) + ((fr_25_t * 4i) + 2i))] = o6[6i];
-  Os[((off_16 + (((fr_25_g * 2i) + 1i) * 16i)) + ((fr_25_t * 4i) + 3i))] = o6[7i];
+  Os[((off_22 + (fr_25_g * 32i)) + (fr_25_t * 4i))] = o6[0i];
+  Os[((off_22 + (fr_25_g * 32i)) + ((fr_25_t * 4i) + 1i))] = o6[1i];
+  Os[((off_22 + (((fr_25_g * 2i) + 1i) * 16i)) + (fr_25_t * 4i))] = o6[2i];
+  Os[((off_22 + (((fr_25_g * 2i) + 1i) * 16i)) + ((fr_25_t * 4i) + 1i))] = o6[3i];
+  Os[((off_22 + (fr_25_g * 32i)) + ((fr_25_t * 4i) + 2i))] = o6[4i];
+  Os[((off_22 + (fr_25_g * 32i)) + ((fr_25_t * 4i) + 3i))] = o6[5i];
+  Os[((off_22 + (((fr_25_g * 2i) + 1i) * 16i)) + ((fr_25_t * 4i) + 2i))] = o6[6i];
+  Os[((off_22 + (((fr_25_g * 2i) + 1i) * 16i)) + ((fr_25_t * 4i) + 3i))] = o6[7i];
   workgroupBarrier();
   for (var i_6: i32 = (i32(lidx) % 32i); (i_6 < 256i); i_6 = (i_6 + 32i)) {
-    let r_8: i32 = ((warp_6 * 16i) + (i_6 / 16i));
-    if ((r_8 < nRows)) {
-      let idx_12: i32 = (((((first_1 + r_8) * params.HQ) + h) * 128i) + (96i + (i_6 % 16i)));
-      { let mimo_w = (idx_12 >> 1u); let mimo_s = u32(((idx_12 & 1i) * 16i)); atomicAnd(&out[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&out[mimo_w], (mimo_bits_bf16(Os[((warp_6 * 256i) + i_6)]) & 0xffffu) << mimo_s); }
+    let r_6: i32 = ((warp_6 * 16i) + (i_6 / 16i));
+    if ((r_6 < nRows)) {
+      let idx_6: i32 = (((((first_1 + r_6) * params.HQ) + h) * 128i) + (96i + (i_6 % 16i)));
+      { let mimo_w = (idx_6 >> 1u); let mimo_s = u32(((idx_6 & 1i) * 16i)); atomicAnd(&out[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&out[mimo_w], (mimo_bits_bf16(Os[((warp_6 * 256i) + i_6)]) & 0xffffu) << mimo_s); }
     }
   }
   workgroupBarrier();
   let warp_7: i32 = (i32(lidx) / 32i);
-  let off_17: i32 = (warp_7 * 256i);
+  let off_23: i32 = (warp_7 * 256i);
   let fr_26_g: i32 = ((i32(lidx) & 31i) >> 2u);
   let fr_26_t: i32 = ((i32(lidx) & 31i) & 3i);
-  Os[((off_17 + (fr_26_g * 32i)) + (fr_26_t * 4i))] = o7[0i];
-  Os[((off_17 + (fr_26_g * 32i)) + ((fr_26_t * 4i) + 1i))] = o7[1i];
-  Os[((off_17 + (((fr_26_g * 2i) + 1i) * 16i)) + (fr_26_t * 4i))] = o7[2i];
-  Os[((off_17 + (((fr_26_g * 2i) + 1i) * 16i)) + ((fr_26_t * 4i) + 1i))] = o7[3i];
-  Os[((off_17 + (fr_26_g * 32i)) + ((fr_26_t * 4i) + 2i))] = o7[4i];
-  Os[((off_17 + (fr_26_g * 32i)) + ((fr_26_t * 4i) + 3i))] = o7[5i];
-  Os[((off_17 + (((fr_26_g * 2i) + 1i) * 16i)) + ((fr_26_t * 4i) + 2i))] = o7[6i];
-  Os[((off_17 + (((fr_26_g * 2i) + 1i) * 16i)) + ((fr_26_t * 4i) + 3i))] = o7[7i];
+  Os[((off_23 + (fr_26_g * 32i)) + (fr_26_t * 4i))] = o7[0i];
+  Os[((off_23 + (fr_26_g * 32i)) + ((fr_26_t * 4i) + 1i))] = o7[1i];
+  Os[((off_23 + (((fr_26_g * 2i) + 1i) * 16i)) + (fr_26_t * 4i))] = o7[2i];
+  Os[((off_23 + (((fr_26_g * 2i) + 1i) * 16i)) + ((fr_26_t * 4i) + 1i))] = o7[3i];
+  Os[((off_23 + (fr_26_g * 32i)) + ((fr_26_t * 4i) + 2i))] = o7[4i];
+  Os[((off_23 + (fr_26_g * 32i)) + ((fr_26_t * 4i) + 3i))] = o7[5i];
+  Os[((off_23 + (((fr_26_g * 2i) + 1i) * 16i)) + ((fr_26_t * 4i) + 2i))] = o7[6i];
+  Os[((off_23 + (((fr_26_g * 2i) + 1i) * 16i)) + ((fr_26_t * 4i) + 3i))] = o7[7i];
   workgroupBarrier();
   for (var i_7: i32 = (i32(lidx) % 32i); (i_7 < 256i); i_7 = (i_7 + 32i)) {
-    let r_9: i32 = ((warp_7 * 16i) + (i_7 / 16i));
-    if ((r_9 < nRows)) {
-      let idx_13: i32 = (((((first_1 + r_9) * params.HQ) + h) * 128i) + (112i + (i_7 % 16i)));
-      { let mimo_w = (idx_13 >> 1u); let mimo_s = u32(((idx_13 & 1i) * 16i)); atomicAnd(&out[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&out[mimo_w], (mimo_bits_bf16(Os[((warp_7 * 256i) + i_7)]) & 0xffffu) << mimo_s); }
+    let r_7: i32 = ((warp_7 * 16i) + (i_7 / 16i));
+    if ((r_7 < nRows)) {
+      let idx_7: i32 = (((((first_1 + r_7) * params.HQ) + h) * 128i) + (112i + (i_7 % 16i)));
+      { let mimo_w = (idx_7 >> 1u); let mimo_s = u32(((idx_7 & 1i) * 16i)); atomicAnd(&out[mimo_w], ~(0xffffu << mimo_s)); atomicOr(&out[mimo_w], (mimo_bits_bf16(Os[((warp_7 * 256i) + i_7)]) & 0xffffu) << mimo_s); }
     }
   }
   workgroupBarrier();

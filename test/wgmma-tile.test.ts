@@ -29,8 +29,8 @@ import { bf16 } from './harness/bf16.js';
  * or swizzle mistake misses by whole products. ops/gemm.ts gemm_bf16 (B stored [K][N]: wgmma reads
  * it MN-major) the same way at odd shapes, with 128-byte column blocks (BN 128) and a 64B swizzle.
  * Then MoE GEMMs through the sm_90a branch
- * against test/harness/moe-reference.ts: FP8 masked, and all four contiguous ones at their
- * CUDA defaults (the tiles that ship).
+ * against test/harness/moe-reference.ts: FP8 masked at 64-row tiles, and all four contiguous and
+ * all four masked ones (128-row tiles: two warpgroups) at their CUDA defaults (the tiles that ship).
  */
 const fixture = new Map<string, Kernel>(lowerFile(path.join(REPO_ROOT, 'test/fixtures/kernels/wgmma_tiles.ts')).map((k) => [k.name, k]));
 const [M, N, K] = [100, 90, 200];
@@ -191,12 +191,13 @@ test('FP8 masked MoE GEMMs through the sm_90a branch match the float64 reference
 
 test('contiguous MoE GEMMs at their CUDA defaults through the sm_90a branch match the float64 reference', () => {
   const d = { E: 3, H: 256, F: 192 };
-  // Experts of 0, 65 and 3 rows (token order mixed): expert 0 has no block, expert 1 fills a
-  // 64-row tile and one row of the next, and the tiles past the last block are padding.
-  const T = 68;
+  // Experts of 0, 134 and 6 rows (token order mixed): expert 0 has no block, expert 1 fills a
+  // 128-row tile and 6 rows of the next (whose second warpgroup holds only padding), and the
+  // tiles past the last block are padding.
+  const T = 140;
   const ids = Int32Array.from({ length: T }, (_, t) => (t % 23 === 5 ? 2 : 1));
   const route = routeRef(ids, T, 1, d.E, 1);
-  assert.equal(Array.from(route.counts), [0, 65, 3]);
+  assert.equal(Array.from(route.counts), [0, 134, 6]);
   const rows = route.rowExpert.length;
   const expertOf = (row: number) => route.rowExpert[row];
   const ops = lowerFile(path.join(REPO_ROOT, 'ops/moe/grouped_gemm.ts')).filter((k) => /^moe_(gate_up|down)_(bf16|fp8)$/.test(k.name)).map((k) => compileKernel(k, 'cuda'));
@@ -217,6 +218,37 @@ test('contiguous MoE GEMMs at their CUDA defaults through the sm_90a branch matc
   compare('moe_gate_up_fp8', h8, gluRef(xq.deq, qw.wg.deq, qw.wu.deq, expertOf, rows, d.F, d.H), expertOf, d.F);
   const hq = quantRows(h8, rows, d.F);
   compare('moe_down_fp8', bf16Floats(r.run(...downFp8Launch(L, hq, qw, d)).y as Uint16Array), downRef(hq.deq, qw.wd.deq, expertOf, rows, d.H, d.F), expertOf, d.H);
+});
+
+test('masked MoE GEMMs on 128-row tiles (two warpgroups: bf16 defaults, the FP8 BM 128 candidate) through the sm_90a branch match the float64 reference', () => {
+  const d = { E: 2, H: 256, F: 192 };
+  // Expert 0: a full 128-row tile, then 22 rows (warpgroup 1's rows all past the count);
+  // expert 1: 70 rows (warpgroup 1 has 6). C is no multiple of BM.
+  const C = 160;
+  const counts = Int32Array.from([150, 70]);
+  // FP8 masked defaults are BM 64 (decode-first); their 128-row candidate is what the tuner may pick for prefill.
+  const ops = lowerFile(path.join(REPO_ROOT, 'ops/moe/grouped_gemm.ts')).filter((k) => /^moe_(gate_up|down)_(bf16|fp8)_masked$/.test(k.name))
+    .map((k) => compileKernel(k, 'cuda', k.name.includes('fp8') ? { BM: 128, WG: 256 } : {}));
+  assert.is(ops.length, 4);
+  for (const o of ops) {
+    assert.ok(o.source.includes('#if MIMO_SM90A_PATH'), `${o.kernel.name}: the defaults take the wgmma branch`);
+    assert.is(o.manifest.tunables.BM, 128, `${o.kernel.name}: this case is about two warpgroups along M`);
+  }
+  const r = runner(ops, ['MIMO_EMU_SM90A']);
+  const rows = d.E * C;
+  const expertOf = (row: number) => (row % C < counts[Math.floor(row / C)] ? Math.floor(row / C) : -1);
+  const x = bf16(uniform(13, rows * d.H, -2, 2).map((v, i) => (expertOf(Math.floor(i / d.H)) < 0 ? 0 : v)));
+  const wts = { wg: bf16(uniform(14, d.E * d.F * d.H, -0.2, 0.2)), wu: bf16(uniform(15, d.E * d.F * d.H, -0.2, 0.2)), wd: bf16(uniform(16, d.E * d.H * d.F, -0.2, 0.2)) };
+  const L: GemmRows = { layout: 'masked', rows, tag: counts, C };
+  const h = bf16Floats(r.run(...gateUpBf16Launch(L, x, wts, d)).h as Uint16Array);
+  compare('moe_gate_up_bf16_masked', h, gluRef(x, wts.wg, wts.wu, expertOf, rows, d.F, d.H), expertOf, d.F);
+  compare('moe_down_bf16_masked', bf16Floats(r.run(...downBf16Launch(L, h, wts, d)).y as Uint16Array), downRef(h, wts.wd, expertOf, rows, d.H, d.F), expertOf, d.H);
+  const qw = quantWeights(wts, d.E, d.H, d.F);
+  const xq = quantRows(x, rows, d.H);
+  const h8 = bf16Floats(r.run(...gateUpFp8Launch(L, xq.q, xq.s, qw, d)).h as Uint16Array);
+  compare('moe_gate_up_fp8_masked', h8, gluRef(xq.deq, qw.wg.deq, qw.wu.deq, expertOf, rows, d.F, d.H), expertOf, d.F);
+  const hq = quantRows(h8, rows, d.F);
+  compare('moe_down_fp8_masked', bf16Floats(r.run(...downFp8Launch(L, hq, qw, d)).y as Uint16Array), downRef(hq.deq, qw.wd.deq, expertOf, rows, d.H, d.F), expertOf, d.H);
 });
 
 const bf16Floats = (bits: Uint16Array): Float64Array => Float64Array.from(unpackArray('bf16', bits));

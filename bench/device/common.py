@@ -19,7 +19,7 @@ BF16_NAN_BITS = 0x7FC0
 E4M3_MAX = 448.0
 E5M2_MAX = 57344.0
 GROUP = 128  # FP8 scale granularity: 1x128 activation groups, 128x128 weight blocks
-ALIGN = 64  # rows per expert block of the contiguous MoE layout
+ALIGN = 128  # rows per expert block of the contiguous MoE layout
 CHUNK = 256  # slots per chunk of moe_count / moe_place_*
 INT_SENTINEL = -123456789  # integer outputs start as this
 

@@ -42,7 +42,7 @@ class Sizes:
 
 H200 = Sizes(prefill_t=8192, swa_heads=(64, 8), global_heads=(64, 4), decode_b=16, decode_ctx=16384, decode_p=16, experts=256, rows_per_expert=128, hidden=4096,
              width=2048, cast_n=1 << 28, quant_t=32768, gemm_mnk=(4096, 4096, 8192), moe_decode_t=16, topk=8)
-DRY = Sizes(prefill_t=160, swa_heads=(4, 2), global_heads=(2, 1), decode_b=2, decode_ctx=256, decode_p=2, experts=4, rows_per_expert=64, hidden=256,
+DRY = Sizes(prefill_t=160, swa_heads=(4, 2), global_heads=(2, 1), decode_b=2, decode_ctx=256, decode_p=2, experts=4, rows_per_expert=128, hidden=256,
             width=128, cast_n=4096, quant_t=8, gemm_mnk=(64, 64, 128), moe_decode_t=4, topk=2)
 
 

@@ -48,28 +48,35 @@ import { downTileBf16, downTileFp8, gluTileBf16, gluTileFp8 } from './expert_til
  * threads by the compiler; the shared-memory limit of each target rules out the tiles that do
  * not fit. WebGPU (one stage: no async copies) fits its 16 KiB of workgroup memory (WGSL counts
  * 4 bytes per shared element): gate/up 32x32x16 uses (32*16 + 2*32*16) * 4 = 6 KiB, down
- * 32x32x32 8 KiB. CUDA, both layouts alike: BM 64 with WG = 128 (one warpgroup per 64 rows)
- * and K rows of 128 bytes (bf16 down: 64), what the sm_90a wgmma branch takes
- * (compiler/passes/wgmmaTile.ts; sm_80 runs the same tiles on mma.sync), 128-wide N tiles,
- * STAGES tiles in flight; FP8 BK = 128, one scale block, so one promotion per block: down
- * 64x128x128 stages (64 + 128) * 128 = 24 KiB per stage. The FP8 gate/up tile is 64x64: its four accumulators (gate, up and their
- * per-block parts) at 64x128 need 255 registers on sm_90a and spill. BM 128 (two warpgroups)
- * is a masked candidate only: the contiguous BM divides ALIGN.
+ * 32x32x32 8 KiB. CUDA: WG = 2 * BM (one warpgroup per 64 rows) and K rows of 128 bytes (bf16
+ * down: 64), what the sm_90a wgmma branch takes (compiler/passes/wgmmaTile.ts; sm_80 runs the
+ * same tiles on mma.sync), STAGES tiles in flight; FP8 BK = 128, one scale block, so one
+ * promotion per block. BM 128 on two warpgroups reads each expert's weights once per 128 rows
+ * (at T = 4096 balanced, once per expert), half the L2 re-reads of BM 64, but a decode step's
+ * one or two rows per expert then run twice the MMAs. So the prefill layout (contiguous, ALIGN
+ * 128) and the bf16 masked kernels, which stay HBM-bound at decode, take BM 128; the FP8 masked
+ * kernels, the decode layout, keep BM 64 (at BM 128 their long hot loops turn issue-bound at
+ * decode batch 16: 60% / 82% of HBM instead of 100%), with 128 a candidate for the tuner's
+ * prefill buckets. bf16 down 128x256x32 (three stages of (128 + 256) * 32 * 2 = 24 KiB: its one
+ * accumulator per thread is gate/up's two at 128 wide); FP8 contiguous four stages, down
+ * 128x128x128 at (128 + 128) * 128 + 512 = 32.5 KiB each. The FP8 gate/up tile is 64 wide: its
+ * four accumulators (gate, up and their per-block parts) at N = 128 need 255 registers on
+ * sm_90a and spill.
  */
 const gluContig = {
   tunables: {
-    BM: { webgpu: [32, 16], cuda: [64, 32] }, BN: { webgpu: [32, 16, 64], cuda: [128, 64] }, BK: { webgpu: [16, 32], cuda: [64, 32] },
-    WG: { webgpu: [128, 64, 256], cuda: [128, 256] }, STAGES: { webgpu: [1], cuda: [3, 2, 4] },
+    BM: { webgpu: [32, 16], cuda: [128, 64, 32] }, BN: { webgpu: [32, 16, 64], cuda: [128, 64] }, BK: { webgpu: [16, 32], cuda: [64, 32] },
+    WG: { webgpu: [128, 64, 256], cuda: [256, 128] }, STAGES: { webgpu: [1], cuda: [3, 2, 4] },
   },
   constraints: (c: { BM: i32; BN: i32; BK: i32; ALIGN: i32 }) => [c.BK % 16 === 0, c.ALIGN % c.BM === 0],
-  consts: { ALIGN: 64 },
+  consts: { ALIGN: 128 },
   workgroup: (c: { WG: i32 }) => [c.WG],
   grid: (c: { M: i32; F: i32; BM: i32; BN: i32 }) => [cdiv(c.F, c.BN), cdiv(c.M, c.BM)],
 };
 const gluMasked = {
   tunables: {
-    BM: { webgpu: [32, 16, 64], cuda: [64, 128, 32] }, BN: { webgpu: [32, 16, 64], cuda: [128, 64] }, BK: { webgpu: [16, 32], cuda: [64, 32] },
-    WG: { webgpu: [128, 64, 256], cuda: [128, 256] }, STAGES: { webgpu: [1], cuda: [3, 2, 4] },
+    BM: { webgpu: [32, 16, 64], cuda: [128, 64, 32] }, BN: { webgpu: [32, 16, 64], cuda: [128, 64] }, BK: { webgpu: [16, 32], cuda: [64, 32] },
+    WG: { webgpu: [128, 64, 256], cuda: [256, 128] }, STAGES: { webgpu: [1], cuda: [3, 2, 4] },
   },
   constraints: (c: { BM: i32; BN: i32; BK: i32 }) => [c.BK % 16 === 0],
   workgroup: (c: { WG: i32 }) => [c.WG],
@@ -77,18 +84,18 @@ const gluMasked = {
 };
 const downContig = {
   tunables: {
-    BM: { webgpu: [32, 16], cuda: [64, 32] }, BN: { webgpu: [32, 16, 64], cuda: [128, 64] }, BK: { webgpu: [32, 16], cuda: [32, 64] },
-    WG: { webgpu: [128, 64, 256], cuda: [128, 256] }, STAGES: { webgpu: [1], cuda: [3, 2, 4] },
+    BM: { webgpu: [32, 16], cuda: [128, 64, 32] }, BN: { webgpu: [32, 16, 64], cuda: [256, 128, 64] }, BK: { webgpu: [32, 16], cuda: [32, 64] },
+    WG: { webgpu: [128, 64, 256], cuda: [256, 128] }, STAGES: { webgpu: [1], cuda: [3, 2, 4] },
   },
   constraints: (c: { BM: i32; BN: i32; BK: i32; ALIGN: i32 }) => [c.BK % 16 === 0, c.ALIGN % c.BM === 0],
-  consts: { ALIGN: 64 },
+  consts: { ALIGN: 128 },
   workgroup: (c: { WG: i32 }) => [c.WG],
   grid: (c: { M: i32; H: i32; BM: i32; BN: i32 }) => [cdiv(c.H, c.BN), cdiv(c.M, c.BM)],
 };
 const downMasked = {
   tunables: {
-    BM: { webgpu: [32, 16, 64], cuda: [64, 128, 32] }, BN: { webgpu: [32, 16, 64], cuda: [128, 64] }, BK: { webgpu: [32, 16], cuda: [32, 64] },
-    WG: { webgpu: [128, 64, 256], cuda: [128, 256] }, STAGES: { webgpu: [1], cuda: [3, 2, 4] },
+    BM: { webgpu: [32, 16, 64], cuda: [128, 64, 32] }, BN: { webgpu: [32, 16, 64], cuda: [256, 128, 64] }, BK: { webgpu: [32, 16], cuda: [32, 64] },
+    WG: { webgpu: [128, 64, 256], cuda: [256, 128] }, STAGES: { webgpu: [1], cuda: [3, 2, 4] },
   },
   constraints: (c: { BM: i32; BN: i32; BK: i32 }) => [c.BK % 16 === 0],
   workgroup: (c: { WG: i32 }) => [c.WG],
@@ -96,11 +103,11 @@ const downMasked = {
 };
 const gluContigFp8 = {
   tunables: {
-    BM: { webgpu: [32, 16], cuda: [64, 32] }, BN: { webgpu: [16, 32, 64], cuda: [64, 128] }, BK: { webgpu: [32, 64, 128], cuda: [128, 64] },
-    WG: { webgpu: [128, 64, 256], cuda: [128, 256] }, STAGES: { webgpu: [1], cuda: [3, 2, 4] },
+    BM: { webgpu: [32, 16], cuda: [128, 64, 32] }, BN: { webgpu: [16, 32, 64], cuda: [64, 128] }, BK: { webgpu: [32, 64, 128], cuda: [128, 64] },
+    WG: { webgpu: [128, 64, 256], cuda: [256, 128] }, STAGES: { webgpu: [1], cuda: [4, 3, 2] },
   },
   constraints: (c: { BM: i32; BN: i32; BK: i32; ALIGN: i32 }) => [c.BK % 32 === 0, 128 % c.BK === 0, 128 % c.BN === 0, c.ALIGN % c.BM === 0],
-  consts: { ALIGN: 64 },
+  consts: { ALIGN: 128 },
   workgroup: (c: { WG: i32 }) => [c.WG],
   grid: (c: { M: i32; F: i32; BM: i32; BN: i32 }) => [cdiv(c.F, c.BN), cdiv(c.M, c.BM)],
 };
@@ -115,11 +122,11 @@ const gluMaskedFp8 = {
 };
 const downContigFp8 = {
   tunables: {
-    BM: { webgpu: [32, 16], cuda: [64, 32] }, BN: { webgpu: [32, 16, 64], cuda: [128, 64] }, BK: { webgpu: [32, 64, 128], cuda: [128, 64] },
-    WG: { webgpu: [128, 64, 256], cuda: [128, 256] }, STAGES: { webgpu: [1], cuda: [3, 2, 4] },
+    BM: { webgpu: [32, 16], cuda: [128, 64, 32] }, BN: { webgpu: [32, 16, 64], cuda: [128, 64] }, BK: { webgpu: [32, 64, 128], cuda: [128, 64] },
+    WG: { webgpu: [128, 64, 256], cuda: [256, 128] }, STAGES: { webgpu: [1], cuda: [4, 3, 2] },
   },
   constraints: (c: { BM: i32; BN: i32; BK: i32; ALIGN: i32 }) => [c.BK % 32 === 0, 128 % c.BK === 0, 128 % c.BN === 0, c.ALIGN % c.BM === 0],
-  consts: { ALIGN: 64 },
+  consts: { ALIGN: 128 },
   workgroup: (c: { WG: i32 }) => [c.WG],
   grid: (c: { M: i32; H: i32; BM: i32; BN: i32 }) => [cdiv(c.H, c.BN), cdiv(c.M, c.BM)],
 };

@@ -5,7 +5,7 @@
  */
 
 /** Rows per expert block of the contiguous layout (const ALIGN); the grouped GEMM's BM divides it. */
-export const MOE_ALIGN = 64;
+export const MOE_ALIGN = 128;
 /** Slots per workgroup of moe_count / moe_place_* (const CH). */
 export const MOE_CHUNK = 256;
 /** FP8 scale granularity: 1x128 activation groups, 128x128 weight blocks. */

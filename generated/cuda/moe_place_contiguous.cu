@@ -47,11 +47,11 @@ extern "C" __global__ void __launch_bounds__(256) mimo_moe_place_contiguous_kern
     __syncthreads();
   }
   const int stride = (static_cast<int>(gridDim.x) * 256);
-  for (int i = ((static_cast<int>(blockIdx.x) * 256) + static_cast<int>(threadIdx.x)); (i < (E * 64)); i = (i + stride)) {
-    const int e_1 = (i / 64);
-    const int row_1 = ((offsets[e_1] + counts[e_1]) + (i % 64));
+  for (int i = ((static_cast<int>(blockIdx.x) * 256) + static_cast<int>(threadIdx.x)); (i < (E * 128)); i = (i + stride)) {
+    const int e_1 = (i / 128);
+    const int row_1 = ((offsets[e_1] + counts[e_1]) + (i % 128));
     const int alignUp_n = counts[e_1];
-    const int alignUp_result = ((((alignUp_n + 64) - 1) / 64) * 64);
+    const int alignUp_result = ((((alignUp_n + 128) - 1) / 128) * 128);
     if (((row_1 < (offsets[e_1] + alignUp_result)) && (row_1 < MP))) {
       rowIndex[row_1] = -1;
       rowExpert[row_1] = -1;
@@ -60,7 +60,7 @@ extern "C" __global__ void __launch_bounds__(256) mimo_moe_place_contiguous_kern
   int pick_1 = 0;
   if ((E > 0)) {
     const int alignUp_n_1 = counts[(E - 1)];
-    const int alignUp_result_1 = ((((alignUp_n_1 + 64) - 1) / 64) * 64);
+    const int alignUp_result_1 = ((((alignUp_n_1 + 128) - 1) / 128) * 128);
     pick_1 = (offsets[(E - 1)] + alignUp_result_1);
   } else {
     pick_1 = 0;

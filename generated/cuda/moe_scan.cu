@@ -19,7 +19,7 @@ extern "C" __global__ void __launch_bounds__(256) mimo_moe_scan_kernel(const int
     const int idx_1 = e;
     counts[idx_1] = run;
     const int alignUp_n = run;
-    const int alignUp_result = ((((alignUp_n + 64) - 1) / 64) * 64);
+    const int alignUp_result = ((((alignUp_n + 128) - 1) / 128) * 128);
     padded = (padded + alignUp_result);
   }
   const int idx_2 = static_cast<int>(threadIdx.x);
@@ -43,7 +43,7 @@ extern "C" __global__ void __launch_bounds__(256) mimo_moe_scan_kernel(const int
     const int idx_4 = e_1;
     offsets[idx_4] = row;
     const int alignUp_n_1 = counts[e_1];
-    const int alignUp_result_1 = ((((alignUp_n_1 + 64) - 1) / 64) * 64);
+    const int alignUp_result_1 = ((((alignUp_n_1 + 128) - 1) / 128) * 128);
     row = (row + alignUp_result_1);
   }
 }

@@ -64,11 +64,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     workgroupBarrier();
   }
   let stride: i32 = (i32(nwg.x) * 256i);
-  for (var i: i32 = ((wg_linear * 256i) + i32(lidx)); (i < (params.E * 64i)); i = (i + stride)) {
-    let e_1: i32 = (i / 64i);
-    let row_1: i32 = ((offsets[e_1] + counts[e_1]) + (i % 64i));
+  for (var i: i32 = ((wg_linear * 256i) + i32(lidx)); (i < (params.E * 128i)); i = (i + stride)) {
+    let e_1: i32 = (i / 128i);
+    let row_1: i32 = ((offsets[e_1] + counts[e_1]) + (i % 128i));
     let alignUp_n: i32 = counts[e_1];
-    let alignUp_result: i32 = ((((alignUp_n + 64i) - 1i) / 64i) * 64i);
+    let alignUp_result: i32 = ((((alignUp_n + 128i) - 1i) / 128i) * 128i);
     if (((row_1 < (offsets[e_1] + alignUp_result)) && (row_1 < params.MP))) {
       rowIndex[row_1] = -1i;
       rowExpert[row_1] = -1i;
@@ -77,7 +77,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   var pick_1: i32 = 0i;
   if ((params.E > 0i)) {
     let alignUp_n_1: i32 = counts[(params.E - 1i)];
-    let alignUp_result_1: i32 = ((((alignUp_n_1 + 64i) - 1i) / 64i) * 64i);
+    let alignUp_result_1: i32 = ((((alignUp_n_1 + 128i) - 1i) / 128i) * 128i);
     pick_1 = (offsets[(params.E - 1i)] + alignUp_result_1);
   } else {
     pick_1 = 0i;

@@ -27,7 +27,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let idx_1: i32 = e;
     counts[idx_1] = run;
     let alignUp_n: i32 = run;
-    let alignUp_result: i32 = ((((alignUp_n + 64i) - 1i) / 64i) * 64i);
+    let alignUp_result: i32 = ((((alignUp_n + 128i) - 1i) / 128i) * 128i);
     padded = (padded + alignUp_result);
   }
   let idx_2: i32 = i32(lidx);
@@ -51,7 +51,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let idx_4: i32 = e_1;
     offsets[idx_4] = row;
     let alignUp_n_1: i32 = counts[e_1];
-    let alignUp_result_1: i32 = ((((alignUp_n_1 + 64i) - 1i) / 64i) * 64i);
+    let alignUp_result_1: i32 = ((((alignUp_n_1 + 128i) - 1i) / 128i) * 128i);
     row = (row + alignUp_result_1);
   }
 }

@@ -206,18 +206,7 @@ test('contiguous MoE GEMMs at their CUDA defaults through the sm_90a branch matc
   const r = runner(ops, ['MIMO_EMU_SM90A']);
   const x = gatherRef(bf16(uniform(9, T * d.H, -2, 2)), route.rowIndex, 1, d.H);
   const wts = { wg: bf16(uniform(10, d.E * d.F * d.H, -0.2, 0.2)), wu: bf16(uniform(11, d.E * d.F * d.H, -0.2, 0.2)), wd: bf16(uniform(12, d.E * d.H * d.F, -0.2, 0.2)) };
-  const L: GemmRows = { layout: 'contig', rows, tag: route.rowExpert, C: 0 };
-  // BF16: the inputs are bf16 values, so the reference sees what the kernels see.
-  const h = bf16Floats(r.run(...gateUpBf16Launch(L, x, wts, d)).h as Uint16Array);
-  compare('moe_gate_up_bf16', h, gluRef(x, wts.wg, wts.wu, expertOf, rows, d.F, d.H), expertOf, d.F);
-  compare('moe_down_bf16', bf16Floats(r.run(...downBf16Launch(L, h, wts, d)).y as Uint16Array), downRef(h, wts.wd, expertOf, rows, d.H, d.F), expertOf, d.H);
-  // FP8: against the dequantised operands.
-  const qw = quantWeights(wts, d.E, d.H, d.F);
-  const xq = quantRows(x, rows, d.H);
-  const h8 = bf16Floats(r.run(...gateUpFp8Launch(L, xq.q, xq.s, qw, d)).h as Uint16Array);
-  compare('moe_gate_up_fp8', h8, gluRef(xq.deq, qw.wg.deq, qw.wu.deq, expertOf, rows, d.F, d.H), expertOf, d.F);
-  const hq = quantRows(h8, rows, d.F);
-  compare('moe_down_fp8', bf16Floats(r.run(...downFp8Launch(L, hq, qw, d)).y as Uint16Array), downRef(hq.deq, qw.wd.deq, expertOf, rows, d.H, d.F), expertOf, d.H);
+  checkMoeChain(r, { layout: 'contig', rows, tag: route.rowExpert, C: 0 }, '', x, wts, d, expertOf);
 });
 
 test('masked MoE GEMMs on 128-row tiles (two warpgroups: bf16 defaults, the FP8 BM 128 candidate) through the sm_90a branch match the float64 reference', () => {
@@ -239,17 +228,26 @@ test('masked MoE GEMMs on 128-row tiles (two warpgroups: bf16 defaults, the FP8 
   const expertOf = (row: number) => (row % C < counts[Math.floor(row / C)] ? Math.floor(row / C) : -1);
   const x = bf16(uniform(13, rows * d.H, -2, 2).map((v, i) => (expertOf(Math.floor(i / d.H)) < 0 ? 0 : v)));
   const wts = { wg: bf16(uniform(14, d.E * d.F * d.H, -0.2, 0.2)), wu: bf16(uniform(15, d.E * d.F * d.H, -0.2, 0.2)), wd: bf16(uniform(16, d.E * d.H * d.F, -0.2, 0.2)) };
-  const L: GemmRows = { layout: 'masked', rows, tag: counts, C };
+  checkMoeChain(r, { layout: 'masked', rows, tag: counts, C }, '_masked', x, wts, d, expertOf);
+});
+
+/**
+ * gate/up then down, BF16 and FP8, of one layout (`suffix` names its kernels) against the
+ * float64 reference: BF16 on the bf16 inputs as the kernels see them, FP8 on the dequantised
+ * operands, each down GEMM fed by its own gate/up output.
+ */
+function checkMoeChain(r: CudaHostRunner, L: GemmRows, suffix: string, x: ArrayLike<number>, wts: { wg: Float32Array; wu: Float32Array; wd: Float32Array }, d: { E: number; H: number; F: number }, expertOf: (row: number) => number): void {
+  const { rows } = L;
   const h = bf16Floats(r.run(...gateUpBf16Launch(L, x, wts, d)).h as Uint16Array);
-  compare('moe_gate_up_bf16_masked', h, gluRef(x, wts.wg, wts.wu, expertOf, rows, d.F, d.H), expertOf, d.F);
-  compare('moe_down_bf16_masked', bf16Floats(r.run(...downBf16Launch(L, h, wts, d)).y as Uint16Array), downRef(h, wts.wd, expertOf, rows, d.H, d.F), expertOf, d.H);
+  compare(`moe_gate_up_bf16${suffix}`, h, gluRef(x, wts.wg, wts.wu, expertOf, rows, d.F, d.H), expertOf, d.F);
+  compare(`moe_down_bf16${suffix}`, bf16Floats(r.run(...downBf16Launch(L, h, wts, d)).y as Uint16Array), downRef(h, wts.wd, expertOf, rows, d.H, d.F), expertOf, d.H);
   const qw = quantWeights(wts, d.E, d.H, d.F);
   const xq = quantRows(x, rows, d.H);
   const h8 = bf16Floats(r.run(...gateUpFp8Launch(L, xq.q, xq.s, qw, d)).h as Uint16Array);
-  compare('moe_gate_up_fp8_masked', h8, gluRef(xq.deq, qw.wg.deq, qw.wu.deq, expertOf, rows, d.F, d.H), expertOf, d.F);
+  compare(`moe_gate_up_fp8${suffix}`, h8, gluRef(xq.deq, qw.wg.deq, qw.wu.deq, expertOf, rows, d.F, d.H), expertOf, d.F);
   const hq = quantRows(h8, rows, d.F);
-  compare('moe_down_fp8_masked', bf16Floats(r.run(...downFp8Launch(L, hq, qw, d)).y as Uint16Array), downRef(hq.deq, qw.wd.deq, expertOf, rows, d.H, d.F), expertOf, d.H);
-});
+  compare(`moe_down_fp8${suffix}`, bf16Floats(r.run(...downFp8Launch(L, hq, qw, d)).y as Uint16Array), downRef(hq.deq, qw.wd.deq, expertOf, rows, d.H, d.F), expertOf, d.H);
+}
 
 const bf16Floats = (bits: Uint16Array): Float64Array => Float64Array.from(unpackArray('bf16', bits));
 

@@ -8,7 +8,7 @@
  * A dense Linear is the masked grouped GEMM with one expert (ops/moe/grouped_gemm.ts):
  * it reads PyTorch's [N, K] weights in place and computes x·Wᵀ with f32 accumulation.
  * Steps of at most ROWS_MAX rows (decode, MTP verify) use the GEMV-style kernels of
- * ops/rows/ instead: a 32-row (WebGPU) or 64-row (CUDA) tensor-core tile would be mostly
+ * ops/rows/ instead: a tensor-core tile of 32 (WebGPU) to 128 (CUDA) rows would be mostly
  * padding, and the MoE layer then reads each token's experts directly, with no permutation. FP8 there is weight-only
  * (activations stay bf16).
  */

@@ -79,12 +79,7 @@ export type Stmt =
   /** Store of a packed sub-word element: clears `width` bits at `shift` of word `word`, ORs in `bits`. */
   | (Located & { readonly k: 'storePacked'; readonly buf: string; readonly word: Expr; readonly shift: Expr; readonly width: 8 | 16; readonly bits: Expr })
   | (Located & { readonly k: 'if'; readonly cond: Expr; readonly then: readonly Stmt[]; readonly else: readonly Stmt[] })
-  /**
-   * `rolled`: a loop whose index only addresses memory (the portable MMA's k steps), so
-   * targets that compile slowly per statement (WGSL, the interpreter) keep it a loop;
-   * CUDA unrolls it as any other (passes/unroll.ts).
-   */
-  | (Located & { readonly k: 'for'; readonly init: readonly Stmt[]; readonly cond: Expr; readonly update: readonly Stmt[]; readonly body: readonly Stmt[]; readonly rolled?: boolean })
+  | (Located & { readonly k: 'for'; readonly init: readonly Stmt[]; readonly cond: Expr; readonly update: readonly Stmt[]; readonly body: readonly Stmt[] })
   | (Located & { readonly k: 'break' })
   | (Located & { readonly k: 'continue' })
   | (Located & { readonly k: 'return' })

@@ -45,7 +45,7 @@ function printBlock(stmts: readonly Stmt[], depth: number, out: string[]): void 
       case 'for': {
         const init = s.init.map((x) => printStmtInline(x)).join('; ');
         const upd = s.update.map((x) => printStmtInline(x)).join('; ');
-        out.push(`${pad}for${s.rolled ? ' rolled' : ''} (${init}; ${printExpr(s.cond)}; ${upd}) {`);
+        out.push(`${pad}for (${init}; ${printExpr(s.cond)}; ${upd}) {`);
         printBlock(s.body, depth + 1, out);
         out.push(`${pad}}`);
         break;

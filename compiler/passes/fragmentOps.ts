@@ -118,8 +118,8 @@ export function lowerMmaFragment(s: Extract<Stmt, { k: 'mmaFragment' }>, tensorC
  * Portable: row r of the thread's A is spread over the 4 lanes t' of its group (columns
  * 4t'..4t'+3), so for each xor mask m the thread takes lane t^m's 8 values by shuffle and
  * runs the 4 k = 4(t^m) + c steps they cover: 32 shuffles (mask 0 is the thread's own),
- * 64 B reads, 128 FMAs per thread. The loop over m is `rolled`: its index only addresses
- * lanes and shared memory, never a register.
+ * 64 B reads, 128 FMAs per thread. The loop over m stays a loop on WGSL (passes/unroll.ts):
+ * its index only addresses lanes and shared memory, never a register.
  */
 function portableMma(s: Extract<Stmt, { k: 'mmaFragment' }>, tag: string): Stmt[] {
   const { b, loc } = s;
@@ -145,7 +145,7 @@ function portableMma(s: Extract<Stmt, { k: 'mmaFragment' }>, tag: string): Stmt[
     }
   }
   return [...layout.lets, {
-    k: 'for', loc, rolled: true,
+    k: 'for', loc,
     init: [{ k: 'let', name: m, type: 'i32', init: i32(0), mutable: true }],
     cond: { k: 'bin', op: '<', type: 'bool', a: v(m), b: i32(4) },
     update: [{ k: 'assign', name: m, value: bin('+', v(m), i32(1)) }],

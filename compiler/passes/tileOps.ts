@@ -99,7 +99,7 @@ function mmaLoops(s: Extract<Stmt, { k: 'mma' }>, dtype: DType, tag: string): St
   return [
     ...layout.lets,
     {
-      k: 'for', loc, rolled: true,
+      k: 'for', loc,
       init: [{ k: 'let', name: kk, type: 'i32', init: i32(0), mutable: true }],
       cond: { k: 'bin', op: '<', type: 'bool', a: v(kk), b: i32(mmaDepth(dtype)) },
       update: [{ k: 'assign', name: kk, value: bin('+', v(kk), i32(1)) }],

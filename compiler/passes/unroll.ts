@@ -19,8 +19,7 @@ export const MAX_UNROLLED_NODES = 5000;
  * copies fit the budget, and the body neither assigns v nor breaks out. Per-thread register
  * tiles rely on this: once the loop index is a constant, local-array indices are constants
  * and live in registers. With `keepRolled` (WGSL, the interpreter), only such loops are:
- * one whose index reaches no local-array index nor an inner loop's bounds, or that is
- * marked `rolled`, stays a loop. Unrolling the others made 200 KB attention shaders that
+ * one whose index reaches no local-array index nor an inner loop's bounds stays a loop. Unrolling the others made 200 KB attention shaders that
  * SwiftShader took 6 s each to compile, for no register they needed.
  */
 export function unrollLoops(k: Kernel, opts: { keepRolled: boolean }): Kernel {
@@ -30,7 +29,7 @@ export function unrollLoops(k: Kernel, opts: { keepRolled: boolean }): Kernel {
       if (s.k !== 'for') return s;
       const plan = tripPlan(s);
       // A single trip is always worth unrolling: it costs no size.
-      if (plan && plan.values.length > 1 && opts.keepRolled && (s.rolled || !addressesRegisters(s))) return s;
+      if (plan && plan.values.length > 1 && opts.keepRolled && !addressesRegisters(s)) return s;
       if (!plan || plan.values.length > MAX_UNROLL || plan.values.length * nodeCount(s.body) > MAX_UNROLLED_NODES) return s;
       const out: Stmt[] = [];
       for (const v of plan.values) {
@@ -116,8 +115,9 @@ function addressesRegisters(s: Extract<Stmt, { k: 'for' }>): boolean {
     if (x.k === 'var' && tainted.has(x.name)) return true;
     return Object.values(x).some((v) => typeof v === 'object' && mentions(v));
   };
-  // Lets and assignments can appear before their uses only: two passes reach a fixed point for loop-carried vars.
-  for (let pass = 0; pass < 2; pass++) {
+  // Loop-carried assignments can taint a variable read earlier in the body: repeat to a fixed point.
+  for (let before = -1; before !== tainted.size; ) {
+    before = tainted.size;
     forEachStmt(s.body, (x) => {
       if (x.k === 'let' && mentions(x.init)) tainted.add(x.name);
       if (x.k === 'assign' && mentions(x.value)) tainted.add(x.name);

@@ -5,12 +5,13 @@ import { lowerFile } from '../compiler/frontend/index.js';
 import { REPO_ROOT } from '../compiler/frontend/source.js';
 import { packArray, unpackArray, type NarrowType } from '../compiler/ir/numerics.js';
 import type { Kernel } from '../compiler/ir/nodes.js';
+import { compileKernel } from '../compiler/compile.js';
 import { BACKENDS, runFresh } from './harness/backends.js';
 import { uniform } from './harness/prng.js';
 
 /**
  * Warp tile ops (test/fixtures/kernels/tiles.ts) for every operand type on every backend:
- * mma with a k-major B, mmaTransposedB, and accumulateScaled over MMA-deep K blocks
+ * mma with a k-major B, mmaTransposedB, and accumulateScaled (of A·Aᵀ) over MMA-deep K blocks
  * (16 for f32/bf16/f16, 32 for fp8, where CUDA uses the m16n8k32 FP8 tensor-core path),
  * against float64 on the operands as stored. Products of bf16/f16/fp8 values are exact in
  * f32 and f32 products are rounded once inside fma, so each output may differ from float64
@@ -57,24 +58,38 @@ for (const backend of BACKENDS) {
             let block = 0, blockMag = 0;
             for (let k = kb; k < kb + depth; k++) {
               const p = a.values[r * K + k] * bNK.values[n * K + k];
-              block += p;
-              blockMag += Math.abs(p);
+              dot += p;
+              mag += Math.abs(p);
+              const q = a.values[r * K + k] * a.values[n * K + k];
+              block += q;
+              blockMag += Math.abs(q);
             }
-            dot += block;
-            mag += blockMag;
             scaled += block * rs[r] * bs[kb / depth];
             scaledMag += blockMag * Math.abs(rs[r] * bs[kb / depth]);
           }
           const at = `[${r}][${n}]`;
           const tol = (m: number) => (K + 8) * 2 ** -24 * m;
-          for (const [label, got] of [['mma', out.c1[r * 16 + n]], ['mmaTransposedB', out.c2[r * 16 + n]]] as const) {
+          for (const [label, got] of [['mma', out.c1[r * 16 + n]], ['mmaTransposedB (ldmatrix B on CUDA)', out.c2[r * 16 + n]]] as const) {
             assert.ok(Math.abs(got - dot) <= tol(mag), `${label} ${at}: ${got} vs float64 ${dot}`);
           }
           const got = out.c3[r * 16 + n];
-          assert.ok(Math.abs(got - scaled) <= tol(scaledMag), `accumulateScaled ${at}: ${got} vs float64 ${scaled}`);
+          assert.ok(Math.abs(got - scaled) <= tol(scaledMag), `accumulateScaled of mmaTransposedB (packed B) ${at}: ${got} vs float64 ${scaled}`);
         }
       }
     });
   }
   t.run();
 }
+
+// Which loads the CUDA lowering picks for a transposed B: ldmatrix.x4 (non-transposed) for the
+// 16-byte-aligned rows of stride K, packed element loads for stride K + 1; f32 has no tensor cores.
+const lowering = suite('mmaTransposedB B loads on CUDA');
+for (const [name, , depth] of TYPES) {
+  lowering(`tile_${name}: ${name === 'f32' ? 'no ldmatrix' : 'one ldmatrix.x4 per K step of the aligned B only'}`, () => {
+    const src = compileKernel(kernels.get(`tile_${name}`)!, 'cuda').source;
+    const calls = src.match(/mimo_ldmatrix_x4\(/g)?.length ?? 0;
+    assert.is(calls, name === 'f32' ? 0 : 1, `tile_${name} (depth ${depth}): ${calls} non-transposed ldmatrix.x4 calls`);
+    assert.not.match(src, /mimo_ldmatrix_x4_trans/);
+  });
+}
+lowering.run();

@@ -134,6 +134,9 @@ function accumulateScaled(s: Extract<Stmt, { k: 'fragmentAccumulate' }>, rowOf: 
  *   B (depth x 8): column g at k = per*t and per*t + depth/2.
  * Two n8 halves make the 16x16 tile. A register is one 32-bit load when its elements are
  * adjacent in memory and the address provably aligned; otherwise element loads are packed.
+ * A transposed B ([n][k], K's rows in attention) whose rows are provably 16-byte aligned is
+ * one ldmatrix.x4 instead of four loads. A stays word loads: ldmatrix is volatile asm, which
+ * would pin loop-invariant A fragments (attention's Q) inside the loop.
  */
 function mmaSync(s: Extract<Stmt, { k: 'mma' }>, dtype: MmaDType, tag: string, defs: ReadonlyMap<string, readonly Expr[]>): Stmt[] {
   const { a, b, loc } = s;
@@ -154,10 +157,17 @@ function mmaSync(s: Extract<Stmt, { k: 'mma' }>, dtype: MmaDType, tag: string, d
     out.push(let_(name, e, loc));
     return v(name, 'u32');
   });
-  for (const h of [0, 1]) {
-    const col = plus(v(g), h * 8);
-    out.push({ k: 'mmaSync', dtype, acc: s.acc, accBase: h * 4, a: aNames, b: [bReg(col, v(tk)), bReg(col, plus(v(tk), depth / 2))], loc });
+  let bRegs = (h: number): Expr[] => [bReg(plus(v(g), h * 8), v(tk)), bReg(plus(v(g), h * 8), plus(v(tk), depth / 2))];
+  if (s.bLayout === 'nk' && pow2Factor(b.offset, defs) >= need + 2 && pow2Factor(b.stride, defs) >= need + 2) {
+    // B stored [n][k] with 16-byte rows: its registers are the 8x8 b16 matrices (n 0-7 | 8-15) x
+    // (k 0 | depth/2) as they lie, so one ldmatrix.x4 loads both n8 halves; lane l gives row l % 8 of matrix l / 8.
+    const m = bin('>>', lane, i32(3));
+    const n = bin('+', bin('*', bin('>>', m, i32(1)), i32(8)), bin('&', lane, i32(7)));
+    const names = [0, 1, 2, 3].map((i) => `mma${tag}_b${i}`);
+    out.push({ k: 'ldmatrix', count: 4, trans: false, buf: b.buf, rowIndex: bIndex(b, 'nk', bin('*', bin('&', m, i32(1)), i32(depth / 2)), n), results: names, loc });
+    bRegs = (h) => [v(names[2 * h], 'u32'), v(names[2 * h + 1], 'u32')];
   }
+  for (const h of [0, 1]) out.push({ k: 'mmaSync', dtype, acc: s.acc, accBase: h * 4, a: aNames, b: bRegs(h), loc });
   return out;
 }
 

@@ -128,6 +128,8 @@ export declare function fma<T extends number>(a: T, b: T, c: T): T;
 export declare function select<T extends number | boolean>(cond: boolean, ifTrue: T, ifFalse: T): T;
 /** Largest finite f32, for the identity of max-reductions. */
 export declare const F32_MAX: f32;
+/** log2(e), to write exp(x) as exp2(x * LOG2E) where a scale can absorb it (an online softmax). */
+export declare const LOG2E: f32;
 
 export declare function subgroupAdd<T extends number>(x: T): T;
 export declare function subgroupMax<T extends number>(x: T): T;

@@ -71,6 +71,7 @@ function lowerIdentifier(L: Lowerer, node: Node): Val {
   const dsl = dslName(node);
   if (dsl === 'localIndex' || dsl === 'subgroupLane' || dsl === 'subgroupSize') return { e: { k: 'builtin', type: 'i32', name: dsl, axis: 0, loc } };
   if (dsl === 'F32_MAX') return { e: { k: 'const', type: 'f32', value: 3.4028234663852886e38, loc } };
+  if (dsl === 'LOG2E') return { e: { k: 'const', type: 'f32', value: Math.LOG2E, loc } };
   throw L.error(node, `'${name}' is not defined inside the kernel`, 'kernels cannot capture outer variables; pass values through the context (consts or runtime scalars)');
 }
 

@@ -59,8 +59,9 @@ extern "C" __global__ void __launch_bounds__(128) mimo_swa_prefill_kernel(const 
   const int flashAttend_keys_kh = (h / (HQ / HKV));
   const int r0 = ((static_cast<int>(threadIdx.x) / 32) * 16);
   float m[2];
-  m[0] = prefill_start_m0;
-  m[1] = prefill_start_m0;
+  const float init = mimo_fmaxf(mimo_f32_bits(0xff7fffffu), mimo_fminf(mimo_f32_bits(0x7f7fffffu), (prefill_start_m0 * 1.442695f)));
+  m[0] = init;
+  m[1] = init;
   float l[2];
   l[0] = 1.0f;
   l[1] = 1.0f;
@@ -364,21 +365,21 @@ extern "C" __global__ void __launch_bounds__(128) mimo_swa_prefill_kernel(const 
       const int j0 = (k0 + kk);
       if (((((j0 + 15) < hi) && ((j0 + 15) <= pos0)) && (j0 > (((pos0 + 64) - 1) - 128)))) {
         const float x = s[0];
-        s[0] = (x * 0.07216878f);
+        s[0] = (x * 0.10411755f);
         const float x_1 = s[1];
-        s[1] = (x_1 * 0.07216878f);
+        s[1] = (x_1 * 0.10411755f);
         const float x_2 = s[2];
-        s[2] = (x_2 * 0.07216878f);
+        s[2] = (x_2 * 0.10411755f);
         const float x_3 = s[3];
-        s[3] = (x_3 * 0.07216878f);
+        s[3] = (x_3 * 0.10411755f);
         const float x_4 = s[4];
-        s[4] = (x_4 * 0.07216878f);
+        s[4] = (x_4 * 0.10411755f);
         const float x_5 = s[5];
-        s[5] = (x_5 * 0.07216878f);
+        s[5] = (x_5 * 0.10411755f);
         const float x_6 = s[6];
-        s[6] = (x_6 * 0.07216878f);
+        s[6] = (x_6 * 0.10411755f);
         const float x_7 = s[7];
-        s[7] = (x_7 * 0.07216878f);
+        s[7] = (x_7 * 0.10411755f);
       } else {
         const float x_8 = s[0];
         const int row = ((static_cast<int>(threadIdx.x) & 31) >> 2);
@@ -386,56 +387,56 @@ extern "C" __global__ void __launch_bounds__(128) mimo_swa_prefill_kernel(const 
         const int visible_key = (j0 + col);
         const int visible_pos = ((pos0 + r0) + row);
         const bool visible_result = (((visible_key < hi) && (visible_key <= visible_pos)) && (visible_key > (visible_pos - 128)));
-        s[0] = (visible_result ? (x_8 * 0.07216878f) : mimo_f32_bits(0xff7fffffu));
+        s[0] = (visible_result ? (x_8 * 0.10411755f) : mimo_f32_bits(0xff7fffffu));
         const float x_9 = s[1];
         const int row_1 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
         const int col_1 = ((((static_cast<int>(threadIdx.x) & 31) & 3) * 2) + 1);
         const int visible_key_1 = (j0 + col_1);
         const int visible_pos_1 = ((pos0 + r0) + row_1);
         const bool visible_result_1 = (((visible_key_1 < hi) && (visible_key_1 <= visible_pos_1)) && (visible_key_1 > (visible_pos_1 - 128)));
-        s[1] = (visible_result_1 ? (x_9 * 0.07216878f) : mimo_f32_bits(0xff7fffffu));
+        s[1] = (visible_result_1 ? (x_9 * 0.10411755f) : mimo_f32_bits(0xff7fffffu));
         const float x_10 = s[2];
         const int row_2 = (((static_cast<int>(threadIdx.x) & 31) >> 2) + 8);
         const int col_2 = (((static_cast<int>(threadIdx.x) & 31) & 3) * 2);
         const int visible_key_2 = (j0 + col_2);
         const int visible_pos_2 = ((pos0 + r0) + row_2);
         const bool visible_result_2 = (((visible_key_2 < hi) && (visible_key_2 <= visible_pos_2)) && (visible_key_2 > (visible_pos_2 - 128)));
-        s[2] = (visible_result_2 ? (x_10 * 0.07216878f) : mimo_f32_bits(0xff7fffffu));
+        s[2] = (visible_result_2 ? (x_10 * 0.10411755f) : mimo_f32_bits(0xff7fffffu));
         const float x_11 = s[3];
         const int row_3 = (((static_cast<int>(threadIdx.x) & 31) >> 2) + 8);
         const int col_3 = ((((static_cast<int>(threadIdx.x) & 31) & 3) * 2) + 1);
         const int visible_key_3 = (j0 + col_3);
         const int visible_pos_3 = ((pos0 + r0) + row_3);
         const bool visible_result_3 = (((visible_key_3 < hi) && (visible_key_3 <= visible_pos_3)) && (visible_key_3 > (visible_pos_3 - 128)));
-        s[3] = (visible_result_3 ? (x_11 * 0.07216878f) : mimo_f32_bits(0xff7fffffu));
+        s[3] = (visible_result_3 ? (x_11 * 0.10411755f) : mimo_f32_bits(0xff7fffffu));
         const float x_12 = s[4];
         const int row_4 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
         const int col_4 = ((((static_cast<int>(threadIdx.x) & 31) & 3) * 2) + 8);
         const int visible_key_4 = (j0 + col_4);
         const int visible_pos_4 = ((pos0 + r0) + row_4);
         const bool visible_result_4 = (((visible_key_4 < hi) && (visible_key_4 <= visible_pos_4)) && (visible_key_4 > (visible_pos_4 - 128)));
-        s[4] = (visible_result_4 ? (x_12 * 0.07216878f) : mimo_f32_bits(0xff7fffffu));
+        s[4] = (visible_result_4 ? (x_12 * 0.10411755f) : mimo_f32_bits(0xff7fffffu));
         const float x_13 = s[5];
         const int row_5 = ((static_cast<int>(threadIdx.x) & 31) >> 2);
         const int col_5 = ((((static_cast<int>(threadIdx.x) & 31) & 3) * 2) + 9);
         const int visible_key_5 = (j0 + col_5);
         const int visible_pos_5 = ((pos0 + r0) + row_5);
         const bool visible_result_5 = (((visible_key_5 < hi) && (visible_key_5 <= visible_pos_5)) && (visible_key_5 > (visible_pos_5 - 128)));
-        s[5] = (visible_result_5 ? (x_13 * 0.07216878f) : mimo_f32_bits(0xff7fffffu));
+        s[5] = (visible_result_5 ? (x_13 * 0.10411755f) : mimo_f32_bits(0xff7fffffu));
         const float x_14 = s[6];
         const int row_6 = (((static_cast<int>(threadIdx.x) & 31) >> 2) + 8);
         const int col_6 = ((((static_cast<int>(threadIdx.x) & 31) & 3) * 2) + 8);
         const int visible_key_6 = (j0 + col_6);
         const int visible_pos_6 = ((pos0 + r0) + row_6);
         const bool visible_result_6 = (((visible_key_6 < hi) && (visible_key_6 <= visible_pos_6)) && (visible_key_6 > (visible_pos_6 - 128)));
-        s[6] = (visible_result_6 ? (x_14 * 0.07216878f) : mimo_f32_bits(0xff7fffffu));
+        s[6] = (visible_result_6 ? (x_14 * 0.10411755f) : mimo_f32_bits(0xff7fffffu));
         const float x_15 = s[7];
         const int row_7 = (((static_cast<int>(threadIdx.x) & 31) >> 2) + 8);
         const int col_7 = ((((static_cast<int>(threadIdx.x) & 31) & 3) * 2) + 9);
         const int visible_key_7 = (j0 + col_7);
         const int visible_pos_7 = ((pos0 + r0) + row_7);
         const bool visible_result_7 = (((visible_key_7 < hi) && (visible_key_7 <= visible_pos_7)) && (visible_key_7 > (visible_pos_7 - 128)));
-        s[7] = (visible_result_7 ? (x_15 * 0.07216878f) : mimo_f32_bits(0xff7fffffu));
+        s[7] = (visible_result_7 ? (x_15 * 0.10411755f) : mimo_f32_bits(0xff7fffffu));
       }
       float tileMax[2];
       const float tileMax_part = mimo_fmaxf(mimo_fmaxf(mimo_fmaxf(s[0], s[1]), s[4]), s[5]);
@@ -455,75 +456,44 @@ extern "C" __global__ void __launch_bounds__(128) mimo_swa_prefill_kernel(const 
       mNew[1] = 0.0f;
       mNew[0] = mimo_fmaxf(m[0], tileMax[0]);
       mNew[1] = mimo_fmaxf(m[1], tileMax[1]);
-      float alpha[2];
-      alpha[0] = 0.0f;
-      alpha[1] = 0.0f;
-      alpha[0] = expf((m[0] - mNew[0]));
-      alpha[1] = expf((m[1] - mNew[1]));
-      const float x_20 = s[0];
+      float mOff[2];
+      mOff[0] = 0.0f;
+      mOff[1] = 0.0f;
       float pick_4 = 0.0f;
-      if ((x_20 > mimo_f32_bits(0xff7fffffu))) {
-        pick_4 = expf((x_20 - mNew[0]));
+      if ((mNew[0] > mimo_f32_bits(0xff7fffffu))) {
+        pick_4 = mNew[0];
       } else {
         pick_4 = 0.0f;
       }
-      s[0] = pick_4;
-      const float x_21 = s[1];
+      mOff[0] = pick_4;
       float pick_5 = 0.0f;
-      if ((x_21 > mimo_f32_bits(0xff7fffffu))) {
-        pick_5 = expf((x_21 - mNew[0]));
+      if ((mNew[1] > mimo_f32_bits(0xff7fffffu))) {
+        pick_5 = mNew[1];
       } else {
         pick_5 = 0.0f;
       }
-      s[1] = pick_5;
-      const float x_22 = s[2];
-      float pick_6 = 0.0f;
-      if ((x_22 > mimo_f32_bits(0xff7fffffu))) {
-        pick_6 = expf((x_22 - mNew[1]));
-      } else {
-        pick_6 = 0.0f;
-      }
-      s[2] = pick_6;
-      const float x_23 = s[3];
-      float pick_7 = 0.0f;
-      if ((x_23 > mimo_f32_bits(0xff7fffffu))) {
-        pick_7 = expf((x_23 - mNew[1]));
-      } else {
-        pick_7 = 0.0f;
-      }
-      s[3] = pick_7;
-      const float x_24 = s[4];
-      float pick_8 = 0.0f;
-      if ((x_24 > mimo_f32_bits(0xff7fffffu))) {
-        pick_8 = expf((x_24 - mNew[0]));
-      } else {
-        pick_8 = 0.0f;
-      }
-      s[4] = pick_8;
-      const float x_25 = s[5];
-      float pick_9 = 0.0f;
-      if ((x_25 > mimo_f32_bits(0xff7fffffu))) {
-        pick_9 = expf((x_25 - mNew[0]));
-      } else {
-        pick_9 = 0.0f;
-      }
-      s[5] = pick_9;
-      const float x_26 = s[6];
-      float pick_10 = 0.0f;
-      if ((x_26 > mimo_f32_bits(0xff7fffffu))) {
-        pick_10 = expf((x_26 - mNew[1]));
-      } else {
-        pick_10 = 0.0f;
-      }
-      s[6] = pick_10;
-      const float x_27 = s[7];
-      float pick_11 = 0.0f;
-      if ((x_27 > mimo_f32_bits(0xff7fffffu))) {
-        pick_11 = expf((x_27 - mNew[1]));
-      } else {
-        pick_11 = 0.0f;
-      }
-      s[7] = pick_11;
+      mOff[1] = pick_5;
+      float alpha[2];
+      alpha[0] = 0.0f;
+      alpha[1] = 0.0f;
+      alpha[0] = exp2f((m[0] - mOff[0]));
+      alpha[1] = exp2f((m[1] - mOff[1]));
+      const float x_22 = s[0];
+      s[0] = exp2f((x_22 - mOff[0]));
+      const float x_23 = s[1];
+      s[1] = exp2f((x_23 - mOff[0]));
+      const float x_24 = s[2];
+      s[2] = exp2f((x_24 - mOff[1]));
+      const float x_25 = s[3];
+      s[3] = exp2f((x_25 - mOff[1]));
+      const float x_26 = s[4];
+      s[4] = exp2f((x_26 - mOff[0]));
+      const float x_27 = s[5];
+      s[5] = exp2f((x_27 - mOff[0]));
+      const float x_28 = s[6];
+      s[6] = exp2f((x_28 - mOff[1]));
+      const float x_29 = s[7];
+      s[7] = exp2f((x_29 - mOff[1]));
       float tileSum[2];
       const float tileSum_part = (((s[0] + s[1]) + s[4]) + s[5]);
       const float tileSum_x = __shfl_xor_sync(0xffffffffu, tileSum_part, 1);
@@ -537,10 +507,10 @@ extern "C" __global__ void __launch_bounds__(128) mimo_swa_prefill_kernel(const 
       const float tileSum_x_3 = __shfl_xor_sync(0xffffffffu, tileSum_part_4, 2);
       const float tileSum_part_5 = (tileSum_part_4 + tileSum_x_3);
       tileSum[1] = tileSum_part_5;
-      const float x_28 = l[0];
-      l[0] = ((x_28 * alpha[0]) + tileSum[0]);
-      const float x_29 = l[1];
-      l[1] = ((x_29 * alpha[1]) + tileSum[1]);
+      const float x_30 = l[0];
+      l[0] = ((x_30 * alpha[0]) + tileSum[0]);
+      const float x_31 = l[1];
+      l[1] = ((x_31 * alpha[1]) + tileSum[1]);
       m[0] = mNew[0];
       m[1] = mNew[1];
       unsigned p[4];
@@ -548,134 +518,134 @@ extern "C" __global__ void __launch_bounds__(128) mimo_swa_prefill_kernel(const 
       p[1] = mimo_pack2(__float2bfloat16_rn(s[2]), __float2bfloat16_rn(s[3]));
       p[2] = mimo_pack2(__float2bfloat16_rn(s[4]), __float2bfloat16_rn(s[5]));
       p[3] = mimo_pack2(__float2bfloat16_rn(s[6]), __float2bfloat16_rn(s[7]));
-      const float x_32 = o0[0];
-      o0[0] = (x_32 * alpha[0]);
-      const float x_33 = o0[1];
-      o0[1] = (x_33 * alpha[0]);
-      const float x_34 = o0[2];
-      o0[2] = (x_34 * alpha[1]);
-      const float x_35 = o0[3];
-      o0[3] = (x_35 * alpha[1]);
-      const float x_36 = o0[4];
-      o0[4] = (x_36 * alpha[0]);
-      const float x_37 = o0[5];
-      o0[5] = (x_37 * alpha[0]);
-      const float x_38 = o0[6];
-      o0[6] = (x_38 * alpha[1]);
-      const float x_39 = o0[7];
-      o0[7] = (x_39 * alpha[1]);
-      const float x_40 = o1[0];
-      o1[0] = (x_40 * alpha[0]);
-      const float x_41 = o1[1];
-      o1[1] = (x_41 * alpha[0]);
-      const float x_42 = o1[2];
-      o1[2] = (x_42 * alpha[1]);
-      const float x_43 = o1[3];
-      o1[3] = (x_43 * alpha[1]);
-      const float x_44 = o1[4];
-      o1[4] = (x_44 * alpha[0]);
-      const float x_45 = o1[5];
-      o1[5] = (x_45 * alpha[0]);
-      const float x_46 = o1[6];
-      o1[6] = (x_46 * alpha[1]);
-      const float x_47 = o1[7];
-      o1[7] = (x_47 * alpha[1]);
-      const float x_48 = o2[0];
-      o2[0] = (x_48 * alpha[0]);
-      const float x_49 = o2[1];
-      o2[1] = (x_49 * alpha[0]);
-      const float x_50 = o2[2];
-      o2[2] = (x_50 * alpha[1]);
-      const float x_51 = o2[3];
-      o2[3] = (x_51 * alpha[1]);
-      const float x_52 = o2[4];
-      o2[4] = (x_52 * alpha[0]);
-      const float x_53 = o2[5];
-      o2[5] = (x_53 * alpha[0]);
-      const float x_54 = o2[6];
-      o2[6] = (x_54 * alpha[1]);
-      const float x_55 = o2[7];
-      o2[7] = (x_55 * alpha[1]);
-      const float x_56 = o3[0];
-      o3[0] = (x_56 * alpha[0]);
-      const float x_57 = o3[1];
-      o3[1] = (x_57 * alpha[0]);
-      const float x_58 = o3[2];
-      o3[2] = (x_58 * alpha[1]);
-      const float x_59 = o3[3];
-      o3[3] = (x_59 * alpha[1]);
-      const float x_60 = o3[4];
-      o3[4] = (x_60 * alpha[0]);
-      const float x_61 = o3[5];
-      o3[5] = (x_61 * alpha[0]);
-      const float x_62 = o3[6];
-      o3[6] = (x_62 * alpha[1]);
-      const float x_63 = o3[7];
-      o3[7] = (x_63 * alpha[1]);
-      const float x_64 = o4[0];
-      o4[0] = (x_64 * alpha[0]);
-      const float x_65 = o4[1];
-      o4[1] = (x_65 * alpha[0]);
-      const float x_66 = o4[2];
-      o4[2] = (x_66 * alpha[1]);
-      const float x_67 = o4[3];
-      o4[3] = (x_67 * alpha[1]);
-      const float x_68 = o4[4];
-      o4[4] = (x_68 * alpha[0]);
-      const float x_69 = o4[5];
-      o4[5] = (x_69 * alpha[0]);
-      const float x_70 = o4[6];
-      o4[6] = (x_70 * alpha[1]);
-      const float x_71 = o4[7];
-      o4[7] = (x_71 * alpha[1]);
-      const float x_72 = o5[0];
-      o5[0] = (x_72 * alpha[0]);
-      const float x_73 = o5[1];
-      o5[1] = (x_73 * alpha[0]);
-      const float x_74 = o5[2];
-      o5[2] = (x_74 * alpha[1]);
-      const float x_75 = o5[3];
-      o5[3] = (x_75 * alpha[1]);
-      const float x_76 = o5[4];
-      o5[4] = (x_76 * alpha[0]);
-      const float x_77 = o5[5];
-      o5[5] = (x_77 * alpha[0]);
-      const float x_78 = o5[6];
-      o5[6] = (x_78 * alpha[1]);
-      const float x_79 = o5[7];
-      o5[7] = (x_79 * alpha[1]);
-      const float x_80 = o6[0];
-      o6[0] = (x_80 * alpha[0]);
-      const float x_81 = o6[1];
-      o6[1] = (x_81 * alpha[0]);
-      const float x_82 = o6[2];
-      o6[2] = (x_82 * alpha[1]);
-      const float x_83 = o6[3];
-      o6[3] = (x_83 * alpha[1]);
-      const float x_84 = o6[4];
-      o6[4] = (x_84 * alpha[0]);
-      const float x_85 = o6[5];
-      o6[5] = (x_85 * alpha[0]);
-      const float x_86 = o6[6];
-      o6[6] = (x_86 * alpha[1]);
-      const float x_87 = o6[7];
-      o6[7] = (x_87 * alpha[1]);
-      const float x_88 = o7[0];
-      o7[0] = (x_88 * alpha[0]);
-      const float x_89 = o7[1];
-      o7[1] = (x_89 * alpha[0]);
-      const float x_90 = o7[2];
-      o7[2] = (x_90 * alpha[1]);
-      const float x_91 = o7[3];
-      o7[3] = (x_91 * alpha[1]);
-      const float x_92 = o7[4];
-      o7[4] = (x_92 * alpha[0]);
-      const float x_93 = o7[5];
-      o7[5] = (x_93 * alpha[0]);
-      const float x_94 = o7[6];
-      o7[6] = (x_94 * alpha[1]);
-      const float x_95 = o7[7];
-      o7[7] = (x_95 * alpha[1]);
+      const float x_34 = o0[0];
+      o0[0] = (x_34 * alpha[0]);
+      const float x_35 = o0[1];
+      o0[1] = (x_35 * alpha[0]);
+      const float x_36 = o0[2];
+      o0[2] = (x_36 * alpha[1]);
+      const float x_37 = o0[3];
+      o0[3] = (x_37 * alpha[1]);
+      const float x_38 = o0[4];
+      o0[4] = (x_38 * alpha[0]);
+      const float x_39 = o0[5];
+      o0[5] = (x_39 * alpha[0]);
+      const float x_40 = o0[6];
+      o0[6] = (x_40 * alpha[1]);
+      const float x_41 = o0[7];
+      o0[7] = (x_41 * alpha[1]);
+      const float x_42 = o1[0];
+      o1[0] = (x_42 * alpha[0]);
+      const float x_43 = o1[1];
+      o1[1] = (x_43 * alpha[0]);
+      const float x_44 = o1[2];
+      o1[2] = (x_44 * alpha[1]);
+      const float x_45 = o1[3];
+      o1[3] = (x_45 * alpha[1]);
+      const float x_46 = o1[4];
+      o1[4] = (x_46 * alpha[0]);
+      const float x_47 = o1[5];
+      o1[5] = (x_47 * alpha[0]);
+      const float x_48 = o1[6];
+      o1[6] = (x_48 * alpha[1]);
+      const float x_49 = o1[7];
+      o1[7] = (x_49 * alpha[1]);
+      const float x_50 = o2[0];
+      o2[0] = (x_50 * alpha[0]);
+      const float x_51 = o2[1];
+      o2[1] = (x_51 * alpha[0]);
+      const float x_52 = o2[2];
+      o2[2] = (x_52 * alpha[1]);
+      const float x_53 = o2[3];
+      o2[3] = (x_53 * alpha[1]);
+      const float x_54 = o2[4];
+      o2[4] = (x_54 * alpha[0]);
+      const float x_55 = o2[5];
+      o2[5] = (x_55 * alpha[0]);
+      const float x_56 = o2[6];
+      o2[6] = (x_56 * alpha[1]);
+      const float x_57 = o2[7];
+      o2[7] = (x_57 * alpha[1]);
+      const float x_58 = o3[0];
+      o3[0] = (x_58 * alpha[0]);
+      const float x_59 = o3[1];
+      o3[1] = (x_59 * alpha[0]);
+      const float x_60 = o3[2];
+      o3[2] = (x_60 * alpha[1]);
+      const float x_61 = o3[3];
+      o3[3] = (x_61 * alpha[1]);
+      const float x_62 = o3[4];
+      o3[4] = (x_62 * alpha[0]);
+      const float x_63 = o3[5];
+      o3[5] = (x_63 * alpha[0]);
+      const float x_64 = o3[6];
+      o3[6] = (x_64 * alpha[1]);
+      const float x_65 = o3[7];
+      o3[7] = (x_65 * alpha[1]);
+      const float x_66 = o4[0];
+      o4[0] = (x_66 * alpha[0]);
+      const float x_67 = o4[1];
+      o4[1] = (x_67 * alpha[0]);
+      const float x_68 = o4[2];
+      o4[2] = (x_68 * alpha[1]);
+      const float x_69 = o4[3];
+      o4[3] = (x_69 * alpha[1]);
+      const float x_70 = o4[4];
+      o4[4] = (x_70 * alpha[0]);
+      const float x_71 = o4[5];
+      o4[5] = (x_71 * alpha[0]);
+      const float x_72 = o4[6];
+      o4[6] = (x_72 * alpha[1]);
+      const float x_73 = o4[7];
+      o4[7] = (x_73 * alpha[1]);
+      const float x_74 = o5[0];
+      o5[0] = (x_74 * alpha[0]);
+      const float x_75 = o5[1];
+      o5[1] = (x_75 * alpha[0]);
+      const float x_76 = o5[2];
+      o5[2] = (x_76 * alpha[1]);
+      const float x_77 = o5[3];
+      o5[3] = (x_77 * alpha[1]);
+      const float x_78 = o5[4];
+      o5[4] = (x_78 * alpha[0]);
+      const float x_79 = o5[5];
+      o5[5] = (x_79 * alpha[0]);
+      const float x_80 = o5[6];
+      o5[6] = (x_80 * alpha[1]);
+      const float x_81 = o5[7];
+      o5[7] = (x_81 * alpha[1]);
+      const float x_82 = o6[0];
+      o6[0] = (x_82 * alpha[0]);
+      const float x_83 = o6[1];
+      o6[1] = (x_83 * alpha[0]);
+      const float x_84 = o6[2];
+      o6[2] = (x_84 * alpha[1]);
+      const float x_85 = o6[3];
+      o6[3] = (x_85 * alpha[1]);
+      const float x_86 = o6[4];
+      o6[4] = (x_86 * alpha[0]);
+      const float x_87 = o6[5];
+      o6[5] = (x_87 * alpha[0]);
+      const float x_88 = o6[6];
+      o6[6] = (x_88 * alpha[1]);
+      const float x_89 = o6[7];
+      o6[7] = (x_89 * alpha[1]);
+      const float x_90 = o7[0];
+      o7[0] = (x_90 * alpha[0]);
+      const float x_91 = o7[1];
+      o7[1] = (x_91 * alpha[0]);
+      const float x_92 = o7[2];
+      o7[2] = (x_92 * alpha[1]);
+      const float x_93 = o7[3];
+      o7[3] = (x_93 * alpha[1]);
+      const float x_94 = o7[4];
+      o7[4] = (x_94 * alpha[0]);
+      const float x_95 = o7[5];
+      o7[5] = (x_95 * alpha[0]);
+      const float x_96 = o7[6];
+      o7[6] = (x_96 * alpha[1]);
+      const float x_97 = o7[7];
+      o7[7] = (x_97 * alpha[1]);
       const int vAt = (kk * 128);
       unsigned mmf_11_b0, mmf_11_b1, mmf_11_b2, mmf_11_b3; mimo_ldmatrix_x4_trans(mmf_11_b0, mmf_11_b1, mmf_11_b2, mmf_11_b3, &Vs[((vAt + ((((((static_cast<int>(threadIdx.x) & 31) >> 3) & 1) * 8) + ((static_cast<int>(threadIdx.x) & 31) & 7)) * 128)) + ((((static_cast<int>(threadIdx.x) & 31) >> 3) >> 1) * 8))]);
       mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&o0[0]), {p[0], p[1], p[2], p[3]}, {mmf_11_b0, mmf_11_b1});
@@ -710,518 +680,518 @@ extern "C" __global__ void __launch_bounds__(128) mimo_swa_prefill_kernel(const 
       mimo_mma_m16n8k16_bf16(*reinterpret_cast<float(*)[4]>(&o7[4]), {p[0], p[1], p[2], p[3]}, {mmf_18_b2, mmf_18_b3});
     }
   }
-  const float x_96 = o0[0];
-  float pick_12 = 0.0f;
+  const float x_98 = o0[0];
+  float pick_6 = 0.0f;
   if ((l[0] > 0.0f)) {
-    pick_12 = (x_96 / l[0]);
+    pick_6 = (x_98 / l[0]);
+  } else {
+    pick_6 = 0.0f;
+  }
+  o0[0] = pick_6;
+  const float x_99 = o0[1];
+  float pick_7 = 0.0f;
+  if ((l[0] > 0.0f)) {
+    pick_7 = (x_99 / l[0]);
+  } else {
+    pick_7 = 0.0f;
+  }
+  o0[1] = pick_7;
+  const float x_100 = o0[2];
+  float pick_8 = 0.0f;
+  if ((l[1] > 0.0f)) {
+    pick_8 = (x_100 / l[1]);
+  } else {
+    pick_8 = 0.0f;
+  }
+  o0[2] = pick_8;
+  const float x_101 = o0[3];
+  float pick_9 = 0.0f;
+  if ((l[1] > 0.0f)) {
+    pick_9 = (x_101 / l[1]);
+  } else {
+    pick_9 = 0.0f;
+  }
+  o0[3] = pick_9;
+  const float x_102 = o0[4];
+  float pick_10 = 0.0f;
+  if ((l[0] > 0.0f)) {
+    pick_10 = (x_102 / l[0]);
+  } else {
+    pick_10 = 0.0f;
+  }
+  o0[4] = pick_10;
+  const float x_103 = o0[5];
+  float pick_11 = 0.0f;
+  if ((l[0] > 0.0f)) {
+    pick_11 = (x_103 / l[0]);
+  } else {
+    pick_11 = 0.0f;
+  }
+  o0[5] = pick_11;
+  const float x_104 = o0[6];
+  float pick_12 = 0.0f;
+  if ((l[1] > 0.0f)) {
+    pick_12 = (x_104 / l[1]);
   } else {
     pick_12 = 0.0f;
   }
-  o0[0] = pick_12;
-  const float x_97 = o0[1];
+  o0[6] = pick_12;
+  const float x_105 = o0[7];
   float pick_13 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_13 = (x_97 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_13 = (x_105 / l[1]);
   } else {
     pick_13 = 0.0f;
   }
-  o0[1] = pick_13;
-  const float x_98 = o0[2];
+  o0[7] = pick_13;
+  const float x_106 = o1[0];
   float pick_14 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_14 = (x_98 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_14 = (x_106 / l[0]);
   } else {
     pick_14 = 0.0f;
   }
-  o0[2] = pick_14;
-  const float x_99 = o0[3];
+  o1[0] = pick_14;
+  const float x_107 = o1[1];
   float pick_15 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_15 = (x_99 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_15 = (x_107 / l[0]);
   } else {
     pick_15 = 0.0f;
   }
-  o0[3] = pick_15;
-  const float x_100 = o0[4];
+  o1[1] = pick_15;
+  const float x_108 = o1[2];
   float pick_16 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_16 = (x_100 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_16 = (x_108 / l[1]);
   } else {
     pick_16 = 0.0f;
   }
-  o0[4] = pick_16;
-  const float x_101 = o0[5];
+  o1[2] = pick_16;
+  const float x_109 = o1[3];
   float pick_17 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_17 = (x_101 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_17 = (x_109 / l[1]);
   } else {
     pick_17 = 0.0f;
   }
-  o0[5] = pick_17;
-  const float x_102 = o0[6];
+  o1[3] = pick_17;
+  const float x_110 = o1[4];
   float pick_18 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_18 = (x_102 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_18 = (x_110 / l[0]);
   } else {
     pick_18 = 0.0f;
   }
-  o0[6] = pick_18;
-  const float x_103 = o0[7];
+  o1[4] = pick_18;
+  const float x_111 = o1[5];
   float pick_19 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_19 = (x_103 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_19 = (x_111 / l[0]);
   } else {
     pick_19 = 0.0f;
   }
-  o0[7] = pick_19;
-  const float x_104 = o1[0];
+  o1[5] = pick_19;
+  const float x_112 = o1[6];
   float pick_20 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_20 = (x_104 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_20 = (x_112 / l[1]);
   } else {
     pick_20 = 0.0f;
   }
-  o1[0] = pick_20;
-  const float x_105 = o1[1];
+  o1[6] = pick_20;
+  const float x_113 = o1[7];
   float pick_21 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_21 = (x_105 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_21 = (x_113 / l[1]);
   } else {
     pick_21 = 0.0f;
   }
-  o1[1] = pick_21;
-  const float x_106 = o1[2];
+  o1[7] = pick_21;
+  const float x_114 = o2[0];
   float pick_22 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_22 = (x_106 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_22 = (x_114 / l[0]);
   } else {
     pick_22 = 0.0f;
   }
-  o1[2] = pick_22;
-  const float x_107 = o1[3];
+  o2[0] = pick_22;
+  const float x_115 = o2[1];
   float pick_23 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_23 = (x_107 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_23 = (x_115 / l[0]);
   } else {
     pick_23 = 0.0f;
   }
-  o1[3] = pick_23;
-  const float x_108 = o1[4];
+  o2[1] = pick_23;
+  const float x_116 = o2[2];
   float pick_24 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_24 = (x_108 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_24 = (x_116 / l[1]);
   } else {
     pick_24 = 0.0f;
   }
-  o1[4] = pick_24;
-  const float x_109 = o1[5];
+  o2[2] = pick_24;
+  const float x_117 = o2[3];
   float pick_25 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_25 = (x_109 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_25 = (x_117 / l[1]);
   } else {
     pick_25 = 0.0f;
   }
-  o1[5] = pick_25;
-  const float x_110 = o1[6];
+  o2[3] = pick_25;
+  const float x_118 = o2[4];
   float pick_26 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_26 = (x_110 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_26 = (x_118 / l[0]);
   } else {
     pick_26 = 0.0f;
   }
-  o1[6] = pick_26;
-  const float x_111 = o1[7];
+  o2[4] = pick_26;
+  const float x_119 = o2[5];
   float pick_27 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_27 = (x_111 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_27 = (x_119 / l[0]);
   } else {
     pick_27 = 0.0f;
   }
-  o1[7] = pick_27;
-  const float x_112 = o2[0];
+  o2[5] = pick_27;
+  const float x_120 = o2[6];
   float pick_28 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_28 = (x_112 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_28 = (x_120 / l[1]);
   } else {
     pick_28 = 0.0f;
   }
-  o2[0] = pick_28;
-  const float x_113 = o2[1];
+  o2[6] = pick_28;
+  const float x_121 = o2[7];
   float pick_29 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_29 = (x_113 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_29 = (x_121 / l[1]);
   } else {
     pick_29 = 0.0f;
   }
-  o2[1] = pick_29;
-  const float x_114 = o2[2];
+  o2[7] = pick_29;
+  const float x_122 = o3[0];
   float pick_30 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_30 = (x_114 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_30 = (x_122 / l[0]);
   } else {
     pick_30 = 0.0f;
   }
-  o2[2] = pick_30;
-  const float x_115 = o2[3];
+  o3[0] = pick_30;
+  const float x_123 = o3[1];
   float pick_31 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_31 = (x_115 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_31 = (x_123 / l[0]);
   } else {
     pick_31 = 0.0f;
   }
-  o2[3] = pick_31;
-  const float x_116 = o2[4];
+  o3[1] = pick_31;
+  const float x_124 = o3[2];
   float pick_32 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_32 = (x_116 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_32 = (x_124 / l[1]);
   } else {
     pick_32 = 0.0f;
   }
-  o2[4] = pick_32;
-  const float x_117 = o2[5];
+  o3[2] = pick_32;
+  const float x_125 = o3[3];
   float pick_33 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_33 = (x_117 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_33 = (x_125 / l[1]);
   } else {
     pick_33 = 0.0f;
   }
-  o2[5] = pick_33;
-  const float x_118 = o2[6];
+  o3[3] = pick_33;
+  const float x_126 = o3[4];
   float pick_34 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_34 = (x_118 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_34 = (x_126 / l[0]);
   } else {
     pick_34 = 0.0f;
   }
-  o2[6] = pick_34;
-  const float x_119 = o2[7];
+  o3[4] = pick_34;
+  const float x_127 = o3[5];
   float pick_35 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_35 = (x_119 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_35 = (x_127 / l[0]);
   } else {
     pick_35 = 0.0f;
   }
-  o2[7] = pick_35;
-  const float x_120 = o3[0];
+  o3[5] = pick_35;
+  const float x_128 = o3[6];
   float pick_36 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_36 = (x_120 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_36 = (x_128 / l[1]);
   } else {
     pick_36 = 0.0f;
   }
-  o3[0] = pick_36;
-  const float x_121 = o3[1];
+  o3[6] = pick_36;
+  const float x_129 = o3[7];
   float pick_37 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_37 = (x_121 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_37 = (x_129 / l[1]);
   } else {
     pick_37 = 0.0f;
   }
-  o3[1] = pick_37;
-  const float x_122 = o3[2];
+  o3[7] = pick_37;
+  const float x_130 = o4[0];
   float pick_38 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_38 = (x_122 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_38 = (x_130 / l[0]);
   } else {
     pick_38 = 0.0f;
   }
-  o3[2] = pick_38;
-  const float x_123 = o3[3];
+  o4[0] = pick_38;
+  const float x_131 = o4[1];
   float pick_39 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_39 = (x_123 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_39 = (x_131 / l[0]);
   } else {
     pick_39 = 0.0f;
   }
-  o3[3] = pick_39;
-  const float x_124 = o3[4];
+  o4[1] = pick_39;
+  const float x_132 = o4[2];
   float pick_40 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_40 = (x_124 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_40 = (x_132 / l[1]);
   } else {
     pick_40 = 0.0f;
   }
-  o3[4] = pick_40;
-  const float x_125 = o3[5];
+  o4[2] = pick_40;
+  const float x_133 = o4[3];
   float pick_41 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_41 = (x_125 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_41 = (x_133 / l[1]);
   } else {
     pick_41 = 0.0f;
   }
-  o3[5] = pick_41;
-  const float x_126 = o3[6];
+  o4[3] = pick_41;
+  const float x_134 = o4[4];
   float pick_42 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_42 = (x_126 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_42 = (x_134 / l[0]);
   } else {
     pick_42 = 0.0f;
   }
-  o3[6] = pick_42;
-  const float x_127 = o3[7];
+  o4[4] = pick_42;
+  const float x_135 = o4[5];
   float pick_43 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_43 = (x_127 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_43 = (x_135 / l[0]);
   } else {
     pick_43 = 0.0f;
   }
-  o3[7] = pick_43;
-  const float x_128 = o4[0];
+  o4[5] = pick_43;
+  const float x_136 = o4[6];
   float pick_44 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_44 = (x_128 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_44 = (x_136 / l[1]);
   } else {
     pick_44 = 0.0f;
   }
-  o4[0] = pick_44;
-  const float x_129 = o4[1];
+  o4[6] = pick_44;
+  const float x_137 = o4[7];
   float pick_45 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_45 = (x_129 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_45 = (x_137 / l[1]);
   } else {
     pick_45 = 0.0f;
   }
-  o4[1] = pick_45;
-  const float x_130 = o4[2];
+  o4[7] = pick_45;
+  const float x_138 = o5[0];
   float pick_46 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_46 = (x_130 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_46 = (x_138 / l[0]);
   } else {
     pick_46 = 0.0f;
   }
-  o4[2] = pick_46;
-  const float x_131 = o4[3];
+  o5[0] = pick_46;
+  const float x_139 = o5[1];
   float pick_47 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_47 = (x_131 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_47 = (x_139 / l[0]);
   } else {
     pick_47 = 0.0f;
   }
-  o4[3] = pick_47;
-  const float x_132 = o4[4];
+  o5[1] = pick_47;
+  const float x_140 = o5[2];
   float pick_48 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_48 = (x_132 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_48 = (x_140 / l[1]);
   } else {
     pick_48 = 0.0f;
   }
-  o4[4] = pick_48;
-  const float x_133 = o4[5];
+  o5[2] = pick_48;
+  const float x_141 = o5[3];
   float pick_49 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_49 = (x_133 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_49 = (x_141 / l[1]);
   } else {
     pick_49 = 0.0f;
   }
-  o4[5] = pick_49;
-  const float x_134 = o4[6];
+  o5[3] = pick_49;
+  const float x_142 = o5[4];
   float pick_50 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_50 = (x_134 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_50 = (x_142 / l[0]);
   } else {
     pick_50 = 0.0f;
   }
-  o4[6] = pick_50;
-  const float x_135 = o4[7];
+  o5[4] = pick_50;
+  const float x_143 = o5[5];
   float pick_51 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_51 = (x_135 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_51 = (x_143 / l[0]);
   } else {
     pick_51 = 0.0f;
   }
-  o4[7] = pick_51;
-  const float x_136 = o5[0];
+  o5[5] = pick_51;
+  const float x_144 = o5[6];
   float pick_52 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_52 = (x_136 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_52 = (x_144 / l[1]);
   } else {
     pick_52 = 0.0f;
   }
-  o5[0] = pick_52;
-  const float x_137 = o5[1];
+  o5[6] = pick_52;
+  const float x_145 = o5[7];
   float pick_53 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_53 = (x_137 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_53 = (x_145 / l[1]);
   } else {
     pick_53 = 0.0f;
   }
-  o5[1] = pick_53;
-  const float x_138 = o5[2];
+  o5[7] = pick_53;
+  const float x_146 = o6[0];
   float pick_54 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_54 = (x_138 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_54 = (x_146 / l[0]);
   } else {
     pick_54 = 0.0f;
   }
-  o5[2] = pick_54;
-  const float x_139 = o5[3];
+  o6[0] = pick_54;
+  const float x_147 = o6[1];
   float pick_55 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_55 = (x_139 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_55 = (x_147 / l[0]);
   } else {
     pick_55 = 0.0f;
   }
-  o5[3] = pick_55;
-  const float x_140 = o5[4];
+  o6[1] = pick_55;
+  const float x_148 = o6[2];
   float pick_56 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_56 = (x_140 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_56 = (x_148 / l[1]);
   } else {
     pick_56 = 0.0f;
   }
-  o5[4] = pick_56;
-  const float x_141 = o5[5];
+  o6[2] = pick_56;
+  const float x_149 = o6[3];
   float pick_57 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_57 = (x_141 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_57 = (x_149 / l[1]);
   } else {
     pick_57 = 0.0f;
   }
-  o5[5] = pick_57;
-  const float x_142 = o5[6];
+  o6[3] = pick_57;
+  const float x_150 = o6[4];
   float pick_58 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_58 = (x_142 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_58 = (x_150 / l[0]);
   } else {
     pick_58 = 0.0f;
   }
-  o5[6] = pick_58;
-  const float x_143 = o5[7];
+  o6[4] = pick_58;
+  const float x_151 = o6[5];
   float pick_59 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_59 = (x_143 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_59 = (x_151 / l[0]);
   } else {
     pick_59 = 0.0f;
   }
-  o5[7] = pick_59;
-  const float x_144 = o6[0];
+  o6[5] = pick_59;
+  const float x_152 = o6[6];
   float pick_60 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_60 = (x_144 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_60 = (x_152 / l[1]);
   } else {
     pick_60 = 0.0f;
   }
-  o6[0] = pick_60;
-  const float x_145 = o6[1];
+  o6[6] = pick_60;
+  const float x_153 = o6[7];
   float pick_61 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_61 = (x_145 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_61 = (x_153 / l[1]);
   } else {
     pick_61 = 0.0f;
   }
-  o6[1] = pick_61;
-  const float x_146 = o6[2];
+  o6[7] = pick_61;
+  const float x_154 = o7[0];
   float pick_62 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_62 = (x_146 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_62 = (x_154 / l[0]);
   } else {
     pick_62 = 0.0f;
   }
-  o6[2] = pick_62;
-  const float x_147 = o6[3];
+  o7[0] = pick_62;
+  const float x_155 = o7[1];
   float pick_63 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_63 = (x_147 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_63 = (x_155 / l[0]);
   } else {
     pick_63 = 0.0f;
   }
-  o6[3] = pick_63;
-  const float x_148 = o6[4];
+  o7[1] = pick_63;
+  const float x_156 = o7[2];
   float pick_64 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_64 = (x_148 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_64 = (x_156 / l[1]);
   } else {
     pick_64 = 0.0f;
   }
-  o6[4] = pick_64;
-  const float x_149 = o6[5];
+  o7[2] = pick_64;
+  const float x_157 = o7[3];
   float pick_65 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_65 = (x_149 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_65 = (x_157 / l[1]);
   } else {
     pick_65 = 0.0f;
   }
-  o6[5] = pick_65;
-  const float x_150 = o6[6];
+  o7[3] = pick_65;
+  const float x_158 = o7[4];
   float pick_66 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_66 = (x_150 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_66 = (x_158 / l[0]);
   } else {
     pick_66 = 0.0f;
   }
-  o6[6] = pick_66;
-  const float x_151 = o6[7];
+  o7[4] = pick_66;
+  const float x_159 = o7[5];
   float pick_67 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_67 = (x_151 / l[1]);
+  if ((l[0] > 0.0f)) {
+    pick_67 = (x_159 / l[0]);
   } else {
     pick_67 = 0.0f;
   }
-  o6[7] = pick_67;
-  const float x_152 = o7[0];
+  o7[5] = pick_67;
+  const float x_160 = o7[6];
   float pick_68 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_68 = (x_152 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_68 = (x_160 / l[1]);
   } else {
     pick_68 = 0.0f;
   }
-  o7[0] = pick_68;
-  const float x_153 = o7[1];
+  o7[6] = pick_68;
+  const float x_161 = o7[7];
   float pick_69 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_69 = (x_153 / l[0]);
+  if ((l[1] > 0.0f)) {
+    pick_69 = (x_161 / l[1]);
   } else {
     pick_69 = 0.0f;
   }
-  o7[1] = pick_69;
-  const float x_154 = o7[2];
-  float pick_70 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_70 = (x_154 / l[1]);
-  } else {
-    pick_70 = 0.0f;
-  }
-  o7[2] = pick_70;
-  const float x_155 = o7[3];
-  float pick_71 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_71 = (x_155 / l[1]);
-  } else {
-    pick_71 = 0.0f;
-  }
-  o7[3] = pick_71;
-  const float x_156 = o7[4];
-  float pick_72 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_72 = (x_156 / l[0]);
-  } else {
-    pick_72 = 0.0f;
-  }
-  o7[4] = pick_72;
-  const float x_157 = o7[5];
-  float pick_73 = 0.0f;
-  if ((l[0] > 0.0f)) {
-    pick_73 = (x_157 / l[0]);
-  } else {
-    pick_73 = 0.0f;
-  }
-  o7[5] = pick_73;
-  const float x_158 = o7[6];
-  float pick_74 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_74 = (x_158 / l[1]);
-  } else {
-    pick_74 = 0.0f;
-  }
-  o7[6] = pick_74;
-  const float x_159 = o7[7];
-  float pick_75 = 0.0f;
-  if ((l[1] > 0.0f)) {
-    pick_75 = (x_159 / l[1]);
-  } else {
-    pick_75 = 0.0f;
-  }
-  o7[7] = pick_75;
+  o7[7] = pick_69;
   const int warp = (static_cast<int>(threadIdx.x) / 32);
   const int off_16 = (warp * 256);
   const int fr_19_g = ((static_cast<int>(threadIdx.x) & 31) >> 2);

@@ -30,8 +30,8 @@ fn mimo_unpack_bf16(w: u32, s: u32) -> f32 {
   return bitcast<f32>(((w >> s) & 0xffffu) << 16u);
 }
 
-fn mimo_exp_f32(x: f32) -> f32 {
-  return select(exp(x), x, (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u);
+fn mimo_exp2_f32(x: f32) -> f32 {
+  return select(exp2(x), x, (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u);
 }
 
 fn mimo_max_f32(a: f32, b: f32) -> f32 {
@@ -310,21 +310,21 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let j0: i32 = (k0 + kk);
       if (((((j0 + 15i) < hi) && ((j0 + 15i) <= pos0)) && (j0 > (((pos0 + 16i) - 1i) - 1073741824i)))) {
         let x: f32 = s[0i];
-        s[0i] = (x * 0.07216878f);
+        s[0i] = (x * 0.10411755f);
         let x_1: f32 = s[1i];
-        s[1i] = (x_1 * 0.07216878f);
+        s[1i] = (x_1 * 0.10411755f);
         let x_2: f32 = s[2i];
-        s[2i] = (x_2 * 0.07216878f);
+        s[2i] = (x_2 * 0.10411755f);
         let x_3: f32 = s[3i];
-        s[3i] = (x_3 * 0.07216878f);
+        s[3i] = (x_3 * 0.10411755f);
         let x_4: f32 = s[4i];
-        s[4i] = (x_4 * 0.07216878f);
+        s[4i] = (x_4 * 0.10411755f);
         let x_5: f32 = s[5i];
-        s[5i] = (x_5 * 0.07216878f);
+        s[5i] = (x_5 * 0.10411755f);
         let x_6: f32 = s[6i];
-        s[6i] = (x_6 * 0.07216878f);
+        s[6i] = (x_6 * 0.10411755f);
         let x_7: f32 = s[7i];
-        s[7i] = (x_7 * 0.07216878f);
+        s[7i] = (x_7 * 0.10411755f);
       } else {
         let x_8: f32 = s[0i];
         let row: i32 = (((i32(lidx) & 31i) >> 2u) * 2i);
@@ -332,56 +332,56 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         let visible_key: i32 = (j0 + col);
         let visible_pos: i32 = ((pos0 + r0) + row);
         let visible_result: bool = (((visible_key < hi) && (visible_key <= visible_pos)) && (visible_key > (visible_pos - 1073741824i)));
-        s[0i] = select(bitcast<f32>(0xff7fffffu), (x_8 * 0.07216878f), visible_result);
+        s[0i] = select(bitcast<f32>(0xff7fffffu), (x_8 * 0.10411755f), visible_result);
         let x_9: f32 = s[1i];
         let row_1: i32 = (((i32(lidx) & 31i) >> 2u) * 2i);
         let col_1: i32 = ((((i32(lidx) & 31i) & 3i) * 4i) + 1i);
         let visible_key_1: i32 = (j0 + col_1);
         let visible_pos_1: i32 = ((pos0 + r0) + row_1);
         let visible_result_1: bool = (((visible_key_1 < hi) && (visible_key_1 <= visible_pos_1)) && (visible_key_1 > (visible_pos_1 - 1073741824i)));
-        s[1i] = select(bitcast<f32>(0xff7fffffu), (x_9 * 0.07216878f), visible_result_1);
+        s[1i] = select(bitcast<f32>(0xff7fffffu), (x_9 * 0.10411755f), visible_result_1);
         let x_10: f32 = s[2i];
         let row_2: i32 = ((((i32(lidx) & 31i) >> 2u) * 2i) + 1i);
         let col_2: i32 = (((i32(lidx) & 31i) & 3i) * 4i);
         let visible_key_2: i32 = (j0 + col_2);
         let visible_pos_2: i32 = ((pos0 + r0) + row_2);
         let visible_result_2: bool = (((visible_key_2 < hi) && (visible_key_2 <= visible_pos_2)) && (visible_key_2 > (visible_pos_2 - 1073741824i)));
-        s[2i] = select(bitcast<f32>(0xff7fffffu), (x_10 * 0.07216878f), visible_result_2);
+        s[2i] = select(bitcast<f32>(0xff7fffffu), (x_10 * 0.10411755f), visible_result_2);
         let x_11: f32 = s[3i];
         let row_3: i32 = ((((i32(lidx) & 31i) >> 2u) * 2i) + 1i);
         let col_3: i32 = ((((i32(lidx) & 31i) & 3i) * 4i) + 1i);
         let visible_key_3: i32 = (j0 + col_3);
         let visible_pos_3: i32 = ((pos0 + r0) + row_3);
         let visible_result_3: bool = (((visible_key_3 < hi) && (visible_key_3 <= visible_pos_3)) && (visible_key_3 > (visible_pos_3 - 1073741824i)));
-        s[3i] = select(bitcast<f32>(0xff7fffffu), (x_11 * 0.07216878f), visible_result_3);
+        s[3i] = select(bitcast<f32>(0xff7fffffu), (x_11 * 0.10411755f), visible_result_3);
         let x_12: f32 = s[4i];
         let row_4: i32 = (((i32(lidx) & 31i) >> 2u) * 2i);
         let col_4: i32 = ((((i32(lidx) & 31i) & 3i) * 4i) + 2i);
         let visible_key_4: i32 = (j0 + col_4);
         let visible_pos_4: i32 = ((pos0 + r0) + row_4);
         let visible_result_4: bool = (((visible_key_4 < hi) && (visible_key_4 <= visible_pos_4)) && (visible_key_4 > (visible_pos_4 - 1073741824i)));
-        s[4i] = select(bitcast<f32>(0xff7fffffu), (x_12 * 0.07216878f), visible_result_4);
+        s[4i] = select(bitcast<f32>(0xff7fffffu), (x_12 * 0.10411755f), visible_result_4);
         let x_13: f32 = s[5i];
         let row_5: i32 = (((i32(lidx) & 31i) >> 2u) * 2i);
         let col_5: i32 = ((((i32(lidx) & 31i) & 3i) * 4i) + 3i);
         let visible_key_5: i32 = (j0 + col_5);
         let visible_pos_5: i32 = ((pos0 + r0) + row_5);
         let visible_result_5: bool = (((visible_key_5 < hi) && (visible_key_5 <= visible_pos_5)) && (visible_key_5 > (visible_pos_5 - 1073741824i)));
-        s[5i] = select(bitcast<f32>(0xff7fffffu), (x_13 * 0.07216878f), visible_result_5);
+        s[5i] = select(bitcast<f32>(0xff7fffffu), (x_13 * 0.10411755f), visible_result_5);
         let x_14: f32 = s[6i];
         let row_6: i32 = ((((i32(lidx) & 31i) >> 2u) * 2i) + 1i);
         let col_6: i32 = ((((i32(lidx) & 31i) & 3i) * 4i) + 2i);
         let visible_key_6: i32 = (j0 + col_6);
         let visible_pos_6: i32 = ((pos0 + r0) + row_6);
         let visible_result_6: bool = (((visible_key_6 < hi) && (visible_key_6 <= visible_pos_6)) && (visible_key_6 > (visible_pos_6 - 1073741824i)));
-        s[6i] = select(bitcast<f32>(0xff7fffffu), (x_14 * 0.07216878f), visible_result_6);
+        s[6i] = select(bitcast<f32>(0xff7fffffu), (x_14 * 0.10411755f), visible_result_6);
         let x_15: f32 = s[7i];
         let row_7: i32 = ((((i32(lidx) & 31i) >> 2u) * 2i) + 1i);
         let col_7: i32 = ((((i32(lidx) & 31i) & 3i) * 4i) + 3i);
         let visible_key_7: i32 = (j0 + col_7);
         let visible_pos_7: i32 = ((pos0 + r0) + row_7);
         let visible_result_7: bool = (((visible_key_7 < hi) && (visible_key_7 <= visible_pos_7)) && (visible_key_7 > (visible_pos_7 - 1073741824i)));
-        s[7i] = select(bitcast<f32>(0xff7fffffu), (x_15 * 0.07216878f), visible_result_7);
+        s[7i] = select(bitcast<f32>(0xff7fffffu), (x_15 * 0.10411755f), visible_result_7);
       }
       var tileMax: array<f32, 2>;
       let tileMax_part: f32 = mimo_max_f32(mimo_max_f32(mimo_max_f32(s[0i], s[1i]), s[4i]), s[5i]);
@@ -401,75 +401,44 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       mNew[1i] = 0.0f;
       mNew[0i] = mimo_max_f32(m[0i], tileMax[0i]);
       mNew[1i] = mimo_max_f32(m[1i], tileMax[1i]);
-      var alpha: array<f32, 2>;
-      alpha[0i] = 0.0f;
-      alpha[1i] = 0.0f;
-      alpha[0i] = mimo_exp_f32((m[0i] - mNew[0i]));
-      alpha[1i] = mimo_exp_f32((m[1i] - mNew[1i]));
-      let x_20: f32 = s[0i];
+      var mOff: array<f32, 2>;
+      mOff[0i] = 0.0f;
+      mOff[1i] = 0.0f;
       var pick_4: f32 = 0.0f;
-      if ((x_20 > bitcast<f32>(0xff7fffffu))) {
-        pick_4 = mimo_exp_f32((x_20 - mNew[0i]));
+      if ((mNew[0i] > bitcast<f32>(0xff7fffffu))) {
+        pick_4 = mNew[0i];
       } else {
         pick_4 = 0.0f;
       }
-      s[0i] = pick_4;
-      let x_21: f32 = s[1i];
+      mOff[0i] = pick_4;
       var pick_5: f32 = 0.0f;
-      if ((x_21 > bitcast<f32>(0xff7fffffu))) {
-        pick_5 = mimo_exp_f32((x_21 - mNew[0i]));
+      if ((mNew[1i] > bitcast<f32>(0xff7fffffu))) {
+        pick_5 = mNew[1i];
       } else {
         pick_5 = 0.0f;
       }
-      s[1i] = pick_5;
-      let x_22: f32 = s[2i];
-      var pick_6: f32 = 0.0f;
-      if ((x_22 > bitcast<f32>(0xff7fffffu))) {
-        pick_6 = mimo_exp_f32((x_22 - mNew[1i]));
-      } else {
-        pick_6 = 0.0f;
-      }
-      s[2i] = pick_6;
-      let x_23: f32 = s[3i];
-      var pick_7: f32 = 0.0f;
-      if ((x_23 > bitcast<f32>(0xff7fffffu))) {
-        pick_7 = mimo_exp_f32((x_23 - mNew[1i]));
-      } else {
-        pick_7 = 0.0f;
-      }
-      s[3i] = pick_7;
-      let x_24: f32 = s[4i];
-      var pick_8: f32 = 0.0f;
-      if ((x_24 > bitcast<f32>(0xff7fffffu))) {
-        pick_8 = mimo_exp_f32((x_24 - mNew[0i]));
-      } else {
-        pick_8 = 0.0f;
-      }
-      s[4i] = pick_8;
-      let x_25: f32 = s[5i];
-      var pick_9: f32 = 0.0f;
-      if ((x_25 > bitcast<f32>(0xff7fffffu))) {
-        pick_9 = mimo_exp_f32((x_25 - mNew[0i]));
-      } else {
-        pick_9 = 0.0f;
-      }
-      s[5i] = pick_9;
-      let x_26: f32 = s[6i];
-      var pick_10: f32 = 0.0f;
-      if ((x_26 > bitcast<f32>(0xff7fffffu))) {
-        pick_10 = mimo_exp_f32((x_26 - mNew[1i]));
-      } else {
-        pick_10 = 0.0f;
-      }
-      s[6i] = pick_10;
-      let x_27: f32 = s[7i];
-      var pick_11: f32 = 0.0f;
-      if ((x_27 > bitcast<f32>(0xff7fffffu))) {
-        pick_11 = mimo_exp_f32((x_27 - mNew[1i]));
-      } else {
-        pick_11 = 0.0f;
-      }
-      s[7i] = pick_11;
+      mOff[1i] = pick_5;
+      var alpha: array<f32, 2>;
+      alpha[0i] = 0.0f;
+      alpha[1i] = 0.0f;
+      alpha[0i] = mimo_exp2_f32((m[0i] - mOff[0i]));
+      alpha[1i] = mimo_exp2_f32((m[1i] - mOff[1i]));
+      let x_22: f32 = s[0i];
+      s[0i] = mimo_exp2_f32((x_22 - mOff[0i]));
+      let x_23: f32 = s[1i];
+      s[1i] = mimo_exp2_f32((x_23 - mOff[0i]));
+      let x_24: f32 = s[2i];
+      s[2i] = mimo_exp2_f32((x_24 - mOff[1i]));
+      let x_25: f32 = s[3i];
+      s[3i] = mimo_exp2_f32((x_25 - mOff[1i]));
+      let x_26: f32 = s[4i];
+      s[4i] = mimo_exp2_f32((x_26 - mOff[0i]));
+      let x_27: f32 = s[5i];
+      s[5i] = mimo_exp2_f32((x_27 - mOff[0i]));
+      let x_28: f32 = s[6i];
+      s[6i] = mimo_exp2_f32((x_28 - mOff[1i]));
+      let x_29: f32 = s[7i];
+      s[7i] = mimo_exp2_f32((x_29 - mOff[1i]));
       var tileSum: array<f32, 2>;
       let tileSum_part: f32 = (((s[0i] + s[1i]) + s[4i]) + s[5i]);
       let tileSum_x: f32 = subgroupShuffleXor(tileSum_part, u32(1i));
@@ -483,10 +452,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       let tileSum_x_3: f32 = subgroupShuffleXor(tileSum_part_4, u32(2i));
       let tileSum_part_5: f32 = (tileSum_part_4 + tileSum_x_3);
       tileSum[1i] = tileSum_part_5;
-      let x_28: f32 = l[0i];
-      l[0i] = ((x_28 * alpha[0i]) + tileSum[0i]);
-      let x_29: f32 = l[1i];
-      l[1i] = ((x_29 * alpha[1i]) + tileSum[1i]);
+      let x_30: f32 = l[0i];
+      l[0i] = ((x_30 * alpha[0i]) + tileSum[0i]);
+      let x_31: f32 = l[1i];
+      l[1i] = ((x_31 * alpha[1i]) + tileSum[1i]);
       m[0i] = mNew[0i];
       m[1i] = mNew[1i];
       var p: array<f32, 8>;
@@ -498,134 +467,134 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       p[5i] = mimo_round_bf16(s[5i]);
       p[6i] = mimo_round_bf16(s[6i]);
       p[7i] = mimo_round_bf16(s[7i]);
-      let x_32: f32 = o0[0i];
-      o0[0i] = (x_32 * alpha[0i]);
-      let x_33: f32 = o0[1i];
-      o0[1i] = (x_33 * alpha[0i]);
-      let x_34: f32 = o0[2i];
-      o0[2i] = (x_34 * alpha[1i]);
-      let x_35: f32 = o0[3i];
-      o0[3i] = (x_35 * alpha[1i]);
-      let x_36: f32 = o0[4i];
-      o0[4i] = (x_36 * alpha[0i]);
-      let x_37: f32 = o0[5i];
-      o0[5i] = (x_37 * alpha[0i]);
-      let x_38: f32 = o0[6i];
-      o0[6i] = (x_38 * alpha[1i]);
-      let x_39: f32 = o0[7i];
-      o0[7i] = (x_39 * alpha[1i]);
-      let x_40: f32 = o1[0i];
-      o1[0i] = (x_40 * alpha[0i]);
-      let x_41: f32 = o1[1i];
-      o1[1i] = (x_41 * alpha[0i]);
-      let x_42: f32 = o1[2i];
-      o1[2i] = (x_42 * alpha[1i]);
-      let x_43: f32 = o1[3i];
-      o1[3i] = (x_43 * alpha[1i]);
-      let x_44: f32 = o1[4i];
-      o1[4i] = (x_44 * alpha[0i]);
-      let x_45: f32 = o1[5i];
-      o1[5i] = (x_45 * alpha[0i]);
-      let x_46: f32 = o1[6i];
-      o1[6i] = (x_46 * alpha[1i]);
-      let x_47: f32 = o1[7i];
-      o1[7i] = (x_47 * alpha[1i]);
-      let x_48: f32 = o2[0i];
-      o2[0i] = (x_48 * alpha[0i]);
-      let x_49: f32 = o2[1i];
-      o2[1i] = (x_49 * alpha[0i]);
-      let x_50: f32 = o2[2i];
-      o2[2i] = (x_50 * alpha[1i]);
-      let x_51: f32 = o2[3i];
-      o2[3i] = (x_51 * alpha[1i]);
-      let x_52: f32 = o2[4i];
-      o2[4i] = (x_52 * alpha[0i]);
-      let x_53: f32 = o2[5i];
-      o2[5i] = (x_53 * alpha[0i]);
-      let x_54: f32 = o2[6i];
-      o2[6i] = (x_54 * alpha[1i]);
-      let x_55: f32 = o2[7i];
-      o2[7i] = (x_55 * alpha[1i]);
-      let x_56: f32 = o3[0i];
-      o3[0i] = (x_56 * alpha[0i]);
-      let x_57: f32 = o3[1i];
-      o3[1i] = (x_57 * alpha[0i]);
-      let x_58: f32 = o3[2i];
-      o3[2i] = (x_58 * alpha[1i]);
-      let x_59: f32 = o3[3i];
-      o3[3i] = (x_59 * alpha[1i]);
-      let x_60: f32 = o3[4i];
-      o3[4i] = (x_60 * alpha[0i]);
-      let x_61: f32 = o3[5i];
-      o3[5i] = (x_61 * alpha[0i]);
-      let x_62: f32 = o3[6i];
-      o3[6i] = (x_62 * alpha[1i]);
-      let x_63: f32 = o3[7i];
-      o3[7i] = (x_63 * alpha[1i]);
-      let x_64: f32 = o4[0i];
-      o4[0i] = (x_64 * alpha[0i]);
-      let x_65: f32 = o4[1i];
-      o4[1i] = (x_65 * alpha[0i]);
-      let x_66: f32 = o4[2i];
-      o4[2i] = (x_66 * alpha[1i]);
-      let x_67: f32 = o4[3i];
-      o4[3i] = (x_67 * alpha[1i]);
-      let x_68: f32 = o4[4i];
-      o4[4i] = (x_68 * alpha[0i]);
-      let x_69: f32 = o4[5i];
-      o4[5i] = (x_69 * alpha[0i]);
-      let x_70: f32 = o4[6i];
-      o4[6i] = (x_70 * alpha[1i]);
-      let x_71: f32 = o4[7i];
-      o4[7i] = (x_71 * alpha[1i]);
-      let x_72: f32 = o5[0i];
-      o5[0i] = (x_72 * alpha[0i]);
-      let x_73: f32 = o5[1i];
-      o5[1i] = (x_73 * alpha[0i]);
-      let x_74: f32 = o5[2i];
-      o5[2i] = (x_74 * alpha[1i]);
-      let x_75: f32 = o5[3i];
-      o5[3i] = (x_75 * alpha[1i]);
-      let x_76: f32 = o5[4i];
-      o5[4i] = (x_76 * alpha[0i]);
-      let x_77: f32 = o5[5i];
-      o5[5i] = (x_77 * alpha[0i]);
-      let x_78: f32 = o5[6i];
-      o5[6i] = (x_78 * alpha[1i]);
-      let x_79: f32 = o5[7i];
-      o5[7i] = (x_79 * alpha[1i]);
-      let x_80: f32 = o6[0i];
-      o6[0i] = (x_80 * alpha[0i]);
-      let x_81: f32 = o6[1i];
-      o6[1i] = (x_81 * alpha[0i]);
-      let x_82: f32 = o6[2i];
-      o6[2i] = (x_82 * alpha[1i]);
-      let x_83: f32 = o6[3i];
-      o6[3i] = (x_83 * alpha[1i]);
-      let x_84: f32 = o6[4i];
-      o6[4i] = (x_84 * alpha[0i]);
-      let x_85: f32 = o6[5i];
-      o6[5i] = (x_85 * alpha[0i]);
-      let x_86: f32 = o6[6i];
-      o6[6i] = (x_86 * alpha[1i]);
-      let x_87: f32 = o6[7i];
-      o6[7i] = (x_87 * alpha[1i]);
-      let x_88: f32 = o7[0i];
-      o7[0i] = (x_88 * alpha[0i]);
-      let x_89: f32 = o7[1i];
-      o7[1i] = (x_89 * alpha[0i]);
-      let x_90: f32 = o7[2i];
-      o7[2i] = (x_90 * alpha[1i]);
-      let x_91: f32 = o7[3i];
-      o7[3i] = (x_91 * alpha[1i]);
-      let x_92: f32 = o7[4i];
-      o7[4i] = (x_92 * alpha[0i]);
-      let x_93: f32 = o7[5i];
-      o7[5i] = (x_93 * alpha[0i]);
-      let x_94: f32 = o7[6i];
-      o7[6i] = (x_94 * alpha[1i]);
-      let x_95: f32 = o7[7i];
-      o7[7i] = (x_95 * alpha[1i]);
+      let x_34: f32 = o0[0i];
+      o0[0i] = (x_34 * alpha[0i]);
+      let x_35: f32 = o0[1i];
+      o0[1i] = (x_35 * alpha[0i]);
+      let x_36: f32 = o0[2i];
+      o0[2i] = (x_36 * alpha[1i]);
+      let x_37: f32 = o0[3i];
+      o0[3i] = (x_37 * alpha[1i]);
+      let x_38: f32 = o0[4i];
+      o0[4i] = (x_38 * alpha[0i]);
+      let x_39: f32 = o0[5i];
+      o0[5i] = (x_39 * alpha[0i]);
+      let x_40: f32 = o0[6i];
+      o0[6i] = (x_40 * alpha[1i]);
+      let x_41: f32 = o0[7i];
+      o0[7i] = (x_41 * alpha[1i]);
+      let x_42: f32 = o1[0i];
+      o1[0i] = (x_42 * alpha[0i]);
+      let x_43: f32 = o1[1i];
+      o1[1i] = (x_43 * alpha[0i]);
+      let x_44: f32 = o1[2i];
+      o1[2i] = (x_44 * alpha[1i]);
+      let x_45: f32 = o1[3i];
+      o1[3i] = (x_45 * alpha[1i]);
+      let x_46: f32 = o1[4i];
+      o1[4i] = (x_46 * alpha[0i]);
+      let x_47: f32 = o1[5i];
+      o1[5i] = (x_47 * alpha[0i]);
+      let x_48: f32 = o1[6i];
+      o1[6i] = (x_48 * alpha[1i]);
+      let x_49: f32 = o1[7i];
+      o1[7i] = (x_49 * alpha[1i]);
+      let x_50: f32 = o2[0i];
+      o2[0i] = (x_50 * alpha[0i]);
+      let x_51: f32 = o2[1i];
+      o2[1i] = (x_51 * alpha[0i]);
+      let x_52: f32 = o2[2i];
+      o2[2i] = (x_52 * alpha[1i]);
+      let x_53: f32 = o2[3i];
+      o2[3i] = (x_53 * alpha[1i]);
+      let x_54: f32 = o2[4i];
+      o2[4i] = (x_54 * alpha[0i]);
+      let x_55: f32 = o2[5i];
+      o2[5i] = (x_55 * alpha[0i]);
+      let x_56: f32 = o2[6i];
+      o2[6i] = (x_56 * alpha[1i]);
+      let x_57: f32 = o2[7i];
+      o2[7i] = (x_57 * alpha[1i]);
+      let x_58: f32 = o3[0i];
+      o3[0i] = (x_58 * alpha[0i]);
+      let x_59: f32 = o3[1i];
+      o3[1i] = (x_59 * alpha[0i]);
+      let x_60: f32 = o3[2i];
+      o3[2i] = (x_60 * alpha[1i]);
+      let x_61: f32 = o3[3i];
+      o3[3i] = (x_61 * alpha[1i]);
+      let x_62: f32 = o3[4i];
+      o3[4i] = (x_62 * alpha[0i]);
+      let x_63: f32 = o3[5i];
+      o3[5i] = (x_63 * alpha[0i]);
+      let x_64: f32 = o3[6i];
+      o3[6i] = (x_64 * alpha[1i]);
+      let x_65: f32 = o3[7i];
+      o3[7i] = (x_65 * alpha[1i]);
+      let x_66: f32 = o4[0i];
+      o4[0i] = (x_66 * alpha[0i]);
+      let x_67: f32 = o4[1i];
+      o4[1i] = (x_67 * alpha[0i]);
+      let x_68: f32 = o4[2i];
+      o4[2i] = (x_68 * alpha[1i]);
+      let x_69: f32 = o4[3i];
+      o4[3i] = (x_69 * alpha[1i]);
+      let x_70: f32 = o4[4i];
+      o4[4i] = (x_70 * alpha[0i]);
+      let x_71: f32 = o4[5i];
+      o4[5i] = (x_71 * alpha[0i]);
+      let x_72: f32 = o4[6i];
+      o4[6i] = (x_72 * alpha[1i]);
+      let x_73: f32 = o4[7i];
+      o4[7i] = (x_73 * alpha[1i]);
+      let x_74: f32 = o5[0i];
+      o5[0i] = (x_74 * alpha[0i]);
+      let x_75: f32 = o5[1i];
+      o5[1i] = (x_75 * alpha[0i]);
+      let x_76: f32 = o5[2i];
+      o5[2i] = (x_76 * alpha[1i]);
+      let x_77: f32 = o5[3i];
+      o5[3i] = (x_77 * alpha[1i]);
+      let x_78: f32 = o5[4i];
+      o5[4i] = (x_78 * alpha[0i]);
+      let x_79: f32 = o5[5i];
+      o5[5i] = (x_79 * alpha[0i]);
+      let x_80: f32 = o5[6i];
+      o5[6i] = (x_80 * alpha[1i]);
+      let x_81: f32 = o5[7i];
+      o5[7i] = (x_81 * alpha[1i]);
+      let x_82: f32 = o6[0i];
+      o6[0i] = (x_82 * alpha[0i]);
+      let x_83: f32 = o6[1i];
+      o6[1i] = (x_83 * alpha[0i]);
+      let x_84: f32 = o6[2i];
+      o6[2i] = (x_84 * alpha[1i]);
+      let x_85: f32 = o6[3i];
+      o6[3i] = (x_85 * alpha[1i]);
+      let x_86: f32 = o6[4i];
+      o6[4i] = (x_86 * alpha[0i]);
+      let x_87: f32 = o6[5i];
+      o6[5i] = (x_87 * alpha[0i]);
+      let x_88: f32 = o6[6i];
+      o6[6i] = (x_88 * alpha[1i]);
+      let x_89: f32 = o6[7i];
+      o6[7i] = (x_89 * alpha[1i]);
+      let x_90: f32 = o7[0i];
+      o7[0i] = (x_90 * alpha[0i]);
+      let x_91: f32 = o7[1i];
+      o7[1i] = (x_91 * alpha[0i]);
+      let x_92: f32 = o7[2i];
+      o7[2i] = (x_92 * alpha[1i]);
+      let x_93: f32 = o7[3i];
+      o7[3i] = (x_93 * alpha[1i]);
+      let x_94: f32 = o7[4i];
+      o7[4i] = (x_94 * alpha[0i]);
+      let x_95: f32 = o7[5i];
+      o7[5i] = (x_95 * alpha[0i]);
+      let x_96: f32 = o7[6i];
+      o7[6i] = (x_96 * alpha[1i]);
+      let x_97: f32 = o7[7i];
+      o7[7i] = (x_97 * alpha[1i]);
       let vAt: i32 = (kk * 128i);
       let mmf_11_t: i32 = ((i32(lidx) & 31i) & 3i);
       for (var mmf_11_m: i32 = 0i; (mmf_11_m < 4i); mmf_11_m = (mmf_11_m + 1i)) {
@@ -1108,518 +1077,518 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       }
     }
   }
-  let x_96: f32 = o0[0i];
-  var pick_12: f32 = 0.0f;
+  let x_98: f32 = o0[0i];
+  var pick_6: f32 = 0.0f;
   if ((l[0i] > 0.0f)) {
-    pick_12 = (x_96 / l[0i]);
+    pick_6 = (x_98 / l[0i]);
+  } else {
+    pick_6 = 0.0f;
+  }
+  o0[0i] = pick_6;
+  let x_99: f32 = o0[1i];
+  var pick_7: f32 = 0.0f;
+  if ((l[0i] > 0.0f)) {
+    pick_7 = (x_99 / l[0i]);
+  } else {
+    pick_7 = 0.0f;
+  }
+  o0[1i] = pick_7;
+  let x_100: f32 = o0[2i];
+  var pick_8: f32 = 0.0f;
+  if ((l[1i] > 0.0f)) {
+    pick_8 = (x_100 / l[1i]);
+  } else {
+    pick_8 = 0.0f;
+  }
+  o0[2i] = pick_8;
+  let x_101: f32 = o0[3i];
+  var pick_9: f32 = 0.0f;
+  if ((l[1i] > 0.0f)) {
+    pick_9 = (x_101 / l[1i]);
+  } else {
+    pick_9 = 0.0f;
+  }
+  o0[3i] = pick_9;
+  let x_102: f32 = o0[4i];
+  var pick_10: f32 = 0.0f;
+  if ((l[0i] > 0.0f)) {
+    pick_10 = (x_102 / l[0i]);
+  } else {
+    pick_10 = 0.0f;
+  }
+  o0[4i] = pick_10;
+  let x_103: f32 = o0[5i];
+  var pick_11: f32 = 0.0f;
+  if ((l[0i] > 0.0f)) {
+    pick_11 = (x_103 / l[0i]);
+  } else {
+    pick_11 = 0.0f;
+  }
+  o0[5i] = pick_11;
+  let x_104: f32 = o0[6i];
+  var pick_12: f32 = 0.0f;
+  if ((l[1i] > 0.0f)) {
+    pick_12 = (x_104 / l[1i]);
   } else {
     pick_12 = 0.0f;
   }
-  o0[0i] = pick_12;
-  let x_97: f32 = o0[1i];
+  o0[6i] = pick_12;
+  let x_105: f32 = o0[7i];
   var pick_13: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_13 = (x_97 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_13 = (x_105 / l[1i]);
   } else {
     pick_13 = 0.0f;
   }
-  o0[1i] = pick_13;
-  let x_98: f32 = o0[2i];
+  o0[7i] = pick_13;
+  let x_106: f32 = o1[0i];
   var pick_14: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_14 = (x_98 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_14 = (x_106 / l[0i]);
   } else {
     pick_14 = 0.0f;
   }
-  o0[2i] = pick_14;
-  let x_99: f32 = o0[3i];
+  o1[0i] = pick_14;
+  let x_107: f32 = o1[1i];
   var pick_15: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_15 = (x_99 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_15 = (x_107 / l[0i]);
   } else {
     pick_15 = 0.0f;
   }
-  o0[3i] = pick_15;
-  let x_100: f32 = o0[4i];
+  o1[1i] = pick_15;
+  let x_108: f32 = o1[2i];
   var pick_16: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_16 = (x_100 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_16 = (x_108 / l[1i]);
   } else {
     pick_16 = 0.0f;
   }
-  o0[4i] = pick_16;
-  let x_101: f32 = o0[5i];
+  o1[2i] = pick_16;
+  let x_109: f32 = o1[3i];
   var pick_17: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_17 = (x_101 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_17 = (x_109 / l[1i]);
   } else {
     pick_17 = 0.0f;
   }
-  o0[5i] = pick_17;
-  let x_102: f32 = o0[6i];
+  o1[3i] = pick_17;
+  let x_110: f32 = o1[4i];
   var pick_18: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_18 = (x_102 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_18 = (x_110 / l[0i]);
   } else {
     pick_18 = 0.0f;
   }
-  o0[6i] = pick_18;
-  let x_103: f32 = o0[7i];
+  o1[4i] = pick_18;
+  let x_111: f32 = o1[5i];
   var pick_19: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_19 = (x_103 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_19 = (x_111 / l[0i]);
   } else {
     pick_19 = 0.0f;
   }
-  o0[7i] = pick_19;
-  let x_104: f32 = o1[0i];
+  o1[5i] = pick_19;
+  let x_112: f32 = o1[6i];
   var pick_20: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_20 = (x_104 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_20 = (x_112 / l[1i]);
   } else {
     pick_20 = 0.0f;
   }
-  o1[0i] = pick_20;
-  let x_105: f32 = o1[1i];
+  o1[6i] = pick_20;
+  let x_113: f32 = o1[7i];
   var pick_21: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_21 = (x_105 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_21 = (x_113 / l[1i]);
   } else {
     pick_21 = 0.0f;
   }
-  o1[1i] = pick_21;
-  let x_106: f32 = o1[2i];
+  o1[7i] = pick_21;
+  let x_114: f32 = o2[0i];
   var pick_22: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_22 = (x_106 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_22 = (x_114 / l[0i]);
   } else {
     pick_22 = 0.0f;
   }
-  o1[2i] = pick_22;
-  let x_107: f32 = o1[3i];
+  o2[0i] = pick_22;
+  let x_115: f32 = o2[1i];
   var pick_23: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_23 = (x_107 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_23 = (x_115 / l[0i]);
   } else {
     pick_23 = 0.0f;
   }
-  o1[3i] = pick_23;
-  let x_108: f32 = o1[4i];
+  o2[1i] = pick_23;
+  let x_116: f32 = o2[2i];
   var pick_24: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_24 = (x_108 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_24 = (x_116 / l[1i]);
   } else {
     pick_24 = 0.0f;
   }
-  o1[4i] = pick_24;
-  let x_109: f32 = o1[5i];
+  o2[2i] = pick_24;
+  let x_117: f32 = o2[3i];
   var pick_25: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_25 = (x_109 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_25 = (x_117 / l[1i]);
   } else {
     pick_25 = 0.0f;
   }
-  o1[5i] = pick_25;
-  let x_110: f32 = o1[6i];
+  o2[3i] = pick_25;
+  let x_118: f32 = o2[4i];
   var pick_26: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_26 = (x_110 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_26 = (x_118 / l[0i]);
   } else {
     pick_26 = 0.0f;
   }
-  o1[6i] = pick_26;
-  let x_111: f32 = o1[7i];
+  o2[4i] = pick_26;
+  let x_119: f32 = o2[5i];
   var pick_27: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_27 = (x_111 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_27 = (x_119 / l[0i]);
   } else {
     pick_27 = 0.0f;
   }
-  o1[7i] = pick_27;
-  let x_112: f32 = o2[0i];
+  o2[5i] = pick_27;
+  let x_120: f32 = o2[6i];
   var pick_28: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_28 = (x_112 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_28 = (x_120 / l[1i]);
   } else {
     pick_28 = 0.0f;
   }
-  o2[0i] = pick_28;
-  let x_113: f32 = o2[1i];
+  o2[6i] = pick_28;
+  let x_121: f32 = o2[7i];
   var pick_29: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_29 = (x_113 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_29 = (x_121 / l[1i]);
   } else {
     pick_29 = 0.0f;
   }
-  o2[1i] = pick_29;
-  let x_114: f32 = o2[2i];
+  o2[7i] = pick_29;
+  let x_122: f32 = o3[0i];
   var pick_30: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_30 = (x_114 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_30 = (x_122 / l[0i]);
   } else {
     pick_30 = 0.0f;
   }
-  o2[2i] = pick_30;
-  let x_115: f32 = o2[3i];
+  o3[0i] = pick_30;
+  let x_123: f32 = o3[1i];
   var pick_31: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_31 = (x_115 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_31 = (x_123 / l[0i]);
   } else {
     pick_31 = 0.0f;
   }
-  o2[3i] = pick_31;
-  let x_116: f32 = o2[4i];
+  o3[1i] = pick_31;
+  let x_124: f32 = o3[2i];
   var pick_32: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_32 = (x_116 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_32 = (x_124 / l[1i]);
   } else {
     pick_32 = 0.0f;
   }
-  o2[4i] = pick_32;
-  let x_117: f32 = o2[5i];
+  o3[2i] = pick_32;
+  let x_125: f32 = o3[3i];
   var pick_33: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_33 = (x_117 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_33 = (x_125 / l[1i]);
   } else {
     pick_33 = 0.0f;
   }
-  o2[5i] = pick_33;
-  let x_118: f32 = o2[6i];
+  o3[3i] = pick_33;
+  let x_126: f32 = o3[4i];
   var pick_34: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_34 = (x_118 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_34 = (x_126 / l[0i]);
   } else {
     pick_34 = 0.0f;
   }
-  o2[6i] = pick_34;
-  let x_119: f32 = o2[7i];
+  o3[4i] = pick_34;
+  let x_127: f32 = o3[5i];
   var pick_35: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_35 = (x_119 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_35 = (x_127 / l[0i]);
   } else {
     pick_35 = 0.0f;
   }
-  o2[7i] = pick_35;
-  let x_120: f32 = o3[0i];
+  o3[5i] = pick_35;
+  let x_128: f32 = o3[6i];
   var pick_36: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_36 = (x_120 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_36 = (x_128 / l[1i]);
   } else {
     pick_36 = 0.0f;
   }
-  o3[0i] = pick_36;
-  let x_121: f32 = o3[1i];
+  o3[6i] = pick_36;
+  let x_129: f32 = o3[7i];
   var pick_37: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_37 = (x_121 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_37 = (x_129 / l[1i]);
   } else {
     pick_37 = 0.0f;
   }
-  o3[1i] = pick_37;
-  let x_122: f32 = o3[2i];
+  o3[7i] = pick_37;
+  let x_130: f32 = o4[0i];
   var pick_38: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_38 = (x_122 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_38 = (x_130 / l[0i]);
   } else {
     pick_38 = 0.0f;
   }
-  o3[2i] = pick_38;
-  let x_123: f32 = o3[3i];
+  o4[0i] = pick_38;
+  let x_131: f32 = o4[1i];
   var pick_39: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_39 = (x_123 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_39 = (x_131 / l[0i]);
   } else {
     pick_39 = 0.0f;
   }
-  o3[3i] = pick_39;
-  let x_124: f32 = o3[4i];
+  o4[1i] = pick_39;
+  let x_132: f32 = o4[2i];
   var pick_40: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_40 = (x_124 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_40 = (x_132 / l[1i]);
   } else {
     pick_40 = 0.0f;
   }
-  o3[4i] = pick_40;
-  let x_125: f32 = o3[5i];
+  o4[2i] = pick_40;
+  let x_133: f32 = o4[3i];
   var pick_41: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_41 = (x_125 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_41 = (x_133 / l[1i]);
   } else {
     pick_41 = 0.0f;
   }
-  o3[5i] = pick_41;
-  let x_126: f32 = o3[6i];
+  o4[3i] = pick_41;
+  let x_134: f32 = o4[4i];
   var pick_42: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_42 = (x_126 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_42 = (x_134 / l[0i]);
   } else {
     pick_42 = 0.0f;
   }
-  o3[6i] = pick_42;
-  let x_127: f32 = o3[7i];
+  o4[4i] = pick_42;
+  let x_135: f32 = o4[5i];
   var pick_43: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_43 = (x_127 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_43 = (x_135 / l[0i]);
   } else {
     pick_43 = 0.0f;
   }
-  o3[7i] = pick_43;
-  let x_128: f32 = o4[0i];
+  o4[5i] = pick_43;
+  let x_136: f32 = o4[6i];
   var pick_44: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_44 = (x_128 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_44 = (x_136 / l[1i]);
   } else {
     pick_44 = 0.0f;
   }
-  o4[0i] = pick_44;
-  let x_129: f32 = o4[1i];
+  o4[6i] = pick_44;
+  let x_137: f32 = o4[7i];
   var pick_45: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_45 = (x_129 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_45 = (x_137 / l[1i]);
   } else {
     pick_45 = 0.0f;
   }
-  o4[1i] = pick_45;
-  let x_130: f32 = o4[2i];
+  o4[7i] = pick_45;
+  let x_138: f32 = o5[0i];
   var pick_46: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_46 = (x_130 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_46 = (x_138 / l[0i]);
   } else {
     pick_46 = 0.0f;
   }
-  o4[2i] = pick_46;
-  let x_131: f32 = o4[3i];
+  o5[0i] = pick_46;
+  let x_139: f32 = o5[1i];
   var pick_47: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_47 = (x_131 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_47 = (x_139 / l[0i]);
   } else {
     pick_47 = 0.0f;
   }
-  o4[3i] = pick_47;
-  let x_132: f32 = o4[4i];
+  o5[1i] = pick_47;
+  let x_140: f32 = o5[2i];
   var pick_48: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_48 = (x_132 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_48 = (x_140 / l[1i]);
   } else {
     pick_48 = 0.0f;
   }
-  o4[4i] = pick_48;
-  let x_133: f32 = o4[5i];
+  o5[2i] = pick_48;
+  let x_141: f32 = o5[3i];
   var pick_49: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_49 = (x_133 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_49 = (x_141 / l[1i]);
   } else {
     pick_49 = 0.0f;
   }
-  o4[5i] = pick_49;
-  let x_134: f32 = o4[6i];
+  o5[3i] = pick_49;
+  let x_142: f32 = o5[4i];
   var pick_50: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_50 = (x_134 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_50 = (x_142 / l[0i]);
   } else {
     pick_50 = 0.0f;
   }
-  o4[6i] = pick_50;
-  let x_135: f32 = o4[7i];
+  o5[4i] = pick_50;
+  let x_143: f32 = o5[5i];
   var pick_51: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_51 = (x_135 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_51 = (x_143 / l[0i]);
   } else {
     pick_51 = 0.0f;
   }
-  o4[7i] = pick_51;
-  let x_136: f32 = o5[0i];
+  o5[5i] = pick_51;
+  let x_144: f32 = o5[6i];
   var pick_52: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_52 = (x_136 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_52 = (x_144 / l[1i]);
   } else {
     pick_52 = 0.0f;
   }
-  o5[0i] = pick_52;
-  let x_137: f32 = o5[1i];
+  o5[6i] = pick_52;
+  let x_145: f32 = o5[7i];
   var pick_53: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_53 = (x_137 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_53 = (x_145 / l[1i]);
   } else {
     pick_53 = 0.0f;
   }
-  o5[1i] = pick_53;
-  let x_138: f32 = o5[2i];
+  o5[7i] = pick_53;
+  let x_146: f32 = o6[0i];
   var pick_54: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_54 = (x_138 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_54 = (x_146 / l[0i]);
   } else {
     pick_54 = 0.0f;
   }
-  o5[2i] = pick_54;
-  let x_139: f32 = o5[3i];
+  o6[0i] = pick_54;
+  let x_147: f32 = o6[1i];
   var pick_55: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_55 = (x_139 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_55 = (x_147 / l[0i]);
   } else {
     pick_55 = 0.0f;
   }
-  o5[3i] = pick_55;
-  let x_140: f32 = o5[4i];
+  o6[1i] = pick_55;
+  let x_148: f32 = o6[2i];
   var pick_56: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_56 = (x_140 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_56 = (x_148 / l[1i]);
   } else {
     pick_56 = 0.0f;
   }
-  o5[4i] = pick_56;
-  let x_141: f32 = o5[5i];
+  o6[2i] = pick_56;
+  let x_149: f32 = o6[3i];
   var pick_57: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_57 = (x_141 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_57 = (x_149 / l[1i]);
   } else {
     pick_57 = 0.0f;
   }
-  o5[5i] = pick_57;
-  let x_142: f32 = o5[6i];
+  o6[3i] = pick_57;
+  let x_150: f32 = o6[4i];
   var pick_58: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_58 = (x_142 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_58 = (x_150 / l[0i]);
   } else {
     pick_58 = 0.0f;
   }
-  o5[6i] = pick_58;
-  let x_143: f32 = o5[7i];
+  o6[4i] = pick_58;
+  let x_151: f32 = o6[5i];
   var pick_59: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_59 = (x_143 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_59 = (x_151 / l[0i]);
   } else {
     pick_59 = 0.0f;
   }
-  o5[7i] = pick_59;
-  let x_144: f32 = o6[0i];
+  o6[5i] = pick_59;
+  let x_152: f32 = o6[6i];
   var pick_60: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_60 = (x_144 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_60 = (x_152 / l[1i]);
   } else {
     pick_60 = 0.0f;
   }
-  o6[0i] = pick_60;
-  let x_145: f32 = o6[1i];
+  o6[6i] = pick_60;
+  let x_153: f32 = o6[7i];
   var pick_61: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_61 = (x_145 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_61 = (x_153 / l[1i]);
   } else {
     pick_61 = 0.0f;
   }
-  o6[1i] = pick_61;
-  let x_146: f32 = o6[2i];
+  o6[7i] = pick_61;
+  let x_154: f32 = o7[0i];
   var pick_62: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_62 = (x_146 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_62 = (x_154 / l[0i]);
   } else {
     pick_62 = 0.0f;
   }
-  o6[2i] = pick_62;
-  let x_147: f32 = o6[3i];
+  o7[0i] = pick_62;
+  let x_155: f32 = o7[1i];
   var pick_63: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_63 = (x_147 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_63 = (x_155 / l[0i]);
   } else {
     pick_63 = 0.0f;
   }
-  o6[3i] = pick_63;
-  let x_148: f32 = o6[4i];
+  o7[1i] = pick_63;
+  let x_156: f32 = o7[2i];
   var pick_64: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_64 = (x_148 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_64 = (x_156 / l[1i]);
   } else {
     pick_64 = 0.0f;
   }
-  o6[4i] = pick_64;
-  let x_149: f32 = o6[5i];
+  o7[2i] = pick_64;
+  let x_157: f32 = o7[3i];
   var pick_65: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_65 = (x_149 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_65 = (x_157 / l[1i]);
   } else {
     pick_65 = 0.0f;
   }
-  o6[5i] = pick_65;
-  let x_150: f32 = o6[6i];
+  o7[3i] = pick_65;
+  let x_158: f32 = o7[4i];
   var pick_66: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_66 = (x_150 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_66 = (x_158 / l[0i]);
   } else {
     pick_66 = 0.0f;
   }
-  o6[6i] = pick_66;
-  let x_151: f32 = o6[7i];
+  o7[4i] = pick_66;
+  let x_159: f32 = o7[5i];
   var pick_67: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_67 = (x_151 / l[1i]);
+  if ((l[0i] > 0.0f)) {
+    pick_67 = (x_159 / l[0i]);
   } else {
     pick_67 = 0.0f;
   }
-  o6[7i] = pick_67;
-  let x_152: f32 = o7[0i];
+  o7[5i] = pick_67;
+  let x_160: f32 = o7[6i];
   var pick_68: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_68 = (x_152 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_68 = (x_160 / l[1i]);
   } else {
     pick_68 = 0.0f;
   }
-  o7[0i] = pick_68;
-  let x_153: f32 = o7[1i];
+  o7[6i] = pick_68;
+  let x_161: f32 = o7[7i];
   var pick_69: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_69 = (x_153 / l[0i]);
+  if ((l[1i] > 0.0f)) {
+    pick_69 = (x_161 / l[1i]);
   } else {
     pick_69 = 0.0f;
   }
-  o7[1i] = pick_69;
-  let x_154: f32 = o7[2i];
-  var pick_70: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_70 = (x_154 / l[1i]);
-  } else {
-    pick_70 = 0.0f;
-  }
-  o7[2i] = pick_70;
-  let x_155: f32 = o7[3i];
-  var pick_71: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_71 = (x_155 / l[1i]);
-  } else {
-    pick_71 = 0.0f;
-  }
-  o7[3i] = pick_71;
-  let x_156: f32 = o7[4i];
-  var pick_72: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_72 = (x_156 / l[0i]);
-  } else {
-    pick_72 = 0.0f;
-  }
-  o7[4i] = pick_72;
-  let x_157: f32 = o7[5i];
-  var pick_73: f32 = 0.0f;
-  if ((l[0i] > 0.0f)) {
-    pick_73 = (x_157 / l[0i]);
-  } else {
-    pick_73 = 0.0f;
-  }
-  o7[5i] = pick_73;
-  let x_158: f32 = o7[6i];
-  var pick_74: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_74 = (x_158 / l[1i]);
-  } else {
-    pick_74 = 0.0f;
-  }
-  o7[6i] = pick_74;
-  let x_159: f32 = o7[7i];
-  var pick_75: f32 = 0.0f;
-  if ((l[1i] > 0.0f)) {
-    pick_75 = (x_159 / l[1i]);
-  } else {
-    pick_75 = 0.0f;
-  }
-  o7[7i] = pick_75;
+  o7[7i] = pick_69;
   let warp: i32 = (i32(lidx) / 32i);
   let off_16: i32 = (warp * 256i);
   let fr_19_g: i32 = ((i32(lidx) & 31i) >> 2u);

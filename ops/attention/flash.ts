@@ -1,6 +1,6 @@
 import {
-  barrier, bf16, copyTile, exp, f32, fragment, fragmentMap, fragmentRowMax, fragmentRowSum, localIndex, max, mmaFragment, mmaTransposedB,
-  rowMap, rowVector, shared, storeFragment, toOperand, F32_MAX,
+  barrier, bf16, copyTile, exp2, f32, fragment, fragmentMap, fragmentRowMax, fragmentRowSum, localIndex, max, mmaFragment, mmaTransposedB,
+  min, rowMap, rowVector, shared, storeFragment, toOperand, F32_MAX, LOG2E,
   type Dim, type Fragment, type i32, type Out, type Shared, type Tensor,
 } from '../../compiler/dsl/index.js';
 
@@ -12,8 +12,9 @@ import {
  * head; warp w owns rows 16w..16w+15 and everything about them lives in its registers:
  *   scores   S (16 rows x 16 keys) = Q·Kᵀ with mmaTransposedB over HEAD_QK in 16-deep steps,
  *            Q and K staged in shared memory as bf16, DC head dims at a time;
- *   softmax  the running max m and sum l are row vectors; masks go by fragment coordinates;
- *            P = exp(S - m) is rounded to bf16 in registers (toOperand);
+ *   softmax  in log2 units (scores times SCALE log2 e, one exp2 per probability); the running
+ *            max m and sum l are row vectors; masks go by fragment coordinates;
+ *            P = exp2(S - m) is rounded to bf16 in registers (toOperand);
  *   values   O (16 x HEAD_V, HEAD_V/16 = 8 fragments) += P·V with mmaFragment from a V tile
  *            staged [keys][HEAD_V] (ldmatrix.trans on CUDA), rescaled by alpha per 16 keys.
  * Key tiles of BK keys are staged once for all warps. CUDA stages Q once and whole K rows
@@ -64,7 +65,8 @@ export function flashAttend(
   out: Out<bf16, [Dim, Dim, 'HEAD_V']>, c: FlashConfig,
 ): void {
   const r0 = (localIndex / 32) * 16;
-  const m = rowVector(m0);
+  // The running max in log2 units; -F32_MAX (no sink) stays -F32_MAX.
+  const m = rowVector(max(-F32_MAX, min(F32_MAX, m0 * LOG2E)));
   const l = rowVector(l0);
   const o0 = fragment();
   const o1 = fragment();
@@ -100,18 +102,23 @@ export function flashAttend(
         barrier();
       }
       const j0 = k0 + kk;
+      // Scores in log2 units (x * SCALE * log2 e), so that each probability is one exp2.
       // Keys every row of the block sees need no mask (a uniform test: all warps take one side).
       if (j0 + 15 < blk.hi && j0 + 15 <= blk.pos0 && j0 > blk.pos0 + c.BQ - 1 - blk.window) {
-        fragmentMap(s, (x) => x * c.SCALE);
+        fragmentMap(s, (x) => x * (c.SCALE * LOG2E));
       } else {
-        fragmentMap(s, (x, row, col) => (visible(blk, j0 + col, blk.pos0 + r0 + row) ? x * c.SCALE : -F32_MAX));
+        fragmentMap(s, (x, row, col) => (visible(blk, j0 + col, blk.pos0 + r0 + row) ? x * (c.SCALE * LOG2E) : -F32_MAX));
       }
       const tileMax = fragmentRowMax(s);
       const mNew = rowVector(0);
       rowMap(mNew, (x, row) => max(m[row], tileMax[row]));
+      // A row that has seen no key subtracts 0, so its masked -F32_MAX scores still give
+      // exp2 = 0; any other row's maximum is a score or the sink, far above -F32_MAX.
+      const mOff = rowVector(0);
+      rowMap(mOff, (x, row) => (mNew[row] > -F32_MAX ? mNew[row] : 0.0));
       const alpha = rowVector(0);
-      rowMap(alpha, (x, row) => exp(m[row] - mNew[row]));
-      fragmentMap(s, (x, row) => (x > -F32_MAX ? exp(x - mNew[row]) : 0.0));
+      rowMap(alpha, (x, row) => exp2(m[row] - mOff[row]));
+      fragmentMap(s, (x, row) => exp2(x - mOff[row]));
       const tileSum = fragmentRowSum(s);
       rowMap(l, (x, row) => x * alpha[row] + tileSum[row]);
       rowMap(m, (x, row) => mNew[row]);

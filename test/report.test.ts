@@ -86,6 +86,26 @@ test('mimo-report --json: rows for gemm_bf16, moe_gate_up_fp8, moe_down_fp8_mask
   } else assert.match(report.sassMissing, /setup-cuda-tools\.sh/);
 });
 
+test('attention on sm_90a: prefill and decode hot loops on tensor cores, at the estimates issue 15 asks for', async () => {
+  const r = await cli(['--arch', 'sm_90a', '--preset', 'mimo-v2-flash', '--ops', '{global_prefill,global_decode_partial}', '--json']);
+  assert.is(r.code, 0, r.stderr);
+  const report = JSON.parse(r.stdout);
+  const kernel = (name: string) => report.kernels.find((k: { name: string }) => k.name === name);
+  if (!('path' in (await nvdisasm))) return assert.match(report.sassMissing, /setup-cuda-tools\.sh/);
+  for (const name of ['global_prefill', 'global_decode_partial']) {
+    const { sass } = kernel(name);
+    // The loop with the most tensor ops is a tensor loop: no FP32 score loop carries the work.
+    assert.ok(sass.tensor.some((t: { opcode: string }) => t.opcode.startsWith('HMMA.16816.F32.BF16')), `${name}: tensor ops ${JSON.stringify(sass.tensor)}`);
+    assert.is(sass.hotLoop?.kind, 'tensor', `${name}: hot loop ${JSON.stringify(sass.hotLoop)}`);
+  }
+  // 280 SASS instructions per 40 HMMA at this commit; expf or word loads of K would take it past 8.
+  const hot = kernel('global_prefill').sass.hotLoop;
+  assert.ok(hot.instructions / hot.ops <= 8, `global_prefill hot loop: ${hot.instructions} instructions per ${hot.ops} MMAs`);
+  const fraction = (name: string) => kernel(name).cases[0].estimate.fraction;
+  assert.ok(fraction('global_prefill') >= 0.5, `global prefill T=4096: ${fraction('global_prefill')} of the BF16 roofline (target 0.5)`);
+  assert.ok(fraction('global_decode_partial') >= 0.7, `global decode B=16, 32K: ${fraction('global_decode_partial')} of HBM (target 0.7)`);
+});
+
 test('mimo-report tables, sm_80: the bf16 GEMM row (with nvdisasm: HMMA and LDSM in its SASS)', async () => {
   const r = await cli(['--arch', 'sm_80', '--ops', 'gemm_bf16']);
   assert.is(r.code, 0, r.stderr);

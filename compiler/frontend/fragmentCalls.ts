@@ -1,6 +1,7 @@
 import { Node, type CallExpression, type ElementAccessExpression } from 'ts-morph';
 import type { Expr } from '../ir/nodes.js';
 import { FRAGMENT_ELEMS, ROW_LANE_MASKS, ROW_SLOTS, elemOfSlot, rowSlot } from '../ir/fragmentLayout.js';
+import { i32 } from '../ir/build.js';
 import type { Binding, Lowerer, Val } from './lowering.js';
 import { dslName, locOf } from './source.js';
 import { coerce } from './typing.js';
@@ -16,7 +17,6 @@ import { resolveRef } from './refs.js';
 export const FRAGMENT_DECLS: ReadonlySet<string> = new Set(['rowVector', 'fragmentRowMax', 'fragmentRowSum', 'toOperand']);
 export const FRAGMENT_STMTS: ReadonlySet<string> = new Set(['fragmentMap', 'rowMap', 'mmaFragment']);
 
-const i32 = (value: number): Expr => ({ k: 'const', type: 'i32', value });
 const local = (buf: string, index: number): Expr => ({ k: 'load', space: 'local', type: 'f32', buf, index: i32(index) });
 
 /** The callback being inlined: its row parameter's name and the row slot of the current copy. */

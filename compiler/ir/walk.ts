@@ -88,3 +88,21 @@ export function forEachStmt(stmts: readonly Stmt[], f: (s: Stmt) => void): void 
     }
   }
 }
+
+/**
+ * Rebuilds every statement list, innermost first: `f` gets each list (the top one last)
+ * with its nested lists already rebuilt, for rewrites that look at neighbouring statements.
+ */
+export function mapStmtLists(stmts: readonly Stmt[], f: (list: readonly Stmt[]) => Stmt[]): Stmt[] {
+  const inner = (list: readonly Stmt[]) => mapStmtLists(list, f);
+  return f(stmts.map((s): Stmt => {
+    switch (s.k) {
+      case 'if': return { ...s, then: inner(s.then), else: inner(s.else) };
+      case 'for': return { ...s, init: inner(s.init), update: inner(s.update), body: inner(s.body) };
+      case 'pipelined': case 'blockMap': return { ...s, body: inner(s.body) };
+      case 'archSwitch': return { ...s, sm90a: inner(s.sm90a), other: inner(s.other) };
+      default: return s;
+    }
+  }));
+}
+

@@ -1,5 +1,6 @@
 import type { Expr, Stmt } from '../ir/nodes.js';
 import type { SourceLoc } from '../common/source-loc.js';
+import { bin, i32, let_, plus, v } from '../ir/build.js';
 
 /**
  * Which thread holds which element of a block accumulator (passes/blockTile.ts). Both
@@ -17,11 +18,6 @@ import type { SourceLoc } from '../common/source-loc.js';
  * row g + 8*(i >> 1), column 2t + (i & 1), g = lane / 4, t = lane % 4).
  */
 
-export const i32 = (value: number): Expr => ({ k: 'const', type: 'i32', value });
-export const bin = (op: '+' | '*' | '/' | '%' | '>>' | '&' | '<', a: Expr, b: Expr): Expr => ({ k: 'bin', op, type: op === '<' ? 'bool' : 'i32', a, b });
-export const v = (name: string, type: Expr['type'] = 'i32'): Expr => ({ k: 'var', name, type });
-export const plus = (e: Expr, c: number): Expr => (c === 0 ? e : bin('+', e, i32(c)));
-export const let_ = (name: string, init: Expr, loc?: SourceLoc): Stmt => ({ k: 'let', name, type: init.type, init, mutable: false, loc });
 export const localIndex: Expr = { k: 'builtin', type: 'i32', name: 'localIndex', axis: 0 };
 
 /** Largest micro-tile side: 8x8 = 64 accumulators per thread is where registers run out. */

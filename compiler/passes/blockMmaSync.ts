@@ -1,7 +1,8 @@
 import type { BlockRef, Expr, MmaDType, Stmt } from '../ir/nodes.js';
 import { mmaDepth } from '../ir/nodes.js';
 import { operandRegister, pow2Factor } from './alignment.js';
-import { bin, i32, let_, plus, v, warpCoords, type WarpShape } from './blockLayout.js';
+import { warpCoords, type WarpShape } from './blockLayout.js';
+import { bin, countedLoop, i32, let_, plus, v } from '../ir/build.js';
 
 /**
  * A warp tile's share of blockMma on tensor cores: for each K step of the MMA depth, the
@@ -90,14 +91,5 @@ export function warpTileMma(s: Extract<Stmt, { k: 'blockMma' }>, dtype: MmaDType
       body.push({ k: 'mmaSync', dtype, acc: s.acc, accBase: (mi * NI + ni) * 4, a: aRegs[mi], b: bRegs[ni], loc });
     }
   }
-  return [
-    ...c.lets,
-    {
-      k: 'for', loc,
-      init: [{ k: 'let', name: kk, type: 'i32', init: i32(0), mutable: true }],
-      cond: bin('<', v(kk), i32(K)),
-      update: [{ k: 'assign', name: kk, value: bin('+', v(kk), i32(depth)) }],
-      body,
-    },
-  ];
+  return [...c.lets, countedLoop(kk, i32(0), i32(K), i32(depth), body, loc)];
 }

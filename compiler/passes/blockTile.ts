@@ -6,7 +6,8 @@ import { CompileError } from '../common/errors.js';
 import { forEachStmt, mapStmts } from '../ir/walk.js';
 import { evalSize } from '../ir/size.js';
 import { valuesGiven } from './alignment.js';
-import { accumulatorShape, bin, i32, let_, placement, v, type Placement, type Shape } from './blockLayout.js';
+import { accumulatorShape, placement, type Placement, type Shape } from './blockLayout.js';
+import { bin, countedLoop, i32, let_, v } from '../ir/build.js';
 import { renameLocals } from './unroll.js';
 import { warpTileMma } from './blockMmaSync.js';
 
@@ -139,13 +140,7 @@ function microTileMma(s: Extract<Stmt, { k: 'blockMma' }>, dtype: DType, K: numb
       body.push({ k: 'store', space: 'local', buf: s.acc, index: i32(e), value: fma(v(`${tag}_a${i}`, 'f32'), v(`${tag}_b${j}`, 'f32'), local(s.acc, e)), loc });
     }
   }
-  return [{
-    k: 'for', loc,
-    init: [{ k: 'let', name: kk, type: 'i32', init: i32(0), mutable: true }],
-    cond: bin('<', v(kk), i32(K)),
-    update: [{ k: 'assign', name: kk, value: bin('+', v(kk), i32(1)) }],
-    body,
-  }];
+  return [countedLoop(kk, i32(0), i32(K), i32(1), body, loc)];
 }
 
 /** acc[j] += part[j] * rowScale[row(j)] * scale: one scale product per row the thread holds. */

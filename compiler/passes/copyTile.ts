@@ -1,8 +1,9 @@
-import type { BinOp, Expr, Kernel, MathFn, Stmt } from '../ir/nodes.js';
+import type { Expr, Kernel, MathFn, Stmt } from '../ir/nodes.js';
 import type { DType } from '../ir/types.js';
 import type { TargetCaps } from '../common/target.js';
 import { BYTES, STORAGE_ONLY } from '../ir/types.js';
-import { forEachStmt, mapStmts } from '../ir/walk.js';
+import { forEachStmt, mapStmtLists, mapStmts } from '../ir/walk.js';
+import { bin, countedLoop, i32, v } from '../ir/build.js';
 import { evalSize } from '../ir/size.js';
 import { CompileError } from '../common/errors.js';
 import { foldConstants } from './fold.js';
@@ -10,9 +11,6 @@ import { pow2Factor, valuesGiven } from './alignment.js';
 
 type TileCopy = Extract<Stmt, { k: 'tileCopy' }>;
 
-const i32 = (value: number): Expr => ({ k: 'const', type: 'i32', value });
-const bin = (op: BinOp, a: Expr, b: Expr): Expr => ({ k: 'bin', op, type: ['<', '<=', '>', '>=', '==', '!=', '&&', '||'].includes(op) ? 'bool' : a.type, a, b });
-const v = (name: string, type: DType = 'i32'): Expr => ({ k: 'var', name, type });
 const lid: Expr = { k: 'builtin', type: 'i32', name: 'localIndex', axis: 0 };
 
 /**
@@ -67,19 +65,15 @@ export function lowerTileCopies(k: Kernel, caps: TargetCaps): Kernel {
  * are) and one commit-and-wait follows the run: unconditional, because each copy picks its
  * cp.async or element path at run time, and an empty group completes at once.
  */
-function oneWaitPerRun(stmts: readonly Stmt[]): Stmt[] {
-  const nested = (s: Stmt): Stmt => {
-    switch (s.k) {
-      case 'if': return { ...s, then: oneWaitPerRun(s.then), else: oneWaitPerRun(s.else) };
-      case 'for': return { ...s, body: oneWaitPerRun(s.body) };
-      case 'pipelined': return { ...s, body: oneWaitPerRun(s.body) };
-      case 'archSwitch': return { ...s, sm90a: oneWaitPerRun(s.sm90a), other: oneWaitPerRun(s.other) };
-      default: return s;
-    }
-  };
+function oneWaitPerRun(body: readonly Stmt[]): Stmt[] {
+  return mapStmtLists(body, waitPerRun);
+}
+
+/** One list's runs of copies, each marked async and followed by one commit and wait. */
+function waitPerRun(stmts: readonly Stmt[]): Stmt[] {
   const out: Stmt[] = [];
   for (let i = 0; i < stmts.length; i++) {
-    const s = nested(stmts[i]);
+    const s = stmts[i];
     if (s.k !== 'tileCopy' || s.async) {
       out.push(s);
       continue;
@@ -150,14 +144,7 @@ function strided(g: Gen, count: number, perRow: number, width: number, body: (x:
   const lets = [let_('r', bin('/', i, i32(perRow))), let_('c', c)];
   const x = { i, r: v(name('r')), c: v(name('c')), gr: v(name('gr')), gc: v(name('gc')) };
   lets.push(let_('gr', bin('+', s.r0, x.r)), let_('gc', bin('+', s.c0, x.c)));
-  return [{
-    k: 'for',
-    init: [{ k: 'let', name: name('i'), type: 'i32', init: lid, mutable: true, loc: s.loc }],
-    cond: bin('<', i, i32(count)),
-    update: [{ k: 'assign', name: name('i'), value: bin('+', i, i32(g.threads)), loc: s.loc }],
-    body: [...lets, ...body(x)],
-    loc: s.loc,
-  }];
+  return [countedLoop(name('i'), lid, i32(count), i32(g.threads), [...lets, ...body(x)], s.loc)];
 }
 
 const inside = (s: TileCopy, gr: Expr, gc: Expr): Expr => bin('&&', bin('<', gr, s.rows), bin('<', gc, s.cols));

@@ -1,8 +1,9 @@
-import type { BinOp, Expr, Stmt, TileRef } from '../ir/nodes.js';
+import type { Expr, Stmt, TileRef } from '../ir/nodes.js';
 import type { DType } from '../ir/types.js';
 import type { SourceLoc } from '../common/source-loc.js';
 import { FRAGMENT_ELEMS, rowSlot } from '../ir/fragmentLayout.js';
 import { operandRegister } from './alignment.js';
+import { bin, countedLoop, i32, let_, plus, v } from '../ir/build.js';
 
 /**
  * The per-thread layouts of a warp fragment and the fragment ops that depend on them beyond
@@ -11,13 +12,8 @@ import { operandRegister } from './alignment.js';
  * ir/fragmentLayout.ts, on which the frontend lowers row reductions and row vectors.
  */
 
-export const i32 = (value: number): Expr => ({ k: 'const', type: 'i32', value });
-export const bin = (op: BinOp & ('+' | '*' | '>>' | '&' | '^'), a: Expr, b: Expr): Expr => ({ k: 'bin', op, type: 'i32', a, b });
-export const v = (name: string, type: DType = 'i32'): Expr => ({ k: 'var', name, type });
 export const lane: Expr = bin('&', { k: 'builtin', type: 'i32', name: 'localIndex', axis: 0 }, i32(31));
-export const let_ = (name: string, init: Expr, loc?: SourceLoc): Stmt => ({ k: 'let', name, type: init.type, init, mutable: false, loc });
 export const local = (buf: string, j: number, type: DType = 'f32'): Expr => ({ k: 'load', space: 'local', buf, type, index: i32(j) });
-const plus = (e: Expr, c: number): Expr => (c === 0 ? e : bin('+', e, i32(c)));
 
 /** Portable layout: a thread's 2 rows (2g, 2g+1) by 4 columns (4t..4t+3), the fewest shared reads per FMA. */
 export const PORTABLE_ROWS = 2;
@@ -144,11 +140,5 @@ function portableMma(s: Extract<Stmt, { k: 'mmaFragment' }>, tag: string): Stmt[
       }
     }
   }
-  return [...layout.lets, {
-    k: 'for', loc,
-    init: [{ k: 'let', name: m, type: 'i32', init: i32(0), mutable: true }],
-    cond: { k: 'bin', op: '<', type: 'bool', a: v(m), b: i32(4) },
-    update: [{ k: 'assign', name: m, value: bin('+', v(m), i32(1)) }],
-    body,
-  }];
+  return [...layout.lets, countedLoop(m, i32(0), i32(4), i32(1), body, loc)];
 }

@@ -2,10 +2,10 @@ import type { Expr, Kernel, MathFn, Stmt } from '../ir/nodes.js';
 import type { DType } from '../ir/types.js';
 import { STORAGE_ONLY } from '../ir/types.js';
 import { mapStmts } from '../ir/walk.js';
+import { i32 } from '../ir/build.js';
 
 type Narrow = 'bf16' | 'f16' | 'fp8e4m3' | 'fp8e5m2';
 const perWord = (t: Narrow) => (t === 'bf16' || t === 'f16' ? 2 : 4);
-const i32 = (value: number): Expr => ({ k: 'const', type: 'i32', value });
 
 /**
  * For targets without 8/16-bit types (WGSL without shader-f16): storage-only values become

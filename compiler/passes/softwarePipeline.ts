@@ -1,6 +1,7 @@
-import type { BinOp, Expr, Kernel, SizeExpr, Stmt } from '../ir/nodes.js';
+import type { Expr, Kernel, SizeExpr, Stmt } from '../ir/nodes.js';
 import type { TargetCaps } from '../common/target.js';
 import type { SourceLoc } from '../common/source-loc.js';
+import { bin, countedLoop, i32, let_, v } from '../ir/build.js';
 import { forEachExpr, forEachStmt, mapStmts } from '../ir/walk.js';
 import { evalSize } from '../ir/size.js';
 import { CompileError } from '../common/errors.js';
@@ -8,10 +9,6 @@ import { CompileError } from '../common/errors.js';
 type Pipelined = Extract<Stmt, { k: 'pipelined' }>;
 type TileCopy = Extract<Stmt, { k: 'tileCopy' }>;
 
-const i32 = (value: number): Expr => ({ k: 'const', type: 'i32', value });
-const bin = (op: BinOp, a: Expr, b: Expr): Expr => ({ k: 'bin', op, type: ['<', '>', '&&'].includes(op) ? 'bool' : 'i32', a, b });
-const v = (name: string): Expr => ({ k: 'var', name, type: 'i32' });
-const let_ = (name: string, init: Expr, loc: SourceLoc | undefined, mutable = false): Stmt => ({ k: 'let', name, type: 'i32', init, mutable, loc });
 
 /**
  * Lowers `pipelined` loops (dsl pipelined). Everywhere: the plain loop, a barrier after the
@@ -122,14 +119,7 @@ function split(s: Pipelined, fail: (detail: string, loc: SourceLoc | undefined, 
 
 /** The plain loop: the copies, a barrier, the compute, a barrier. */
 function plainLoop(s: Pipelined, p: Split): Stmt[] {
-  return [{
-    k: 'for',
-    init: [let_(s.index, s.start, s.loc, true)],
-    cond: bin('<', v(s.index), s.end),
-    update: [{ k: 'assign', name: s.index, value: bin('+', v(s.index), s.step), loc: s.loc }],
-    body: [...p.copies, { k: 'barrier', loc: s.loc }, ...p.compute, { k: 'barrier', loc: s.loc }],
-    loc: s.loc,
-  }];
+  return [countedLoop(s.index, s.start, s.end, s.step, [...p.copies, { k: 'barrier', loc: s.loc }, ...p.compute, { k: 'barrier', loc: s.loc }], s.loc)];
 }
 
 function multiBuffered(s: Pipelined, p: Split, stages: number, sizes: ReadonlyMap<string, number>, tag: string, kernel: string): Stmt[] {
@@ -153,23 +143,16 @@ function multiBuffered(s: Pipelined, p: Split, stages: number, sizes: ReadonlyMa
   const offsets = new Map(p.dsts.map((d) => [d, bin('*', v(buf), i32(sizes.get(d)!))]));
   const shift = (name: string, index: Expr): Expr => (offsets.has(name) ? bin('+', index, offsets.get(name)!) : index);
   const compute = mapStmts(p.compute, (e) => (e.k === 'load' || e.k === 'loadWord') && e.space === 'shared' ? { ...e, index: shift(e.buf, e.index) } : e, (x) => (x.k === 'ldmatrix' ? { ...x, rowIndex: shift(x.buf, x.rowIndex) } : x.k === 'wgmma' ? { ...x, a: { ...x.a, index: shift(x.a.buf, x.a.index) }, b: { ...x.b, index: shift(x.b.buf, x.b.index) } } : x));
-  const steady: Stmt = {
-    k: 'for',
-    init: [let_(i, i32(0), loc, true)],
-    cond: bin('<', v(i), v(count)),
-    update: [{ k: 'assign', name: i, value: bin('+', v(i), i32(1)), loc }],
-    body: [
-      { k: 'asyncWait', pending: stages - 2, loc },
-      { k: 'barrier', loc },
-      let_(j, bin('+', v(i), i32(stages - 1)), loc),
-      issue(v(j), bin('%', v(j), i32(stages))),
-      { k: 'asyncCommit', loc },
-      let_(buf, bin('%', v(i), i32(stages)), loc),
-      ...needed([let_(s.index, bin('+', v(start), bin('*', v(i), v(step))), loc), ...p.lets], compute),
-      ...compute,
-    ],
-    loc,
-  };
+  const steady = countedLoop(i, i32(0), v(count), i32(1), [
+    { k: 'asyncWait', pending: stages - 2, loc },
+    { k: 'barrier', loc },
+    let_(j, bin('+', v(i), i32(stages - 1)), loc),
+    issue(v(j), bin('%', v(j), i32(stages))),
+    { k: 'asyncCommit', loc },
+    let_(buf, bin('%', v(i), i32(stages)), loc),
+    ...needed([let_(s.index, bin('+', v(start), bin('*', v(i), v(step))), loc), ...p.lets], compute),
+    ...compute,
+  ], loc);
   const span = bin('-', s.end, v(start));
   return [
     let_(start, s.start, loc),

@@ -8,8 +8,9 @@ import { CompileError } from '../common/errors.js';
 import { operandRegister, pow2Factor, valuesGiven } from './alignment.js';
 import { FRAGMENT_ELEMS as PER_THREAD } from '../ir/fragmentLayout.js';
 import {
-  PORTABLE_COLS, PORTABLE_ROWS, bin, fragmentLayout, i32, lane, let_, local, lowerFragmentOperand, lowerMmaFragment, portableElem, resolveCoord, v,
+  PORTABLE_COLS, PORTABLE_ROWS, fragmentLayout, lane, local, lowerFragmentOperand, lowerMmaFragment, portableElem, resolveCoord,
 } from './fragmentOps.js';
+import { bin, countedLoop, i32, let_, plus, v } from '../ir/build.js';
 
 const f32c = (value: number): Expr => ({ k: 'const', type: 'f32', value });
 const TENSOR_CORE_TYPES: ReadonlySet<DType> = new Set<MmaDType>(['bf16', 'f16', 'fp8e4m3', 'fp8e5m2']);
@@ -96,16 +97,7 @@ function mmaLoops(s: Extract<Stmt, { k: 'mma' }>, dtype: DType, tag: string): St
       body.push({ k: 'store', space: 'local', buf: acc, index: i32(j), value: { k: 'call', fn: 'fma', type: 'f32', args: [v(`${t}_a${r}`, 'f32'), v(`${t}_b${c}`, 'f32'), local(acc, j)] }, loc });
     }
   }
-  return [
-    ...layout.lets,
-    {
-      k: 'for', loc,
-      init: [{ k: 'let', name: kk, type: 'i32', init: i32(0), mutable: true }],
-      cond: { k: 'bin', op: '<', type: 'bool', a: v(kk), b: i32(mmaDepth(dtype)) },
-      update: [{ k: 'assign', name: kk, value: bin('+', v(kk), i32(1)) }],
-      body,
-    },
-  ];
+  return [...layout.lets, countedLoop(kk, i32(0), i32(mmaDepth(dtype)), i32(1), body, loc)];
 }
 
 /** acc[j] += part[j] * rowScale[offset + row(j)] * scale: one scale product per row. */
@@ -144,7 +136,6 @@ function mmaSync(s: Extract<Stmt, { k: 'mma' }>, dtype: MmaDType, tag: string, d
   const per = depth === 32 ? 4 : 2;
   const need = Math.log2(per);
   const g = `mma${tag}_g`, tk = `mma${tag}_tk`;
-  const plus = (e: Expr, c: number) => (c === 0 ? e : bin('+', e, i32(c)));
   const register = (buf: string, first: Expr, step: Expr | undefined, aligned: boolean): Expr => operandRegister(buf, dtype, first, step, aligned);
   const alignedA = pow2Factor(a.offset, defs) >= need && pow2Factor(a.stride, defs) >= need;
   const alignedB = s.bLayout === 'nk' && pow2Factor(b.offset, defs) >= need && pow2Factor(b.stride, defs) >= need;

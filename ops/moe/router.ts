@@ -23,7 +23,9 @@ function ranksAbove(v: f32, id: i32, w: f32, jd: i32): boolean {
 export const moe_router = kernel(
   {
     doc: 'ids[t,:] = top-TOPK experts by sigmoid(logits[t,e]) + bias[e] (ties: lower id), weights[t,j] = sigmoid(logits[t,ids[t,j]]) / sum_j(...); one workgroup per token',
-    tunables: { WG: [256, 64, 128] },
+    // WebGPU takes 64 by default: SwiftShader runs a workgroup's invocations as fibers that
+    // switch at every barrier, and E = 8 to 256 experts need no more threads than that.
+    tunables: { WG: { webgpu: [64, 128, 256], cuda: [256, 64, 128] } },
     // The argmax reductions need a power-of-two workgroup.
     constraints: (c) => [256 % c.WG === 0, c.WG >= 32],
     // Expert ids travel through an f32 reduction: exact below 2^24.

@@ -3,7 +3,8 @@ import type { GpuContext } from '../backends/webgpu/device.js';
 import { WebGpuRuntime, type DeviceTensor, type WgslModule } from '../backends/webgpu/runtime.js';
 import * as generated from '../generated/wgsl/kernels.js';
 import { packArray } from '../compiler/ir/numerics.js';
-import { MOE_ALIGN, moeDims } from '../ops/moe/shapes.js';
+import { moeDims } from '../ops/moe/shapes.js';
+import { moeAlign } from '../model/gpu/blocks.js';
 import { prng, uniform } from '../test/harness/prng.js';
 
 /**
@@ -14,8 +15,9 @@ import { prng, uniform } from '../test/harness/prng.js';
  */
 export async function benchMoe(gpu: GpuContext, bench: Bench, cfg = { T: 64, TOPK: 4, E: 16, H: 256, F: 128 }): Promise<void> {
   const { T, TOPK, E, H, F } = cfg;
-  const { NC, MP, slots } = moeDims(T, TOPK, E);
   const rt = new WebGpuRuntime(gpu, generated as unknown as WgslModule);
+  const align = moeAlign(rt, 'bf16');
+  const { NC, MP, slots } = moeDims(T, TOPK, E, align);
   const r = prng(7);
   const ids = new Int32Array(slots);
   const w = new Float32Array(slots);
@@ -102,12 +104,12 @@ export async function benchMoe(gpu: GpuContext, bench: Bench, cfg = { T: 64, TOP
   const downRatio = await ratio(tasks[4][1], tasks[5][1]);
   const offsets = (await rt.download(d.offsets)) as Int32Array;
   const counts = (await rt.download(d.counts)) as Int32Array;
-  const used = offsets[E - 1] + Math.ceil(counts[E - 1] / MOE_ALIGN) * MOE_ALIGN;
+  const used = offsets[E - 1] + Math.ceil(counts[E - 1] / align) * align;
   const flops = (n: number) => 2 * slots * n;
   console.log(
     `MoE layer (median): contiguous ${p50[0].toFixed(0)} ms, masked ${p50[1].toFixed(0)} ms\n` +
       `grouped/dense time (median of 7 interleaved rounds): gate/up+SwiGLU ${gateUpRatio.toFixed(2)}, down ${downRatio.toFixed(2)}; ` +
-      `${slots} routed rows in ${used} rows padded to ${MOE_ALIGN} per expert (grid sized for MP = ${MP}); ` +
+      `${slots} routed rows in ${used} rows padded to ${align} per expert (grid sized for MP = ${MP}); ` +
       `useful ${(flops(2 * F * H) / 1e6).toFixed(1)} + ${(flops(H * F) / 1e6).toFixed(1)} MFLOP\n`,
   );
   for (const t of Object.values(d)) t.buffer.destroy();

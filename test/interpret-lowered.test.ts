@@ -186,17 +186,17 @@ const CASES: Record<string, Case> = {
   gather_rows: { dims: { T: 4, H: 96, R: 3 }, ints: (d, r) => ({ rows: range(d.R, d.T, r) }) },
   concat_halves: { dims: { T: 2, H: 40 } },
   moe_combine: { dims: { R: 5, H: 64, T: 2, TOPK: 2 }, ints: (d, r) => ({ slotRow: Int32Array.from([0, 4, -1, 2]) }) },
-  moe_gate_up_bf16: { dims: { M: 2 * MOE_ALIGN, H: 32, E: 2, F: 32 }, ints: () => ({ rowExpert: rowTags() }) },
+  moe_gate_up_bf16: { dims: { M: 2 * MOE_ALIGN.cuda, H: 32, E: 2, F: 32 }, ints: () => ({ rowExpert: rowTags() }) },
   moe_gate_up_bf16_masked: { dims: { C: 32, H: 32, E: 2, F: 32 }, ints: () => ({ maskedCount: Int32Array.from([32, 5]) }) },
-  moe_gate_up_fp8: { dims: { M: 2 * MOE_ALIGN, H: 128, E: 2, F: 32 }, ints: () => ({ rowExpert: rowTags() }) },
+  moe_gate_up_fp8: { dims: { M: 2 * MOE_ALIGN.cuda, H: 128, E: 2, F: 32 }, ints: () => ({ rowExpert: rowTags() }) },
   moe_gate_up_fp8_masked: { dims: { C: 32, H: 128, E: 2, F: 32 }, ints: () => ({ maskedCount: Int32Array.from([32, 5]) }) },
-  moe_down_bf16: { dims: { M: 2 * MOE_ALIGN, H: 32, E: 2, F: 32 }, ints: () => ({ rowExpert: rowTags() }) },
+  moe_down_bf16: { dims: { M: 2 * MOE_ALIGN.cuda, H: 32, E: 2, F: 32 }, ints: () => ({ rowExpert: rowTags() }) },
   moe_down_bf16_masked: { dims: { C: 32, H: 32, E: 2, F: 32 }, ints: () => ({ maskedCount: Int32Array.from([32, 5]) }) },
-  moe_down_fp8: { dims: { M: 2 * MOE_ALIGN, H: 32, E: 2, F: 128 }, ints: () => ({ rowExpert: rowTags() }) },
+  moe_down_fp8: { dims: { M: 2 * MOE_ALIGN.cuda, H: 32, E: 2, F: 128 }, ints: () => ({ rowExpert: rowTags() }) },
   moe_down_fp8_masked: { dims: { C: 32, H: 32, E: 2, F: 128 }, ints: () => ({ maskedCount: Int32Array.from([32, 5]) }) },
   moe_count: { dims: { T: 5, TOPK: 2, E: 4 }, ints: (d, r) => ({ ids: routed(d, r) }) },
-  moe_scan: { dims: { NC: 2, E: 4 }, ints: (d, r) => ({ chunkCounts: range(d.NC * d.E, 40, r) }) },
-  moe_place_contiguous: { dims: { T: 5, TOPK: 2, E: 4, MP: moeDims(5, 2, 4).MP }, ints: (d, r) => placeInputs(d, r, true) },
+  moe_scan: aligned('moe_scan', MOE_ALIGN.webgpu).c,
+  moe_place_contiguous: aligned('moe_place_contiguous', MOE_ALIGN.webgpu).c,
   moe_place_masked: { dims: { T: 5, TOPK: 2, E: 4, C: 2 }, ints: (d, r) => placeInputs(d, r, false) },
   moe_gather: { dims: { T: 3, H: 64, R: 5 }, scalars: { TOPK: 2 }, ints: () => ({ rowIndex: Int32Array.from([0, 5, -1, 3, 1]) }) },
   moe_gather_fp8: { dims: { T: 3, H: 128, R: 5 }, scalars: { TOPK: 2 }, ints: () => ({ rowIndex: Int32Array.from([0, 5, -1, 3, 1]) }) },
@@ -220,16 +220,50 @@ const CASES: Record<string, Case> = {
   swiglu: { dims: { N: 600 } },
 };
 
-/** Contiguous-layout row tags for 2 experts of 20 and 8 rows, each block MOE_ALIGN rows, padding -1. */
+/**
+ * Contiguous-layout row tags for 2 experts of 20 and 8 rows, blocks of CUDA's ALIGN (a
+ * multiple of WebGPU's, so every target's tiles stay within one expert), padding -1.
+ */
 function rowTags(): Int32Array {
-  return Int32Array.from({ length: 2 * MOE_ALIGN }, (_, r) => (r < 20 ? 0 : r < MOE_ALIGN ? -1 : r < MOE_ALIGN + 8 ? 1 : -1));
+  const A = MOE_ALIGN.cuda;
+  return Int32Array.from({ length: 2 * A }, (_, r) => (r < 20 ? 0 : r < A ? -1 : r < A + 8 ? 1 : -1));
 }
 
-function placeInputs(d: Dims, r: () => number, contig: boolean): Record<string, Int32Array> {
+function placeInputs(d: Dims, r: () => number, contig: boolean, align = 1): Record<string, Int32Array> {
   const ids = routed(d, r);
   const { chunkOffsets } = chunkRef(ids, d.T, d.TOPK, d.E);
-  const ref = routeRef(ids, d.T, d.TOPK, d.E, contig ? 1 : d.C);
+  const ref = routeRef(ids, d.T, d.TOPK, d.E, contig ? 1 : d.C, align);
   return contig ? { ids, chunkOffsets, counts: ref.counts, offsets: ref.offsets } : { ids, chunkOffsets, counts: ref.counts };
+}
+
+/**
+ * The kernels whose outputs follow the contiguous layout's ALIGN, one value per target
+ * (WebGPU's for the interpreter too): the case at a given ALIGN and its exact outputs.
+ */
+function aligned(name: 'moe_scan' | 'moe_place_contiguous', align: number): { c: Case; expect: (t: Record<string, HostArray>) => Record<string, Int32Array> } {
+  if (name === 'moe_scan') {
+    const [NC, E] = [2, 4];
+    return {
+      c: { dims: { NC, E }, ints: (d, r) => ({ chunkCounts: range(d.NC * d.E, 40, r) }) },
+      expect: (t) => {
+        const cc = t.chunkCounts as Int32Array;
+        const chunkOffsets = new Int32Array(NC * E), counts = new Int32Array(E), offsets = new Int32Array(E);
+        for (let e = 0; e < E; e++) {
+          for (let c = 0; c < NC; c++) [chunkOffsets[c * E + e], counts[e]] = [counts[e], counts[e] + cc[c * E + e]];
+          if (e > 0) offsets[e] = offsets[e - 1] + Math.ceil(counts[e - 1] / align) * align;
+        }
+        return { chunkOffsets, counts, offsets };
+      },
+    };
+  }
+  const [T, TOPK, E] = [5, 2, 4];
+  return {
+    c: { dims: { T, TOPK, E, MP: moeDims(T, TOPK, E, align).MP }, ints: (d, r) => placeInputs(d, r, true, align) },
+    expect: (t) => {
+      const ref = routeRef(t.ids, T, TOPK, E, 1, align);
+      return { rowIndex: ref.rowIndex, rowExpert: ref.rowExpert, slotRow: ref.slotRow };
+    },
+  };
 }
 
 /** Launch arguments: dims as scalars, integer inputs from the case, floats uniform in [-1, 1), outputs zero. */
@@ -288,7 +322,13 @@ ops('interp, wgsl and cuda lowerings agree bit for bit (cuda without tensor core
     const args = launch(k, c, 11);
     const generic = runAs(k, 'interp', args);
     sameBits(k.name, 'interp and wgsl outputs', generic, runAs(k, 'wgsl', args));
-    if (usesTensorCores(k)) tc.push(k.name);
+    if (k.name === 'moe_scan' || k.name === 'moe_place_contiguous') {
+      // Each target at its own ALIGN, against the exact layout.
+      sameBits(k.name, 'interp outputs and the layout at WebGPU\'s ALIGN', generic, aligned(k.name, MOE_ALIGN.webgpu).expect(args.tensors));
+      const atCuda = aligned(k.name, MOE_ALIGN.cuda);
+      const cudaArgs = launch(k, atCuda.c, 11);
+      sameBits(k.name, 'cuda outputs and the layout at CUDA\'s ALIGN', runAs(k, 'cuda', cudaArgs), atCuda.expect(cudaArgs.tensors));
+    } else if (usesTensorCores(k)) tc.push(k.name);
     else sameBits(k.name, 'interp and cuda outputs', generic, runAs(k, 'cuda', args));
   }
   assert.equal(tc.sort(), TENSOR_CORE_KERNELS.map((x) => x.name).sort(), 'kernels whose CUDA lowering uses mma.sync');

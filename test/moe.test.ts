@@ -8,7 +8,7 @@ import { assertClose, type Tolerance } from './harness/close.js';
 import { uniform } from './harness/prng.js';
 import {
   capacity, combineRef, downBf16Launch, downFp8Launch, downRef, expertWeights as weights, fp8Diff, gateUpBf16Launch, gateUpFp8Launch, gatherRef, gluRef,
-  moeLayerFp8Ref, moeLayerRef, pickRows, quantRows, quantWeights, routeRef, routing, type GemmRows, type MoeCase as Case, type Quantised, type QuantWeights,
+  alignOf, moeLayerFp8Ref, moeLayerRef, pickRows, quantRows, quantWeights, routeRef, routing, type GemmRows, type MoeCase as Case, type Quantised, type QuantWeights,
 } from './harness/moe-reference.js';
 import { MOE_ALIGN, MOE_CHUNK, moeDims, scaleGroups } from '../ops/moe/shapes.js';
 import { bf16, bf16Bits, nanBf16 } from './harness/bf16.js';
@@ -48,7 +48,7 @@ const ints = (a: HostArray) => Array.from(a as Int32Array);
 
 /** permute chain: count -> scan -> place (contiguous and masked) on one backend. */
 async function permute(backend: Backend, ids: Int32Array, T: number, TOPK: number, E: number, C: number) {
-  const { NC, MP } = moeDims(T, TOPK, E);
+  const { NC, MP } = moeDims(T, TOPK, E, alignOf(backend));
   const { chunkCounts } = await runKernel(backend, 'moe_count', { tensors: { ids, chunkCounts: new Int32Array(NC * E) }, scalars: { T, TOPK, E } });
   const scan = await runKernel(backend, 'moe_scan', {
     tensors: { chunkCounts, chunkOffsets: new Int32Array(NC * E), counts: new Int32Array(E), offsets: new Int32Array(E) },
@@ -109,12 +109,17 @@ for (const backend of BACKENDS) {
   const cases = backend === 'interp' ? SMALL : BIG;
 
   if (backend === BACKENDS[0]) {
-    t('host constants mirror the kernels\' consts (ALIGN, CH)', () => {
+    t('host constants mirror the kernels\' (ALIGN per target, CH)', () => {
       const mine = /^moe_(count|scan|place_|gather|gate_up_|down_|combine)/;
-      for (const k of loadKernels('moe_*').filter((x) => mine.test(x.name))) {
-        if ('ALIGN' in k.consts) assert.is(k.consts.ALIGN, MOE_ALIGN, `${k.name} ALIGN`);
-        if ('CH' in k.consts) assert.is(k.consts.CH, MOE_CHUNK, `${k.name} CH`);
+      const kernels = loadKernels('moe_*').filter((x) => mine.test(x.name));
+      const aligned = kernels.filter((k) => k.tunables.some((t) => t.name === 'ALIGN'));
+      assert.equal(aligned.map((k) => k.name).sort(), ['moe_down_bf16', 'moe_down_fp8', 'moe_gate_up_bf16', 'moe_gate_up_fp8', 'moe_place_contiguous', 'moe_scan']);
+      for (const k of aligned) {
+        const t = k.tunables.find((x) => x.name === 'ALIGN')!;
+        // One candidate per target: the layout is a contract with the host, not a tuning choice.
+        assert.equal([t.perTarget?.wgsl, t.perTarget?.cuda], [[MOE_ALIGN.webgpu], [MOE_ALIGN.cuda]], `${k.name} ALIGN`);
       }
+      for (const k of kernels) if ('CH' in k.consts) assert.is(k.consts.CH, MOE_CHUNK, `${k.name} CH`);
     });
   }
 
@@ -129,7 +134,7 @@ for (const backend of BACKENDS) {
         ids[5] = -1;
         ids[7] = E + 3;
       }
-      const ref = routeRef(ids, T, TOPK, E, C);
+      const ref = routeRef(ids, T, TOPK, E, C, alignOf(backend));
       const p = await permute(backend, ids, T, TOPK, E, C);
       assert.equal(ints(p.counts), Array.from(ref.counts), 'counts');
       assert.equal(ints(p.offsets), Array.from(ref.offsets), 'offsets');
@@ -160,8 +165,8 @@ for (const backend of BACKENDS) {
     const { E, H, F, T, TOPK } = c;
     const { ids } = routing(c);
     const C = capacity(ids, T, TOPK, E);
-    const ref = routeRef(ids, T, TOPK, E, C);
-    const { MP } = moeDims(T, TOPK, E);
+    const ref = routeRef(ids, T, TOPK, E, C, alignOf(backend));
+    const { MP } = moeDims(T, TOPK, E, alignOf(backend));
     const x = bf16(uniform(c.seed * 7, T * H, -1, 1));
     const wts = { wg: weights(c.seed * 11, E, F, H), wu: weights(c.seed * 13, E, F, H), wd: weights(c.seed * 17, E, H, F) };
     // Permuted rows built on the host, so the GEMM tests do not depend on the permute kernels.

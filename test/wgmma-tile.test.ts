@@ -17,6 +17,7 @@ import {
   downBf16Launch, downFp8Launch, downRef, gatherRef, gateUpBf16Launch, gateUpFp8Launch, gluRef, quantRows, quantWeights, routeRef, type GemmRows,
 } from './harness/moe-reference.js';
 import { bf16 } from './harness/bf16.js';
+import { MOE_ALIGN } from '../ops/moe/shapes.js';
 
 /**
  * The sm_90a wgmma branch of block MMAs (passes/wgmmaTile.ts). The fixture
@@ -196,7 +197,7 @@ test('contiguous MoE GEMMs at their CUDA defaults through the sm_90a branch matc
   // tiles past the last block are padding.
   const T = 140;
   const ids = Int32Array.from({ length: T }, (_, t) => (t % 23 === 5 ? 2 : 1));
-  const route = routeRef(ids, T, 1, d.E, 1);
+  const route = routeRef(ids, T, 1, d.E, 1, MOE_ALIGN.cuda);
   assert.equal(Array.from(route.counts), [0, 134, 6]);
   const rows = route.rowExpert.length;
   const expertOf = (row: number) => route.rowExpert[row];

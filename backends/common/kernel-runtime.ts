@@ -65,6 +65,8 @@ export interface KernelRuntime<B extends DeviceBuffer = DeviceBuffer> {
   download(t: DeviceTensor<B>): Promise<HostArray>;
   /** Host bytes into `buffer` at `byteOffset` (both multiples of 4), ordered like a launch. */
   write(buffer: B, byteOffset: number, data: ArrayBufferView): void;
+  /** The manifest entry of kernel `name` (its shapes, tunables and consts as generated), or an error listing those there are. */
+  kernel(name: string): ManifestKernel;
   /** One launch of generated kernel `name`, checked against its manifest entry before it is recorded. */
   launch(name: string, tensors: Readonly<Record<string, DeviceTensor<B>>>, scalars: Readonly<Record<string, number>>): Promise<void>;
   /** `bytes` bytes from src[srcByteOffset..] to dst[dstByteOffset..]; offsets and size multiples of 4. */

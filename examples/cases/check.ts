@@ -34,6 +34,24 @@ export function launch(kernel: string, shape: string, args: () => LaunchArgs, ch
   return { kernel, shape, run: (backend) => runKernel(backend, kernel, built()), check };
 }
 
+/**
+ * A case whose arguments depend on the backend (the contiguous MoE layout's ALIGN is one value
+ * per target), each backend's built on first use.
+ */
+export function launchOn(kernel: string, shape: string, args: (backend: Backend) => LaunchArgs, check: Case['check']): Case {
+  const built = perBackend(args);
+  return { kernel, shape, run: (backend) => runKernel(backend, kernel, built(backend)), check };
+}
+
+/** f per backend, computed once for each, on first use. */
+export function perBackend<T>(f: (backend: Backend) => T): (backend: Backend) => T {
+  const done = new Map<Backend, T>();
+  return (backend) => {
+    if (!done.has(backend)) done.set(backend, f(backend));
+    return done.get(backend)!;
+  };
+}
+
 /** Computes once, on first use. */
 export function once<T>(f: () => T): () => T {
   let done = false;

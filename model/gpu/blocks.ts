@@ -12,7 +12,7 @@
  * padding, and the MoE layer then reads each token's experts directly, with no permutation. FP8 there is weight-only
  * (activations stay bf16).
  */
-import type { DeviceTensor } from '../../backends/common/kernel-runtime.js';
+import type { DeviceTensor, KernelRuntime } from '../../backends/common/kernel-runtime.js';
 import { FP8_BLOCK, cdiv, moeDims } from '../../ops/moe/shapes.js';
 import type { DenseFfnWeights, Linear, MoeWeights } from './weights.js';
 import type { Recorder } from './recorder.js';
@@ -76,7 +76,7 @@ export async function denseFfn(r: Recorder, role: string, x: DeviceTensor, T: nu
  */
 export async function moeFfn(r: Recorder, role: string, x: DeviceTensor, T: number, H: number, E: number, TOPK: number, w: MoeWeights): Promise<DeviceTensor> {
   const F = w.gate.n;
-  const { NC, MP } = moeDims(T, TOPK, E);
+  const { NC, MP } = moeDims(T, TOPK, E, moeAlign(r.rt, w.gate.s ? 'fp8' : 'bf16'));
   const logits = r.tensor(`${role}.logits`, 'f32', T * E);
   await r.launch('router_logits', { x, w: w.router, logits }, { T, H, E });
   const ids = r.tensor(`${role}.ids`, 'i32', T * TOPK);
@@ -112,6 +112,21 @@ export async function moeFfn(r: Recorder, role: string, x: DeviceTensor, T: numb
   const out = r.tensor(`${role}.out`, 'bf16', T * H);
   await r.launch('moe_combine', { y, slotRow, w: weights, out }, { R: MP, H, T, TOPK });
   return out;
+}
+
+/**
+ * The contiguous layout's expert block (tunable ALIGN, one value per target: 32 on WebGPU,
+ * 128 on CUDA) as this runtime's kernels were generated, the same in every kernel that
+ * depends on it: a permutation padded to one block size and GEMM tiles checked against
+ * another would let a tile straddle two experts.
+ */
+export function moeAlign(rt: KernelRuntime, weights: 'bf16' | 'fp8'): number {
+  const names = ['moe_scan', 'moe_place_contiguous', ...(weights === 'bf16' ? ['moe_gate_up_bf16', 'moe_down_bf16'] : ['moe_gate_up_fp8', 'moe_down_fp8'])];
+  const values = names.map((n) => rt.kernel(n).tunables.ALIGN);
+  if (values.some((v) => v !== values[0]) || !Number.isInteger(values[0]) || values[0] < 1) {
+    throw new Error(`MoE layer on ${rt.backend}: the contiguous layout's ALIGN differs between its kernels (${names.map((n, i) => `${n} ${values[i]}`).join(', ')}); regenerate them together`);
+  }
+  return values[0];
 }
 
 /** Few tokens: each token's chosen experts applied directly, summed with the router weights in slot order. */

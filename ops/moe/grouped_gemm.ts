@@ -20,7 +20,7 @@ import { downTileBf16, downTileFp8, gluTileBf16, gluTileFp8 } from './expert_til
  *
  * Row layouts (ops/moe/permute.ts):
  *   contiguous  x[M, K], M = MP rows; every expert's rows consecutive and padded to ALIGN
- *               (64) rows; rowExpert[M] = expert of each row, -1 on padding. BM divides
+ *               rows (32 on WebGPU, 128 on CUDA; ops/moe/permute.ts); rowExpert[M] = expert of each row, -1 on padding. BM divides
  *               ALIGN, so a BM-row tile belongs to a single expert (read from its first
  *               row); all-padding tiles exit at once. Padding rows are zeros (moe_gather)
  *               and give zero outputs.
@@ -54,7 +54,7 @@ import { downTileBf16, downTileFp8, gluTileBf16, gluTileFp8 } from './expert_til
  * promotion per block. BM 128 on two warpgroups reads each expert's weights once per 128 rows
  * (at T = 4096 balanced, once per expert), half the L2 re-reads of BM 64, but a decode step's
  * one or two rows per expert then run twice the MMAs. So the prefill layout (contiguous, ALIGN
- * 128) and the bf16 masked kernels, which stay HBM-bound at decode, take BM 128; the FP8 masked
+ * 128 on CUDA) and the bf16 masked kernels, which stay HBM-bound at decode, take BM 128; the FP8 masked
  * kernels, the decode layout, keep BM 64 (at BM 128 their long hot loops turn issue-bound at
  * decode batch 16: 60% / 82% of HBM instead of 100%), with 128 a candidate for the tuner's
  * prefill buckets. bf16 down 128x256x32 (three stages of (128 + 256) * 32 * 2 = 24 KiB: its one
@@ -66,10 +66,9 @@ import { downTileBf16, downTileFp8, gluTileBf16, gluTileFp8 } from './expert_til
 const gluContig = {
   tunables: {
     BM: { webgpu: [32, 16], cuda: [128, 64, 32] }, BN: { webgpu: [32, 16, 64], cuda: [128, 64] }, BK: { webgpu: [16, 32], cuda: [64, 32] },
-    WG: { webgpu: [128, 64, 256], cuda: [256, 128] }, STAGES: { webgpu: [1], cuda: [3, 2, 4] },
+    WG: { webgpu: [128, 64, 256], cuda: [256, 128] }, STAGES: { webgpu: [1], cuda: [3, 2, 4] }, ALIGN: { webgpu: [32], cuda: [128] },
   },
   constraints: (c: { BM: i32; BN: i32; BK: i32; ALIGN: i32 }) => [c.BK % 16 === 0, c.ALIGN % c.BM === 0],
-  consts: { ALIGN: 128 },
   workgroup: (c: { WG: i32 }) => [c.WG],
   grid: (c: { M: i32; F: i32; BM: i32; BN: i32 }) => [cdiv(c.F, c.BN), cdiv(c.M, c.BM)],
 };
@@ -85,10 +84,9 @@ const gluMasked = {
 const downContig = {
   tunables: {
     BM: { webgpu: [32, 16], cuda: [128, 64, 32] }, BN: { webgpu: [32, 16, 64], cuda: [256, 128, 64] }, BK: { webgpu: [32, 16], cuda: [32, 64] },
-    WG: { webgpu: [128, 64, 256], cuda: [256, 128] }, STAGES: { webgpu: [1], cuda: [3, 2, 4] },
+    WG: { webgpu: [128, 64, 256], cuda: [256, 128] }, STAGES: { webgpu: [1], cuda: [3, 2, 4] }, ALIGN: { webgpu: [32], cuda: [128] },
   },
   constraints: (c: { BM: i32; BN: i32; BK: i32; ALIGN: i32 }) => [c.BK % 16 === 0, c.ALIGN % c.BM === 0],
-  consts: { ALIGN: 128 },
   workgroup: (c: { WG: i32 }) => [c.WG],
   grid: (c: { M: i32; H: i32; BM: i32; BN: i32 }) => [cdiv(c.H, c.BN), cdiv(c.M, c.BM)],
 };
@@ -104,10 +102,9 @@ const downMasked = {
 const gluContigFp8 = {
   tunables: {
     BM: { webgpu: [32, 16], cuda: [128, 64, 32] }, BN: { webgpu: [16, 32, 64], cuda: [64, 128] }, BK: { webgpu: [32, 64, 128], cuda: [128, 64] },
-    WG: { webgpu: [128, 64, 256], cuda: [256, 128] }, STAGES: { webgpu: [1], cuda: [4, 3, 2] },
+    WG: { webgpu: [128, 64, 256], cuda: [256, 128] }, STAGES: { webgpu: [1], cuda: [4, 3, 2] }, ALIGN: { webgpu: [32], cuda: [128] },
   },
   constraints: (c: { BM: i32; BN: i32; BK: i32; ALIGN: i32 }) => [c.BK % 32 === 0, 128 % c.BK === 0, 128 % c.BN === 0, c.ALIGN % c.BM === 0],
-  consts: { ALIGN: 128 },
   workgroup: (c: { WG: i32 }) => [c.WG],
   grid: (c: { M: i32; F: i32; BM: i32; BN: i32 }) => [cdiv(c.F, c.BN), cdiv(c.M, c.BM)],
 };
@@ -123,10 +120,9 @@ const gluMaskedFp8 = {
 const downContigFp8 = {
   tunables: {
     BM: { webgpu: [32, 16], cuda: [128, 64, 32] }, BN: { webgpu: [32, 16, 64], cuda: [128, 64] }, BK: { webgpu: [32, 64, 128], cuda: [128, 64] },
-    WG: { webgpu: [128, 64, 256], cuda: [256, 128] }, STAGES: { webgpu: [1], cuda: [4, 3, 2] },
+    WG: { webgpu: [128, 64, 256], cuda: [256, 128] }, STAGES: { webgpu: [1], cuda: [4, 3, 2] }, ALIGN: { webgpu: [32], cuda: [128] },
   },
   constraints: (c: { BM: i32; BN: i32; BK: i32; ALIGN: i32 }) => [c.BK % 32 === 0, 128 % c.BK === 0, 128 % c.BN === 0, c.ALIGN % c.BM === 0],
-  consts: { ALIGN: 128 },
   workgroup: (c: { WG: i32 }) => [c.WG],
   grid: (c: { M: i32; H: i32; BM: i32; BN: i32 }) => [cdiv(c.H, c.BN), cdiv(c.M, c.BM)],
 };

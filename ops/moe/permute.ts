@@ -24,14 +24,16 @@ import {
  * same expert inside its chunk, so an expert's rows are in (token, slot) order whatever the
  * scheduling. The same ids give bit-identical outputs on every backend.
  *
- * ALIGN = 128 (rows per expert block), DeepGEMM's contiguous-layout alignment: the grouped
- * GEMM's constraints require BM to divide it, so that every BM-row tile belongs to one expert,
- * and the CUDA prefill tile is 128 rows (two warpgroups of wgmma M = 64, passes/wgmmaTile.ts),
- * which reads each expert's weights once per 128 rows instead of twice. Padding is waste
- * (memory, and tiles that only exit: on SwiftShader an exiting workgroup costs about as much
- * as a small working one), up to ALIGN - 1 rows per expert with a token: the contiguous layout
- * is for prefill, where experts get about 128 rows each at T = 4096; decode-sized batches put
- * only a few rows on each expert (the masked layout, or the rows kernels).
+ * ALIGN (rows per expert block) is one value per target, declared as a tunable with a single
+ * candidate each so that the manifest carries it to the host (model/gpu/blocks.ts reads it
+ * there). The grouped GEMM's constraints require BM to divide it, so that every BM-row tile
+ * belongs to one expert. CUDA: 128, DeepGEMM's contiguous-layout alignment, because its
+ * prefill tile is 128 rows (two warpgroups of wgmma M = 64, passes/wgmmaTile.ts), which reads
+ * each expert's weights once per 128 rows instead of twice. WebGPU: 32, its tile height.
+ * Padding is waste (memory, and tiles that only exit: on SwiftShader an exiting workgroup
+ * costs about as much as a small working one), up to ALIGN - 1 rows per expert with a token:
+ * the contiguous layout is for prefill, where experts get about 128 rows each at T = 4096;
+ * decode-sized batches put only a few rows on each expert (the masked layout, or the rows kernels).
  * Host-side shape helpers (NC, MP, ...) are in ops/moe/shapes.ts; MOE_ALIGN and MOE_CHUNK
  * mirror ALIGN and CH (test/moe.test.ts checks it).
  */
@@ -81,7 +83,9 @@ export const moe_count = kernel(
 export const moe_scan = kernel(
   {
     doc: 'per expert: chunkOffsets[c, e] = exclusive scan of chunkCounts over chunks, counts[e] = total, offsets[e] = start row of its ALIGN-padded block (contiguous layout); one workgroup',
-    consts: { WG: 256, ALIGN: 128 },
+    consts: { WG: 256 },
+    // One value per target (see the header): the layout's contract with the host, not a tuning choice.
+    tunables: { ALIGN: { webgpu: [32], cuda: [128] } },
     workgroup: (c) => [c.WG],
     grid: () => [1],
   },
@@ -129,7 +133,8 @@ export const moe_place_contiguous = kernel(
     doc: 'contiguous layout: rowIndex[MP] = slot t*TOPK+j of each permuted row (-1 on padding), rowExpert[MP] (-1 on padding), slotRow[T, TOPK] = row of each slot (-1 if not routed); MP >= T*TOPK + min(E, T*TOPK)*(ALIGN-1)',
     // A smaller MP drops slots (their slotRow is -1) instead of failing.
     requires: (c) => [c.MP >= c.T * c.TOPK + min(c.E, c.T * c.TOPK) * (c.ALIGN - 1)],
-    consts: { CH: 256, ALIGN: 128 },
+    consts: { CH: 256 },
+    tunables: { ALIGN: { webgpu: [32], cuda: [128] } },
     workgroup: (c) => [c.CH],
     grid: (c) => [max(cdiv(c.T * c.TOPK, c.CH), 1)],
   },

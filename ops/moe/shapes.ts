@@ -4,8 +4,12 @@
  * kernels' compile-time consts (test/moe.test.ts checks that they agree).
  */
 
-/** Rows per expert block of the contiguous layout (const ALIGN); the grouped GEMM's BM divides it. */
-export const MOE_ALIGN = 128;
+/**
+ * Rows per expert block of the contiguous layout on each target (the kernels' one-value
+ * tunable ALIGN; the grouped GEMM's BM divides it). A runtime's host code reads it from
+ * its manifest (moeAlign in model/gpu/blocks.ts); this mirror is for tests and benchmarks.
+ */
+export const MOE_ALIGN = { webgpu: 32, cuda: 128 } as const;
 /** Slots per workgroup of moe_count / moe_place_* (const CH). */
 export const MOE_CHUNK = 256;
 /** FP8 scale granularity: 1x128 activation groups, 128x128 weight blocks. */
@@ -25,9 +29,10 @@ export interface MoeDims {
   readonly MP: number;
 }
 
-export function moeDims(T: number, TOPK: number, E: number): MoeDims {
+/** The layout's shapes for T tokens of TOPK experts each among E, expert blocks of `align` rows. */
+export function moeDims(T: number, TOPK: number, E: number, align: number): MoeDims {
   const slots = T * TOPK;
-  return { slots, NC: cdiv(slots, MOE_CHUNK), MP: slots + Math.min(E, slots) * (MOE_ALIGN - 1) };
+  return { slots, NC: cdiv(slots, MOE_CHUNK), MP: slots + Math.min(E, slots) * (align - 1) };
 }
 
 /** FP8 scale groups along a dimension of n elements: the kernels' scale-tensor dimension 'cdiv(n, 128)'. */

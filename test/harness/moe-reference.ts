@@ -25,9 +25,15 @@ export interface RoutingRef {
   maskedCount: Int32Array;
 }
 
-/** Rows of each expert in (token, slot) order; ids outside [0, E) are not routed. */
-export function routeRef(ids: ArrayLike<number>, T: number, TOPK: number, E: number, C: number): RoutingRef {
-  const { MP } = moeDims(T, TOPK, E);
+/**
+ * The contiguous layout's expert block on a test backend: CUDA's ALIGN for the emulator,
+ * WebGPU's for WebGPU and the interpreter (which takes WebGPU's tunables, ir/tunables.ts).
+ */
+export const alignOf = (backend: 'webgpu' | 'cuda-emu' | 'interp' | 'interp-cuda'): number => (backend === 'cuda-emu' || backend === 'interp-cuda' ? MOE_ALIGN.cuda : MOE_ALIGN.webgpu);
+
+/** Rows of each expert in (token, slot) order, blocks of `align` rows; ids outside [0, E) are not routed. */
+export function routeRef(ids: ArrayLike<number>, T: number, TOPK: number, E: number, C: number, align: number): RoutingRef {
+  const { MP } = moeDims(T, TOPK, E, align);
   const counts = new Int32Array(E);
   const rank = new Int32Array(T * TOPK).fill(-1);
   for (let s = 0; s < T * TOPK; s++) {
@@ -35,7 +41,7 @@ export function routeRef(ids: ArrayLike<number>, T: number, TOPK: number, E: num
     if (e >= 0 && e < E) rank[s] = counts[e]++;
   }
   const offsets = new Int32Array(E);
-  for (let e = 1; e < E; e++) offsets[e] = offsets[e - 1] + cdiv(counts[e - 1], MOE_ALIGN) * MOE_ALIGN;
+  for (let e = 1; e < E; e++) offsets[e] = offsets[e - 1] + cdiv(counts[e - 1], align) * align;
   const rowIndex = new Int32Array(MP).fill(-1);
   const rowExpert = new Int32Array(MP).fill(-1);
   const slotRow = new Int32Array(T * TOPK).fill(-1);
@@ -62,7 +68,7 @@ export function routeRef(ids: ArrayLike<number>, T: number, TOPK: number, E: num
  * (MOE_CHUNK consecutive slots) routed to e; chunkOffsets[c, e] = those of earlier chunks.
  */
 export function chunkRef(ids: ArrayLike<number>, T: number, TOPK: number, E: number): { chunkCounts: Int32Array; chunkOffsets: Int32Array } {
-  const { NC } = moeDims(T, TOPK, E);
+  const NC = cdiv(T * TOPK, MOE_CHUNK);
   const chunkCounts = new Int32Array(NC * E);
   for (let s = 0; s < T * TOPK; s++) if (ids[s] >= 0 && ids[s] < E) chunkCounts[Math.floor(s / MOE_CHUNK) * E + ids[s]]++;
   const chunkOffsets = new Int32Array(NC * E);
@@ -284,7 +290,7 @@ export function routing(c: MoeCase): { ids: Int32Array; w: Float32Array } {
 
 /** Masked-layout capacity that drops nothing: the largest expert count. */
 export function capacity(ids: Int32Array, T: number, TOPK: number, E: number): number {
-  return Math.max(1, ...routeRef(ids, T, TOPK, E, 1).counts);
+  return Math.max(1, ...routeRef(ids, T, TOPK, E, 1, 1).counts);
 }
 
 

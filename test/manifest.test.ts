@@ -121,15 +121,17 @@ test('every precondition of every kernel: met by one launch, broken by one scala
     for (const p of m.requires) {
       const bad = breaking(m, env, p);
       if (!bad) throw new Error(`[kernel ${m.name}] precondition ${p.text} cannot be broken by changing one scalar`);
-      // The manifest entry (WebGPU, emulated CUDA) and the IR (the interpreter) refuse it alike.
-      for (const sig of [m, manifests.cuda.kernels[m.name], signatureOf(ir)]) {
+      // The manifest entry (WebGPU, emulated CUDA) and the IR (the interpreter, WebGPU's tunables)
+      // refuse it alike, each naming its own compile-time values (ALIGN is one value per target).
+      const cuda = manifests.cuda.kernels[m.name];
+      for (const [sig, fixed] of [[m, compileTime(m)], [cuda, compileTime(cuda)], [signatureOf(ir), compileTime(m)]] as const) {
         const e = refusal(() => launchCheck(sig, bad));
         assert.instance(e, KernelLaunchError, `${m.name}: ${e.message}`);
         const l = e as KernelLaunchError;
         assert.is(l.kernel, m.name);
         assert.is(l.constraint, p.text);
         const named = [...new Set(symbolsOf(p.lhs).concat(symbolsOf(p.rhs)))];
-        assert.equal(l.values, Object.fromEntries(named.map((n) => [n, { ...compileTime(m), ...bad }[n]])));
+        assert.equal(l.values, Object.fromEntries(named.map((n) => [n, { ...fixed, ...bad }[n]])));
         assert.ok(l.message.startsWith(`[kernel ${m.name}] precondition ${p.text} failed: ${named.map((n) => `${n}=${l.values[n]}`).join(', ')} (`), l.message);
       }
       checked++;

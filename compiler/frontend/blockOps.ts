@@ -1,5 +1,6 @@
 import { Node as N, type CallExpression, type Node } from 'ts-morph';
 import type { BlockRef, Expr } from '../ir/nodes.js';
+import { bin, i32 } from '../ir/build.js';
 import type { Lowerer } from './lowering.js';
 import { locOf } from './source.js';
 import { coerce, requireInt } from './typing.js';
@@ -48,7 +49,7 @@ export function lowerBlockCall(L: Lowerer, name: string, node: CallExpression, a
     if (!out.writable) throw L.error(args[1], `storeBlockGlobal out '${args[1].getText()}' is read-only`, 'declare it Out<...> or InOut<...>');
     if (out.dtype !== 'f32' && out.dtype !== 'bf16') throw L.error(args[1], `storeBlockGlobal out '${args[1].getText()}' is ${out.dtype}, expected f32 or bf16`);
     const [rows, cols] = [out.dims[0].e, out.dims[1].e];
-    const offset: Expr = out.offset ? L.temp('off', mul(out.offset, mul(rows, cols)), args[1]) : { k: 'const', type: 'i32', value: 0 };
+    const offset: Expr = out.offset ? L.temp('off', bin('*', out.offset, bin('*', rows, cols)), args[1]) : i32(0);
     L.emit({ k: 'blockStoreGlobal', acc, out: out.buf, offset, stride: cols, ...fields(L, args[2], name), loc });
     return;
   }
@@ -91,7 +92,6 @@ function lowerBlockMap(L: Lowerer, name: string, node: CallExpression, args: Nod
   L.emit({ k: 'blockMap', acc: inputs[0], inputs, params, body, result, loc: locOf(node) });
 }
 
-const mul = (x: Expr, y: Expr): Expr => ({ k: 'bin', op: '*', type: 'i32', a: x, b: y });
 
 function accumulatorOf(L: Lowerer, node: Node, op: string): string {
   const b = resolveRef(L, node);
@@ -105,7 +105,7 @@ function blockRef(L: Lowerer, node: Node, op: string, what: string): { ref: Bloc
   if (b?.kind !== 'buffer' || b.space !== 'shared') throw L.error(node, `${op} ${what} '${node.getText()}' must be a shared array`, 'stage the tile in shared memory first');
   if (b.dims.length !== 2) throw L.error(node, `${op} ${what} '${node.getText()}' has rank ${b.dims.length}, expected a 2-D shared array or view`, b.dims.length > 2 ? `index it: ${node.getText()}[i]` : undefined);
   const [rows, cols] = [b.dims[0].e, b.dims[1].e];
-  const offset: Expr = b.offset ? L.temp('off', mul(b.offset, mul(rows, cols)), node) : { k: 'const', type: 'i32', value: 0 };
+  const offset: Expr = b.offset ? L.temp('off', bin('*', b.offset, bin('*', rows, cols)), node) : i32(0);
   return { ref: { buf: b.buf, offset, stride: cols, rows, cols }, dtype: b.dtype };
 }
 

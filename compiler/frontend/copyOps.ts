@@ -1,6 +1,7 @@
 import type { CallExpression, Node } from 'ts-morph';
 import { Node as N } from 'ts-morph';
 import type { Expr } from '../ir/nodes.js';
+import { bin, i32 } from '../ir/build.js';
 import type { Binding, BufferRef, Lowerer } from './lowering.js';
 import { locOf } from './source.js';
 import { requireInt } from './typing.js';
@@ -27,7 +28,6 @@ export function lowerCopyTile(L: Lowerer, node: CallExpression, args: Node[]): v
   });
 }
 
-const add = (a: Expr, b: Expr): Expr => ({ k: 'bin', op: '+', type: 'i32', a, b });
 
 /**
  * The source rows as offset and stride: a matrix's own, or for a 3-D src [A][B][C] the rows
@@ -42,7 +42,7 @@ function rowsOf(L: Lowerer, src: { ref: BufferRef; offset: Expr }, srcNode: Node
     return { offset: src.offset, stride: d[1] };
   }
   if (!mid) throw L.error(atNode, `copyTile from the 3-D '${srcNode.getText()}' needs at.mid, the fixed middle index of its rows`, `{ r0, mid, c0, rows, cols } copies ${srcNode.getText()}[r0 + r][mid][c0 + c]`);
-  return { offset: L.temp('off', add(src.offset, mul(mid, d[2])), atNode), stride: mul(d[1], d[2]) };
+  return { offset: L.temp('off', bin('+', src.offset, bin('*', mid, d[2])), atNode), stride: bin('*', d[1], d[2]) };
 }
 
 /** at.mid when `at` has it (an object literal or group member). */
@@ -52,7 +52,6 @@ function midOf(L: Lowerer, node: Node): Expr | undefined {
   return m && requireInt(L, { e: valueOf(L, m, node, 'mid', 'copyTile') }, node, 'copyTile at.mid');
 }
 
-const mul = (a: Expr, b: Expr): Expr => ({ k: 'bin', op: '*', type: 'i32', a, b });
 
 /** A 2-D (up to maxRank-D) array or view in `space` and the element offset of its [0][0]. */
 function matrix(L: Lowerer, node: Node, what: string, space: 'shared' | 'global', maxRank = 2): { ref: BufferRef; offset: Expr } {
@@ -62,7 +61,7 @@ function matrix(L: Lowerer, node: Node, what: string, space: 'shared' | 'global'
     throw L.error(node, `copyTile ${what} '${node.getText()}' is ${b?.kind === 'buffer' ? `a ${b.space} array` : 'not an array'}, expected ${expected}`);
   }
   if (b.dims.length < 2 || b.dims.length > maxRank) throw L.error(node, `copyTile ${what} '${node.getText()}' has rank ${b.dims.length}, expected ${expected}`, b.dims.length > maxRank ? `index it: ${node.getText()}[i]` : undefined);
-  const offset: Expr = b.offset ? L.temp('off', mul(b.offset, b.dims.map((x) => x.e).reduce(mul)), node) : { k: 'const', type: 'i32', value: 0 };
+  const offset: Expr = b.offset ? L.temp('off', bin('*', b.offset, b.dims.map((x) => x.e).reduce((x, y) => bin('*', x, y))), node) : i32(0);
   return { ref: b, offset };
 }
 

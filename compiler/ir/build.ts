@@ -10,6 +10,8 @@ import type { SourceLoc } from '../common/source-loc.js';
 const COMPARISONS: ReadonlySet<BinOp> = new Set<BinOp>(['<', '<=', '>', '>=', '==', '!=', '&&', '||']);
 
 export const i32 = (value: number): Expr => ({ k: 'const', type: 'i32', value });
+export const f32c = (value: number): Expr => ({ k: 'const', type: 'f32', value });
+export const localIndex: Expr = { k: 'builtin', type: 'i32', name: 'localIndex', axis: 0 };
 export const v = (name: string, type: DType = 'i32'): Expr => ({ k: 'var', name, type });
 /** a op b: comparisons and logic are bool, arithmetic has a's type. */
 export const bin = (op: BinOp, a: Expr, b: Expr): Expr => ({ k: 'bin', op, type: COMPARISONS.has(op) ? 'bool' : a.type, a, b });

@@ -105,4 +105,3 @@ export function mapStmtLists(stmts: readonly Stmt[], f: (list: readonly Stmt[]) 
     }
   }));
 }
-

@@ -1,6 +1,6 @@
 import type { Expr, Stmt } from '../ir/nodes.js';
 import type { SourceLoc } from '../common/source-loc.js';
-import { bin, i32, let_, plus, v } from '../ir/build.js';
+import { bin, i32, let_, localIndex, plus, v } from '../ir/build.js';
 
 /**
  * Which thread holds which element of a block accumulator (passes/blockTile.ts). Both
@@ -18,7 +18,6 @@ import { bin, i32, let_, plus, v } from '../ir/build.js';
  * row g + 8*(i >> 1), column 2t + (i & 1), g = lane / 4, t = lane % 4).
  */
 
-export const localIndex: Expr = { k: 'builtin', type: 'i32', name: 'localIndex', axis: 0 };
 
 /** Largest micro-tile side: 8x8 = 64 accumulators per thread is where registers run out. */
 const MAX_MICRO = 8;

@@ -7,7 +7,7 @@ import { forEachStmt, mapStmts } from '../ir/walk.js';
 import { evalSize } from '../ir/size.js';
 import { valuesGiven } from './alignment.js';
 import { accumulatorShape, placement, type Placement, type Shape } from './blockLayout.js';
-import { bin, countedLoop, i32, let_, v } from '../ir/build.js';
+import { bin, countedLoop, f32c, i32, let_, v } from '../ir/build.js';
 import { renameLocals } from './unroll.js';
 import { warpTileMma } from './blockMmaSync.js';
 
@@ -110,7 +110,6 @@ export function lowerBlockTiles(k: Kernel, tensorCores: boolean): Kernel {
   return { ...k, body };
 }
 
-const f32c = (value: number): Expr => ({ k: 'const', type: 'f32', value });
 const local = (buf: string, j: number): Expr => ({ k: 'load', space: 'local', buf, type: 'f32', index: i32(j) });
 const load = (buf: string, type: DType, index: Expr): Expr => ({ k: 'load', space: 'shared', buf, type, index });
 const toF32 = (e: Expr): Expr => (e.type === 'f32' ? e : { k: 'cast', type: 'f32', a: e });

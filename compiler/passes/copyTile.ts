@@ -3,7 +3,7 @@ import type { DType } from '../ir/types.js';
 import type { TargetCaps } from '../common/target.js';
 import { BYTES, STORAGE_ONLY } from '../ir/types.js';
 import { forEachStmt, mapStmtLists, mapStmts } from '../ir/walk.js';
-import { bin, countedLoop, i32, v } from '../ir/build.js';
+import { bin, countedLoop, i32, localIndex, v } from '../ir/build.js';
 import { evalSize } from '../ir/size.js';
 import { CompileError } from '../common/errors.js';
 import { foldConstants } from './fold.js';
@@ -11,7 +11,6 @@ import { pow2Factor, valuesGiven } from './alignment.js';
 
 type TileCopy = Extract<Stmt, { k: 'tileCopy' }>;
 
-const lid: Expr = { k: 'builtin', type: 'i32', name: 'localIndex', axis: 0 };
 
 /**
  * Lowers copyTile (IR tileCopy) per target, after WGSL's packed-storage legalisation so that
@@ -37,7 +36,7 @@ export function lowerTileCopies(k: Kernel, caps: TargetCaps): Kernel {
   const sharedType = new Map(k.shared.map((s) => [s.name, s.dtype]));
   const defs = valuesGiven(k.body);
   let n = 0;
-  const grouped = caps.name === 'cuda' ? oneWaitPerRun(k.body) : k.body;
+  const grouped = caps.name === 'cuda' ? mapStmtLists(k.body, oneWaitPerRun) : k.body;
   const body = mapStmts(grouped, (e) => e, (s): Stmt | Stmt[] => {
     if (s.k !== 'tileCopy') return s;
     const g: Gen = { s, tag: `.ct${n++}`, threads, R: size(k, s, s.tileRows, 'rows'), C: size(k, s, s.tileCols, 'cols') };
@@ -65,12 +64,7 @@ export function lowerTileCopies(k: Kernel, caps: TargetCaps): Kernel {
  * are) and one commit-and-wait follows the run: unconditional, because each copy picks its
  * cp.async or element path at run time, and an empty group completes at once.
  */
-function oneWaitPerRun(body: readonly Stmt[]): Stmt[] {
-  return mapStmtLists(body, waitPerRun);
-}
-
-/** One list's runs of copies, each marked async and followed by one commit and wait. */
-function waitPerRun(stmts: readonly Stmt[]): Stmt[] {
+function oneWaitPerRun(stmts: readonly Stmt[]): Stmt[] {
   const out: Stmt[] = [];
   for (let i = 0; i < stmts.length; i++) {
     const s = stmts[i];
@@ -144,7 +138,7 @@ function strided(g: Gen, count: number, perRow: number, width: number, body: (x:
   const lets = [let_('r', bin('/', i, i32(perRow))), let_('c', c)];
   const x = { i, r: v(name('r')), c: v(name('c')), gr: v(name('gr')), gc: v(name('gc')) };
   lets.push(let_('gr', bin('+', s.r0, x.r)), let_('gc', bin('+', s.c0, x.c)));
-  return [countedLoop(name('i'), lid, i32(count), i32(g.threads), [...lets, ...body(x)], s.loc)];
+  return [countedLoop(name('i'), localIndex, i32(count), i32(g.threads), [...lets, ...body(x)], s.loc)];
 }
 
 const inside = (s: TileCopy, gr: Expr, gc: Expr): Expr => bin('&&', bin('<', gr, s.rows), bin('<', gc, s.cols));

@@ -3,7 +3,7 @@ import type { DType } from '../ir/types.js';
 import type { SourceLoc } from '../common/source-loc.js';
 import { FRAGMENT_ELEMS, rowSlot } from '../ir/fragmentLayout.js';
 import { operandRegister } from './alignment.js';
-import { bin, countedLoop, i32, let_, plus, v } from '../ir/build.js';
+import { bin, countedLoop, i32, let_, localIndex, plus, v } from '../ir/build.js';
 
 /**
  * The per-thread layouts of a warp fragment and the fragment ops that depend on them beyond
@@ -12,7 +12,7 @@ import { bin, countedLoop, i32, let_, plus, v } from '../ir/build.js';
  * ir/fragmentLayout.ts, on which the frontend lowers row reductions and row vectors.
  */
 
-export const lane: Expr = bin('&', { k: 'builtin', type: 'i32', name: 'localIndex', axis: 0 }, i32(31));
+export const lane: Expr = bin('&', localIndex, i32(31));
 export const local = (buf: string, j: number, type: DType = 'f32'): Expr => ({ k: 'load', space: 'local', buf, type, index: i32(j) });
 
 /** Portable layout: a thread's 2 rows (2g, 2g+1) by 4 columns (4t..4t+3), the fewest shared reads per FMA. */

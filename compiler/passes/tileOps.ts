@@ -10,9 +10,8 @@ import { FRAGMENT_ELEMS as PER_THREAD } from '../ir/fragmentLayout.js';
 import {
   PORTABLE_COLS, PORTABLE_ROWS, fragmentLayout, lane, local, lowerFragmentOperand, lowerMmaFragment, portableElem, resolveCoord,
 } from './fragmentOps.js';
-import { bin, countedLoop, i32, let_, plus, v } from '../ir/build.js';
+import { bin, countedLoop, f32c, i32, let_, plus, v } from '../ir/build.js';
 
-const f32c = (value: number): Expr => ({ k: 'const', type: 'f32', value });
 const TENSOR_CORE_TYPES: ReadonlySet<DType> = new Set<MmaDType>(['bf16', 'f16', 'fp8e4m3', 'fp8e5m2']);
 
 /**

@@ -3,8 +3,7 @@ import type { TargetCaps } from '../common/target.js';
 import { BYTES } from '../ir/types.js';
 import { forEachStmt, mapStmts } from '../ir/walk.js';
 import { evalSize } from '../ir/size.js';
-import { localIndex } from './blockLayout.js';
-import { bin, i32 } from '../ir/build.js';
+import { bin, i32, localIndex } from '../ir/build.js';
 import { renameLocals } from './unroll.js';
 
 type BlockMma = Extract<Stmt, { k: 'blockMma' }>;

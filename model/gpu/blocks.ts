@@ -76,13 +76,13 @@ export async function denseFfn(r: Recorder, role: string, x: DeviceTensor, T: nu
  */
 export async function moeFfn(r: Recorder, role: string, x: DeviceTensor, T: number, H: number, E: number, TOPK: number, w: MoeWeights): Promise<DeviceTensor> {
   const F = w.gate.n;
-  const { NC, MP } = moeDims(T, TOPK, E, moeAlign(r.rt, w.gate.s ? 'fp8' : 'bf16'));
   const logits = r.tensor(`${role}.logits`, 'f32', T * E);
   await r.launch('router_logits', { x, w: w.router, logits }, { T, H, E });
   const ids = r.tensor(`${role}.ids`, 'i32', T * TOPK);
   const weights = r.tensor(`${role}.weights`, 'f32', T * TOPK);
   await r.launch('moe_router', { logits, bias: w.bias, ids, weights }, { T, E, TOPK });
   if (T <= ROWS_MAX) return moeRows(r, role, x, T, H, E, TOPK, F, ids, weights, w);
+  const { NC, MP } = moeDims(T, TOPK, E, moeAlign(r.rt, w.gate.s ? 'fp8' : 'bf16'));
   const chunkCounts = r.tensor(`${role}.chunkCounts`, 'i32', NC * E);
   const chunkOffsets = r.tensor(`${role}.chunkOffsets`, 'i32', NC * E);
   const counts = r.tensor(`${role}.counts`, 'i32', E);

@@ -58,9 +58,8 @@ export function rowBlock(cu_q: Tensor<i32, ['B + 1']>, cu_k: Tensor<i32, ['B + 1
 /** The attention both kernels run, given the window and the initial state (a sink or none). */
 function prefill(io: Io, start: { m0: f32; l0: f32 }, window: i32, c: PrefillCtx): void {
   const b = rowBlock(io.cu_q, io.cu_k, window, c);
-  const rows = { first: b.first, h: b.h, nRows: b.nRows, pos0: b.pos0, lo: b.lo, hi: b.hi, window };
   const ws = flashWorkspace(c);
-  flashAttend(ws, io.q, { k: io.k, v: io.v, kh: b.h / (c.HQ / c.HKV), keyBase: b.kStart }, rows, start.m0, start.l0, io.out, c);
+  flashAttend(ws, io.q, { k: io.k, v: io.v, kh: b.h / (c.HQ / c.HKV), keyBase: b.kStart }, b, start.m0, start.l0, io.out, c);
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
  * Host-side shape formulas for the MoE kernels (permute.ts, grouped_gemm.ts, combine.ts):
  * plain TypeScript for launchers, tests and benchmarks, no kernels. The constants mirror the
- * kernels' compile-time consts (test/moe.test.ts checks that they agree).
+ * kernels' compile-time consts and one-value tunables (test/moe.test.ts checks that they agree).
  */
 
 /**
